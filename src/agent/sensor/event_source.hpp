@@ -1,0 +1,34 @@
+// One interface for every source of events on the agent: the eBPF sensor, the /proc + netlink
+// process connector fallback, and replay of a recorded JSONL file. Sources decode raw records into
+// schema events; enrichment (entity ids, hashes, user names) happens once, after the source.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "common/schema.hpp"
+
+namespace vigil::agent {
+
+using EventSink = std::function<void(v1::Event&&)>;
+
+struct SourceCounters {
+  std::uint64_t events = 0;
+  std::uint64_t dropped = 0;       // lost before decoding (kernel buffer overruns)
+  std::uint64_t parse_errors = 0;  // records that could not be decoded
+};
+
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  virtual std::string_view Kind() const = 0;  // "ebpf", "proc", "replay"
+  // Starts delivering events to sink from the source's own thread. sink must be thread-safe.
+  virtual Result<void> Start(EventSink sink) = 0;
+  // Stops and joins the source's thread; no sink call happens after it returns.
+  virtual void Stop() = 0;
+  virtual SourceCounters Counters() const = 0;
+};
+
+}  // namespace vigil::agent

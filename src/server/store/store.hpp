@@ -1,0 +1,126 @@
+// The server's storage: events of every category, plus the fleet's control data (enrolled agents,
+// enrollment and API tokens). Append is durable on return (the gateway acks only then) and
+// exactly-once per (agent, spool epoch, sequence). The embedded implementation is SQLite (WAL);
+// see docs/store.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/schema.hpp"
+
+namespace vigil::store {
+
+struct IngestBatch {
+  std::string agent_id;  // empty for imports
+  std::uint64_t spool_epoch = 0;
+  // Event i carries sequence first_sequence + i; 0 means unsequenced (imports): never deduplicated.
+  std::uint64_t first_sequence = 0;
+  std::vector<v1::Event> events;
+};
+
+struct AppendResult {
+  std::uint64_t stored = 0;
+  std::uint64_t duplicates = 0;            // already stored earlier (resent after a lost ack)
+  std::uint64_t rejected = 0;              // no or unknown event.category: counted, not stored
+  std::uint64_t committed_sequence = 0;    // highest sequence of (agent, epoch) now stored
+};
+
+struct EventQuery {
+  std::int64_t since_ns = 0;
+  std::int64_t until_ns = std::numeric_limits<std::int64_t>::max();
+  std::optional<schema::Category> category;  // nullopt: every category
+  std::string host;                           // host.id or host.name; empty: every host
+  std::size_t limit = 100;
+  bool newest_first = true;
+};
+
+struct RetentionPolicy {
+  std::int64_t max_age_ns = 0;   // 0: keep regardless of age
+  std::uint64_t max_bytes = 0;   // 0: no size bound; else delete oldest events until under it
+};
+
+struct RetentionResult {
+  std::uint64_t deleted_events = 0;
+  std::uint64_t bytes_after = 0;
+};
+
+// What the hosts list shows about one enrolled agent.
+struct HostRecord {
+  std::string agent_id;
+  std::string host_id;
+  std::string hostname;
+  std::string os;
+  std::string agent_version;
+  std::string sensor_kind;
+  std::int64_t enrolled_ns = 0;
+  std::int64_t last_seen_ns = 0;
+  std::uint64_t events_received = 0;
+  std::uint64_t events_dropped = 0;   // sensor + spool drops reported by the agent, + rejected by the server
+  std::uint64_t batches_rejected = 0;
+};
+
+struct AgentStatusUpdate {
+  std::uint64_t sensor_dropped = 0;
+  std::uint64_t spool_dropped = 0;
+  std::uint64_t sensor_parse_errors = 0;
+  std::uint64_t spool_discarded_bytes = 0;
+  std::string sensor_kind;
+};
+
+enum class Role { Viewer, Analyst, Admin };
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- events
+  // Stores all batches in one transaction (group commit): durable when this returns. Thread-safe;
+  // concurrent callers are coalesced into one commit. One result per batch, in order.
+  virtual Result<std::vector<AppendResult>> Append(std::span<const IngestBatch> batches) = 0;
+  virtual Result<std::uint64_t> CommittedSequence(const std::string& agent_id,
+                                                  std::uint64_t spool_epoch) = 0;
+  // Streams matching events to sink (which returns false to stop early).
+  virtual Result<void> QueryEvents(const EventQuery& query,
+                                   const std::function<bool(v1::Event&&)>& sink) = 0;
+  virtual Result<RetentionResult> ApplyRetention(const RetentionPolicy& policy) = 0;
+  virtual Result<std::uint64_t> CountEvents(std::optional<schema::Category> category) = 0;
+
+  // ---- agents
+  virtual Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) = 0;
+  virtual Result<bool> AgentExists(const std::string& agent_id) = 0;
+  virtual Result<void> UpdateAgentHello(const std::string& agent_id, const HostRecord& hello) = 0;
+  virtual Result<void> UpdateAgentStatus(const std::string& agent_id,
+                                         const AgentStatusUpdate& status) = 0;
+  virtual Result<void> CountRejectedBatch(const std::string& agent_id, std::uint64_t events) = 0;
+  virtual Result<std::vector<HostRecord>> ListHosts() = 0;
+
+  // ---- enrollment tokens (single use; only a hash of the secret is stored)
+  virtual Result<std::string> CreateEnrollmentToken(std::int64_t ttl_ns) = 0;
+  // Marks the token used. Errors say "unknown", "already used" or "expired".
+  virtual Result<void> ConsumeEnrollmentToken(const std::string& secret) = 0;
+
+  // ---- API bearer tokens (only a hash of the secret is stored)
+  virtual Result<std::string> CreateApiToken(const std::string& name, Role role) = 0;
+  virtual Result<Role> VerifyApiToken(const std::string& secret) = 0;
+};
+
+struct SqliteOptions {
+  std::filesystem::path path;          // the database file, e.g. DATA_DIR/vigil.db
+  bool synchronous_full = true;        // fsync on every commit (durable against power loss)
+};
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+std::string_view RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view name);
+
+}  // namespace vigil::store
