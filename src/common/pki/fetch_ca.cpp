@@ -93,8 +93,8 @@ Result<UniqueFd> Connect(const std::string& host, int port, Clock::time_point de
 
   std::string last_error = "no address";
   for (addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
-    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         ai->ai_protocol));
+    UniqueFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd) {
       last_error = std::strerror(errno);
       continue;
@@ -129,8 +129,8 @@ Result<UniqueFd> Connect(const std::string& host, int port, Clock::time_point de
     if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0 ||
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-      return Fail("cannot connect to " + where + ": cannot configure the socket: " +
-                  std::strerror(errno));
+      return Fail("cannot connect to " + where +
+                  ": cannot configure the socket: " + std::strerror(errno));
     }
     return fd;
   }
@@ -143,8 +143,9 @@ Result<std::string> NormalizeFingerprint(const std::string& fp) {
     if (c == ':') continue;
     out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  bool ok = out.size() == 64 &&
-            std::ranges::all_of(out, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  bool ok = out.size() == 64 && std::ranges::all_of(out, [](char c) {
+              return std::isxdigit(static_cast<unsigned char>(c));
+            });
   if (!ok) {
     return Fail("invalid CA fingerprint '" + fp + "': expected 64 hex digits (SHA-256)");
   }
@@ -216,8 +217,10 @@ Result<std::string> FetchPinnedCa(const std::string& host, int port,
                 " certificate(s) - the server must send server.crt followed by ca.crt");
   }
   if (X509_check_ca(ca) < 1) {
-    return Fail("server certificate does not verify against the pinned CA: the certificate with "
-                "fingerprint " + *fp + " is not a CA certificate");
+    return Fail(
+        "server certificate does not verify against the pinned CA: the certificate with "
+        "fingerprint " +
+        *fp + " is not a CA certificate");
   }
   if (auto r = VerifyAgainstCa(leaf, ca, chain, X509_PURPOSE_SSL_SERVER, host); !r) {
     return Fail("server certificate does not verify against the pinned CA: " + r.error().message);

@@ -1,6 +1,6 @@
 // ReadFile and WriteFileAtomic: small-file I/O for keys and certificates. Writes go to a temporary
-// file in the same directory (created 0600), are fsynced, get their final mode, and are renamed over
-// the target, so a crash never leaves a truncated key or certificate behind.
+// file in the same directory (created 0600), are fsynced, get their final mode, and are renamed
+// over the target, so a crash never leaves a truncated key or certificate behind.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,8 +38,8 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > kMaxFileSize) {
-      return Fail("cannot read " + path.string() + ": larger than " +
-                  std::to_string(kMaxFileSize) + " bytes");
+      return Fail("cannot read " + path.string() + ": larger than " + std::to_string(kMaxFileSize) +
+                  " bytes");
     }
   }
   return out;
@@ -55,8 +55,8 @@ Result<void> WriteFileAtomic(const std::filesystem::path& path, const std::strin
   // mkstemp creates the file 0600, so secrets are never readable by others, even briefly.
   UniqueFd fd(::mkostemp(name.data(), O_CLOEXEC));
   if (!fd) {
-    return Fail("cannot create a temporary file in " + dir.string() + " to write " +
-                path.string() + ": " + Errno(errno));
+    return Fail("cannot create a temporary file in " + dir.string() + " to write " + path.string() +
+                ": " + Errno(errno));
   }
   const std::string tmp_path(name.data());
   auto fail = [&](const std::string& what, int err) {

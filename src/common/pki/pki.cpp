@@ -81,7 +81,8 @@ Result<ReqPtr> ParseCsr(std::string_view pem) {
 }
 
 Result<std::string> CertToPem(X509* cert) {
-  return ToPem(cert, [](BIO* b, X509* c) { return PEM_write_bio_X509(b, c); }, "certificate");
+  return ToPem(
+      cert, [](BIO* b, X509* c) { return PEM_write_bio_X509(b, c); }, "certificate");
 }
 
 Result<std::string> KeyToPem(EVP_PKEY* key) {
@@ -94,7 +95,8 @@ Result<std::string> KeyToPem(EVP_PKEY* key) {
 }
 
 Result<std::string> CsrToPem(X509_REQ* req) {
-  return ToPem(req, [](BIO* b, X509_REQ* r) { return PEM_write_bio_X509_REQ(b, r); }, "CSR");
+  return ToPem(
+      req, [](BIO* b, X509_REQ* r) { return PEM_write_bio_X509_REQ(b, r); }, "CSR");
 }
 
 Result<std::string> Fingerprint(X509* cert) {
@@ -123,7 +125,8 @@ Result<void> VerifyAgainstCa(X509* leaf, X509* ca, STACK_OF(X509) * untrusted, i
   if (!host.empty()) {
     X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
     unsigned char ip[16];
-    bool is_ip = inet_pton(AF_INET, host.c_str(), ip) == 1 || inet_pton(AF_INET6, host.c_str(), ip) == 1;
+    bool is_ip =
+        inet_pton(AF_INET, host.c_str(), ip) == 1 || inet_pton(AF_INET6, host.c_str(), ip) == 1;
     int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
                    : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
     if (ok != 1) return Fail("cannot set the expected host name " + host + ": " + OpenSslErrors());
@@ -151,7 +154,7 @@ void FreeOpenSslString(unsigned char* p) { OPENSSL_free(p); }
 
 constexpr int kCaDays = 3650;
 constexpr int kServerDays = 730;
-constexpr long kBackdateSeconds = 5 * 60;            // tolerate clock skew between hosts
+constexpr long kBackdateSeconds = 5 * 60;               // tolerate clock skew between hosts
 constexpr long kServerRenewBeforeSeconds = 30 * 86400;  // reissue the server cert when closer
 
 // One subject alternative name: an IP address (raw bytes) or a DNS name (lower case).
@@ -234,10 +237,9 @@ Result<void> SetRandomSerial(X509* cert) {
 
 Result<NamePtr> CnName(const std::string& cn) {
   NamePtr name(X509_NAME_new());
-  if (!name ||
-      X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(cn.data()),
-                                 static_cast<int>(cn.size()), -1, 0) != 1) {
+  if (!name || X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
+                                          reinterpret_cast<const unsigned char*>(cn.data()),
+                                          static_cast<int>(cn.size()), -1, 0) != 1) {
     return Fail("cannot build the subject name CN=" + cn + ": " + OpenSslErrors());
   }
   return name;
@@ -294,15 +296,16 @@ Result<void> AddSans(X509* cert, const std::vector<SanName>& names) {
     if (!gen) return Fail("cannot allocate a subject alternative name: " + OpenSslErrors());
     if (n.is_ip) {
       OctetPtr ip(ASN1_OCTET_STRING_new());
-      if (!ip || ASN1_OCTET_STRING_set(ip.get(),
-                                       reinterpret_cast<const unsigned char*>(n.value.data()),
-                                       static_cast<int>(n.value.size())) != 1) {
+      if (!ip ||
+          ASN1_OCTET_STRING_set(ip.get(), reinterpret_cast<const unsigned char*>(n.value.data()),
+                                static_cast<int>(n.value.size())) != 1) {
         return Fail("cannot encode IP " + n.text + ": " + OpenSslErrors());
       }
       GENERAL_NAME_set0_value(gen.get(), GEN_IPADD, ip.release());
     } else {
       Ia5Ptr dns(ASN1_IA5STRING_new());
-      if (!dns || ASN1_STRING_set(dns.get(), n.value.data(), static_cast<int>(n.value.size())) != 1) {
+      if (!dns ||
+          ASN1_STRING_set(dns.get(), n.value.data(), static_cast<int>(n.value.size())) != 1) {
         return Fail("cannot encode DNS name " + n.text + ": " + OpenSslErrors());
       }
       GENERAL_NAME_set0_value(gen.get(), GEN_DNS, dns.release());
@@ -320,8 +323,8 @@ Result<void> AddSans(X509* cert, const std::vector<SanName>& names) {
 
 // Whether the certificate's subjectAltName contains every name.
 bool HasAllNames(X509* cert, const std::vector<SanName>& names) {
-  GenNamesPtr gens(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  GenNamesPtr gens(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!gens) return names.empty();
   auto has = [&](const SanName& want) {
     for (int i = 0; i < sk_GENERAL_NAME_num(gens.get()); ++i) {
@@ -376,7 +379,7 @@ Result<X509Ptr> IssueServerCert(const Ca& ca, EVP_PKEY* server_key,
   if (!cert) return std::unexpected(cert.error());
   if (auto r = AddExts(cert->get(), ca.cert.get(),
                        {{NID_basic_constraints, "critical,CA:FALSE"},
-                        {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+                        {NID_key_usage, "critical,digitalSignature"},
                         {NID_ext_key_usage, "serverAuth"},
                         {NID_subject_key_identifier, "hash"},
                         {NID_authority_key_identifier, "keyid:always"}});
@@ -461,10 +464,10 @@ Result<Ca> LoadOrCreateCa(const ServerPki& p) {
 // Whether an existing server certificate can be kept: right key, issued by this CA, all names,
 // and not about to expire.
 bool ServerCertUsable(X509* cert, EVP_PKEY* key, const Ca& ca, const std::vector<SanName>& names) {
-  bool ok = X509_check_private_key(cert, key) == 1 &&
-            VerifyAgainstCa(cert, ca.cert.get(), nullptr, X509_PURPOSE_SSL_SERVER, "").has_value() &&
-            HasAllNames(cert, names) &&
-            X509_cmp_time(X509_get0_notAfter(cert), nullptr) > 0;
+  bool ok =
+      X509_check_private_key(cert, key) == 1 &&
+      VerifyAgainstCa(cert, ca.cert.get(), nullptr, X509_PURPOSE_SSL_SERVER, "").has_value() &&
+      HasAllNames(cert, names) && X509_cmp_time(X509_get0_notAfter(cert), nullptr) > 0;
   if (ok) {
     time_t soon = time(nullptr) + kServerRenewBeforeSeconds;
     ok = X509_cmp_time(X509_get0_notAfter(cert), &soon) > 0;
@@ -562,11 +565,13 @@ Result<std::string> SignClientCsr(const ServerPki& pki, const std::string& csr_p
   auto req = ParseCsr(csr_pem);
   if (!req) return Fail("refusing the CSR: " + req.error().message);
   EVP_PKEY* pub = X509_REQ_get0_pubkey(req->get());
-  if (pub == nullptr) return Fail("refusing the CSR: it has no usable public key: " + OpenSslErrors());
+  if (pub == nullptr)
+    return Fail("refusing the CSR: it has no usable public key: " + OpenSslErrors());
   if (X509_REQ_verify(req->get(), pub) != 1) {
-    return Fail("refusing the CSR: its signature does not verify with its own public key "
-                "(corrupted or tampered request): " +
-                OpenSslErrors());
+    return Fail(
+        "refusing the CSR: its signature does not verify with its own public key "
+        "(corrupted or tampered request): " +
+        OpenSslErrors());
   }
   if (EVP_PKEY_get_security_bits(pub) < 112) {
     return Fail("refusing the CSR: its key is too weak (" +
