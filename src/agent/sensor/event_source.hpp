@@ -29,6 +29,8 @@ class EventSource {
   // Stops and joins the source's thread; no sink call happens after it returns.
   virtual void Stop() = 0;
   virtual SourceCounters Counters() const = 0;
+  // True once a finite source (replay) has delivered everything it will; live sources never finish.
+  virtual bool Done() const { return false; }
 };
 
 }  // namespace vigil::agent

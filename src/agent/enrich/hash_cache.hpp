@@ -1,0 +1,63 @@
+// SHA-256 of executables, hashed once per file version: a bounded LRU keyed by the file's identity
+// (device, inode, size, mtime, ctime) taken from fstat of the opened file. Shared by the enricher
+// and (later) the response module; safe to call from several threads.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <list>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/error.hpp"
+
+namespace vigil::agent {
+
+struct HashCacheStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;     // hashes computed
+  std::uint64_t errors = 0;     // files that could not be read
+  std::uint64_t evictions = 0;  // entries dropped to stay within capacity
+  std::size_t entries = 0;
+  std::size_t capacity = 0;
+};
+
+class HashCache {
+ public:
+  explicit HashCache(std::size_t capacity = 8192);
+  HashCache(const HashCache&) = delete;
+  HashCache& operator=(const HashCache&) = delete;
+
+  // Hash of the regular file open at fd (read with pread; the fd's offset is left alone).
+  Result<std::string> Sha256(int fd);
+  // Opens path (O_RDONLY, no controlling tty) and hashes it through Sha256(fd).
+  Result<std::string> Sha256Path(const std::filesystem::path& path);
+  HashCacheStats Stats() const;
+
+  struct Key {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;  // catches a rewrite that restored the mtime (touch -r)
+    bool operator==(const Key&) const = default;
+  };
+
+ private:
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept;
+  };
+  using Lru = std::list<std::pair<Key, std::string>>;
+
+  mutable std::mutex mu_;
+  std::size_t capacity_;
+  Lru lru_;  // most recently used first
+  std::unordered_map<Key, Lru::iterator, KeyHash> index_;
+  HashCacheStats stats_;
+};
+
+}  // namespace vigil::agent
