@@ -1,7 +1,7 @@
 // The agent's durable outbox: append-only segment files of CRC-protected records, each with a
 // sequence number. Bounded in bytes (oldest segments dropped and counted when full); survives
 // restarts and kill -9; a torn or corrupt tail is cut off at start and its size reported. Records
-// are deleted only after the server acknowledged them. See docs/agent.md.
+// are deleted only after the server acknowledged them. See docs/spool.md.
 #pragma once
 
 #include <chrono>
@@ -29,12 +29,12 @@ struct SpoolRecord {
 
 struct SpoolStats {
   std::uint64_t epoch = 0;
-  std::uint64_t next_sequence = 1;      // sequence the next Append gets
-  std::uint64_t acked_sequence = 0;     // everything <= this was acknowledged
-  std::uint64_t bytes = 0;              // on disk now
+  std::uint64_t next_sequence = 1;   // sequence the next Append gets
+  std::uint64_t acked_sequence = 0;  // everything <= this was acknowledged
+  std::uint64_t bytes = 0;           // on disk now
   std::uint64_t segments = 0;
-  std::uint64_t dropped_records = 0;    // lost to the size bound, over the spool's life
-  std::uint64_t discarded_bytes = 0;    // damaged bytes cut off when the spool was opened
+  std::uint64_t dropped_records = 0;  // lost to the size bound, over the spool's life
+  std::uint64_t discarded_bytes = 0;  // damaged bytes cut off when the spool was opened
 };
 
 class Spool {
