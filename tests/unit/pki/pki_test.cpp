@@ -564,7 +564,7 @@ TEST(CertFingerprint, IsStableLowerHexSha256OfDer) {
   EXPECT_TRUE(Contains(bad.error().message, "not a PEM certificate")) << bad.error().message;
 }
 
-TEST(Files, WriteFileAtomicSetsModeAndReplaces) {
+TEST(PkiFiles, WriteFileAtomicSetsModeAndReplaces) {
   TempDir tmp;
   const fs::path f = tmp.path() / "secret";
   ASSERT_TRUE(WriteFileAtomic(f, "one", 0600).has_value());
