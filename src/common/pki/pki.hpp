@@ -18,7 +18,7 @@ struct KeyAndCsr {
 struct ServerPki {
   std::filesystem::path ca_cert;      // DATA/pki/ca.crt
   std::filesystem::path ca_key;       // DATA/pki/ca.key (0600)
-  std::filesystem::path server_cert;  // DATA/pki/server.crt (SAN: localhost, 127.0.0.1, ::1, hostname, extra)
+  std::filesystem::path server_cert;  // DATA/pki/server.crt (SANs: localhost, loopback, host, extra)
   std::filesystem::path server_key;   // DATA/pki/server.key (0600)
 };
 
@@ -36,7 +36,8 @@ Result<std::string> CertFingerprint(const std::string& cert_pem);
 Result<std::string> CertCommonName(const std::string& cert_pem);
 // Connects with TLS to host:port, takes the certificate chain the server presents, and returns the
 // PEM of the chain certificate whose fingerprint equals ca_fingerprint, after checking that the
-// server's leaf certificate verifies against it. Used by enrollment, before the agent trusts anyone.
+// server's leaf certificate verifies against it (and names host). Used by enrollment, before the
+// agent trusts anyone. The server must send its CA in the chain (server.crt followed by ca.crt).
 Result<std::string> FetchPinnedCa(const std::string& host, int port,
                                   const std::string& ca_fingerprint);
 Result<std::string> ReadFile(const std::filesystem::path& path);
