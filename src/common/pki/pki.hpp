@@ -18,7 +18,7 @@ struct KeyAndCsr {
 struct ServerPki {
   std::filesystem::path ca_cert;      // DATA/pki/ca.crt
   std::filesystem::path ca_key;       // DATA/pki/ca.key (0600)
-  std::filesystem::path server_cert;  // DATA/pki/server.crt (SANs: localhost, loopback, host, extra)
+  std::filesystem::path server_cert;  // DATA/pki/server.crt (SANs: localhost, loopback, host...)
   std::filesystem::path server_key;   // DATA/pki/server.key (0600)
 };
 
