@@ -49,17 +49,23 @@ std::string SqlType(const schema::FieldDef& f) {
   return f.IsInteger() ? "INTEGER" : "TEXT";  // strings, and lists as JSON arrays
 }
 
-// The secondary indexes, as column lists; one is created where the table has every column.
-constexpr std::array<std::array<std::string_view, 2>, 9> kIndexes{{
-    {"timestamp", ""},
-    {"host_id", "timestamp"},
-    {"process_entity_id", ""},
-    {"process_parent_entity_id", ""},
-    {"process_hash_sha256", ""},
-    {"file_hash_sha256", ""},
-    {"source_ip", ""},
-    {"destination_ip", ""},
-    {"dns_question_name", ""},
+// The secondary indexes, as column lists; one is created where the table has every column (and,
+// when `only` is set, only on that table). Each index costs ingest time, so the list is what hunts
+// need: time ranges, one host's timeline, a process's activity, lineage, hashes, IPs, domains.
+struct IndexDef {
+  std::array<std::string_view, 2> columns;
+  std::string_view only;  // a table name, or empty for every table that has the columns
+};
+constexpr std::array<IndexDef, 9> kIndexes{{
+    {{"timestamp", ""}, ""},
+    {{"host_id", "timestamp"}, ""},
+    {{"process_entity_id", ""}, ""},
+    {{"process_parent_entity_id", ""}, "process"},  // lineage lives in the process table
+    {{"process_hash_sha256", ""}, ""},
+    {{"file_hash_sha256", ""}, ""},
+    {{"source_ip", ""}, ""},
+    {{"destination_ip", ""}, ""},
+    {{"dns_question_name", ""}, ""},
 }};
 
 std::vector<TableDef> BuildTables() {
@@ -342,7 +348,9 @@ Result<void> SqliteStore::CreateSchema() {
       if (auto r = Exec(w, "ALTER TABLE " + Quote(t.name) + " ADD COLUMN extra TEXT"); !r) return r;
 
     if (tuning_.secondary_indexes) {
-      for (const auto& cols : kIndexes) {
+      for (const auto& index : kIndexes) {
+        const auto& cols = index.columns;
+        if (!index.only.empty() && index.only != t.name) continue;
         if (!HasColumn(t, cols[0]) || (!cols[1].empty() && !HasColumn(t, cols[1]))) continue;
         std::string name = t.name + "_" + std::string(cols[0]);
         std::string list = Quote(cols[0]);
@@ -371,6 +379,12 @@ Result<void> SqliteStore::CreateSchema() {
         for (const auto& c : want) create_fts += Quote(c) + ", ";
         create_fts += "content=" + Quote(t.name) + ", content_rowid='id', tokenize='trigram')";
         if (auto r = Exec(w, create_fts); !r) return r;
+        // Merge segments less eagerly (8 per level instead of 4): less rewriting during ingest
+        // for slightly more segments to read per query.
+        if (auto r = Exec(w, "INSERT INTO " + Quote(t.fts) + " (" + Quote(t.fts) +
+                                 ", rank) VALUES ('automerge', 8)");
+            !r)
+          return r;
         auto rows = sqlite::QueryInt(w, "SELECT count(*) FROM " + Quote(t.name));
         if (!rows) return std::unexpected(rows.error());
         if (*rows > 0 || rebuild)
