@@ -161,6 +161,8 @@ class SpoolImpl final : public Spool {
   Result<void> Rotate();
   Result<void> RemoveFront();
   Result<void> MakeRoom(std::uint64_t need);
+  // Removes segments whose records are all acknowledged (the current one is replaced by a new one).
+  Result<void> RemoveAcked();
   Result<void> ReadSegments(const std::vector<Segment>& segments, std::uint64_t from,
                             std::size_t max_records, std::size_t max_bytes, Cursor& cursor,
                             std::vector<SpoolRecord>& out) const;
@@ -346,6 +348,8 @@ Result<void> SpoolImpl::Recover() {
       if (auto r = OpenCurrent(next_seq_, true); !r) return r;
     }
   }
+  // Segments left behind when a crash came between persisting an ack and deleting them.
+  if (auto r = RemoveAcked(); !r) return r;
   const std::uint64_t dropped_before = dropped_;
   if (auto r = MakeRoom(0); !r) return r;
   if (dropped_ != dropped_before) {
@@ -539,13 +543,17 @@ Result<void> SpoolImpl::Ack(std::uint64_t sequence) {
                   " which was never appended (next is " + std::to_string(next_seq_) + ")");
     }
   }
-  // Persist before deleting anything, so a restart never re-reads deleted-as-acked data as new.
+  // Persisted first: a segment is deleted only once an ack covering it is on disk.
   if (auto w = WriteFileAtomic(options_.dir, kAckedFile, std::to_string(sequence) + "\n", true);
       !w) {
     return w;
   }
   std::lock_guard lock(mu_);
   acked_ = std::max(acked_, sequence);
+  return RemoveAcked();
+}
+
+Result<void> SpoolImpl::RemoveAcked() {
   while (segments_.size() > 1 && segments_.front().last_seq <= acked_) {
     if (auto r = RemoveFront(); !r) return r;
   }

@@ -278,6 +278,21 @@ TEST_F(SpoolTest, AckDeletesSegmentsAndSurvivesReopen) {
   EXPECT_EQ(spool->Stats().next_sequence, 12u);
 }
 
+TEST_F(SpoolTest, OpenRemovesSegmentsAckedBeforeACrash) {
+  {
+    auto spool = OpenSpool(dir_, 1ull << 30, 300);
+    ASSERT_TRUE(spool);
+    for (int i = 1; i <= 10; ++i) ASSERT_TRUE(spool->Append(FixedPayload(i, 80)).has_value());
+  }
+  std::ofstream(dir_ / "acked") << "7\n";  // ack persisted, segments not yet deleted
+  auto spool = OpenSpool(dir_, 1ull << 30, 300);
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(spool->Stats().acked_sequence, 7u);
+  EXPECT_EQ(spool->Stats().segments, 2u);
+  EXPECT_EQ(SegmentFiles(dir_).size(), 2u);
+  EXPECT_EQ(Sequences(ReadAll(*spool)), Range(8, 10));
+}
+
 class TornTailTest : public SpoolTest, public ::testing::WithParamInterface<std::uint64_t> {};
 
 TEST_P(TornTailTest, KeepsIntactRecordsAndReportsDiscardedBytes) {
