@@ -179,7 +179,11 @@ class ProcSource final : public EventSource {
 
   void Emit(v1::Event&& e) {
     events_.fetch_add(1, std::memory_order_relaxed);
-    sink_(std::move(e));
+    try {
+      sink_(std::move(e));
+    } catch (const std::exception& ex) {  // the sink's problem must not kill the source thread
+      VLOG_ERROR("proc source: sink: {}", ex.what());
+    }
   }
 
   void Run() {

@@ -99,7 +99,11 @@ class ReplaySource final : public EventSource {
       }
       events_.fetch_add(1, std::memory_order_relaxed);
       ++delivered;
-      sink_(std::move(*event));
+      try {
+        sink_(std::move(*event));
+      } catch (const std::exception& ex) {  // the sink's problem must not kill the replay thread
+        VLOG_ERROR("replay {}:{}: sink: {}", name, line_no, ex.what());
+      }
     }
     if (in_.bad()) VLOG_ERROR("replay {}: read error after line {}", name, line_no);
     VLOG_INFO("replay {}: {} events, {} malformed lines", name, delivered,
