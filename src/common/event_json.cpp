@@ -10,11 +10,14 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-void Flatten(const json& object, const std::string& prefix, std::vector<std::pair<std::string, const json*>>& out) {
+void Flatten(const json& object, const std::string& prefix,
+             std::vector<std::pair<std::string, const json*>>& out) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
-    if (it->is_object() && !schema::FindField(key)) Flatten(*it, key, out);
-    else out.emplace_back(std::move(key), &*it);
+    if (it->is_object() && !schema::FindField(key))
+      Flatten(*it, key, out);
+    else
+      out.emplace_back(std::move(key), &*it);
   }
 }
 
@@ -67,8 +70,10 @@ ordered_json EventToJson(const v1::Event& event) {
           if constexpr (std::is_same_v<T, std::string_view>) {
             out[std::string(f.name)] = std::string(v);
           } else if constexpr (std::is_same_v<T, std::int64_t>) {
-            if (f.type == schema::FieldType::Timestamp) out[std::string(f.name)] = FormatRfc3339(v);
-            else out[std::string(f.name)] = v;
+            if (f.type == schema::FieldType::Timestamp)
+              out[std::string(f.name)] = FormatRfc3339(v);
+            else
+              out[std::string(f.name)] = v;
           } else if constexpr (std::is_same_v<T, bool>) {
             out[std::string(f.name)] = v;
           } else if constexpr (std::is_same_v<T, const schema::StringList*>) {
@@ -101,14 +106,18 @@ Result<v1::Event> EventFromJson(const json& object) {
       case schema::FieldType::Keyword:
       case schema::FieldType::Text:
       case schema::FieldType::Ip:
-        if (value.is_string()) schema::SetString(event, f->id, value.get<std::string>());
-        else if (value.is_number() || value.is_boolean()) schema::SetString(event, f->id, value.dump());
-        else return type_error("a string");
+        if (value.is_string())
+          schema::SetString(event, f->id, value.get<std::string>());
+        else if (value.is_number() || value.is_boolean())
+          schema::SetString(event, f->id, value.dump());
+        else
+          return type_error("a string");
         break;
       case schema::FieldType::Keywords:
         if (value.is_array()) {
           for (const auto& item : value)
-            schema::SetString(event, f->id, item.is_string() ? item.get<std::string>() : item.dump());
+            schema::SetString(event, f->id,
+                              item.is_string() ? item.get<std::string>() : item.dump());
         } else if (value.is_string()) {
           schema::SetString(event, f->id, value.get<std::string>());
         } else {
@@ -116,7 +125,8 @@ Result<v1::Event> EventFromJson(const json& object) {
         }
         break;
       case schema::FieldType::Long:
-        if (value.is_number_integer()) schema::SetInt(event, f->id, value.get<std::int64_t>());
+        if (value.is_number_integer())
+          schema::SetInt(event, f->id, value.get<std::int64_t>());
         else if (value.is_string()) {
           try {
             std::size_t used = 0;
@@ -132,10 +142,14 @@ Result<v1::Event> EventFromJson(const json& object) {
         }
         break;
       case schema::FieldType::Bool:
-        if (value.is_boolean()) schema::SetInt(event, f->id, value.get<bool>());
-        else if (value.is_number_integer()) schema::SetInt(event, f->id, value.get<std::int64_t>() != 0);
-        else if (value == "true" || value == "false") schema::SetInt(event, f->id, value == "true");
-        else return type_error("true or false");
+        if (value.is_boolean())
+          schema::SetInt(event, f->id, value.get<bool>());
+        else if (value.is_number_integer())
+          schema::SetInt(event, f->id, value.get<std::int64_t>() != 0);
+        else if (value == "true" || value == "false")
+          schema::SetInt(event, f->id, value == "true");
+        else
+          return type_error("true or false");
         break;
       case schema::FieldType::Timestamp: {
         auto ns = ParseTimestamp(value);

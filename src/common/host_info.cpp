@@ -32,11 +32,13 @@ HostInfo ReadHostInfo() {
   while (std::getline(os_release, line)) {
     if (line.starts_with("PRETTY_NAME=")) {
       info.os = line.substr(12);
-      if (info.os.size() >= 2 && info.os.front() == '"') info.os = info.os.substr(1, info.os.size() - 2);
+      if (info.os.size() >= 2 && info.os.front() == '"')
+        info.os = info.os.substr(1, info.os.size() - 2);
     }
   }
   struct utsname uts {};
-  if (::uname(&uts) == 0) info.os += std::string(info.os.empty() ? "" : ", ") + "kernel " + uts.release;
+  if (::uname(&uts) == 0)
+    info.os += std::string(info.os.empty() ? "" : ", ") + "kernel " + uts.release;
   return info;
 }
 

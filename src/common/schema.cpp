@@ -35,13 +35,20 @@ const FieldDef* FieldById(std::uint16_t id) {
 
 std::string_view TypeName(FieldType t) {
   switch (t) {
-    case FieldType::Keyword: return "keyword";
-    case FieldType::Text: return "text";
-    case FieldType::Long: return "long";
-    case FieldType::Bool: return "bool";
-    case FieldType::Timestamp: return "timestamp";
-    case FieldType::Ip: return "ip";
-    case FieldType::Keywords: return "keywords";
+    case FieldType::Keyword:
+      return "keyword";
+    case FieldType::Text:
+      return "text";
+    case FieldType::Long:
+      return "long";
+    case FieldType::Bool:
+      return "bool";
+    case FieldType::Timestamp:
+      return "timestamp";
+    case FieldType::Ip:
+      return "ip";
+    case FieldType::Keywords:
+      return "keywords";
   }
   return "?";
 }

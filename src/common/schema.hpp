@@ -51,7 +51,8 @@ std::string_view TypeName(FieldType t);
 
 using StringList = google::protobuf::RepeatedPtrField<std::string>;
 // The value of one field of an event; monostate when the field is not set.
-using FieldValue = std::variant<std::monostate, std::string_view, std::int64_t, bool, const StringList*>;
+using FieldValue =
+    std::variant<std::monostate, std::string_view, std::int64_t, bool, const StringList*>;
 
 FieldValue Get(const v1::Event& event, std::uint16_t id);
 // Set a string field (appends for list fields). False when the field is not a string field.

@@ -20,18 +20,27 @@ Result<std::int64_t> ParseDurationNs(std::string_view text) {
     std::int64_t number = 0;
     auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), number);
     if (ec != std::errc{} || number < 0)
-      return Fail("bad duration '" + std::string(text) + "': expected a number like 30s, 10m, 24h, 7d");
+      return Fail("bad duration '" + std::string(text) +
+                  "': expected a number like 30s, 10m, 24h, 7d");
     rest.remove_prefix(static_cast<std::size_t>(end - rest.data()));
     std::int64_t unit = 1'000'000'000;
     std::size_t unit_len = 0;
-    if (rest.starts_with("ms")) unit = 1'000'000, unit_len = 2;
-    else if (rest.starts_with("us")) unit = 1'000, unit_len = 2;
-    else if (rest.starts_with("ns")) unit = 1, unit_len = 2;
-    else if (rest.starts_with("s")) unit_len = 1;
-    else if (rest.starts_with("m")) unit = 60'000'000'000, unit_len = 1;
-    else if (rest.starts_with("h")) unit = 3'600'000'000'000, unit_len = 1;
-    else if (rest.starts_with("d")) unit = 86'400'000'000'000, unit_len = 1;
-    else if (rest.starts_with("w")) unit = 7 * 86'400'000'000'000, unit_len = 1;
+    if (rest.starts_with("ms"))
+      unit = 1'000'000, unit_len = 2;
+    else if (rest.starts_with("us"))
+      unit = 1'000, unit_len = 2;
+    else if (rest.starts_with("ns"))
+      unit = 1, unit_len = 2;
+    else if (rest.starts_with("s"))
+      unit_len = 1;
+    else if (rest.starts_with("m"))
+      unit = 60'000'000'000, unit_len = 1;
+    else if (rest.starts_with("h"))
+      unit = 3'600'000'000'000, unit_len = 1;
+    else if (rest.starts_with("d"))
+      unit = 86'400'000'000'000, unit_len = 1;
+    else if (rest.starts_with("w"))
+      unit = 7 * 86'400'000'000'000, unit_len = 1;
     else if (!rest.empty())
       return Fail("bad duration '" + std::string(text) + "': unknown unit '" + std::string(rest) +
                   "' (use ms, s, m, h, d or w)");
@@ -47,7 +56,9 @@ Result<std::int64_t> ParseSinceNs(std::string_view text, std::int64_t now_ns) {
     int year, mon, day, hour = 0, min = 0, sec = 0;
     int n = std::sscanf(std::string(text).c_str(), "%d-%d-%dT%d:%d:%d", &year, &mon, &day, &hour,
                         &min, &sec);
-    if (n < 3) return Fail("bad time '" + std::string(text) + "': expected RFC 3339 like 2026-01-31T12:00:00Z");
+    if (n < 3)
+      return Fail("bad time '" + std::string(text) +
+                  "': expected RFC 3339 like 2026-01-31T12:00:00Z");
     tm.tm_year = year - 1900, tm.tm_mon = mon - 1, tm.tm_mday = day;
     tm.tm_hour = hour, tm.tm_min = min, tm.tm_sec = sec;
     return static_cast<std::int64_t>(timegm(&tm)) * 1'000'000'000;

@@ -1,0 +1,267 @@
+// vigil-agent: enrolls with a server once, then runs the sensor -> enrich -> spool -> uplink
+// pipeline until stopped.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "agent/enrich/enricher.hpp"
+#include "agent/sensor/proc_source.hpp"
+#include "agent/sensor/replay_source.hpp"
+#include "agent/spool/spool.hpp"
+#include "agent/uplink/uplink.hpp"
+#include "common/host_info.hpp"
+#include "common/log.hpp"
+#include "common/pki/pki.hpp"
+#include "vigil/v1/gateway.grpc.pb.h"
+
+namespace fs = std::filesystem;
+using namespace vigil;
+
+namespace {
+
+struct AgentState {
+  std::string agent_id;
+  std::string server;
+};
+
+int Die(const std::string& message, int code = 1) {
+  std::cerr << "vigil-agent: " << message << std::endl;
+  return code;
+}
+
+Result<AgentState> LoadState(const fs::path& dir) {
+  auto text = pki::ReadFile(dir / "agent.json");
+  if (!text)
+    return Fail("not enrolled (no " + (dir / "agent.json").string() +
+                "): run `vigil-agent enroll --server HOST:PORT --token TOKEN` first");
+  try {
+    auto j = nlohmann::json::parse(*text);
+    return AgentState{j.at("agent_id").get<std::string>(), j.at("server").get<std::string>()};
+  } catch (const std::exception& e) {
+    return Fail((dir / "agent.json").string() + ": " + e.what());
+  }
+}
+
+int Enroll(const fs::path& state_dir, const std::string& server, const std::string& token) {
+  auto dot = token.find('.');
+  if (dot == std::string::npos || dot == 0 || token.size() - dot - 1 != 64)
+    return Die(
+        "malformed token: expected SECRET.CA_FINGERPRINT as printed by `vigil-server token create`",
+        2);
+  auto colon = server.rfind(':');
+  if (colon == std::string::npos) return Die("--server must be HOST:PORT", 2);
+  std::string host = server.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  int port = std::atoi(server.c_str() + colon + 1);
+
+  auto ca = pki::FetchPinnedCa(host, port, token.substr(dot + 1));
+  if (!ca) return Die(ca.error().message);
+  auto key = pki::MakeKeyAndCsr();
+  if (!key) return Die(key.error().message);
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *ca;
+  auto stub = v1::AgentGateway::NewStub(grpc::CreateChannel(server, grpc::SslCredentials(ssl)));
+  v1::EnrollRequest request;
+  request.set_token(token);
+  request.set_csr_pem(key->csr_pem);
+  request.set_hostname(ReadHostInfo().hostname);
+  v1::EnrollResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  auto status = stub->Enroll(&context, request, &response);
+  if (!status.ok()) return Die("enrollment refused by " + server + ": " + status.error_message());
+
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  ::chmod(state_dir.c_str(), 0700);
+  nlohmann::json state{{"agent_id", response.agent_id()}, {"server", server}};
+  for (auto [name, content, mode] : {std::tuple{"agent.key", key->key_pem, 0600u},
+                                     std::tuple{"agent.crt", response.certificate_pem(), 0644u},
+                                     std::tuple{"ca.crt", response.ca_pem(), 0644u},
+                                     std::tuple{"agent.json", state.dump(2) + "\n", 0644u}}) {
+    if (auto w = pki::WriteFileAtomic(state_dir / name, content, mode); !w)
+      return Die(w.error().message);
+  }
+  std::cout << "enrolled as " << response.agent_id() << " with " << server << std::endl;
+  return 0;
+}
+
+std::atomic<bool> g_stop{false};
+
+int Run(const fs::path& state_dir, std::string sensor, const std::string& replay_file,
+        double replay_rate, std::uint64_t spool_max_bytes, bool simulate_no_ebpf,
+        std::size_t batch_events, int window) {
+  (void)simulate_no_ebpf;
+  auto state = LoadState(state_dir);
+  if (!state) return Die(state.error().message);
+  auto ca = pki::ReadFile(state_dir / "ca.crt");
+  auto cert = pki::ReadFile(state_dir / "agent.crt");
+  auto key = pki::ReadFile(state_dir / "agent.key");
+  if (!ca || !cert || !key)
+    return Die("incomplete enrollment in " + state_dir.string() + ": enroll again");
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto spool = agent::Spool::Open({.dir = state_dir / "spool", .max_bytes = spool_max_bytes});
+  if (!spool) return Die("spool: " + spool.error().message);
+  auto spool_stats = (*spool)->Stats();
+  if (spool_stats.discarded_bytes)
+    VLOG_WARN("spool: discarded {} damaged bytes at start", spool_stats.discarded_bytes);
+  VLOG_INFO("spool: {} bytes pending, next sequence {}", spool_stats.bytes,
+            spool_stats.next_sequence);
+
+  const HostInfo host = ReadHostInfo();
+  std::unique_ptr<agent::EventSource> source;
+  if (sensor == "auto") {
+    // The eBPF sensor arrives in its own module; until then auto means the /proc connector.
+    sensor = "proc";
+  }
+  if (sensor == "proc") {
+    auto s = agent::MakeProcSource({});
+    if (!s) return Die("proc sensor: " + s.error().message);
+    source = std::move(*s);
+  } else if (sensor == "replay") {
+    if (replay_file.empty()) return Die("--sensor replay needs --replay FILE", 2);
+    auto s = agent::MakeReplaySource({.file = replay_file, .events_per_second = replay_rate});
+    if (!s) return Die("replay: " + s.error().message);
+    source = std::move(*s);
+  } else if (sensor != "none") {
+    return Die("unknown --sensor " + sensor + " (auto, proc, replay or none)", 2);
+  }
+  const std::string sensor_kind = source ? std::string(source->Kind()) : "none";
+
+  agent::Enricher enricher({.host = host, .agent_id = state->agent_id});
+  std::mutex pipeline_mutex;
+  std::atomic<std::uint64_t> spool_errors{0};
+  agent::Spool& spool_ref = **spool;
+  std::string buffer;
+  auto sink = [&](v1::Event&& event) {
+    std::lock_guard lock(pipeline_mutex);
+    enricher.Enrich(event);
+    buffer.clear();
+    event.SerializeToString(&buffer);
+    if (auto r = spool_ref.Append(buffer); !r && spool_errors++ % 1000 == 0)
+      VLOG_ERROR("spool append failed: {}", r.error().message);
+  };
+
+  agent::UplinkOptions uplink_options;
+  uplink_options.server = state->server;
+  uplink_options.ca_pem = *ca;
+  uplink_options.cert_pem = *cert;
+  uplink_options.key_pem = *key;
+  uplink_options.max_batch_events = batch_events;
+  uplink_options.window = window;
+  uplink_options.hello = [&] {
+    v1::Hello hello;
+    hello.set_host_id(host.host_id);
+    hello.set_hostname(host.hostname);
+    hello.set_os(host.os);
+    hello.set_agent_version(VIGIL_VERSION);
+    hello.set_sensor_kind(sensor_kind);
+    hello.set_spool_epoch(spool_ref.Stats().epoch);
+    return hello;
+  };
+  uplink_options.status = [&] {
+    v1::AgentStatus status;
+    auto s = spool_ref.Stats();
+    if (source) {
+      auto c = source->Counters();
+      status.set_sensor_dropped(c.dropped);
+      status.set_sensor_parse_errors(c.parse_errors);
+    }
+    status.set_spool_dropped(s.dropped_records);
+    status.set_spool_discarded_bytes(s.discarded_bytes);
+    status.set_sensor_kind(sensor_kind);
+    return status;
+  };
+  agent::Uplink uplink(uplink_options, spool_ref);
+  uplink.Start();
+  if (source) {
+    if (auto r = source->Start(sink); !r) return Die(sensor_kind + " sensor: " + r.error().message);
+  }
+  VLOG_INFO("agent {} running: sensor {}, server {}", state->agent_id, sensor_kind, state->server);
+
+  std::thread syncer([&] {
+    // Bound what a power loss can take from the spool; process crashes lose nothing anyway.
+    bool replay_reported = false;
+    while (!g_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      (void)spool_ref.Sync();
+      if (source && sensor_kind == "replay" && !replay_reported && source->Done()) {
+        auto c = source->Counters();
+        VLOG_INFO("replay finished: {} events spooled, {} malformed lines", c.events,
+                  c.parse_errors);
+        replay_reported = true;
+      }
+    }
+  });
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  VLOG_INFO("stopping (signal {})", signal);
+  g_stop = true;
+  if (source) source->Stop();
+  uplink.Stop();
+  syncer.join();
+  (void)spool_ref.Sync();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vigil-agent: Vigil's endpoint agent"};
+  app.require_subcommand(1);
+  std::string state_dir = "/var/lib/vigil-agent";
+
+  auto* enroll = app.add_subcommand("enroll", "Enroll with a server using a single-use token");
+  std::string server, token;
+  enroll->add_option("--server", server, "Gateway address HOST:PORT")->required();
+  enroll->add_option("--token", token, "Token from `vigil-server token create`")->required();
+  enroll->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
+      ->capture_default_str();
+
+  auto* run = app.add_subcommand("run", "Run the agent until SIGINT/SIGTERM");
+  std::string sensor = "auto", replay_file;
+  double replay_rate = 0;
+  std::uint64_t spool_max_mib = 1024;
+  bool simulate_no_ebpf = false;
+  std::size_t batch_events = 1000;
+  int window = 8;
+  run->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
+      ->capture_default_str();
+  run->add_option("--sensor", sensor, "Event source: auto, proc, replay or none")
+      ->capture_default_str();
+  run->add_option("--replay", replay_file, "JSON Lines file of events for --sensor replay");
+  run->add_option("--replay-rate", replay_rate,
+                  "Replay at most this many events/s (0: as fast as possible)");
+  run->add_option("--spool-max-mib", spool_max_mib, "Bound of the on-disk spool in MiB")
+      ->capture_default_str();
+  run->add_option("--batch-events", batch_events, "Events per batch sent to the server")
+      ->capture_default_str();
+  run->add_option("--window", window, "Batches in flight before waiting for acks")
+      ->capture_default_str();
+  run->add_flag("--simulate-no-ebpf", simulate_no_ebpf,
+                "Behave as if the kernel had no eBPF (tests)");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (*enroll) return Enroll(state_dir, server, token);
+  if (*run)
+    return Run(state_dir, sensor, replay_file, replay_rate, spool_max_mib << 20, simulate_no_ebpf,
+               batch_events, window);
+  return 0;
+}

@@ -1,0 +1,68 @@
+// The agent's connection to the server: a gRPC stream over mTLS that sends the spool's records in
+// zstd-compressed batches (several in flight) and acknowledges them in the spool only when the
+// server says they are durably stored. Reconnects with exponential backoff and jitter.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "agent/spool/spool.hpp"
+#include "vigil/v1/gateway.pb.h"
+
+namespace vigil::agent {
+
+struct UplinkOptions {
+  std::string server;  // host:port of the gateway
+  std::string ca_pem, cert_pem, key_pem;
+  std::size_t max_batch_events = 1000;
+  std::size_t max_batch_bytes = 1u << 20;
+  int window = 8;  // batches in flight before waiting for acks
+  std::chrono::milliseconds status_interval{5000};
+  std::chrono::milliseconds max_backoff{30000};
+  std::function<v1::Hello()> hello;         // sent first on every connection
+  std::function<v1::AgentStatus()> status;  // sent every status_interval
+};
+
+struct UplinkStats {
+  bool connected = false;
+  std::uint64_t batches_sent = 0;
+  std::uint64_t events_acked = 0;
+  std::uint64_t batches_rejected = 0;
+  std::uint64_t events_rejected = 0;
+  std::uint64_t reconnects = 0;
+  std::string last_error;
+};
+
+class Uplink {
+ public:
+  Uplink(UplinkOptions options, Spool& spool);
+  ~Uplink();
+  Uplink(const Uplink&) = delete;
+  Uplink& operator=(const Uplink&) = delete;
+
+  void Start();
+  void Stop();
+  UplinkStats Stats() const;
+
+ private:
+  void Loop();
+  // One connection's life; returns the reason it ended.
+  std::string Session();
+
+  UplinkOptions options_;
+  Spool& spool_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  void* active_context_ = nullptr;  // grpc::ClientContext* of the live session, for Stop()
+  UplinkStats stats_;
+};
+
+}  // namespace vigil::agent

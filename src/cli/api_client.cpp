@@ -1,0 +1,70 @@
+#include "cli/api_client.hpp"
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/pki/pki.hpp"
+
+namespace vigil::cli {
+namespace fs = std::filesystem;
+
+namespace {
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+Result<Connection> ResolveConnection(const std::string& server, const std::string& token,
+                                     const std::string& data_dir) {
+  Connection c;
+  if (!server.empty()) {
+    c.url = server;
+    c.token = token;
+    if (!data_dir.empty() && fs::exists(fs::path(data_dir) / "pki/ca.crt"))
+      c.ca_file = (fs::path(data_dir) / "pki/ca.crt").string();
+    if (c.token.empty()) return Fail("--server needs --token (or VIGIL_TOKEN)");
+    return c;
+  }
+  fs::path dir = data_dir;
+  auto url = pki::ReadFile(dir / "api.url");
+  if (!url)
+    return Fail("no Vigil server found in " + dir.string() +
+                " (is it running? start it with `vigil up`, or pass --data-dir, VIGIL_DATA_DIR, or "
+                "--server URL --token T)");
+  c.url = Trim(*url);
+  auto t = token.empty() ? pki::ReadFile(dir / "admin.token") : Result<std::string>(token);
+  if (!t) return Fail("cannot read the API token: " + t.error().message);
+  c.token = Trim(*t);
+  c.ca_file = (dir / "pki/ca.crt").string();
+  return c;
+}
+
+Result<HttpReply> Request(const Connection& c, const std::string& method, const std::string& path,
+                          const std::string& body, const std::string& content_type) {
+  httplib::Client client(c.url);
+  if (!c.ca_file.empty()) client.set_ca_cert_path(c.ca_file.c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_bearer_token_auth(c.token.c_str());
+  client.set_connection_timeout(5);
+  client.set_read_timeout(300);
+  httplib::Result res = method == "POST" ? client.Post(path.c_str(), body, content_type.c_str())
+                                         : client.Get(path.c_str());
+  if (!res)
+    return Fail("cannot reach " + c.url + ": " + httplib::to_string(res.error()) +
+                (res.error() == httplib::Error::Connection ? " (is vigil-server running?)" : ""));
+  return HttpReply{res->status, res->body};
+}
+
+std::string ErrorText(const HttpReply& reply) {
+  try {
+    auto j = nlohmann::json::parse(reply.body);
+    if (j.contains("error")) return j["error"].get<std::string>();
+  } catch (const std::exception&) {
+  }
+  return "HTTP " + std::to_string(reply.status) + ": " + reply.body;
+}
+
+}  // namespace vigil::cli

@@ -1,0 +1,35 @@
+// The CLI's view of a Vigil server: where its HTTPS API is, the token to use, the CA to trust.
+// Found from --server/--token, or from a data directory (--data-dir, VIGIL_DATA_DIR,
+// /var/lib/vigil).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/error.hpp"
+
+namespace vigil::cli {
+
+struct Connection {
+  std::string url;      // https://host:port
+  std::string token;    // bearer token
+  std::string ca_file;  // CA to verify the server with; empty: system store
+};
+
+Result<Connection> ResolveConnection(const std::string& server, const std::string& token,
+                                     const std::string& data_dir);
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+
+// GET or POST (when body is non-empty) to path (which includes the query string).
+Result<HttpReply> Request(const Connection& c, const std::string& method, const std::string& path,
+                          const std::string& body = {}, const std::string& content_type = {});
+
+// The error message carried in a JSON error body, or the body itself.
+std::string ErrorText(const HttpReply& reply);
+
+}  // namespace vigil::cli

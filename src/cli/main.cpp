@@ -1,0 +1,149 @@
+// vigil: the analyst's command line over the HTTPS API, and `vigil up` for one machine.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <sstream>
+
+#include <httplib.h>
+
+#include "cli/api_client.hpp"
+#include "cli/output.hpp"
+#include "cli/up.hpp"
+
+using namespace vigil;
+using namespace vigil::cli;
+using nlohmann::json;
+
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+int Hosts(const Connection& c, Format format) {
+  auto reply = Request(c, "GET", "/api/hosts");
+  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
+  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
+  json hosts = json::parse(reply->body);
+  if (format == Format::Json) {
+    for (const auto& h : hosts) std::cout << h.dump() << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : hosts)
+    rows.push_back({Cell(h, "host.name"), Cell(h, "agent.id"),
+                    h.value("online", false) ? "online" : "offline", Cell(h, "sensor"),
+                    Cell(h, "last_seen"), Cell(h, "events_received"), Cell(h, "events_dropped"),
+                    Cell(h, "agent.version"), Cell(h, "os")});
+  PrintTable(
+      std::cout,
+      {"HOST", "AGENT", "STATE", "SENSOR", "LAST SEEN", "RECEIVED", "DROPPED", "VERSION", "OS"},
+      rows, 48);
+  return 0;
+}
+
+// The most telling detail of an event, per category, for the table view.
+std::string Detail(const json& e) {
+  for (const char* key :
+       {"process.command_line", "dns.question.name", "file.path", "yara.rule", "rule.name"}) {
+    auto v = Cell(e, key);
+    if (!v.empty()) {
+      if (std::string(key) == "file.path" && !Cell(e, "file.target_path").empty())
+        v += " -> " + Cell(e, "file.target_path");
+      return v;
+    }
+  }
+  if (!Cell(e, "destination.ip").empty())
+    return Cell(e, "source.ip") + ":" + Cell(e, "source.port") + " -> " +
+           Cell(e, "destination.ip") + ":" + Cell(e, "destination.port");
+  return "";
+}
+
+int Events(const Connection& c, const std::string& host, const std::string& category,
+           const std::string& since, const std::string& until, std::size_t limit, Format format) {
+  httplib::Params params{{"limit", std::to_string(limit)}};
+  if (!host.empty()) params.emplace("host", host);
+  if (!category.empty()) params.emplace("category", category);
+  if (!since.empty()) params.emplace("since", since);
+  if (!until.empty()) params.emplace("until", until);
+  auto reply = Request(c, "GET", httplib::append_query_params("/api/events", params));
+  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
+  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
+  if (format == Format::Json) {
+    std::cout << reply->body;
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(reply->body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    json e = json::parse(line);
+    std::string sha = Cell(e, "process.hash.sha256");
+    rows.push_back({Cell(e, "@timestamp").substr(0, 23), Cell(e, "host.name"),
+                    Cell(e, "event.category"), Cell(e, "event.action"), Cell(e, "process.pid"),
+                    Cell(e, "process.parent.pid"), Cell(e, "process.name"), sha.substr(0, 12),
+                    Detail(e)});
+  }
+  PrintTable(std::cout,
+             {"TIME", "HOST", "CATEGORY", "ACTION", "PID", "PPID", "PROCESS", "SHA256", "DETAIL"},
+             rows, 100);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vigil: hunt, inspect and run Vigil from the shell"};
+  app.require_subcommand(1);
+  std::string data_dir = EnvOr("VIGIL_DATA_DIR", "/var/lib/vigil");
+  std::string server = EnvOr("VIGIL_SERVER", ""), token = EnvOr("VIGIL_TOKEN", "");
+  std::string format_name = "table";
+  app.add_option("--data-dir", data_dir, "Data directory of a local server (env VIGIL_DATA_DIR)")
+      ->capture_default_str();
+  app.add_option("--server", server, "API URL, e.g. https://vigil.example:8443 (env VIGIL_SERVER)");
+  app.add_option("--token", token, "API bearer token (env VIGIL_TOKEN)");
+
+  UpOptions up_options;
+  auto* up = app.add_subcommand("up", "Run server + local agent on this machine (foreground)");
+  up->add_option("--data-dir", data_dir, "Data directory (env VIGIL_DATA_DIR)")
+      ->capture_default_str();
+  up->add_option("--api-port", up_options.api_port, "HTTPS API port")->capture_default_str();
+  up->add_option("--agent-port", up_options.agent_port, "Agent gateway port")
+      ->capture_default_str();
+  up->add_option("--sensor", up_options.sensor, "Local agent's sensor: auto, proc")
+      ->capture_default_str();
+
+  auto add_format = [&](CLI::App* cmd) {
+    cmd->add_option("--format", format_name, "table or json (one object per line)")
+        ->check(CLI::IsMember({"table", "json"}))
+        ->capture_default_str();
+  };
+  auto* hosts = app.add_subcommand(
+      "hosts", "Enrolled hosts: state, sensor, last seen, events received and dropped");
+  add_format(hosts);
+
+  std::string host, category, since = "1h", until;
+  std::size_t limit = 100;
+  auto* events = app.add_subcommand("events", "Recent events, newest first");
+  events->add_option("--host", host, "Host name or id");
+  events->add_option("--category", category, "process, network, dns, file, persistence, ...");
+  events->add_option("--since", since, "Start: a duration ago (10m, 24h, 7d) or RFC 3339 time")
+      ->capture_default_str();
+  events->add_option("--until", until, "End: a duration ago or RFC 3339 time");
+  events->add_option("--limit", limit, "At most this many events")->capture_default_str();
+  add_format(events);
+
+  CLI11_PARSE(app, argc, argv);
+  Format format = format_name == "json" ? Format::Json : Format::Table;
+
+  if (*up) {
+    up_options.data_dir = data_dir;
+    return Up(up_options);
+  }
+  auto connection = ResolveConnection(server, token, data_dir);
+  if (!connection) return std::cerr << "vigil: " << connection.error().message << "\n", 1;
+  if (*hosts) return Hosts(*connection, format);
+  if (*events) return Events(*connection, host, category, since, until, limit, format);
+  return 0;
+}

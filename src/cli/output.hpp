@@ -1,0 +1,20 @@
+// Output of CLI results: aligned tables for people, JSON Lines for programs.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace vigil::cli {
+
+enum class Format { Table, Json };
+
+// Prints rows (JSON objects with dotted keys) as a table with the given columns, cutting cells at
+// max_width characters.
+void PrintTable(std::ostream& out, const std::vector<std::string>& headers,
+                const std::vector<std::vector<std::string>>& rows, std::size_t max_width = 80);
+std::string Cell(const nlohmann::json& object, const std::string& key);
+
+}  // namespace vigil::cli

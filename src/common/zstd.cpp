@@ -1,0 +1,33 @@
+#include "common/zstd.hpp"
+
+#include <zstd.h>
+
+namespace vigil {
+
+std::string ZstdCompress(std::string_view input, int level) {
+  std::string out(ZSTD_compressBound(input.size()), '\0');
+  std::size_t n = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), level);
+  out.resize(ZSTD_isError(n) ? 0 : n);
+  return out;
+}
+
+Result<std::string> ZstdDecompress(std::string_view input, std::size_t expected_size,
+                                   std::size_t max_size) {
+  if (expected_size > max_size)
+    return Fail("declared size " + std::to_string(expected_size) + " exceeds the limit of " +
+                std::to_string(max_size) + " bytes");
+  unsigned long long frame = ZSTD_getFrameContentSize(input.data(), input.size());
+  if (frame == ZSTD_CONTENTSIZE_ERROR) return Fail("not a zstd frame");
+  if (frame != ZSTD_CONTENTSIZE_UNKNOWN && frame != expected_size)
+    return Fail("zstd frame holds " + std::to_string(frame) + " bytes, batch declares " +
+                std::to_string(expected_size));
+  std::string out(expected_size, '\0');
+  std::size_t n = ZSTD_decompress(out.data(), out.size(), input.data(), input.size());
+  if (ZSTD_isError(n)) return Fail(std::string("zstd: ") + ZSTD_getErrorName(n));
+  if (n != expected_size)
+    return Fail("decompressed " + std::to_string(n) + " bytes, batch declares " +
+                std::to_string(expected_size));
+  return out;
+}
+
+}  // namespace vigil

@@ -1,0 +1,190 @@
+// vigil-server: the gateway for agents, the store and the HTTPS API in one process.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "common/log.hpp"
+#include "common/pki/pki.hpp"
+#include "common/time.hpp"
+#include "server/api/api_server.hpp"
+#include "server/gateway/gateway.hpp"
+#include "server/store/store.hpp"
+
+namespace fs = std::filesystem;
+using namespace vigil;
+
+namespace {
+
+Result<std::unique_ptr<store::Store>> OpenStore(const fs::path& data_dir) {
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return Fail("cannot create data dir " + data_dir.string() + ": " + ec.message());
+  ::chmod(data_dir.c_str(), 0700);
+  return store::OpenSqliteStore({.path = data_dir / "vigil.db"});
+}
+
+Result<std::uint64_t> ParseSize(const std::string& text) {
+  if (text.empty()) return 0;
+  std::size_t used = 0;
+  double n = 0;
+  try {
+    n = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return Fail("bad size '" + text + "': expected e.g. 500M, 20G");
+  }
+  std::string unit = text.substr(used);
+  double mult = 1;
+  if (unit == "K" || unit == "KiB")
+    mult = 1024;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty())
+    return Fail("bad size '" + text + "': unknown unit " + unit);
+  return static_cast<std::uint64_t>(n * mult);
+}
+
+int Run(const fs::path& data_dir, const std::string& agent_listen, const std::string& api_listen,
+        const std::vector<std::string>& names, const std::string& retention_age,
+        const std::string& retention_size) {
+  // Block the stop signals in every thread; the main thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = OpenStore(data_dir);
+  if (!store) return std::cerr << "vigil-server: " << store.error().message << "\n", 1;
+  auto pki = pki::EnsureServerPki(data_dir, names);
+  if (!pki) return std::cerr << "vigil-server: " << pki.error().message << "\n", 1;
+
+  store::RetentionPolicy retention;
+  if (!retention_age.empty()) {
+    auto age = ParseDurationNs(retention_age);
+    if (!age)
+      return std::cerr << "vigil-server: --retention-age: " << age.error().message << "\n", 2;
+    retention.max_age_ns = *age;
+  }
+  auto size = ParseSize(retention_size);
+  if (!size)
+    return std::cerr << "vigil-server: --retention-size: " << size.error().message << "\n", 2;
+  retention.max_bytes = *size;
+
+  const fs::path admin_token = data_dir / "admin.token";
+  if (!fs::exists(admin_token)) {
+    auto token = (*store)->CreateApiToken("admin", store::Role::Admin);
+    if (!token) return std::cerr << "vigil-server: " << token.error().message << "\n", 1;
+    if (auto w = pki::WriteFileAtomic(admin_token, *token + "\n", 0600); !w)
+      return std::cerr << "vigil-server: " << w.error().message << "\n", 1;
+  }
+
+  auto colon = api_listen.rfind(':');
+  server::ApiOptions api_options{.host = api_listen.substr(0, colon),
+                                 .port = std::atoi(api_listen.c_str() + colon + 1),
+                                 .pki = *pki};
+  server::Gateway gateway({.listen = agent_listen, .pki = *pki}, **store);
+  if (auto r = gateway.Start(); !r)
+    return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
+  server::ApiServer api(api_options, **store, [&] { return gateway.ConnectedAgents(); });
+  if (auto r = api.Start(); !r)
+    return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
+  std::string url = "https://" + api_options.host + ":" + std::to_string(api_options.port);
+  (void)pki::WriteFileAtomic(data_dir / "api.url", url + "\n", 0644);
+  std::cout << "vigil-server: API " << url << ", agents on " << agent_listen << ", data in "
+            << data_dir.string() << std::endl;
+
+  std::mutex mutex;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread retention_thread([&] {
+    std::unique_lock lock(mutex);
+    while (!stop_cv.wait_for(lock, std::chrono::seconds(60), [&] { return stopping; })) {
+      if (!retention.max_age_ns && !retention.max_bytes) continue;
+      lock.unlock();
+      if (auto r = (*store)->ApplyRetention(retention); !r)
+        VLOG_WARN("retention: {}", r.error().message);
+      else if (r->deleted_events)
+        VLOG_INFO("retention: deleted {} events, store now {} bytes", r->deleted_events,
+                  r->bytes_after);
+      lock.lock();
+    }
+  });
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  VLOG_INFO("stopping (signal {})", signal);
+  {
+    std::lock_guard lock(mutex);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  retention_thread.join();
+  api.Stop();
+  gateway.Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vigil-server: receives agents' telemetry, stores it, serves the HTTPS API"};
+  app.require_subcommand(1);
+  std::string data_dir =
+      std::getenv("VIGIL_DATA_DIR") ? std::getenv("VIGIL_DATA_DIR") : "/var/lib/vigil";
+
+  auto* run = app.add_subcommand("run", "Run the server (until SIGINT/SIGTERM)");
+  std::string agent_listen = "0.0.0.0:8444", api_listen = "127.0.0.1:8443";
+  std::vector<std::string> names;
+  std::string retention_age, retention_size;
+  run->add_option("--data-dir", data_dir, "Data directory (env VIGIL_DATA_DIR)")
+      ->capture_default_str();
+  run->add_option("--agent-listen", agent_listen, "gRPC address for agents")->capture_default_str();
+  run->add_option("--api-listen", api_listen, "HTTPS API address")->capture_default_str();
+  run->add_option("--server-name", names, "Extra DNS name or IP for the server certificate");
+  run->add_option("--retention-age", retention_age, "Delete events older than this (e.g. 30d)");
+  run->add_option("--retention-size", retention_size, "Keep the store under this size (e.g. 20G)");
+
+  auto* token = app.add_subcommand("token", "Enrollment tokens");
+  token->require_subcommand(1);
+  auto* create = token->add_subcommand("create", "Print a new single-use enrollment token");
+  std::string ttl = "24h";
+  create->add_option("--ttl", ttl, "How long the token is valid")->capture_default_str();
+  create->add_option("--data-dir", data_dir, "Data directory (env VIGIL_DATA_DIR)")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  if (*run) return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size);
+
+  if (*create) {
+    auto ttl_ns = ParseDurationNs(ttl);
+    if (!ttl_ns) return std::cerr << "vigil-server: --ttl: " << ttl_ns.error().message << "\n", 2;
+    auto store = OpenStore(data_dir);
+    if (!store) return std::cerr << "vigil-server: " << store.error().message << "\n", 1;
+    auto pki = pki::EnsureServerPki(data_dir);
+    if (!pki) return std::cerr << "vigil-server: " << pki.error().message << "\n", 1;
+    auto ca = pki::ReadFile(pki->ca_cert);
+    auto fingerprint =
+        ca ? pki::CertFingerprint(*ca) : Result<std::string>(std::unexpected(ca.error()));
+    if (!fingerprint)
+      return std::cerr << "vigil-server: " << fingerprint.error().message << "\n", 1;
+    auto secret = (*store)->CreateEnrollmentToken(*ttl_ns);
+    if (!secret) return std::cerr << "vigil-server: " << secret.error().message << "\n", 1;
+    // The token carries the CA's fingerprint so the agent can trust the server before it has its
+    // CA.
+    std::cout << *secret << "." << *fingerprint << std::endl;
+    return 0;
+  }
+  return 0;
+}

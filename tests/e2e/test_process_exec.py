@@ -1,0 +1,46 @@
+"""A process started on the host is visible to `vigil events` within 2 s, with its parent, its
+executable and the executable's SHA-256."""
+import hashlib
+import os
+import subprocess
+import time
+import uuid
+
+from vigil_e2e import Vigil, check, wait_for
+
+with Vigil() as v:
+    v.start_server()
+    state = os.path.join(v.dir, "agent")
+    r = v.enroll(state)
+    check(r.returncode == 0, f"agent enrolls ({r.stderr.strip()})")
+    v.start_agent(state, "--sensor", "proc")
+    wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
+
+    marker = f"vigil-e2e-{uuid.uuid4().hex[:12]}"
+    started = time.monotonic()
+    child = subprocess.Popen(["/bin/sh", "-c", f"echo {marker}"], stdout=subprocess.DEVNULL)
+    child.wait()
+
+    def find():
+        for e in v.events("--category", "process", "--since", "1m", "--limit", "5000"):
+            if e.get("event.action") == "exec" and marker in e.get("process.command_line", ""):
+                return e
+        return None
+
+    event = wait_for(find, float(os.environ.get("E2E_VISIBLE_WITHIN", "2.0")), "the exec event of the marker process")
+    print(f"visible after {time.monotonic() - started:.3f}s")
+    check(event["process.pid"] == child.pid, f"pid {event['process.pid']} == {child.pid}")
+    check(event["process.parent.pid"] == os.getpid(), f"parent pid {event['process.parent.pid']} == {os.getpid()}")
+    check(event["process.executable"] == os.path.realpath("/bin/sh"),
+          f"executable {event['process.executable']} == {os.path.realpath('/bin/sh')}")
+    check(event["process.args"] == ["/bin/sh", "-c", f"echo {marker}"], f"args {event['process.args']}")
+    want = hashlib.sha256(open("/bin/sh", "rb").read()).hexdigest()
+    sha = subprocess.run(["sha256sum", "/bin/sh"], capture_output=True, text=True).stdout.split()[0]
+    check(want == sha, "python and sha256sum agree on /bin/sh")
+    check(event.get("process.hash.sha256") == sha, f"process.hash.sha256 {event.get('process.hash.sha256')} == {sha}")
+    check(len(event.get("process.entity_id", "")) == 32, "entity id set")
+    check(event.get("process.parent.entity_id"), "parent entity id set")
+    check(event.get("process.parent.name", "").startswith("python"), f"parent name {event.get('process.parent.name')}")
+    hosts = v.hosts()
+    check(len(hosts) == 1 and hosts[0]["sensor"] == "proc" and hosts[0]["events_received"] > 0,
+          f"hosts list shows the agent: {hosts}")

@@ -1,0 +1,51 @@
+"""A spool whose tail is torn or followed by garbage: the agent starts, keeps every intact record,
+reports the bytes it discarded, and delivers exactly the intact records."""
+import glob
+import os
+import re
+import signal
+
+from vigil_e2e import Vigil, check, stored_markers, wait_for, write_replay
+
+COUNT = 1000
+with Vigil() as v:
+    v.start_server()
+    state = os.path.join(v.dir, "agent")
+    check(v.enroll(state).returncode == 0, "agent enrolls")
+    v.kill_server()
+
+    replay = os.path.join(v.dir, "replay.jsonl")
+    marker = "spool-corruption-marker"
+    write_replay(replay, COUNT, marker)
+    agent = v.start_agent(state, "--sensor", "replay", "--replay", replay)
+    wait_for(lambda: f"replay finished: {COUNT} events" in v.agent_log(state), 60, "the replay to be spooled")
+    agent.send_signal(signal.SIGTERM)
+    agent.wait()
+
+    segments = sorted(glob.glob(os.path.join(state, "spool", "*.seg")))
+    check(len(segments) >= 1, f"spool has segments: {segments}")
+    last = segments[-1]
+    size = os.path.getsize(last)
+    # 1) tear the last record: cut 7 bytes off the end
+    os.truncate(last, size - 7)
+    # 2) and append garbage after it
+    garbage = b"\x00garbage-not-a-record\xff" * 10
+    with open(last, "ab") as f:
+        f.write(garbage)
+
+    v.start_server()
+    v.start_agent(state, "--sensor", "none")
+    log = wait_for(lambda: re.search(r"discarded (\d+) damaged bytes", v.agent_log(state)), 20,
+                   "the agent to report discarded bytes")
+    discarded = int(log.group(1))
+    check(discarded > len(garbage), f"discarded {discarded} bytes (torn record + {len(garbage)} garbage bytes)")
+    check(discarded < len(garbage) + 400, f"discarded {discarded} bytes: no more than one record besides the garbage")
+
+    def received():
+        hosts = v.hosts()
+        return hosts[0]["events_received"] if hosts else 0
+
+    wait_for(lambda: received() >= COUNT - 1, 60, "the intact records to arrive", interval=0.2)
+    stored = stored_markers(v, marker, COUNT)
+    check(len(stored) == COUNT - 1, f"{len(stored)} stored == {COUNT - 1} intact records")
+    check(sorted(stored) == sorted(f"{marker} {i}" for i in range(COUNT - 1)), "exactly the records before the torn one")

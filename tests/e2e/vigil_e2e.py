@@ -1,0 +1,144 @@
+"""Helpers for Vigil's end-to-end tests: run the real server, agent and CLI in a temp data dir."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("VIGIL_BIN") or os.path.join(os.path.dirname(__file__), "../../build/bin")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check(condition, message):
+    if not condition:
+        print("FAIL: " + message, file=sys.stderr)
+        raise SystemExit(1)
+    print("ok: " + message)
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Polls predicate until it returns a truthy value; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            check(False, f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Vigil:
+    """A server in a temp data dir, plus any number of agents enrolled to it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="vigil-e2e-")
+        self.api_port = free_port()
+        self.agent_port = free_port()
+        self.server = None
+        self.agents = []
+        self.logs = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.agents + [self.server]:
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+        if exc[0] is not None:
+            for name in self.logs:
+                try:
+                    print(f"---- {name} (tail)", file=sys.stderr)
+                    print(open(name).read()[-4000:], file=sys.stderr)
+                except OSError:
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _log(self, name):
+        path = os.path.join(self.dir, name + ".log")
+        self.logs.append(path)
+        return open(path, "a")
+
+    def start_server(self):
+        self.server = subprocess.Popen(
+            [f"{BIN}/vigil-server", "run", "--data-dir", self.dir,
+             "--agent-listen", f"127.0.0.1:{self.agent_port}",
+             "--api-listen", f"127.0.0.1:{self.api_port}"],
+            stdout=self._log("server"), stderr=subprocess.STDOUT)
+        wait_for(lambda: self._healthy(), 20, "the server's API")
+        return self.server
+
+    def _healthy(self):
+        if self.server.poll() is not None:
+            check(False, f"vigil-server exited with {self.server.returncode}")
+        r = subprocess.run([f"{BIN}/vigil", "--data-dir", self.dir, "hosts", "--format", "json"],
+                           capture_output=True, text=True)
+        return r.returncode == 0
+
+    def kill_server(self):
+        self.server.send_signal(signal.SIGKILL)
+        self.server.wait()
+
+    def token(self, ttl="10m"):
+        r = subprocess.run([f"{BIN}/vigil-server", "token", "create", "--ttl", ttl, "--data-dir", self.dir],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.strip()
+
+    def enroll(self, state_dir, token=None):
+        return subprocess.run([f"{BIN}/vigil-agent", "enroll", "--server", f"127.0.0.1:{self.agent_port}",
+                               "--token", token or self.token(), "--state-dir", state_dir],
+                              capture_output=True, text=True)
+
+    def start_agent(self, state_dir, *args):
+        p = subprocess.Popen([f"{BIN}/vigil-agent", "run", "--state-dir", state_dir, *args],
+                             stdout=self._log("agent-" + os.path.basename(state_dir)), stderr=subprocess.STDOUT)
+        self.agents.append(p)
+        return p
+
+    def agent_log(self, state_dir):
+        path = os.path.join(self.dir, "agent-" + os.path.basename(state_dir) + ".log")
+        return open(path).read() if os.path.exists(path) else ""
+
+    def cli(self, *args):
+        r = subprocess.run([f"{BIN}/vigil", "--data-dir", self.dir, *args], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"vigil {' '.join(args)} failed: {r.stderr}")
+        return r.stdout
+
+    def events(self, *args):
+        out = self.cli("events", "--format", "json", *args)
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def hosts(self):
+        return [json.loads(line) for line in self.cli("hosts", "--format", "json").splitlines() if line.strip()]
+
+
+def write_replay(path, count, marker):
+    """count synthetic process events, each with a unique command line containing marker."""
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(json.dumps({
+                "@timestamp": 1_760_000_000_000_000_000 + i,
+                "event.category": "process", "event.type": "start", "event.action": "exec",
+                "event.dataset": "synthetic",
+                "process.pid": 100000 + i, "process.name": "synthetic",
+                "process.command_line": f"{marker} {i}",
+            }) + "\n")
+
+
+def stored_markers(vigil, marker, count):
+    """Command lines of stored events carrying marker (over the whole history)."""
+    events = vigil.events("--category", "process", "--since", "2025-01-01T00:00:00Z",
+                          "--limit", str(count * 2 + 100))
+    return [e["process.command_line"] for e in events if e.get("process.command_line", "").startswith(marker)]
