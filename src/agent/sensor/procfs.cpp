@@ -1,6 +1,8 @@
 // Readers for /proc/PID files; see procfs.hpp.
 #include "agent/sensor/procfs.hpp"
 
+#include <ctime>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -238,14 +240,14 @@ std::vector<pid_t> ListPids() {
 }
 
 std::int64_t BootTimeNs() {
+  // /proc/stat's btime has whole seconds only; realtime minus boottime, read back to back, is
+  // precise to microseconds, so process.start lands within the same tick as the exec.
   static const std::int64_t boot = [] {
-    auto text = ReadSmallFile("/proc/stat");
-    if (!text) return std::int64_t{0};
-    auto pos = text->find("\nbtime ");
-    if (pos == std::string::npos) return std::int64_t{0};
-    std::string_view rest = std::string_view(*text).substr(pos + 7);
-    auto secs = ToNumber<std::int64_t>(rest.substr(0, rest.find('\n')));
-    return secs ? *secs * 1'000'000'000 : std::int64_t{0};
+    timespec real{}, boottime{};
+    ::clock_gettime(CLOCK_REALTIME, &real);
+    ::clock_gettime(CLOCK_BOOTTIME, &boottime);
+    return (static_cast<std::int64_t>(real.tv_sec) - boottime.tv_sec) * 1'000'000'000 +
+           (real.tv_nsec - boottime.tv_nsec);
   }();
   return boot;
 }

@@ -59,7 +59,7 @@ std::string ContainerIdFromCgroup(std::string_view cgroup);
 // Process ids of /proc, in directory order.
 std::vector<pid_t> ListPids();
 
-// btime of /proc/stat in ns since the epoch (read once, cached).
+// When the machine booted, in ns since the epoch (realtime - boottime, read once, cached).
 std::int64_t BootTimeNs();
 // sysconf(_SC_CLK_TCK) (cached).
 long ClockTicksPerSecond();
