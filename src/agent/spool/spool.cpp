@@ -41,6 +41,7 @@ using spool_internal::WriteFileAtomic;
 
 constexpr std::string_view kEpochFile = "epoch";
 constexpr std::string_view kAckedFile = "acked";
+constexpr std::uint64_t kRotateAckedBytes = 1u << 20;
 constexpr std::string_view kDroppedFile = "dropped";
 constexpr std::string_view kLockFile = "lock";
 constexpr std::string_view kSegmentSuffix = ".seg";
@@ -129,7 +130,13 @@ class SpoolImpl final : public Spool {
  public:
   SpoolImpl(SpoolOptions options, UniqueFd lock)
       : options_(std::move(options)), lock_(std::move(lock)) {}
-  ~SpoolImpl() override = default;
+  ~SpoolImpl() override {
+    // The last ack may not be on disk yet (acks are written lazily); a lagging file only means
+    // resending records the server already has, which it skips.
+    std::lock_guard ack_lock(ack_mu_);
+    if (acked_written_ != acked_)
+      (void)WriteFileAtomic(options_.dir, kAckedFile, std::to_string(acked_) + "\n", false);
+  }
 
   Result<void> Recover();
 
@@ -169,7 +176,9 @@ class SpoolImpl final : public Spool {
 
   const SpoolOptions options_;
   UniqueFd lock_;
-  std::mutex ack_mu_;  // serialises Ack (its file write happens outside mu_)
+  std::mutex ack_mu_;                // serialises Ack (its file write happens outside mu_)
+  std::uint64_t acked_written_ = 0;  // the value in the acked file (guarded by ack_mu_)
+  std::chrono::steady_clock::time_point acked_written_at_{};
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Segment> segments_;  // oldest first; back() is the segment being appended to
@@ -535,6 +544,7 @@ Result<std::vector<SpoolRecord>> SpoolImpl::Read(std::uint64_t after, std::size_
 
 Result<void> SpoolImpl::Ack(std::uint64_t sequence) {
   std::lock_guard ack_lock(ack_mu_);
+  bool frees_segment = false;
   {
     std::lock_guard lock(mu_);
     if (sequence <= acked_) return {};
@@ -542,11 +552,18 @@ Result<void> SpoolImpl::Ack(std::uint64_t sequence) {
       return Fail("spool: ack of sequence " + std::to_string(sequence) +
                   " which was never appended (next is " + std::to_string(next_seq_) + ")");
     }
+    frees_segment = !segments_.empty() && segments_.front().last_seq <= sequence;
   }
-  // Persisted first: a segment is deleted only once an ack covering it is on disk.
-  if (auto w = WriteFileAtomic(options_.dir, kAckedFile, std::to_string(sequence) + "\n", true);
-      !w) {
-    return w;
+  // The acked file only saves resending after a restart (the server deduplicates by sequence), so
+  // it is written without fsync, and at most once a second unless a segment is about to go.
+  const auto now = std::chrono::steady_clock::now();
+  if (frees_segment || now - acked_written_at_ >= std::chrono::seconds(1)) {
+    if (auto w = WriteFileAtomic(options_.dir, kAckedFile, std::to_string(sequence) + "\n", false);
+        !w) {
+      return w;
+    }
+    acked_written_ = sequence;
+    acked_written_at_ = now;
   }
   std::lock_guard lock(mu_);
   acked_ = std::max(acked_, sequence);
@@ -557,8 +574,12 @@ Result<void> SpoolImpl::RemoveAcked() {
   while (segments_.size() > 1 && segments_.front().last_seq <= acked_) {
     if (auto r = RemoveFront(); !r) return r;
   }
+  // A fully acknowledged current segment is replaced only once it is worth a file operation;
+  // rotating on every ack of a trickle of events would cost a create and unlink per batch.
   if (segments_.size() == 1 && segments_.back().records > 0 &&
-      segments_.back().last_seq <= acked_) {
+      segments_.back().last_seq <= acked_ &&
+      segments_.back().bytes >=
+          std::min<std::uint64_t>(options_.segment_bytes, kRotateAckedBytes)) {
     // Fully acknowledged current segment: continue in a new one named by the next sequence.
     if (auto r = Rotate(); !r) return r;
     if (auto r = RemoveFront(); !r) return r;
