@@ -20,16 +20,12 @@ with Vigil() as v:
     wait_for(lambda: "replay finished: 100000 events" in v.agent_log(state), 120, "the replay to be spooled")
     v.start_server()
 
-    def received():
-        hosts = v.hosts()
-        return hosts[0]["events_received"] if hosts else 0
-
-    n = wait_for(lambda: received() > 0 and received(), 60, "the upload to start", interval=0.01)
+    n = wait_for(lambda: v.received() > 0 and v.received(), 60, "the upload to start", interval=0.01)
     agent.send_signal(signal.SIGKILL)
     agent.wait()
-    check(received() < COUNT, f"agent killed mid-upload (after {received()} of {COUNT})")
+    check(v.received() < COUNT, f"agent killed mid-upload (after {v.received()} of {COUNT})")
     v.start_agent(state, "--sensor", "none", "--batch-events", "100", "--window", "1")
-    wait_for(lambda: received() >= COUNT, 120, "all events after the agent restart", interval=0.5)
+    wait_for(lambda: v.received() >= COUNT, 120, "all events after the agent restart", interval=0.5)
     stored = stored_markers(v, marker, COUNT)
     check(len(stored) == COUNT, f"{len(stored)} events stored, {COUNT} sent")
     check(len(set(stored)) == COUNT, f"no duplicates ({len(set(stored))} distinct)")

@@ -14,16 +14,12 @@ with Vigil() as v:
     write_replay(replay, COUNT, marker)
     v.start_agent(state, "--sensor", "replay", "--replay", replay, "--replay-rate", "20000")
 
-    def received():
-        hosts = v.hosts()
-        return hosts[0]["events_received"] if hosts else 0
-
-    n = wait_for(lambda: received() > 5000 and received(), 60, "the first events to arrive")
+    n = wait_for(lambda: v.received() > 5000 and v.received(), 60, "the first events to arrive")
     check(n < COUNT, f"server killed mid-stream (after {n} of {COUNT} events)")
     v.kill_server()
     v.start_server()
-    wait_for(lambda: received() >= COUNT, 120, "all events after the restart", interval=0.5)
+    wait_for(lambda: v.received() >= COUNT, 120, "all events after the restart", interval=0.5)
     stored = stored_markers(v, marker, COUNT)
     check(len(stored) == COUNT, f"{len(stored)} events stored, {COUNT} sent")
     check(len(set(stored)) == COUNT, f"no duplicates ({len(set(stored))} distinct)")
-    check(received() == COUNT, f"hosts list counts {received()} received")
+    check(v.received() == COUNT, f"hosts list counts {v.received()} received")

@@ -120,6 +120,11 @@ class Vigil:
         out = self.cli("events", "--format", "json", *args)
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def received(self):
+        """Events the (first) host has delivered, as the hosts list counts them."""
+        hosts = self.hosts()
+        return hosts[0]["events_received"] if hosts else 0
+
     def hosts(self):
         return [json.loads(line) for line in self.cli("hosts", "--format", "json").splitlines() if line.strip()]
 
