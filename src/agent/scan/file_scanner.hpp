@@ -1,0 +1,70 @@
+// The file scan: walks the selected paths (file_walker), then N threads each open a file with no
+// symlink resolution, read it under the governor's I/O bucket, scan it with the shared rule set
+// and emit one event per matching rule (with the file's SHA-256 from the hash cache). A file
+// whose scan times out yields a warning event and the scan goes on. Files found clean are
+// remembered in the optional unchanged-file cache and skipped on the next scan.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "agent/scan/file_walker.hpp"
+#include "agent/scan/finding_event.hpp"
+#include "agent/scan/governor.hpp"
+#include "agent/scan/progress.hpp"
+#include "agent/scan/rule_set.hpp"
+#include "agent/scan/scan_cache.hpp"
+#include "common/error.hpp"
+
+namespace vigil::agent {
+class HashCache;
+}
+
+namespace vigil::agent::scan {
+
+// Receives findings and warnings; calls are serialized by the scanner.
+using EventSink = std::function<void(const v1::Event&)>;
+
+struct FileScanOptions {
+  WalkOptions walk;
+  int threads = 1;
+  // Budget per file in seconds of CPU (libyara's wall-clock timeout is stretched by the CPU cap).
+  int timeout_seconds = 60;
+  GovernorOptions governor;
+  std::optional<std::uint64_t> splay_random;  // default: from std::random_device
+  ScanCache* cache = nullptr;                 // unchanged-file cache, optional
+  HashCache* hashes = nullptr;                // optional; one is made per scan when null
+};
+
+struct ScanSummary {
+  Progress progress;
+  WalkStats walk;
+  bool cancelled = false;
+  std::chrono::nanoseconds cpu{0};        // CPU used by the scanner threads
+  std::chrono::nanoseconds throttled{0};  // time they slept to honour the CPU cap
+  std::chrono::nanoseconds wall{0};
+};
+
+class FileScanner {
+ public:
+  FileScanner(std::shared_ptr<const RuleSet> rules, FileScanOptions options, ScanContext context);
+  // Runs to completion or cancellation. Fails only when the rules cannot be used or no scan path
+  // exists.
+  Result<ScanSummary> Run(ScanControl& control, const Clock& clock, const EventSink& sink,
+                          const ProgressCallback& progress);
+
+ private:
+  std::shared_ptr<const RuleSet> rules_;
+  FileScanOptions options_;
+  ScanContext context_;
+};
+
+// libyara's timeout for a CPU budget of `seconds` when a thread may use `share` of a core.
+int StretchedTimeout(int seconds, double share);
+// A random 64-bit value for the splay.
+std::uint64_t RandomSplayValue();
+
+}  // namespace vigil::agent::scan
