@@ -1,0 +1,575 @@
+// AST -> SQL. Conditions become WHERE clauses on the category tables (indexes on equality, GLOB
+// prefixes, FTS5 trigram MATCH for substring wildcards on text fields), relationships become
+// IN-subqueries over the process table (a recursive CTE for descendants), pipes become nested
+// SELECTs with window functions and GROUP BY.
+#include "hunt/compiler.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <set>
+
+#include "hunt/functions.hpp"
+
+namespace vigil::hunt {
+namespace {
+
+using schema::Category;
+
+std::string QuoteIdent(std::string_view ident) {
+  std::string out = "\"";
+  for (char c : ident) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string QuoteString(std::string_view s) {
+  if (s.find('\0') != std::string_view::npos) {  // NUL cannot appear in SQL text: use a blob
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out = "CAST(X'";
+    for (unsigned char c : s) out += kHex[c >> 4], out += kHex[c & 15];
+    return out + "' AS TEXT)";
+  }
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string Real(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // stays REAL (n: nan/inf)
+  if (s == "inf") return "9e999";
+  if (s == "-inf") return "-9e999";
+  if (s.find("nan") != std::string::npos) return "NULL";
+  return s;
+}
+
+bool HasWildcard(std::string_view p) { return p.find_first_of("*?") != std::string_view::npos; }
+
+std::string ToLike(std::string_view p) {
+  std::string out;
+  for (char c : p) {
+    if (c == '*') out += '%';
+    else if (c == '?') out += '_';
+    else {
+      if (c == '%' || c == '_' || c == '\\') out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string ToGlob(std::string_view p) {
+  std::string out;
+  for (char c : p) {
+    if (c == '[') out += "[[]";
+    else out += c;
+  }
+  return out;
+}
+
+std::size_t Utf8Length(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// The FTS5 query that every string matching the wildcard pattern satisfies (its literal runs of
+// 3+ characters as phrases), or "" when the pattern has no such run.
+std::string FtsQuery(std::string_view pattern) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= pattern.size()) {
+    std::size_t end = pattern.find_first_of("*?", start);
+    if (end == std::string_view::npos) end = pattern.size();
+    std::string_view run = pattern.substr(start, end - start);
+    if (Utf8Length(run) >= 3) {
+      if (!out.empty()) out += " AND ";
+      out += '"';
+      for (char c : run) {
+        if (c == '"') out += '"';
+        out += c;
+      }
+      out += '"';
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+const std::string_view kTimestampColumn = "timestamp";
+
+struct Scope {
+  std::optional<Category> table;  // base scope: the table's columns; nullopt with pipe
+  std::string qualifier;          // how subqueries refer to this row
+  bool pipe = false;              // fields are projected columns named after FieldDef::column
+};
+
+class Compiler {
+ public:
+  explicit Compiler(const HuntOptions& options) : options_(options) {}
+
+  Result<Plan> Compile(const Query& q) {
+    Plan plan;
+    if (const auto* f = std::get_if<EventFilter>(&q.body)) return CompileEvents(*f, q.pipes);
+    if (const auto* s = std::get_if<Sequence>(&q.body)) {
+      plan.kind = Plan::Kind::Sequence;
+      for (const auto& step : s->steps) plan.step_sql.push_back(StepSql(step));
+      if (s->until) plan.step_sql.push_back(StepSql(*s->until)), plan.has_until = true;
+      plan.key_count = s->steps[0].keys.size();
+      plan.maxspan_ns = s->maxspan_ns;
+    } else {
+      const auto& sample = std::get<Sample>(q.body);
+      plan.kind = Plan::Kind::Sample;
+      for (const auto& step : sample.steps) plan.step_sql.push_back(StepSql(step));
+      plan.key_count = sample.steps[0].keys.size();
+    }
+    for (const auto& p : q.pipes) plan.pipes.push_back(&p);
+    plan.limit = options_.limit;
+    return plan;
+  }
+
+ private:
+  // ---------------------------------------------------------------- statements
+  std::vector<Category> TablesOf(const EventFilter& f) const {
+    std::vector<Category> out;
+    if (f.category) {
+      out.push_back(*f.category);
+    } else {
+      for (const auto& c : schema::Categories()) out.push_back(c.category);
+    }
+    return out;
+  }
+
+  std::string Bounds() const {
+    std::string out;
+    if (options_.since_ns > 0) out += " AND timestamp >= " + std::to_string(options_.since_ns);
+    if (options_.until_ns != std::numeric_limits<std::int64_t>::max())
+      out += " AND timestamp < " + std::to_string(options_.until_ns);
+    if (!options_.host.empty())
+      out += " AND (host_id = " + QuoteString(options_.host) +
+             " OR host_name = " + QuoteString(options_.host) + ")";
+    return out;
+  }
+
+  std::string Column(Category table, const schema::FieldDef& f) const {
+    return f.In(table) ? std::string(f.column) : "NULL";
+  }
+
+  // SELECT '<t>' AS tbl, id, ts, <extra projections> FROM t WHERE ... for each table, UNION ALL.
+  std::string Source(const EventFilter& f,
+                     const std::function<std::string(Category, const Scope&)>& projections) {
+    std::string out;
+    for (Category t : TablesOf(f)) {
+      std::string name(schema::CategoryName(t));
+      Scope scope{t, QuoteIdent(name), false};
+      if (!out.empty()) out += "\n  UNION ALL\n";
+      out += "SELECT " + QuoteString(name) + " AS tbl, " + scope.qualifier + ".id AS id, " +
+             scope.qualifier + ".timestamp AS ts" + projections(t, scope) + " FROM " +
+             QuoteIdent(name) + " WHERE " + Expr(*f.where, scope) + Bounds();
+    }
+    return out;
+  }
+
+  std::string StepSql(const Step& step) {
+    std::string body = Source(step.filter, [&](Category, const Scope& scope) {
+      std::string out;
+      for (std::size_t k = 0; k < step.keys.size(); ++k)
+        out += ", " + Expr(*step.keys[k], scope) + " AS k" + std::to_string(k);
+      return out;
+    });
+    return "SELECT * FROM (" + body + ") ORDER BY ts, tbl, id";
+  }
+
+  static void CollectFields(const hunt::Expr& e, std::set<const schema::FieldDef*>& out) {
+    std::visit(
+        [&](const auto& n) {
+          using T = std::decay_t<decltype(n)>;
+          if constexpr (std::is_same_v<T, FieldRef>) {
+            out.insert(n.field);
+          } else if constexpr (std::is_same_v<T, Compare> || std::is_same_v<T, Arith>) {
+            CollectFields(*n.left, out), CollectFields(*n.right, out);
+          } else if constexpr (std::is_same_v<T, Match>) {
+            CollectFields(*n.subject, out);
+          } else if constexpr (std::is_same_v<T, InList>) {
+            CollectFields(*n.subject, out);
+            for (const auto& i : n.items) CollectFields(*i, out);
+          } else if constexpr (std::is_same_v<T, Logic> || std::is_same_v<T, Call>) {
+            if constexpr (std::is_same_v<T, Logic>)
+              for (const auto& o : n.operands) CollectFields(*o, out);
+            else
+              for (const auto& o : n.args) CollectFields(*o, out);
+          } else if constexpr (std::is_same_v<T, Not> || std::is_same_v<T, IsNull> ||
+                               std::is_same_v<T, Negate>) {
+            CollectFields(*n.operand, out);
+          } else if constexpr (std::is_same_v<T, Relationship>) {
+            out.insert(schema::FindField("process.entity_id"));
+            out.insert(schema::FindField("process.parent.entity_id"));
+          }
+        },
+        e.node);
+  }
+
+  Result<Plan> CompileEvents(const EventFilter& f, const std::vector<Pipe>& pipes) {
+    Plan plan;
+    std::set<const schema::FieldDef*> fields;
+    for (const auto& p : pipes)
+      for (const auto& a : p.args) CollectFields(*a, fields);
+    std::string cur = Source(f, [&](Category t, const Scope&) {
+      std::string out;
+      for (const auto* field : fields) out += ", " + Column(t, *field) + " AS " + QuoteIdent(field->column);
+      return out;
+    });
+    std::string order = "ts, tbl, id";
+    std::string reverse = "ts DESC, tbl DESC, id DESC";
+    int stage = 0;
+    auto alias = [&] { return "s" + std::to_string(++stage); };
+    bool counted = false;
+    for (const auto& p : pipes) {
+      std::string a = alias();
+      Scope scope{std::nullopt, a, true};
+      auto keys = [&](const char* sep) {
+        std::string out;
+        for (const auto& k : p.args) out += (out.empty() ? "" : sep) + Expr(*k, scope);
+        return out;
+      };
+      switch (p.kind) {
+        case PipeKind::Filter:
+          cur = "SELECT * FROM (" + cur + ") AS " + a + " WHERE " + Expr(*p.args[0], scope);
+          break;
+        case PipeKind::Head:
+          cur = "SELECT * FROM (" + cur + ") AS " + a + " ORDER BY " + order + " LIMIT " +
+                std::to_string(p.count);
+          break;
+        case PipeKind::Tail:
+          cur = "SELECT * FROM (SELECT * FROM (" + cur + ") AS " + a + " ORDER BY " + reverse +
+                " LIMIT " + std::to_string(p.count) + ")";
+          break;
+        case PipeKind::Sort: {
+          std::string k = keys(", ");
+          std::string kd;
+          for (const auto& key : p.args) kd += (kd.empty() ? "" : ", ") + Expr(*key, scope) + " DESC";
+          order = k + ", " + order;
+          reverse = kd + ", " + reverse;
+          break;
+        }
+        case PipeKind::Unique:
+        case PipeKind::UniqueCount: {
+          std::string rn = "_rn" + std::to_string(stage);
+          std::string extra;
+          if (p.kind == PipeKind::UniqueCount) {
+            plan.unique_count_column = "_count" + std::to_string(stage);
+            extra = ", count(*) OVER (PARTITION BY " + keys(", ") + ") AS " + plan.unique_count_column;
+          }
+          cur = "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY " + keys(", ") +
+                " ORDER BY " + order + ") AS " + rn + extra + " FROM (" + cur + ") AS " + a +
+                ") WHERE " + rn + " = 1";
+          break;
+        }
+        case PipeKind::Count: {
+          std::string select, group;
+          for (std::size_t k = 0; k < p.args.size(); ++k) {
+            std::string e = Expr(*p.args[k], scope);
+            select += e + " AS c" + std::to_string(k) + ", ";
+            group += (group.empty() ? "" : ", ") + std::string("c") + std::to_string(k);
+            plan.count_keys.push_back(p.arg_names[k]);
+          }
+          cur = "SELECT " + select + "count(*) AS count FROM (" + cur + ") AS " + a +
+                (group.empty() ? "" : " GROUP BY " + group);
+          order = "count";
+          reverse = "count DESC";
+          for (std::size_t k = 0; k < p.args.size(); ++k) {
+            order += ", c" + std::to_string(k);
+            reverse += ", c" + std::to_string(k) + " DESC";
+          }
+          counted = true;
+          break;
+        }
+      }
+    }
+    plan.kind = counted ? Plan::Kind::Count : Plan::Kind::Events;
+    std::string limit = options_.limit ? " LIMIT " + std::to_string(options_.limit + 1) : "";
+    plan.sql = "SELECT * FROM (" + cur + ") AS " + alias() + " ORDER BY " + order + limit;
+    plan.limit = options_.limit;
+    return plan;
+  }
+
+  // ---------------------------------------------------------------- expressions
+  std::string Field(const schema::FieldDef& f, const Scope& scope) const {
+    if (scope.pipe) return QuoteIdent(f.column);
+    return Column(*scope.table, f);
+  }
+
+  // Applies pred to the subject's value, or to any element when it is a list field (JSON array).
+  std::string AnyElement(const hunt::Expr& subject, const Scope& scope,
+                         const std::function<std::string(const std::string&)>& pred) {
+    if (const auto* f = std::get_if<FieldRef>(&subject.node); f && f->IsList()) {
+      std::string col = Field(*f->field, scope);
+      if (col == "NULL") return "0";
+      return "EXISTS (SELECT 1 FROM json_each(" + col + ") WHERE " + pred("value") + ")";
+    }
+    return pred(Expr(subject, scope));
+  }
+
+  std::string Literal(const hunt::Literal& l) const {
+    return std::visit(
+        [&](const auto& v) -> std::string {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::monostate>) return "NULL";
+          else if constexpr (std::is_same_v<T, bool>) return v ? "1" : "0";
+          else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(v);
+          else if constexpr (std::is_same_v<T, double>) return Real(v);
+          else return QuoteString(v);
+        },
+        l.value);
+  }
+
+  static const char* OpSql(CompareOp op) {
+    switch (op) {
+      case CompareOp::Eq: return "=";
+      case CompareOp::Ne: return "!=";
+      case CompareOp::Lt: return "<";
+      case CompareOp::Le: return "<=";
+      case CompareOp::Gt: return ">";
+      case CompareOp::Ge: return ">=";
+    }
+    return "=";
+  }
+
+  // The text field's FTS5 prefilter for the patterns, or "" when it cannot be used.
+  std::string FtsFilter(const hunt::Expr& subject, const std::vector<std::string>& patterns,
+                        const Scope& scope) {
+    const auto* f = std::get_if<FieldRef>(&subject.node);
+    if (!f || scope.pipe || f->field->type != schema::FieldType::Text || !f->field->In(*scope.table))
+      return "";
+    std::string query;
+    for (const auto& p : patterns) {
+      std::string q = FtsQuery(p);
+      if (q.empty()) return "";
+      query += (query.empty() ? "(" : " OR (") + q + ")";
+    }
+    std::string fts = std::string(schema::CategoryName(*scope.table)) + "_fts";
+    return scope.qualifier + ".id IN (SELECT rowid FROM " + QuoteIdent(fts) + " WHERE " +
+           std::string(f->field->column) + " MATCH " + QuoteString(query) + ")";
+  }
+
+  std::string Wildcard(const hunt::Expr& subject, const std::vector<std::string>& patterns,
+                       bool ci, const Scope& scope) {
+    std::string check = AnyElement(subject, scope, [&](const std::string& v) {
+      std::string out;
+      for (const auto& p : patterns) {
+        std::string one;
+        if (ci)
+          one = v + " LIKE " + QuoteString(ToLike(p)) + " ESCAPE '\\'";
+        else if (HasWildcard(p))
+          one = v + " GLOB " + QuoteString(ToGlob(p));
+        else
+          one = v + " = " + QuoteString(p);
+        out += (out.empty() ? "" : " OR ") + one;
+      }
+      return patterns.size() > 1 ? "(" + out + ")" : out;
+    });
+    std::string fts = FtsFilter(subject, patterns, scope);
+    if (fts.empty()) return check;
+    return "(" + fts + " AND " + check + ")";
+  }
+
+  static std::optional<std::string> StringLiteral(const hunt::Expr& e) {
+    const auto* l = std::get_if<hunt::Literal>(&e.node);
+    const auto* s = l ? std::get_if<std::string>(&l->value) : nullptr;
+    if (!s) return std::nullopt;
+    return *s;
+  }
+
+  std::string CallSql(const Call& c, const Scope& scope) {
+    auto arg = [&](std::size_t i) { return i < c.args.size() ? Expr(*c.args[i], scope) : std::string("NULL"); };
+    std::string ci = c.case_insensitive ? "1" : "0";
+    auto binary = [&](const char* op) { return "(" + arg(0) + " " + op + " " + arg(1) + ")"; };
+    switch (c.function) {
+      case Function::Add: return binary("+");
+      case Function::Subtract: return binary("-");
+      case Function::Multiply: return binary("*");
+      case Function::Divide: return binary("/");
+      case Function::Modulo: return binary("%");
+      case Function::Length: {
+        if (const auto* f = std::get_if<FieldRef>(&c.args[0]->node); f && f->IsList())
+          return "json_array_length(" + Field(*f->field, scope) + ")";
+        return "length(" + arg(0) + ")";
+      }
+      case Function::String: return "eql_string(" + arg(0) + ")";
+      case Function::Number: return "eql_number(" + arg(0) + ", " + arg(1) + ")";
+      case Function::Concat: {
+        std::string out = "eql_concat(";
+        for (std::size_t i = 0; i < c.args.size(); ++i) out += (i ? ", " : "") + arg(i);
+        return out + ")";
+      }
+      case Function::Between:
+        return "eql_between(" + arg(0) + ", " + arg(1) + ", " + arg(2) + ", " +
+               (c.args.size() > 3 ? "coalesce(" + arg(3) + ", 0)" : "0") + ", " + ci + ")";
+      case Function::CidrMatch:
+        return AnyElement(*c.args[0], scope, [&](const std::string& v) {
+          std::string out = "eql_cidr_match(" + v;
+          for (std::size_t i = 1; i < c.args.size(); ++i) out += ", " + arg(i);
+          return out + ")";
+        });
+      case Function::StartsWith:
+      case Function::EndsWith:
+      case Function::StringContains: {
+        // A literal without wildcard characters becomes a pattern (indexes, FTS).
+        if (auto lit = StringLiteral(*c.args[1]); lit && !HasWildcard(*lit) && !lit->empty()) {
+          std::string p = c.function == Function::StartsWith ? *lit + "*"
+                          : c.function == Function::EndsWith ? "*" + *lit
+                                                             : "*" + *lit + "*";
+          return Wildcard(*c.args[0], {p}, c.case_insensitive, scope);
+        }
+        const char* fn = c.function == Function::StartsWith ? "eql_starts_with"
+                         : c.function == Function::EndsWith ? "eql_ends_with"
+                                                            : "eql_contains";
+        return AnyElement(*c.args[0], scope, [&](const std::string& v) {
+          return std::string(fn) + "(" + v + ", " + arg(1) + ", " + ci + ")";
+        });
+      }
+      case Function::IndexOf:
+        return "eql_index_of(" + arg(0) + ", " + arg(1) + ", " + arg(2) + ", " + ci + ")";
+      case Function::Substring:
+        return "eql_substring(" + arg(0) + ", " + arg(1) + ", " + arg(2) + ")";
+      case Function::Wildcard: break;  // the parser turns wildcard() into a Match
+    }
+    return "NULL";
+  }
+
+  // The entity ids of the processes behind events matching the filter.
+  std::string EntityIds(const EventFilter& f) {
+    std::string out;
+    std::string r = "r" + std::to_string(++subquery_);
+    for (Category t : TablesOf(f)) {
+      std::string name(schema::CategoryName(t));
+      Scope inner{t, r, false};
+      if (!out.empty()) out += " UNION ALL ";
+      out += "SELECT " + r + ".process_entity_id AS eid FROM " + QuoteIdent(name) + " AS " + r +
+             " WHERE " + Expr(*f.where, inner);
+    }
+    return out;
+  }
+
+  std::string RelationshipSql(const Relationship& rel, const Scope& scope) {
+    std::string self = scope.qualifier + "." + (scope.pipe ? QuoteIdent("process_entity_id") : "process_entity_id");
+    std::string parent = scope.qualifier + "." +
+                         (scope.pipe ? QuoteIdent("process_parent_entity_id") : "process_parent_entity_id");
+    std::string ids = EntityIds(*rel.filter);
+    switch (rel.relation) {
+      case Relation::EventOf: return self + " IN (" + ids + ")";
+      case Relation::ChildOf: return parent + " IN (" + ids + ")";
+      case Relation::DescendantOf: {
+        std::string d = "d" + std::to_string(++subquery_), c = "c" + std::to_string(subquery_);
+        return parent + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT eid FROM (" + ids +
+               ") UNION SELECT " + c + ".process_entity_id FROM process AS " + c + " JOIN " + d +
+               " ON " + c + ".process_parent_entity_id = " + d + ".eid) SELECT eid FROM " + d + ")";
+      }
+    }
+    return "0";
+  }
+
+ public:
+  std::string Expr(const hunt::Expr& e, const Scope& scope) {
+    return std::visit(
+        [&](const auto& n) -> std::string {
+          using T = std::decay_t<decltype(n)>;
+          if constexpr (std::is_same_v<T, hunt::Literal>) {
+            return Literal(n);
+          } else if constexpr (std::is_same_v<T, FieldRef>) {
+            return Field(*n.field, scope);
+          } else if constexpr (std::is_same_v<T, Compare>) {
+            std::string op = OpSql(n.op);
+            std::string right = Expr(*n.right, scope);
+            if (const auto* rf = std::get_if<FieldRef>(&n.right->node); rf && rf->IsList() &&
+                                                                        !std::get_if<FieldRef>(&n.left->node)) {
+              std::string left = Expr(*n.left, scope);
+              return AnyElement(*n.right, scope, [&](const std::string& v) { return "(" + left + " " + op + " " + v + ")"; });
+            }
+            return AnyElement(*n.left, scope, [&](const std::string& v) { return "(" + v + " " + op + " " + right + ")"; });
+          } else if constexpr (std::is_same_v<T, Match>) {
+            if (n.kind == MatchKind::Wildcard) return Wildcard(*n.subject, n.patterns, n.case_insensitive, scope);
+            return AnyElement(*n.subject, scope, [&](const std::string& v) {
+              std::string out;
+              for (const auto& p : n.patterns)
+                out += (out.empty() ? "" : " OR ") + std::string("eql_regex(") + v + ", " + QuoteString(p) +
+                       ", " + (n.case_insensitive ? "1" : "0") + ")";
+              return n.patterns.size() > 1 ? "(" + out + ")" : out;
+            });
+          } else if constexpr (std::is_same_v<T, InList>) {
+            std::string items;
+            for (const auto& i : n.items) {
+              std::string item;
+              if (n.case_insensitive) {
+                if (auto lit = StringLiteral(*i)) item = QuoteString(AsciiLower(*lit));
+                else item = "lower(" + Expr(*i, scope) + ")";
+              } else {
+                item = Expr(*i, scope);
+              }
+              items += (items.empty() ? "" : ", ") + item;
+            }
+            auto pred = [&](const std::string& v) {
+              return (n.case_insensitive ? "lower(" + v + ")" : v) + " IN (" + items + ")";
+            };
+            const auto* f = std::get_if<FieldRef>(&n.subject->node);
+            if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
+            std::string in = AnyElement(*n.subject, scope, pred);
+            if (!n.negated) return in;
+            return (n.case_insensitive ? "lower(" + Expr(*n.subject, scope) + ")" : Expr(*n.subject, scope)) +
+                   " NOT IN (" + items + ")";
+          } else if constexpr (std::is_same_v<T, Logic>) {
+            std::string out = "(";
+            for (std::size_t i = 0; i < n.operands.size(); ++i)
+              out += (i ? (n.op == LogicOp::And ? " AND " : " OR ") : "") + Expr(*n.operands[i], scope);
+            return out + ")";
+          } else if constexpr (std::is_same_v<T, Not>) {
+            return "NOT (" + Expr(*n.operand, scope) + ")";
+          } else if constexpr (std::is_same_v<T, IsNull>) {
+            return "(" + Expr(*n.operand, scope) + (n.negated ? " IS NOT NULL)" : " IS NULL)");
+          } else if constexpr (std::is_same_v<T, Arith>) {
+            const char* op = n.op == ArithOp::Add ? "+" : n.op == ArithOp::Sub ? "-" : n.op == ArithOp::Mul ? "*"
+                             : n.op == ArithOp::Div ? "/" : "%";
+            return "(" + Expr(*n.left, scope) + " " + op + " " + Expr(*n.right, scope) + ")";
+          } else if constexpr (std::is_same_v<T, Negate>) {
+            return "(- " + Expr(*n.operand, scope) + ")";
+          } else if constexpr (std::is_same_v<T, Call>) {
+            return CallSql(n, scope);
+          } else {
+            return RelationshipSql(n, scope);
+          }
+        },
+        e.node);
+  }
+
+ private:
+  const HuntOptions& options_;
+  int subquery_ = 0;
+};
+
+}  // namespace
+
+Result<Plan> Compile(const Query& query, const HuntOptions& options) {
+  return Compiler(options).Compile(query);
+}
+
+Result<std::string> Explain(const Query& query, const HuntOptions& options) {
+  auto plan = Compile(query, options);
+  if (!plan) return std::unexpected(plan.error());
+  if (plan->kind == Plan::Kind::Events || plan->kind == Plan::Kind::Count) return plan->sql + ";";
+  std::string out;
+  for (std::size_t i = 0; i < plan->step_sql.size(); ++i) {
+    bool until = plan->has_until && i + 1 == plan->step_sql.size();
+    out += "-- " + (until ? std::string("until") : "step " + std::to_string(i + 1)) + "\n" +
+           plan->step_sql[i] + ";\n";
+  }
+  return out;
+}
+
+}  // namespace vigil::hunt
