@@ -44,6 +44,7 @@ struct Exe {
 
 struct Host {
   std::string id, name, agent_id, ip;
+  std::int64_t boot_ns = 0;  // when the host booted (hosts have different uptimes)
   std::uint64_t next_sequence = 1;
   std::uint64_t next_pid = 1000;
   std::vector<std::string> live;  // entity ids of recent processes (parents of new ones)
@@ -112,6 +113,7 @@ class Generator {
       h.name = std::string(roles[i % 8]) + "-" + std::to_string(i) + ".prod.example.com";
       h.agent_id = "agent-" + h.id.substr(0, 12);
       h.ip = "10.0." + std::to_string(i / 50) + "." + std::to_string(10 + i % 200);
+      h.boot_ns = ts_ - Uniform(3'600, 90 * 86'400) * 1'000'000'000;
       hosts_.push_back(std::move(h));
     }
     for (int i = 0; i < 3000; ++i)
@@ -195,7 +197,12 @@ class Generator {
         exes_[static_cast<std::size_t>(Uniform(0, static_cast<std::int64_t>(exes_.size()) - 1))];
     std::string cmd = Expand(x.cmdlines[static_cast<std::size_t>(
         Uniform(0, static_cast<std::int64_t>(x.cmdlines.size()) - 1))]);
-    const std::string entity = h.id.substr(0, 16) + Hex(16);
+    char start_ticks[16];
+    std::snprintf(start_ticks, sizeof start_ticks, "%010llx",
+                  static_cast<unsigned long long>((ts_ - h.boot_ns) / 10'000'000));
+    // Same shape as the agent's ids (common/entity_id.hpp): ticks since the host's boot, then a
+    // hash part.
+    const std::string entity = start_ticks + Hex(22);
     e.set_event_type("start");
     e.set_event_action("exec");
     e.set_process_entity_id(entity);

@@ -1,5 +1,6 @@
 // process.entity_id: one id per process lifetime across the fleet. A pid is reused; (host, boot,
-// pid, start time) is not. The id is a hash of those, so it is short and reveals nothing.
+// pid, start time) is not. The id is the start time (10 hex digits of clock ticks since boot, so
+// ids sort by process start on a host) followed by 22 hex digits of a hash of all four.
 #pragma once
 
 #include <cstdint>
