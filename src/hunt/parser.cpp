@@ -448,7 +448,7 @@ class Parser {
   }
 
   bool TakeTilde() {
-    if (Peek().kind == Tok::Tilde && Adjacent(1)) {
+    if (Peek().kind == Tok::Tilde && i_ > 0 && t_[i_ - 1].end == Peek().begin) {
       Next();
       return true;
     }
