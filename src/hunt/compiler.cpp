@@ -279,6 +279,7 @@ class Compiler {
             select += e + " AS c" + std::to_string(k) + ", ";
             group += (group.empty() ? "" : ", ") + std::string("c") + std::to_string(k);
             plan.count_keys.push_back(p.arg_names[k]);
+            plan.count_key_bool.push_back(p.args[k]->type == ValueType::Bool);
           }
           cur = "SELECT " + select + "count(*) AS count FROM (" + cur + ") AS " + a +
                 (group.empty() ? "" : " GROUP BY " + group);
@@ -463,14 +464,24 @@ class Compiler {
     std::string parent = scope.qualifier + "." +
                          (scope.pipe ? QuoteIdent("process_parent_entity_id") : "process_parent_entity_id");
     std::string ids = EntityIds(*rel.filter);
+    // Process events carry their parent: test it directly. Other events (and the mixed rows of
+    // pipes) find their process's children/descendants through the process table.
+    bool own_parent = !scope.pipe && scope.table == Category::Process;
+    std::string n = std::to_string(++subquery_);
+    std::string c = "c" + n, d = "d" + n, r = "x" + n;
     switch (rel.relation) {
       case Relation::EventOf: return self + " IN (" + ids + ")";
-      case Relation::ChildOf: return parent + " IN (" + ids + ")";
+      case Relation::ChildOf:
+        if (own_parent) return parent + " IN (" + ids + ")";
+        return self + " IN (SELECT " + c + ".process_entity_id FROM process AS " + c + " WHERE " + c +
+               ".process_parent_entity_id IN (" + ids + "))";
       case Relation::DescendantOf: {
-        std::string d = "d" + std::to_string(++subquery_), c = "c" + std::to_string(subquery_);
-        return parent + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT eid FROM (" + ids +
-               ") UNION SELECT " + c + ".process_entity_id FROM process AS " + c + " JOIN " + d +
-               " ON " + c + ".process_parent_entity_id = " + d + ".eid) SELECT eid FROM " + d + ")";
+        std::string closure = " UNION SELECT " + r + ".process_entity_id FROM process AS " + r + " JOIN " + d +
+                              " ON " + r + ".process_parent_entity_id = " + d + ".eid) SELECT eid FROM " + d + ")";
+        if (own_parent)  // the parent is an ancestor or one of its descendants
+          return parent + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT eid FROM (" + ids + ")" + closure;
+        return self + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT " + c + ".process_entity_id FROM process AS " +
+               c + " WHERE " + c + ".process_parent_entity_id IN (" + ids + ")" + closure;
       }
     }
     return "0";

@@ -15,6 +15,7 @@ struct Plan {
   // Events: columns tbl, id, ts [, count when unique_count]; Count: c0..cN-1, count.
   std::string sql;
   std::vector<std::string> count_keys;  // Count: output names of the keys
+  std::vector<bool> count_key_bool;     // Count: the key is a boolean (0/1 in SQL)
   std::string unique_count_column;      // Events after unique_count: the count column
   // Sequence/Sample: per step, columns tbl, id, ts, k0..kN-1, ordered by ts, tbl, id.
   std::vector<std::string> step_sql;

@@ -182,7 +182,11 @@ Result<void> RunEvents(Session& session, const Plan& plan, const Sink& sink) {
     ordered_json row;
     if (plan.kind == Plan::Kind::Count) {
       row = ordered_json::object();
-      for (std::size_t k = 0; k < plan.count_keys.size(); ++k) row[plan.count_keys[k]] = ColumnJson(s, static_cast<int>(k));
+      for (std::size_t k = 0; k < plan.count_keys.size(); ++k) {
+        auto v = ColumnJson(s, static_cast<int>(k));
+        if (plan.count_key_bool[k] && v.is_number_integer()) v = v.get<std::int64_t>() != 0;
+        row[plan.count_keys[k]] = std::move(v);
+      }
       row["count"] = sqlite3_column_int64(s, static_cast<int>(plan.count_keys.size()));
     } else {
       EventRef ref{std::string(ColumnText(s, 0)), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)};

@@ -194,7 +194,7 @@ class Parser {
     std::vector<ExprPtr> keys;
     do {
       std::size_t first = i_;
-      keys.push_back(ParseAdditive());
+      keys.push_back(ParseOr());
       std::size_t last = i_ > first ? i_ - 1 : first;
       key_text_[keys.back().get()] =
           std::string(text_.substr(t_[first].begin, t_[last].end - t_[first].begin));
