@@ -75,7 +75,12 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
     summary.cancelled = true;
     return summary;
   }
-  auto walked = WalkFiles(options_.walk);
+  // The walk runs on a governed thread too: its CPU counts against the cap.
+  Result<WalkResult> walked = Fail("walk did not run");
+  std::jthread([&] {
+    Governor::ThreadScope scope(governor);
+    walked = WalkFiles(options_.walk);
+  }).join();
   if (!walked) return std::unexpected(walked.error());
   summary.walk = walked->stats;
   const auto& files = walked->files;

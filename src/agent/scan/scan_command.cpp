@@ -224,7 +224,8 @@ int RunScanCommand(int argc, char** argv) {
   options.max_region_size = static_cast<std::uint64_t>(max_region_mb * 1e6);
   options.governor = governor;
   MemoryScanner scanner(*rules, std::move(options), context);
-  return Finish(scanner.Run(control, clock, sink, progress), findings);
+  auto summary = scanner.Run(control, clock, sink, progress);
+  return Finish(summary, findings);
 }
 
 }  // namespace vigil::agent::scan

@@ -1,0 +1,63 @@
+// Rule loading: namespaces, directory discovery, versions, and errors with file:line: reason.
+#include "agent/scan/rule_set.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_util.hpp"
+
+namespace vigil::agent::scan {
+namespace {
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::WriteFile;
+
+TEST(RuleSet, LoadsDirectoriesRecursivelyWithNamespacePerFile) {
+  TempDir dir;
+  WriteFile(dir / "rules/a.yar", "rule a { condition: true }\n");
+  WriteFile(dir / "rules/sub/b.yara", "rule b { condition: true }\n");
+  WriteFile(dir / "rules/readme.txt", "not a rule\n");
+  WriteFile(dir / "c.yar", "rule a { condition: true }\n");  // same name, other namespace
+  std::vector<std::filesystem::path> inputs{dir / "rules", dir / "c.yar"};
+  auto set = RuleSet::Load(inputs);
+  ASSERT_TRUE(set.has_value()) << set.error().message;
+  EXPECT_EQ((*set)->rule_count(), 3u);
+  ASSERT_EQ((*set)->files().size(), 3u);
+  EXPECT_EQ((*set)->files()[0].name_space, "rules/a");
+  EXPECT_EQ((*set)->files()[1].name_space, "rules/sub/b");
+  EXPECT_EQ((*set)->files()[2].name_space, "c");
+  EXPECT_EQ((*set)->version().size(), 64u);
+}
+
+TEST(RuleSet, RefusesBadRulesWithFileLineAndReason) {
+  TempDir dir;
+  WriteFile(dir / "good.yar", "rule ok { condition: true }\n");
+  WriteFile(dir / "bad.yar", "rule one { condition: true }\n\nrule two { condition: $missing }\n");
+  WriteFile(dir / "worse.yar", "rule three {\n strings: $a = \"x\"\n condition: \n}\n");
+  std::vector<std::filesystem::path> inputs{dir / "good.yar", dir / "bad.yar", dir / "worse.yar"};
+  auto set = RuleSet::Load(inputs);
+  ASSERT_FALSE(set.has_value());
+  const auto& msg = set.error().message;
+  EXPECT_THAT(msg, HasSubstr((dir / "bad.yar").string() + ":3: undefined string \"$missing\""));
+  // Errors of later files are reported too.
+  EXPECT_THAT(msg, HasSubstr((dir / "worse.yar").string() + ":4: syntax error"));
+}
+
+TEST(RuleSet, VersionChangesWithRules) {
+  auto a = RuleSet::FromString("rule a { condition: true }");
+  auto b = RuleSet::FromString("rule a { condition: false }");
+  ASSERT_TRUE(a && b);
+  EXPECT_NE((*a)->version(), (*b)->version());
+  auto a2 = RuleSet::FromString("rule a { condition: true }");
+  EXPECT_EQ((*a)->version(), (*a2)->version());
+}
+
+TEST(RuleSet, MissingInputIsAnError) {
+  std::vector<std::filesystem::path> inputs{"/nonexistent/rules.yar"};
+  auto set = RuleSet::Load(inputs);
+  ASSERT_FALSE(set.has_value());
+  EXPECT_THAT(set.error().message, HasSubstr("/nonexistent/rules.yar"));
+}
+
+}  // namespace
+}  // namespace vigil::agent::scan
