@@ -77,8 +77,23 @@ struct Negate {
 };
 
 enum class Function : std::uint8_t {
-  Add, Between, CidrMatch, Concat, Divide, EndsWith, IndexOf, Length, Modulo, Multiply,
-  Number, StartsWith, String, StringContains, Substring, Subtract, Wildcard,
+  Add,
+  Between,
+  CidrMatch,
+  Concat,
+  Divide,
+  EndsWith,
+  IndexOf,
+  Length,
+  Modulo,
+  Multiply,
+  Number,
+  StartsWith,
+  String,
+  StringContains,
+  Substring,
+  Subtract,
+  Wildcard,
 };
 struct Call {
   Function function;
@@ -128,8 +143,8 @@ struct Sample {
 enum class PipeKind : std::uint8_t { Head, Tail, Count, Unique, UniqueCount, Sort, Filter };
 struct Pipe {
   PipeKind kind;
-  std::int64_t count = 0;     // head/tail
-  std::vector<ExprPtr> args;  // count/unique/unique_count/sort keys; filter: one condition
+  std::int64_t count = 0;              // head/tail
+  std::vector<ExprPtr> args;           // count/unique/unique_count/sort keys; filter: one condition
   std::vector<std::string> arg_names;  // per arg: the field name, or the expression's text
   int line = 1, column = 1;
 };

@@ -55,8 +55,10 @@ bool HasWildcard(std::string_view p) { return p.find_first_of("*?") != std::stri
 std::string ToLike(std::string_view p) {
   std::string out;
   for (char c : p) {
-    if (c == '*') out += '%';
-    else if (c == '?') out += '_';
+    if (c == '*')
+      out += '%';
+    else if (c == '?')
+      out += '_';
     else {
       if (c == '%' || c == '_' || c == '\\') out += '\\';
       out += c;
@@ -68,8 +70,10 @@ std::string ToLike(std::string_view p) {
 std::string ToGlob(std::string_view p) {
   std::string out;
   for (char c : p) {
-    if (c == '[') out += "[[]";
-    else out += c;
+    if (c == '[')
+      out += "[[]";
+    else
+      out += c;
   }
   return out;
 }
@@ -223,7 +227,8 @@ class Compiler {
       for (const auto& a : p.args) CollectFields(*a, fields);
     std::string cur = Source(f, [&](Category t, const Scope&) {
       std::string out;
-      for (const auto* field : fields) out += ", " + Column(t, *field) + " AS " + QuoteIdent(field->column);
+      for (const auto* field : fields)
+        out += ", " + Column(t, *field) + " AS " + QuoteIdent(field->column);
       return out;
     });
     std::string order = "ts, tbl, id";
@@ -254,7 +259,8 @@ class Compiler {
         case PipeKind::Sort: {
           std::string k = keys(", ");
           std::string kd;
-          for (const auto& key : p.args) kd += (kd.empty() ? "" : ", ") + Expr(*key, scope) + " DESC";
+          for (const auto& key : p.args)
+            kd += (kd.empty() ? "" : ", ") + Expr(*key, scope) + " DESC";
           order = k + ", " + order;
           reverse = kd + ", " + reverse;
           break;
@@ -265,7 +271,8 @@ class Compiler {
           std::string extra;
           if (p.kind == PipeKind::UniqueCount) {
             plan.unique_count_column = "_count" + std::to_string(stage);
-            extra = ", count(*) OVER (PARTITION BY " + keys(", ") + ") AS " + plan.unique_count_column;
+            extra =
+                ", count(*) OVER (PARTITION BY " + keys(", ") + ") AS " + plan.unique_count_column;
           }
           cur = "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY " + keys(", ") +
                 " ORDER BY " + order + ") AS " + rn + extra + " FROM (" + cur + ") AS " + a +
@@ -322,23 +329,34 @@ class Compiler {
     return std::visit(
         [&](const auto& v) -> std::string {
           using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::monostate>) return "NULL";
-          else if constexpr (std::is_same_v<T, bool>) return v ? "1" : "0";
-          else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(v);
-          else if constexpr (std::is_same_v<T, double>) return Real(v);
-          else return QuoteString(v);
+          if constexpr (std::is_same_v<T, std::monostate>)
+            return "NULL";
+          else if constexpr (std::is_same_v<T, bool>)
+            return v ? "1" : "0";
+          else if constexpr (std::is_same_v<T, std::int64_t>)
+            return std::to_string(v);
+          else if constexpr (std::is_same_v<T, double>)
+            return Real(v);
+          else
+            return QuoteString(v);
         },
         l.value);
   }
 
   static const char* OpSql(CompareOp op) {
     switch (op) {
-      case CompareOp::Eq: return "=";
-      case CompareOp::Ne: return "!=";
-      case CompareOp::Lt: return "<";
-      case CompareOp::Le: return "<=";
-      case CompareOp::Gt: return ">";
-      case CompareOp::Ge: return ">=";
+      case CompareOp::Eq:
+        return "=";
+      case CompareOp::Ne:
+        return "!=";
+      case CompareOp::Lt:
+        return "<";
+      case CompareOp::Le:
+        return "<=";
+      case CompareOp::Gt:
+        return ">";
+      case CompareOp::Ge:
+        return ">=";
     }
     return "=";
   }
@@ -347,7 +365,8 @@ class Compiler {
   std::string FtsFilter(const hunt::Expr& subject, const std::vector<std::string>& patterns,
                         const Scope& scope) {
     const auto* f = std::get_if<FieldRef>(&subject.node);
-    if (!f || scope.pipe || f->field->type != schema::FieldType::Text || !f->field->In(*scope.table))
+    if (!f || scope.pipe || f->field->type != schema::FieldType::Text ||
+        !f->field->In(*scope.table))
       return "";
     std::string query;
     for (const auto& p : patterns) {
@@ -360,8 +379,8 @@ class Compiler {
            std::string(f->field->column) + " MATCH " + QuoteString(query) + ")";
   }
 
-  std::string Wildcard(const hunt::Expr& subject, const std::vector<std::string>& patterns,
-                       bool ci, const Scope& scope) {
+  std::string Wildcard(const hunt::Expr& subject, const std::vector<std::string>& patterns, bool ci,
+                       const Scope& scope) {
     std::string check = AnyElement(subject, scope, [&](const std::string& v) {
       std::string out;
       for (const auto& p : patterns) {
@@ -389,22 +408,31 @@ class Compiler {
   }
 
   std::string CallSql(const Call& c, const Scope& scope) {
-    auto arg = [&](std::size_t i) { return i < c.args.size() ? Expr(*c.args[i], scope) : std::string("NULL"); };
+    auto arg = [&](std::size_t i) {
+      return i < c.args.size() ? Expr(*c.args[i], scope) : std::string("NULL");
+    };
     std::string ci = c.case_insensitive ? "1" : "0";
     auto binary = [&](const char* op) { return "(" + arg(0) + " " + op + " " + arg(1) + ")"; };
     switch (c.function) {
-      case Function::Add: return binary("+");
-      case Function::Subtract: return binary("-");
-      case Function::Multiply: return binary("*");
-      case Function::Divide: return binary("/");
-      case Function::Modulo: return binary("%");
+      case Function::Add:
+        return binary("+");
+      case Function::Subtract:
+        return binary("-");
+      case Function::Multiply:
+        return binary("*");
+      case Function::Divide:
+        return binary("/");
+      case Function::Modulo:
+        return binary("%");
       case Function::Length: {
         if (const auto* f = std::get_if<FieldRef>(&c.args[0]->node); f && f->IsList())
           return "json_array_length(" + Field(*f->field, scope) + ")";
         return "length(" + arg(0) + ")";
       }
-      case Function::String: return "eql_string(" + arg(0) + ")";
-      case Function::Number: return "eql_number(" + arg(0) + ", " + arg(1) + ")";
+      case Function::String:
+        return "eql_string(" + arg(0) + ")";
+      case Function::Number:
+        return "eql_number(" + arg(0) + ", " + arg(1) + ")";
       case Function::Concat: {
         std::string out = "eql_concat(";
         for (std::size_t i = 0; i < c.args.size(); ++i) out += (i ? ", " : "") + arg(i);
@@ -440,7 +468,8 @@ class Compiler {
         return "eql_index_of(" + arg(0) + ", " + arg(1) + ", " + arg(2) + ", " + ci + ")";
       case Function::Substring:
         return "eql_substring(" + arg(0) + ", " + arg(1) + ", " + arg(2) + ")";
-      case Function::Wildcard: break;  // the parser turns wildcard() into a Match
+      case Function::Wildcard:
+        break;  // the parser turns wildcard() into a Match
     }
     return "NULL";
   }
@@ -460,9 +489,11 @@ class Compiler {
   }
 
   std::string RelationshipSql(const Relationship& rel, const Scope& scope) {
-    std::string self = scope.qualifier + "." + (scope.pipe ? QuoteIdent("process_entity_id") : "process_entity_id");
-    std::string parent = scope.qualifier + "." +
-                         (scope.pipe ? QuoteIdent("process_parent_entity_id") : "process_parent_entity_id");
+    std::string self = scope.qualifier + "." +
+                       (scope.pipe ? QuoteIdent("process_entity_id") : "process_entity_id");
+    std::string parent =
+        scope.qualifier + "." +
+        (scope.pipe ? QuoteIdent("process_parent_entity_id") : "process_parent_entity_id");
     std::string ids = EntityIds(*rel.filter);
     // Process events carry their parent: test it directly. Other events (and the mixed rows of
     // pipes) find their process's children/descendants through the process table.
@@ -470,18 +501,22 @@ class Compiler {
     std::string n = std::to_string(++subquery_);
     std::string c = "c" + n, d = "d" + n, r = "x" + n;
     switch (rel.relation) {
-      case Relation::EventOf: return self + " IN (" + ids + ")";
+      case Relation::EventOf:
+        return self + " IN (" + ids + ")";
       case Relation::ChildOf:
         if (own_parent) return parent + " IN (" + ids + ")";
-        return self + " IN (SELECT " + c + ".process_entity_id FROM process AS " + c + " WHERE " + c +
-               ".process_parent_entity_id IN (" + ids + "))";
+        return self + " IN (SELECT " + c + ".process_entity_id FROM process AS " + c + " WHERE " +
+               c + ".process_parent_entity_id IN (" + ids + "))";
       case Relation::DescendantOf: {
-        std::string closure = " UNION SELECT " + r + ".process_entity_id FROM process AS " + r + " JOIN " + d +
-                              " ON " + r + ".process_parent_entity_id = " + d + ".eid) SELECT eid FROM " + d + ")";
+        std::string closure = " UNION SELECT " + r + ".process_entity_id FROM process AS " + r +
+                              " JOIN " + d + " ON " + r + ".process_parent_entity_id = " + d +
+                              ".eid) SELECT eid FROM " + d + ")";
         if (own_parent)  // the parent is an ancestor or one of its descendants
-          return parent + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT eid FROM (" + ids + ")" + closure;
-        return self + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT " + c + ".process_entity_id FROM process AS " +
-               c + " WHERE " + c + ".process_parent_entity_id IN (" + ids + ")" + closure;
+          return parent + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT eid FROM (" + ids + ")" +
+                 closure;
+        return self + " IN (WITH RECURSIVE " + d + "(eid) AS (SELECT " + c +
+               ".process_entity_id FROM process AS " + c + " WHERE " + c +
+               ".process_parent_entity_id IN (" + ids + ")" + closure;
       }
     }
     return "0";
@@ -499,19 +534,24 @@ class Compiler {
           } else if constexpr (std::is_same_v<T, Compare>) {
             std::string op = OpSql(n.op);
             std::string right = Expr(*n.right, scope);
-            if (const auto* rf = std::get_if<FieldRef>(&n.right->node); rf && rf->IsList() &&
-                                                                        !std::get_if<FieldRef>(&n.left->node)) {
+            if (const auto* rf = std::get_if<FieldRef>(&n.right->node);
+                rf && rf->IsList() && !std::get_if<FieldRef>(&n.left->node)) {
               std::string left = Expr(*n.left, scope);
-              return AnyElement(*n.right, scope, [&](const std::string& v) { return "(" + left + " " + op + " " + v + ")"; });
+              return AnyElement(*n.right, scope, [&](const std::string& v) {
+                return "(" + left + " " + op + " " + v + ")";
+              });
             }
-            return AnyElement(*n.left, scope, [&](const std::string& v) { return "(" + v + " " + op + " " + right + ")"; });
+            return AnyElement(*n.left, scope, [&](const std::string& v) {
+              return "(" + v + " " + op + " " + right + ")";
+            });
           } else if constexpr (std::is_same_v<T, Match>) {
-            if (n.kind == MatchKind::Wildcard) return Wildcard(*n.subject, n.patterns, n.case_insensitive, scope);
+            if (n.kind == MatchKind::Wildcard)
+              return Wildcard(*n.subject, n.patterns, n.case_insensitive, scope);
             return AnyElement(*n.subject, scope, [&](const std::string& v) {
               std::string out;
               for (const auto& p : n.patterns)
-                out += (out.empty() ? "" : " OR ") + std::string("eql_regex(") + v + ", " + QuoteString(p) +
-                       ", " + (n.case_insensitive ? "1" : "0") + ")";
+                out += (out.empty() ? "" : " OR ") + std::string("eql_regex(") + v + ", " +
+                       QuoteString(p) + ", " + (n.case_insensitive ? "1" : "0") + ")";
               return n.patterns.size() > 1 ? "(" + out + ")" : out;
             });
           } else if constexpr (std::is_same_v<T, InList>) {
@@ -519,8 +559,10 @@ class Compiler {
             for (const auto& i : n.items) {
               std::string item;
               if (n.case_insensitive) {
-                if (auto lit = StringLiteral(*i)) item = QuoteString(AsciiLower(*lit));
-                else item = "lower(" + Expr(*i, scope) + ")";
+                if (auto lit = StringLiteral(*i))
+                  item = QuoteString(AsciiLower(*lit));
+                else
+                  item = "lower(" + Expr(*i, scope) + ")";
               } else {
                 item = Expr(*i, scope);
               }
@@ -533,20 +575,25 @@ class Compiler {
             if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
             std::string in = AnyElement(*n.subject, scope, pred);
             if (!n.negated) return in;
-            return (n.case_insensitive ? "lower(" + Expr(*n.subject, scope) + ")" : Expr(*n.subject, scope)) +
+            return (n.case_insensitive ? "lower(" + Expr(*n.subject, scope) + ")"
+                                       : Expr(*n.subject, scope)) +
                    " NOT IN (" + items + ")";
           } else if constexpr (std::is_same_v<T, Logic>) {
             std::string out = "(";
             for (std::size_t i = 0; i < n.operands.size(); ++i)
-              out += (i ? (n.op == LogicOp::And ? " AND " : " OR ") : "") + Expr(*n.operands[i], scope);
+              out += (i ? (n.op == LogicOp::And ? " AND " : " OR ") : "") +
+                     Expr(*n.operands[i], scope);
             return out + ")";
           } else if constexpr (std::is_same_v<T, Not>) {
             return "NOT (" + Expr(*n.operand, scope) + ")";
           } else if constexpr (std::is_same_v<T, IsNull>) {
             return "(" + Expr(*n.operand, scope) + (n.negated ? " IS NOT NULL)" : " IS NULL)");
           } else if constexpr (std::is_same_v<T, Arith>) {
-            const char* op = n.op == ArithOp::Add ? "+" : n.op == ArithOp::Sub ? "-" : n.op == ArithOp::Mul ? "*"
-                             : n.op == ArithOp::Div ? "/" : "%";
+            const char* op = n.op == ArithOp::Add   ? "+"
+                             : n.op == ArithOp::Sub ? "-"
+                             : n.op == ArithOp::Mul ? "*"
+                             : n.op == ArithOp::Div ? "/"
+                                                    : "%";
             return "(" + Expr(*n.left, scope) + " " + op + " " + Expr(*n.right, scope) + ")";
           } else if constexpr (std::is_same_v<T, Negate>) {
             return "(- " + Expr(*n.operand, scope) + ")";

@@ -33,15 +33,20 @@ using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 std::string_view ColumnText(sqlite3_stmt* s, int i) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string_view();
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string_view();
 }
 
 ordered_json ColumnJson(sqlite3_stmt* s, int i) {
   switch (sqlite3_column_type(s, i)) {
-    case SQLITE_INTEGER: return sqlite3_column_int64(s, i);
-    case SQLITE_FLOAT: return sqlite3_column_double(s, i);
-    case SQLITE_NULL: return nullptr;
-    default: return std::string(ColumnText(s, i));
+    case SQLITE_INTEGER:
+      return sqlite3_column_int64(s, i);
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(s, i);
+    case SQLITE_NULL:
+      return nullptr;
+    default:
+      return std::string(ColumnText(s, i));
   }
 }
 
@@ -55,13 +60,16 @@ struct EventRef {
 
 class Session {
  public:
-  Session(const HuntOptions& options) : options_(options), deadline_(Clock::now() + options.timeout) {}
+  Session(const HuntOptions& options)
+      : options_(options), deadline_(Clock::now() + options.timeout) {}
 
   Result<void> Open(const std::filesystem::path& path) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     db_.reset(raw);
-    if (rc != SQLITE_OK) return Fail("open " + path.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
+    if (rc != SQLITE_OK)
+      return Fail("open " + path.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
     sqlite3_busy_timeout(db_.get(), 10000);
     if (auto r = RegisterFunctions(db_.get()); !r) return r;
     sqlite3_progress_handler(db_.get(), 10000, &Session::Progress, this);
@@ -81,7 +89,8 @@ class Session {
 
   Result<StmtPtr> Prepare(const std::string& sql) {
     sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr) !=
+        SQLITE_OK)
       return DbError("prepare");
     return StmtPtr(raw);
   }
@@ -101,7 +110,8 @@ class Session {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
       sqlite3_reset(s);
-      if (rc == SQLITE_DONE) return Fail("event " + ref.table + "/" + std::to_string(ref.id) + " vanished");
+      if (rc == SQLITE_DONE)
+        return Fail("event " + ref.table + "/" + std::to_string(ref.id) + " vanished");
       return DbError("read event");
     }
     v1::Event event;
@@ -173,8 +183,10 @@ Result<void> RunEvents(Session& session, const Plan& plan, const Sink& sink) {
   sqlite3_stmt* s = stmt->get();
   int count_column = -1;
   for (int c = 0; c < sqlite3_column_count(s); ++c)
-    if (!plan.unique_count_column.empty() && sqlite3_column_name(s, c) == plan.unique_count_column) count_column = c;
+    if (!plan.unique_count_column.empty() && sqlite3_column_name(s, c) == plan.unique_count_column)
+      count_column = c;
   while (true) {
+    if (session.TimedOut()) return session.DbError("query");
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) return {};
     if (rc != SQLITE_ROW) return session.DbError("query");
@@ -189,7 +201,8 @@ Result<void> RunEvents(Session& session, const Plan& plan, const Sink& sink) {
       }
       row["count"] = sqlite3_column_int64(s, static_cast<int>(plan.count_keys.size()));
     } else {
-      EventRef ref{std::string(ColumnText(s, 0)), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)};
+      EventRef ref{std::string(ColumnText(s, 0)), sqlite3_column_int64(s, 1),
+                   sqlite3_column_int64(s, 2)};
       auto event = session.EventJson(ref);
       if (!event) return std::unexpected(event.error());
       row = std::move(*event);
@@ -216,7 +229,8 @@ Result<bool> Advance(Session& session, StepStream& s, std::size_t keys) {
   if (rc != SQLITE_ROW) return session.DbError("query");
   ++session.stats_.candidates;
   sqlite3_stmt* st = s.stmt.get();
-  s.head = EventRef{std::string(ColumnText(st, 0)), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2)};
+  s.head = EventRef{std::string(ColumnText(st, 0)), sqlite3_column_int64(st, 1),
+                    sqlite3_column_int64(st, 2)};
   ordered_json key = ordered_json::array();
   bool null_key = false;
   for (std::size_t k = 0; k < keys; ++k) {
@@ -237,18 +251,21 @@ bool Before(const EventRef& a, const EventRef& b) {
 // Calls on_event(event, matched steps as (index, key)) for each distinct event in time order.
 Result<void> MergeSteps(
     Session& session, const Plan& plan,
-    const std::function<Result<bool>(const EventRef&, const std::vector<std::pair<std::size_t, std::string>>&)>& on_event) {
+    const std::function<Result<bool>(
+        const EventRef&, const std::vector<std::pair<std::size_t, std::string>>&)>& on_event) {
   std::vector<StepStream> streams;
   for (const auto& sql : plan.step_sql) {
     auto stmt = session.Prepare(sql);
     if (!stmt) return std::unexpected(stmt.error());
     streams.push_back(StepStream{std::move(*stmt), false, {}, {}});
-    if (auto r = Advance(session, streams.back(), plan.key_count); !r) return std::unexpected(r.error());
+    if (auto r = Advance(session, streams.back(), plan.key_count); !r)
+      return std::unexpected(r.error());
   }
   std::vector<std::pair<std::size_t, std::string>> matched;
   while (true) {
     if (session.TimedOut())
-      return Fail("query timed out after " + std::to_string(session.options_.timeout.count()) + " ms");
+      return Fail("query timed out after " + std::to_string(session.options_.timeout.count()) +
+                  " ms");
     const EventRef* next = nullptr;
     for (auto& s : streams)
       if (!s.done && (!next || Before(s.head, *next))) next = &s.head;
@@ -273,14 +290,19 @@ class MatchOutput {
   MatchOutput(Session& session, const Plan& plan, const Sink& sink, const char* name)
       : session_(session), plan_(plan), sink_(sink), name_(name) {
     for (const Pipe* p : plan.pipes) {
-      if (p->kind == PipeKind::Count) counting_ = true;
-      else if (counting_) continue;  // head/tail of the single count row: no effect
-      else if (p->kind == PipeKind::Head && !tail_) head_ = std::min<std::uint64_t>(head_, p->count);
-      else if (p->kind == PipeKind::Tail) tail_ = std::min<std::size_t>(tail_ ? tail_ : p->count, p->count);
+      if (p->kind == PipeKind::Count)
+        counting_ = true;
+      else if (counting_)
+        continue;  // head/tail of the single count row: no effect
+      else if (p->kind == PipeKind::Head && !tail_)
+        head_ = std::min<std::uint64_t>(head_, p->count);
+      else if (p->kind == PipeKind::Tail)
+        tail_ = std::min<std::size_t>(tail_ ? tail_ : p->count, p->count);
     }
     // head after tail: keep the first n of the last m
     for (const Pipe* p : plan.pipes)
-      if (p->kind == PipeKind::Head && tail_) head_after_tail_ = std::min<std::uint64_t>(head_after_tail_, p->count);
+      if (p->kind == PipeKind::Head && tail_)
+        head_after_tail_ = std::min<std::uint64_t>(head_after_tail_, p->count);
   }
 
   // False: no more matches are needed.
@@ -379,7 +401,8 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
         continue;
       }
       if (step == 0) {
-        if (it == state.end()) it = state.emplace(key, std::vector<std::optional<Partial>>(steps)).first;
+        if (it == state.end())
+          it = state.emplace(key, std::vector<std::optional<Partial>>(steps)).first;
         if (!it->second[0]) ++partials;
         it->second[0] = Partial{{ev}, ev.ts};
         if (steps == 1) {
@@ -437,7 +460,8 @@ Result<void> RunSample(Session& session, const Plan& plan, const Sink& sink) {
         if (!more || !*more) return more;
       }
       if (state.size() > kMaxPartialSequences)
-        return Fail("sample state limit reached (" + std::to_string(kMaxPartialSequences) + " keys)");
+        return Fail("sample state limit reached (" + std::to_string(kMaxPartialSequences) +
+                    " keys)");
       break;
     }
     return true;
@@ -448,7 +472,8 @@ Result<void> RunSample(Session& session, const Plan& plan, const Sink& sink) {
 
 }  // namespace
 
-Result<HuntStats> Run(const std::filesystem::path& db, const Query& query, const HuntOptions& options,
+Result<HuntStats> Run(const std::filesystem::path& db, const Query& query,
+                      const HuntOptions& options,
                       const std::function<bool(const ordered_json&)>& sink) {
   auto start = Clock::now();
   auto plan = Compile(query, options);
@@ -458,12 +483,19 @@ Result<HuntStats> Run(const std::filesystem::path& db, const Query& query, const
   Result<void> r;
   switch (plan->kind) {
     case Plan::Kind::Events:
-    case Plan::Kind::Count: r = RunEvents(session, *plan, sink); break;
-    case Plan::Kind::Sequence: r = RunSequence(session, *plan, sink); break;
-    case Plan::Kind::Sample: r = RunSample(session, *plan, sink); break;
+    case Plan::Kind::Count:
+      r = RunEvents(session, *plan, sink);
+      break;
+    case Plan::Kind::Sequence:
+      r = RunSequence(session, *plan, sink);
+      break;
+    case Plan::Kind::Sample:
+      r = RunSample(session, *plan, sink);
+      break;
   }
   if (!r) return std::unexpected(r.error());
-  session.stats_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  session.stats_.elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return session.stats_;
 }
 

@@ -64,9 +64,12 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 ValueType TypeOf(const schema::FieldDef& field) {
   switch (field.type) {
     case schema::FieldType::Long:
-    case schema::FieldType::Timestamp: return ValueType::Number;
-    case schema::FieldType::Bool: return ValueType::Bool;
-    default: return ValueType::String;
+    case schema::FieldType::Timestamp:
+      return ValueType::Number;
+    case schema::FieldType::Bool:
+      return ValueType::Bool;
+    default:
+      return ValueType::String;
   }
 }
 
@@ -99,7 +102,8 @@ FieldLookup ResolveField(std::string_view name, std::optional<schema::Category> 
         f.name[prefix.size()] == '.')
       d = std::min(d, EditDistance(name, f.name.substr(prefix.size() + 1)));
     // a known field whose last component is the name (pid -> process.pid, in `any`)
-    if (auto dot = f.name.rfind('.'); dot != std::string_view::npos && f.name.substr(dot + 1) == name)
+    if (auto dot = f.name.rfind('.');
+        dot != std::string_view::npos && f.name.substr(dot + 1) == name)
       d = std::min<std::size_t>(d, 1);
     scored.emplace_back(d, std::string(f.name));
   }

@@ -17,7 +17,8 @@ constexpr std::int64_t kRegexMaxMem = 8 << 20;
 
 std::string_view Text(sqlite3_value* v) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(v));
-  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(v))) : std::string_view();
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(v)))
+           : std::string_view();
 }
 bool IsNull(sqlite3_value* v) { return sqlite3_value_type(v) == SQLITE_NULL; }
 void ResultText(sqlite3_context* ctx, std::string_view s) {
@@ -122,7 +123,8 @@ void IndexOf(sqlite3_context* ctx, int, sqlite3_value** argv) {
   if (start < 0) start = 0;
   std::string_view s = Text(argv[0]);
   if (static_cast<std::size_t>(start) > s.size()) return sqlite3_result_null(ctx);
-  std::size_t at = Find(s, Text(argv[1]), static_cast<std::size_t>(start), sqlite3_value_int(argv[3]) != 0);
+  std::size_t at =
+      Find(s, Text(argv[1]), static_cast<std::size_t>(start), sqlite3_value_int(argv[3]) != 0);
   if (at == std::string_view::npos) return sqlite3_result_null(ctx);
   sqlite3_result_int64(ctx, static_cast<std::int64_t>(at));
 }

@@ -34,17 +34,17 @@ std::expected<Query, QueryError> ParseQuery(std::string_view text);
 Result<Query> Parse(std::string_view text);
 
 struct HuntOptions {
-  std::int64_t since_ns = 0;  // inclusive
+  std::int64_t since_ns = 0;                                         // inclusive
   std::int64_t until_ns = std::numeric_limits<std::int64_t>::max();  // exclusive
-  std::string host;  // host.id or host.name; empty: every host
+  std::string host;          // host.id or host.name; empty: every host
   std::size_t limit = 1000;  // result rows (events, sequences, samples or count rows); 0: none
   std::chrono::milliseconds timeout{30000};
 };
 
 struct HuntStats {
-  std::uint64_t rows = 0;               // results given to the sink
-  std::uint64_t candidates = 0;         // rows read from SQL (events, or sequence candidates)
-  bool truncated = false;               // stopped at HuntOptions::limit
+  std::uint64_t rows = 0;        // results given to the sink
+  std::uint64_t candidates = 0;  // rows read from SQL (events, or sequence candidates)
+  bool truncated = false;        // stopped at HuntOptions::limit
   std::chrono::milliseconds elapsed{0};
 };
 

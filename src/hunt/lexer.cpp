@@ -31,7 +31,8 @@ class Lexer {
         err = LexQuotedIdent(t);
       } else if (c == '"' || c == '\'') {
         err = LexString(t);
-      } else if (c == '?' && pos_ + 1 < text_.size() && (text_[pos_ + 1] == '"' || text_[pos_ + 1] == '\'')) {
+      } else if (c == '?' && pos_ + 1 < text_.size() &&
+                 (text_[pos_ + 1] == '"' || text_[pos_ + 1] == '\'')) {
         ++pos_;
         err = LexRawString(t, text_[pos_]);
       } else if (IsDigit(c) || (c == '.' && pos_ + 1 < text_.size() && IsDigit(text_[pos_ + 1]))) {
@@ -56,7 +57,9 @@ class Lexer {
   QueryError ErrorAt(int line, int column, std::string message) const {
     return QueryError{line, column, std::move(message)};
   }
-  QueryError ErrorHere(std::string message) const { return ErrorAt(line_, Column(), std::move(message)); }
+  QueryError ErrorHere(std::string message) const {
+    return ErrorAt(line_, Column(), std::move(message));
+  }
 
   void Advance() {
     if (text_[pos_] == '\n') {
@@ -134,7 +137,8 @@ class Lexer {
     std::string value;
     while (true) {
       if (pos_ >= text_.size() || text_[pos_] == '\n')
-        return ErrorAt(t.line, t.column, std::string("unterminated string: missing closing ") + quote);
+        return ErrorAt(t.line, t.column,
+                       std::string("unterminated string: missing closing ") + quote);
       char c = text_[pos_];
       if (c == quote) {
         ++pos_;
@@ -147,35 +151,53 @@ class Lexer {
       }
       int column = Column();
       if (pos_ + 1 >= text_.size())
-        return ErrorAt(t.line, t.column, std::string("unterminated string: missing closing ") + quote);
+        return ErrorAt(t.line, t.column,
+                       std::string("unterminated string: missing closing ") + quote);
       char e = text_[pos_ + 1];
       pos_ += 2;
       switch (e) {
-        case 'n': value += '\n'; break;
-        case 'r': value += '\r'; break;
-        case 't': value += '\t'; break;
-        case '0': value += '\0'; break;
-        case '\\': value += '\\'; break;
-        case '"': value += '"'; break;
-        case '\'': value += '\''; break;
+        case 'n':
+          value += '\n';
+          break;
+        case 'r':
+          value += '\r';
+          break;
+        case 't':
+          value += '\t';
+          break;
+        case '0':
+          value += '\0';
+          break;
+        case '\\':
+          value += '\\';
+          break;
+        case '"':
+          value += '"';
+          break;
+        case '\'':
+          value += '\'';
+          break;
         case 'u': {
           if (pos_ >= text_.size() || text_[pos_] != '{')
             return ErrorAt(line_, column, "bad escape \\u: expected \\u{hex digits}");
           std::size_t close = text_.find('}', pos_);
-          std::string_view hex =
-              close == std::string_view::npos ? std::string_view() : text_.substr(pos_ + 1, close - pos_ - 1);
+          std::string_view hex = close == std::string_view::npos
+                                     ? std::string_view()
+                                     : text_.substr(pos_ + 1, close - pos_ - 1);
           std::uint32_t cp = 0;
           auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), cp, 16);
           if (hex.empty() || hex.size() > 8 || ec != std::errc{} || p != hex.data() + hex.size() ||
               cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return ErrorAt(line_, column, "bad escape \\u: expected \\u{hex digits} of a Unicode code point");
+            return ErrorAt(line_, column,
+                           "bad escape \\u: expected \\u{hex digits} of a Unicode code point");
           AppendUtf8(value, cp);
           pos_ = close + 1;
           break;
         }
         default:
-          return ErrorAt(line_, column, std::string("unknown escape \\") + e +
-                                            " (known: \\n \\r \\t \\0 \\\\ \\\" \\' \\u{...})");
+          return ErrorAt(line_, column,
+                         std::string("unknown escape \\") + e +
+                             " (known: \\n \\r \\t \\0 \\\\ \\\" \\' \\u{...})");
       }
     }
     t.kind = Tok::String;
@@ -189,7 +211,8 @@ class Lexer {
     std::size_t close = text_.find(quote, pos_);
     std::size_t newline = text_.find('\n', pos_);
     if (close == std::string_view::npos || newline < close)
-      return ErrorAt(t.line, t.column, std::string("unterminated string: missing closing ") + quote);
+      return ErrorAt(t.line, t.column,
+                     std::string("unterminated string: missing closing ") + quote);
     t.kind = Tok::String;
     t.text = std::string(text_.substr(pos_, close - pos_));
     pos_ = close + 1;
@@ -217,7 +240,8 @@ class Lexer {
   std::optional<QueryError> LexNumber(Token& t) {
     bool real = false;
     while (pos_ < text_.size() && IsDigit(text_[pos_])) ++pos_;
-    if (pos_ < text_.size() && text_[pos_] == '.' && pos_ + 1 < text_.size() && IsDigit(text_[pos_ + 1])) {
+    if (pos_ < text_.size() && text_[pos_] == '.' && pos_ + 1 < text_.size() &&
+        IsDigit(text_[pos_ + 1])) {
       real = true;
       ++pos_;
       while (pos_ < text_.size() && IsDigit(text_[pos_])) ++pos_;
@@ -256,26 +280,58 @@ class Lexer {
       pos_ += 1;
     };
     switch (c) {
-      case '=': n == '=' ? two(Tok::Eq) : one(Tok::Assign); break;
+      case '=':
+        n == '=' ? two(Tok::Eq) : one(Tok::Assign);
+        break;
       case '!':
         if (n != '=') return ErrorHere("unexpected character '!' (did you mean != or not?)");
         two(Tok::Ne);
         break;
-      case '<': n == '=' ? two(Tok::Le) : one(Tok::Lt); break;
-      case '>': n == '=' ? two(Tok::Ge) : one(Tok::Gt); break;
-      case ':': one(Tok::Colon); break;
-      case '~': one(Tok::Tilde); break;
-      case '(': one(Tok::LParen); break;
-      case ')': one(Tok::RParen); break;
-      case '[': one(Tok::LBracket); break;
-      case ']': one(Tok::RBracket); break;
-      case ',': one(Tok::Comma); break;
-      case '|': one(Tok::Pipe); break;
-      case '+': one(Tok::Plus); break;
-      case '-': one(Tok::Minus); break;
-      case '*': one(Tok::Star); break;
-      case '/': one(Tok::Slash); break;
-      case '%': one(Tok::Percent); break;
+      case '<':
+        n == '=' ? two(Tok::Le) : one(Tok::Lt);
+        break;
+      case '>':
+        n == '=' ? two(Tok::Ge) : one(Tok::Gt);
+        break;
+      case ':':
+        one(Tok::Colon);
+        break;
+      case '~':
+        one(Tok::Tilde);
+        break;
+      case '(':
+        one(Tok::LParen);
+        break;
+      case ')':
+        one(Tok::RParen);
+        break;
+      case '[':
+        one(Tok::LBracket);
+        break;
+      case ']':
+        one(Tok::RBracket);
+        break;
+      case ',':
+        one(Tok::Comma);
+        break;
+      case '|':
+        one(Tok::Pipe);
+        break;
+      case '+':
+        one(Tok::Plus);
+        break;
+      case '-':
+        one(Tok::Minus);
+        break;
+      case '*':
+        one(Tok::Star);
+        break;
+      case '/':
+        one(Tok::Slash);
+        break;
+      case '%':
+        one(Tok::Percent);
+        break;
       default: {
         unsigned char u = static_cast<unsigned char>(c);
         char buf[8];
@@ -300,53 +356,82 @@ class Lexer {
 
 std::string_view TokName(Tok kind) {
   switch (kind) {
-    case Tok::Ident: return "identifier";
-    case Tok::String: return "string";
-    case Tok::Integer: return "integer";
-    case Tok::Float: return "number";
-    case Tok::Eq: return "'=='";
-    case Tok::Ne: return "'!='";
-    case Tok::Lt: return "'<'";
-    case Tok::Le: return "'<='";
-    case Tok::Gt: return "'>'";
-    case Tok::Ge: return "'>='";
-    case Tok::Assign: return "'='";
-    case Tok::Colon: return "':'";
-    case Tok::Tilde: return "'~'";
-    case Tok::LParen: return "'('";
-    case Tok::RParen: return "')'";
-    case Tok::LBracket: return "'['";
-    case Tok::RBracket: return "']'";
-    case Tok::Comma: return "','";
-    case Tok::Pipe: return "'|'";
-    case Tok::Plus: return "'+'";
-    case Tok::Minus: return "'-'";
-    case Tok::Star: return "'*'";
-    case Tok::Slash: return "'/'";
-    case Tok::Percent: return "'%'";
-    case Tok::End: return "end of query";
+    case Tok::Ident:
+      return "identifier";
+    case Tok::String:
+      return "string";
+    case Tok::Integer:
+      return "integer";
+    case Tok::Float:
+      return "number";
+    case Tok::Eq:
+      return "'=='";
+    case Tok::Ne:
+      return "'!='";
+    case Tok::Lt:
+      return "'<'";
+    case Tok::Le:
+      return "'<='";
+    case Tok::Gt:
+      return "'>'";
+    case Tok::Ge:
+      return "'>='";
+    case Tok::Assign:
+      return "'='";
+    case Tok::Colon:
+      return "':'";
+    case Tok::Tilde:
+      return "'~'";
+    case Tok::LParen:
+      return "'('";
+    case Tok::RParen:
+      return "')'";
+    case Tok::LBracket:
+      return "'['";
+    case Tok::RBracket:
+      return "']'";
+    case Tok::Comma:
+      return "','";
+    case Tok::Pipe:
+      return "'|'";
+    case Tok::Plus:
+      return "'+'";
+    case Tok::Minus:
+      return "'-'";
+    case Tok::Star:
+      return "'*'";
+    case Tok::Slash:
+      return "'/'";
+    case Tok::Percent:
+      return "'%'";
+    case Tok::End:
+      return "end of query";
   }
   return "?";
 }
 
 std::string Describe(const Token& token) {
   switch (token.kind) {
-    case Tok::Ident: return "'" + token.text + "'";
+    case Tok::Ident:
+      return "'" + token.text + "'";
     case Tok::String: {
       std::string s = token.text.size() > 20 ? token.text.substr(0, 20) + "..." : token.text;
       return "string \"" + s + "\"";
     }
     case Tok::Integer:
-    case Tok::Float: return "number " + token.text;
-    default: return std::string(TokName(token.kind));
+    case Tok::Float:
+      return "number " + token.text;
+    default:
+      return std::string(TokName(token.kind));
   }
 }
 
 std::expected<std::vector<Token>, QueryError> Lex(std::string_view text) {
   if (text.size() > kMaxQueryBytes)
-    return std::unexpected(QueryError{1, 1, "query is too long (" + std::to_string(text.size()) +
-                                                " bytes; the limit is " +
-                                                std::to_string(kMaxQueryBytes) + ")"});
+    return std::unexpected(QueryError{1, 1,
+                                      "query is too long (" + std::to_string(text.size()) +
+                                          " bytes; the limit is " + std::to_string(kMaxQueryBytes) +
+                                          ")"});
   return Lexer(text).Run();
 }
 

@@ -23,11 +23,16 @@ struct ParseFailure {
 
 std::string TypeName(ValueType t) {
   switch (t) {
-    case ValueType::Null: return "null";
-    case ValueType::Bool: return "boolean";
-    case ValueType::Number: return "number";
-    case ValueType::String: return "string";
-    case ValueType::Any: return "value";
+    case ValueType::Null:
+      return "null";
+    case ValueType::Bool:
+      return "boolean";
+    case ValueType::Number:
+      return "number";
+    case ValueType::String:
+      return "string";
+    case ValueType::Any:
+      return "value";
   }
   return "value";
 }
@@ -70,6 +75,14 @@ class Parser {
     bool after_count = false;
     while (Peek().kind == Tok::Pipe) {
       Next();
+      const Token& name = Peek();
+      if (!events && name.kind == Tok::Ident && name.text != "head" && name.text != "tail" &&
+          name.text != "count" &&
+          (name.text == "sort" || name.text == "filter" || name.text == "unique" ||
+           name.text == "unique_count"))
+        FailAt(name, "pipe " + name.text + " is not supported after " +
+                         (std::holds_alternative<Sequence>(q.body) ? "a sequence" : "a sample") +
+                         " (supported: head, tail, count)");
       Pipe p = ParsePipe(pipe_category);
       if (after_count && p.kind != PipeKind::Head && p.kind != PipeKind::Tail)
         Fail(p.line, p.column, "only head and tail can follow count");
@@ -90,9 +103,7 @@ class Parser {
 
  private:
   // ---------------------------------------------------------------- tokens
-  const Token& Peek(std::size_t ahead = 0) const {
-    return t_[std::min(i_ + ahead, t_.size() - 1)];
-  }
+  const Token& Peek(std::size_t ahead = 0) const { return t_[std::min(i_ + ahead, t_.size() - 1)]; }
   const Token& Next() {
     const Token& t = t_[i_];
     if (i_ + 1 < t_.size()) ++i_;
@@ -114,7 +125,8 @@ class Parser {
     FailAt(Peek(), "expected " + what + ", got " + Describe(Peek()));
   }
   const Token& Expect(Tok kind, std::string_view what = {}) {
-    if (Peek().kind != kind) Expected(what.empty() ? std::string(TokName(kind)) : std::string(what));
+    if (Peek().kind != kind)
+      Expected(what.empty() ? std::string(TokName(kind)) : std::string(what));
     return Next();
   }
   void ExpectKw(std::string_view kw) {
@@ -172,7 +184,8 @@ class Parser {
 
   static std::string CategoryList() {
     std::string out;
-    for (const auto& c : schema::Categories()) out += (out.empty() ? "" : ", ") + std::string(c.name);
+    for (const auto& c : schema::Categories())
+      out += (out.empty() ? "" : ", ") + std::string(c.name);
     return out;
   }
 
@@ -328,7 +341,8 @@ class Parser {
       Expected("a duration like 30s, 5m, 1h");
     }
     auto ns = ParseDurationNs(text);
-    if (!ns) FailAt(num, "bad maxspan '" + text + "': expected a duration like 500ms, 30s, 5m, 1h, 1d");
+    if (!ns)
+      FailAt(num, "bad maxspan '" + text + "': expected a duration like 500ms, 30s, 5m, 1h, 1d");
     if (*ns <= 0) FailAt(num, "maxspan must be greater than zero");
     return *ns;
   }
@@ -366,7 +380,8 @@ class Parser {
       p.kind = PipeKind::Filter;
       p.args.push_back(ParseCondition());
     } else {
-      FailAt(at, "unknown pipe '" + name + "' (known: head, tail, count, unique, unique_count, sort, filter)");
+      FailAt(at, "unknown pipe '" + name +
+                     "' (known: head, tail, count, unique, unique_count, sort, filter)");
     }
     category_ = saved;
     for (std::size_t k = 0; k < p.args.size(); ++k) p.arg_names.push_back(NameOf(*p.args[k], k));
@@ -437,13 +452,20 @@ class Parser {
 
   static std::optional<CompareOp> CompareOpOf(Tok k) {
     switch (k) {
-      case Tok::Eq: return CompareOp::Eq;
-      case Tok::Ne: return CompareOp::Ne;
-      case Tok::Lt: return CompareOp::Lt;
-      case Tok::Le: return CompareOp::Le;
-      case Tok::Gt: return CompareOp::Gt;
-      case Tok::Ge: return CompareOp::Ge;
-      default: return std::nullopt;
+      case Tok::Eq:
+        return CompareOp::Eq;
+      case Tok::Ne:
+        return CompareOp::Ne;
+      case Tok::Lt:
+        return CompareOp::Lt;
+      case Tok::Le:
+        return CompareOp::Le;
+      case Tok::Gt:
+        return CompareOp::Gt;
+      case Tok::Ge:
+        return CompareOp::Ge;
+      default:
+        return std::nullopt;
     }
   }
 
@@ -496,8 +518,7 @@ class Parser {
   std::vector<std::pair<std::string, const Token*>> ParsePatternList(const std::string& op) {
     std::vector<std::pair<std::string, const Token*>> out;
     auto one = [&] {
-      if (Peek().kind != Tok::String)
-        Expected("a string pattern after " + op);
+      if (Peek().kind != Tok::String) Expected("a string pattern after " + op);
       const Token& t = Next();
       out.emplace_back(t.text, &t);
     };
@@ -697,8 +718,10 @@ class Parser {
         e->node = Literal{t.real};
         return e;
       }
-      case Tok::Ident: break;
-      default: Expected("a field, value, function or '('");
+      case Tok::Ident:
+        break;
+      default:
+        Expected("a field, value, function or '('");
     }
     if (!t.quoted_ident) {
       if (t.text == "true" || t.text == "false") {
@@ -719,8 +742,8 @@ class Parser {
       if (Peek(1).kind == Tok::Tilde && Adjacent(1) && Peek(2).kind == Tok::LParen && Adjacent(2))
         return ParseCall(true);
       static constexpr std::string_view kReserved[] = {
-          "and", "or", "not", "in", "where", "by", "with", "until", "like", "regex",
-          "sequence", "sample", "of", "maxspan"};
+          "and",   "or",   "not",   "in",       "where",  "by", "with",
+          "until", "like", "regex", "sequence", "sample", "of", "maxspan"};
       for (auto kw : kReserved)
         if (t.text == kw) Expected("a field, value, function or '('");
     }
@@ -781,26 +804,31 @@ class Parser {
     int n = static_cast<int>(call.args.size());
     if (n < sig->min_args || (sig->max_args >= 0 && n > sig->max_args)) {
       std::string want = sig->max_args < 0 ? "at least " + std::to_string(sig->min_args)
-                         : sig->min_args == sig->max_args
-                             ? std::to_string(sig->min_args)
-                             : std::to_string(sig->min_args) + " to " + std::to_string(sig->max_args);
-      FailAt(name, std::string(sig->name) + " takes " + want + " argument(s), got " +
-                       std::to_string(n));
+                         : sig->min_args == sig->max_args ? std::to_string(sig->min_args)
+                                                          : std::to_string(sig->min_args) + " to " +
+                                                                std::to_string(sig->max_args);
+      FailAt(name,
+             std::string(sig->name) + " takes " + want + " argument(s), got " + std::to_string(n));
     }
     for (int i = 0; i < n; ++i) {
       char want = sig->arg_types[std::min<std::size_t>(i, sig->arg_types.size() - 1)];
       ValueType got = call.args[i]->type;
-      ValueType need = want == 'S' ? ValueType::String : want == 'N' ? ValueType::Number : ValueType::Any;
+      ValueType need = want == 'S'   ? ValueType::String
+                       : want == 'N' ? ValueType::Number
+                                     : ValueType::Any;
       if (!Compatible(need, got))
         FailAt(*arg_at[i], "argument " + std::to_string(i + 1) + " of " + std::string(sig->name) +
-                               " must be a " + TypeName(need) + ", got " + DescribeExpr(*call.args[i]));
+                               " must be a " + TypeName(need) + ", got " +
+                               DescribeExpr(*call.args[i]));
     }
     // Patterns and CIDR blocks must be literals, checked now.
     if (sig->function == Function::Wildcard || sig->function == Function::CidrMatch) {
       for (int i = 1; i < n; ++i) {
         const auto* l = std::get_if<Literal>(&call.args[i]->node);
         const auto* s = l ? std::get_if<std::string>(&l->value) : nullptr;
-        if (!s) FailAt(*arg_at[i], std::string(sig->name) + " needs string literals after the first argument");
+        if (!s)
+          FailAt(*arg_at[i],
+                 std::string(sig->name) + " needs string literals after the first argument");
         if (sig->function == Function::CidrMatch && !ValidCidr(*s))
           FailAt(*arg_at[i], "bad CIDR block \"" + *s + "\": expected like 10.0.0.0/8 or fd00::/8");
       }
@@ -849,13 +877,20 @@ std::string QueryError::Format() const {
 
 std::string_view PipeName(PipeKind kind) {
   switch (kind) {
-    case PipeKind::Head: return "head";
-    case PipeKind::Tail: return "tail";
-    case PipeKind::Count: return "count";
-    case PipeKind::Unique: return "unique";
-    case PipeKind::UniqueCount: return "unique_count";
-    case PipeKind::Sort: return "sort";
-    case PipeKind::Filter: return "filter";
+    case PipeKind::Head:
+      return "head";
+    case PipeKind::Tail:
+      return "tail";
+    case PipeKind::Count:
+      return "count";
+    case PipeKind::Unique:
+      return "unique";
+    case PipeKind::UniqueCount:
+      return "unique_count";
+    case PipeKind::Sort:
+      return "sort";
+    case PipeKind::Filter:
+      return "filter";
   }
   return "?";
 }

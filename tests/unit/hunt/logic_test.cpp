@@ -95,7 +95,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
  protected:
   void LoadDataset(const std::string& name, int line) {
     store_.reset();
-    db_ = fs::path(testing::TempDir()) / ("hunt_" + std::to_string(::getpid()) + "_" + name + ".db");
+    db_ =
+        fs::path(testing::TempDir()) / ("hunt_" + std::to_string(::getpid()) + "_" + name + ".db");
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_.string() + suffix);
     auto store = vigil::store::OpenSqliteStore({db_, false});
     ASSERT_TRUE(store) << file_ << ":" << line << ": " << store.error().message;
@@ -119,7 +120,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
     ASSERT_EQ((*r)[0].rejected, 0u) << name << ": events without a known category";
   }
 
-  vigil::hunt::HuntOptions Options(const Block& b, std::vector<std::string>& columns, bool& rowsort) {
+  vigil::hunt::HuntOptions Options(const Block& b, std::vector<std::string>& columns,
+                                   bool& rowsort) {
     vigil::hunt::HuntOptions o;
     for (const auto& a : b.args) {
       auto eq = a.find('=');
@@ -130,12 +132,18 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       } else {
         std::string k = a.substr(0, eq), v = a.substr(eq + 1);
         auto ts = [&] { return *vigil::ParseTimestamp(nlohmann::json(v)); };
-        if (k == "limit") o.limit = std::stoul(v);
-        else if (k == "host") o.host = v;
-        else if (k == "since") o.since_ns = ts();
-        else if (k == "until") o.until_ns = ts();
-        else if (k == "timeout") o.timeout = std::chrono::milliseconds(std::stol(v));
-        else ADD_FAILURE() << file_ << ":" << b.line << ": unknown option " << k;
+        if (k == "limit")
+          o.limit = std::stoul(v);
+        else if (k == "host")
+          o.host = v;
+        else if (k == "since")
+          o.since_ns = ts();
+        else if (k == "until")
+          o.until_ns = ts();
+        else if (k == "timeout")
+          o.timeout = std::chrono::milliseconds(std::stol(v));
+        else
+          ADD_FAILURE() << file_ << ":" << b.line << ": unknown option " << k;
       }
     }
     return o;
@@ -164,7 +172,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       return;
     }
     if (!query) {
-      ADD_FAILURE() << where << ": parse failed: " << query.error().message << "\n  query: " << b.text;
+      ADD_FAILURE() << where << ": parse failed: " << query.error().message
+                    << "\n  query: " << b.text;
       return;
     }
     if (b.kind == "explain") {
@@ -175,7 +184,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       }
       for (const auto& want : b.expected)
         if (sql->find(want) == std::string::npos)
-          ADD_FAILURE() << where << ": SQL lacks \"" << want << "\"\n  query: " << b.text << "\n  sql: " << *sql;
+          ADD_FAILURE() << where << ": SQL lacks \"" << want << "\"\n  query: " << b.text
+                        << "\n  sql: " << *sql;
       return;
     }
     std::vector<std::string> got;
@@ -194,8 +204,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       for (const auto& s : got) g += "\n    " + s;
       for (const auto& s : want) w += "\n    " + s;
       auto sql = vigil::hunt::Explain(*query, options);
-      ADD_FAILURE() << where << ": result mismatch\n  query: " << b.text << "\n  want:" << w << "\n  got:" << g
-                    << "\n  sql: " << (sql ? *sql : "");
+      ADD_FAILURE() << where << ": result mismatch\n  query: " << b.text << "\n  want:" << w
+                    << "\n  got:" << g << "\n  sql: " << (sql ? *sql : "");
     }
   }
 
@@ -255,7 +265,8 @@ TEST_P(LogicTest, File) {
 
 INSTANTIATE_TEST_SUITE_P(Hunt, LogicTest, testing::ValuesIn(TestFiles()),
                          [](const testing::TestParamInfo<fs::path>& info) {
-                           std::string name = fs::relative(info.param, kRoot).replace_extension().string();
+                           std::string name =
+                               fs::relative(info.param, kRoot).replace_extension().string();
                            for (char& c : name)
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            return name;
@@ -268,6 +279,7 @@ class CaseCount : public testing::Environment {
     if (LogicTest::cases_ > 0) std::printf("hunt logic tests: %d cases\n", LogicTest::cases_);
   }
 };
-[[maybe_unused]] testing::Environment* const kCaseCount = testing::AddGlobalTestEnvironment(new CaseCount);
+[[maybe_unused]] testing::Environment* const kCaseCount =
+    testing::AddGlobalTestEnvironment(new CaseCount);
 
 }  // namespace

@@ -27,19 +27,25 @@ TEST(Lexer, Escapes) {
   EXPECT_EQ(StringLiteral(R"("\u{41}\u{e9}\u{1F600}")"), "A\xC3\xA9\xF0\x9F\x98\x80");
   EXPECT_EQ(StringLiteral(R"("""C:\Windows\"quoted" """)"), R"(C:\Windows\"quoted" )");
   EXPECT_EQ(StringLiteral(R"(?"C:\Windows\x")"), R"(C:\Windows\x)");
-  EXPECT_EQ(StringLiteral(R"("\q")"), R"(ERROR 1:2: unknown escape \q (known: \n \r \t \0 \\ \" \' \u{...}))");
-  EXPECT_EQ(StringLiteral(R"("\u{110000}")"), "ERROR 1:2: bad escape \\u: expected \\u{hex digits} of a Unicode code point");
+  EXPECT_EQ(StringLiteral(R"("\q")"),
+            R"(ERROR 1:2: unknown escape \q (known: \n \r \t \0 \\ \" \' \u{...}))");
+  EXPECT_EQ(StringLiteral(R"("\u{110000}")"),
+            "ERROR 1:2: bad escape \\u: expected \\u{hex digits} of a Unicode code point");
   EXPECT_EQ(StringLiteral(R"("\u41")"), "ERROR 1:2: bad escape \\u: expected \\u{hex digits}");
 }
 
 TEST(Lexer, Unterminated) {
-  EXPECT_EQ(ErrorOf(R"(process where name == "bash)"), "1:23: unterminated string: missing closing \"");
+  EXPECT_EQ(ErrorOf(R"(process where name == "bash)"),
+            "1:23: unterminated string: missing closing \"");
   EXPECT_EQ(ErrorOf("process where name == 'x"), "1:23: unterminated string: missing closing '");
-  EXPECT_EQ(ErrorOf("process where name == \"a\nb\""), "1:23: unterminated string: missing closing \"");
-  EXPECT_EQ(ErrorOf(R"(process where name == """abc)"), "1:23: unterminated string: missing closing \"\"\"");
+  EXPECT_EQ(ErrorOf("process where name == \"a\nb\""),
+            "1:23: unterminated string: missing closing \"");
+  EXPECT_EQ(ErrorOf(R"(process where name == """abc)"),
+            "1:23: unterminated string: missing closing \"\"\"");
   EXPECT_EQ(ErrorOf("process where /* x"), "1:15: unterminated comment");
   EXPECT_EQ(ErrorOf("process where `name"), "1:15: unterminated quoted field name");
-  EXPECT_EQ(ErrorOf(R"(process where name == "x\)"), "1:23: unterminated string: missing closing \"");
+  EXPECT_EQ(ErrorOf(R"(process where name == "x\)"),
+            "1:23: unterminated string: missing closing \"");
 }
 
 TEST(Lexer, Positions) {
@@ -51,7 +57,8 @@ TEST(Lexer, Positions) {
   EXPECT_EQ((*t)[5].text, "and");
   EXPECT_EQ((*t)[5].line, 4);
   EXPECT_EQ((*t)[5].column, 9);
-  EXPECT_EQ(ErrorOf("process where\n  nmae == \"x\""), "2:3: unknown field nmae (did you mean process.name?)");
+  EXPECT_EQ(ErrorOf("process where\n  nmae == \"x\""),
+            "2:3: unknown field nmae (did you mean process.name?)");
   EXPECT_EQ(ErrorOf("process where name == 1 $"), "1:25: unexpected character '$'");
   EXPECT_EQ(ErrorOf("process where name == \"\x01\" \x7f"), "1:27: unexpected character 0x7f");
 }
@@ -85,7 +92,8 @@ TEST(Parser, HugeInputIsBounded) {
   std::string q = "process where name in (";
   while (q.size() < kMaxQueryBytes) q += "\"aaaaaaaa\", ";
   q += "\"b\")";
-  EXPECT_EQ(ErrorOf(q), "1:1: query is too long (" + std::to_string(q.size()) + " bytes; the limit is 65536)");
+  EXPECT_EQ(ErrorOf(q),
+            "1:1: query is too long (" + std::to_string(q.size()) + " bytes; the limit is 65536)");
   // Long but acceptable: a 60 KiB or-chain parses iteratively.
   std::string chain = "process where pid == 1";
   while (chain.size() < 60000) chain += " or pid == 1";
@@ -93,16 +101,20 @@ TEST(Parser, HugeInputIsBounded) {
 }
 
 TEST(Parser, ShortNamesAndQuotedFields) {
-  auto q = ParseQuery("process where name == \"x\" and `process.parent.name` == \"y\" and host.id == \"h\"");
+  auto q = ParseQuery(
+      "process where name == \"x\" and `process.parent.name` == \"y\" and host.id == \"h\"");
   ASSERT_TRUE(q) << q.error().Format();
   const auto& f = std::get<EventFilter>(q->body);
   const auto& logic = std::get<Logic>(f.where->node);
-  EXPECT_EQ(std::get<FieldRef>(std::get<Compare>(logic.operands[0]->node).left->node).field->name, "process.name");
+  EXPECT_EQ(std::get<FieldRef>(std::get<Compare>(logic.operands[0]->node).left->node).field->name,
+            "process.name");
   EXPECT_EQ(std::get<FieldRef>(std::get<Compare>(logic.operands[1]->node).left->node).field->name,
             "process.parent.name");
   EXPECT_EQ(ErrorOf("network where file.path == \"x\""),
-            "1:15: field file.path is not in category network (it is in: file, persistence, scan, action, policy)");
-  EXPECT_EQ(ErrorOf("any where pid == 1"), "1:11: unknown field pid (did you mean process.pid, process.parent.pid?)");
+            "1:15: field file.path is not in category network (it is in: file, persistence, scan, "
+            "action, policy)");
+  EXPECT_EQ(ErrorOf("any where pid == 1"),
+            "1:11: unknown field pid (did you mean process.pid, process.parent.pid?)");
 }
 
 TEST(Parser, SharedKeysResolvePerStep) {
