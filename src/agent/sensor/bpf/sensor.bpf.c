@@ -1,0 +1,900 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Vigil's kernel sensor: CO-RE programs, one per event, that write the records of records.h into
+ * one BPF ring buffer. Only tp_btf programs (BTF-typed raw tracepoints): no kprobes, fentry or LSM.
+ *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit
+ *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
+ *            sys_enter sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
+ *   dns      sys_enter send*, sys_enter+sys_exit recvfrom/recvmsg on port 53 (payload)
+ *   file     sys_enter+sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at), (f)chmod(at)(2)
+ *   module   sys_enter init_module/finit_module
+ * The agent's own process is skipped everywhere (self_tgid). Ring-buffer failures are counted per
+ * CPU in `drops`. See docs/sensor.md. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "records.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u8 file_filter = 1;        /* 0: report every path */
+const volatile __u64 udp_window_ns = 60000000000ull;
+const volatile __u64 wakeup_bytes = 0;      /* 0: wake the reader on every record */
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define AT_FDCWD -100
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define FMODE_CREATED (1u << 20)
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+#define USER_HZ_DIV 10000000ull /* NSEC_PER_SEC / USER_HZ (100) */
+
+/* x86_64 syscall numbers. */
+#define NR_open 2
+#define NR_connect 42
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_rename 82
+#define NR_creat 85
+#define NR_unlink 87
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_init_module 175
+#define NR_openat 257
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_fchmodat 268
+#define NR_accept4 288
+#define NR_sendmmsg 307
+#define NR_finit_module 313
+#define NR_renameat2 316
+#define NR_openat2 437
+#define NR_fchmodat2 452
+
+#define PATH_DEPTH 32 /* path components kept (deeper paths keep their last 32) */
+#define NAME_CAP 256
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 16 << 20); /* resized by user space */
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} drops SEC(".maps");
+
+/* Scratch space, per CPU: process-context programs only (they do not nest on a CPU). */
+struct pathbuf {
+  __u64 off; /* kept here, not on the stack: the verifier treats it as unknown, so bpf_loop */
+  __u64 n;   /* callbacks converge at once instead of being explored per value */
+  const unsigned char *names[PATH_DEPTH];
+  char buf[VG_PATH_CAP * 2];
+};
+union scratch {
+  struct vg_exec exec;
+  struct vg_file file;
+  struct vg_module module;
+  struct vg_dns dns;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, union scratch);
+} scratch_map SEC(".maps");
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct pathbuf);
+} path_map SEC(".maps");
+
+/* Path prefixes the file events are limited to (user space fills it). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 256);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct vg_prefix_key);
+  __type(value, __u8);
+} prefixes SEC(".maps");
+
+/* Outbound TCP connects between SYN_SENT and ESTABLISHED/CLOSE: sock -> who connected. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct vg_hdr);
+} connecting SEC(".maps");
+
+/* UDP rate limit: (tgid, destination) -> last report (boot ns). */
+struct udp_key {
+  __u32 tgid;
+  __u16 family, dport;
+  __u8 daddr[16];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct udp_key);
+  __type(value, __u64);
+} udp_seen SEC(".maps");
+
+/* Syscalls in flight whose result decides the record: tid -> arguments. */
+struct pending {
+  __u64 nr;
+  __u64 args[5];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct pending);
+} pending_map SEC(".maps");
+
+/* ------------------------------------------------------------------ helpers */
+
+static __always_inline void count_drop(void) {
+  __u32 zero = 0;
+  __u64* n = bpf_map_lookup_elem(&drops, &zero);
+  if (n) __sync_fetch_and_add(n, 1);
+}
+
+static __always_inline __u64 wake_flags(void) {
+  if (wakeup_bytes == 0) return 0;
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void output(void* rec, __u64 size) {
+  if (bpf_ringbuf_output(&events, rec, size, wake_flags()) != 0) count_drop();
+}
+
+/* off & mask, done in a way clang cannot drop: the verifier needs to see the bound. */
+#define BOUND(off, mask) ({ __u64 __v = (off); asm volatile("%0 &= " #mask : "+r"(__v)); __v; })
+
+static __always_inline __u64 ticks(__u64 ns) { return ns / USER_HZ_DIV; }
+
+static __always_inline void fill_proc(struct vg_proc* p, struct task_struct* t) {
+  struct task_struct* leader = BPF_CORE_READ(t, group_leader);
+  struct task_struct* parent = BPF_CORE_READ(t, real_parent);
+  struct task_struct* pleader = BPF_CORE_READ(parent, group_leader);
+  p->tgid = BPF_CORE_READ(t, tgid);
+  p->tid = BPF_CORE_READ(t, pid);
+  p->ppid = BPF_CORE_READ(parent, tgid);
+  p->start_ticks = ticks(BPF_CORE_READ(leader, start_boottime));
+  p->parent_start_ticks = ticks(BPF_CORE_READ(pleader, start_boottime));
+  p->uid = BPF_CORE_READ(t, real_cred, uid.val);
+  p->gid = BPF_CORE_READ(t, real_cred, gid.val);
+  p->euid = BPF_CORE_READ(t, real_cred, euid.val);
+  p->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+  BPF_CORE_READ_STR_INTO(&p->comm, leader, comm);
+}
+
+static __always_inline void fill_hdr(struct vg_hdr* h, __u32 type, struct task_struct* t) {
+  h->type = type;
+  h->boot_ns = bpf_ktime_get_boot_ns();
+  fill_proc(&h->proc, t);
+}
+
+static __always_inline struct pathbuf* pathbuf(__u32 slot) {
+  return bpf_map_lookup_elem(&path_map, &slot);
+}
+
+struct walk_ctx {
+  struct dentry* d;
+  struct vfsmount* vm;
+  struct mount* m;
+  __u32 slot;
+};
+
+/* One step up the dentry tree: remembers the component's name, or crosses a mount point. */
+static long walk_step(__u32 i, void* arg) {
+  struct walk_ctx* c = arg;
+  struct pathbuf* pb = pathbuf(c->slot);
+  if (!pb) return 1;
+  /* Locals, not c->x inside BPF_CORE_READ: walk_ctx is not a kernel type. */
+  struct dentry* d = c->d;
+  struct vfsmount* vm = c->vm;
+  struct mount* m = c->m;
+  struct dentry* root = BPF_CORE_READ(vm, mnt_root);
+  struct dentry* parent = BPF_CORE_READ(d, d_parent);
+  if (d == root) {
+    struct mount* mp = BPF_CORE_READ(m, mnt_parent);
+    if (mp == m) return 1; /* the namespace's root mount */
+    c->d = BPF_CORE_READ(m, mnt_mountpoint);
+    c->m = mp;
+    c->vm = &mp->mnt;
+    return 0;
+  }
+  __u64 n = pb->n;
+  if (d == parent || n >= PATH_DEPTH) return 1;
+  pb->names[n & (PATH_DEPTH - 1)] = BPF_CORE_READ(d, d_name.name);
+  pb->n = n + 1;
+  c->d = parent;
+  return 0;
+}
+
+/* Appends "/name" for the components from the root down. */
+static long emit_step(__u32 i, void* arg) {
+  struct walk_ctx* c = arg;
+  struct pathbuf* pb = pathbuf(c->slot);
+  if (!pb || i >= pb->n) return 1;
+  __u64 j = pb->n - 1 - i;
+  __u64 off = pb->off;
+  if (off > VG_PATH_CAP - NAME_CAP - 2) return 1;
+  pb->buf[BOUND(off, 4095)] = '/';
+  off++;
+  long r = bpf_probe_read_kernel_str(&pb->buf[BOUND(off, 4095)], NAME_CAP,
+                                     pb->names[j & (PATH_DEPTH - 1)]);
+  if (r > 1) off += r - 1;
+  pb->off = off;
+  return 0;
+}
+
+/* Writes the absolute path of `path` (a kernel struct path) into the slot's buf; returns its
+ * length (< VG_PATH_CAP), or 0 when nothing could be read. A dentry walk bounded at PATH_DEPTH
+ * components that crosses mount points through struct mount; bpf_loop keeps verification cheap. */
+static __always_inline __u64 path_of_slot(const struct path* path, __u32 slot) {
+  struct pathbuf* pb = pathbuf(slot);
+  if (!pb) return 0;
+  struct walk_ctx c = {};
+  c.d = BPF_CORE_READ(path, dentry);
+  c.vm = BPF_CORE_READ(path, mnt);
+  if (!c.d || !c.vm) return 0;
+  c.m = container_of(c.vm, struct mount, mnt);
+  c.slot = slot;
+  pb->n = 0;
+  pb->off = 0;
+  bpf_loop(PATH_DEPTH + 8, walk_step, &c, 0);
+  bpf_loop(PATH_DEPTH, emit_step, &c, 0);
+  __u64 off = pb->off;
+  if (off == 0) {
+    pb->buf[0] = '/';
+    off = 1;
+  }
+  return BOUND(off, 4095);
+}
+
+static __always_inline struct file* fd_file(struct task_struct* t, long fd) {
+  struct fdtable* fdt = BPF_CORE_READ(t, files, fdt);
+  unsigned int max = BPF_CORE_READ(fdt, max_fds);
+  if (fd < 0 || fd >= max) return 0;
+  struct file** arr = BPF_CORE_READ(fdt, fd);
+  struct file* f = 0;
+  bpf_probe_read_kernel(&f, sizeof f, &arr[fd]);
+  return f;
+}
+
+static __always_inline struct sock* fd_sock(struct task_struct* t, long fd) {
+  struct file* f = fd_file(t, fd);
+  if (!f) return 0;
+  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((mode & S_IFMT) != S_IFSOCK) return 0;
+  struct socket* s = BPF_CORE_READ(f, private_data);
+  return BPF_CORE_READ(s, sk);
+}
+
+/* Absolute form of a user path argument resolved against dfd (AT_FDCWD: the cwd). ".." is not
+ * folded. Returns the length in pb->buf, 0 on failure. */
+static __always_inline __u32 user_path(struct task_struct* t, long dfd, const char* upath,
+                                       __u32 slot) {
+  struct pathbuf* pb = pathbuf(slot);
+  if (!pb) return 0;
+  char first = 0;
+  if (bpf_probe_read_user(&first, 1, upath) != 0) return 0;
+  __u64 len = 0;
+  if (first != '/') {
+    if (dfd == AT_FDCWD) {
+      struct path pwd = BPF_CORE_READ(t, fs, pwd);
+      len = path_of_slot(&pwd, slot);
+    } else {
+      struct file* f = fd_file(t, dfd);
+      if (!f) return 0;
+      struct path fp = BPF_CORE_READ(f, f_path);
+      len = path_of_slot(&fp, slot);
+    }
+    if (len > 1) {
+      pb->buf[BOUND(len, 4095)] = '/';
+      len++;
+    }
+  }
+  long r = bpf_probe_read_user_str(&pb->buf[BOUND(len, 4095)], VG_PATH_CAP, upath);
+  if (r <= 1) return 0;
+  len += r - 1;
+  if (len > VG_PATH_CAP - 1) len = VG_PATH_CAP - 1;
+  return len;
+}
+
+/* True when file events for this path are wanted (in-kernel prefix filter). */
+static __always_inline int path_wanted(struct pathbuf* pb, __u32 len) {
+  if (!file_filter) return 1;
+  struct vg_prefix_key key = {};
+  key.prefixlen = VG_PREFIX_LEN * 8;
+  bpf_probe_read_kernel(key.data, VG_PREFIX_LEN, pb->buf);
+  for (int i = 0; i < VG_PREFIX_LEN; i++) {
+    if (i >= len) key.data[i] = 0;
+    asm volatile("" ::: "memory"); /* keeps clang from turning the loop into memset */
+  }
+  return bpf_map_lookup_elem(&prefixes, &key) != 0;
+}
+
+static __always_inline union scratch* scratch(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+static __always_inline int is_self(void) {
+  return self_tgid != 0 && (bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
+/* ------------------------------------------------------------------ process */
+
+/* exe, cwd and (for exec) argv of task `t` into rec; returns the record size. */
+static __always_inline __u64 fill_image(struct vg_exec* rec, struct task_struct* t, int args) {
+  struct pathbuf* pb = pathbuf(0);
+  if (!pb) return 0;
+  __u64 off = 0;
+  struct file* exe = BPF_CORE_READ(t, mm, exe_file);
+  rec->exe_len = 0;
+  if (exe) {
+    struct path p = BPF_CORE_READ(exe, f_path);
+    __u64 len = BOUND(path_of_slot(&p, 0), 4095);
+    bpf_probe_read_kernel(rec->data, len, pb->buf);
+    rec->exe_len = len;
+    off = len;
+  }
+  struct path pwd = BPF_CORE_READ(t, fs, pwd);
+  __u64 clen = BOUND(path_of_slot(&pwd, 0), 4095);
+  off = BOUND(off, 4095);
+  bpf_probe_read_kernel(&rec->data[off], clen, pb->buf);
+  rec->cwd_len = clen;
+  off += clen;
+  rec->args_len = 0;
+  if (args) {
+    unsigned long start = BPF_CORE_READ(t, mm, arg_start);
+    unsigned long end = BPF_CORE_READ(t, mm, arg_end);
+    __u64 alen = end > start ? end - start : 0;
+    if (alen > VG_ARGS_CAP) {
+      alen = VG_ARGS_CAP;
+      rec->flags |= VG_EXEC_ARGS_TRUNCATED;
+    }
+    off = BOUND(off, 8191);
+    alen = BOUND(alen, 16383);
+    if (alen > VG_ARGS_CAP) alen = VG_ARGS_CAP;
+    if (bpf_probe_read_user(&rec->data[off], alen, (void*)start) == 0) rec->args_len = alen;
+    off += rec->args_len;
+  }
+  __u64 size = offsetof(struct vg_exec, data) + BOUND(off, 16383);
+  if (size > sizeof(*rec)) size = sizeof(*rec);
+  rec->hdr.size = size;
+  return size;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_binprm* bprm) {
+  if (is_self()) return 0;
+  union scratch* s = scratch();
+  if (!s) return 0;
+  struct vg_exec* rec = &s->exec;
+  fill_hdr(&rec->hdr, VG_EXEC, t);
+  rec->flags = 0;
+  rec->argc = BPF_CORE_READ(bprm, argc);
+  __u64 size = fill_image(rec, t, 1);
+  if (size) output(rec, size);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child) {
+  if (is_self()) return 0;
+  /* A new process, not a thread. */
+  if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid)) return 0;
+  union scratch* s = scratch();
+  if (!s) return 0;
+  struct vg_exec* rec = &s->exec;
+  fill_hdr(&rec->hdr, VG_FORK, child);
+  rec->flags = 0;
+  rec->argc = 0;
+  __u64 size = fill_image(rec, child, 0);
+  if (size) output(rec, size);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct* t) {
+  if (is_self()) return 0;
+  /* Reported once per process: when its last thread exits. */
+  if (BPF_CORE_READ(t, signal, live.counter) != 0) return 0;
+  struct vg_exit rec = {};
+  fill_hdr(&rec.hdr, VG_EXIT, t);
+  rec.hdr.proc.tgid = BPF_CORE_READ(t, tgid);
+  rec.hdr.size = sizeof rec;
+  rec.exit_code = BPF_CORE_READ(t, exit_code);
+  output(&rec, sizeof rec);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ network */
+
+/* The 5-tuple of sk; local address/port into s*, remote into d*. */
+static __always_inline int sock_tuple(struct sock* sk, __u16* family, __u8* saddr, __u16* sport,
+                                      __u8* daddr, __u16* dport) {
+  __u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (fam == AF_INET) {
+    BPF_CORE_READ_INTO((__u32*)saddr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO((__u32*)daddr, sk, __sk_common.skc_daddr);
+  } else if (fam == AF_INET6) {
+    BPF_CORE_READ_INTO((struct in6_addr*)saddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO((struct in6_addr*)daddr, sk, __sk_common.skc_v6_daddr);
+  } else {
+    return -1;
+  }
+  *family = fam;
+  *sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  *dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_tcp_state, const struct sock* csk, const int oldstate, const int newstate) {
+  struct sock* sk = (struct sock*)csk;
+  if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
+  __u64 key = (__u64)sk;
+  if (newstate == TCP_SYN_SENT) {
+    /* connect(): process context, before the source port is chosen. */
+    if (is_self()) return 0;
+    struct vg_hdr h = {};
+    fill_hdr(&h, VG_TCP_CONNECT, bpf_get_current_task_btf());
+    bpf_map_update_elem(&connecting, &key, &h, BPF_ANY);
+    return 0;
+  }
+  if (oldstate != TCP_SYN_SENT) return 0;
+  struct vg_hdr* h = bpf_map_lookup_elem(&connecting, &key);
+  if (!h) return 0;
+  struct vg_net rec = {};
+  rec.hdr = *h;
+  bpf_map_delete_elem(&connecting, &key);
+  rec.hdr.size = sizeof rec;
+  rec.protocol = IPPROTO_TCP;
+  if (sock_tuple(sk, &rec.family, rec.saddr, &rec.sport, rec.daddr, &rec.dport) != 0) return 0;
+  rec.error = newstate == TCP_ESTABLISHED ? 0 : newstate;
+  output(&rec, sizeof rec);
+  return 0;
+}
+
+static __always_inline void on_accept(struct task_struct* t, long fd) {
+  struct sock* sk = fd_sock(t, fd);
+  if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return;
+  struct vg_net rec = {};
+  fill_hdr(&rec.hdr, VG_TCP_ACCEPT, t);
+  rec.hdr.size = sizeof rec;
+  rec.protocol = IPPROTO_TCP;
+  /* The peer initiated: it is the source. */
+  if (sock_tuple(sk, &rec.family, rec.daddr, &rec.dport, rec.saddr, &rec.sport) != 0) return;
+  output(&rec, sizeof rec);
+}
+
+/* Reads a user sockaddr (IPv4/IPv6) into family/addr/port; 0 on success. */
+static __always_inline int user_sockaddr(const void* uaddr, __u16* family, __u8* addr,
+                                         __u16* port) {
+  if (!uaddr) return -1;
+  struct sockaddr_in6 sa = {};
+  if (bpf_probe_read_user(&sa, sizeof sa, uaddr) != 0) {
+    /* A sockaddr_in at the end of a mapping: retry with the short form. */
+    if (bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr) != 0) return -1;
+  }
+  if (sa.sin6_family == AF_INET) {
+    struct sockaddr_in* in = (struct sockaddr_in*)&sa;
+    __builtin_memcpy(addr, &in->sin_addr.s_addr, 4);
+    *port = bpf_ntohs(in->sin_port);
+  } else if (sa.sin6_family == AF_INET6) {
+    __builtin_memcpy(addr, &sa.sin6_addr, 16);
+    *port = bpf_ntohs(sa.sin6_port);
+  } else {
+    return -1;
+  }
+  *family = sa.sin6_family;
+  return 0;
+}
+
+/* DNS payload (a user buffer) sent to or received from port 53. */
+static __always_inline void dns_payload(struct task_struct* t, struct vg_net_tuple* tuple,
+                                        __u16 direction, const void* ubuf, __u64 len) {
+  union scratch* s = scratch();
+  if (!s || !ubuf || len == 0) return;
+  struct vg_dns* rec = &s->dns;
+  fill_hdr(&rec->hdr, VG_DNS, t);
+  rec->tuple = *tuple;
+  rec->direction = direction;
+  rec->full_len = len;
+  __u64 keep = len > VG_DNS_CAP ? VG_DNS_CAP : len;
+  keep = BOUND(keep, 1023);
+  if (keep > VG_DNS_CAP) keep = VG_DNS_CAP;
+  if (bpf_probe_read_user(rec->data, keep, ubuf) != 0) return;
+  rec->len = keep;
+  __u64 size = offsetof(struct vg_dns, data) + keep;
+  if (size > sizeof(*rec)) size = sizeof(*rec);
+  rec->hdr.size = size;
+  output(rec, size);
+}
+
+/* First iovec of a user msghdr. */
+static __always_inline int msg_iov0(const struct user_msghdr* umsg, void** base, __u64* len,
+                                    void** name) {
+  struct user_msghdr m = {};
+  if (bpf_probe_read_user(&m, sizeof m, umsg) != 0) return -1;
+  *name = m.msg_name;
+  *base = 0;
+  *len = 0;
+  if (m.msg_iov && m.msg_iovlen > 0) {
+    struct iovec iov = {};
+    if (bpf_probe_read_user(&iov, sizeof iov, m.msg_iov) == 0) {
+      *base = iov.iov_base;
+      *len = iov.iov_len;
+    }
+  }
+  return 0;
+}
+
+/* send to a UDP or TCP socket: UDP flow (rate limited) and DNS query capture. */
+static __always_inline void on_send(struct task_struct* t, long fd, const void* uaddr,
+                                    const void* buf, __u64 len) {
+  struct sock* sk = fd_sock(t, fd);
+  if (!sk) return;
+  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
+  if (proto != IPPROTO_UDP && proto != IPPROTO_TCP) return;
+  struct vg_net_tuple tp = {};
+  tp.protocol = proto;
+  if (sock_tuple(sk, &tp.family, tp.saddr, &tp.sport, tp.daddr, &tp.dport) != 0) return;
+  if (proto == IPPROTO_UDP && uaddr) {
+    __u16 fam = 0;
+    if (user_sockaddr(uaddr, &fam, tp.daddr, &tp.dport) != 0) return;
+    if (fam == AF_INET && tp.family == AF_INET6) {
+      /* an IPv4 destination from a dual-stack socket: keep it as IPv4. */
+      __builtin_memset(tp.saddr, 0, 16);
+    }
+    tp.family = fam;
+  }
+  if (tp.dport == 0) return;
+  if (proto == IPPROTO_UDP) {
+    struct udp_key k = {};
+    k.tgid = BPF_CORE_READ(t, tgid);
+    k.family = tp.family;
+    k.dport = tp.dport;
+    __builtin_memcpy(k.daddr, tp.daddr, 16);
+    __u64 now = bpf_ktime_get_boot_ns();
+    __u64* last = bpf_map_lookup_elem(&udp_seen, &k);
+    if (!last || now - *last >= udp_window_ns) {
+      bpf_map_update_elem(&udp_seen, &k, &now, BPF_ANY);
+      struct vg_net rec = {};
+      fill_hdr(&rec.hdr, VG_UDP_FLOW, t);
+      rec.hdr.size = sizeof rec;
+      rec.family = tp.family;
+      rec.protocol = IPPROTO_UDP;
+      rec.sport = tp.sport;
+      rec.dport = tp.dport;
+      __builtin_memcpy(rec.saddr, tp.saddr, 16);
+      __builtin_memcpy(rec.daddr, tp.daddr, 16);
+      output(&rec, sizeof rec);
+    }
+  }
+  if (tp.dport == 53) dns_payload(t, &tp, VG_DNS_SENT, buf, len);
+}
+
+/* ------------------------------------------------------------------ files */
+
+static __always_inline void emit_file(struct task_struct* t, __u32 op, __u32 mode,
+                                      struct pathbuf* pb, __u32 len, struct pathbuf* pb2,
+                                      __u32 len2) {
+  union scratch* s = scratch();
+  if (!s) return;
+  struct vg_file* rec = &s->file;
+  fill_hdr(&rec->hdr, VG_FILE, t);
+  rec->op = op;
+  rec->mode = mode;
+  __u64 l1 = BOUND(len, 4095);
+  bpf_probe_read_kernel(rec->data, l1, pb->buf);
+  rec->path_len = l1;
+  rec->path2_len = 0;
+  if (pb2) {
+    __u64 l2 = BOUND(len2, 4095);
+    bpf_probe_read_kernel(&rec->data[BOUND(l1, 4095)], l2, pb2->buf);
+    rec->path2_len = len2;
+  }
+  __u64 size = offsetof(struct vg_file, data) + rec->path_len + rec->path2_len;
+  if (size > sizeof(*rec)) size = sizeof(*rec);
+  rec->hdr.size = size;
+  output(rec, size);
+}
+
+/* open* that succeeded with fd: creation or open for writing. */
+static __always_inline void on_open_exit(struct task_struct* t, long fd, __u64 flags) {
+  struct file* f = fd_file(t, fd);
+  struct pathbuf* pb = pathbuf(0);
+  if (!f || !pb) return;
+  struct path p = BPF_CORE_READ(f, f_path);
+  __u32 len = path_of_slot(&p, 0);
+  if (!len || !path_wanted(pb, len)) return;
+  __u32 fmode = BPF_CORE_READ(f, f_mode);
+  emit_file(t, (fmode & FMODE_CREATED) ? VG_FILE_CREATE : VG_FILE_WRITE, flags, pb, len, 0, 0);
+}
+
+static __always_inline void on_path_exit(struct task_struct* t, struct pending* p) {
+  struct pathbuf* pb = pathbuf(0);
+  if (!pb) return;
+  __u32 len = 0;
+  __u32 op = 0, mode = 0;
+  switch (p->nr) {
+    case NR_unlink:
+      len = user_path(t, AT_FDCWD, (const char*)p->args[0], 0);
+      op = VG_FILE_UNLINK;
+      break;
+    case NR_unlinkat:
+      len = user_path(t, p->args[0], (const char*)p->args[1], 0);
+      op = VG_FILE_UNLINK;
+      break;
+    case NR_chmod:
+      len = user_path(t, AT_FDCWD, (const char*)p->args[0], 0);
+      op = VG_FILE_CHMOD;
+      mode = p->args[1];
+      break;
+    case NR_fchmodat:
+    case NR_fchmodat2:
+      len = user_path(t, p->args[0], (const char*)p->args[1], 0);
+      op = VG_FILE_CHMOD;
+      mode = p->args[2];
+      break;
+    case NR_fchmod: {
+      struct file* f = fd_file(t, p->args[0]);
+      if (!f) return;
+      struct path fp = BPF_CORE_READ(f, f_path);
+      len = path_of_slot(&fp, 0);
+      op = VG_FILE_CHMOD;
+      mode = p->args[1];
+      break;
+    }
+    default:
+      return;
+  }
+  if (!len || !path_wanted(pb, len)) return;
+  emit_file(t, op, mode, pb, len, 0, 0);
+}
+
+static __always_inline void on_rename_exit(struct task_struct* t, struct pending* p) {
+  struct pathbuf* pb = pathbuf(0);
+  struct pathbuf* pb2 = pathbuf(1);
+  if (!pb || !pb2) return;
+  __u32 len, len2;
+  if (p->nr == NR_rename) {
+    len = user_path(t, AT_FDCWD, (const char*)p->args[0], 0);
+    len2 = user_path(t, AT_FDCWD, (const char*)p->args[1], 1);
+  } else {
+    len = user_path(t, p->args[0], (const char*)p->args[1], 0);
+    len2 = user_path(t, p->args[2], (const char*)p->args[3], 1);
+  }
+  if (!len || !len2) return;
+  if (!path_wanted(pb, len) && !path_wanted(pb2, len2)) return;
+  emit_file(t, VG_FILE_RENAME, 0, pb, len, pb2, len2);
+}
+
+static __always_inline void on_module(struct task_struct* t, struct pending* p) {
+  union scratch* s = scratch();
+  if (!s) return;
+  struct vg_module* rec = &s->module;
+  fill_hdr(&rec->hdr, VG_MODULE, t);
+  rec->syscall_nr = p->nr;
+  rec->path_len = 0;
+  if (p->nr == NR_finit_module) {
+    struct pathbuf* pb = pathbuf(0);
+    struct file* f = fd_file(t, p->args[0]);
+    if (pb && f) {
+      struct path fp = BPF_CORE_READ(f, f_path);
+      __u64 len = BOUND(path_of_slot(&fp, 0), 4095);
+      bpf_probe_read_kernel(rec->data, len, pb->buf);
+      rec->path_len = len;
+    }
+  }
+  __u64 size = offsetof(struct vg_module, data) + rec->path_len;
+  if (size > sizeof(*rec)) size = sizeof(*rec);
+  rec->hdr.size = size;
+  output(rec, size);
+}
+
+/* ------------------------------------------------------------------ syscalls */
+
+static __always_inline __u64 arg(struct pt_regs* regs, int i) {
+  switch (i) {
+    case 0: return BPF_CORE_READ(regs, di);
+    case 1: return BPF_CORE_READ(regs, si);
+    case 2: return BPF_CORE_READ(regs, dx);
+    case 3: return BPF_CORE_READ(regs, r10);
+    default: return BPF_CORE_READ(regs, r8);
+  }
+}
+
+static __always_inline void remember(__u64 nr, struct pt_regs* regs) {
+  struct pending p = {};
+  p.nr = nr;
+  p.args[0] = arg(regs, 0);
+  p.args[1] = arg(regs, 1);
+  p.args[2] = arg(regs, 2);
+  p.args[3] = arg(regs, 3);
+  p.args[4] = arg(regs, 4);
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  bpf_map_update_elem(&pending_map, &tid, &p, BPF_ANY);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs* regs, long id) {
+  switch (id) {
+    case NR_open:
+    case NR_openat: {
+      /* Only opens that may write are followed to their exit. */
+      __u64 flags = arg(regs, id == NR_open ? 1 : 2);
+      if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
+      remember(id, regs);
+      return 0;
+    }
+    case NR_openat2:
+    case NR_creat:
+    case NR_rename:
+    case NR_renameat:
+    case NR_renameat2:
+    case NR_unlink:
+    case NR_unlinkat:
+    case NR_chmod:
+    case NR_fchmod:
+    case NR_fchmodat:
+    case NR_fchmodat2:
+    case NR_recvfrom:
+    case NR_recvmsg:
+    case NR_init_module:
+    case NR_finit_module:
+      if (is_self()) return 0;
+      remember(id, regs);
+      return 0;
+    case NR_sendto: {
+      if (is_self()) return 0;
+      on_send(bpf_get_current_task_btf(), arg(regs, 0), (const void*)arg(regs, 4),
+              (const void*)arg(regs, 1), arg(regs, 2));
+      return 0;
+    }
+    case NR_sendmsg:
+    case NR_sendmmsg: {
+      if (is_self()) return 0;
+      void *base = 0, *name = 0;
+      __u64 len = 0;
+      if (msg_iov0((const struct user_msghdr*)arg(regs, 1), &base, &len, &name) != 0) return 0;
+      on_send(bpf_get_current_task_btf(), arg(regs, 0), name, base, len);
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
+static __always_inline void on_recv_exit(struct task_struct* t, struct pending* p, long ret) {
+  struct sock* sk = fd_sock(t, p->args[0]);
+  if (!sk) return;
+  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
+  if (proto != IPPROTO_UDP && proto != IPPROTO_TCP) return;
+  struct vg_net_tuple tp = {};
+  tp.protocol = proto;
+  /* The server is the source of an answer. */
+  if (sock_tuple(sk, &tp.family, tp.daddr, &tp.dport, tp.saddr, &tp.sport) != 0) return;
+  const void* buf = 0;
+  const void* name = 0;
+  __u64 len = ret;
+  if (p->nr == NR_recvfrom) {
+    buf = (const void*)p->args[1];
+    name = (const void*)p->args[4];
+  } else {
+    void *base = 0, *uname = 0;
+    __u64 blen = 0;
+    if (msg_iov0((const struct user_msghdr*)p->args[1], &base, &blen, &uname) != 0) return;
+    buf = base;
+    name = uname;
+    if (blen < len) len = blen;
+  }
+  if (proto == IPPROTO_UDP && name) {
+    __u16 fam = 0;
+    if (user_sockaddr(name, &fam, tp.saddr, &tp.sport) == 0) tp.family = fam;
+  }
+  if (tp.sport != 53) return;
+  dns_payload(t, &tp, VG_DNS_RECEIVED, buf, len);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
+  __u64 id = BPF_CORE_READ(regs, orig_ax);
+  switch (id) {
+    case NR_accept:
+    case NR_accept4:
+      if (ret < 0 || is_self()) return 0;
+      on_accept(bpf_get_current_task_btf(), ret);
+      return 0;
+    case NR_open:
+    case NR_openat:
+    case NR_openat2:
+    case NR_creat:
+    case NR_rename:
+    case NR_renameat:
+    case NR_renameat2:
+    case NR_unlink:
+    case NR_unlinkat:
+    case NR_chmod:
+    case NR_fchmod:
+    case NR_fchmodat:
+    case NR_fchmodat2:
+    case NR_recvfrom:
+    case NR_recvmsg:
+    case NR_init_module:
+    case NR_finit_module:
+      break;
+    default:
+      return 0;
+  }
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  struct pending* pp = bpf_map_lookup_elem(&pending_map, &tid);
+  if (!pp) return 0;
+  struct pending p = *pp;
+  bpf_map_delete_elem(&pending_map, &tid);
+  if (p.nr != id || ret < 0) return 0;
+  struct task_struct* t = bpf_get_current_task_btf();
+  switch (id) {
+    case NR_open:
+    case NR_openat:
+    case NR_creat: {
+      __u64 flags = id == NR_open ? p.args[1] : id == NR_openat ? p.args[2] : (O_CREAT | O_WRONLY);
+      if (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) on_open_exit(t, ret, flags);
+      return 0;
+    }
+    case NR_openat2: {
+      struct open_how how = {};
+      if (bpf_probe_read_user(&how, sizeof how, (void*)p.args[2]) != 0) return 0;
+      if (how.flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) on_open_exit(t, ret, how.flags);
+      return 0;
+    }
+    case NR_rename:
+    case NR_renameat:
+    case NR_renameat2:
+      on_rename_exit(t, &p);
+      return 0;
+    case NR_recvfrom:
+    case NR_recvmsg:
+      if (ret > 0) on_recv_exit(t, &p, ret);
+      return 0;
+    case NR_init_module:
+    case NR_finit_module:
+      on_module(t, &p);
+      return 0;
+    default:
+      if (id == NR_chmod || id == NR_fchmodat || id == NR_fchmodat2 || id == NR_fchmod) {
+        /* only chmods that make a file executable */
+        __u64 mode = (id == NR_fchmodat || id == NR_fchmodat2) ? p.args[2] : p.args[1];
+        if (!(mode & 0111)) return 0;
+      }
+      on_path_exit(t, &p);
+      return 0;
+  }
+}

@@ -1,0 +1,665 @@
+// The eBPF event source: loads the skeleton of bpf/sensor.bpf.c, attaches its tp_btf programs,
+// and decodes the ring buffer's records (bpf/records.h) into schema events on one thread. The
+// thread first reports the running processes (/proc snapshot) and the persistence inventory;
+// records that arrive meanwhile wait in the ring buffer. Stop() wakes the thread through an
+// eventfd and joins it; the skeleton (programs, links, maps) and the ring buffer are RAII-owned.
+#include "agent/sensor/ebpf_source.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "agent/sensor/bpf/records.h"
+#include "agent/sensor/dns_parser.hpp"
+#include "agent/sensor/ip_ranges.hpp"
+#include "agent/sensor/persistence.hpp"
+#include "agent/sensor/proc_snapshot.hpp"
+#include "agent/sensor/proc_source.hpp"
+#include "agent/sensor/procfs.hpp"
+#include "common/fd.hpp"
+#include "common/log.hpp"
+#include "common/time.hpp"
+#include "sensor.skel.h"
+
+namespace vigil::agent {
+
+std::vector<std::string> EbpfSourceOptions::DefaultFilePrefixes() {
+  return {"/etc/",      "/usr/",      "/bin/",     "/sbin/",           "/lib",
+          "/boot/",     "/root/",     "/home/",    "/tmp/",            "/var/tmp/",
+          "/dev/shm/",  "/opt/",      "/var/spool/cron/", "/var/spool/at/", "/var/spool/anacron/",
+          "/run/systemd/"};
+}
+
+std::vector<std::string> EbpfSourceOptions::DefaultInternalCidrs() {
+  return {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+          "::1/128",    "fe80::/10",     "fc00::/7"};
+}
+
+namespace {
+
+constexpr const char* kDataset = "vigil.ebpf";
+
+// libbpf's messages: warnings go to the log, and the last ones are kept for the error returned
+// when loading fails (the verifier's reason).
+std::mutex g_libbpf_mu;
+std::string g_libbpf_last;
+
+int LibbpfPrint(libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  va_list copy;
+  va_copy(copy, args);
+  int n = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return n;
+  std::string text(static_cast<std::size_t>(n) + 1, '\0');
+  std::vsnprintf(text.data(), text.size(), fmt, args);
+  text.resize(static_cast<std::size_t>(n));
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  VLOG_DEBUG("libbpf: {}", text);
+  static const bool to_stderr = std::getenv("VIGIL_LIBBPF_LOG") != nullptr;  // full verifier logs
+  if (to_stderr) std::fprintf(stderr, "libbpf: %s\n", text.c_str());
+  std::lock_guard lock(g_libbpf_mu);
+  g_libbpf_last.append(text).append("; ");
+  // The end says why (the verifier's last lines).
+  if (g_libbpf_last.size() > 4096) g_libbpf_last.erase(0, g_libbpf_last.size() - 4096);
+  return n;
+}
+
+std::string TakeLibbpfLog() {
+  std::lock_guard lock(g_libbpf_mu);
+  return std::exchange(g_libbpf_last, {});
+}
+
+Result<void> LibbpfFail(const char* what, int err) {
+  std::string log = TakeLibbpfLog();
+  std::string msg = std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
+  if (!log.empty()) msg += " (libbpf: ..." + log.substr(log.size() > 1200 ? log.size() - 1200 : 0) + ")";
+  return Fail(msg);
+}
+
+struct SkelDeleter {
+  void operator()(vigil_sensor* s) const { vigil_sensor__destroy(s); }
+};
+struct RingDeleter {
+  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
+};
+using SkelPtr = std::unique_ptr<vigil_sensor, SkelDeleter>;
+using RingPtr = std::unique_ptr<ring_buffer, RingDeleter>;
+
+std::int64_t ClockNs(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string Octal(std::uint32_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%o", mode & 07777);
+  return buf;
+}
+
+IpAddress Address(std::uint16_t family, const std::uint8_t* bytes) {
+  IpAddress a;
+  a.family = family;
+  std::memcpy(a.bytes.data(), bytes, family == AF_INET ? 4 : 16);
+  return a.Unmapped();
+}
+
+// cgroup v2 id (the kernfs inode number of its directory) -> path, from a scan of the cgroup2
+// mount; rescanned on a miss at most every 2 s.
+class CgroupPaths {
+ public:
+  std::string Path(std::uint64_t id) {
+    if (id == 0) return {};
+    if (auto it = paths_.find(id); it != paths_.end()) return it->second;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_scan_ < std::chrono::seconds(2)) return {};
+    last_scan_ = now;
+    Scan();
+    auto it = paths_.find(id);
+    return it == paths_.end() ? std::string() : it->second;
+  }
+
+ private:
+  void Scan() {
+    namespace fs = std::filesystem;
+    if (root_.empty()) {
+      std::ifstream mounts("/proc/self/mounts");
+      std::string dev, dir, type;
+      std::string rest;
+      while (mounts >> dev >> dir >> type && std::getline(mounts, rest)) {
+        if (type == "cgroup2") {
+          root_ = dir;
+          break;
+        }
+      }
+      if (root_.empty()) return;
+    }
+    paths_.clear();
+    std::error_code ec;
+    struct stat st {};
+    if (::stat(root_.c_str(), &st) == 0) paths_[st.st_ino] = "/";
+    for (auto it = fs::recursive_directory_iterator(
+             root_, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (paths_.size() > 100000) break;
+      if (!it->is_directory(ec)) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (::stat(it->path().c_str(), &st) == 0) {
+        paths_[st.st_ino] = "/" + fs::relative(it->path(), root_, ec).string();
+      }
+    }
+  }
+
+  std::string root_;
+  std::unordered_map<std::uint64_t, std::string> paths_;
+  std::chrono::steady_clock::time_point last_scan_{};
+};
+
+// Per-process IP -> domain from DNS answers, least recently used dropped first.
+class DomainCache {
+ public:
+  explicit DomainCache(std::size_t capacity) : capacity_(capacity) {}
+  void Put(std::uint32_t tgid, const std::string& ip, const std::string& domain) {
+    std::string key = Key(tgid, ip);
+    if (auto it = index_.find(key); it != index_.end()) {
+      it->second->second = domain;
+      order_.splice(order_.begin(), order_, it->second);
+      return;
+    }
+    order_.emplace_front(key, domain);
+    index_[std::move(key)] = order_.begin();
+    if (order_.size() > capacity_) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+  }
+  const std::string* Get(std::uint32_t tgid, const std::string& ip) {
+    auto it = index_.find(Key(tgid, ip));
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);
+    return &it->second->second;
+  }
+
+ private:
+  static std::string Key(std::uint32_t tgid, const std::string& ip) {
+    return std::to_string(tgid) + "|" + ip;
+  }
+  std::size_t capacity_;
+  std::list<std::pair<std::string, std::string>> order_;
+  std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator>
+      index_;
+};
+
+class EbpfSource final : public EventSource {
+ public:
+  EbpfSource(EbpfSourceOptions options, SkelPtr skel, IpRanges internal, UniqueFd wake)
+      : options_(std::move(options)),
+        skel_(std::move(skel)),
+        internal_(std::move(internal)),
+        wake_(std::move(wake)),
+        boot_to_real_(ClockNs(CLOCK_REALTIME) - ClockNs(CLOCK_BOOTTIME)) {}
+  ~EbpfSource() override { Stop(); }
+
+  Result<void> Init() {
+    ring_buffer_opts opts{};
+    opts.sz = sizeof opts;
+    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &EbpfSource::OnRecord, this,
+                                 &opts));
+    if (!ring_) return LibbpfFail("eBPF: ring_buffer__new", errno);
+    return {};
+  }
+
+  std::string_view Kind() const override { return "ebpf"; }
+
+  Result<void> Start(EventSink sink) override {
+    std::lock_guard lock(mu_);
+    if (started_) return Fail("ebpf source: already started");
+    sink_ = std::move(sink);
+    started_ = true;
+    thread_ = std::thread([this] { Run(); });
+    return {};
+  }
+
+  void Stop() override {
+    std::lock_guard lock(mu_);
+    if (thread_.joinable()) {
+      std::uint64_t one = 1;
+      if (::write(wake_.get(), &one, sizeof one) < 0)
+        VLOG_WARN("ebpf source: wake: {}", std::strerror(errno));
+      thread_.join();
+    }
+  }
+
+  SourceCounters Counters() const override {
+    return {events_.load(std::memory_order_relaxed), KernelDrops(),
+            parse_errors_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  // Sum of the per-CPU ring-buffer failure counters.
+  std::uint64_t KernelDrops() const {
+    int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0) return 0;
+    std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+    std::uint32_t zero = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &zero, values.data()) != 0) return 0;
+    std::uint64_t sum = 0;
+    for (auto v : values) sum += v;
+    return sum;
+  }
+
+  bool StopRequested() const {
+    pollfd p{wake_.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+
+  void Emit(v1::Event&& e) {
+    events_.fetch_add(1, std::memory_order_relaxed);
+    try {
+      sink_(std::move(e));
+    } catch (const std::exception& ex) {  // the sink's problem must not kill the source thread
+      VLOG_ERROR("ebpf source: sink: {}", ex.what());
+    }
+  }
+
+  void Run() {
+    if (options_.snapshot_at_start) {
+      std::size_t n = SnapshotProcesses(
+          kDataset, [this](v1::Event&& e) { Emit(std::move(e)); },
+          [this] { return StopRequested(); });
+      VLOG_INFO("ebpf source: snapshot of {} processes", n);
+    }
+    if (options_.persistence_inventory && !StopRequested()) Inventory();
+    const int timeout = static_cast<int>(options_.poll_interval.count());
+    for (;;) {
+      pollfd fds[2] = {{ring_buffer__epoll_fd(ring_.get()), POLLIN, 0},
+                       {wake_.get(), POLLIN, 0}};
+      int r = ::poll(fds, 2, timeout);
+      if (r < 0 && errno != EINTR) {
+        VLOG_ERROR("ebpf source: poll: {}", std::strerror(errno));
+        return;
+      }
+      int n = ring_buffer__consume(ring_.get());
+      if (n < 0 && n != -EINTR) VLOG_WARN("ebpf source: consume: {}", std::strerror(-n));
+      if (r > 0 && fds[1].revents) {
+        ring_buffer__consume(ring_.get());  // what is already there
+        return;
+      }
+    }
+  }
+
+  void Inventory() {
+    auto items = persistence::Inventory();
+    for (auto& item : items) {
+      v1::Event e;
+      e.set_timestamp(NowNs());
+      e.set_event_category("persistence");
+      e.set_event_type("info");
+      e.set_event_action("inventory");
+      e.set_event_dataset(kDataset);
+      e.set_file_name(std::string(procfs::BaseName(item.path)));
+      e.set_file_path(std::move(item.path));
+      e.set_vigil_persistence_mechanism(std::move(item.mechanism));
+      Emit(std::move(e));
+    }
+    VLOG_INFO("ebpf source: persistence inventory of {} files", items.size());
+  }
+
+  static int OnRecord(void* ctx, void* data, std::size_t size) {
+    auto* self = static_cast<EbpfSource*>(ctx);
+    try {
+      self->Handle(static_cast<const char*>(data), size);
+    } catch (const std::exception& ex) {
+      self->parse_errors_.fetch_add(1, std::memory_order_relaxed);
+      VLOG_WARN("ebpf source: record: {}", ex.what());
+    }
+    return 0;
+  }
+
+  void ParseError() { parse_errors_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Copies a record of type T out of the ring (records may be unaligned); false when short.
+  template <class T>
+  bool Load(const char* data, std::size_t size, std::size_t fixed, T& out) {
+    if (size < fixed) return false;
+    std::memset(&out, 0, sizeof out);
+    std::memcpy(&out, data, std::min(size, sizeof out));
+    return true;
+  }
+
+  void Handle(const char* data, std::size_t size) {
+    vg_hdr h;
+    if (size < sizeof h) return ParseError();
+    std::memcpy(&h, data, sizeof h);
+    if (h.size > size || h.size < sizeof h) return ParseError();
+    size = h.size;
+    switch (h.type) {
+      case VG_EXEC:
+      case VG_FORK:
+        return HandleImage(data, size);
+      case VG_EXIT:
+        return HandleExit(data, size);
+      case VG_TCP_CONNECT:
+      case VG_TCP_ACCEPT:
+      case VG_UDP_FLOW:
+        return HandleNet(data, size);
+      case VG_FILE:
+        return HandleFile(data, size);
+      case VG_DNS:
+        return HandleDns(data, size);
+      case VG_MODULE:
+        return HandleModule(data, size);
+      default:
+        return ParseError();
+    }
+  }
+
+  void Common(v1::Event& e, const vg_hdr& h, const char* category, const char* type,
+              const char* action) {
+    e.set_timestamp(boot_to_real_ + static_cast<std::int64_t>(h.boot_ns));
+    e.set_event_category(category);
+    e.set_event_type(type);
+    e.set_event_action(action);
+    e.set_event_dataset(kDataset);
+    const vg_proc& p = h.proc;
+    e.set_process_pid(p.tgid);
+    if (p.ppid > 0) e.set_process_parent_pid(p.ppid);
+    auto* extra = e.mutable_extra();
+    (*extra)[kStartTicksKey] = std::to_string(p.start_ticks);
+    if (p.ppid > 0) (*extra)[kParentStartTicksKey] = std::to_string(p.parent_start_ticks);
+    e.set_user_id(std::to_string(p.uid));
+    if (std::string_view(category) == "process") {
+      e.set_user_effective_id(std::to_string(p.euid));
+      e.set_group_id(std::to_string(p.gid));
+      std::string cg = cgroups_.Path(p.cgroup_id);
+      if (!cg.empty()) {
+        if (auto id = procfs::ContainerIdFromCgroup(cg); !id.empty()) e.set_container_id(id);
+        e.set_vigil_process_cgroup(std::move(cg));
+      }
+    }
+  }
+
+  static std::string Comm(const vg_proc& p) {
+    return std::string(p.comm, strnlen(p.comm, sizeof p.comm));
+  }
+
+  void HandleImage(const char* data, std::size_t size) {
+    vg_exec r;
+    if (!Load(data, size, offsetof(vg_exec, data), r)) return ParseError();
+    std::size_t need = offsetof(vg_exec, data) + std::size_t{r.exe_len} + r.cwd_len + r.args_len;
+    if (need > size) return ParseError();
+    const bool exec = r.hdr.type == VG_EXEC;
+    v1::Event e;
+    Common(e, r.hdr, "process", "start", exec ? "exec" : "fork");
+    std::string_view exe(r.data, r.exe_len);
+    std::string_view cwd(r.data + r.exe_len, r.cwd_len);
+    std::string_view args(r.data + r.exe_len + r.cwd_len, r.args_len);
+    if (!exe.empty()) {
+      e.set_process_executable(std::string(exe));
+      e.set_process_name(std::string(procfs::BaseName(exe)));
+    } else {
+      e.set_process_name(Comm(r.hdr.proc));
+    }
+    if (!cwd.empty()) e.set_process_working_directory(std::string(cwd));
+    e.set_process_start(procfs::StartTicksToNs(r.hdr.proc.start_ticks));
+    if (exec) {
+      std::string joined;
+      std::size_t kept = 0;
+      while (!args.empty()) {
+        auto nul = args.find('\0');
+        std::string_view a = args.substr(0, nul);
+        e.add_process_args(std::string(a));
+        if (kept++) joined.push_back(' ');
+        joined.append(a);
+        if (nul == std::string_view::npos) break;
+        args.remove_prefix(nul + 1);
+      }
+      e.set_process_command_line(std::move(joined));
+      e.set_process_args_count(std::max<std::int64_t>(r.argc, static_cast<std::int64_t>(kept)));
+      if (r.flags & VG_EXEC_ARGS_TRUNCATED) e.set_vigil_process_args_truncated(true);
+    }
+    Emit(std::move(e));
+  }
+
+  void HandleExit(const char* data, std::size_t size) {
+    vg_exit r;
+    if (!Load(data, size, sizeof r, r)) return ParseError();
+    v1::Event e;
+    Common(e, r.hdr, "process", "end", "exit");
+    e.set_process_name(Comm(r.hdr.proc));
+    e.set_process_end(e.timestamp());
+    int status = static_cast<int>(r.exit_code);
+    e.set_process_exit_code(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+    Emit(std::move(e));
+  }
+
+  void SetPeerFields(v1::Event& e, std::uint32_t tgid, const IpAddress& peer,
+                     bool domain_lookup) {
+    e.set_vigil_destination_external(!internal_.Contains(peer));
+    if (domain_lookup) {
+      if (const std::string* d = domains_.Get(tgid, peer.ToString())) e.set_destination_domain(*d);
+    }
+  }
+
+  void HandleNet(const char* data, std::size_t size) {
+    vg_net r;
+    if (!Load(data, size, sizeof r, r)) return ParseError();
+    if (r.family != AF_INET && r.family != AF_INET6) return ParseError();
+    IpAddress src = Address(r.family, r.saddr), dst = Address(r.family, r.daddr);
+    v1::Event e;
+    const bool accept = r.hdr.type == VG_TCP_ACCEPT;
+    const bool udp = r.hdr.type == VG_UDP_FLOW;
+    Common(e, r.hdr, "network", udp ? "connection" : "start",
+           accept ? "accept" : (udp ? "udp_flow" : "connect"));
+    e.set_process_name(Comm(r.hdr.proc));
+    e.set_event_outcome(r.error == 0 ? "success" : "failure");
+    e.set_network_transport(r.protocol == IPPROTO_UDP ? "udp" : "tcp");
+    e.set_network_type(dst.family == AF_INET ? "ipv4" : "ipv6");
+    e.set_network_direction(accept ? "inbound" : "outbound");
+    e.set_source_ip(src.ToString());
+    e.set_source_port(r.sport);
+    e.set_destination_ip(dst.ToString());
+    e.set_destination_port(r.dport);
+    SetPeerFields(e, r.hdr.proc.tgid, accept ? src : dst, !accept);
+    Emit(std::move(e));
+  }
+
+  void HandleDns(const char* data, std::size_t size) {
+    vg_dns r;
+    if (!Load(data, size, offsetof(vg_dns, data), r)) return ParseError();
+    if (offsetof(vg_dns, data) + r.len > size || r.len > VG_DNS_CAP) return ParseError();
+    std::span<const std::uint8_t> payload(r.data, r.len);
+    bool cut = r.full_len > r.len;
+    if (r.tuple.protocol == IPPROTO_TCP) {
+      // DNS over TCP: a 2-byte length prefix, sent alone or with the message.
+      if (r.full_len <= 2) return;
+      std::uint16_t n = static_cast<std::uint16_t>(payload[0] << 8 | payload[1]);
+      if (n == r.full_len - 2) payload = payload.subspan(2);
+    }
+    auto msg = dns::Parse(payload, cut);
+    if (!msg) return ParseError();
+    const bool sent = r.direction == VG_DNS_SENT;
+    // Only queries we send and answers we receive.
+    if (sent == msg->response) return;
+    IpAddress server = Address(r.tuple.family, sent ? r.tuple.daddr : r.tuple.saddr);
+    v1::Event e;
+    Common(e, r.hdr, "dns", "protocol", sent ? "query" : "answer");
+    e.set_process_name(Comm(r.hdr.proc));
+    e.set_network_transport(r.tuple.protocol == IPPROTO_UDP ? "udp" : "tcp");
+    e.set_network_type(server.family == AF_INET ? "ipv4" : "ipv6");
+    e.set_destination_ip(server.ToString());
+    e.set_destination_port(sent ? r.tuple.dport : r.tuple.sport);
+    e.set_dns_question_name(msg->question_name);
+    e.set_dns_question_type(dns::TypeName(msg->question_type));
+    if (msg->response) {
+      e.set_dns_response_code(dns::RcodeName(msg->rcode));
+      for (const auto& a : msg->answers) {
+        e.add_dns_answers(dns::TypeName(a.type) + " " + a.data + " " + std::to_string(a.ttl));
+        if (a.type == 1 || a.type == 28) {
+          e.add_dns_resolved_ip(a.data);
+          domains_.Put(r.hdr.proc.tgid, a.data, msg->question_name);
+        }
+      }
+    }
+    Emit(std::move(e));
+  }
+
+  void HandleFile(const char* data, std::size_t size) {
+    vg_file r;
+    if (!Load(data, size, offsetof(vg_file, data), r)) return ParseError();
+    if (offsetof(vg_file, data) + std::size_t{r.path_len} + r.path2_len > size)
+      return ParseError();
+    std::string path(r.data, r.path_len);
+    std::string target(r.data + r.path_len, r.path2_len);
+    const char *type = "change", *action = nullptr;
+    switch (r.op) {
+      case VG_FILE_CREATE:
+        type = "creation";
+        action = "create";
+        break;
+      case VG_FILE_WRITE:
+        action = "open_write";
+        break;
+      case VG_FILE_RENAME:
+        action = "rename";
+        break;
+      case VG_FILE_UNLINK:
+        type = "deletion";
+        action = "unlink";
+        break;
+      case VG_FILE_CHMOD:
+        action = "chmod";
+        break;
+      default:
+        return ParseError();
+    }
+    v1::Event e;
+    Common(e, r.hdr, "file", type, action);
+    e.set_process_name(Comm(r.hdr.proc));
+    e.set_file_path(path);
+    e.set_file_name(std::string(procfs::BaseName(r.op == VG_FILE_RENAME ? target : path)));
+    if (r.op == VG_FILE_RENAME) e.set_file_target_path(target);
+    if (r.op == VG_FILE_CHMOD) e.set_file_mode(Octal(r.mode));
+    // A change to a persistence location is also a persistence event.
+    std::string_view mech = persistence::Mechanism(path);
+    if (mech.empty() && !target.empty()) mech = persistence::Mechanism(target);
+    std::optional<v1::Event> pe;
+    if (!mech.empty()) {
+      pe.emplace(e);
+      pe->set_event_category("persistence");
+      pe->clear_file_target_path();  // not a persistence field
+      pe->clear_file_mode();
+      if (!target.empty() && !persistence::Mechanism(target).empty()) {
+        pe->set_file_path(target);  // what now exists there
+      }
+      pe->set_vigil_persistence_mechanism(std::string(mech));
+    }
+    Emit(std::move(e));
+    if (pe) Emit(std::move(*pe));
+  }
+
+  void HandleModule(const char* data, std::size_t size) {
+    vg_module r;
+    if (!Load(data, size, offsetof(vg_module, data), r)) return ParseError();
+    if (offsetof(vg_module, data) + std::size_t{r.path_len} > size) return ParseError();
+    v1::Event e;
+    Common(e, r.hdr, "persistence", "change", "module_load");
+    e.set_process_name(Comm(r.hdr.proc));
+    e.set_vigil_persistence_mechanism("kernel_module");
+    if (r.path_len) {
+      std::string path(r.data, r.path_len);
+      e.set_file_name(std::string(procfs::BaseName(path)));
+      e.set_file_path(std::move(path));
+    }
+    Emit(std::move(e));
+  }
+
+  EbpfSourceOptions options_;
+  SkelPtr skel_;
+  RingPtr ring_;
+  IpRanges internal_;
+  UniqueFd wake_;
+  const std::int64_t boot_to_real_;
+  CgroupPaths cgroups_;
+  DomainCache domains_{16384};
+  EventSink sink_;
+  std::mutex mu_;
+  bool started_ = false;
+  std::thread thread_;
+  std::atomic<std::uint64_t> events_{0}, parse_errors_{0};
+};
+
+Result<void> FillPrefixes(vigil_sensor* skel, const std::vector<std::string>& prefixes) {
+  int fd = bpf_map__fd(skel->maps.prefixes);
+  for (const auto& p : prefixes) {
+    vg_prefix_key key{};
+    std::size_t n = std::min<std::size_t>(p.size(), VG_PREFIX_LEN);
+    key.prefixlen = static_cast<std::uint32_t>(n * 8);
+    std::memcpy(key.data, p.data(), n);
+    std::uint8_t one = 1;
+    if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0)
+      return LibbpfFail("eBPF: file prefix map update", errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& options) {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(LibbpfPrint); });
+  auto internal = IpRanges::Parse(options.internal_cidrs);
+  if (!internal) return Fail("eBPF: internal CIDRs: " + internal.error().message);
+  std::size_t ring = options.ring_bytes;
+  if (ring < 4096 || (ring & (ring - 1)) != 0) return Fail("eBPF: ring_bytes must be a power of 2");
+  TakeLibbpfLog();
+
+  SkelPtr skel(vigil_sensor__open());
+  if (!skel) return std::unexpected(LibbpfFail("eBPF: open", errno).error());
+  pid_t self = options.exclude_pid == 0 ? ::getpid() : options.exclude_pid;
+  skel->rodata->self_tgid = self > 0 ? static_cast<std::uint32_t>(self) : 0;
+  skel->rodata->file_filter = options.file_prefixes.empty() ? 0 : 1;
+  skel->rodata->udp_window_ns =
+      static_cast<std::uint64_t>(options.udp_window.count()) * 1'000'000'000ull;
+  skel->rodata->wakeup_bytes = options.wakeup_bytes;
+  if (int err = bpf_map__set_max_entries(skel->maps.events, static_cast<std::uint32_t>(ring)))
+    return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
+  if (int err = vigil_sensor__load(skel.get()))
+    return std::unexpected(LibbpfFail("eBPF: load (kernel without BTF/eBPF?)", err).error());
+  if (auto r = FillPrefixes(skel.get(), options.file_prefixes); !r)
+    return std::unexpected(r.error());
+  if (int err = vigil_sensor__attach(skel.get()))
+    return std::unexpected(LibbpfFail("eBPF: attach", err).error());
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));
+  auto src = std::make_unique<EbpfSource>(options, std::move(skel), std::move(*internal),
+                                          std::move(wake));
+  if (auto r = src->Init(); !r) return std::unexpected(r.error());
+  return src;
+}
+
+}  // namespace vigil::agent

@@ -1,0 +1,44 @@
+// The eBPF sensor: CO-RE tp_btf programs (bpf/sensor.bpf.c) that report process exec/fork/exit,
+// TCP connect/accept, UDP flows, DNS messages, file changes and kernel module loads through one BPF
+// ring buffer, decoded here into schema events. The default event source; see docs/sensor.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/sensor/event_source.hpp"
+#include "common/error.hpp"
+
+namespace vigil::agent {
+
+struct EbpfSourceOptions {
+  bool snapshot_at_start = true;    // snapshot events of running processes (from /proc) first
+  bool persistence_inventory = true;  // persistence "inventory" events at start
+  std::size_t ring_bytes = 16u << 20;  // BPF ring buffer size (a power of two, >= page size)
+  // Records are read when this many bytes are waiting or every poll_interval, whichever first.
+  std::size_t wakeup_bytes = 64u << 10;
+  std::chrono::milliseconds poll_interval{50};
+  // File events only for paths starting with one of these (in-kernel LPM filter on the first 64
+  // bytes). Empty: every path.
+  std::vector<std::string> file_prefixes = DefaultFilePrefixes();
+  // Peers in these ranges are internal (vigil.destination.external = false).
+  std::vector<std::string> internal_cidrs = DefaultInternalCidrs();
+  // One UDP flow event per process and destination per window.
+  std::chrono::seconds udp_window{60};
+  // The process whose activity is not reported; 0 means this process (the agent).
+  pid_t exclude_pid = 0;
+
+  static std::vector<std::string> DefaultFilePrefixes();
+  static std::vector<std::string> DefaultInternalCidrs();
+};
+
+// Kind() == "ebpf". Loads, verifies and attaches the programs; fails (with the libbpf reason)
+// when the kernel or the process cannot run them.
+Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& options);
+
+}  // namespace vigil::agent

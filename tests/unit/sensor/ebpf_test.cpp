@@ -1,0 +1,672 @@
+// Tests of the eBPF sensor against the real kernel (root): exec with exact argv, 10 KiB argv
+// truncation, 200 short-lived `sh -c` runs with no miss, sh -> sh -> sleep lineage with /proc's
+// start ticks, fork/exit codes, TCP connect/accept over IPv4 and IPv6, file events in a /tmp dir,
+// DNS through a loopback responder, persistence events, counters, and the sensor factory.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "agent/sensor/ebpf_source.hpp"
+#include "agent/sensor/proc_source.hpp"
+#include "agent/sensor/procfs.hpp"
+#include "agent/sensor/sensor_factory.hpp"
+#include "common/fd.hpp"
+#include "test_util.hpp"
+
+namespace vigil::agent {
+namespace {
+
+using test::Collector;
+using test::RealPath;
+using test::Spawn;
+namespace fs = std::filesystem;
+
+std::string Marker() {
+  std::random_device rd;
+  return "vigil-ebpf-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+}
+
+std::vector<std::string> Args(const v1::Event& e) {
+  return {e.process_args().begin(), e.process_args().end()};
+}
+
+std::string Extra(const v1::Event& e, const char* key) {
+  auto it = e.extra().find(key);
+  return it == e.extra().end() ? std::string() : it->second;
+}
+
+int RunAndWait(const std::vector<std::string>& argv, pid_t* pid_out = nullptr) {
+  auto child = Spawn(argv);
+  if (!child) return -1;
+  if (pid_out) *pid_out = child->pid;
+  return child->Finish();
+}
+
+class EbpfTest : public ::testing::Test {
+ protected:
+  void StartSource(EbpfSourceOptions options = {}) {
+    options.snapshot_at_start = false;
+    options.persistence_inventory = false;
+    options.exclude_pid = -1;  // the test's own sockets and files are the activity under test
+    options.poll_interval = std::chrono::milliseconds(20);
+    auto src = MakeEbpfSource(options);
+    ASSERT_TRUE(src) << src.error().message;
+    source_ = std::move(*src);
+    EXPECT_EQ(source_->Kind(), "ebpf");
+    auto started = source_->Start(collector_.Sink());
+    ASSERT_TRUE(started) << started.error().message;
+  }
+  void TearDown() override {
+    if (source_) {
+      auto c = source_->Counters();
+      EXPECT_EQ(c.dropped, 0u);
+      EXPECT_EQ(c.parse_errors, 0u);
+      source_->Stop();
+    }
+  }
+  std::optional<v1::Event> Wait(const std::function<bool(const v1::Event&)>& pred) {
+    return collector_.WaitFor(pred, std::chrono::seconds(10));
+  }
+
+  Collector collector_;
+  std::unique_ptr<EventSource> source_;
+};
+
+// ---------------------------------------------------------------- process
+
+TEST_F(EbpfTest, ExecOfAScriptWithKnownArgv) {
+  StartSource();
+  fs::path dir = fs::temp_directory_path() / Marker();
+  fs::create_directories(dir);
+  fs::path script = dir / "script.sh";
+  {
+    std::ofstream(script) << "#!/bin/sh\nexit 0\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  pid_t pid = 0;
+  RunAndWait({script.string(), "alpha", "two words", ""}, &pid);
+  auto exec = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && e.process_pid() == pid;
+  });
+  fs::remove_all(dir);
+  ASSERT_TRUE(exec);
+  // The kernel runs the interpreter with the script's path in front of the arguments.
+  EXPECT_EQ(Args(*exec),
+            (std::vector<std::string>{"/bin/sh", script.string(), "alpha", "two words", ""}));
+  EXPECT_EQ(exec->process_args_count(), 5);
+  EXPECT_FALSE(exec->vigil_process_args_truncated());
+  EXPECT_EQ(exec->process_executable(), RealPath("/bin/sh"));
+  EXPECT_EQ(exec->process_working_directory(), fs::current_path().string());
+  EXPECT_EQ(exec->process_parent_pid(), ::getpid());
+  EXPECT_EQ(exec->user_id(), std::to_string(::getuid()));
+  EXPECT_EQ(exec->user_effective_id(), std::to_string(::geteuid()));
+  EXPECT_EQ(exec->group_id(), std::to_string(::getgid()));
+  EXPECT_EQ(exec->event_category(), "process");
+  EXPECT_EQ(exec->event_type(), "start");
+  EXPECT_EQ(exec->event_dataset(), "vigil.ebpf");
+  EXPECT_EQ(Extra(*exec, kParentStartTicksKey),
+            std::to_string(procfs::ReadStat(::getpid())->start_ticks));
+}
+
+TEST_F(EbpfTest, TenKiBArgvIsTruncatedAndFlagged) {
+  StartSource();
+  std::vector<std::string> argv = {"/bin/true"};
+  for (int i = 0; i < 10; ++i) argv.push_back(std::string(1023, static_cast<char>('a' + i)));
+  pid_t pid = 0;
+  RunAndWait(argv, &pid);
+  auto exec = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && e.process_pid() == pid;
+  });
+  ASSERT_TRUE(exec);
+  EXPECT_TRUE(exec->vigil_process_args_truncated());
+  EXPECT_EQ(exec->process_args_count(), 11);
+  // 8 KiB kept: /bin/true, seven whole arguments and the start of the eighth.
+  ASSERT_EQ(exec->process_args_size(), 9);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(exec->process_args(i), argv[static_cast<std::size_t>(i)]);
+  EXPECT_EQ(exec->process_args(8), argv[8].substr(0, 8192 - 10 - 7 * 1024));
+}
+
+TEST_F(EbpfTest, TwoHundredShortLivedShellsAreAllCapturedWithArgvAndExe) {
+  StartSource();
+  const std::string marker = Marker();
+  std::map<pid_t, std::string> expected;
+  for (int i = 0; i < 200; ++i) {
+    std::string cmd = "echo " + marker + "-" + std::to_string(i) + " >/dev/null";
+    pid_t pid = 0;
+    ASSERT_EQ(RunAndWait({"/bin/sh", "-c", cmd}, &pid), 0);
+    expected[pid] = cmd;
+  }
+  const std::string sh = RealPath("/bin/sh");
+  // Until every exec arrived, or 10 s.
+  auto count = [&] {
+    std::size_t found = 0;
+    for (const auto& e : collector_.Snapshot()) {
+      if (e.event_action() == "exec" && expected.contains(static_cast<pid_t>(e.process_pid())))
+        ++found;
+    }
+    return found;
+  };
+  for (int i = 0; i < 500 && count() < expected.size(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::size_t misses = 0;
+  std::set<pid_t> seen;
+  for (const auto& e : collector_.Snapshot()) {
+    auto it = expected.find(static_cast<pid_t>(e.process_pid()));
+    if (e.event_action() != "exec" || it == expected.end()) continue;
+    seen.insert(it->first);
+    EXPECT_EQ(Args(e), (std::vector<std::string>{"/bin/sh", "-c", it->second}));
+    EXPECT_EQ(e.process_executable(), sh);
+  }
+  misses = expected.size() - seen.size();
+  EXPECT_EQ(misses, 0u);
+}
+
+TEST_F(EbpfTest, ShShSleepChainHasParentsAndProcStartTicks) {
+  StartSource();
+  const std::string marker = Marker();
+  // Trailing ":" keeps each shell from exec'ing its last command in place.
+  auto outer = Spawn({"/bin/sh", "-c", "/bin/sh -c 'sleep 3; :' " + marker + "; :"});
+  ASSERT_TRUE(outer);
+  const pid_t a = outer->pid;
+  auto inner = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && e.process_parent_pid() == a &&
+           e.process_executable() == RealPath("/bin/sh");
+  });
+  ASSERT_TRUE(inner);
+  const pid_t b = static_cast<pid_t>(inner->process_pid());
+  auto sleep = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && e.process_parent_pid() == b;
+  });
+  ASSERT_TRUE(sleep);
+  const pid_t c = static_cast<pid_t>(sleep->process_pid());
+  EXPECT_EQ(Args(*sleep), (std::vector<std::string>{"sleep", "3"}));
+  // Start ticks equal /proc's for the process and its parent (read while they live).
+  auto sa = procfs::ReadStat(a), sb = procfs::ReadStat(b), sc = procfs::ReadStat(c);
+  ASSERT_TRUE(sa && sb && sc);
+  EXPECT_EQ(sc->ppid, b);
+  EXPECT_EQ(sb->ppid, a);
+  EXPECT_EQ(Extra(*inner, kStartTicksKey), std::to_string(sb->start_ticks));
+  EXPECT_EQ(Extra(*inner, kParentStartTicksKey), std::to_string(sa->start_ticks));
+  EXPECT_EQ(Extra(*sleep, kStartTicksKey), std::to_string(sc->start_ticks));
+  EXPECT_EQ(Extra(*sleep, kParentStartTicksKey), std::to_string(sb->start_ticks));
+  // The fork that made B: a child of A with A's image.
+  auto fork = Wait([&](const v1::Event& e) {
+    return e.event_action() == "fork" && e.process_pid() == b;
+  });
+  ASSERT_TRUE(fork);
+  EXPECT_EQ(fork->process_parent_pid(), a);
+  EXPECT_EQ(Extra(*fork, kStartTicksKey), std::to_string(sb->start_ticks));
+  ::kill(c, SIGKILL);
+  outer->Finish();
+}
+
+TEST_F(EbpfTest, ForkAndExitWithExitCodes) {
+  StartSource();
+  pid_t pid = 0;
+  int status = RunAndWait({"/bin/sh", "-c", "(exit 3); exit 7"}, &pid);
+  EXPECT_EQ(WEXITSTATUS(status), 7);
+  auto fork = Wait([&](const v1::Event& e) {
+    return e.event_action() == "fork" && e.process_parent_pid() == pid;
+  });
+  ASSERT_TRUE(fork);
+  EXPECT_EQ(fork->process_executable(), RealPath("/bin/sh"));
+  const auto child = fork->process_pid();
+  auto child_exit = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exit" && e.process_pid() == child;
+  });
+  ASSERT_TRUE(child_exit);
+  EXPECT_EQ(child_exit->process_exit_code(), 3);
+  EXPECT_EQ(Extra(*child_exit, kStartTicksKey), Extra(*fork, kStartTicksKey));
+  auto exit = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exit" && e.process_pid() == pid;
+  });
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->process_exit_code(), 7);
+  EXPECT_EQ(exit->event_type(), "end");
+  EXPECT_GT(exit->process_end(), 0);
+  // Killed by a signal: 128 + signal.
+  auto sleeper = Spawn({"/bin/sleep", "30"});
+  ASSERT_TRUE(sleeper);
+  pid_t spid = sleeper->pid;
+  ASSERT_TRUE(Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && e.process_pid() == spid;
+  }));
+  ::kill(spid, SIGKILL);
+  sleeper->Finish();
+  auto killed = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exit" && e.process_pid() == spid;
+  });
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(killed->process_exit_code(), 128 + SIGKILL);
+}
+
+// ---------------------------------------------------------------- network
+
+struct Endpoint {
+  std::string ip;
+  int port = 0;
+};
+
+Endpoint Local(int fd, int family) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    return {buf, ntohs(in->sin_port)};
+  }
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+  return {buf, ntohs(in6->sin6_port)};
+}
+
+sockaddr_storage Addr(int family, const char* ip, int port, socklen_t& len) {
+  sockaddr_storage ss{};
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<std::uint16_t>(port));
+    inet_pton(AF_INET, ip, &in->sin_addr);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    inet_pton(AF_INET6, ip, &in6->sin6_addr);
+    len = sizeof(sockaddr_in6);
+  }
+  return ss;
+}
+
+void CheckTcp(EbpfTest* t, Collector& collector, int family, const char* ip) {
+  UniqueFd listener(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto addr = Addr(family, ip, 0, len);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  Endpoint server = Local(listener.get(), family);
+  UniqueFd client(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto to = Addr(family, ip, server.port, len);
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&to), len), 0);
+  Endpoint cl = Local(client.get(), family);
+  UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted);
+  (void)t;
+  const std::string type = family == AF_INET ? "ipv4" : "ipv6";
+  auto connect = collector.WaitFor(
+      [&](const v1::Event& e) {
+        return e.event_action() == "connect" && e.source_port() == cl.port &&
+               e.destination_port() == server.port;
+      },
+      std::chrono::seconds(10));
+  ASSERT_TRUE(connect);
+  EXPECT_EQ(connect->event_category(), "network");
+  EXPECT_EQ(connect->process_pid(), ::getpid());
+  EXPECT_EQ(connect->source_ip(), cl.ip);
+  EXPECT_EQ(connect->destination_ip(), server.ip);
+  EXPECT_EQ(connect->network_direction(), "outbound");
+  EXPECT_EQ(connect->network_transport(), "tcp");
+  EXPECT_EQ(connect->network_type(), type);
+  EXPECT_EQ(connect->event_outcome(), "success");
+  EXPECT_FALSE(connect->vigil_destination_external());
+  auto accept = collector.WaitFor(
+      [&](const v1::Event& e) {
+        return e.event_action() == "accept" && e.source_port() == cl.port &&
+               e.destination_port() == server.port;
+      },
+      std::chrono::seconds(10));
+  ASSERT_TRUE(accept);
+  EXPECT_EQ(accept->process_pid(), ::getpid());
+  EXPECT_EQ(accept->source_ip(), cl.ip);
+  EXPECT_EQ(accept->destination_ip(), server.ip);
+  EXPECT_EQ(accept->network_direction(), "inbound");
+  EXPECT_EQ(accept->network_type(), type);
+}
+
+TEST_F(EbpfTest, TcpConnectAndAcceptIpv4) {
+  StartSource();
+  CheckTcp(this, collector_, AF_INET, "127.0.0.1");
+}
+
+TEST_F(EbpfTest, TcpConnectAndAcceptIpv6) {
+  StartSource();
+  CheckTcp(this, collector_, AF_INET6, "::1");
+}
+
+TEST_F(EbpfTest, FailedConnectAndExternalPeer) {
+  EbpfSourceOptions o;
+  o.internal_cidrs = {"10.0.0.0/8"};  // loopback counts as external here
+  StartSource(o);
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto to = Addr(AF_INET, "127.0.0.1", 1, len);  // nothing listens on port 1
+  EXPECT_NE(::connect(client.get(), reinterpret_cast<sockaddr*>(&to), len), 0);
+  auto connect = Wait([&](const v1::Event& e) {
+    return e.event_action() == "connect" && e.destination_port() == 1 &&
+           e.process_pid() == ::getpid();
+  });
+  ASSERT_TRUE(connect);
+  EXPECT_EQ(connect->event_outcome(), "failure");
+  EXPECT_TRUE(connect->vigil_destination_external());
+}
+
+TEST_F(EbpfTest, UdpFlowsAreRateLimitedPerDestination) {
+  StartSource();
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd r(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto a = Addr(AF_INET, "127.0.0.1", 0, len);
+  ASSERT_EQ(::bind(r.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+  Endpoint dst = Local(r.get(), AF_INET);
+  auto to = Addr(AF_INET, "127.0.0.1", dst.port, len);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(::sendto(s.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), len), 1);
+  }
+  auto flow = Wait([&](const v1::Event& e) {
+    return e.event_action() == "udp_flow" && e.destination_port() == dst.port;
+  });
+  ASSERT_TRUE(flow);
+  EXPECT_EQ(flow->network_transport(), "udp");
+  EXPECT_EQ(flow->destination_ip(), "127.0.0.1");
+  EXPECT_EQ(flow->process_pid(), ::getpid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int flows = 0;
+  for (const auto& e : collector_.Snapshot()) {
+    if (e.event_action() == "udp_flow" && e.destination_port() == dst.port) ++flows;
+  }
+  EXPECT_EQ(flows, 1);
+}
+
+// ---------------------------------------------------------------- files
+
+TEST_F(EbpfTest, CreateRenameChmodUnlinkInAWatchedDir) {
+  StartSource();
+  fs::path dir = fs::path("/tmp") / Marker();
+  fs::create_directories(dir);
+  const std::string f = (dir / "f").string(), g = (dir / "g").string();
+  // Relative paths resolve against the shell's cwd.
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c",
+                        "cd " + dir.string() + " && echo x > f && mv f g && chmod 755 g && "
+                        "echo y >> g && rm g"}),
+            0);
+  auto find = [&](const char* action, const std::string& path) {
+    return Wait([&](const v1::Event& e) {
+      return e.event_category() == "file" && e.event_action() == action && e.file_path() == path;
+    });
+  };
+  auto create = find("create", f);
+  ASSERT_TRUE(create);
+  EXPECT_EQ(create->event_type(), "creation");
+  EXPECT_EQ(create->file_name(), "f");
+  auto rename = find("rename", f);
+  ASSERT_TRUE(rename);
+  EXPECT_EQ(rename->file_target_path(), g);
+  auto chmod = find("chmod", g);
+  ASSERT_TRUE(chmod);
+  EXPECT_EQ(chmod->file_mode(), "0755");
+  auto write = find("open_write", g);
+  ASSERT_TRUE(write);
+  EXPECT_EQ(write->event_type(), "change");
+  auto unlink = find("unlink", g);
+  ASSERT_TRUE(unlink);
+  EXPECT_EQ(unlink->event_type(), "deletion");
+  EXPECT_EQ(unlink->process_name(), "rm");
+  fs::remove_all(dir);
+}
+
+TEST_F(EbpfTest, PathsOutsideThePrefixesAreFilteredInTheKernel) {
+  EbpfSourceOptions o;
+  o.file_prefixes = {"/nonexistent-prefix/"};
+  StartSource(o);
+  fs::path dir = fs::path("/tmp") / Marker();
+  fs::create_directories(dir);
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c", "echo x > " + (dir / "f").string()}), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (const auto& e : collector_.Snapshot()) {
+    EXPECT_NE(e.event_category(), "file") << e.file_path();
+  }
+  fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------- dns
+
+std::vector<std::uint8_t> DnsQuery(std::uint16_t id, const std::string& name) {
+  std::vector<std::uint8_t> q = {static_cast<std::uint8_t>(id >> 8),
+                                 static_cast<std::uint8_t>(id), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    auto dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    q.push_back(static_cast<std::uint8_t>(dot - start));
+    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    start = dot + 1;
+  }
+  q.push_back(0);
+  q.insert(q.end(), {0, 1, 0, 1});  // A, IN
+  return q;
+}
+
+TEST_F(EbpfTest, DnsQueryAndAnswerThroughALoopbackResolver) {
+  StartSource();
+  // A tiny resolver on 127.0.0.53:53 that answers every A query with 127.0.0.1.
+  UniqueFd server(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto saddr = Addr(AF_INET, "127.0.0.53", 53, len);
+  int one = 1;
+  ::setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0)
+      << std::strerror(errno);
+  std::thread responder([&] {
+    std::uint8_t buf[512];
+    sockaddr_storage from{};
+    socklen_t flen = sizeof from;
+    ssize_t n = ::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
+                           &flen);
+    if (n < 12) return;
+    std::vector<std::uint8_t> resp(buf, buf + n);
+    resp[2] = 0x81;
+    resp[3] = 0x80;
+    resp[7] = 1;  // one answer
+    resp.insert(resp.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1});
+    ::sendto(server.get(), resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+  });
+  const std::string name = "host-" + std::to_string(::getpid()) + ".vigil.test";
+  UniqueFd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  auto q = DnsQuery(0x1234, name);
+  ASSERT_EQ(::sendto(client.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&saddr), len),
+            static_cast<ssize_t>(q.size()));
+  std::uint8_t answer[512];
+  ssize_t got = ::recvfrom(client.get(), answer, sizeof answer, 0, nullptr, nullptr);
+  responder.join();
+  ASSERT_GT(got, 12);
+
+  auto query = Wait([&](const v1::Event& e) {
+    return e.event_category() == "dns" && e.event_action() == "query" &&
+           e.dns_question_name() == name;
+  });
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->dns_question_type(), "A");
+  EXPECT_EQ(query->destination_ip(), "127.0.0.53");
+  EXPECT_EQ(query->destination_port(), 53);
+  EXPECT_EQ(query->network_transport(), "udp");
+  EXPECT_EQ(query->process_pid(), ::getpid());
+  auto ans = Wait([&](const v1::Event& e) {
+    return e.event_category() == "dns" && e.event_action() == "answer" &&
+           e.dns_question_name() == name;
+  });
+  ASSERT_TRUE(ans);
+  EXPECT_EQ(std::vector<std::string>(ans->dns_resolved_ip().begin(), ans->dns_resolved_ip().end()),
+            std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(std::vector<std::string>(ans->dns_answers().begin(), ans->dns_answers().end()),
+            std::vector<std::string>{"A 127.0.0.1 60"});
+  EXPECT_EQ(ans->dns_response_code(), "NOERROR");
+  EXPECT_EQ(ans->destination_ip(), "127.0.0.53");
+
+  // A later connection of this process to the answer's address carries the domain.
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto la = Addr(AF_INET, "127.0.0.1", 0, len);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&la), len), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  Endpoint lp = Local(listener.get(), AF_INET);
+  UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto to = Addr(AF_INET, "127.0.0.1", lp.port, len);
+  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&to), len), 0);
+  auto conn = Wait([&](const v1::Event& e) {
+    return e.event_action() == "connect" && e.destination_port() == lp.port;
+  });
+  ASSERT_TRUE(conn);
+  EXPECT_EQ(conn->destination_domain(), name);
+}
+
+// ---------------------------------------------------------------- persistence
+
+TEST_F(EbpfTest, NewSystemdUnitAndCronFileArePersistenceEvents) {
+  StartSource();
+  const std::string marker = Marker();
+  const std::string unit = "/etc/systemd/system/" + marker + ".service";
+  const std::string cron = "/etc/cron.d/" + marker;
+  fs::create_directories("/etc/systemd/system");
+  fs::create_directories("/etc/cron.d");
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c",
+                        "printf '[Service]\\nExecStart=/bin/true\\n' > " + unit +
+                            " && echo '* * * * * root true' > " + cron}),
+            0);
+  auto unit_ev = Wait([&](const v1::Event& e) {
+    return e.event_category() == "persistence" && e.file_path() == unit;
+  });
+  auto cron_ev = Wait([&](const v1::Event& e) {
+    return e.event_category() == "persistence" && e.file_path() == cron;
+  });
+  fs::remove(unit);
+  fs::remove(cron);
+  ASSERT_TRUE(unit_ev);
+  EXPECT_EQ(unit_ev->vigil_persistence_mechanism(), "systemd");
+  EXPECT_EQ(unit_ev->event_action(), "create");
+  ASSERT_TRUE(cron_ev);
+  EXPECT_EQ(cron_ev->vigil_persistence_mechanism(), "cron");
+}
+
+TEST(EbpfInventoryTest, InventoryListsExistingPersistenceFiles) {
+  const std::string cron = "/etc/cron.d/" + Marker();
+  fs::create_directories("/etc/cron.d");
+  { std::ofstream(cron) << "# test\n"; }
+  EbpfSourceOptions o;
+  o.snapshot_at_start = true;
+  o.exclude_pid = -1;
+  auto src = MakeEbpfSource(o);
+  ASSERT_TRUE(src) << src.error().message;
+  Collector collector;
+  ASSERT_TRUE((*src)->Start(collector.Sink()));
+  auto inv = collector.WaitFor([&](const v1::Event& e) {
+    return e.event_action() == "inventory" && e.file_path() == cron;
+  });
+  auto self = collector.WaitFor([&](const v1::Event& e) {
+    return e.event_action() == "snapshot" && e.process_pid() == ::getpid();
+  });
+  (*src)->Stop();
+  fs::remove(cron);
+  ASSERT_TRUE(inv);
+  EXPECT_EQ(inv->event_category(), "persistence");
+  EXPECT_EQ(inv->vigil_persistence_mechanism(), "cron");
+  ASSERT_TRUE(self);
+  EXPECT_EQ(self->event_dataset(), "vigil.ebpf");
+}
+
+// ---------------------------------------------------------------- self filter, factory
+
+TEST(EbpfSelfTest, TheAgentsOwnActivityIsNotReported) {
+  EbpfSourceOptions o;
+  o.snapshot_at_start = false;
+  o.persistence_inventory = false;
+  o.poll_interval = std::chrono::milliseconds(20);
+  auto src = MakeEbpfSource(o);  // exclude_pid 0: this process
+  ASSERT_TRUE(src) << src.error().message;
+  Collector collector;
+  ASSERT_TRUE((*src)->Start(collector.Sink()));
+  fs::path dir = fs::path("/tmp") / Marker();
+  fs::create_directories(dir);
+  { std::ofstream(dir / "own") << "x"; }
+  pid_t pid = 0;
+  RunAndWait({"/bin/true"}, &pid);
+  ASSERT_TRUE(collector.WaitFor([&](const v1::Event& e) { return e.process_pid() == pid; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (*src)->Stop();
+  fs::remove_all(dir);
+  for (const auto& e : collector.Snapshot()) {
+    EXPECT_NE(e.process_pid(), ::getpid()) << e.event_category() << " " << e.event_action();
+  }
+}
+
+TEST(SensorFactoryTest, AutoFallsBackToProcWhenEbpfIsUnavailable) {
+  auto choice = MakeSensor("auto", /*simulate_no_ebpf=*/true);
+  ASSERT_TRUE(choice) << choice.error().message;
+  EXPECT_EQ(choice->source->Kind(), "proc");
+  EXPECT_NE(choice->note.find("eBPF unavailable"), std::string::npos) << choice->note;
+  EXPECT_NE(choice->note.find("using the /proc connector"), std::string::npos) << choice->note;
+}
+
+TEST(SensorFactoryTest, AutoPicksEbpfAndExplicitKindsWork) {
+  auto choice = MakeSensor("auto", false);
+  ASSERT_TRUE(choice) << choice.error().message;
+  EXPECT_EQ(choice->source->Kind(), "ebpf");
+  auto proc = MakeSensor("proc", false);
+  ASSERT_TRUE(proc);
+  EXPECT_EQ(proc->source->Kind(), "proc");
+  auto forced = MakeSensor("ebpf", true);
+  ASSERT_FALSE(forced);
+  EXPECT_NE(forced.error().message.find("eBPF"), std::string::npos);
+  EXPECT_FALSE(MakeSensor("bogus", false));
+}
+
+// ---------------------------------------------------------------- cost
+
+// Agent-side CPU per exec event: a shell outside this process runs /bin/true in a loop while the
+// source decodes; this process's CPU time over the run divided by the exec events it got.
+TEST(EbpfCostTest, AgentCpuPerExecOnAStormOfBinTrue) {
+  EbpfSourceOptions o;
+  o.snapshot_at_start = false;
+  o.persistence_inventory = false;
+  auto src = MakeEbpfSource(o);
+  ASSERT_TRUE(src) << src.error().message;
+  std::atomic<std::uint64_t> execs{0};
+  const std::string truth = RealPath("/bin/true");
+  ASSERT_TRUE((*src)->Start([&](v1::Event&& e) {
+    if (e.event_action() == "exec" && e.process_executable() == truth) ++execs;
+  }));
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  constexpr int kRuns = 2000;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c",
+                        "i=0; while [ $i -lt " + std::to_string(kRuns) +
+                            " ]; do /bin/true; i=$((i+1)); done"}),
+            0);
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (int i = 0; i < 200 && execs.load() < kRuns; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::getrusage(RUSAGE_SELF, &after);
+  auto us = [](const timeval& tv) { return tv.tv_sec * 1e6 + static_cast<double>(tv.tv_usec); };
+  double cpu = (us(after.ru_utime) - us(before.ru_utime)) + (us(after.ru_stime) - us(before.ru_stime));
+  EXPECT_EQ(execs.load(), static_cast<std::uint64_t>(kRuns));
+  auto c = (*src)->Counters();
+  (*src)->Stop();
+  EXPECT_EQ(c.dropped, 0u);
+  std::printf("exec storm: %d execs in %.2fs (%.0f/s); agent CPU %.1f us per exec event\n", kRuns,
+              secs, kRuns / secs, cpu / static_cast<double>(std::max<std::uint64_t>(execs, 1)));
+}
+
+}  // namespace
+}  // namespace vigil::agent
