@@ -91,6 +91,109 @@ int Events(const Connection& c, const std::string& host, const std::string& cate
   return 0;
 }
 
+std::string CsvQuote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::vector<std::string> EventCells(const json& e, bool full) {
+  std::string sha = Cell(e, "process.hash.sha256");
+  return {Cell(e, "@timestamp").substr(0, full ? std::string::npos : 23),
+          Cell(e, "host.name"),
+          Cell(e, "event.category"),
+          Cell(e, "event.action"),
+          Cell(e, "process.pid"),
+          Cell(e, "process.parent.pid"),
+          Cell(e, "process.name"),
+          full ? sha : sha.substr(0, 12),
+          Detail(e)};
+}
+
+int Hunt(const Connection& c, const std::string& query, const std::string& since,
+         const std::string& until, const std::string& host, std::size_t limit, bool explain,
+         const std::string& format) {
+  json body{{"query", query}, {"limit", limit}, {"explain", explain}};
+  if (!since.empty()) body["since"] = since;
+  if (!until.empty()) body["until"] = until;
+  if (!host.empty()) body["host"] = host;
+  auto reply = Request(c, "POST", "/api/hunt", body.dump(), "application/json");
+  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
+  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
+  std::vector<json> rows;
+  std::istringstream lines(reply->body);
+  std::string line;
+  bool truncated = false;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    json row = json::parse(line);
+    if (row.contains("error"))
+      return std::cerr << "vigil: " << row["error"].get<std::string>() << "\n", 1;
+    if (row.contains("truncated")) {
+      truncated = true;
+      continue;
+    }
+    rows.push_back(std::move(row));
+  }
+  if (explain) {
+    for (const auto& r : rows) std::cout << r.value("sql", "") << "\n";
+    return 0;
+  }
+  if (format == "json") {
+    for (const auto& r : rows) std::cout << r.dump() << "\n";
+  } else {
+    const bool counts =
+        !rows.empty() && rows.front().contains("count") && !rows.front().contains("@timestamp");
+    std::vector<std::string> headers;
+    std::vector<std::vector<std::string>> table;
+    if (counts) {
+      for (auto it = rows.front().begin(); it != rows.front().end(); ++it)
+        headers.push_back(it.key());
+      for (const auto& r : rows) {
+        std::vector<std::string> cells;
+        for (const auto& h : headers) cells.push_back(Cell(r, h));
+        table.push_back(std::move(cells));
+      }
+    } else {
+      headers = {"TIME", "HOST",    "CATEGORY", "ACTION", "PID",
+                 "PPID", "PROCESS", "SHA256",   "DETAIL"};
+      const bool grouped =
+          !rows.empty() && (rows.front().contains("sequence") || rows.front().contains("sample"));
+      if (grouped) headers.insert(headers.begin(), "#");
+      std::size_t n = 0;
+      for (const auto& r : rows) {
+        ++n;
+        const json* group = r.contains("sequence") ? &r["sequence"]
+                            : r.contains("sample") ? &r["sample"]
+                                                   : nullptr;
+        if (!group) {
+          table.push_back(EventCells(r, format == "csv"));
+          continue;
+        }
+        for (const auto& e : *group) {
+          auto cells = EventCells(e, format == "csv");
+          cells.insert(cells.begin(), std::to_string(n));
+          table.push_back(std::move(cells));
+        }
+      }
+    }
+    if (format == "csv") {
+      auto print = [](const std::vector<std::string>& cells) {
+        for (std::size_t i = 0; i < cells.size(); ++i)
+          std::cout << (i ? "," : "") << CsvQuote(cells[i]);
+        std::cout << "\n";
+      };
+      print(headers);
+      for (const auto& row : table) print(row);
+    } else {
+      PrintTable(std::cout, headers, table, 100);
+    }
+  }
+  if (truncated) std::cerr << "vigil: stopped at --limit " << limit << "; more results exist\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,7 +214,8 @@ int main(int argc, char** argv) {
   up->add_option("--api-port", up_options.api_port, "HTTPS API port")->capture_default_str();
   up->add_option("--agent-port", up_options.agent_port, "Agent gateway port")
       ->capture_default_str();
-  up->add_option("--sensor", up_options.sensor, "Local agent's sensor: auto, proc")
+  up->add_option("--sensor", up_options.sensor,
+                 "Local agent's sensor: auto (eBPF, else /proc), ebpf, proc")
       ->capture_default_str();
 
   auto add_format = [&](CLI::App* cmd) {
@@ -134,6 +238,23 @@ int main(int argc, char** argv) {
   events->add_option("--limit", limit, "At most this many events")->capture_default_str();
   add_format(events);
 
+  std::string query, hunt_since = "7d", hunt_until, hunt_host, hunt_format = "table";
+  std::size_t hunt_limit = 1000;
+  bool explain = false;
+  auto* hunt =
+      app.add_subcommand("hunt", "Run an EQL query over the fleet's history (see docs/hunting.md)");
+  hunt->add_option("query", query, "EQL, e.g. 'process where process.name == \"curl\"'")
+      ->required();
+  hunt->add_option("--since", hunt_since, "Start: a duration ago (7d) or RFC 3339 time")
+      ->capture_default_str();
+  hunt->add_option("--until", hunt_until, "End: a duration ago or RFC 3339 time");
+  hunt->add_option("--host", hunt_host, "Only this host (name or id)");
+  hunt->add_option("--limit", hunt_limit, "At most this many results")->capture_default_str();
+  hunt->add_option("--format", hunt_format, "table, json (one object per line) or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->capture_default_str();
+  hunt->add_flag("--explain", explain, "Print the SQL the query runs instead of running it");
+
   CLI11_PARSE(app, argc, argv);
   Format format = format_name == "json" ? Format::Json : Format::Table;
 
@@ -144,6 +265,9 @@ int main(int argc, char** argv) {
   auto connection = ResolveConnection(server, token, data_dir);
   if (!connection) return std::cerr << "vigil: " << connection.error().message << "\n", 1;
   if (*hosts) return Hosts(*connection, format);
+  if (*hunt)
+    return Hunt(*connection, query, hunt_since, hunt_until, hunt_host, hunt_limit, explain,
+                hunt_format);
   if (*events) return Events(*connection, host, category, since, until, limit, format);
   return 0;
 }

@@ -91,7 +91,8 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
   auto colon = api_listen.rfind(':');
   server::ApiOptions api_options{.host = api_listen.substr(0, colon),
                                  .port = std::atoi(api_listen.c_str() + colon + 1),
-                                 .pki = *pki};
+                                 .pki = *pki,
+                                 .db_path = data_dir / "vigil.db"};
   server::Gateway gateway({.listen = agent_listen, .pki = *pki}, **store);
   if (auto r = gateway.Start(); !r)
     return std::cerr << "vigil-server: " << r.error().message << "\n", 1;

@@ -7,6 +7,7 @@
 #include "common/event_json.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
+#include "hunt/hunt.hpp"
 
 namespace vigil::server {
 namespace {
@@ -135,8 +136,65 @@ void ApiServer::Routes() {
     res.set_content(body, "application/x-ndjson");
   });
 
-  http_->Post("/api/hunt", [](const httplib::Request&, httplib::Response& res) {
-    SendError(res, 501, "hunting (EQL) is not available in this version yet");
+  // Body: {"query": "EQL", "since": "7d", "until": "...", "host": "...", "limit": N,
+  // "explain": false}. Streams JSON Lines: events, {"sequence": [...]}, or count rows; with
+  // explain, {"sql": "..."}. A bad query is a 400 whose error says line:column and why.
+  http_->Post("/api/hunt", [this](const httplib::Request& req, httplib::Response& res) {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const std::exception& e) {
+      return SendError(res, 400, std::string("body is not JSON: ") + e.what());
+    }
+    if (!body.is_object() || !body.contains("query") || !body["query"].is_string())
+      return SendError(res, 400, "body must be a JSON object with a \"query\" string");
+    auto query = hunt::Parse(body["query"].get<std::string>());
+    if (!query) return SendError(res, 400, query.error().message);
+    hunt::HuntOptions options;
+    const std::int64_t now = NowNs();
+    for (const char* key : {"since", "until"}) {
+      if (!body.contains(key)) continue;
+      if (!body[key].is_string())
+        return SendError(res, 400, std::string(key) + " must be a string");
+      auto t = ParseSinceNs(body[key].get<std::string>(), now);
+      if (!t) return SendError(res, 400, std::string(key) + ": " + t.error().message);
+      (std::string_view(key) == "since" ? options.since_ns : options.until_ns) = *t;
+    }
+    if (body.contains("host") && body["host"].is_string()) options.host = body["host"];
+    if (body.contains("limit")) {
+      if (!body["limit"].is_number_unsigned()) return SendError(res, 400, "limit must be a number");
+      options.limit = body["limit"].get<std::size_t>();
+      if (options.limit > options_.max_event_limit)
+        return SendError(res, 400, "limit exceeds " + std::to_string(options_.max_event_limit));
+    }
+    if (body.value("explain", false)) {
+      auto sql = hunt::Explain(*query, options);
+      if (!sql) return SendError(res, 400, sql.error().message);
+      res.set_content(json{{"sql", *sql}}.dump() + "\n", "application/x-ndjson");
+      return;
+    }
+    auto shared_query = std::make_shared<hunt::Query>(std::move(*query));
+    res.set_chunked_content_provider(
+        "application/x-ndjson",
+        [this, shared_query, options](std::size_t, httplib::DataSink& sink) {
+          std::string line;
+          auto stats = hunt::Run(options_.db_path, *shared_query, options,
+                                 [&](const nlohmann::ordered_json& row) {
+                                   line = row.dump();
+                                   line += '\n';
+                                   return sink.write(line.data(), line.size());
+                                 });
+          if (!stats) {
+            // Headers are gone already: the error travels as the last line.
+            line = json{{"error", stats.error().message}}.dump() + "\n";
+            sink.write(line.data(), line.size());
+          } else if (stats->truncated) {
+            line = json{{"truncated", true}, {"limit", options.limit}}.dump() + "\n";
+            sink.write(line.data(), line.size());
+          }
+          sink.done();
+          return true;
+        });
   });
 }
 

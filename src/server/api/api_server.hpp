@@ -2,6 +2,7 @@
 // and the hunt endpoint. JSON in, JSON or JSON Lines out, with ECS dotted field names.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <set>
@@ -23,6 +24,7 @@ struct ApiOptions {
   int port = 8443;
   pki::ServerPki pki;
   std::size_t max_event_limit = 1'000'000;
+  std::filesystem::path db_path;  // the store's database file, read by hunts
 };
 
 class ApiServer {

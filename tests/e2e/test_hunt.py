@@ -1,0 +1,49 @@
+"""EQL hunting through the API and the CLI on live telemetry from the local agent: substring, parent
+and count queries find exactly the activity the test caused; errors say line:column; --explain
+prints the SQL."""
+import json
+import os
+import subprocess
+import uuid
+
+from vigil_e2e import BIN, Vigil, check, wait_for
+
+with Vigil() as v:
+    v.start_server()
+    state = os.path.join(v.dir, "agent")
+    check(v.enroll(state).returncode == 0, "agent enrolls")
+    v.start_agent(state)
+    wait_for(lambda: any(h["online"] for h in v.hosts()), 30, "the agent to come online")
+
+    marker = f"hunt-{uuid.uuid4().hex[:10]}"
+    # a parent shell running three children with the marker; the sleep keeps the parent alive
+    parent = subprocess.Popen(["/bin/sh", "-c", f"/bin/echo {marker} a; /bin/echo {marker} b; /bin/echo {marker} c; sleep 0.2"],
+                              stdout=subprocess.DEVNULL)
+    parent.wait()
+
+    def hunt(query, *args):
+        out = v.cli("hunt", query, "--since", "10m", "--format", "json", *args)
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    q = f'process where event.action == "exec" and process.command_line : "*{marker}*" and process.name == "echo"'
+    rows = wait_for(lambda: len(hunt(q)) == 3 and hunt(q), 10, "three echo execs")
+    check(sorted(r["process.args"][-1] for r in rows) == ["a", "b", "c"], "the three echo commands")
+    check(all(r["process.parent.pid"] == parent.pid for r in rows), "all children of the test's shell")
+
+    rows = hunt(f'process where event.action == "exec" and process.parent.command_line : "*{marker}*" | count process.name')
+    counts = {r["process.name"]: r["count"] for r in rows}
+    check(counts.get("echo") == 3, f"count by process.name: {counts}")
+
+    rows = hunt(f'process where event.action == "exec" and child of [process where process.pid == {parent.pid} and process.command_line : "*{marker} c*"] and process.name == "echo"')
+    check(len(rows) == 3, f"child of [...] finds the three echoes: {len(rows)}")
+
+    sql = v.cli("hunt", q, "--explain")
+    check("process_fts" in sql and "MATCH" in sql, "the substring uses the FTS5 trigram index")
+
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", "process where process.nmae == 1"],
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and "1:15" in r.stderr and "process.name" in r.stderr,
+          f"unknown field: position and suggestion ({r.stderr.strip()})")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", "process where (name == "],
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and "1:" in r.stderr, f"syntax error with position ({r.stderr.strip()})")
