@@ -14,8 +14,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "agent/enrich/enricher.hpp"
-#include "agent/sensor/proc_source.hpp"
+#include "agent/scan/scan_command.hpp"
 #include "agent/sensor/replay_source.hpp"
+#include "agent/sensor/sensor_factory.hpp"
 #include "agent/spool/spool.hpp"
 #include "agent/uplink/uplink.hpp"
 #include "common/host_info.hpp"
@@ -101,7 +102,6 @@ std::atomic<bool> g_stop{false};
 int Run(const fs::path& state_dir, std::string sensor, const std::string& replay_file,
         double replay_rate, std::uint64_t spool_max_bytes, bool simulate_no_ebpf,
         std::size_t batch_events, int window) {
-  (void)simulate_no_ebpf;
   auto state = LoadState(state_dir);
   if (!state) return Die(state.error().message);
   auto ca = pki::ReadFile(state_dir / "ca.crt");
@@ -126,21 +126,16 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
 
   const HostInfo host = ReadHostInfo();
   std::unique_ptr<agent::EventSource> source;
-  if (sensor == "auto") {
-    // The eBPF sensor arrives in its own module; until then auto means the /proc connector.
-    sensor = "proc";
-  }
-  if (sensor == "proc") {
-    auto s = agent::MakeProcSource({});
-    if (!s) return Die("proc sensor: " + s.error().message);
-    source = std::move(*s);
-  } else if (sensor == "replay") {
+  if (sensor == "replay") {
     if (replay_file.empty()) return Die("--sensor replay needs --replay FILE", 2);
     auto s = agent::MakeReplaySource({.file = replay_file, .events_per_second = replay_rate});
     if (!s) return Die("replay: " + s.error().message);
     source = std::move(*s);
   } else if (sensor != "none") {
-    return Die("unknown --sensor " + sensor + " (auto, proc, replay or none)", 2);
+    auto choice = agent::MakeSensor(sensor, simulate_no_ebpf);
+    if (!choice) return Die("sensor: " + choice.error().message, sensor == "auto" ? 1 : 2);
+    VLOG_INFO("sensor: {}", choice->note);
+    source = std::move(choice->source);
   }
   const std::string sensor_kind = source ? std::string(source->Kind()) : "none";
 
@@ -223,6 +218,10 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The one-shot scanner has its own option parser (see `vigil-agent scan --help`).
+  if (argc > 1 && std::string_view(argv[1]) == "scan")
+    return agent::scan::RunScanCommand(argc, argv);
+
   CLI::App app{"vigil-agent: Vigil's endpoint agent"};
   app.require_subcommand(1);
   std::string state_dir = "/var/lib/vigil-agent";
@@ -243,7 +242,8 @@ int main(int argc, char** argv) {
   int window = 8;
   run->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
       ->capture_default_str();
-  run->add_option("--sensor", sensor, "Event source: auto, proc, replay or none")
+  run->add_option("--sensor", sensor,
+                  "Event source: auto (eBPF, else /proc), ebpf, proc, replay or none")
       ->capture_default_str();
   run->add_option("--replay", replay_file, "JSON Lines file of events for --sensor replay");
   run->add_option("--replay-rate", replay_rate,
@@ -256,6 +256,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_flag("--simulate-no-ebpf", simulate_no_ebpf,
                 "Behave as if the kernel had no eBPF (tests)");
+
+  app.add_subcommand("scan",
+                     "Scan files or process memory with YARA rules, locally, no server needed "
+                     "(vigil-agent scan files|memory --help)");
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
