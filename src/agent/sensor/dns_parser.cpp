@@ -176,30 +176,49 @@ Result<Message> Parse(std::span<const std::uint8_t> bytes, bool capture_cut) {
 
 std::string TypeName(std::uint16_t type) {
   switch (type) {
-    case 1: return "A";
-    case 2: return "NS";
-    case 5: return "CNAME";
-    case 6: return "SOA";
-    case 12: return "PTR";
-    case 15: return "MX";
-    case 16: return "TXT";
-    case 28: return "AAAA";
-    case 33: return "SRV";
-    case 65: return "HTTPS";
-    case 255: return "ANY";
-    default: return std::to_string(type);
+    case 1:
+      return "A";
+    case 2:
+      return "NS";
+    case 5:
+      return "CNAME";
+    case 6:
+      return "SOA";
+    case 12:
+      return "PTR";
+    case 15:
+      return "MX";
+    case 16:
+      return "TXT";
+    case 28:
+      return "AAAA";
+    case 33:
+      return "SRV";
+    case 65:
+      return "HTTPS";
+    case 255:
+      return "ANY";
+    default:
+      return std::to_string(type);
   }
 }
 
 std::string RcodeName(std::uint8_t rcode) {
   switch (rcode) {
-    case 0: return "NOERROR";
-    case 1: return "FORMERR";
-    case 2: return "SERVFAIL";
-    case 3: return "NXDOMAIN";
-    case 4: return "NOTIMP";
-    case 5: return "REFUSED";
-    default: return std::to_string(rcode);
+    case 0:
+      return "NOERROR";
+    case 1:
+      return "FORMERR";
+    case 2:
+      return "SERVFAIL";
+    case 3:
+      return "NXDOMAIN";
+    case 4:
+      return "NOTIMP";
+    case 5:
+      return "REFUSED";
+    default:
+      return std::to_string(rcode);
   }
 }
 

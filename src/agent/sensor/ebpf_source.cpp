@@ -7,9 +7,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -45,15 +45,27 @@
 namespace vigil::agent {
 
 std::vector<std::string> EbpfSourceOptions::DefaultFilePrefixes() {
-  return {"/etc/",      "/usr/",      "/bin/",     "/sbin/",           "/lib",
-          "/boot/",     "/root/",     "/home/",    "/tmp/",            "/var/tmp/",
-          "/dev/shm/",  "/opt/",      "/var/spool/cron/", "/var/spool/at/", "/var/spool/anacron/",
+  return {"/etc/",
+          "/usr/",
+          "/bin/",
+          "/sbin/",
+          "/lib",
+          "/boot/",
+          "/root/",
+          "/home/",
+          "/tmp/",
+          "/var/tmp/",
+          "/dev/shm/",
+          "/opt/",
+          "/var/spool/cron/",
+          "/var/spool/at/",
+          "/var/spool/anacron/",
           "/run/systemd/"};
 }
 
 std::vector<std::string> EbpfSourceOptions::DefaultInternalCidrs() {
-  return {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
-          "::1/128",    "fe80::/10",     "fc00::/7"};
+  return {"10.0.0.0/8",     "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
+          "169.254.0.0/16", "::1/128",       "fe80::/10",      "fc00::/7"};
 }
 
 namespace {
@@ -94,7 +106,8 @@ std::string TakeLibbpfLog() {
 Result<void> LibbpfFail(const char* what, int err) {
   std::string log = TakeLibbpfLog();
   std::string msg = std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
-  if (!log.empty()) msg += " (libbpf: ..." + log.substr(log.size() > 1200 ? log.size() - 1200 : 0) + ")";
+  if (!log.empty())
+    msg += " (libbpf: ..." + log.substr(log.size() > 1200 ? log.size() - 1200 : 0) + ")";
   return Fail(msg);
 }
 
@@ -210,8 +223,7 @@ class DomainCache {
   }
   std::size_t capacity_;
   std::list<std::pair<std::string, std::string>> order_;
-  std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator>
-      index_;
+  std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> index_;
 };
 
 class EbpfSource final : public EventSource {
@@ -227,8 +239,8 @@ class EbpfSource final : public EventSource {
   Result<void> Init() {
     ring_buffer_opts opts{};
     opts.sz = sizeof opts;
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &EbpfSource::OnRecord, this,
-                                 &opts));
+    ring_.reset(
+        ring_buffer__new(bpf_map__fd(skel_->maps.events), &EbpfSource::OnRecord, this, &opts));
     if (!ring_) return LibbpfFail("eBPF: ring_buffer__new", errno);
     return {};
   }
@@ -296,8 +308,7 @@ class EbpfSource final : public EventSource {
     if (options_.persistence_inventory && !StopRequested()) Inventory();
     const int timeout = static_cast<int>(options_.poll_interval.count());
     for (;;) {
-      pollfd fds[2] = {{ring_buffer__epoll_fd(ring_.get()), POLLIN, 0},
-                       {wake_.get(), POLLIN, 0}};
+      pollfd fds[2] = {{ring_buffer__epoll_fd(ring_.get()), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
       int r = ::poll(fds, 2, timeout);
       if (r < 0 && errno != EINTR) {
         VLOG_ERROR("ebpf source: poll: {}", std::strerror(errno));
@@ -457,8 +468,7 @@ class EbpfSource final : public EventSource {
     Emit(std::move(e));
   }
 
-  void SetPeerFields(v1::Event& e, std::uint32_t tgid, const IpAddress& peer,
-                     bool domain_lookup) {
+  void SetPeerFields(v1::Event& e, std::uint32_t tgid, const IpAddress& peer, bool domain_lookup) {
     e.set_vigil_destination_external(!internal_.Contains(peer));
     if (domain_lookup) {
       if (const std::string* d = domains_.Get(tgid, peer.ToString())) e.set_destination_domain(*d);
@@ -531,8 +541,7 @@ class EbpfSource final : public EventSource {
   void HandleFile(const char* data, std::size_t size) {
     vg_file r;
     if (!Load(data, size, offsetof(vg_file, data), r)) return ParseError();
-    if (offsetof(vg_file, data) + std::size_t{r.path_len} + r.path2_len > size)
-      return ParseError();
+    if (offsetof(vg_file, data) + std::size_t{r.path_len} + r.path2_len > size) return ParseError();
     std::string path(r.data, r.path_len);
     std::string target(r.data + r.path_len, r.path2_len);
     const char *type = "change", *action = nullptr;
@@ -656,8 +665,8 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
     return std::unexpected(LibbpfFail("eBPF: attach", err).error());
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));
-  auto src = std::make_unique<EbpfSource>(options, std::move(skel), std::move(*internal),
-                                          std::move(wake));
+  auto src =
+      std::make_unique<EbpfSource>(options, std::move(skel), std::move(*internal), std::move(wake));
   if (auto r = src->Init(); !r) return std::unexpected(r.error());
   return src;
 }

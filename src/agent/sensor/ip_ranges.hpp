@@ -13,7 +13,7 @@
 namespace vigil::agent {
 
 struct IpAddress {
-  int family = 0;  // AF_INET or AF_INET6
+  int family = 0;                        // AF_INET or AF_INET6
   std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 in the first 4
   std::string ToString() const;
   // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes IPv4; others are unchanged.

@@ -16,29 +16,48 @@ struct Location {
 
 // Checked in order: the first match wins (at before cron: /var/spool/cron/atjobs).
 constexpr std::array kSystem = {
-    Location{"/etc/systemd/system/", "systemd"},    Location{"/etc/systemd/user/", "systemd"},
-    Location{"/usr/lib/systemd/system/", "systemd"}, Location{"/usr/lib/systemd/user/", "systemd"},
-    Location{"/lib/systemd/system/", "systemd"},    Location{"/lib/systemd/user/", "systemd"},
-    Location{"/run/systemd/system/", "systemd"},    Location{"/var/spool/cron/atjobs/", "at"},
-    Location{"/var/spool/at/", "at"},               Location{"/etc/at.allow", "at"},
-    Location{"/etc/crontab", "cron"},               Location{"/etc/cron.d/", "cron"},
-    Location{"/etc/cron.hourly/", "cron"},          Location{"/etc/cron.daily/", "cron"},
-    Location{"/etc/cron.weekly/", "cron"},          Location{"/etc/cron.monthly/", "cron"},
-    Location{"/etc/anacrontab", "cron"},            Location{"/var/spool/cron/", "cron"},
-    Location{"/var/spool/anacron/", "cron"},        Location{"/etc/rc.local", "rc"},
-    Location{"/etc/init.d/", "rc"},                 Location{"/etc/profile", "profile"},
-    Location{"/etc/bash.bashrc", "profile"},        Location{"/etc/environment", "profile"},
-    Location{"/etc/zsh/", "profile"},               Location{"/etc/ld.so.preload", "ld_preload"},
-    Location{"/etc/sudoers", "sudoers"},            Location{"/etc/udev/rules.d/", "udev"},
-    Location{"/usr/lib/udev/rules.d/", "udev"},     Location{"/lib/udev/rules.d/", "udev"},
+    Location{"/etc/systemd/system/", "systemd"},
+    Location{"/etc/systemd/user/", "systemd"},
+    Location{"/usr/lib/systemd/system/", "systemd"},
+    Location{"/usr/lib/systemd/user/", "systemd"},
+    Location{"/lib/systemd/system/", "systemd"},
+    Location{"/lib/systemd/user/", "systemd"},
+    Location{"/run/systemd/system/", "systemd"},
+    Location{"/var/spool/cron/atjobs/", "at"},
+    Location{"/var/spool/at/", "at"},
+    Location{"/etc/at.allow", "at"},
+    Location{"/etc/crontab", "cron"},
+    Location{"/etc/cron.d/", "cron"},
+    Location{"/etc/cron.hourly/", "cron"},
+    Location{"/etc/cron.daily/", "cron"},
+    Location{"/etc/cron.weekly/", "cron"},
+    Location{"/etc/cron.monthly/", "cron"},
+    Location{"/etc/anacrontab", "cron"},
+    Location{"/var/spool/cron/", "cron"},
+    Location{"/var/spool/anacron/", "cron"},
+    Location{"/etc/rc.local", "rc"},
+    Location{"/etc/init.d/", "rc"},
+    Location{"/etc/profile", "profile"},
+    Location{"/etc/bash.bashrc", "profile"},
+    Location{"/etc/environment", "profile"},
+    Location{"/etc/zsh/", "profile"},
+    Location{"/etc/ld.so.preload", "ld_preload"},
+    Location{"/etc/sudoers", "sudoers"},
+    Location{"/etc/udev/rules.d/", "udev"},
+    Location{"/usr/lib/udev/rules.d/", "udev"},
+    Location{"/lib/udev/rules.d/", "udev"},
 };
 
 // Relative to a home directory.
 constexpr std::array kHome = {
-    Location{".bashrc", "profile"},          Location{".profile", "profile"},
-    Location{".bash_profile", "profile"},    Location{".bash_login", "profile"},
-    Location{".bash_logout", "profile"},     Location{".zshrc", "profile"},
-    Location{".zprofile", "profile"},        Location{".ssh/authorized_keys", "authorized_keys"},
+    Location{".bashrc", "profile"},
+    Location{".profile", "profile"},
+    Location{".bash_profile", "profile"},
+    Location{".bash_login", "profile"},
+    Location{".bash_logout", "profile"},
+    Location{".zshrc", "profile"},
+    Location{".zprofile", "profile"},
+    Location{".ssh/authorized_keys", "authorized_keys"},
     Location{".ssh/authorized_keys2", "authorized_keys"},
     Location{".config/systemd/user/", "systemd"},
     Location{".config/autostart/", "profile"},
@@ -116,8 +135,8 @@ std::vector<Item> Inventory(std::size_t max_items) {
     if (!fs::is_directory(p, ec)) return;
     // /lib -> /usr/lib on merged-/usr systems: each directory once.
     if (!visited.insert(fs::canonical(p, ec).string()).second) return;
-    for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied,
-                                                    ec);
+    for (auto it =
+             fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it.depth() > 1) {
         it.disable_recursion_pending();

@@ -18,19 +18,30 @@ namespace {
 using Bytes = std::vector<std::uint8_t>;
 
 Bytes Header(std::uint16_t flags, std::uint16_t qd, std::uint16_t an) {
-  return {0x12, 0x34, static_cast<std::uint8_t>(flags >> 8), static_cast<std::uint8_t>(flags),
-          0, static_cast<std::uint8_t>(qd), 0, static_cast<std::uint8_t>(an), 0, 0, 0, 0};
+  return {0x12,
+          0x34,
+          static_cast<std::uint8_t>(flags >> 8),
+          static_cast<std::uint8_t>(flags),
+          0,
+          static_cast<std::uint8_t>(qd),
+          0,
+          static_cast<std::uint8_t>(an),
+          0,
+          0,
+          0,
+          0};
 }
 
 Bytes Response() {
   Bytes b = Header(0x8180, 1, 3);
-  Bytes q = {3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+  Bytes q = {3,   'w', 'w', 'w', 7,   'e', 'x', 'a', 'm', 'p', 'l',
+             'e', 3,   'c', 'o', 'm', 0,   0,   1,   0,   1};
   b.insert(b.end(), q.begin(), q.end());
   // CNAME www.example.com -> web.example.com (compressed), A 93.184.216.34, AAAA 2001:db8::1
   Bytes cname = {0xC0, 12, 0, 5, 0, 1, 0, 0, 1, 0, 0, 6, 3, 'w', 'e', 'b', 0xC0, 16};
   Bytes a = {0xC0, 45, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 93, 184, 216, 34};
-  Bytes aaaa = {0xC0, 45, 0, 28, 0, 1, 0, 0, 0, 30, 0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-                0,    0,  0, 0,  0, 0, 0, 1};
+  Bytes aaaa = {0xC0, 45,   0, 28, 0, 1, 0, 0, 0, 30, 0, 16, 0x20, 0x01,
+                0x0d, 0xb8, 0, 0,  0, 0, 0, 0, 0, 0,  0, 0,  0,    1};
   b.insert(b.end(), cname.begin(), cname.end());
   b.insert(b.end(), a.begin(), a.end());
   b.insert(b.end(), aaaa.begin(), aaaa.end());

@@ -90,15 +90,12 @@ TEST_F(EbpfTest, ExecOfAScriptWithKnownArgv) {
   fs::path dir = fs::temp_directory_path() / Marker();
   fs::create_directories(dir);
   fs::path script = dir / "script.sh";
-  {
-    std::ofstream(script) << "#!/bin/sh\nexit 0\n";
-  }
+  { std::ofstream(script) << "#!/bin/sh\nexit 0\n"; }
   fs::permissions(script, fs::perms::owner_all);
   pid_t pid = 0;
   RunAndWait({script.string(), "alpha", "two words", ""}, &pid);
-  auto exec = Wait([&](const v1::Event& e) {
-    return e.event_action() == "exec" && e.process_pid() == pid;
-  });
+  auto exec = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid; });
   fs::remove_all(dir);
   ASSERT_TRUE(exec);
   // The kernel runs the interpreter with the script's path in front of the arguments.
@@ -125,9 +122,8 @@ TEST_F(EbpfTest, TenKiBArgvIsTruncatedAndFlagged) {
   for (int i = 0; i < 10; ++i) argv.push_back(std::string(1023, static_cast<char>('a' + i)));
   pid_t pid = 0;
   RunAndWait(argv, &pid);
-  auto exec = Wait([&](const v1::Event& e) {
-    return e.event_action() == "exec" && e.process_pid() == pid;
-  });
+  auto exec = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid; });
   ASSERT_TRUE(exec);
   EXPECT_TRUE(exec->vigil_process_args_truncated());
   EXPECT_EQ(exec->process_args_count(), 11);
@@ -201,9 +197,8 @@ TEST_F(EbpfTest, ShShSleepChainHasParentsAndProcStartTicks) {
   EXPECT_EQ(Extra(*sleep, kStartTicksKey), std::to_string(sc->start_ticks));
   EXPECT_EQ(Extra(*sleep, kParentStartTicksKey), std::to_string(sb->start_ticks));
   // The fork that made B: a child of A with A's image.
-  auto fork = Wait([&](const v1::Event& e) {
-    return e.event_action() == "fork" && e.process_pid() == b;
-  });
+  auto fork =
+      Wait([&](const v1::Event& e) { return e.event_action() == "fork" && e.process_pid() == b; });
   ASSERT_TRUE(fork);
   EXPECT_EQ(fork->process_parent_pid(), a);
   EXPECT_EQ(Extra(*fork, kStartTicksKey), std::to_string(sb->start_ticks));
@@ -222,15 +217,13 @@ TEST_F(EbpfTest, ForkAndExitWithExitCodes) {
   ASSERT_TRUE(fork);
   EXPECT_EQ(fork->process_executable(), RealPath("/bin/sh"));
   const auto child = fork->process_pid();
-  auto child_exit = Wait([&](const v1::Event& e) {
-    return e.event_action() == "exit" && e.process_pid() == child;
-  });
+  auto child_exit = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == child; });
   ASSERT_TRUE(child_exit);
   EXPECT_EQ(child_exit->process_exit_code(), 3);
   EXPECT_EQ(Extra(*child_exit, kStartTicksKey), Extra(*fork, kStartTicksKey));
-  auto exit = Wait([&](const v1::Event& e) {
-    return e.event_action() == "exit" && e.process_pid() == pid;
-  });
+  auto exit = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; });
   ASSERT_TRUE(exit);
   EXPECT_EQ(exit->process_exit_code(), 7);
   EXPECT_EQ(exit->event_type(), "end");
@@ -239,14 +232,12 @@ TEST_F(EbpfTest, ForkAndExitWithExitCodes) {
   auto sleeper = Spawn({"/bin/sleep", "30"});
   ASSERT_TRUE(sleeper);
   pid_t spid = sleeper->pid;
-  ASSERT_TRUE(Wait([&](const v1::Event& e) {
-    return e.event_action() == "exec" && e.process_pid() == spid;
-  }));
+  ASSERT_TRUE(Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == spid; }));
   ::kill(spid, SIGKILL);
   sleeper->Finish();
-  auto killed = Wait([&](const v1::Event& e) {
-    return e.event_action() == "exit" && e.process_pid() == spid;
-  });
+  auto killed = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == spid; });
   ASSERT_TRUE(killed);
   EXPECT_EQ(killed->process_exit_code(), 128 + SIGKILL);
 }
@@ -399,8 +390,9 @@ TEST_F(EbpfTest, CreateRenameChmodUnlinkInAWatchedDir) {
   const std::string f = (dir / "f").string(), g = (dir / "g").string();
   // Relative paths resolve against the shell's cwd.
   ASSERT_EQ(RunAndWait({"/bin/sh", "-c",
-                        "cd " + dir.string() + " && echo x > f && mv f g && chmod 755 g && "
-                        "echo y >> g && rm g"}),
+                        "cd " + dir.string() +
+                            " && echo x > f && mv f g && chmod 755 g && "
+                            "echo y >> g && rm g"}),
             0);
   auto find = [&](const char* action, const std::string& path) {
     return Wait([&](const v1::Event& e) {
@@ -412,6 +404,12 @@ TEST_F(EbpfTest, CreateRenameChmodUnlinkInAWatchedDir) {
   EXPECT_EQ(create->event_type(), "creation");
   EXPECT_EQ(create->file_name(), "f");
   auto rename = find("rename", f);
+  if (!rename) {
+    for (const auto& e : collector_.Snapshot()) {
+      if (e.event_category() == "file")
+        ADD_FAILURE() << e.event_action() << " " << e.file_path() << " " << e.process_name();
+    }
+  }
   ASSERT_TRUE(rename);
   EXPECT_EQ(rename->file_target_path(), g);
   auto chmod = find("chmod", g);
@@ -445,13 +443,24 @@ TEST_F(EbpfTest, PathsOutsideThePrefixesAreFilteredInTheKernel) {
 
 std::vector<std::uint8_t> DnsQuery(std::uint16_t id, const std::string& name) {
   std::vector<std::uint8_t> q = {static_cast<std::uint8_t>(id >> 8),
-                                 static_cast<std::uint8_t>(id), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+                                 static_cast<std::uint8_t>(id),
+                                 1,
+                                 0,
+                                 0,
+                                 1,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0};
   std::size_t start = 0;
   while (start <= name.size()) {
     auto dot = name.find('.', start);
     if (dot == std::string::npos) dot = name.size();
     q.push_back(static_cast<std::uint8_t>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    q.insert(q.end(), name.begin() + static_cast<long>(start),
+             name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   q.push_back(0);
@@ -473,8 +482,8 @@ TEST_F(EbpfTest, DnsQueryAndAnswerThroughALoopbackResolver) {
     std::uint8_t buf[512];
     sockaddr_storage from{};
     socklen_t flen = sizeof from;
-    ssize_t n = ::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
-                           &flen);
+    ssize_t n =
+        ::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
     if (n < 12) return;
     std::vector<std::uint8_t> resp(buf, buf + n);
     resp[2] = 0x81;
@@ -570,9 +579,8 @@ TEST(EbpfInventoryTest, InventoryListsExistingPersistenceFiles) {
   ASSERT_TRUE(src) << src.error().message;
   Collector collector;
   ASSERT_TRUE((*src)->Start(collector.Sink()));
-  auto inv = collector.WaitFor([&](const v1::Event& e) {
-    return e.event_action() == "inventory" && e.file_path() == cron;
-  });
+  auto inv = collector.WaitFor(
+      [&](const v1::Event& e) { return e.event_action() == "inventory" && e.file_path() == cron; });
   auto self = collector.WaitFor([&](const v1::Event& e) {
     return e.event_action() == "snapshot" && e.process_pid() == ::getpid();
   });
@@ -659,7 +667,8 @@ TEST(EbpfCostTest, AgentCpuPerExecOnAStormOfBinTrue) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::getrusage(RUSAGE_SELF, &after);
   auto us = [](const timeval& tv) { return tv.tv_sec * 1e6 + static_cast<double>(tv.tv_usec); };
-  double cpu = (us(after.ru_utime) - us(before.ru_utime)) + (us(after.ru_stime) - us(before.ru_stime));
+  double cpu =
+      (us(after.ru_utime) - us(before.ru_utime)) + (us(after.ru_stime) - us(before.ru_stime));
   EXPECT_EQ(execs.load(), static_cast<std::uint64_t>(kRuns));
   auto c = (*src)->Counters();
   (*src)->Stop();

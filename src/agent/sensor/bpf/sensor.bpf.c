@@ -139,6 +139,15 @@ struct {
   __type(value, __u64);
 } udp_seen SEC(".maps");
 
+/* Sockets that sent a DNS query without being connected: sock -> the query's tuple, so that the
+ * answer read with recvfrom(..., NULL) is known to come from the server. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, struct vg_net_tuple);
+} dns_socks SEC(".maps");
+
 /* Syscalls in flight whose result decides the record: tid -> arguments. */
 struct pending {
   __u64 nr;
@@ -275,7 +284,7 @@ static __always_inline __u64 path_of_slot(const struct path* path, __u32 slot) {
   return BOUND(off, 4095);
 }
 
-static __always_inline struct file* fd_file(struct task_struct* t, long fd) {
+static __always_inline struct file* fd_file(struct task_struct* t, int fd) {
   struct fdtable* fdt = BPF_CORE_READ(t, files, fdt);
   unsigned int max = BPF_CORE_READ(fdt, max_fds);
   if (fd < 0 || fd >= max) return 0;
@@ -294,9 +303,10 @@ static __always_inline struct sock* fd_sock(struct task_struct* t, long fd) {
   return BPF_CORE_READ(s, sk);
 }
 
-/* Absolute form of a user path argument resolved against dfd (AT_FDCWD: the cwd). ".." is not
+/* Absolute form of a user path argument resolved against dfd (AT_FDCWD: the cwd; an int: the
+ * register's upper half is not part of it). ".." is not
  * folded. Returns the length in pb->buf, 0 on failure. */
-static __always_inline __u32 user_path(struct task_struct* t, long dfd, const char* upath,
+static __always_inline __u32 user_path(struct task_struct* t, int dfd, const char* upath,
                                        __u32 slot) {
   struct pathbuf* pb = pathbuf(slot);
   if (!pb) return 0;
@@ -598,7 +608,11 @@ static __always_inline void on_send(struct task_struct* t, long fd, const void* 
       output(&rec, sizeof rec);
     }
   }
-  if (tp.dport == 53) dns_payload(t, &tp, VG_DNS_SENT, buf, len);
+  if (tp.dport == 53) {
+    __u64 key = (__u64)sk;
+    bpf_map_update_elem(&dns_socks, &key, &tp, BPF_ANY);
+    dns_payload(t, &tp, VG_DNS_SENT, buf, len);
+  }
 }
 
 /* ------------------------------------------------------------------ files */
@@ -820,7 +834,17 @@ static __always_inline void on_recv_exit(struct task_struct* t, struct pending* 
     __u16 fam = 0;
     if (user_sockaddr(name, &fam, tp.saddr, &tp.sport) == 0) tp.family = fam;
   }
-  if (tp.sport != 53) return;
+  if (tp.sport != 53) {
+    /* Not connected and no source address asked for: the query this socket sent says. */
+    __u64 key = (__u64)sk;
+    struct vg_net_tuple* q = bpf_map_lookup_elem(&dns_socks, &key);
+    if (!q) return;
+    tp.family = q->family;
+    __builtin_memcpy(tp.saddr, q->daddr, 16);
+    __builtin_memcpy(tp.daddr, q->saddr, 16);
+    tp.sport = q->dport;
+    tp.dport = q->sport;
+  }
   dns_payload(t, &tp, VG_DNS_RECEIVED, buf, len);
 }
 
