@@ -252,13 +252,14 @@ TEST_F(SpoolTest, AckDeletesSegmentsAndSurvivesReopen) {
     EXPECT_EQ(spool->Stats().acked_sequence, 7u);
     EXPECT_EQ(spool->Stats().next_sequence, 11u);
     EXPECT_EQ(Sequences(ReadAll(*spool, 0)), Range(8, 10));
-    // Everything acked: the open segment goes too and a new one named by the next sequence starts.
+    // Everything acked: the closed segment goes; the open one stays until it is worth rotating
+    // (min(segment_bytes, 1 MiB)), but its records are never returned again.
     ASSERT_TRUE(spool->Ack(10).has_value());
     auto files = SegmentFiles(dir_);
     ASSERT_EQ(files.size(), 1u);
-    EXPECT_EQ(files[0].filename(), "00000000000000000011.seg");
-    EXPECT_EQ(fs::file_size(files[0]), 0u);
-    EXPECT_EQ(spool->Stats().bytes, 0u);
+    EXPECT_EQ(files[0].filename(), "00000000000000000010.seg");
+    EXPECT_EQ(fs::file_size(files[0]), 100u);
+    EXPECT_EQ(spool->Stats().bytes, 100u);
     EXPECT_TRUE(ReadAll(*spool, 0).empty());
   }
   auto spool = OpenSpool(dir_, 1ull << 30, 300);
@@ -633,3 +634,15 @@ TEST_F(SpoolTest, KilledWriterLeavesIntactPrefix) {
 
 }  // namespace
 }  // namespace vigil::agent
+
+TEST_F(SpoolTest, FullyAckedOpenSegmentRotatesOnceItIsFull) {
+  auto spool = OpenSpool(dir_, 1ull << 30, 300);
+  ASSERT_TRUE(spool);
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(spool->Append(FixedPayload(i, 80)).has_value());
+  ASSERT_EQ(spool->Stats().bytes, 300u);  // one full segment, still the open one
+  ASSERT_TRUE(spool->Ack(3).has_value());
+  auto files = SegmentFiles(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].filename(), "00000000000000000004.seg");
+  EXPECT_EQ(spool->Stats().bytes, 0u);
+}
