@@ -632,9 +632,6 @@ TEST_F(SpoolTest, KilledWriterLeavesIntactPrefix) {
   }
 }
 
-}  // namespace
-}  // namespace vigil::agent
-
 TEST_F(SpoolTest, FullyAckedOpenSegmentRotatesOnceItIsFull) {
   auto spool = OpenSpool(dir_, 1ull << 30, 300);
   ASSERT_TRUE(spool);
@@ -646,3 +643,6 @@ TEST_F(SpoolTest, FullyAckedOpenSegmentRotatesOnceItIsFull) {
   EXPECT_EQ(files[0].filename(), "00000000000000000004.seg");
   EXPECT_EQ(spool->Stats().bytes, 0u);
 }
+
+}  // namespace
+}  // namespace vigil::agent
