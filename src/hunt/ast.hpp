@@ -24,9 +24,12 @@ struct Literal {
   std::variant<std::monostate, bool, std::int64_t, double, std::string> value;
 };
 
+// A schema field, or (field == nullptr) a key of the event's extra map: imported events keep
+// fields the schema does not name there (Sysmon's OriginalFileName, ...); Sigma rules match them.
 struct FieldRef {
   const schema::FieldDef* field = nullptr;
-  bool IsList() const { return field->type == schema::FieldType::Keywords; }
+  std::string extra;  // the extra-map key when field is nullptr
+  bool IsList() const { return field && field->type == schema::FieldType::Keywords; }
 };
 
 enum class CompareOp : std::uint8_t { Eq, Ne, Lt, Le, Gt, Ge };

@@ -314,6 +314,16 @@ class Compiler {
     return Column(*scope.table, f);
   }
 
+  // A key of the extra map (a JSON object column; absent: NULL).
+  static std::string ExtraField(const std::string& key) {
+    std::string path = "$.\"";
+    for (char c : key) {
+      if (c == '"' || c == '\\') path += '\\';
+      path += c;
+    }
+    return "json_extract(extra, " + QuoteString(path + "\"") + ")";
+  }
+
   // Applies pred to the subject's value, or to any element when it is a list field (JSON array).
   std::string AnyElement(const hunt::Expr& subject, const Scope& scope,
                          const std::function<std::string(const std::string&)>& pred) {
@@ -365,7 +375,7 @@ class Compiler {
   std::string FtsFilter(const hunt::Expr& subject, const std::vector<std::string>& patterns,
                         const Scope& scope) {
     const auto* f = std::get_if<FieldRef>(&subject.node);
-    if (!f || scope.pipe || f->field->type != schema::FieldType::Text ||
+    if (!f || !f->field || scope.pipe || f->field->type != schema::FieldType::Text ||
         !f->field->In(*scope.table))
       return "";
     std::string query;
@@ -530,6 +540,7 @@ class Compiler {
           if constexpr (std::is_same_v<T, hunt::Literal>) {
             return Literal(n);
           } else if constexpr (std::is_same_v<T, FieldRef>) {
+            if (!n.field) return ExtraField(n.extra);
             return Field(*n.field, scope);
           } else if constexpr (std::is_same_v<T, Compare>) {
             std::string op = OpSql(n.op);

@@ -756,7 +756,7 @@ class Parser {
     auto lookup = ResolveField(t.text, category_);
     if (!lookup.field) FailAt(t, lookup.error);
     auto e = Make(t, TypeOf(*lookup.field));
-    e->node = FieldRef{lookup.field};
+    e->node = FieldRef{lookup.field, {}};
     return e;
   }
 
