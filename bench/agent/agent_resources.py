@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Agent steady-state resources: RSS and CPU of vigil-agent (proc sensor) at idle and while the
-host runs a process storm, measured from /proc, next to the storm's own cost in the same run.
+"""Agent steady-state resources: RSS and CPU of vigil-agent at idle and while the host runs a
+process storm, measured from /proc.
 
-usage: bench/agent/agent_resources.py [--idle 60] [--storm 30] [--rate 100]
+usage: bench/agent/agent_resources.py [--sensor ebpf|proc] [--idle 60] [--storm 30] [--rate 100]
 Needs root and a built tree (build/bin). Prints a Markdown table for bench/BENCHMARKS.md.
 """
 import argparse
@@ -55,17 +55,19 @@ def main():
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--storm", type=float, default=30)
     ap.add_argument("--rate", type=float, default=100)
+    ap.add_argument("--sensor", default="ebpf", choices=["ebpf", "proc"])
     args = ap.parse_args()
     with Vigil() as v:
         v.start_server()
         state = os.path.join(v.dir, "agent")
         v.enroll(state)
-        agent = v.start_agent(state, "--sensor", "proc")
+        agent = v.start_agent(state, "--sensor", args.sensor)
         wait_for(lambda: any(h["online"] for h in v.hosts()), 30, "agent online")
         time.sleep(5)  # let the snapshot drain
         idle_cpu, idle_rss, _ = measure(agent.pid, args.idle)
         storm_cpu, storm_rss, execs = measure(agent.pid, args.storm, storm(args.rate))
         cpu_per_exec_us = storm_cpu / 100 * args.storm / max(execs, 1) * 1e6
+        print(f"sensor: {args.sensor}")
         print("| phase | duration | agent CPU (% of one core) | agent RSS (MiB) | execs |")
         print("|---|---|---|---|---|")
         print(f"| idle | {args.idle:.0f} s | {idle_cpu:.3f} | {idle_rss:.1f} | - |")

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <iterator>
 #include <random>
 
 #include "common/log.hpp"
@@ -173,6 +174,14 @@ std::string Uplink::Session() {
       break;
     }
     if (records->empty()) continue;
+    if (records->size() < options_.max_batch_events && options_.linger.count() > 0) {
+      std::unique_lock lock(mutex_);
+      cv_.wait_for(lock, options_.linger, [&] { return !running_; });
+      lock.unlock();
+      auto more = spool_.Read(records->back().sequence, options_.max_batch_events - records->size(),
+                              options_.max_batch_bytes, std::chrono::milliseconds(0));
+      if (more) std::move(more->begin(), more->end(), std::back_inserter(*records));
+    }
     // A batch holds consecutive sequences; a gap (records dropped by the spool bound) splits it.
     std::size_t begin = 0;
     bool write_failed = false;

@@ -23,6 +23,9 @@ struct UplinkOptions {
   std::size_t max_batch_events = 1000;
   std::size_t max_batch_bytes = 1u << 20;
   int window = 8;  // batches in flight before waiting for acks
+  // How long a partial batch waits for more events: a trickle then costs one message per linger
+  // instead of one per event, for at most this much extra latency.
+  std::chrono::milliseconds linger{100};
   std::chrono::milliseconds status_interval{5000};
   std::chrono::milliseconds max_backoff{30000};
   std::function<v1::Hello()> hello;         // sent first on every connection
