@@ -1,0 +1,128 @@
+// The Sigma regression corpus (../shared/corpora/sigma/regression): for every test pair, the rule
+// found by id under the corpus's rules* trees must fire on the sample's records (mapped with
+// MapWindowsEvent, matched with hunt::Matcher) exactly match_count times. Prints the pass rate and
+// each failure's reason; asserts a floor so the rate cannot regress (target: all).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "hunt/matcher.hpp"
+#include "hunt/sigma/sigma.hpp"
+#include "hunt/windows_mapping.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kCorpus = VIGIL_SIGMA_CORPUS;
+constexpr int kPassFloor = VIGIL_SIGMA_PASS_FLOOR;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// "key: value" at the start of a line (the corpus's YAML is simple enough for this).
+std::string LineValue(const std::string& text, const std::string& key, std::size_t from = 0) {
+  auto at = text.find(key + ":", from);
+  while (at != std::string::npos && at > 0 && text[at - 1] != ' ' && text[at - 1] != '\n')
+    at = text.find(key + ":", at + 1);
+  if (at == std::string::npos) return {};
+  auto start = at + key.size() + 1;
+  auto end = text.find('\n', start);
+  std::string v = text.substr(start, end - start);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\'' || v.front() == '"')) v.erase(0, 1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\'' || v.back() == '"' || v.back() == '\r'))
+    v.pop_back();
+  return v;
+}
+
+std::map<std::string, fs::path> RulesById() {
+  std::map<std::string, fs::path> out;
+  for (const auto& dir : fs::directory_iterator(kCorpus)) {
+    if (!dir.is_directory() || !dir.path().filename().string().starts_with("rules")) continue;
+    for (const auto& f : fs::recursive_directory_iterator(dir.path())) {
+      auto ext = f.path().extension();
+      if (ext != ".yml" && ext != ".yaml") continue;
+      std::string text = ReadFile(f.path());
+      if (text.rfind("id:", 0) != 0 && text.find("\nid:") == std::string::npos) continue;
+      std::string id = text.rfind("id:", 0) == 0 ? LineValue(text, "id")
+                                                 : LineValue(text, "id", text.find("\nid:") + 1);
+      if (!id.empty()) out.emplace(id, f.path());
+    }
+  }
+  return out;
+}
+
+TEST(SigmaRegression, RulesFireOnTheirSamples) {
+  ASSERT_TRUE(fs::exists(kCorpus / "regression")) << kCorpus;
+  auto rules = RulesById();
+  int total = 0, passed = 0;
+  std::vector<std::string> failures;
+  for (const auto& f : fs::recursive_directory_iterator(kCorpus / "regression")) {
+    if (f.path().filename() != "info.yml") continue;
+    std::string info = ReadFile(f.path());
+    auto meta = info.find("rule_metadata:");
+    std::string rule_id = LineValue(info, "id", info.find("- id:", meta));
+    std::string count_text = LineValue(info, "match_count");
+    // A commented-out or absent match_count means one detection (the corpus's convention).
+    int expected = count_text.empty() || info.find("#      match_count") != std::string::npos
+                       ? 1
+                       : std::stoi(count_text);
+    for (const auto& sample : fs::directory_iterator(f.path().parent_path())) {
+      if (sample.path().extension() != ".json") continue;
+      ++total;
+      std::string name = f.path().parent_path().filename().string();
+      auto fail = [&](const std::string& why) { failures.push_back(name + ": " + why); };
+      auto rule_path = rules.find(rule_id);
+      if (rule_path == rules.end()) {
+        fail("rule " + rule_id + " not found");
+        continue;
+      }
+      auto rule = vigil::hunt::sigma::Compile(ReadFile(rule_path->second));
+      if (!rule) {
+        fail("unsupported: " + rule.error().message);
+        continue;
+      }
+      auto matcher = vigil::hunt::Matcher::Compile(rule->query);
+      if (!matcher) {
+        fail("matcher: " + matcher.error().message);
+        continue;
+      }
+      auto records = vigil::hunt::ParseWindowsRecords(ReadFile(sample.path()));
+      if (!records) {
+        fail("sample: " + records.error().message);
+        continue;
+      }
+      int matches = 0;
+      std::string map_error;
+      for (const auto& r : *records) {
+        auto event = vigil::hunt::MapWindowsEvent(r);
+        if (!event) {
+          map_error = event.error().message;
+          continue;
+        }
+        if (matcher->Matches(*event)) ++matches;
+      }
+      if (matches == expected) {
+        ++passed;
+      } else {
+        fail("expected " + std::to_string(expected) + " matches, got " + std::to_string(matches) +
+             (map_error.empty() ? "" : " (record error: " + map_error + ")"));
+      }
+    }
+  }
+  std::cout << "sigma regression: " << passed << "/" << total << " pass ("
+            << (total ? 100.0 * passed / total : 0) << "%)\n";
+  for (const auto& f : failures) std::cout << "  FAIL " << f << "\n";
+  EXPECT_GT(total, 0);
+  EXPECT_GE(passed, kPassFloor) << "the pass rate regressed";
+}
+
+}  // namespace
