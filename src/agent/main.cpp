@@ -22,6 +22,7 @@
 #include "common/host_info.hpp"
 #include "common/log.hpp"
 #include "common/pki/pki.hpp"
+#include "common/time.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
 
 namespace fs = std::filesystem;
@@ -183,6 +184,16 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     status.set_sensor_kind(sensor_kind);
     return status;
   };
+  if (spool_stats.discarded_bytes) {
+    v1::Event damaged;
+    damaged.set_timestamp(NowNs());
+    damaged.set_event_category("host");
+    damaged.set_event_type("info");
+    damaged.set_event_action("spool_damaged");
+    damaged.set_event_dataset("vigil.agent");
+    damaged.set_vigil_spool_discarded_bytes(static_cast<std::int64_t>(spool_stats.discarded_bytes));
+    sink(std::move(damaged));
+  }
   agent::Uplink uplink(uplink_options, spool_ref);
   uplink.Start();
   if (source) {
@@ -193,9 +204,39 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   std::thread syncer([&] {
     // Bound what a power loss can take from the spool; process crashes lose nothing anyway.
     bool replay_reported = false;
+    // Losses become events too (category host), so they are searchable next to what they hid.
+    agent::SourceCounters reported{};
+    std::uint64_t reported_spool_dropped = spool_ref.Stats().dropped_records;
+    auto next_health = std::chrono::steady_clock::now();
     while (!g_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       (void)spool_ref.Sync();
+      if (source && std::chrono::steady_clock::now() >= next_health) {
+        next_health = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        auto c = source->Counters();
+        auto spool_dropped = spool_ref.Stats().dropped_records;
+        if (c.dropped != reported.dropped || c.parse_errors != reported.parse_errors ||
+            spool_dropped != reported_spool_dropped) {
+          v1::Event health;
+          health.set_timestamp(NowNs());
+          health.set_event_category("host");
+          health.set_event_type("info");
+          health.set_event_action("sensor_health");
+          health.set_event_dataset("vigil.agent");
+          health.set_vigil_sensor_kind(sensor_kind);
+          health.set_vigil_sensor_dropped(static_cast<std::int64_t>(c.dropped - reported.dropped));
+          health.set_vigil_sensor_parse_errors(
+              static_cast<std::int64_t>(c.parse_errors - reported.parse_errors));
+          health.set_vigil_spool_dropped(
+              static_cast<std::int64_t>(spool_dropped - reported_spool_dropped));
+          VLOG_WARN("sensor health: {} events dropped, {} parse errors, {} dropped by the spool",
+                    health.vigil_sensor_dropped(), health.vigil_sensor_parse_errors(),
+                    health.vigil_spool_dropped());
+          sink(std::move(health));
+          reported = c;
+          reported_spool_dropped = spool_dropped;
+        }
+      }
       if (source && sensor_kind == "replay" && !replay_reported && source->Done()) {
         auto c = source->Counters();
         VLOG_INFO("replay finished: {} events spooled, {} malformed lines", c.events,

@@ -56,3 +56,6 @@ with Vigil() as v:
     stored = stored_markers(v, marker, COUNT)
     check(len(stored) == COUNT - 1, f"{len(stored)} stored == {COUNT - 1} intact records")
     check(sorted(stored) == sorted(f"{marker} {i}" for i in range(COUNT - 1)), "exactly the records before the torn one")
+    damaged = wait_for(lambda: [e for e in v.events("--category", "host", "--since", "10m")
+                                if e.get("event.action") == "spool_damaged"], 20, "the spool_damaged event")
+    check(damaged[0]["vigil.spool.discarded_bytes"] == want, f"the server is told: {damaged[0]['vigil.spool.discarded_bytes']} bytes")
