@@ -25,7 +25,11 @@ struct Value {
   std::variant<std::monostate, std::int64_t, double, std::string_view, std::string,
                const StringList*>
       v;
-  bool IsNull() const { return std::holds_alternative<std::monostate>(v); }
+  // An empty list is NULL in the store (no column value) but list predicates see no elements.
+  bool IsNull() const {
+    if (auto* l = std::get_if<const StringList*>(&v)) return (*l)->empty();
+    return std::holds_alternative<std::monostate>(v);
+  }
   bool IsText() const {
     return std::holds_alternative<std::string_view>(v) || std::holds_alternative<std::string>(v);
   }
@@ -176,8 +180,11 @@ class Evaluator {
       case Kind::Literal:
         return n.literal;
       case Kind::Field: {
-        if (!n.field->In(category_)) return {};
+        static const StringList kEmpty;
+        bool list = n.field->type == schema::FieldType::Keywords;
+        if (!n.field->In(category_)) return list ? Value{&kEmpty} : Value{};
         auto fv = schema::Get(event_, n.field->id);
+        if (list && std::holds_alternative<std::monostate>(fv)) return {&kEmpty};
         return std::visit(
             [](const auto& x) -> Value {
               using T = std::decay_t<decltype(x)>;
@@ -410,7 +417,8 @@ class Evaluator {
     switch (n.function) {
       case Function::Length: {
         Value v = arg(0);
-        if (const auto* l = v.List()) return {static_cast<std::int64_t>(l->size())};
+        if (const auto* l = v.List())
+          return l->empty() ? Value{} : Value{static_cast<std::int64_t>(l->size())};
         if (v.IsNull()) return {};
         return {static_cast<std::int64_t>(Utf8Length(v.Text()))};
       }

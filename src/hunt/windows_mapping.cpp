@@ -291,7 +291,9 @@ Result<v1::Event> MapWindowsEvent(const nlohmann::json& record) {
     std::string text = ValueText(value);
     const schema::FieldDef* f = kind == WindowsKind::Other ? nullptr : MappedField(kind, name);
     if (!f || !f->In(category)) {
-      extra[name] = text;
+      std::string key = name;  // Sigma names drop spaces ("Threat Name" → ThreatName)
+      std::erase(key, ' ');
+      extra[key] = text;
       continue;
     }
     if (KeepsRawValue(name)) extra[name] = text;

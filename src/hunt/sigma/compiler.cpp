@@ -281,19 +281,34 @@ class RuleCompiler {
     Reject("a detection item must be a map, a list or a keyword");
   }
 
-  // The storage of a Sigma field name in each route (deduplicated).
-  std::vector<FieldRef> Resolve(const std::string& name) {
-    std::vector<FieldRef> out;
+  // The storage of a Sigma field name in each route (deduplicated), with the categories of the
+  // routes that store it there.
+  struct Resolved {
+    FieldRef ref;
+    std::vector<std::string> categories;
+  };
+  std::vector<Resolved> ResolveRoutes(const std::string& name) {
+    std::vector<Resolved> out;
     for (const auto& r : logsource_.routes) {
       FieldRef ref{nullptr, name};
       if (r.kind != WindowsKind::Other && !KeepsRawValue(name))
         if (const auto* f = MappedField(r.kind, name); f && f->In(r.category)) ref.field = f;
       if (r.linux && !ref.field) Reject("field " + name + " has no Linux equivalent");
-      bool dup = std::ranges::any_of(out, [&](const FieldRef& o) {
-        return o.field == ref.field && (o.field || o.extra == ref.extra);
+      auto it = std::ranges::find_if(out, [&](const Resolved& o) {
+        return o.ref.field == ref.field && (o.ref.field || o.ref.extra == ref.extra);
       });
-      if (!dup) out.push_back(ref);
+      std::string category(schema::CategoryName(r.category));
+      if (it == out.end()) {
+        out.push_back({ref, {category}});
+      } else {
+        it->categories.push_back(category);
+      }
     }
+    return out;
+  }
+  std::vector<FieldRef> Resolve(const std::string& name) {
+    std::vector<FieldRef> out;
+    for (auto& r : ResolveRoutes(name)) out.push_back(r.ref);
     return out;
   }
 
@@ -344,7 +359,12 @@ class RuleCompiler {
     }
     std::string field = parts[0];
     Modifiers m = ParseModifiers({parts.begin() + 1, parts.end()});
-    std::vector<FieldRef> refs = field.empty() ? KeywordFields() : Resolve(field);
+    std::vector<Resolved> refs;
+    if (field.empty()) {
+      for (auto& f : KeywordFields()) refs.push_back({f, {}});
+    } else {
+      refs = ResolveRoutes(field);
+    }
     if (field.empty() && !keyword && m.match == MatchType::Exact) m.match = MatchType::Contains;
 
     std::vector<Scalar> values;
@@ -356,7 +376,18 @@ class RuleCompiler {
     if (values.empty()) Reject("field " + field + ": empty value list");
 
     std::vector<ExprPtr> per_ref;
-    for (const auto& ref : refs) per_ref.push_back(ForRef(ref, m, values, field));
+    for (const auto& r : refs) {
+      ExprPtr cond = ForRef(r.ref, m, values, field);
+      if (refs.size() > 1 && !r.categories.empty()) {
+        // The field lives in different places per event category: test each in its own.
+        FieldRef category{schema::FindField("event.category"), {}};
+        std::vector<ExprPtr> both;
+        both.push_back(MakeExpr(Match{MatchKind::Wildcard, false, Ref(category), r.categories}));
+        both.push_back(std::move(cond));
+        cond = Combine(LogicOp::And, std::move(both));
+      }
+      per_ref.push_back(std::move(cond));
+    }
     return Combine(LogicOp::Or, std::move(per_ref));
   }
 

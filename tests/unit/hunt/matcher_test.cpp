@@ -147,6 +147,10 @@ const char* kQueries[] = {
     "persistence where vigil.persistence.mechanism in (\"cron\", \"systemd\")",
     "process where (name == \"bash\" or name == \"sh\") and not (user.name == \"root\")",
     "process where not (parent.name == \"bash\" and not name == \"ls\")",
+    "any where not process.args : \"-*\"",
+    "any where process.args == null",
+    "any where process.args != null and not dns.resolved_ip == \"1.2.3.4\"",
+    "any where length(process.args) >= 1",
 };
 
 TEST_F(MatcherVsSql, SameMatchesAsRetroHunt) {

@@ -4,12 +4,15 @@
 // each failure's reason; asserts a floor so the rate cannot regress (target: all).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 
+#include "common/event_json.hpp"
+#include "hunt/hunt.hpp"
 #include "hunt/matcher.hpp"
 #include "hunt/sigma/sigma.hpp"
 #include "hunt/windows_mapping.hpp"
@@ -113,6 +116,13 @@ TEST(SigmaRegression, RulesFireOnTheirSamples) {
       if (matches == expected) {
         ++passed;
       } else {
+        if (std::getenv("VIGIL_SIGMA_DEBUG")) {  // the rule's SQL and the mapped events
+          auto sql = vigil::hunt::Explain(rule->query, {});
+          std::cout << name << "\n" << (sql ? sql->substr(0, 3000) : "") << "\n";
+          for (const auto& r : *records)
+            if (auto e = vigil::hunt::MapWindowsEvent(r))
+              std::cout << vigil::EventToJson(*e).dump() << "\n";
+        }
         fail("expected " + std::to_string(expected) + " matches, got " + std::to_string(matches) +
              (map_error.empty() ? "" : " (record error: " + map_error + ")"));
       }
