@@ -1,6 +1,9 @@
 // vigil: the analyst's command line over the HTTPS API, and `vigil up` for one machine.
+#include <arpa/inet.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <httplib.h>
@@ -111,6 +114,112 @@ std::vector<std::string> EventCells(const json& e, bool full) {
           Detail(e)};
 }
 
+struct HuntReply {
+  std::vector<json> rows;
+  bool truncated = false;
+};
+
+// POST /api/hunt and collect its JSON Lines; an error line or status becomes the error.
+Result<HuntReply> PostHunt(const Connection& c, const json& body) {
+  auto reply = Request(c, "POST", "/api/hunt", body.dump(), "application/json");
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->status != 200) return Fail(ErrorText(*reply));
+  HuntReply out;
+  std::istringstream lines(reply->body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    json row = json::parse(line);
+    if (row.contains("error")) return Fail(row["error"].get<std::string>());
+    if (row.contains("truncated")) {
+      out.truncated = true;
+      continue;
+    }
+    out.rows.push_back(std::move(row));
+  }
+  return out;
+}
+
+// `vigil ioc find sha256|ip|domain VALUE...`: every stored event that carries one of the values,
+// grouped by host, through the hunt engine (indexed equality on hashes and IPs).
+Result<std::string> IocQuery(const std::string& kind, const std::vector<std::string>& values) {
+  auto quoted = [&](auto transform) -> Result<std::string> {
+    std::string list;
+    for (const auto& raw : values) {
+      auto v = transform(raw);
+      if (!v) return std::unexpected(v.error());
+      list += (list.empty() ? "" : ", ") + json(*v).dump();
+    }
+    return list;
+  };
+  if (kind == "sha256") {
+    auto list = quoted([](std::string v) -> Result<std::string> {
+      if (v.size() != 64 || v.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        return Fail("not a SHA-256 (64 hex digits): " + v);
+      for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return v;
+    });
+    if (!list) return list;
+    return "any where process.hash.sha256 in (" + *list + ") or file.hash.sha256 in (" + *list +
+           ")";
+  }
+  if (kind == "ip") {
+    auto list = quoted([](std::string v) -> Result<std::string> {
+      unsigned char buf[16];
+      if (inet_pton(AF_INET, v.c_str(), buf) != 1 && inet_pton(AF_INET6, v.c_str(), buf) != 1)
+        return Fail("not an IP address: " + v);
+      return v;
+    });
+    if (!list) return list;
+    return "any where source.ip in (" + *list + ") or destination.ip in (" + *list +
+           ") or dns.resolved_ip in (" + *list + ")";
+  }
+  if (kind == "domain") {
+    std::vector<std::string> patterns;
+    for (auto v : values) {
+      if (v.empty() || v.find_first_of(" *?\"\\") != std::string::npos)
+        return Fail("not a domain name: " + v);
+      for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      patterns.push_back(v);
+      patterns.push_back("*." + v);  // subdomains too
+    }
+    std::string list;
+    for (const auto& p : patterns) list += (list.empty() ? "" : ", ") + json(p).dump();
+    return "any where dns.question.name : (" + list + ") or destination.domain : (" + list + ")";
+  }
+  return Fail("unknown IOC kind '" + kind + "' (sha256, ip or domain)");
+}
+
+int IocFind(const Connection& c, const std::string& kind, const std::vector<std::string>& values,
+            const std::string& since, std::size_t limit, const std::string& format) {
+  auto query = IocQuery(kind, values);
+  if (!query) return std::cerr << "vigil: " << query.error().message << "\n", 2;
+  json body{{"query", *query}, {"limit", limit}};
+  if (!since.empty()) body["since"] = since;
+  auto reply = PostHunt(c, body);
+  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
+  if (format == "json") {
+    for (const auto& r : reply->rows) std::cout << r.dump() << "\n";
+  } else {
+    std::map<std::string, std::vector<std::vector<std::string>>> by_host;
+    for (const auto& r : reply->rows) by_host[Cell(r, "host.name")].push_back(EventCells(r, false));
+    for (const auto& [host, rows] : by_host) {
+      std::cout << host << ": " << rows.size() << " event(s)\n";
+      PrintTable(
+          std::cout,
+          {"TIME", "HOST", "CATEGORY", "ACTION", "PID", "PPID", "PROCESS", "SHA256", "DETAIL"},
+          rows, 100);
+      std::cout << "\n";
+    }
+    if (by_host.empty())
+      std::cout << "no event carries " << (values.size() == 1 ? "this value" : "these values")
+                << "\n";
+  }
+  if (reply->truncated)
+    std::cerr << "vigil: stopped at --limit " << limit << "; more events exist\n";
+  return 0;
+}
+
 int Hunt(const Connection& c, const std::string& query, const std::string& since,
          const std::string& until, const std::string& host, std::size_t limit, bool explain,
          const std::string& format) {
@@ -118,24 +227,10 @@ int Hunt(const Connection& c, const std::string& query, const std::string& since
   if (!since.empty()) body["since"] = since;
   if (!until.empty()) body["until"] = until;
   if (!host.empty()) body["host"] = host;
-  auto reply = Request(c, "POST", "/api/hunt", body.dump(), "application/json");
+  auto reply = PostHunt(c, body);
   if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
-  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
-  std::vector<json> rows;
-  std::istringstream lines(reply->body);
-  std::string line;
-  bool truncated = false;
-  while (std::getline(lines, line)) {
-    if (line.empty()) continue;
-    json row = json::parse(line);
-    if (row.contains("error"))
-      return std::cerr << "vigil: " << row["error"].get<std::string>() << "\n", 1;
-    if (row.contains("truncated")) {
-      truncated = true;
-      continue;
-    }
-    rows.push_back(std::move(row));
-  }
+  auto& rows = reply->rows;
+  const bool truncated = reply->truncated;
   if (explain) {
     for (const auto& r : rows) std::cout << r.value("sql", "") << "\n";
     return 0;
@@ -255,6 +350,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   hunt->add_flag("--explain", explain, "Print the SQL the query runs instead of running it");
 
+  auto* ioc = app.add_subcommand("ioc", "Indicators of compromise");
+  ioc->require_subcommand(1);
+  auto* ioc_find = ioc->add_subcommand(
+      "find",
+      "Every event in history carrying a SHA-256, IP or domain (and its subdomains), by host");
+  std::string ioc_kind, ioc_since = "30d", ioc_format = "table";
+  std::vector<std::string> ioc_values;
+  std::size_t ioc_limit = 10000;
+  ioc_find->add_option("kind", ioc_kind, "sha256, ip or domain")
+      ->required()
+      ->check(CLI::IsMember({"sha256", "ip", "domain"}));
+  ioc_find->add_option("values", ioc_values, "One or more values")->required();
+  ioc_find->add_option("--since", ioc_since, "How far back: a duration (30d) or RFC 3339 time")
+      ->capture_default_str();
+  ioc_find->add_option("--limit", ioc_limit, "At most this many events")->capture_default_str();
+  ioc_find->add_option("--format", ioc_format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   Format format = format_name == "json" ? Format::Json : Format::Table;
 
@@ -265,6 +379,8 @@ int main(int argc, char** argv) {
   auto connection = ResolveConnection(server, token, data_dir);
   if (!connection) return std::cerr << "vigil: " << connection.error().message << "\n", 1;
   if (*hosts) return Hosts(*connection, format);
+  if (*ioc_find)
+    return IocFind(*connection, ioc_kind, ioc_values, ioc_since, ioc_limit, ioc_format);
   if (*hunt)
     return Hunt(*connection, query, hunt_since, hunt_until, hunt_host, hunt_limit, explain,
                 hunt_format);

@@ -1,8 +1,10 @@
 """EQL hunting through the API and the CLI on live telemetry from the local agent: substring, parent
 and count queries find exactly the activity the test caused; errors say line:column; --explain
 prints the SQL."""
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import uuid
 
@@ -36,6 +38,30 @@ with Vigil() as v:
 
     rows = hunt(f'process where event.action == "exec" and child of [process where process.pid == {parent.pid} and process.command_line : "*{marker} c*"] and process.name == "echo"')
     check(len(rows) == 3, f"child of [...] finds the three echoes: {len(rows)}")
+
+    # IOC search: the echo binary's hash finds the three execs; an IP finds a connection to it
+    echo_sha = hashlib.sha256(open(os.path.realpath("/bin/echo"), "rb").read()).hexdigest()
+    found = [json.loads(line) for line in v.cli("ioc", "find", "sha256", echo_sha.upper(), "--since", "10m",
+                                                  "--format", "json").splitlines()]
+    pids = {e["process.pid"] for e in found if e.get("event.action") == "exec"}
+    check({r["process.pid"] for r in rows} <= pids, f"ioc find sha256 finds the echo execs ({len(found)} events)")
+    check(all(e.get("process.hash.sha256") == echo_sha for e in found), "every event found carries the hash")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            listener.accept()[0].close()
+
+    def connections():
+        out = v.cli("ioc", "find", "ip", "127.0.0.1", "--since", "10m", "--format", "json", "--limit", "100000")
+        return [e for e in map(json.loads, out.splitlines())
+                if e.get("destination.port") == port and e.get("event.action") == "connect"]
+    conn = wait_for(connections, 10, "the loopback connection in ioc find ip")
+    check(conn[0]["process.pid"] == os.getpid(), "attributed to the test process")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "ioc", "find", "ip", "300.1.1.1"],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "not an IP address" in r.stderr, f"bad IOC refused: {r.stderr.strip()}")
 
     sql = v.cli("hunt", q, "--explain")
     check("process_fts" in sql and "MATCH" in sql, "the substring uses the FTS5 trigram index")
