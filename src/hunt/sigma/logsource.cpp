@@ -80,8 +80,24 @@ Result<Logsource> RouteLogsource(const std::string& product, const std::string& 
     };
     for (const auto& o : kOther)
       if (category == o.name) return Other(o.ids);
+    static const struct {
+      std::string_view name, channel, id;
+    } kPowerShell[] = {
+        {"ps_script", "Microsoft-Windows-PowerShell/Operational", "4104"},
+        {"ps_module", "Microsoft-Windows-PowerShell/Operational", "4103"},
+        {"ps_classic_start", "Windows PowerShell", "400"},
+        {"ps_classic_provider_start", "Windows PowerShell", "600"},
+        {"ps_classic_script", "Windows PowerShell", "800"},
+    };
+    for (const auto& p : kPowerShell)
+      if (category == p.name)
+        return Logsource{std::nullopt,
+                         {{Category::Other, WindowsKind::Other}},
+                         {std::string(p.id)},
+                         std::string(p.channel),
+                         {}};
     if (!category.empty())
-      return Fail(where + ": category " + category + " has no Windows source Vigil imports");
+      return Fail(where + ": category " + category + " has no source Vigil collects or imports");
     static const std::pair<std::string_view, std::string_view> kChannels[] = {
         {"security", "Security"},
         {"system", "System"},

@@ -4,6 +4,7 @@
 // each failure's reason; asserts a floor so the rate cannot regress (target: all).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -133,6 +134,48 @@ TEST(SigmaRegression, RulesFireOnTheirSamples) {
   for (const auto& f : failures) std::cout << "  FAIL " << f << "\n";
   EXPECT_GT(total, 0);
   EXPECT_GE(passed, kPassFloor) << "the pass rate regressed";
+}
+
+}  // namespace
+
+namespace {
+
+// Every rule of the corpus either compiles (and then also compiles for the matcher and to SQL)
+// or fails with a reason; prints the support rate and the most common reasons.
+TEST(SigmaCorpus, EveryRuleCompilesOrSaysWhy) {
+  int total = 0, compiled = 0;
+  std::map<std::string, int> reasons;
+  for (const auto& dir : fs::directory_iterator(kCorpus)) {
+    if (!dir.is_directory() || !dir.path().filename().string().starts_with("rules")) continue;
+    for (const auto& f : fs::recursive_directory_iterator(dir.path())) {
+      auto ext = f.path().extension();
+      if (ext != ".yml" && ext != ".yaml") continue;
+      ++total;
+      auto rule = vigil::hunt::sigma::Compile(ReadFile(f.path()));
+      if (!rule) {
+        EXPECT_FALSE(rule.error().message.empty()) << f.path();
+        std::string reason = rule.error().message;
+        if (auto colon = reason.find(": ");
+            colon != std::string::npos && reason.starts_with("logsource"))
+          reason = "logsource: " + reason.substr(colon + 2);
+        if (reason.starts_with("field ")) reason = reason.substr(reason.find(": ") + 2, 40);
+        ++reasons[reason.substr(0, 90)];
+        continue;
+      }
+      auto matcher = vigil::hunt::Matcher::Compile(rule->query);
+      EXPECT_TRUE(matcher) << f.path() << ": " << matcher.error().message;
+      auto sql = vigil::hunt::Explain(rule->query, {});
+      EXPECT_TRUE(sql) << f.path() << ": " << sql.error().message;
+      if (matcher && sql) ++compiled;
+    }
+  }
+  std::cout << "sigma corpus: " << compiled << "/" << total << " rules compile\n";
+  std::vector<std::pair<int, std::string>> top;
+  for (const auto& [r, n] : reasons) top.emplace_back(n, r);
+  std::sort(top.rbegin(), top.rend());
+  for (std::size_t i = 0; i < top.size() && i < 40; ++i)
+    std::cout << "  " << top[i].first << "  " << top[i].second << "\n";
+  EXPECT_GT(compiled, 0);
 }
 
 }  // namespace
