@@ -62,45 +62,6 @@ std::string Detail(const json& e) {
   return "";
 }
 
-int Events(const Connection& c, const std::string& host, const std::string& category,
-           const std::string& since, const std::string& until, std::size_t limit, Format format) {
-  httplib::Params params{{"limit", std::to_string(limit)}};
-  if (!host.empty()) params.emplace("host", host);
-  if (!category.empty()) params.emplace("category", category);
-  if (!since.empty()) params.emplace("since", since);
-  if (!until.empty()) params.emplace("until", until);
-  auto reply = Request(c, "GET", httplib::append_query_params("/api/events", params));
-  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
-  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
-  if (format == Format::Json) {
-    std::cout << reply->body;
-    return 0;
-  }
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream lines(reply->body);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty()) continue;
-    json e = json::parse(line);
-    std::string sha = Cell(e, "process.hash.sha256");
-    rows.push_back({Cell(e, "@timestamp").substr(0, 23), Cell(e, "host.name"),
-                    Cell(e, "event.category"), Cell(e, "event.action"), Cell(e, "process.pid"),
-                    Cell(e, "process.parent.pid"), Cell(e, "process.name"), sha.substr(0, 12),
-                    Detail(e)});
-  }
-  PrintTable(std::cout,
-             {"TIME", "HOST", "CATEGORY", "ACTION", "PID", "PPID", "PROCESS", "SHA256", "DETAIL"},
-             rows, 100);
-  return 0;
-}
-
-std::string CsvQuote(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::vector<std::string> EventCells(const json& e, bool full) {
   std::string sha = Cell(e, "process.hash.sha256");
   return {Cell(e, "@timestamp").substr(0, full ? std::string::npos : 23),
@@ -112,6 +73,44 @@ std::vector<std::string> EventCells(const json& e, bool full) {
           Cell(e, "process.name"),
           full ? sha : sha.substr(0, 12),
           Detail(e)};
+}
+
+int Events(const Connection& c, const std::string& host, const std::string& category,
+           const std::string& since, const std::string& until, std::size_t limit, Format format) {
+  httplib::Params params{{"limit", std::to_string(limit)}};
+  if (!host.empty()) params.emplace("host", host);
+  if (!category.empty()) params.emplace("category", category);
+  if (!since.empty()) params.emplace("since", since);
+  if (!until.empty()) params.emplace("until", until);
+  auto reply = Request(c, "GET", httplib::append_query_params("/api/events", params));
+  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
+  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(reply->body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    json e = json::parse(line);
+    if (e.contains("error") && !e.contains("@timestamp"))  // the stream failed after it started
+      return std::cerr << "vigil: " << e["error"].get<std::string>() << "\n", 1;
+    if (format == Format::Json) {
+      std::cout << line << "\n";
+      continue;
+    }
+    rows.push_back(EventCells(e, false));
+  }
+  if (format == Format::Table)
+    PrintTable(std::cout,
+               {"TIME", "HOST", "CATEGORY", "ACTION", "PID", "PPID", "PROCESS", "SHA256", "DETAIL"},
+               rows, 100);
+  return 0;
+}
+
+std::string CsvQuote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
 }
 
 struct HuntReply {

@@ -126,14 +126,22 @@ void ApiServer::Routes() {
         return SendError(res, 400, "limit exceeds " + std::to_string(options_.max_event_limit));
     }
     if (req.has_param("order")) query.newest_first = req.get_param_value("order") != "asc";
-    std::string body;
-    auto r = store_.QueryEvents(query, [&](v1::Event&& e) {
-      body += EventToJson(e).dump();
-      body += '\n';
-      return true;
-    });
-    if (!r) return SendError(res, 500, r.error().message);
-    res.set_content(body, "application/x-ndjson");
+    // Streamed: a large limit never builds the whole answer in memory.
+    res.set_chunked_content_provider("application/x-ndjson",
+                                     [this, query](std::size_t, httplib::DataSink& sink) {
+                                       std::string line;
+                                       auto r = store_.QueryEvents(query, [&](v1::Event&& e) {
+                                         line = EventToJson(e).dump();
+                                         line += '\n';
+                                         return sink.write(line.data(), line.size());
+                                       });
+                                       if (!r) {
+                                         line = json{{"error", r.error().message}}.dump() + "\n";
+                                         sink.write(line.data(), line.size());
+                                       }
+                                       sink.done();
+                                       return true;
+                                     });
   });
 
   // Body: {"query": "EQL", "since": "7d", "until": "...", "host": "...", "limit": N,
