@@ -460,6 +460,12 @@ class RuleCompiler {
         parts.push_back(NullSafe(ref, std::move(cmp)));
         continue;
       }
+      // With |all, the variants of one value (windash, base64offset, expand) are OR'ed and the
+      // values AND'ed; otherwise every pattern joins one OR.
+      std::vector<ExprPtr> local;
+      std::vector<std::string> local_patterns;
+      auto& target_parts = m.all ? local : parts;
+      auto& target_patterns = m.all ? local_patterns : (m.cased ? cs_patterns : ci_patterns);
       for (const auto& s : Strings(v.text, m, field)) {
         std::string body = s;
         if (m.match == MatchType::Contains || m.match == MatchType::EndsWith) body = kAnyRun + body;
@@ -475,22 +481,25 @@ class RuleCompiler {
             else
               re += RE2::QuoteMeta(std::string(1, c));
           }
-          Subject(ref, parts, MakeExpr(Match{MatchKind::Regex, !m.cased, SubjectExpr(ref), {re}}));
+          Subject(ref, target_parts,
+                  MakeExpr(Match{MatchKind::Regex, !m.cased, SubjectExpr(ref), {re}}));
           continue;
         }
         for (char& c : body) c = c == kAnyRun ? '*' : c == kAnyChar ? '?' : c;
-        (m.cased ? cs_patterns : ci_patterns).push_back(body);
+        target_patterns.push_back(body);
+      }
+      if (m.all) {
+        if (!local_patterns.empty())
+          Subject(ref, local,
+                  MakeExpr(Match{MatchKind::Wildcard, !m.cased, SubjectExpr(ref),
+                                 std::move(local_patterns)}));
+        parts.push_back(Combine(LogicOp::Or, std::move(local)));
       }
     }
     auto flush = [&](std::vector<std::string>& patterns, bool ci) {
       if (patterns.empty()) return;
-      if (m.all) {
-        for (auto& p : patterns)
-          Subject(ref, parts, MakeExpr(Match{MatchKind::Wildcard, ci, SubjectExpr(ref), {p}}));
-      } else {
-        Subject(ref, parts,
-                MakeExpr(Match{MatchKind::Wildcard, ci, SubjectExpr(ref), std::move(patterns)}));
-      }
+      Subject(ref, parts,
+              MakeExpr(Match{MatchKind::Wildcard, ci, SubjectExpr(ref), std::move(patterns)}));
     };
     flush(ci_patterns, true);
     flush(cs_patterns, false);

@@ -132,6 +132,18 @@ TEST(SigmaModifiers, AllWithLists) {
             p));
 }
 
+TEST(SigmaModifiers, AllWithVariantsOrsTheVariantsOfEachValue) {
+  std::string rule =
+      "  sel:\n    CommandLine|windash|contains|all:\n      - ' -nop'\n"
+      "      - ' -enc'\n  condition: sel\n";
+  EXPECT_TRUE(Fires(rule, Proc("powershell /nop -enc AAA")));
+  EXPECT_FALSE(Fires(rule, Proc("powershell /nop AAA")));
+  std::string b64 =
+      "  sel:\n    CommandLine|base64offset|contains|all:\n      - 'http://'\n"
+      "      - 'evil'\n  condition: sel\n";
+  EXPECT_TRUE(Fires(b64, Proc("-e aHR0cDovL2V2aWw=")));  // "http://evil"
+}
+
 TEST(SigmaModifiers, Windash) {
   std::string rule = "  sel:\n    CommandLine|windash|contains: ' -enc '\n  condition: sel\n";
   EXPECT_TRUE(Fires(rule, Proc("powershell -enc AAA")));
