@@ -107,7 +107,7 @@ class Gateway::Service final : public v1::AgentGateway::Service {
       ack->set_count(message.batch().count());
       auto stored = HandleBatch(agent_id, epoch, message.batch());
       if (!stored) {
-        if (stored.error().message.starts_with("store: ")) {
+        if (stored.error().retryable) {
           // Not the agent's fault: close the stream without ack; the agent resends later.
           VLOG_ERROR("agent {}: {}", agent_id, stored.error().message);
           return {grpc::StatusCode::UNAVAILABLE, stored.error().message};
@@ -155,18 +155,27 @@ class Gateway::Service final : public v1::AgentGateway::Service {
     std::string agent_id;
   };
 
+  struct BatchError {
+    std::string message;
+    bool retryable = false;  // the server's problem (store): resend later; else the batch is bad
+  };
+  static std::unexpected<BatchError> Reject(std::string message) {
+    return std::unexpected(BatchError{std::move(message), false});
+  }
+
   // Decodes, checks and durably stores one batch; returns the committed sequence.
-  Result<std::uint64_t> HandleBatch(const std::string& agent_id, std::uint64_t epoch,
-                                    const v1::Batch& batch) {
-    if (batch.count() == 0) return Fail("empty batch");
-    if (batch.first_sequence() == 0) return Fail("batch without a sequence number");
+  std::expected<std::uint64_t, BatchError> HandleBatch(const std::string& agent_id,
+                                                       std::uint64_t epoch,
+                                                       const v1::Batch& batch) {
+    if (batch.count() == 0) return Reject("empty batch");
+    if (batch.first_sequence() == 0) return Reject("batch without a sequence number");
     auto raw = ZstdDecompress(batch.events_zstd(), batch.raw_size(), options_.max_batch_bytes);
-    if (!raw) return Fail("cannot decompress: " + raw.error().message);
+    if (!raw) return Reject("cannot decompress: " + raw.error().message);
     v1::EventList list;
-    if (!list.ParseFromString(*raw)) return Fail("payload is not a valid EventList protobuf");
+    if (!list.ParseFromString(*raw)) return Reject("payload is not a valid EventList protobuf");
     if (static_cast<std::uint32_t>(list.events_size()) != batch.count())
-      return Fail("batch declares " + std::to_string(batch.count()) + " events but holds " +
-                  std::to_string(list.events_size()));
+      return Reject("batch declares " + std::to_string(batch.count()) + " events but holds " +
+                    std::to_string(list.events_size()));
     std::vector<store::IngestBatch> batches(1);
     auto& ingest = batches.front();
     ingest.agent_id = agent_id;
@@ -176,13 +185,13 @@ class Gateway::Service final : public v1::AgentGateway::Service {
     for (int i = 0; i < list.events_size(); ++i) {
       auto* event = list.mutable_events(i);
       if (event->has_agent_id() && event->agent_id() != agent_id)
-        return Fail("event " + std::to_string(batch.first_sequence() + i) + " claims agent.id " +
-                    event->agent_id() + " but the certificate says " + agent_id);
+        return Reject("event " + std::to_string(batch.first_sequence() + i) + " claims agent.id " +
+                      event->agent_id() + " but the certificate says " + agent_id);
       event->set_agent_id(agent_id);
       ingest.events.push_back(std::move(*event));
     }
     auto results = store_.Append(batches);
-    if (!results) return Fail("store: " + results.error().message);
+    if (!results) return std::unexpected(BatchError{"store: " + results.error().message, true});
     const auto& r = results->front();
     batches_++;
     stored_ += r.stored;
