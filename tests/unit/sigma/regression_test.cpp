@@ -65,7 +65,7 @@ std::map<std::string, fs::path> RulesById() {
 }
 
 TEST(SigmaRegression, RulesFireOnTheirSamples) {
-  ASSERT_TRUE(fs::exists(kCorpus / "regression")) << kCorpus;
+  if (!fs::exists(kCorpus / "regression")) GTEST_SKIP() << "no Sigma corpus at " << kCorpus;
   auto rules = RulesById();
   int total = 0, passed = 0;
   std::vector<std::string> failures;
@@ -143,6 +143,7 @@ namespace {
 // Every rule of the corpus either compiles (and then also compiles for the matcher and to SQL)
 // or fails with a reason; prints the support rate and the most common reasons.
 TEST(SigmaCorpus, EveryRuleCompilesOrSaysWhy) {
+  if (!fs::exists(kCorpus)) GTEST_SKIP() << "no Sigma corpus at " << kCorpus;
   int total = 0, compiled = 0;
   std::map<std::string, int> reasons;
   for (const auto& dir : fs::directory_iterator(kCorpus)) {
