@@ -8,10 +8,14 @@
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "hunt/hunt.hpp"
+#include "server/importer/importer.hpp"
 
 namespace vigil::server {
 namespace {
 using nlohmann::json;
+
+// Bounds a request body (imports are sent in pieces of at most 32 MiB by the CLI).
+constexpr std::size_t kMaxBodyBytes = 64u << 20;
 
 void SendError(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
@@ -35,6 +39,7 @@ Result<void> ApiServer::Start() {
   http_ = std::make_unique<httplib::SSLServer>(options_.pki.server_cert.c_str(),
                                                options_.pki.server_key.c_str());
   if (!http_->is_valid()) return Fail("api: cannot load the server certificate or key");
+  http_->set_payload_max_length(kMaxBodyBytes);
   Routes();
   if (!http_->bind_to_port(options_.host, options_.port))
     return Fail("api: cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
@@ -142,6 +147,22 @@ void ApiServer::Routes() {
                                        sink.done();
                                        return true;
                                      });
+  });
+
+  // Body: Windows event records (evtx_dump JSON: one per line, an array, or concatenated) or Vigil
+  // JSON Lines events. Answers the counts per event type and the first reasons for skips.
+  http_->Post("/api/import", [this](const httplib::Request& req, httplib::Response& res) {
+    auto report = ImportRecords(store_, req.body);
+    if (!report) {
+      bool ours = report.error().message.starts_with("store: ");
+      return SendError(res, ours ? 500 : 400, report.error().message);
+    }
+    json out{{"records", report->records},
+             {"imported", report->imported},
+             {"skipped", report->skipped},
+             {"by_type", report->by_type},
+             {"reasons", report->reasons}};
+    res.set_content(out.dump() + "\n", "application/json");
   });
 
   // Body: {"query": "EQL", "since": "7d", "until": "...", "host": "...", "limit": N,

@@ -1,0 +1,77 @@
+#include "server/importer/importer.hpp"
+
+#include "common/event_json.hpp"
+#include "common/time.hpp"
+#include "hunt/windows_mapping.hpp"
+
+namespace vigil::server {
+namespace {
+
+constexpr std::size_t kBatchEvents = 5000;
+
+bool IsWindowsRecord(const nlohmann::json& record) {
+  return record.is_object() && (record.contains("Event") || record.contains("System"));
+}
+
+std::string TypeKey(const v1::Event& e, const nlohmann::json& record) {
+  std::string key = e.event_category();
+  if (e.has_event_action()) return key + "/" + e.event_action();
+  if (IsWindowsRecord(record)) {
+    auto id = e.extra().find("EventID");
+    if (id != e.extra().end()) return key + "/event-" + id->second;
+  }
+  return key;
+}
+
+}  // namespace
+
+Result<ImportReport> ImportRecords(store::Store& store, std::string_view text) {
+  auto records = hunt::ParseWindowsRecords(text);
+  if (!records) return std::unexpected(records.error());
+  ImportReport report;
+  std::vector<store::IngestBatch> batch(1);
+  auto flush = [&]() -> Result<void> {
+    if (batch.front().events.empty()) return {};
+    auto r = store.Append(batch);
+    if (!r) return Fail("store: " + r.error().message);
+    report.imported += r->front().stored;
+    if (r->front().rejected) {
+      report.skipped += r->front().rejected;
+      if (report.reasons.size() < kMaxImportReasons)
+        report.reasons.push_back(std::to_string(r->front().rejected) +
+                                 " event(s) without a known event.category");
+    }
+    batch.front().events.clear();
+    return {};
+  };
+  const std::int64_t now = NowNs();
+  for (std::size_t i = 0; i < records->size(); ++i) {
+    const auto& record = (*records)[i];
+    ++report.records;
+    auto event = IsWindowsRecord(record) ? hunt::MapWindowsEvent(record) : EventFromJson(record);
+    if (!event) {
+      ++report.skipped;
+      if (report.reasons.size() < kMaxImportReasons)
+        report.reasons.push_back("record " + std::to_string(i + 1) + ": " + event.error().message);
+      continue;
+    }
+    if (!schema::CategoryOf(*event)) {
+      ++report.skipped;
+      if (report.reasons.size() < kMaxImportReasons)
+        report.reasons.push_back("record " + std::to_string(i + 1) + ": " +
+                                 (event->has_event_category()
+                                      ? "unknown event.category '" + event->event_category() + "'"
+                                      : std::string("no event.category")));
+      continue;
+    }
+    if (!event->has_timestamp()) event->set_timestamp(now);
+    report.by_type[TypeKey(*event, record)]++;
+    batch.front().events.push_back(std::move(*event));
+    if (batch.front().events.size() >= kBatchEvents)
+      if (auto r = flush(); !r) return std::unexpected(r.error());
+  }
+  if (auto r = flush(); !r) return std::unexpected(r.error());
+  return report;
+}
+
+}  // namespace vigil::server

@@ -1,0 +1,32 @@
+// Import of foreign telemetry into the store: Windows event records (Sysmon, Security; the JSON
+// shape of evtx_dump) mapped to the schema, or Vigil's own JSON Lines events. Each imported
+// Windows file becomes a host (its Computer). Reports counts per event type and every skip with
+// why.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "server/store/store.hpp"
+
+namespace vigil::server {
+
+struct ImportReport {
+  std::uint64_t records = 0;
+  std::uint64_t imported = 0;
+  std::uint64_t skipped = 0;
+  std::map<std::string, std::uint64_t> by_type;  // "process/exec", "other/sysmon-5", ...
+  std::vector<std::string> reasons;              // the first skips: "record 12: why"
+};
+
+inline constexpr std::size_t kMaxImportReasons = 100;
+
+// Parses text (one JSON value, an array, or one value per line), maps every record and appends
+// them to the store (unsequenced batches: never deduplicated). A record that cannot be mapped is
+// skipped and reported; a text that is not JSON at all is an error.
+Result<ImportReport> ImportRecords(store::Store& store, std::string_view text);
+
+}  // namespace vigil::server

@@ -1,0 +1,60 @@
+"""Import of Windows event records (the Sigma regression samples of ../shared/corpora, evtx_dump's JSON
+shape) and of Vigil JSON Lines: counts per event type, skipped records with the reason, each file's
+Computer becomes a host, and the imported events are huntable."""
+import glob
+import json
+import os
+
+from vigil_e2e import Vigil, check
+
+CORPUS = os.path.join(os.path.dirname(__file__), "../../../shared/corpora/sigma/regression")
+
+with Vigil() as v:
+    v.start_server()
+    samples = sorted(glob.glob(os.path.join(CORPUS, "**/proc_creation_win_*/*.json"), recursive=True))[:5]
+    check(len(samples) == 5, f"five process_creation samples in the corpus ({len(samples)})")
+
+    # What the files hold, read independently of Vigil: Computer and EventID of every record.
+    expected_hosts, expected_process = set(), 0
+    decoder = json.JSONDecoder()
+    for path in samples:
+        text = open(path).read()
+        pos = 0
+        while pos < len(text):
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                break
+            record, pos = decoder.raw_decode(text, pos)
+            system = record["Event"]["System"]
+            expected_hosts.add(system["Computer"])
+            provider = system["Provider"]["#attributes"]["Name"]
+            if (provider == "Microsoft-Windows-Sysmon" and system["EventID"] == 1) or system["EventID"] == 4688:
+                expected_process += 1
+
+    out = [json.loads(line) for line in v.cli("import", "jsonl", *samples, "--format", "json").splitlines()]
+    check(len(out) == 5, "one report per file")
+    imported = sum(r["imported"] for r in out)
+    process = sum(n for r in out for t, n in r["by_type"].items() if t.startswith("process"))
+    check(all(r["skipped"] == 0 for r in out), "no record skipped")
+    check(process == expected_process, f"{process} process events == {expected_process} Sysmon 1 / 4688 records")
+
+    events = v.events("--category", "process", "--since", "2000-01-01T00:00:00Z", "--limit", "100000")
+    check(len(events) == expected_process, f"{len(events)} process events stored")
+    check({e["host.name"] for e in events} <= expected_hosts and events, "hosts are the files' Computer names")
+    check(all(e.get("process.executable") and e.get("process.command_line") for e in events),
+          "executable and command line mapped")
+
+    rows = [json.loads(line) for line in v.cli("hunt", "process where process.executable : \"*.exe\"", "--since",
+                                               "2000-01-01T00:00:00Z", "--format", "json").splitlines()]
+    check(len(rows) == expected_process, f"imported events are huntable ({len(rows)})")
+
+    mixed = os.path.join(v.dir, "mixed.jsonl")
+    with open(mixed, "w") as f:
+        f.write('{"event.category": "process", "process.pid": "x"}\n')
+        f.write('{"event.category": "nope"}\n')
+        f.write('{"event.category": "process", "process.name": "ok", "host.name": "imported-host"}\n')
+    r = json.loads(v.cli("import", "jsonl", mixed, "--format", "json"))
+    check(r["records"] == 3 and r["imported"] == 1 and r["skipped"] == 2, f"mixed file: {r}")
+    check(any("process.pid" in reason for reason in r["reasons"]), f"the reason names the field: {r['reasons']}")
+    check("record 2: unknown event.category 'nope'" in r["reasons"] and r["by_type"] == {"process": 1}, f"unknown category reported: {r}")
