@@ -11,6 +11,7 @@
 
 #include "cli/api_client.hpp"
 #include "cli/output.hpp"
+#include "cli/rules_test.hpp"
 #include "cli/up.hpp"
 
 using namespace vigil;
@@ -444,9 +445,26 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   add_format(import_jsonl);
 
+  auto* rules = app.add_subcommand("rules", "Detection rules");
+  rules->require_subcommand(1);
+  auto* rules_test = rules->add_subcommand(
+      "test", "Evaluate one rule (Sigma .yml or EQL) against events from a file, offline");
+  std::string rule_file, events_file;
+  rules_test
+      ->add_option("rule", rule_file, "Sigma YAML (.yml/.yaml) or a file holding one EQL query")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rules_test
+      ->add_option("--events", events_file,
+                   "Events: Windows records as JSON (evtx_dump) or Vigil JSON / JSON Lines")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_format(rules_test);
+
   CLI11_PARSE(app, argc, argv);
   Format format = format_name == "json" ? Format::Json : Format::Table;
 
+  if (*rules_test) return RulesTest(rule_file, events_file, format == Format::Json);
   if (*up) {
     up_options.data_dir = data_dir;
     return Up(up_options);
