@@ -4,6 +4,7 @@
 // records that arrive meanwhile wait in the ring buffer. Stop() wakes the thread through an
 // eventfd and joins it; the skeleton (programs, links, maps) and the ring buffer are RAII-owned.
 #include "agent/sensor/ebpf_source.hpp"
+#include "agent/sensor/source_thread.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -284,19 +285,9 @@ class EbpfSource final : public EventSource {
     return sum;
   }
 
-  bool StopRequested() const {
-    pollfd p{wake_.get(), POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-  }
+  bool StopRequested() const { return WakeRequested(wake_.get()); }
 
-  void Emit(v1::Event&& e) {
-    events_.fetch_add(1, std::memory_order_relaxed);
-    try {
-      sink_(std::move(e));
-    } catch (const std::exception& ex) {  // the sink's problem must not kill the source thread
-      VLOG_ERROR("ebpf source: sink: {}", ex.what());
-    }
-  }
+  void Emit(v1::Event&& e) { DeliverEvent(sink_, events_, "ebpf", std::move(e)); }
 
   void Run() {
     if (options_.snapshot_at_start) {

@@ -2,6 +2,7 @@
 // exec details, and (optionally) snapshots the running processes first. One receiving thread;
 // Stop() wakes it through an eventfd and joins it.
 #include "agent/sensor/proc_source.hpp"
+#include "agent/sensor/source_thread.hpp"
 
 // clang-format off
 #include <sys/socket.h>
@@ -126,19 +127,9 @@ class ProcSource final : public EventSource {
   }
 
  private:
-  bool StopRequested() const {
-    pollfd p{wake_.get(), POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-  }
+  bool StopRequested() const { return WakeRequested(wake_.get()); }
 
-  void Emit(v1::Event&& e) {
-    events_.fetch_add(1, std::memory_order_relaxed);
-    try {
-      sink_(std::move(e));
-    } catch (const std::exception& ex) {  // the sink's problem must not kill the source thread
-      VLOG_ERROR("proc source: sink: {}", ex.what());
-    }
-  }
+  void Emit(v1::Event&& e) { DeliverEvent(sink_, events_, "proc", std::move(e)); }
 
   void Run() {
     if (options_.snapshot_at_start) Snapshot();
