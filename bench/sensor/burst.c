@@ -1,6 +1,7 @@
 // Burst generator for the sensor benchmark. `file DIR SECONDS`: create (O_CREAT|O_WRONLY), close
 // and unlink files in DIR as fast as possible; `connect PORT SECONDS`: TCP connects to a loopback
-// listener it runs itself, as fast as possible; each client waits for its accept, then resets. Prints one JSON object with the operations done.
+// listener it runs itself, as fast as possible; each client waits for its accept, then resets.
+// Prints one JSON object with the operations done.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

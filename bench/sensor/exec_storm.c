@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
     if (rate > 0) {
       double due = start + (double)execs / rate;
       if (due > now) {
-        struct timespec pause = {(time_t)(due - now), (long)((due - now - (time_t)(due - now)) * 1e9)};
+        struct timespec pause = {(time_t)(due - now),
+                                 (long)((due - now - (time_t)(due - now)) * 1e9)};
         nanosleep(&pause, NULL);
       }
     }

@@ -41,7 +41,8 @@ TEST(Schema, GenericGetAndSetMatchTheTypedProtobufAccessors) {
   EXPECT_EQ(e.process_pid(), 42);
   EXPECT_EQ(std::get<std::string_view>(schema::Get(e, schema::field::kProcessName)), "bash");
   EXPECT_EQ(std::get<std::int64_t>(schema::Get(e, schema::field::kProcessPid)), 42);
-  EXPECT_EQ(std::get<const schema::StringList*>(schema::Get(e, schema::field::kProcessArgs))->size(), 2);
+  EXPECT_EQ(
+      std::get<const schema::StringList*>(schema::Get(e, schema::field::kProcessArgs))->size(), 2);
   EXPECT_TRUE(std::holds_alternative<std::monostate>(schema::Get(e, schema::field::kFilePath)));
 }
 
@@ -107,8 +108,8 @@ TEST(Zstd, RoundTripAndBounds) {
   auto packed = ZstdCompress(input);
   EXPECT_LT(packed.size(), 1000u);
   EXPECT_EQ(*ZstdDecompress(packed, input.size(), 1 << 20), input);
-  EXPECT_FALSE(ZstdDecompress(packed, input.size(), 1000));          // over the bound
-  EXPECT_FALSE(ZstdDecompress(packed, input.size() - 1, 1 << 20));   // size lies
+  EXPECT_FALSE(ZstdDecompress(packed, input.size(), 1000));         // over the bound
+  EXPECT_FALSE(ZstdDecompress(packed, input.size() - 1, 1 << 20));  // size lies
   EXPECT_FALSE(ZstdDecompress("garbage", 10, 1 << 20));
 }
 

@@ -10,10 +10,10 @@
 #endif
 
 #define VG_COMM_LEN 16
-#define VG_PATH_CAP 4096   /* a path (exe, cwd, file) is cut to VG_PATH_CAP - 1 bytes */
-#define VG_ARGS_CAP 8192   /* argv bytes kept per exec (NUL separated) */
-#define VG_DNS_CAP 512     /* DNS payload bytes kept per message */
-#define VG_PREFIX_LEN 64   /* bytes of a path the in-kernel prefix filter looks at */
+#define VG_PATH_CAP 4096 /* a path (exe, cwd, file) is cut to VG_PATH_CAP - 1 bytes */
+#define VG_ARGS_CAP 8192 /* argv bytes kept per exec (NUL separated) */
+#define VG_DNS_CAP 512   /* DNS payload bytes kept per message */
+#define VG_PREFIX_LEN 64 /* bytes of a path the in-kernel prefix filter looks at */
 
 enum vg_record_type {
   VG_EXEC = 1,
@@ -38,8 +38,8 @@ struct vg_proc {
 };
 
 struct vg_hdr {
-  __u32 type; /* enum vg_record_type */
-  __u32 size; /* bytes of the whole record */
+  __u32 type;    /* enum vg_record_type */
+  __u32 size;    /* bytes of the whole record */
   __u64 boot_ns; /* bpf_ktime_get_boot_ns() */
   struct vg_proc proc;
 };
@@ -66,7 +66,7 @@ struct vg_exit {
  * source is the remote peer (it initiated) and destination is the local socket. */
 struct vg_net {
   struct vg_hdr hdr;
-  __u16 family; /* AF_INET or AF_INET6 */
+  __u16 family;   /* AF_INET or AF_INET6 */
   __u16 protocol; /* IPPROTO_TCP or IPPROTO_UDP */
   __u16 sport, dport;
   __u8 saddr[16], daddr[16];
@@ -75,11 +75,11 @@ struct vg_net {
 };
 
 enum vg_file_op {
-  VG_FILE_CREATE = 1,  /* open/creat that created the file (FMODE_CREATED) */
-  VG_FILE_WRITE = 2,   /* open for writing an existing file */
+  VG_FILE_CREATE = 1, /* open/creat that created the file (FMODE_CREATED) */
+  VG_FILE_WRITE = 2,  /* open for writing an existing file */
   VG_FILE_RENAME = 3,
   VG_FILE_UNLINK = 4,
-  VG_FILE_CHMOD = 5,   /* chmod adding an execute bit */
+  VG_FILE_CHMOD = 5, /* chmod adding an execute bit */
 };
 
 /* data = path (path_len) | target path (path2_len, rename only). */
