@@ -5,7 +5,8 @@
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
  *            sys_enter sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
  *   dns      sys_enter send*, sys_enter+sys_exit recvfrom/recvmsg on port 53 (payload)
- *   file     sys_enter+sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at), (f)chmod(at)(2)
+ *   file     sys_enter+sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at),
+ *            (f)chmod(at)(2)
  *   module   sys_enter init_module/finit_module
  * The agent's own process is skipped everywhere (self_tgid). Ring-buffer failures are counted per
  * CPU in `drops`. See docs/sensor.md. */
@@ -22,9 +23,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load. */
 const volatile __u32 self_tgid = 0;
-const volatile __u8 file_filter = 1;        /* 0: report every path */
+const volatile __u8 file_filter = 1; /* 0: report every path */
 const volatile __u64 udp_window_ns = 60000000000ull;
-const volatile __u64 wakeup_bytes = 0;      /* 0: wake the reader on every record */
+const volatile __u64 wakeup_bytes = 0; /* 0: wake the reader on every record */
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -87,7 +88,7 @@ struct {
 struct pathbuf {
   __u64 off; /* kept here, not on the stack: the verifier treats it as unknown, so bpf_loop */
   __u64 n;   /* callbacks converge at once instead of being explored per value */
-  const unsigned char *names[PATH_DEPTH];
+  const unsigned char* names[PATH_DEPTH];
   char buf[VG_PATH_CAP * 2];
 };
 union scratch {
@@ -179,7 +180,12 @@ static __always_inline void output(void* rec, __u64 size) {
 }
 
 /* off & mask, done in a way clang cannot drop: the verifier needs to see the bound. */
-#define BOUND(off, mask) ({ __u64 __v = (off); asm volatile("%0 &= " #mask : "+r"(__v)); __v; })
+#define BOUND(off, mask)                      \
+  ({                                          \
+    __u64 __v = (off);                        \
+    asm volatile("%0 &= " #mask : "+r"(__v)); \
+    __v;                                      \
+  })
 
 static __always_inline __u64 ticks(__u64 ns) { return ns / USER_HZ_DIV; }
 
@@ -738,11 +744,16 @@ static __always_inline void on_module(struct task_struct* t, struct pending* p) 
 
 static __always_inline __u64 arg(struct pt_regs* regs, int i) {
   switch (i) {
-    case 0: return BPF_CORE_READ(regs, di);
-    case 1: return BPF_CORE_READ(regs, si);
-    case 2: return BPF_CORE_READ(regs, dx);
-    case 3: return BPF_CORE_READ(regs, r10);
-    default: return BPF_CORE_READ(regs, r8);
+    case 0:
+      return BPF_CORE_READ(regs, di);
+    case 1:
+      return BPF_CORE_READ(regs, si);
+    case 2:
+      return BPF_CORE_READ(regs, dx);
+    case 3:
+      return BPF_CORE_READ(regs, r10);
+    default:
+      return BPF_CORE_READ(regs, r8);
   }
 }
 
