@@ -50,8 +50,9 @@ Result<HttpReply> Request(const Connection& c, const std::string& method, const 
   client.set_bearer_token_auth(c.token.c_str());
   client.set_connection_timeout(5);
   client.set_read_timeout(300);
-  httplib::Result res = method == "POST" ? client.Post(path.c_str(), body, content_type.c_str())
-                                         : client.Get(path.c_str());
+  httplib::Result res = method == "POST"     ? client.Post(path.c_str(), body, content_type.c_str())
+                        : method == "DELETE" ? client.Delete(path.c_str())
+                                             : client.Get(path.c_str());
   if (!res)
     return Fail("cannot reach " + c.url + ": " + httplib::to_string(res.error()) +
                 (res.error() == httplib::Error::Connection ? " (is vigil-server running?)" : ""));

@@ -283,10 +283,43 @@ int Import(const Connection& c, const std::vector<std::string>& files, bool as_j
   return status;
 }
 
-int Hunt(const Connection& c, const std::string& query, const std::string& since,
-         const std::string& until, const std::string& host, std::size_t limit, bool explain,
-         const std::string& format) {
-  json body{{"query", query}, {"limit", limit}, {"explain", explain}};
+// `vigil hunts list|save|delete`.
+int SavedHunts(const Connection& c, const std::string& action, const std::string& name,
+               const std::string& query, const std::string& description, Format format) {
+  Result<HttpReply> reply = Fail("unknown action");
+  if (action == "list") reply = Request(c, "GET", "/api/hunts");
+  if (action == "save")
+    reply = Request(c, "POST", "/api/hunts",
+                    json{{"name", name}, {"query", query}, {"description", description}}.dump(),
+                    "application/json");
+  if (action == "delete") reply = Request(c, "DELETE", "/api/hunts/" + name);
+  if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
+  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
+  if (action != "list") {
+    std::cout << (action == "save" ? "saved " : "deleted ") << name << "\n";
+    return 0;
+  }
+  json hunts = json::parse(reply->body);
+  if (format == Format::Json) {
+    for (const auto& h : hunts) std::cout << h.dump() << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : hunts)
+    rows.push_back({Cell(h, "name"), Cell(h, "owner"), Cell(h, "updated").substr(0, 19),
+                    Cell(h, "description"), Cell(h, "query")});
+  PrintTable(std::cout, {"NAME", "OWNER", "UPDATED", "DESCRIPTION", "QUERY"}, rows, 80);
+  return 0;
+}
+
+int Hunt(const Connection& c, const std::string& query, const std::string& saved,
+         const std::string& since, const std::string& until, const std::string& host,
+         std::size_t limit, bool explain, const std::string& format) {
+  json body{{"limit", limit}, {"explain", explain}};
+  if (!saved.empty())
+    body["name"] = saved;
+  else
+    body["query"] = query;
   if (!since.empty()) body["since"] = since;
   if (!until.empty()) body["until"] = until;
   if (!host.empty()) body["host"] = host;
@@ -401,8 +434,11 @@ int main(int argc, char** argv) {
   bool explain = false;
   auto* hunt =
       app.add_subcommand("hunt", "Run an EQL query over the fleet's history (see docs/hunting.md)");
-  hunt->add_option("query", query, "EQL, e.g. 'process where process.name == \"curl\"'")
-      ->required();
+  std::string saved_name;
+  auto* query_option =
+      hunt->add_option("query", query, "EQL, e.g. 'process where process.name == \"curl\"'");
+  hunt->add_option("--saved", saved_name, "Run the saved hunt of this name instead")
+      ->excludes(query_option);
   hunt->add_option("--since", hunt_since, "Start: a duration ago (7d) or RFC 3339 time")
       ->capture_default_str();
   hunt->add_option("--until", hunt_until, "End: a duration ago or RFC 3339 time");
@@ -461,6 +497,20 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   add_format(rules_test);
 
+  auto* hunts = app.add_subcommand(
+      "hunts", "Saved hunts: list, save, delete (run one: vigil hunt --saved NAME)");
+  hunts->require_subcommand(1);
+  auto* hunts_list = hunts->add_subcommand("list", "Saved hunts with their queries and owners");
+  add_format(hunts_list);
+  std::string hunt_name, hunt_query, hunt_description;
+  auto* hunts_save =
+      hunts->add_subcommand("save", "Save (or replace) a hunt by name; the query must parse");
+  hunts_save->add_option("name", hunt_name, "Name: letters, digits, '.', '_' or '-'")->required();
+  hunts_save->add_option("query", hunt_query, "EQL")->required();
+  hunts_save->add_option("--description", hunt_description, "What it looks for and why");
+  auto* hunts_delete = hunts->add_subcommand("delete", "Delete a saved hunt");
+  hunts_delete->add_option("name", hunt_name, "Name")->required();
+
   CLI11_PARSE(app, argc, argv);
   Format format = format_name == "json" ? Format::Json : Format::Table;
 
@@ -472,12 +522,20 @@ int main(int argc, char** argv) {
   auto connection = ResolveConnection(server, token, data_dir);
   if (!connection) return std::cerr << "vigil: " << connection.error().message << "\n", 1;
   if (*hosts) return Hosts(*connection, format);
+  if (*hunts_list || *hunts_save || *hunts_delete)
+    return SavedHunts(*connection,
+                      *hunts_list   ? "list"
+                      : *hunts_save ? "save"
+                                    : "delete",
+                      hunt_name, hunt_query, hunt_description, format);
+  if (*hunt && query.empty() && saved_name.empty())
+    return std::cerr << "vigil: hunt needs a QUERY or --saved NAME\n", 2;
   if (*import_jsonl) return Import(*connection, import_files, format == Format::Json);
   if (*ioc_find)
     return IocFind(*connection, ioc_kind, ioc_values, ioc_since, ioc_limit, ioc_format);
   if (*hunt)
-    return Hunt(*connection, query, hunt_since, hunt_until, hunt_host, hunt_limit, explain,
-                hunt_format);
+    return Hunt(*connection, query, saved_name, hunt_since, hunt_until, hunt_host, hunt_limit,
+                explain, hunt_format);
   if (*events) return Events(*connection, host, category, since, until, limit, format);
   return 0;
 }

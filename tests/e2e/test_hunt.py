@@ -63,6 +63,22 @@ with Vigil() as v:
                        capture_output=True, text=True)
     check(r.returncode == 2 and "not an IP address" in r.stderr, f"bad IOC refused: {r.stderr.strip()}")
 
+    # saved hunts: save, list (owner = the token's name), run by name, replace, delete
+    check(v.cli("hunts", "save", "echoes", q, "--description", "the test's echoes").strip() == "saved echoes",
+          "hunt saved")
+    listed = [json.loads(line) for line in v.cli("hunts", "list", "--format", "json").splitlines()]
+    check(len(listed) == 1 and listed[0]["query"] == q and listed[0]["owner"] == "admin",
+          f"listed with its owner: {listed}")
+    rows = [json.loads(line) for line in v.cli("hunt", "--saved", "echoes", "--since", "10m",
+                                               "--format", "json").splitlines()]
+    check(len(rows) == 3, f"the saved hunt runs by name ({len(rows)} rows)")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunts", "save", "broken", "process where ("],
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and "1:" in r.stderr, f"a query that does not parse is not saved ({r.stderr.strip()})")
+    check(v.cli("hunts", "delete", "echoes").strip() == "deleted echoes", "deleted")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", "--saved", "echoes"], capture_output=True, text=True)
+    check(r.returncode != 0 and "no saved hunt named 'echoes'" in r.stderr, f"gone: {r.stderr.strip()}")
+
     sql = v.cli("hunt", q, "--explain")
     check("process_fts" in sql and "MATCH" in sql, "the substring uses the FTS5 trigram index")
 

@@ -165,9 +165,65 @@ void ApiServer::Routes() {
     res.set_content(out.dump() + "\n", "application/json");
   });
 
-  // Body: {"query": "EQL", "since": "7d", "until": "...", "host": "...", "limit": N,
-  // "explain": false}. Streams JSON Lines: events, {"sequence": [...]}, or count rows; with
-  // explain, {"sql": "..."}. A bad query is a 400 whose error says line:column and why.
+  http_->Get("/api/hunts", [this](const httplib::Request&, httplib::Response& res) {
+    auto hunts = store_.ListHunts();
+    if (!hunts) return SendError(res, 500, hunts.error().message);
+    json out = json::array();
+    for (const auto& h : *hunts)
+      out.push_back({{"name", h.name},
+                     {"query", h.query},
+                     {"description", h.description},
+                     {"owner", h.owner},
+                     {"created", FormatRfc3339(h.created_ns)},
+                     {"updated", FormatRfc3339(h.updated_ns)}});
+    res.set_content(out.dump() + "\n", "application/json");
+  });
+
+  // Body: {"name": "...", "query": "EQL", "description": "..."}; the query must parse. Saving a
+  // name again replaces it. The owner is the name of the API token that saves it.
+  http_->Post("/api/hunts", [this](const httplib::Request& req, httplib::Response& res) {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const std::exception& e) {
+      return SendError(res, 400, std::string("body is not JSON: ") + e.what());
+    }
+    if (!body.is_object() || !body.contains("name") || !body["name"].is_string() ||
+        !body.contains("query") || !body["query"].is_string())
+      return SendError(res, 400,
+                       "body must be {\"name\": ..., \"query\": ..., \"description\": ...}");
+    std::string name = body["name"];
+    if (name.empty() || name.size() > 64 ||
+        name.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            std::string::npos)
+      return SendError(res, 400, "a hunt name is 1-64 letters, digits, '.', '_' or '-'");
+    if (auto parsed = hunt::Parse(body["query"].get<std::string>()); !parsed)
+      return SendError(res, 400, parsed.error().message);
+    auto who = store_.AuthenticateApiToken(BearerToken(req));
+    store::SavedHunt hunt{.name = name,
+                          .query = body["query"],
+                          .description = body.value("description", ""),
+                          .owner = who ? who->name : "",
+                          .created_ns = 0,
+                          .updated_ns = 0};
+    if (auto r = store_.SaveHunt(hunt); !r) return SendError(res, 500, r.error().message);
+    res.set_content(json{{"saved", name}}.dump() + "\n", "application/json");
+  });
+
+  http_->Delete(R"(/api/hunts/([A-Za-z0-9._-]+))", [this](const httplib::Request& req,
+                                                          httplib::Response& res) {
+    auto deleted = store_.DeleteHunt(req.matches[1]);
+    if (!deleted) return SendError(res, 500, deleted.error().message);
+    if (!*deleted)
+      return SendError(res, 404, "no saved hunt named '" + std::string(req.matches[1]) + "'");
+    res.set_content(json{{"deleted", std::string(req.matches[1])}}.dump() + "\n",
+                    "application/json");
+  });
+
+  // Body: {"query": "EQL" or "name": "saved hunt", "since": "7d", "until": "...", "host": "...",
+  // "limit": N, "explain": false}. Streams JSON Lines: events, {"sequence": [...]}, or count rows;
+  // with explain, {"sql": "..."}. A bad query is a 400 whose error says line:column and why.
   http_->Post("/api/hunt", [this](const httplib::Request& req, httplib::Response& res) {
     json body;
     try {
@@ -175,9 +231,20 @@ void ApiServer::Routes() {
     } catch (const std::exception& e) {
       return SendError(res, 400, std::string("body is not JSON: ") + e.what());
     }
-    if (!body.is_object() || !body.contains("query") || !body["query"].is_string())
-      return SendError(res, 400, "body must be a JSON object with a \"query\" string");
-    auto query = hunt::Parse(body["query"].get<std::string>());
+    if (!body.is_object()) return SendError(res, 400, "body must be a JSON object");
+    std::string text;
+    if (body.contains("name") && body["name"].is_string()) {
+      auto saved = store_.GetHunt(body["name"].get<std::string>());
+      if (!saved) return SendError(res, 500, saved.error().message);
+      if (!*saved)
+        return SendError(res, 404, "no saved hunt named '" + body["name"].get<std::string>() + "'");
+      text = (*saved)->query;
+    } else if (body.contains("query") && body["query"].is_string()) {
+      text = body["query"].get<std::string>();
+    } else {
+      return SendError(res, 400, "body needs a \"query\" string or the \"name\" of a saved hunt");
+    }
+    auto query = hunt::Parse(text);
     if (!query) return SendError(res, 400, query.error().message);
     hunt::HuntOptions options;
     const std::int64_t now = NowNs();

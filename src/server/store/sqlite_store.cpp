@@ -217,6 +217,12 @@ class SqliteStore final : public Store {
   Result<void> ConsumeEnrollmentToken(const std::string& secret) override;
   Result<std::string> CreateApiToken(const std::string& name, Role role) override;
   Result<Role> VerifyApiToken(const std::string& secret) override;
+  Result<ApiPrincipal> AuthenticateApiToken(const std::string& secret) override;
+
+  Result<void> SaveHunt(const SavedHunt& hunt) override;
+  Result<std::vector<SavedHunt>> ListHunts() override;
+  Result<std::optional<SavedHunt>> GetHunt(const std::string& name) override;
+  Result<bool> DeleteHunt(const std::string& name) override;
 
   void ReturnReader(DbPtr db) {
     std::lock_guard lock(readers_mu_);
@@ -324,6 +330,10 @@ Result<void> SqliteStore::CreateSchema() {
     CREATE TABLE IF NOT EXISTS api_tokens (
       sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,
       created_ns INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS saved_hunts (
+      name TEXT PRIMARY KEY, query TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+      owner TEXT NOT NULL DEFAULT '', created_ns INTEGER NOT NULL,
+      updated_ns INTEGER NOT NULL) WITHOUT ROWID;
   )";
   if (auto r = Exec(w, control); !r) return r;
 
@@ -1059,17 +1069,77 @@ Result<std::string> SqliteStore::CreateApiToken(const std::string& name, Role ro
 }
 
 Result<Role> SqliteStore::VerifyApiToken(const std::string& secret) {
+  auto principal = AuthenticateApiToken(secret);
+  if (!principal) return std::unexpected(principal.error());
+  return principal->role;
+}
+
+Result<ApiPrincipal> SqliteStore::AuthenticateApiToken(const std::string& secret) {
   auto db = Reader();
   if (!db) return std::unexpected(db.error());
-  auto stmt =
-      PrepareBound(db->get(), "SELECT role FROM api_tokens WHERE sha256 = ?", {Sha256Hex(secret)});
+  auto stmt = PrepareBound(db->get(), "SELECT name, role FROM api_tokens WHERE sha256 = ?",
+                           {Sha256Hex(secret)});
   if (!stmt) return std::unexpected(stmt.error());
   int rc = sqlite3_step(stmt->get());
   if (rc == SQLITE_DONE) return Fail("unknown API token");
   if (rc != SQLITE_ROW) return sqlite::DbFail(db->get(), "read API token");
-  auto role = ParseRole(ColumnText(stmt->get(), 0));
+  auto role = ParseRole(ColumnText(stmt->get(), 1));
   if (!role) return Fail("API token has an unknown role");
-  return *role;
+  return ApiPrincipal{std::string(ColumnText(stmt->get(), 0)), *role};
+}
+
+Result<void> SqliteStore::SaveHunt(const SavedHunt& hunt) {
+  if (hunt.name.empty()) return Fail("a saved hunt needs a name");
+  const std::int64_t now = NowNs();
+  std::lock_guard lock(writer_mu_);
+  auto r = Run(writer_.get(),
+               "INSERT INTO saved_hunts (name, query, description, owner, created_ns, updated_ns) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET query = excluded.query, "
+               "description = excluded.description, owner = excluded.owner, "
+               "updated_ns = excluded.updated_ns",
+               {hunt.name, hunt.query, hunt.description, hunt.owner, now, now});
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+namespace {
+SavedHunt HuntFromRow(sqlite3_stmt* stmt) {
+  return SavedHunt{std::string(ColumnText(stmt, 0)), std::string(ColumnText(stmt, 1)),
+                   std::string(ColumnText(stmt, 2)), std::string(ColumnText(stmt, 3)),
+                   sqlite3_column_int64(stmt, 4), sqlite3_column_int64(stmt, 5)};
+}
+constexpr std::string_view kHuntColumns =
+    "SELECT name, query, description, owner, created_ns, updated_ns FROM saved_hunts";
+}  // namespace
+
+Result<std::vector<SavedHunt>> SqliteStore::ListHunts() {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  auto stmt = PrepareBound(db->get(), std::string(kHuntColumns) + " ORDER BY name", {});
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<SavedHunt> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(HuntFromRow(stmt->get()));
+  if (rc != SQLITE_DONE) return sqlite::DbFail(db->get(), "list saved hunts");
+  return out;
+}
+
+Result<std::optional<SavedHunt>> SqliteStore::GetHunt(const std::string& name) {
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  auto stmt = PrepareBound(db->get(), std::string(kHuntColumns) + " WHERE name = ?", {name});
+  if (!stmt) return std::unexpected(stmt.error());
+  int rc = sqlite3_step(stmt->get());
+  if (rc == SQLITE_DONE) return std::optional<SavedHunt>();
+  if (rc != SQLITE_ROW) return sqlite::DbFail(db->get(), "read saved hunt");
+  return std::optional<SavedHunt>(HuntFromRow(stmt->get()));
+}
+
+Result<bool> SqliteStore::DeleteHunt(const std::string& name) {
+  std::lock_guard lock(writer_mu_);
+  auto r = Run(writer_.get(), "DELETE FROM saved_hunts WHERE name = ?", {name});
+  if (!r) return std::unexpected(r.error());
+  return *r > 0;
 }
 
 }  // namespace

@@ -79,6 +79,22 @@ struct AgentStatusUpdate {
 
 enum class Role { Viewer, Analyst, Admin };
 
+// Who an API token belongs to.
+struct ApiPrincipal {
+  std::string name;
+  Role role = Role::Viewer;
+};
+
+// A hunt kept by name so the team can run it again.
+struct SavedHunt {
+  std::string name;
+  std::string query;  // EQL
+  std::string description;
+  std::string owner;  // the API token's name that saved it
+  std::int64_t created_ns = 0;
+  std::int64_t updated_ns = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -112,6 +128,13 @@ class Store {
   // ---- API bearer tokens (only a hash of the secret is stored)
   virtual Result<std::string> CreateApiToken(const std::string& name, Role role) = 0;
   virtual Result<Role> VerifyApiToken(const std::string& secret) = 0;
+  virtual Result<ApiPrincipal> AuthenticateApiToken(const std::string& secret) = 0;
+
+  // ---- saved hunts (by name; saving a name again replaces its query and description)
+  virtual Result<void> SaveHunt(const SavedHunt& hunt) = 0;
+  virtual Result<std::vector<SavedHunt>> ListHunts() = 0;
+  virtual Result<std::optional<SavedHunt>> GetHunt(const std::string& name) = 0;
+  virtual Result<bool> DeleteHunt(const std::string& name) = 0;  // false: no such hunt
 };
 
 struct SqliteOptions {

@@ -569,5 +569,39 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(store.error().message.find(path_.string()), std::string::npos);
 }
 
+TEST_F(StoreTest, SavedHuntsAreKeptByNameAndReplacedOnSave) {
+  auto store = Open();
+  auto secret = store->CreateApiToken("alice", Role::Analyst);
+  ASSERT_TRUE(secret);
+  auto who = store->AuthenticateApiToken(*secret);
+  ASSERT_TRUE(who);
+  EXPECT_EQ(who->name, "alice");
+  EXPECT_EQ(who->role, Role::Analyst);
+
+  ASSERT_TRUE(store->SaveHunt({.name = "curl-pipe", .query = "process where name == \"curl\"",
+                               .description = "downloads", .owner = "alice"}));
+  ASSERT_TRUE(store->SaveHunt({.name = "a-first", .query = "any where true", .description = "", .owner = "bob"}));
+  auto all = store->ListHunts();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "a-first");  // by name
+  EXPECT_EQ((*all)[1].owner, "alice");
+  EXPECT_GT((*all)[1].created_ns, 0);
+
+  ASSERT_TRUE(store->SaveHunt({.name = "curl-pipe", .query = "process where name == \"wget\"",
+                               .description = "v2", .owner = "bob"}));
+  auto one = store->GetHunt("curl-pipe");
+  ASSERT_TRUE(one && *one);
+  EXPECT_EQ((*one)->query, "process where name == \"wget\"");
+  EXPECT_EQ((*one)->description, "v2");
+  EXPECT_EQ((*one)->owner, "bob");
+  EXPECT_EQ(store->ListHunts()->size(), 2u);
+
+  EXPECT_TRUE(*store->DeleteHunt("curl-pipe"));
+  EXPECT_FALSE(*store->DeleteHunt("curl-pipe"));
+  EXPECT_FALSE(store->GetHunt("curl-pipe")->has_value());
+  EXPECT_FALSE(store->SaveHunt({.name = "", .query = "x", .description = "", .owner = ""}));
+}
+
 }  // namespace
 }  // namespace vigil::store
