@@ -259,6 +259,9 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that hangs up mid-write (an HTTPS client, a refused upload) is an error to handle, not a
+  // reason to die: TLS writes go through write(2), which raises SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   // The one-shot scanner has its own option parser (see `vigil-agent scan --help`).
   if (argc > 1 && std::string_view(argv[1]) == "scan")
     return agent::scan::RunScanCommand(argc, argv);

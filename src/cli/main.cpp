@@ -1,6 +1,8 @@
 // vigil: the analyst's command line over the HTTPS API, and `vigil up` for one machine.
 #include <arpa/inet.h>
 
+#include <csignal>
+
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
@@ -388,6 +390,9 @@ int Hunt(const Connection& c, const std::string& query, const std::string& saved
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that hangs up mid-write (an HTTPS client, a refused upload) is an error to handle, not a
+  // reason to die: TLS writes go through write(2), which raises SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"vigil: hunt, inspect and run Vigil from the shell"};
   app.require_subcommand(1);
   std::string data_dir = EnvOr("VIGIL_DATA_DIR", "/var/lib/vigil");

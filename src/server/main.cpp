@@ -138,6 +138,9 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that hangs up mid-write (an HTTPS client, a refused upload) is an error to handle, not a
+  // reason to die: TLS writes go through write(2), which raises SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"vigil-server: receives agents' telemetry, stores it, serves the HTTPS API"};
   app.require_subcommand(1);
   std::string data_dir =
@@ -163,10 +166,31 @@ int main(int argc, char** argv) {
   create->add_option("--data-dir", data_dir, "Data directory (env VIGIL_DATA_DIR)")
       ->capture_default_str();
 
+  auto* api_token = app.add_subcommand("api-token", "API bearer tokens");
+  api_token->require_subcommand(1);
+  auto* api_create =
+      api_token->add_subcommand("create", "Print a new API token for a person or a tool");
+  std::string token_name, token_role = "viewer";
+  api_create->add_option("--name", token_name, "Who or what uses it (shown as owner)")->required();
+  api_create->add_option("--role", token_role, "viewer (reads), analyst (also acts), admin")
+      ->check(CLI::IsMember({"viewer", "analyst", "admin"}))
+      ->capture_default_str();
+  api_create->add_option("--data-dir", data_dir, "Data directory (env VIGIL_DATA_DIR)")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   if (*run) return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size);
+
+  if (*api_create) {
+    auto store = OpenStore(data_dir);
+    if (!store) return std::cerr << "vigil-server: " << store.error().message << "\n", 1;
+    auto secret = (*store)->CreateApiToken(token_name, *store::ParseRole(token_role));
+    if (!secret) return std::cerr << "vigil-server: " << secret.error().message << "\n", 1;
+    std::cout << *secret << std::endl;
+    return 0;
+  }
 
   if (*create) {
     auto ttl_ns = ParseDurationNs(ttl);

@@ -4,8 +4,9 @@ Computer becomes a host, and the imported events are huntable."""
 import glob
 import json
 import os
+import subprocess
 
-from vigil_e2e import Vigil, check
+from vigil_e2e import BIN, Vigil, check
 
 CORPUS = os.path.join(os.path.dirname(__file__), "../../../shared/corpora/sigma/regression")
 
@@ -58,3 +59,19 @@ with Vigil() as v:
     check(r["records"] == 3 and r["imported"] == 1 and r["skipped"] == 2, f"mixed file: {r}")
     check(any("process.pid" in reason for reason in r["reasons"]), f"the reason names the field: {r['reasons']}")
     check("record 2: unknown event.category 'nope'" in r["reasons"] and r["by_type"] == {"process": 1}, f"unknown category reported: {r}")
+
+    # A viewer reads but may not write: import and saving hunts are refused by the API itself.
+    viewer = subprocess.run([f"{BIN}/vigil-server", "api-token", "create", "--name", "vera", "--role", "viewer",
+                             "--data-dir", v.dir], capture_output=True, text=True, check=True).stdout.strip()
+    url = open(os.path.join(v.dir, "api.url")).read().strip()
+    as_viewer = [f"{BIN}/vigil", "--data-dir", v.dir, "--server", url, "--token", viewer]
+    r = subprocess.run(as_viewer + ["import", "jsonl", mixed], capture_output=True, text=True)
+    check(r.returncode != 0 and "viewer role may not POST /api/import" in r.stderr, f"viewer import refused: {r.stderr.strip()}")
+    r = subprocess.run(as_viewer + ["hunts", "save", "x", "any where true"], capture_output=True, text=True)
+    check(r.returncode != 0 and "viewer role" in r.stderr, f"viewer save refused: {r.stderr.strip()}")
+    r = subprocess.run(as_viewer + ["hunt", "process where process.name == \"ok\"", "--since", "2000-01-01T00:00:00Z",
+                                    "--format", "json"], capture_output=True, text=True)
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 1, f"viewer hunts: {r.stdout.strip()[:80]} {r.stderr.strip()}")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "--server", url, "--token", "bogus", "hosts"],
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and "invalid API token" in r.stderr, f"unknown token refused: {r.stderr.strip()}")

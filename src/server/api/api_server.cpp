@@ -63,8 +63,18 @@ void ApiServer::Routes() {
       SendError(res, 401, "missing bearer token (Authorization: Bearer TOKEN)");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (auto role = store_.VerifyApiToken(token); !role) {
+    auto role = store_.VerifyApiToken(token);
+    if (!role) {
       SendError(res, 401, "invalid API token");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Viewers read; changing anything (imports, saved hunts) takes an analyst or an admin. A hunt
+    // is a POST only because its query travels in the body: it reads.
+    const bool writes = req.method != "GET" && req.path != "/api/hunt";
+    if (writes && *role == store::Role::Viewer) {
+      SendError(
+          res, 403,
+          "the viewer role may not " + req.method + " " + req.path + " (needs analyst or admin)");
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
