@@ -17,8 +17,8 @@
 namespace vigil::agent {
 
 struct EbpfSourceOptions {
-  bool snapshot_at_start = true;       // snapshot events of running processes (from /proc) first
-  bool persistence_inventory = true;   // persistence "inventory" events at start
+  bool snapshot_at_start = true;      // snapshot events of running processes (from /proc) first
+  bool persistence_inventory = true;  // persistence "inventory" events at start
   std::size_t ring_bytes = 8u << 20;  // BPF ring buffer size (a power of two, >= page size)
   // Records are read when this many bytes are waiting or every poll_interval, whichever first.
   std::size_t wakeup_bytes = 64u << 10;

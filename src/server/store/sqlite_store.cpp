@@ -1106,7 +1106,7 @@ namespace {
 SavedHunt HuntFromRow(sqlite3_stmt* stmt) {
   return SavedHunt{std::string(ColumnText(stmt, 0)), std::string(ColumnText(stmt, 1)),
                    std::string(ColumnText(stmt, 2)), std::string(ColumnText(stmt, 3)),
-                   sqlite3_column_int64(stmt, 4), sqlite3_column_int64(stmt, 5)};
+                   sqlite3_column_int64(stmt, 4),    sqlite3_column_int64(stmt, 5)};
 }
 constexpr std::string_view kHuntColumns =
     "SELECT name, query, description, owner, created_ns, updated_ns FROM saved_hunts";

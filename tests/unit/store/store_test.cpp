@@ -578,9 +578,12 @@ TEST_F(StoreTest, SavedHuntsAreKeptByNameAndReplacedOnSave) {
   EXPECT_EQ(who->name, "alice");
   EXPECT_EQ(who->role, Role::Analyst);
 
-  ASSERT_TRUE(store->SaveHunt({.name = "curl-pipe", .query = "process where name == \"curl\"",
-                               .description = "downloads", .owner = "alice"}));
-  ASSERT_TRUE(store->SaveHunt({.name = "a-first", .query = "any where true", .description = "", .owner = "bob"}));
+  ASSERT_TRUE(store->SaveHunt({.name = "curl-pipe",
+                               .query = "process where name == \"curl\"",
+                               .description = "downloads",
+                               .owner = "alice"}));
+  ASSERT_TRUE(store->SaveHunt(
+      {.name = "a-first", .query = "any where true", .description = "", .owner = "bob"}));
   auto all = store->ListHunts();
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
@@ -588,8 +591,10 @@ TEST_F(StoreTest, SavedHuntsAreKeptByNameAndReplacedOnSave) {
   EXPECT_EQ((*all)[1].owner, "alice");
   EXPECT_GT((*all)[1].created_ns, 0);
 
-  ASSERT_TRUE(store->SaveHunt({.name = "curl-pipe", .query = "process where name == \"wget\"",
-                               .description = "v2", .owner = "bob"}));
+  ASSERT_TRUE(store->SaveHunt({.name = "curl-pipe",
+                               .query = "process where name == \"wget\"",
+                               .description = "v2",
+                               .owner = "bob"}));
   auto one = store->GetHunt("curl-pipe");
   ASSERT_TRUE(one && *one);
   EXPECT_EQ((*one)->query, "process where name == \"wget\"");
