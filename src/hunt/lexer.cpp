@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "common/utf8.hpp"
+
 namespace vigil::hunt {
 namespace {
 
@@ -217,24 +219,6 @@ class Lexer {
     t.text = std::string(text_.substr(pos_, close - pos_));
     pos_ = close + 1;
     return std::nullopt;
-  }
-
-  static void AppendUtf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
   }
 
   std::optional<QueryError> LexNumber(Token& t) {

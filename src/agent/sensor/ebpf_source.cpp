@@ -259,12 +259,7 @@ class EbpfSource final : public EventSource {
 
   void Stop() override {
     std::lock_guard lock(mu_);
-    if (thread_.joinable()) {
-      std::uint64_t one = 1;
-      if (::write(wake_.get(), &one, sizeof one) < 0)
-        VLOG_WARN("ebpf source: wake: {}", std::strerror(errno));
-      thread_.join();
-    }
+    WakeAndJoin(wake_.get(), thread_, "ebpf");
   }
 
   SourceCounters Counters() const override {

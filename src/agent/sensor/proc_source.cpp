@@ -107,12 +107,7 @@ class ProcSource final : public EventSource {
 
   void Stop() override {
     std::lock_guard lock(mu_);
-    if (thread_.joinable()) {
-      std::uint64_t one = 1;
-      if (::write(wake_.get(), &one, sizeof one) < 0)
-        VLOG_WARN("proc source: wake: {}", std::strerror(errno));
-      thread_.join();
-    }
+    WakeAndJoin(wake_.get(), thread_, "proc");
     if (listening_) {
       // Lets the kernel stop generating events when no listener is left.
       if (auto r = SendMcastOp(nl_.get(), PROC_CN_MCAST_IGNORE); !r)

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "common/utf8.hpp"
+
 namespace vigil::store::json {
 
 void AppendString(std::string& out, std::string_view value) {
@@ -113,7 +115,7 @@ class Parser {
             if (!Hex4(low)) return false;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
           }
-          Utf8(out, cp);
+          AppendUtf8(out, cp);
           break;
         }
         default:
@@ -148,23 +150,6 @@ class Parser {
         return false;
     }
     return true;
-  }
-  static void Utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
   }
 
   std::string_view s_;
