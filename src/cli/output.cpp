@@ -40,4 +40,40 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& headers,
   for (const auto& row : rows) line(row);
 }
 
+// The most telling detail of an event, per category, for the table view.
+static std::string Detail(const nlohmann::json& e) {
+  for (const char* key :
+       {"process.command_line", "dns.question.name", "file.path", "yara.rule", "rule.name"}) {
+    auto v = Cell(e, key);
+    if (!v.empty()) {
+      if (std::string(key) == "file.path" && !Cell(e, "file.target_path").empty())
+        v += " -> " + Cell(e, "file.target_path");
+      return v;
+    }
+  }
+  if (!Cell(e, "destination.ip").empty())
+    return Cell(e, "source.ip") + ":" + Cell(e, "source.port") + " -> " +
+           Cell(e, "destination.ip") + ":" + Cell(e, "destination.port");
+  return "";
+}
+
+std::vector<std::string> EventCells(const nlohmann::json& e, bool full) {
+  std::string sha = Cell(e, "process.hash.sha256");
+  return {Cell(e, "@timestamp").substr(0, full ? std::string::npos : 23),
+          Cell(e, "host.name"),
+          Cell(e, "event.category"),
+          Cell(e, "event.action"),
+          Cell(e, "process.pid"),
+          Cell(e, "process.parent.pid"),
+          Cell(e, "process.name"),
+          full ? sha : sha.substr(0, 12),
+          Detail(e)};
+}
+
+const std::vector<std::string>& EventHeaders() {
+  static const std::vector<std::string> headers{"TIME", "HOST",    "CATEGORY", "ACTION", "PID",
+                                                "PPID", "PROCESS", "SHA256",   "DETAIL"};
+  return headers;
+}
+
 }  // namespace vigil::cli

@@ -17,4 +17,9 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& headers,
                 const std::vector<std::vector<std::string>>& rows, std::size_t max_width = 80);
 std::string Cell(const nlohmann::json& object, const std::string& key);
 
+// One event as table cells: time, host, category, action, pid, ppid, process, sha256, detail.
+// full keeps whole timestamps and hashes (for CSV).
+std::vector<std::string> EventCells(const nlohmann::json& event, bool full);
+const std::vector<std::string>& EventHeaders();
+
 }  // namespace vigil::cli

@@ -1,5 +1,9 @@
 #include "cli/up.hpp"
 
+#include <memory>
+
+#include "cli/command.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -176,6 +180,23 @@ int Up(const UpOptions& o) {
       }
     }
   }
+}
+
+void RegisterUpCommand(CLI::App& app, CliContext& ctx) {
+  auto o = std::make_shared<UpOptions>();
+  auto* up = app.add_subcommand("up", "Run server + local agent on this machine (foreground)");
+  up->add_option("--data-dir", ctx.data_dir, "Data directory (env VIGIL_DATA_DIR)")
+      ->capture_default_str();
+  up->add_option("--api-port", o->api_port, "HTTPS API port")->capture_default_str();
+  up->add_option("--agent-port", o->agent_port, "Agent gateway port")->capture_default_str();
+  up->add_option("--sensor", o->sensor, "Local agent's sensor: auto (eBPF, else /proc), ebpf, proc")
+      ->capture_default_str();
+  up->callback([&ctx, o] {
+    ctx.run = [&ctx, o] {
+      o->data_dir = ctx.data_dir;
+      return Up(*o);
+    };
+  });
 }
 
 }  // namespace vigil::cli

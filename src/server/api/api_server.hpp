@@ -19,6 +19,8 @@ class SSLServer;
 
 namespace vigil::server {
 
+struct ApiContext;
+
 struct ApiOptions {
   std::string host = "127.0.0.1";
   int port = 8443;
@@ -43,6 +45,7 @@ class ApiServer {
   ApiOptions options_;
   store::Store& store_;
   ConnectedAgentsFn connected_;
+  std::unique_ptr<ApiContext> context_;
   std::unique_ptr<httplib::SSLServer> http_;
   std::thread thread_;
 };
