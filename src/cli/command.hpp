@@ -33,5 +33,6 @@ void RegisterHuntCommands(CLI::App& app, CliContext& ctx);    // hunt, hunts, io
 void RegisterImportCommands(CLI::App& app, CliContext& ctx);  // import
 void RegisterRulesCommands(CLI::App& app, CliContext& ctx);   // rules
 void RegisterUpCommand(CLI::App& app, CliContext& ctx);       // up
+void RegisterYaraCommands(CLI::App& app, CliContext& ctx);    // yara
 
 }  // namespace vigil::cli

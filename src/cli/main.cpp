@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   RegisterHuntCommands(app, ctx);
   RegisterImportCommands(app, ctx);
   RegisterRulesCommands(app, ctx);
+  RegisterYaraCommands(app, ctx);
 
   CLI11_PARSE(app, argc, argv);
   return ctx.run ? ctx.run() : 0;

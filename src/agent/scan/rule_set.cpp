@@ -24,13 +24,15 @@ namespace {
 struct CompileLog {
   std::vector<std::string> errors;
   std::vector<std::string> warnings;
+  std::string origin;  // the in-memory source being compiled (libyara names no file for strings)
 };
 
 void CompilerCallback(int level, const char* file_name, int line, const YR_RULE* /*rule*/,
                       const char* message, void* user_data) {
   auto* log = static_cast<CompileLog*>(user_data);
-  std::string text = std::string(file_name ? file_name : "<string>") + ":" + std::to_string(line) +
-                     ": " + (message ? message : "unknown error");
+  std::string where = file_name ? file_name : log->origin.empty() ? "<string>" : log->origin;
+  std::string text =
+      where + ":" + std::to_string(line) + ": " + (message ? message : "unknown error");
   (level == YARA_ERROR_LEVEL_ERROR ? log->errors : log->warnings).push_back(std::move(text));
 }
 
@@ -107,15 +109,34 @@ Result<std::vector<RuleFile>> RuleSet::Discover(std::span<const fs::path> inputs
 Result<std::shared_ptr<const RuleSet>> RuleSet::Load(std::span<const fs::path> inputs) {
   auto files = Discover(inputs);
   if (!files) return std::unexpected(files.error());
-  return Compile(std::move(*files), nullptr);
+  return Compile(std::move(*files), nullptr, nullptr);
 }
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::FromString(const std::string& source) {
-  return Compile({}, &source);
+  return Compile({}, &source, nullptr);
+}
+
+Result<std::shared_ptr<const RuleSet>> RuleSet::FromSources(
+    const std::vector<RuleSource>& sources) {
+  if (sources.empty()) return Fail("no rule sources");
+  return Compile({}, nullptr, &sources);
+}
+
+Result<std::vector<RuleSource>> RuleSet::ReadSources(std::span<const fs::path> inputs) {
+  auto files = Discover(inputs);
+  if (!files) return std::unexpected(files.error());
+  std::vector<RuleSource> sources;
+  for (auto& f : *files) {
+    auto bytes = ReadAll(f.path);
+    if (!bytes) return std::unexpected(bytes.error());
+    sources.push_back({f.name_space, f.path.string(), std::move(*bytes)});
+  }
+  return sources;
 }
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::vector<RuleFile> files,
-                                                        const std::string* source) {
+                                                        const std::string* source,
+                                                        const std::vector<RuleSource>* sources) {
   auto library = std::make_shared<YaraLibrary>();
   if (!library->ok()) return Fail("yara: initialization failed");
 
@@ -130,6 +151,26 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::vector<RuleFile> fi
   if (source) {
     failed = yr_compiler_add_string(compiler.get(), source->c_str(), "default") != 0;
     digest_input = "default\n" + *source;
+  }
+  if (sources) {
+    // Every source is checked, each in its own compiler after the first error, so that all
+    // errors are reported at once.
+    for (const auto& src : *sources) {
+      digest_input += src.name_space + '\n' + std::to_string(src.text.size()) + '\n' + src.text;
+      log.origin = src.origin;
+      YR_COMPILER* target = compiler.get();
+      YaraCompilerPtr check;
+      if (failed) {
+        YR_COMPILER* other = nullptr;
+        if (yr_compiler_create(&other) != ERROR_SUCCESS) break;
+        check.reset(other);
+        yr_compiler_set_callback(other, CompilerCallback, &log);
+        target = other;
+      }
+      if (yr_compiler_add_string(target, src.text.c_str(), src.name_space.c_str()) != 0)
+        failed = true;
+    }
+    log.origin.clear();
   }
   for (std::size_t i = 0; i < files.size() && !failed; ++i) {
     auto bytes = ReadAll(files[i].path);

@@ -19,6 +19,13 @@ struct RuleFile {
   std::string name_space;  // the file stem, or its path relative to the directory given, sans ext
 };
 
+// A rule file's text held in memory (rule sets travel from the server to agents this way).
+struct RuleSource {
+  std::string name_space;
+  std::string origin;  // where it came from (a path), for error messages
+  std::string text;
+};
+
 class RuleSet {
  public:
   // Compiles every input (a rule file, or a directory searched recursively for *.yar and *.yara,
@@ -27,6 +34,12 @@ class RuleSet {
   static Result<std::shared_ptr<const RuleSet>> Load(std::span<const std::filesystem::path> inputs);
   // Compiles one rule text (namespace "default"); errors as "<string>:line: reason".
   static Result<std::shared_ptr<const RuleSet>> FromString(const std::string& source);
+
+  // Compiles in-memory sources, each in its namespace; errors as "origin:line: reason". The
+  // version equals Load()'s for the same files and namespaces.
+  static Result<std::shared_ptr<const RuleSet>> FromSources(const std::vector<RuleSource>& sources);
+  // Reads the files Discover() finds into sources (what `vigil yara add` uploads).
+  static Result<std::vector<RuleSource>> ReadSources(std::span<const std::filesystem::path> inputs);
 
   // The files of inputs with the namespace each gets (exposed for tests and the CLI).
   static Result<std::vector<RuleFile>> Discover(std::span<const std::filesystem::path> inputs);
@@ -48,7 +61,8 @@ class RuleSet {
 
  private:
   static Result<std::shared_ptr<const RuleSet>> Compile(std::vector<RuleFile> files,
-                                                        const std::string* source);
+                                                        const std::string* source,
+                                                        const std::vector<RuleSource>* sources);
 
   std::shared_ptr<YaraLibrary> library_;  // declared first: destroyed after rules_
   YaraRulesPtr rules_;

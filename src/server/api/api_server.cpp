@@ -109,6 +109,7 @@ void ApiServer::Routes() {
   RegisterFleetRoutes(*http_, ctx);
   RegisterImportRoutes(*http_, ctx);
   RegisterHuntRoutes(*http_, ctx);
+  RegisterYaraRoutes(*http_, ctx);
 }
 
 }  // namespace vigil::server

@@ -59,5 +59,40 @@ TEST(RuleSet, MissingInputIsAnError) {
   EXPECT_THAT(set.error().message, HasSubstr("/nonexistent/rules.yar"));
 }
 
+// What the server stores and agents compile: the same files as in-memory sources give the same
+// rules and the same version as loading them from disk.
+TEST(RuleSet, SourcesCompileToTheSameVersionAsFiles) {
+  TempDir dir;
+  WriteFile(dir / "rules/a.yar", "rule a { strings: $x = \"alpha\" condition: $x }\n");
+  WriteFile(dir / "rules/sub/b.yara", "rule b { condition: filesize > 10 }\n");
+  std::vector<std::filesystem::path> inputs{dir / "rules"};
+  auto loaded = RuleSet::Load(inputs);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  auto sources = RuleSet::ReadSources(inputs);
+  ASSERT_TRUE(sources) << sources.error().message;
+  ASSERT_EQ(sources->size(), 2u);
+  EXPECT_EQ((*sources)[0].name_space, "rules/a");
+  EXPECT_EQ((*sources)[1].name_space, "rules/sub/b");
+  auto compiled = RuleSet::FromSources(*sources);
+  ASSERT_TRUE(compiled) << compiled.error().message;
+  EXPECT_EQ((*compiled)->version(), (*loaded)->version());
+  EXPECT_EQ((*compiled)->rule_count(), 2u);
+}
+
+TEST(RuleSet, BadSourcesNameTheirOriginAndLine) {
+  std::vector<RuleSource> sources{
+      {"one", "uploads/one.yar", "rule fine { condition: true }\n"},
+      {"two", "uploads/two.yar", "rule broken {\n condition: $nope\n}\n"},
+      {"three", "uploads/three.yar", "rule also { condition: nothing_here }\n"}};
+  auto compiled = RuleSet::FromSources(sources);
+  ASSERT_FALSE(compiled);
+  EXPECT_NE(compiled.error().message.find("uploads/two.yar:3: undefined string \"$nope\""),
+            std::string::npos)
+      << compiled.error().message;
+  EXPECT_NE(compiled.error().message.find("uploads/three.yar:1: undefined identifier"),
+            std::string::npos)
+      << compiled.error().message;
+}
+
 }  // namespace
 }  // namespace vigil::agent::scan
