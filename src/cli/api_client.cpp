@@ -51,6 +51,7 @@ Result<HttpReply> Request(const Connection& c, const std::string& method, const 
   client.set_connection_timeout(5);
   client.set_read_timeout(300);
   httplib::Result res = method == "POST"     ? client.Post(path.c_str(), body, content_type.c_str())
+                        : method == "PUT"    ? client.Put(path.c_str(), body, content_type.c_str())
                         : method == "DELETE" ? client.Delete(path.c_str())
                                              : client.Get(path.c_str());
   if (!res)

@@ -25,7 +25,7 @@ struct HttpReply {
   std::string body;
 };
 
-// GET, POST or DELETE to path (which includes the query string).
+// GET, POST, PUT or DELETE to path (which includes the query string).
 Result<HttpReply> Request(const Connection& c, const std::string& method, const std::string& path,
                           const std::string& body = {}, const std::string& content_type = {});
 

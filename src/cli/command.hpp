@@ -34,5 +34,6 @@ void RegisterImportCommands(CLI::App& app, CliContext& ctx);  // import
 void RegisterRulesCommands(CLI::App& app, CliContext& ctx);   // rules
 void RegisterUpCommand(CLI::App& app, CliContext& ctx);       // up
 void RegisterYaraCommands(CLI::App& app, CliContext& ctx);    // yara
+void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
 
 }  // namespace vigil::cli

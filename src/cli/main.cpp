@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   RegisterImportCommands(app, ctx);
   RegisterRulesCommands(app, ctx);
   RegisterYaraCommands(app, ctx);
+  RegisterUserCommands(app, ctx);
 
   CLI11_PARSE(app, argc, argv);
   return ctx.run ? ctx.run() : 0;

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/api_client.hpp"
 #include "common/fd.hpp"
 #include "common/pki/pki.hpp"
@@ -87,6 +89,41 @@ Result<std::string> Capture(const std::vector<std::string>& argv) {
   return out;
 }
 
+// A password of 20 letters and digits from /dev/urandom (about 119 bits).
+Result<std::string> RandomPassword() {
+  static constexpr std::string_view kAlphabet =
+      "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+  unsigned char bytes[64];
+  if (!fd || ::read(fd.get(), bytes, sizeof bytes) != static_cast<ssize_t>(sizeof bytes))
+    return Fail("cannot read /dev/urandom");
+  std::string out;
+  for (unsigned char b : bytes) {
+    if (b >= 256 - 256 % kAlphabet.size()) continue;  // no modulo bias
+    out += kAlphabet[b % kAlphabet.size()];
+    if (out.size() == 20) return out;
+  }
+  return Fail("not enough random bytes");
+}
+
+// The console's first admin, created once (when the server has no users yet). The password is
+// printed this one time only; afterwards `vigil user passwd admin` sets a new one.
+Result<std::optional<std::string>> EnsureFirstAdmin(const Connection& c) {
+  auto users = Request(c, "GET", "/api/users");
+  if (!users) return std::unexpected(users.error());
+  if (users->status != 200) return Fail("listing console users: " + ErrorText(*users));
+  if (!nlohmann::json::parse(users->body).empty()) return std::optional<std::string>();
+  auto password = RandomPassword();
+  if (!password) return std::unexpected(password.error());
+  auto added =
+      Request(c, "POST", "/api/users",
+              nlohmann::json{{"name", "admin"}, {"password", *password}, {"role", "admin"}}.dump(),
+              "application/json");
+  if (!added) return std::unexpected(added.error());
+  if (added->status != 200) return Fail("creating the console's admin: " + ErrorText(*added));
+  return std::optional<std::string>(*password);
+}
+
 }  // namespace
 
 int Up(const UpOptions& o) {
@@ -149,17 +186,25 @@ int Up(const UpOptions& o) {
                              "--state-dir", agent_dir.string()});
     if (!enrolled) return std::cerr << "vigil up: local agent enrollment failed\n", stop_all(1);
   }
+  auto first_admin = EnsureFirstAdmin(connection);
+  if (!first_admin)
+    return std::cerr << "vigil up: " << first_admin.error().message << "\n", stop_all(1);
   pid_t agent = Spawn({agent_bin, "run", "--state-dir", agent_dir.string(), "--sensor", o.sensor});
   children.push_back(agent);
 
   std::cout << "\nVigil is up.\n"
+            << "  console:      " << connection.url << "/  (log in as a console user)\n"
             << "  API:          " << connection.url << "  (CA: " << (data / "pki/ca.crt").string()
             << ")\n"
             << "  admin token:  " << (data / "admin.token").string() << "\n"
             << "  agents:       " << agent_addr
             << "  (enroll more: vigil-server token create --data-dir " << data.string() << ")\n"
-            << "  data:         " << data.string() << "\n\n"
-            << "Try, in another shell:  vigil hosts;  vigil events --category process --since 1m\n"
+            << "  data:         " << data.string() << "\n\n";
+  if (*first_admin)
+    std::cout << "First console user (shown this once; change it with `vigil user passwd admin`):\n"
+              << "  user:         admin\n"
+              << "  password:     " << **first_admin << "\n\n";
+  std::cout << "Try, in another shell:  vigil hosts;  vigil events --category process --since 1m\n"
             << "Stop with Ctrl-C.\n"
             << std::endl;
 

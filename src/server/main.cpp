@@ -53,9 +53,22 @@ Result<std::uint64_t> ParseSize(const std::string& text) {
   return static_cast<std::uint64_t>(n * mult);
 }
 
+// Where the built console is: --console-dir, else installed next to the binary
+// (BIN/../share/vigil/console), else the web/dist of the source tree it was built from.
+fs::path ConsoleDir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  std::error_code ec;
+  const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const fs::path& candidate :
+       {bin / "../share/vigil/console", fs::path(VIGIL_SOURCE_DIR) / "web/dist"})
+    if (fs::exists(candidate / "index.html", ec)) return fs::weakly_canonical(candidate, ec);
+  return {};
+}
+
 int Run(const fs::path& data_dir, const std::string& agent_listen, const std::string& api_listen,
         const std::vector<std::string>& names, const std::string& retention_age,
-        const std::string& retention_size) {
+        const std::string& retention_size, const std::string& console_dir,
+        const std::string& session_ttl) {
   // Block the stop signals in every thread; the main thread waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -88,15 +101,25 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
       return std::cerr << "vigil-server: " << w.error().message << "\n", 1;
   }
 
+  auto ttl = ParseDurationNs(session_ttl);
+  if (!ttl || *ttl <= 0)
+    return std::cerr << "vigil-server: --session-ttl: "
+                     << (ttl ? "must be positive" : ttl.error().message) << "\n",
+           2;
   auto colon = api_listen.rfind(':');
   server::ApiOptions api_options{.host = api_listen.substr(0, colon),
                                  .port = std::atoi(api_listen.c_str() + colon + 1),
                                  .pki = *pki,
-                                 .db_path = data_dir / "vigil.db"};
+                                 .db_path = data_dir / "vigil.db",
+                                 .console_dir = ConsoleDir(console_dir),
+                                 .session_ttl_ns = *ttl};
+  if (api_options.console_dir.empty())
+    VLOG_WARN("the web console is not built (web/dist); the API runs without it");
   server::Gateway gateway({.listen = agent_listen, .pki = *pki}, **store);
+  // The API subscribes to the store's commits (live events) before the gateway appends any.
+  server::ApiServer api(api_options, **store, [&] { return gateway.ConnectedAgents(); });
   if (auto r = gateway.Start(); !r)
     return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
-  server::ApiServer api(api_options, **store, [&] { return gateway.ConnectedAgents(); });
   if (auto r = api.Start(); !r)
     return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
   std::string url = "https://" + api_options.host + ":" + std::to_string(api_options.port);
@@ -157,6 +180,12 @@ int main(int argc, char** argv) {
   run->add_option("--server-name", names, "Extra DNS name or IP for the server certificate");
   run->add_option("--retention-age", retention_age, "Delete events older than this (e.g. 30d)");
   run->add_option("--retention-size", retention_size, "Keep the store under this size (e.g. 20G)");
+  std::string console_dir, session_ttl = "12h";
+  run->add_option("--console-dir", console_dir,
+                  "The built web console (default: BIN/../share/vigil/console or web/dist of "
+                  "the source tree)");
+  run->add_option("--session-ttl", session_ttl, "Console logins expire after this")
+      ->capture_default_str();
 
   auto* token = app.add_subcommand("token", "Enrollment tokens");
   token->require_subcommand(1);
@@ -181,7 +210,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
-  if (*run) return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size);
+  if (*run)
+    return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size,
+               console_dir, session_ttl);
 
   if (*api_create) {
     auto store = OpenStore(data_dir);

@@ -13,6 +13,7 @@ namespace {
 
 // Bounds a request body (imports are sent in pieces of at most 32 MiB by the CLI).
 constexpr std::size_t kMaxBodyBytes = 64u << 20;
+constexpr std::size_t kWorkerThreads = 64;
 
 }  // namespace
 
@@ -46,25 +47,74 @@ std::optional<nlohmann::json> ParseJsonObject(const httplib::Request& req, httpl
   return body;
 }
 
+std::string CookieValue(const httplib::Request& req, std::string_view name) {
+  for (std::size_t i = 0, n = req.get_header_value_count("Cookie"); i < n; ++i) {
+    const std::string value = req.get_header_value("Cookie", i);
+    std::string_view header = value;
+    while (!header.empty()) {
+      auto semi = header.find(';');
+      std::string_view part = header.substr(0, semi);
+      header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      auto eq = part.find('=');
+      if (eq != std::string_view::npos && part.substr(0, eq) == name)
+        return std::string(part.substr(eq + 1));
+    }
+  }
+  return {};
+}
+
+Result<std::optional<Authenticated>> Authenticate(ApiContext& ctx, const httplib::Request& req) {
+  if (req.has_header("Authorization")) {
+    auto token = BearerToken(req);
+    if (token.empty()) return std::optional<Authenticated>();
+    auto who = ctx.store.AuthenticateApiToken(token);
+    if (!who) return std::optional<Authenticated>();
+    return std::optional<Authenticated>(Authenticated{*who, false, {}});
+  }
+  auto cookie = CookieValue(req, kSessionCookie);
+  if (cookie.empty() || !ctx.users) return std::optional<Authenticated>();
+  auto session = ctx.users->Authenticate(cookie);
+  if (!session) return std::unexpected(session.error());
+  if (!*session) return std::optional<Authenticated>();
+  return std::optional<Authenticated>(
+      Authenticated{{(*session)->user, (*session)->role}, true, (*session)->csrf});
+}
+
 std::optional<store::ApiPrincipal> Caller(ApiContext& ctx, const httplib::Request& req) {
-  auto who = ctx.store.AuthenticateApiToken(BearerToken(req));
-  if (!who) return std::nullopt;
-  return *who;
+  auto who = Authenticate(ctx, req);
+  if (!who || !*who) return std::nullopt;
+  return (*who)->who;
 }
 
 ApiServer::ApiServer(ApiOptions options, store::Store& store, ConnectedAgentsFn connected)
     : options_(std::move(options)),
       store_(store),
       connected_(std::move(connected)),
-      context_(std::make_unique<ApiContext>(ApiContext{options_, store_, connected_})) {}
+      hub_(std::make_shared<EventHub>()),
+      context_(std::make_unique<ApiContext>(ApiContext{options_, store_, connected_})) {
+  context_->hub = hub_.get();
+  // Shared ownership: the store may outlive this server.
+  store_.AddCommitListener([hub = hub_](std::span<const store::IngestBatch> batches,
+                                        const std::vector<store::AppendResult>& results) {
+    hub->Publish(batches, results);
+  });
+}
 
 ApiServer::~ApiServer() { Stop(); }
 
 Result<void> ApiServer::Start() {
+  auto users = store::UserStore::Open(options_.db_path);
+  if (!users) return Fail("api: " + users.error().message);
+  users_ = std::move(*users);
+  context_->users = users_.get();
   http_ = std::make_unique<httplib::SSLServer>(options_.pki.server_cert.c_str(),
                                                options_.pki.server_key.c_str());
   if (!http_->is_valid()) return Fail("api: cannot load the server certificate or key");
   http_->set_payload_max_length(kMaxBodyBytes);
+  // Live streams hold a worker each, and a browser keeps several connections alive: the default
+  // pool (8) would run dry with a few consoles open.
+  http_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   Routes();
   if (!http_->bind_to_port(options_.host, options_.port))
     return Fail("api: cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
@@ -75,34 +125,57 @@ Result<void> ApiServer::Start() {
 }
 
 void ApiServer::Stop() {
+  hub_->Close();  // live streams end, so their handler threads return
   if (http_) http_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
 void ApiServer::Routes() {
-  // Every /api route but health needs a valid bearer token.
+  // Every /api route but health and login needs a valid bearer token or session cookie; the
+  // console's own files (everything outside /api/) are public and hold no data.
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/api/health") return httplib::Server::HandlerResponse::Unhandled;
-    auto token = BearerToken(req);
-    if (token.empty()) {
-      SendError(res, 401, "missing bearer token (Authorization: Bearer TOKEN)");
-      return httplib::Server::HandlerResponse::Handled;
+    using httplib::Server;
+    if (req.path.rfind("/api/", 0) != 0) return Server::HandlerResponse::Unhandled;
+    res.set_header("Cache-Control", "no-store");
+    if (req.path == "/api/health" || (req.path == "/api/login" && req.method == "POST"))
+      return Server::HandlerResponse::Unhandled;
+    auto auth = Authenticate(*context_, req);
+    if (!auth) {
+      SendError(res, 500, auth.error().message);
+      return Server::HandlerResponse::Handled;
     }
-    auto role = store_.VerifyApiToken(token);
-    if (!role) {
-      SendError(res, 401, "invalid API token");
-      return httplib::Server::HandlerResponse::Handled;
+    if (!*auth) {
+      SendError(res, 401,
+                req.has_header("Authorization")
+                    ? "invalid API token"
+                    : "not logged in (log in, or send Authorization: Bearer TOKEN)");
+      return Server::HandlerResponse::Handled;
     }
-    // Viewers read; changing anything (imports, saved hunts) takes an analyst or an admin. A hunt
-    // is a POST only because its query travels in the body: it reads.
-    const bool writes = req.method != "GET" && req.path != "/api/hunt";
-    if (writes && *role == store::Role::Viewer) {
+    const Authenticated& who = **auth;
+    const bool reads = req.method == "GET" || req.method == "HEAD";
+    // A cookie travels with any request the browser makes; the CSRF token only with the page's.
+    if (who.session && !reads &&
+        !store::ConstantTimeEquals(req.get_header_value(kCsrfHeader), who.csrf)) {
+      SendError(res, 403, std::string("missing or wrong ") + kCsrfHeader + " header");
+      return Server::HandlerResponse::Handled;
+    }
+    if (req.path == "/api/users" || req.path.rfind("/api/users/", 0) == 0) {
+      if (who.who.role != store::Role::Admin) {
+        SendError(res, 403, "managing users needs the admin role");
+        return Server::HandlerResponse::Handled;
+      }
+      return Server::HandlerResponse::Unhandled;
+    }
+    // Viewers read; changing anything (imports, saved hunts, actions) takes an analyst or an
+    // admin. A hunt is a POST only because its query travels in the body: it reads.
+    const bool writes = !reads && req.path != "/api/hunt" && req.path != "/api/logout";
+    if (writes && who.who.role == store::Role::Viewer) {
       SendError(
           res, 403,
           "the viewer role may not " + req.method + " " + req.path + " (needs analyst or admin)");
-      return httplib::Server::HandlerResponse::Handled;
+      return Server::HandlerResponse::Handled;
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    return Server::HandlerResponse::Unhandled;
   });
 
   ApiContext& ctx = *context_;
@@ -110,6 +183,10 @@ void ApiServer::Routes() {
   RegisterImportRoutes(*http_, ctx);
   RegisterHuntRoutes(*http_, ctx);
   RegisterYaraRoutes(*http_, ctx);
+  RegisterAuthRoutes(*http_, ctx);
+  RegisterLiveRoutes(*http_, ctx);
+  RegisterProcessRoutes(*http_, ctx);
+  RegisterConsoleRoutes(*http_, ctx);
 }
 
 }  // namespace vigil::server

@@ -9,9 +9,13 @@ namespace vigil::server {
 
 struct ApiContext;
 
-void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx);   // health, hosts, events
-void RegisterImportRoutes(httplib::Server& http, ApiContext& ctx);  // import
-void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx);    // hunt, saved hunts
-void RegisterYaraRoutes(httplib::Server& http, ApiContext& ctx);    // YARA rule sets
+void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx);    // health, hosts, events
+void RegisterImportRoutes(httplib::Server& http, ApiContext& ctx);   // import
+void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx);     // hunt, saved hunts
+void RegisterYaraRoutes(httplib::Server& http, ApiContext& ctx);     // YARA rule sets
+void RegisterAuthRoutes(httplib::Server& http, ApiContext& ctx);     // login, session, users
+void RegisterLiveRoutes(httplib::Server& http, ApiContext& ctx);     // events stream, schema
+void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx);  // process tree, activity
+void RegisterConsoleRoutes(httplib::Server& http, ApiContext& ctx);  // the web console's files
 
 }  // namespace vigil::server

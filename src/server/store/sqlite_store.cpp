@@ -505,6 +505,8 @@ Result<std::vector<AppendResult>> SqliteStore::Append(std::span<const IngestBatc
     queue_cv_.notify_all();
   }
   if (mine.error) return std::unexpected(*mine.error);
+  lock.unlock();
+  NotifyCommitted(batches, mine.results);
   return std::move(mine.results);
 }
 

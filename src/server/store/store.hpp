@@ -135,6 +135,23 @@ class Store {
   virtual Result<std::vector<SavedHunt>> ListHunts() = 0;
   virtual Result<std::optional<SavedHunt>> GetHunt(const std::string& name) = 0;
   virtual Result<bool> DeleteHunt(const std::string& name) = 0;  // false: no such hunt
+
+  // ---- commit listeners (live views, detection): called on the appending thread after the
+  // transaction holding one Append call's batches committed. Add them before the first Append.
+  using CommitListener =
+      std::function<void(std::span<const IngestBatch>, const std::vector<AppendResult>&)>;
+  void AddCommitListener(CommitListener listener) {
+    commit_listeners_.push_back(std::move(listener));
+  }
+
+ protected:
+  void NotifyCommitted(std::span<const IngestBatch> batches,
+                       const std::vector<AppendResult>& results) const {
+    for (const auto& listener : commit_listeners_) listener(batches, results);
+  }
+
+ private:
+  std::vector<CommitListener> commit_listeners_;
 };
 
 struct SqliteOptions {

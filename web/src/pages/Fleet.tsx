@@ -1,0 +1,131 @@
+// Fleet: every enrolled host with its state, sensor, event rate, drops and last contact; search
+// and filter; refreshed every 5 s (events/s from the change between refreshes).
+import { useEffect, useRef, useState } from "react";
+import { api } from "../api";
+import { Link, hostPath } from "../router";
+
+export interface Host {
+  "agent.id": string;
+  "host.id": string;
+  "host.name": string;
+  os: string;
+  "agent.version": string;
+  sensor: string;
+  online: boolean;
+  last_seen: string;
+  events_received: number;
+  events_dropped: number;
+  batches_rejected: number;
+  rate?: number;
+}
+
+export function ago(rfc3339: string): string {
+  if (!rfc3339) return "never";
+  const s = Math.max(0, (Date.now() - Date.parse(rfc3339)) / 1000);
+  if (s < 60) return `${Math.round(s)}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+export function FleetPage() {
+  const [hosts, setHosts] = useState<Host[]>([]);
+  const [error, setError] = useState("");
+  const [text, setText] = useState("");
+  const [state, setState] = useState("all");
+  const last = useRef<{ at: number; received: Map<string, number> } | null>(null);
+
+  useEffect(() => {
+    let stop = false;
+    const load = async () => {
+      try {
+        const list = await api<Host[]>("/api/hosts");
+        const now = Date.now();
+        const prev = last.current;
+        for (const h of list) {
+          const before = prev?.received.get(h["agent.id"]);
+          if (prev && before !== undefined) h.rate = ((h.events_received - before) * 1000) / (now - prev.at);
+        }
+        last.current = { at: now, received: new Map(list.map((h) => [h["agent.id"], h.events_received])) };
+        if (!stop) {
+          setHosts(list);
+          setError("");
+        }
+      } catch (e) {
+        if (!stop) setError((e as Error).message);
+      }
+    };
+    load();
+    const t = setInterval(load, 5000);
+    return () => {
+      stop = true;
+      clearInterval(t);
+    };
+  }, []);
+
+  const q = text.toLowerCase();
+  const shown = hosts.filter(
+    (h) =>
+      (state === "all" || (state === "online") === h.online) &&
+      (!q || [h["host.name"], h["agent.id"], h["host.id"], h.os, h.sensor].some((v) => (v || "").toLowerCase().includes(q))),
+  );
+  const online = hosts.filter((h) => h.online).length;
+  return (
+    <section>
+      <div className="toolbar">
+        <h2>Fleet</h2>
+        <span className="muted" data-testid="fleet-summary">
+          {hosts.length} hosts, {online} online
+        </span>
+        <input aria-label="search hosts" placeholder="Search name, id, OS, sensor" value={text} onChange={(e) => setText(e.target.value)} />
+        <select aria-label="state" value={state} onChange={(e) => setState(e.target.value)}>
+          <option value="all">all states</option>
+          <option value="online">online</option>
+          <option value="offline">offline</option>
+        </select>
+      </div>
+      {error && <p className="error">{error}</p>}
+      <table className="grid" data-testid="fleet-table">
+        <thead>
+          <tr>
+            <th>Host</th>
+            <th>State</th>
+            <th>Sensor</th>
+            <th>OS</th>
+            <th>Agent</th>
+            <th className="num">Events/s</th>
+            <th className="num">Received</th>
+            <th className="num">Dropped</th>
+            <th>Last seen</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((h) => (
+            <tr key={h["agent.id"]} data-host={h["host.name"]}>
+              <td>
+                <Link to={hostPath(h["agent.id"])}>{h["host.name"] || h["agent.id"]}</Link>
+              </td>
+              <td>
+                <span className={h.online ? "badge ok" : "badge off"}>{h.online ? "online" : "offline"}</span>
+              </td>
+              <td>{h.sensor}</td>
+              <td>{h.os}</td>
+              <td>{h["agent.version"]}</td>
+              <td className="num">{h.rate === undefined ? "…" : h.rate.toFixed(1)}</td>
+              <td className="num">{h.events_received.toLocaleString()}</td>
+              <td className={"num" + (h.events_dropped ? " warn" : "")}>{h.events_dropped.toLocaleString()}</td>
+              <td title={h.last_seen}>{ago(h.last_seen)}</td>
+            </tr>
+          ))}
+          {shown.length === 0 && (
+            <tr>
+              <td colSpan={9} className="muted">
+                {hosts.length ? "No host matches." : "No hosts enrolled yet (vigil-server token create, then vigil-agent enroll)."}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,155 @@
+// Live events: newly stored events streamed over SSE (/api/events/stream), newest first, filtered
+// by category, host and text. Rows are virtualised and the view updates at most once per frame,
+// so it stays smooth at thousands of events per second. New rows are highlighted for 3 s.
+import { useEffect, useRef, useState } from "react";
+import { VirtualTable } from "../components/VirtualTable";
+import { EVENT_COLUMNS, renderEventCell } from "../components/events";
+import { navigate, processPath } from "../router";
+
+const KEEP = 5000; // rows kept in the view
+const FRESH_MS = 3000;
+const CATEGORIES = ["", "process", "network", "dns", "file", "persistence", "authentication", "scan", "alert", "action", "host"];
+
+interface Row {
+  e: any;
+  at: number;
+  n: number;
+}
+
+declare global {
+  interface Window {
+    __vigilLive?: { received: number; rendered: number; frames: number };
+  }
+}
+
+export function LivePage() {
+  const [category, setCategory] = useState("");
+  const [host, setHost] = useState("");
+  const [text, setText] = useState("");
+  const [applied, setApplied] = useState({ category: "", host: "", text: "" });
+  const [paused, setPaused] = useState(false);
+  const [rows, setRows] = useState<Row[]>([]);
+  const [status, setStatus] = useState("connecting");
+  const [stats, setStats] = useState({ delivered: 0, dropped: 0, pending: 0, rate: 0 });
+  const [, setTick] = useState(0);
+  const buffer = useRef<Row[]>([]);
+  const pausedRef = useRef(false);
+  pausedRef.current = paused;
+  const counter = useRef(0);
+
+  useEffect(() => {
+    const params = new URLSearchParams();
+    if (applied.category) params.set("category", applied.category);
+    if (applied.host) params.set("host", applied.host);
+    if (applied.text) params.set("q", applied.text);
+    const source = new EventSource("/api/events/stream?" + params.toString());
+    window.__vigilLive = { received: 0, rendered: 0, frames: 0 };
+    let frame = 0;
+    let windowStart = performance.now();
+    let windowCount = 0;
+    let rate = 0;
+    let server = { delivered: 0, dropped: 0 };
+    const flush = () => {
+      frame = 0;
+      if (pausedRef.current || buffer.current.length === 0) return;
+      const incoming = buffer.current;
+      buffer.current = [];
+      window.__vigilLive!.rendered += incoming.length;
+      window.__vigilLive!.frames += 1;
+      setRows((old) => {
+        const merged = incoming.reverse().concat(old);
+        return merged.length > KEEP ? merged.slice(0, KEEP) : merged;
+      });
+    };
+    source.onopen = () => setStatus("live");
+    source.onerror = () => setStatus("reconnecting");
+    source.onmessage = (m) => {
+      const e = JSON.parse(m.data);
+      buffer.current.push({ e, at: performance.now(), n: ++counter.current });
+      window.__vigilLive!.received += 1;
+      windowCount += 1;
+      if (!frame) frame = requestAnimationFrame(flush);
+    };
+    source.addEventListener("stats", (m) => {
+      server = JSON.parse((m as MessageEvent).data);
+      const now = performance.now();
+      rate = (windowCount * 1000) / Math.max(1, now - windowStart);
+      windowStart = now;
+      windowCount = 0;
+      setStats({ ...server, pending: buffer.current.length, rate });
+    });
+    return () => {
+      source.close();
+      if (frame) cancelAnimationFrame(frame);
+      buffer.current = [];
+    };
+  }, [applied]);
+
+  // When paused nothing renders; when resumed, what arrived meanwhile shows at once.
+  useEffect(() => {
+    if (paused || buffer.current.length === 0) return;
+    const incoming = buffer.current;
+    buffer.current = [];
+    setRows((old) => incoming.reverse().concat(old).slice(0, KEEP));
+  }, [paused]);
+
+  // Re-render now and then so highlights fade when the stream is quiet.
+  useEffect(() => {
+    const t = setInterval(() => setTick((x) => x + 1), 500);
+    return () => clearInterval(t);
+  }, []);
+
+  const now = performance.now();
+  return (
+    <section className="fill">
+      <form
+        className="toolbar"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setRows([]);
+          setApplied({ category, host, text });
+        }}
+      >
+        <h2>Live events</h2>
+        <select aria-label="category" value={category} onChange={(e) => setCategory(e.target.value)}>
+          {CATEGORIES.map((c) => (
+            <option key={c} value={c}>
+              {c || "all categories"}
+            </option>
+          ))}
+        </select>
+        <input aria-label="host" placeholder="host name or id" value={host} onChange={(e) => setHost(e.target.value)} />
+        <input aria-label="text" placeholder="text" value={text} onChange={(e) => setText(e.target.value)} />
+        <button className="btn" type="submit">
+          Apply
+        </button>
+        <button className="btn" type="button" onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
+          {paused ? "Resume" : "Pause"}
+        </button>
+        <button className="btn" type="button" onClick={() => setRows([])}>
+          Clear
+        </button>
+        <span className={"badge " + (status === "live" ? "ok" : "off")} data-testid="live-status">
+          {paused ? "paused" : status}
+        </span>
+        <span className="muted" data-testid="live-stats">
+          {stats.rate.toFixed(0)}/s · {stats.delivered.toLocaleString()} received · {stats.dropped.toLocaleString()} dropped
+          {paused ? ` · ${buffer.current.length} waiting` : ""}
+        </span>
+      </form>
+      <VirtualTable
+        label="live events"
+        testId="live-table"
+        columns={EVENT_COLUMNS}
+        rows={rows}
+        renderCell={(r: Row, c) => renderEventCell(r.e, c)}
+        rowClass={(r: Row) => (now - r.at < FRESH_MS ? "fresh" : "")}
+        rowStyle={(r: Row) => {
+          const age = now - r.at;
+          return age < FRESH_MS ? { background: `rgba(255, 214, 90, ${0.35 * (1 - age / FRESH_MS)})` } : undefined;
+        }}
+        onOpen={(r: Row) => r.e["process.entity_id"] && navigate(processPath(r.e["process.entity_id"]))}
+      />
+    </section>
+  );
+}
