@@ -133,7 +133,7 @@ with Vigil() as v:
     conn.request("GET", script)
     r = conn.getresponse()
     r.read()
-    check(r.status == 200 and r.getheader("Content-Type").startswith("text/javascript"), f"{script} is JavaScript")
+    check(r.status == 200 and r.getheader("Content-Type").startswith("application/javascript"), f"{script} is JavaScript")
     status, data, _ = anon.call("GET", "/assets/../../../etc/passwd")
     check(status == 400 and "root:" not in data, "no path escapes the console directory")
     check(anon.call("GET", "/assets/missing.js")[0] == 404, "a missing file is a 404, not index.html")

@@ -22,6 +22,12 @@ namespace vigil::server {
 using nlohmann::json;
 namespace {
 
+// Trees run to megabytes: "application/json" would be brotli-compressed by httplib at its highest
+// quality (seconds for a 1,000-node tree); with a charset it is sent as it is.
+void SendLargeJson(httplib::Response& res, const json& body) {
+  res.set_content(body.dump() + "\n", "application/json; charset=utf-8");
+}
+
 using store::sqlite::ColumnText;
 using store::sqlite::StmtPtr;
 
@@ -236,7 +242,7 @@ void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx) {
       }
       nodes.push_back(std::move(node));
     }
-    SendJson(res, {{"focus", id}, {"nodes", nodes}, {"truncated", truncated}});
+    SendLargeJson(res, {{"focus", id}, {"nodes", nodes}, {"truncated", truncated}});
   });
 
   http.Get("/api/process/activity", [&ctx](const httplib::Request& req, httplib::Response& res) {
@@ -258,7 +264,7 @@ void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx) {
           return true;
         });
     if (!stats) return SendError(res, 500, stats.error().message);
-    SendJson(res, {{"events", rows}, {"truncated", stats->truncated}});
+    SendLargeJson(res, {{"events", rows}, {"truncated", stats->truncated}});
   });
 }
 
