@@ -10,6 +10,7 @@ import { LivePage } from "./pages/Live";
 import { HuntPage } from "./pages/Hunt";
 import { ProcessPage } from "./pages/Process";
 import { UsersPage } from "./pages/Users";
+import { RulesPage } from "./pages/Rules";
 import "./styles.css";
 
 function App() {
@@ -39,12 +40,14 @@ function App() {
   else if (path === "/hunt") page = <HuntPage session={session} />;
   else if ((m = /^\/process\/([^/]+)$/.exec(path))) page = <ProcessPage entityId={decodeURIComponent(m[1])} />;
   else if (path === "/users") page = <UsersPage session={session} />;
+  else if (path === "/rules") page = <RulesPage session={session} />;
   else page = <FleetPage />;
 
   const nav = [
     ["/", "Fleet"],
     ["/live", "Live events"],
     ["/hunt", "Hunt"],
+    ["/rules", "Rules"],
     ...(session.role === "admin" ? [["/users", "Users"]] : []),
   ];
   const active = (to: string) => (to === "/" ? path === "/" || path.startsWith("/hosts") : path.startsWith(to));

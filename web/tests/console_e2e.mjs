@@ -113,6 +113,20 @@ try {
   await page.getByRole("cell", { name: env.VIEWER_USER, exact: true }).waitFor();
   await shot("users");
 
+  // ---- rules: a YARA set that does not compile shows where and why; one that does is listed
+  await page.getByRole("link", { name: "Rules" }).click();
+  await page.getByLabel("rule set name").fill("console-test");
+  await page.getByLabel("rules text").fill("rule broken {\n  condition: no_such_identifier\n}\n");
+  await page.getByRole("button", { name: "Upload" }).click();
+  const yaraError = await page.getByTestId("rules-error").innerText();
+  check(/pasted:2/.test(yaraError), `a YARA error shows its origin and line: ${yaraError}`);
+  await page.getByLabel("rules text").fill('rule console_test {\n  strings: $a = "vigil-console"\n  condition: $a\n}\n');
+  await page.getByRole("button", { name: "Upload" }).click();
+  const yaraRow = page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-test" });
+  await yaraRow.waitFor();
+  check((await yaraRow.locator("td").nth(2).innerText()) === "1", "the uploaded set is listed with its one rule");
+  await shot("rules");
+
   // ---- a viewer cannot act, and the API refuses too
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByLabel("User", { exact: true }).waitFor();
@@ -125,9 +139,13 @@ try {
     const post = (body) =>
       fetch("/api/hunts", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf }, body: JSON.stringify(body) });
     const users = await fetch("/api/users");
-    return { hunts: (await post({ name: "x", query: "process where true" })).status, users: users.status };
+    const yara = await fetch("/api/yara/console-test", { method: "DELETE", headers: { "X-CSRF-Token": s.csrf } });
+    return { hunts: (await post({ name: "x", query: "process where true" })).status, users: users.status, yara: yara.status };
   });
-  check(refused.hunts === 403 && refused.users === 403, `the API refuses the viewer (${JSON.stringify(refused)})`);
+  check(refused.hunts === 403 && refused.users === 403 && refused.yara === 403, `the API refuses the viewer (${JSON.stringify(refused)})`);
+  await page.getByRole("link", { name: "Rules" }).click();
+  await page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-test" }).waitFor();
+  check(await page.getByRole("button", { name: "Remove" }).first().isDisabled(), "a viewer's Remove is disabled");
   await shot("viewer-hunt");
 } finally {
   await close();

@@ -83,8 +83,9 @@ export function VirtualTable(props: Props) {
     const row = rows[i];
     const cls = "vrow" + (i === selected ? " selected" : "") + (props.rowClass ? " " + props.rowClass(row, i) : "");
     visible.push(
+      // Keyed by slot, not by row: scrolling reuses the same DOM rows and only changes their text.
       <div
-        key={i}
+        key={i - first}
         className={cls}
         role="row"
         aria-rowindex={i + 2}
