@@ -11,6 +11,8 @@ import { HuntPage } from "./pages/Hunt";
 import { ProcessPage } from "./pages/Process";
 import { UsersPage } from "./pages/Users";
 import { RulesPage } from "./pages/Rules";
+import { AlertsPage } from "./pages/Alerts";
+import { ResponsePage } from "./pages/Response";
 import "./styles.css";
 
 function App() {
@@ -38,15 +40,19 @@ function App() {
   if ((m = /^\/hosts\/([^/]+)$/.exec(path))) page = <HostPage hostId={decodeURIComponent(m[1])} session={session} />;
   else if (path === "/live") page = <LivePage />;
   else if (path === "/hunt") page = <HuntPage session={session} />;
-  else if ((m = /^\/process\/([^/]+)$/.exec(path))) page = <ProcessPage entityId={decodeURIComponent(m[1])} />;
+  else if ((m = /^\/process\/([^/]+)$/.exec(path))) page = <ProcessPage entityId={decodeURIComponent(m[1])} session={session} />;
   else if (path === "/users") page = <UsersPage session={session} />;
   else if (path === "/rules") page = <RulesPage session={session} />;
+  else if (path === "/alerts") page = <AlertsPage session={session} />;
+  else if (path === "/response") page = <ResponsePage session={session} />;
   else page = <FleetPage />;
 
   const nav = [
     ["/", "Fleet"],
     ["/live", "Live events"],
     ["/hunt", "Hunt"],
+    ["/alerts", "Alerts"],
+    ["/response", "Response"],
     ["/rules", "Rules"],
     ...(session.role === "admin" ? [["/users", "Users"]] : []),
   ];

@@ -1,7 +1,8 @@
 // Host: one host's state and its recent activity, processes, connections, DNS, files and alerts
 // (GET /api/events for that host), each event a link to its process tree.
 import { useEffect, useState } from "react";
-import { api, apiLines, type Session } from "../api";
+import { api, apiLines, canAct, type Session } from "../api";
+import { ActionDialog, type ActionRequest } from "../components/ActionDialog";
 import { VirtualTable } from "../components/VirtualTable";
 import { EVENT_COLUMNS, renderEventCell } from "../components/events";
 import { navigate, processPath } from "../router";
@@ -17,7 +18,8 @@ const TABS: [string, string][] = [
   ["action", "Actions"],
 ];
 
-export function HostPage({ hostId }: { hostId: string; session: Session }) {
+export function HostPage({ hostId, session }: { hostId: string; session: Session }) {
+  const [request, setRequest] = useState<ActionRequest | null>(null);
   const [host, setHost] = useState<Host | null>(null);
   const [tab, setTab] = useState("");
   const [since, setSince] = useState("1h");
@@ -58,7 +60,26 @@ export function HostPage({ hostId }: { hostId: string; session: Session }) {
           {host.os} · sensor {host.sensor} · agent {host["agent.version"]} · last seen {ago(host.last_seen)} · {host.events_received.toLocaleString()} events,{" "}
           {host.events_dropped.toLocaleString()} dropped
         </span>
+        {canAct(session.role) && (
+          <>
+            <button
+              className="btn danger"
+              onClick={() =>
+                setRequest({ type: "isolate", hosts: [host["agent.id"]], params: {}, what: `Cut ${host["host.name"]} off the network (only the Vigil server stays reachable).` })
+              }
+            >
+              Isolate…
+            </button>
+            <button
+              className="btn"
+              onClick={() => setRequest({ type: "release", hosts: [host["agent.id"]], params: {}, what: `Release ${host["host.name"]} from network isolation.` })}
+            >
+              Release…
+            </button>
+          </>
+        )}
       </div>
+      {request && <ActionDialog request={request} onClose={() => setRequest(null)} />}
       <div className="toolbar">
         <div className="tabs" role="tablist">
           {TABS.map(([k, label]) => (

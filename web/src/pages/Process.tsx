@@ -2,7 +2,8 @@
 // demand (depth=1 from any node), with the selected node's details and its network, DNS, file and
 // alert events (GET /api/process/activity). Keyboard: arrows move, Right/Left expand/collapse.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { api } from "../api";
+import { api, canAct, type Session } from "../api";
+import { ActionDialog, type ActionRequest } from "../components/ActionDialog";
 import { formatTime, summary } from "../components/events";
 import { Link, processPath } from "../router";
 
@@ -35,7 +36,9 @@ declare global {
 
 const ACTIVITY = ["network", "dns", "file", "alert", "process"];
 
-export function ProcessPage({ entityId }: { entityId: string }) {
+export function ProcessPage({ entityId, session }: { entityId: string; session: Session }) {
+  const [request, setRequest] = useState<ActionRequest | null>(null);
+  const mayAct = canAct(session.role);
   const [nodes, setNodes] = useState<Map<string, Node>>(new Map());
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const [rootId, setRootId] = useState("");
@@ -213,6 +216,51 @@ export function ProcessPage({ entityId }: { entityId: string }) {
                 <Link to={processPath(node.entity_id)}>{node.entity_id}</Link>
               </dd>
             </dl>
+            {mayAct && node.known && node.host && (
+              <div className="actions-bar" aria-label="response actions">
+                <button
+                  className="btn danger"
+                  onClick={() =>
+                    setRequest({
+                      type: "kill",
+                      hosts: [node.host!],
+                      params: { entity_id: node.entity_id, tree: false },
+                      what: `Kill ${node.name} (pid ${node.pid}) on ${node.host}.`,
+                    })
+                  }
+                >
+                  Kill process
+                </button>
+                <button
+                  className="btn danger"
+                  onClick={() =>
+                    setRequest({
+                      type: "kill",
+                      hosts: [node.host!],
+                      params: { entity_id: node.entity_id, tree: true },
+                      what: `Kill ${node.name} (pid ${node.pid}) and all its descendants on ${node.host}.`,
+                    })
+                  }
+                >
+                  Kill tree
+                </button>
+                {node.sha256 && (
+                  <button
+                    className="btn danger"
+                    onClick={() =>
+                      setRequest({
+                        type: "block-hash",
+                        hosts: [node.host!],
+                        params: { sha256: [node.sha256] },
+                        what: `Block execution of ${node.executable ?? node.name} (sha256 ${node.sha256}) on ${node.host}.`,
+                      })
+                    }
+                  >
+                    Block hash
+                  </button>
+                )}
+              </div>
+            )}
             <div className="tabs" role="tablist">
               {ACTIVITY.map((t) => (
                 <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? "tab active" : "tab"} onClick={() => setTab(t)}>
@@ -226,12 +274,28 @@ export function ProcessPage({ entityId }: { entityId: string }) {
               {activity?.map((e, i) => (
                 <li key={i}>
                   <span className="muted">{formatTime(e["@timestamp"])}</span> {e["event.action"]} <span className="mono">{summary(e)}</span>
+                  {mayAct && tab === "file" && e["file.path"] && e["host.name"] && (
+                    <button
+                      className="btn tiny"
+                      onClick={() =>
+                        setRequest({
+                          type: "quarantine",
+                          hosts: [e["host.name"]],
+                          params: { path: e["file.path"] },
+                          what: `Move ${e["file.path"]} on ${e["host.name"]} into quarantine.`,
+                        })
+                      }
+                    >
+                      quarantine
+                    </button>
+                  )}
                 </li>
               ))}
             </ul>
           </aside>
         )}
       </div>
+      {request && <ActionDialog request={request} onClose={() => setRequest(null)} />}
     </section>
   );
 }
