@@ -127,6 +127,16 @@ try {
   check((await yaraRow.locator("td").nth(2).innerText()) === "1", "the uploaded set is listed with its one rule");
   await shot("rules");
 
+  // ---- alerts and response (their APIs may not be on this server yet: the page says so)
+  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("heading", { name: "Alerts" }).waitFor();
+  await page.waitForTimeout(300);
+  await shot("alerts");
+  await page.getByRole("link", { name: "Response" }).click();
+  await page.getByRole("heading", { name: "Response" }).waitFor();
+  await page.waitForTimeout(300);
+  await shot("response");
+
   // ---- a viewer cannot act, and the API refuses too
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByLabel("User", { exact: true }).waitFor();
