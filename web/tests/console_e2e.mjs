@@ -124,7 +124,8 @@ try {
   await page.getByRole("button", { name: "Upload" }).click();
   const yaraRow = page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-test" });
   await yaraRow.waitFor();
-  check((await yaraRow.locator("td").nth(2).innerText()) === "1", "the uploaded set is listed with its one rule");
+  const yaraCells = await yaraRow.locator("td").allInnerTexts();
+  check(yaraCells[2] === "1", `the uploaded set is listed with its one rule (${yaraCells.join(" | ")})`);
   await shot("rules");
 
   // ---- alerts and response (their APIs may not be on this server yet: the page says so)
@@ -157,6 +158,10 @@ try {
   await page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-test" }).waitFor();
   check(await page.getByRole("button", { name: "Remove" }).first().isDisabled(), "a viewer's Remove is disabled");
   await shot("viewer-hunt");
+} catch (e) {
+  await shot("failure").catch(() => {});
+  console.error(`FAIL at ${page.url()} (screenshot failure.png): ${e.message}`);
+  process.exitCode = 1;
 } finally {
   await close();
 }

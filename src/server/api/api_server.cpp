@@ -136,45 +136,39 @@ void ApiServer::Routes() {
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     using httplib::Server;
     if (req.path.rfind("/api/", 0) != 0) return Server::HandlerResponse::Unhandled;
+    // A refusal here leaves the request's body unread on the connection, where httplib would take
+    // it for the next request (a browser's next fetch got a 400): such connections end here.
+    auto refuse = [&res](int status, const std::string& message) {
+      SendError(res, status, message);
+      res.set_header("Connection", "close");
+      return Server::HandlerResponse::Handled;
+    };
     res.set_header("Cache-Control", "no-store");
     if (req.path == "/api/health" || (req.path == "/api/login" && req.method == "POST"))
       return Server::HandlerResponse::Unhandled;
     auto auth = Authenticate(*context_, req);
-    if (!auth) {
-      SendError(res, 500, auth.error().message);
-      return Server::HandlerResponse::Handled;
-    }
-    if (!*auth) {
-      SendError(res, 401,
-                req.has_header("Authorization")
-                    ? "invalid API token"
-                    : "not logged in (log in, or send Authorization: Bearer TOKEN)");
-      return Server::HandlerResponse::Handled;
-    }
+    if (!auth) return refuse(500, auth.error().message);
+    if (!*auth)
+      return refuse(401, req.has_header("Authorization")
+                             ? "invalid API token"
+                             : "not logged in (log in, or send Authorization: Bearer TOKEN)");
     const Authenticated& who = **auth;
     const bool reads = req.method == "GET" || req.method == "HEAD";
     // A cookie travels with any request the browser makes; the CSRF token only with the page's.
     if (who.session && !reads &&
-        !store::ConstantTimeEquals(req.get_header_value(kCsrfHeader), who.csrf)) {
-      SendError(res, 403, std::string("missing or wrong ") + kCsrfHeader + " header");
-      return Server::HandlerResponse::Handled;
-    }
+        !store::ConstantTimeEquals(req.get_header_value(kCsrfHeader), who.csrf))
+      return refuse(403, std::string("missing or wrong ") + kCsrfHeader + " header");
     if (req.path == "/api/users" || req.path.rfind("/api/users/", 0) == 0) {
-      if (who.who.role != store::Role::Admin) {
-        SendError(res, 403, "managing users needs the admin role");
-        return Server::HandlerResponse::Handled;
-      }
+      if (who.who.role != store::Role::Admin)
+        return refuse(403, "managing users needs the admin role");
       return Server::HandlerResponse::Unhandled;
     }
     // Viewers read; changing anything (imports, saved hunts, actions) takes an analyst or an
     // admin. A hunt is a POST only because its query travels in the body: it reads.
     const bool writes = !reads && req.path != "/api/hunt" && req.path != "/api/logout";
-    if (writes && who.who.role == store::Role::Viewer) {
-      SendError(
-          res, 403,
-          "the viewer role may not " + req.method + " " + req.path + " (needs analyst or admin)");
-      return Server::HandlerResponse::Handled;
-    }
+    if (writes && who.who.role == store::Role::Viewer)
+      return refuse(403, "the viewer role may not " + req.method + " " + req.path +
+                             " (needs analyst or admin)");
     return Server::HandlerResponse::Unhandled;
   });
 

@@ -8,7 +8,7 @@ interface RuleSet {
   name: string;
   version: number;
   sha256: string;
-  rule_count: number;
+  rules: number;
   files: number;
   bytes: number;
   owner: string;
@@ -40,7 +40,7 @@ export function RulesPage({ session }: { session: Session }) {
     if (!sources.length) return setError("choose .yar files or paste rules");
     try {
       const r = await api("/api/yara", "POST", { name, sources });
-      setNotice(`${r.name} version ${r.version}: ${r.rule_count} rules${r.warnings?.length ? `; warnings: ${r.warnings.join("; ")}` : ""}`);
+      setNotice(`${r.name} version ${r.version}: ${r.rules} rules${r.warnings?.length ? `; warnings: ${r.warnings.join("; ")}` : ""}`);
       setText("");
       load();
     } catch (err) {
@@ -81,7 +81,7 @@ export function RulesPage({ session }: { session: Session }) {
                 </button>
               </td>
               <td className="num">{s.version}</td>
-              <td className="num">{s.rule_count}</td>
+              <td className="num">{s.rules}</td>
               <td className="num">{s.files}</td>
               <td>{s.owner}</td>
               <td>{s.created}</td>
@@ -118,7 +118,7 @@ export function RulesPage({ session }: { session: Session }) {
               ×
             </button>
           </h3>
-          <p className="muted">versions: {open.versions.map((v: RuleSet) => `${v.version} (${v.rule_count} rules, ${v.owner}, ${v.created})`).join(" · ")}</p>
+          <p className="muted">versions: {open.versions.map((v: RuleSet) => `${v.version} (${v.rules} rules, ${v.owner}, ${v.created})`).join(" · ")}</p>
           {open.sources?.map((s: any, i: number) => (
             <details key={i}>
               <summary>
