@@ -1,5 +1,6 @@
 // GET /api/events/stream: newly committed events as Server-Sent Events, filtered by category, host
-// and text, with a periodic "stats" event carrying what this stream delivered and dropped.
+// and text (each message carries one or more events, one JSON object per line), with a periodic
+// "stats" event carrying what this stream delivered and dropped.
 // GET /api/schema: the event schema's categories and fields (the console's query completion).
 #include <chrono>
 #include <thread>
@@ -57,11 +58,14 @@ void RegisterLiveRoutes(httplib::Server& http, ApiContext& ctx) {
             events.clear();
             const bool open = subscriber->Take(events, kWait);
             out.clear();
+            // One message per write, one event per data line: the browser dispatches a message
+            // (not thousands) per 50 ms, and joins the lines with "\n".
             for (const auto& e : events) {
               out += "data: ";
               out += e;
-              out += "\n\n";
+              out += '\n';
             }
+            if (!events.empty()) out += '\n';
             const auto now = std::chrono::steady_clock::now();
             if (now - last_stats >= kStatsEvery || !open) {
               last_stats = now;

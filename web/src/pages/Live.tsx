@@ -67,10 +67,13 @@ export function LivePage() {
     };
     source.onopen = () => setStatus("live");
     source.onerror = () => setStatus("reconnecting");
+    // A message carries one or more events, one JSON object per line.
     source.onmessage = (m) => {
-      buffer.current.push({ raw: m.data, at: performance.now(), n: ++counter.current });
-      window.__vigilLive!.received += 1;
-      windowCount += 1;
+      const at = performance.now();
+      const lines = (m.data as string).split("\n");
+      for (const raw of lines) if (raw) buffer.current.push({ raw, at, n: ++counter.current });
+      window.__vigilLive!.received += lines.length;
+      windowCount += lines.length;
       if (!timer) timer = window.setTimeout(flush, FLUSH_MS);
     };
     source.addEventListener("stats", (m) => {
