@@ -170,7 +170,7 @@ with Vigil() as v:
     r = subprocess.run(["node", os.path.join(ROOT, "web/tests/console_e2e.mjs")], env=env, timeout=400,
                        cwd=os.path.join(ROOT, "web"))
     check(r.returncode == 0, "the browser test passes")
-    for page in ["login", "fleet", "host", "hunt", "live", "process", "users", "rules", "alerts", "response",
+    for page in ["login", "fleet", "host", "hunt", "live", "process", "hunt-sequence", "users", "rules", "alerts", "response",
                  "viewer-hunt"]:
         check(os.path.getsize(os.path.join(shots, page + ".png")) > 5000, f"screenshot {page}.png")
 

@@ -108,6 +108,19 @@ try {
   await page.getByTestId("process-details").getByText(`/bin/echo ${marker} child`).first().waitFor();
   await shot("process");
 
+  // ---- a sequence hunt: each of the shell's children forked, then exec'd: three grouped results
+  await page.getByRole("link", { name: "Hunt" }).click();
+  await page
+    .getByLabel("EQL query (Ctrl+Enter runs)")
+    .fill(`sequence by process.entity_id\n  [process where event.action == "fork" and process.command_line : "*${marker}*"]\n  [process where event.action == "exec"]`);
+  await page.getByLabel("since").fill("10m");
+  await page.getByRole("button", { name: /^Run/ }).click();
+  await page.getByTestId("hunt-info").filter({ hasText: "groups in" }).waitFor();
+  const groups = await page.locator("[data-testid=hunt-table] .vrow.group-header").count();
+  const seqInfo = await page.getByTestId("hunt-info").innerText();
+  check(groups === 3 && seqInfo.startsWith("3 groups"), `a sequence hunt shows 3 grouped results (${seqInfo}, ${groups} headers)`);
+  await shot("hunt-sequence");
+
   // ---- users (admin)
   await page.getByRole("link", { name: "Users" }).click();
   await page.getByRole("cell", { name: env.VIEWER_USER, exact: true }).waitFor();
