@@ -84,6 +84,11 @@ class TreeReader {
         "AND process_entity_id != process_parent_entity_id GROUP BY process_entity_id ORDER BY t");
     if (!children) return std::unexpected(children.error());
     r.children_ = std::move(*children);
+    // Alerts of the detection engine live in its own table (when it is there): counted with the
+    // alert events. Without it the statement stays empty.
+    if (auto alerts =
+            store::sqlite::Prepare(r.db_.get(), "SELECT count(*) FROM alerts WHERE entity_id = ?"))
+      r.detection_alerts_ = std::move(*alerts);
     for (auto table : kCountedTables) {
       auto count =
           store::sqlite::Prepare(r.db_.get(), "SELECT count(*) FROM \"" + std::string(table) +
@@ -165,6 +170,12 @@ class TreeReader {
         if (sqlite3_step(counts_[i].get()) == SQLITE_ROW)
           count = sqlite3_column_int64(counts_[i].get(), 0);
       }
+      if (kCountedTables[i] == "alert" && detection_alerts_) {
+        store::sqlite::ResetGuard reset(detection_alerts_.get());
+        store::sqlite::BindText(detection_alerts_.get(), 1, id);
+        if (sqlite3_step(detection_alerts_.get()) == SQLITE_ROW)
+          count += sqlite3_column_int64(detection_alerts_.get(), 0);
+      }
       counts[std::string(kCountedTables[i])] = count;
     }
     n["counts"] = counts;
@@ -174,7 +185,7 @@ class TreeReader {
  private:
   TreeReader() = default;
   store::sqlite::DbPtr db_;
-  StmtPtr node_, end_, children_;
+  StmtPtr node_, end_, children_, detection_alerts_;
   std::vector<StmtPtr> counts_;
 };
 
