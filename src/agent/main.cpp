@@ -14,10 +14,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include "agent/enrich/enricher.hpp"
+#include "agent/response/responder.hpp"
 #include "agent/scan/scan_command.hpp"
 #include "agent/sensor/replay_source.hpp"
 #include "agent/sensor/sensor_factory.hpp"
 #include "agent/spool/spool.hpp"
+#include "agent/uplink/command_channel.hpp"
 #include "agent/uplink/uplink.hpp"
 #include "common/host_info.hpp"
 #include "common/log.hpp"
@@ -145,9 +147,11 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   std::atomic<std::uint64_t> spool_errors{0};
   agent::Spool& spool_ref = **spool;
   std::string buffer;
+  agent::response::Responder* responder_ptr = nullptr;  // set once the responder exists
   auto sink = [&](v1::Event&& event) {
     std::lock_guard lock(pipeline_mutex);
     enricher.Enrich(event);
+    if (responder_ptr) responder_ptr->OnEvent(event);
     buffer.clear();
     event.SerializeToString(&buffer);
     if (auto r = spool_ref.Append(buffer); !r && spool_errors++ % 1000 == 0)
@@ -196,6 +200,33 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   }
   agent::Uplink uplink(uplink_options, spool_ref);
   uplink.Start();
+
+  // Response: executors for the server's commands, on their own gRPC call (command channel).
+  agent::response::Responder responder(
+      {.state_dir = state_dir,
+       .host = host,
+       .server = state->server,
+       .lookup = [&](const std::string& entity_id) -> std::optional<agent::response::ProcessRef> {
+         std::lock_guard lock(pipeline_mutex);
+         auto found = enricher.FindEntity(entity_id);
+         if (!found) return std::nullopt;
+         return agent::response::ProcessRef{static_cast<pid_t>(found->first), found->second};
+       },
+       .hashes = &enricher.Hashes(),
+       .emit = sink});
+  responder.Start();
+  {
+    std::lock_guard lock(pipeline_mutex);
+    responder_ptr = &responder;
+  }
+  agent::CommandChannel commands({.server = state->server,
+                                  .ca_pem = *ca,
+                                  .cert_pem = *cert,
+                                  .key_pem = *key,
+                                  .journal = state_dir / "commands.journal",
+                                  .agent_version = VIGIL_VERSION});
+  responder.Register(commands);
+  if (auto r = commands.Start(); !r) return Die("command channel: " + r.error().message);
   if (source) {
     if (auto r = source->Start(sink); !r) return Die(sensor_kind + " sensor: " + r.error().message);
   }
@@ -249,7 +280,13 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   sigwait(&stop_signals, &signal);
   VLOG_INFO("stopping (signal {})", signal);
   g_stop = true;
+  commands.Stop();
   if (source) source->Stop();
+  {
+    std::lock_guard lock(pipeline_mutex);
+    responder_ptr = nullptr;
+  }
+  responder.Stop();
   uplink.Stop();
   syncer.join();
   (void)spool_ref.Sync();

@@ -35,5 +35,6 @@ void RegisterRulesCommands(CLI::App& app, CliContext& ctx);   // rules
 void RegisterUpCommand(CLI::App& app, CliContext& ctx);       // up
 void RegisterYaraCommands(CLI::App& app, CliContext& ctx);    // yara
 void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
+void RegisterActionCommands(CLI::App& app, CliContext& ctx);  // action, actions
 
 }  // namespace vigil::cli

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   RegisterRulesCommands(app, ctx);
   RegisterYaraCommands(app, ctx);
   RegisterUserCommands(app, ctx);
+  RegisterActionCommands(app, ctx);
 
   CLI11_PARSE(app, argc, argv);
   return ctx.run ? ctx.run() : 0;

@@ -115,9 +115,12 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
                                  .session_ttl_ns = *ttl};
   if (api_options.console_dir.empty())
     VLOG_WARN("the web console is not built (web/dist); the API runs without it");
-  server::Gateway gateway({.listen = agent_listen, .pki = *pki}, **store);
+  auto actions = store::ActionStore::Open(data_dir / "vigil.db");
+  if (!actions) return std::cerr << "vigil-server: actions: " << actions.error().message << "\n", 1;
+  server::Gateway gateway({.listen = agent_listen, .pki = *pki}, **store, actions->get());
   // The API subscribes to the store's commits (live events) before the gateway appends any.
   server::ApiServer api(api_options, **store, [&] { return gateway.ConnectedAgents(); });
+  api.SetActions(actions->get(), [&] { return gateway.CommandChannels(); });
   if (auto r = gateway.Start(); !r)
     return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
   if (auto r = api.Start(); !r)

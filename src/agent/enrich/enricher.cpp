@@ -366,4 +366,13 @@ EnricherStats Enricher::Stats() const {
 
 HashCache& Enricher::Hashes() { return impl_->hashes; }
 
+std::optional<std::pair<std::int64_t, std::uint64_t>> Enricher::FindEntity(
+    const std::string& entity_id) {
+  auto pid = impl_->table.FindEntity(entity_id);
+  if (!pid) return std::nullopt;
+  ProcessInfo* info = impl_->table.Find(*pid);
+  if (!info || !info->start_ticks) return std::nullopt;
+  return std::pair{*pid, *info->start_ticks};
+}
+
 }  // namespace vigil::agent

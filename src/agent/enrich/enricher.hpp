@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "common/host_info.hpp"
 #include "common/schema.hpp"
@@ -49,6 +51,8 @@ class Enricher {
   EnricherStats Stats() const;
   // The executable hash cache, for reuse (e.g. by the response module).
   HashCache& Hashes();
+  // pid and start ticks of a process in the table by entity id. Same thread rules as Enrich.
+  std::optional<std::pair<std::int64_t, std::uint64_t>> FindEntity(const std::string& entity_id);
 
  private:
   struct Impl;

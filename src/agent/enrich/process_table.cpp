@@ -33,4 +33,10 @@ void ProcessTable::Erase(std::int64_t pid) {
   index_.erase(it);
 }
 
+std::optional<std::int64_t> ProcessTable::FindEntity(std::string_view entity_id) const {
+  for (const auto& [pid, info] : lru_)
+    if (info.entity_id == entity_id) return pid;
+  return std::nullopt;
+}
+
 }  // namespace vigil::agent

@@ -9,6 +9,7 @@
 #include <list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace vigil::agent {
@@ -33,6 +34,8 @@ class ProcessTable {
   // The entry of pid, created empty when missing; evicts the least recently used entry when full.
   ProcessInfo& Upsert(std::int64_t pid);
   void Erase(std::int64_t pid);
+  // The pid of the entry with this entity id (a linear scan: for rare lookups, e.g. a kill).
+  std::optional<std::int64_t> FindEntity(std::string_view entity_id) const;
 
   std::size_t size() const { return index_.size(); }
   std::size_t capacity() const { return capacity_; }

@@ -22,6 +22,10 @@ struct ApiContext {
   ApiServer::ConnectedAgentsFn connected;
   store::UserStore* users = nullptr;  // console users and sessions
   EventHub* hub = nullptr;            // live events, fed by the store's commits
+  // Response actions (audit log + command queue) and the agents with an open command channel;
+  // null/empty when the server runs without them (then /api/actions answers 503).
+  store::ActionStore* actions = nullptr;
+  ApiServer::ConnectedAgentsFn command_channels = {};
 };
 
 // How a request authenticated: an API bearer token, or a console session cookie.

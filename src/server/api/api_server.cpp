@@ -103,6 +103,11 @@ ApiServer::ApiServer(ApiOptions options, store::Store& store, ConnectedAgentsFn 
 
 ApiServer::~ApiServer() { Stop(); }
 
+void ApiServer::SetActions(store::ActionStore* actions, ConnectedAgentsFn command_channels) {
+  context_->actions = actions;
+  context_->command_channels = std::move(command_channels);
+}
+
 Result<void> ApiServer::Start() {
   auto users = store::UserStore::Open(options_.db_path);
   if (!users) return Fail("api: " + users.error().message);
@@ -181,6 +186,7 @@ void ApiServer::Routes() {
   RegisterLiveRoutes(*http_, ctx);
   RegisterProcessRoutes(*http_, ctx);
   RegisterConsoleRoutes(*http_, ctx);
+  RegisterActionRoutes(*http_, ctx);
 }
 
 }  // namespace vigil::server

@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/pki/pki.hpp"
+#include "server/store/action_store.hpp"
 #include "server/store/store.hpp"
 #include "server/store/user_store.hpp"
 
@@ -42,6 +43,8 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
+  // Enables the response actions routes (call before Start).
+  void SetActions(store::ActionStore* actions, ConnectedAgentsFn command_channels);
   Result<void> Start();
   void Stop();
 

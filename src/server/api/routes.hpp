@@ -17,5 +17,6 @@ void RegisterAuthRoutes(httplib::Server& http, ApiContext& ctx);     // login, s
 void RegisterLiveRoutes(httplib::Server& http, ApiContext& ctx);     // events stream, schema
 void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx);  // process tree, activity
 void RegisterConsoleRoutes(httplib::Server& http, ApiContext& ctx);  // the web console's files
+void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx);   // response actions, audit log
 
 }  // namespace vigil::server

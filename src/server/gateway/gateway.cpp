@@ -32,7 +32,8 @@ std::string PeerAgentId(const grpc::ServerContext& context) {
 
 class Gateway::Service final : public v1::AgentGateway::Service {
  public:
-  Service(const GatewayOptions& options, store::Store& store) : options_(options), store_(store) {}
+  Service(const GatewayOptions& options, store::Store& store, store::ActionStore* actions)
+      : options_(options), store_(store), actions_(actions) {}
 
   grpc::Status Enroll(grpc::ServerContext*, const v1::EnrollRequest* request,
                       v1::EnrollResponse* response) override {
@@ -128,6 +129,71 @@ class Gateway::Service final : public v1::AgentGateway::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Commands(grpc::ServerContext* context, const v1::CommandsRequest* request,
+                        grpc::ServerWriter<v1::Command>* writer) override {
+    const std::string agent_id = PeerAgentId(*context);
+    if (agent_id.empty())
+      return {grpc::StatusCode::UNAUTHENTICATED,
+              "a client certificate issued by this server is required"};
+    if (auto known = store_.AgentExists(agent_id); !known || !*known)
+      return {grpc::StatusCode::PERMISSION_DENIED, "agent " + agent_id + " is not enrolled here"};
+    if (!actions_) return {grpc::StatusCode::UNAVAILABLE, "this server has no command queue"};
+    ChannelGuard guard(*this, agent_id);
+    VLOG_INFO("agent {} opened its command channel ({} command types)", agent_id,
+              request->supported_types_size());
+    // Everything not acknowledged yet, once; afterwards only what is queued meanwhile.
+    bool only_pending = false;
+    while (!context->IsCancelled()) {
+      const std::int64_t seen = actions_->Sequence();
+      auto queued = actions_->Undelivered(agent_id, only_pending);
+      if (!queued) return {grpc::StatusCode::UNAVAILABLE, queued.error().message};
+      for (const auto& q : *queued) {
+        v1::Command command;
+        command.set_id(q.id);
+        command.set_type(q.type);
+        command.set_payload(q.payload);
+        command.set_created_ns(q.created_ns);
+        command.set_action_id(std::to_string(q.action_id));
+        if (!writer->Write(command)) return grpc::Status::CANCELLED;
+        if (auto r = actions_->MarkSent(q.id); !r)
+          VLOG_WARN("command {}: not marked sent: {}", q.id, r.error().message);
+        VLOG_INFO("command {} ({}) sent to agent {}", q.id, q.type, agent_id);
+      }
+      only_pending = true;
+      actions_->WaitForChange(seen, std::chrono::milliseconds(500));
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReportResult(grpc::ServerContext* context, const v1::CommandResult* result,
+                            v1::CommandResultAck* ack) override {
+    const std::string agent_id = PeerAgentId(*context);
+    if (agent_id.empty())
+      return {grpc::StatusCode::UNAUTHENTICATED,
+              "a client certificate issued by this server is required"};
+    if (!actions_) return {grpc::StatusCode::UNAVAILABLE, "this server has no command queue"};
+    if (result->status() == v1::CommandResult::STATUS_UNSPECIFIED)
+      return {grpc::StatusCode::INVALID_ARGUMENT, "a result must be DONE or FAILED"};
+    const bool ok = result->status() == v1::CommandResult::DONE;
+    auto stored = actions_->Complete(agent_id, result->id(), ok, result->error(), result->result());
+    if (!stored) return {grpc::StatusCode::UNAVAILABLE, stored.error().message};
+    ack->set_known(*stored);
+    if (*stored)
+      VLOG_INFO("command {} on agent {}: {}{}", result->id(), agent_id,
+                ok ? "done" : "failed: ", result->error());
+    else
+      VLOG_WARN("agent {} reported a result for unknown command {}", agent_id, result->id());
+    return grpc::Status::OK;
+  }
+
+  std::set<std::string> Channels() const {
+    std::lock_guard lock(mutex_);
+    std::set<std::string> out;
+    for (const auto& [id, n] : channels_)
+      if (n > 0) out.insert(id);
+    return out;
+  }
+
   std::set<std::string> Connected() const {
     std::lock_guard lock(mutex_);
     std::set<std::string> out;
@@ -150,6 +216,19 @@ class Gateway::Service final : public v1::AgentGateway::Service {
     ~ConnectionGuard() {
       std::lock_guard lock(service.mutex_);
       if (--service.connected_[agent_id] <= 0) service.connected_.erase(agent_id);
+    }
+    Service& service;
+    std::string agent_id;
+  };
+
+  struct ChannelGuard {
+    ChannelGuard(Service& s, std::string id) : service(s), agent_id(std::move(id)) {
+      std::lock_guard lock(service.mutex_);
+      service.channels_[agent_id]++;
+    }
+    ~ChannelGuard() {
+      std::lock_guard lock(service.mutex_);
+      if (--service.channels_[agent_id] <= 0) service.channels_.erase(agent_id);
     }
     Service& service;
     std::string agent_id;
@@ -201,13 +280,15 @@ class Gateway::Service final : public v1::AgentGateway::Service {
 
   const GatewayOptions& options_;
   store::Store& store_;
+  store::ActionStore* actions_;
   mutable std::mutex mutex_;
   std::map<std::string, int> connected_;
+  std::map<std::string, int> channels_;
   std::atomic<std::uint64_t> batches_{0}, stored_{0}, duplicates_{0}, rejected_{0}, enrollments_{0};
 };
 
-Gateway::Gateway(GatewayOptions options, store::Store& store)
-    : options_(std::move(options)), store_(store) {}
+Gateway::Gateway(GatewayOptions options, store::Store& store, store::ActionStore* actions)
+    : options_(std::move(options)), store_(store), actions_(actions) {}
 
 Gateway::~Gateway() { Shutdown(); }
 
@@ -223,12 +304,15 @@ Result<void> Gateway::Start() {
   // The chain includes the CA so that enrolling agents can pin it by fingerprint.
   ssl.pem_key_cert_pairs.push_back({*key, *cert + *ca});
 
-  service_ = std::make_unique<Service>(options_, store_);
+  service_ = std::make_unique<Service>(options_, store_, actions_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, grpc::SslServerCredentials(ssl), &port_);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_batch_bytes));
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Agents ping their idle command channel every 20 s; accept that instead of answering GOAWAY.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)
     return Fail("gateway: cannot listen on " + options_.listen + " (address in use?)");
@@ -245,6 +329,10 @@ void Gateway::Shutdown() {
 
 std::set<std::string> Gateway::ConnectedAgents() const {
   return service_ ? service_->Connected() : std::set<std::string>{};
+}
+
+std::set<std::string> Gateway::CommandChannels() const {
+  return service_ ? service_->Channels() : std::set<std::string>{};
 }
 
 GatewayCounters Gateway::Counters() const {

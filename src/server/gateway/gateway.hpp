@@ -1,6 +1,7 @@
 // The agents' gateway: gRPC over mTLS. Enrolls agents (single-use token + CSR -> certificate whose
 // CN is the agent id), receives their event batches, checks every event belongs to the agent that
-// sent it, commits each batch durably through the Store and only then acks it.
+// sent it, commits each batch durably through the Store and only then acks it. Delivers queued
+// response commands over each agent's command channel and records their results (ActionStore).
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "common/pki/pki.hpp"
+#include "server/store/action_store.hpp"
 #include "server/store/store.hpp"
 
 namespace grpc {
@@ -37,7 +39,8 @@ struct GatewayCounters {
 
 class Gateway {
  public:
-  Gateway(GatewayOptions options, store::Store& store);
+  // actions may be null: then the command channel answers UNAVAILABLE.
+  Gateway(GatewayOptions options, store::Store& store, store::ActionStore* actions = nullptr);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -48,6 +51,8 @@ class Gateway {
   int port() const { return port_; }
 
   std::set<std::string> ConnectedAgents() const;
+  // Agents with an open command channel.
+  std::set<std::string> CommandChannels() const;
   GatewayCounters Counters() const;
 
   class Service;
@@ -55,6 +60,7 @@ class Gateway {
  private:
   GatewayOptions options_;
   store::Store& store_;
+  store::ActionStore* actions_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
