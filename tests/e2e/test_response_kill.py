@@ -135,3 +135,24 @@ with Vigil() as v:
     # the server does not resend what it has a result for.
     journal = open(os.path.join(state, "commands.journal")).read()
     check(journal.count('"state":"started"') == 3, f"3 commands journaled as started: {journal.count('started')}")
+
+    # --- vigil actions --follow prints an action as it changes (pending ... done).
+    follow = subprocess.Popen([f"{BIN}/vigil", "--data-dir", v.dir, "actions", "--follow", "--format", "json"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        seen = [json.loads(follow.stdout.readline()) for _ in range(3)]
+        check([a["id"] for a in seen] == [1, 2, 3], "follow starts with the log")
+        last = subprocess.Popen(["sleep", "307"])
+        lev = wait_for(lambda: exec_event(last.pid), 10, "the last sleep's exec event")
+        r = action(v, "kill", host, lev["process.entity_id"], "--reason", "followed")
+        check(r.returncode == 0, "one more kill")
+        statuses = []
+        while "done" not in statuses:
+            a = json.loads(follow.stdout.readline())
+            if a["id"] == 4:
+                statuses.append(a["status"])
+        check(statuses[-1] == "done", f"follow printed the new action 4 until done: {statuses}")
+        last.wait(timeout=10)
+    finally:
+        follow.kill()
+        follow.wait()

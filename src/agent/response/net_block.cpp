@@ -101,20 +101,20 @@ Result<void> NetBlocker::Rebuild() {
   std::string script = "table inet " + t + " {}\ndelete table inet " + t + "\n";
   if (!empty) {
     script += "table inet " + t + " {\n";
-    script += "  set ip4 { type ipv4_addr; flags interval; auto-merge;" +
+    script += "  set blocked_v4 { type ipv4_addr; flags interval; auto-merge;" +
               (v4.empty() ? std::string() : " elements = { " + Join(v4) + " };") + " }\n";
-    script += "  set ip6 { type ipv6_addr; flags interval; auto-merge;" +
+    script += "  set blocked_v6 { type ipv6_addr; flags interval; auto-merge;" +
               (v6.empty() ? std::string() : " elements = { " + Join(v6) + " };") + " }\n";
-    script += "  set dns4 { type ipv4_addr; flags timeout; }\n";
-    script += "  set dns6 { type ipv6_addr; flags timeout; }\n";
+    script += "  set dns_v4 { type ipv4_addr; flags timeout; }\n";
+    script += "  set dns_v6 { type ipv6_addr; flags timeout; }\n";
     script +=
         "  chain output {\n    type filter hook output priority -190; policy accept;\n"
-        "    ip daddr @ip4 drop\n    ip6 daddr @ip6 drop\n"
-        "    ip daddr @dns4 drop\n    ip6 daddr @dns6 drop\n  }\n";
+        "    ip daddr @blocked_v4 drop\n    ip6 daddr @blocked_v6 drop\n"
+        "    ip daddr @dns_v4 drop\n    ip6 daddr @dns_v6 drop\n  }\n";
     script +=
         "  chain input {\n    type filter hook input priority -190; policy accept;\n"
-        "    ip saddr @ip4 drop\n    ip6 saddr @ip6 drop\n"
-        "    ip saddr @dns4 drop\n    ip6 saddr @dns6 drop\n  }\n";
+        "    ip saddr @blocked_v4 drop\n    ip6 saddr @blocked_v6 drop\n"
+        "    ip saddr @dns_v4 drop\n    ip6 saddr @dns_v6 drop\n  }\n";
     script += "}\n";
   }
   return NftApply(script);
@@ -197,7 +197,7 @@ bool NetBlocker::Blocked(std::string name) const {
 
 Result<void> NetBlocker::AddResolved(const std::string& ip, int ttl_s) {
   const int timeout = std::max(ttl_s, kMinTimeoutS);
-  const std::string set = IsIpv6(ip) ? "dns6" : "dns4";
+  const std::string set = IsIpv6(ip) ? "dns_v6" : "dns_v4";
   // "add" of an existing element keeps its old timeout: delete first, ignoring absence.
   std::string script = "add element inet " + std::string(kBlockTable) + " " + set + " { " + ip +
                        " timeout " + std::to_string(timeout) + "s }\n";
