@@ -5,7 +5,8 @@ A real server and agent (--sensor none) run in a temp dir. Rounds alternate betw
   off: the block list is empty, so the agent holds no fanotify group (nothing intercepts execs);
   on:  one unrelated random SHA-256 is blocked, so every exec waits for the agent's answer; the
        probe binary was executed once before (its hash is in the cache).
-Each round times N execve() calls of a tiny probe (bench/response/exec_stamp.c: time from just
+The probe and the agent run SCHED_FIFO (priority 20) unless --no-rt, so that other load on the
+machine does not drown a difference of microseconds. Each round times N execve() calls of a tiny probe (bench/response/exec_stamp.c: time from just
 before execve to main() of the new image). Prints p50/p90/p99 per mode and the p99 difference.
 
 usage: python3 bench/response/exec_latency.py [--rounds 6] [--execs 2000]
@@ -24,6 +25,9 @@ from vigil_e2e import BIN, Vigil, wait_for  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=6)
 ap.add_argument("--execs", type=int, default=2000)
+ap.add_argument("--no-rt", action="store_true",
+                help="do not run the probe and the agent SCHED_FIFO (the default shields the "
+                     "measurement from other load on the machine)")
 args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="vigil-bench-exec-")
@@ -37,7 +41,9 @@ def pct(values, p):
 
 
 def run_round():
-    out = subprocess.run([probe, "run", probe, str(args.execs)], capture_output=True, text=True, check=True).stdout
+    rt = [] if args.no_rt else ["chrt", "-f", "20"]
+    out = subprocess.run(rt + [probe, "run", probe, str(args.execs)], capture_output=True, text=True,
+                         check=True).stdout
     return [int(x) / 1000 for x in out.split()]
 
 
@@ -45,8 +51,10 @@ with Vigil() as v:
     v.start_server()
     state = os.path.join(v.dir, "agent")
     v.enroll(state)
-    v.start_agent(state, "--sensor", "none")
+    agent_proc = v.start_agent(state, "--sensor", "none")
     wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent")
+    if not args.no_rt:  # every thread of the agent, including the fanotify thread started later
+        subprocess.run(["chrt", "-f", "-a", "-p", "20", str(agent_proc.pid)], check=True)
     agent = v.hosts()[0]["agent.id"]
     decoy = secrets.token_hex(32)
 

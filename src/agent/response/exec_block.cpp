@@ -33,8 +33,9 @@ bool Skipped(const std::string& fstype) {
 std::string Unescape(const std::string& s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+    if (s[i] == '\\' && i + 3 < s.size() && s.find_first_not_of("01234567", i + 1) >= i + 4) {
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -115,7 +116,7 @@ Result<json> ExecBlocker::Block(const std::vector<std::string>& hashes) {
   if (auto r = Persist(); !r) return std::unexpected(r.error());
   if (auto r = EnsureRunning(); !r) return std::unexpected(r.error());
   std::shared_lock lock(list_mutex_);
-  return json{{"blocked", hashes}, {"total", blocked_.size()}, {"marks", marked_.size()}};
+  return json{{"blocked", hashes}, {"total", blocked_.size()}, {"marks", marks_.load()}};
 }
 
 Result<json> ExecBlocker::Unblock(const std::vector<std::string>& hashes) {
@@ -147,6 +148,7 @@ void ExecBlocker::MarkAll() {
     else
       VLOG_DEBUG("exec block: cannot mark {} ({}): {}", point, fstype, std::strerror(errno));
   }
+  marks_ = marked_.size();
 }
 
 Result<void> ExecBlocker::EnsureRunning() {

@@ -69,7 +69,8 @@ class ExecBlocker {
   UniqueFd wake_fd_;  // eventfd to stop the thread
   std::thread thread_;
   std::atomic<bool> running_{false};
-  std::set<std::string> marked_;  // mount points marked
+  std::set<std::string> marked_;  // mount points marked (by the starter, then the thread)
+  std::atomic<std::size_t> marks_{0};
   mutable std::mutex stats_mutex_;
   ExecBlockStats stats_;
 };

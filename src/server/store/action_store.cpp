@@ -123,7 +123,11 @@ Result<std::unique_ptr<ActionStore>> ActionStore::Open(const std::filesystem::pa
 }
 
 void ActionStore::Bump() {
-  auto seq = sqlite::QueryInt(db_.get(), "SELECT COALESCE(MAX(seq), 0) FROM action_log");
+  Result<std::int64_t> seq = 0;
+  {
+    std::lock_guard db_lock(mu_);  // the connection is used by one thread at a time (NOMUTEX)
+    seq = sqlite::QueryInt(db_.get(), "SELECT COALESCE(MAX(seq), 0) FROM action_log");
+  }
   std::lock_guard lock(seq_mu_);
   if (seq) seq_ = *seq;
   seq_cv_.notify_all();

@@ -1,5 +1,6 @@
 // Unit tests of response actions: ActionStore (real SQLite), CommandChannel's journal, the
 // isolation nft script and the quarantine vault (real files).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
