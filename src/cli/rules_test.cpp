@@ -7,6 +7,7 @@
 #include "cli/output.hpp"
 #include "common/event_json.hpp"
 #include "common/pki/pki.hpp"
+#include "hunt/evtx_reader.hpp"
 #include "hunt/hunt.hpp"
 #include "hunt/matcher.hpp"
 #include "hunt/sigma/sigma.hpp"
@@ -44,19 +45,27 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
   auto matcher = hunt::Matcher::Compile(query);
   if (!matcher) return fail(rule_file + ": " + matcher.error().message);
 
-  if (std::filesystem::path(events_file).extension() == ".evtx")
-    return fail(events_file +
-                ": reading .evtx directly is not supported yet; export it to JSON (e.g. "
-                "evtx_dump -o json) and pass the .json");
-  auto text = pki::ReadFile(events_file);
-  if (!text) return fail(text.error().message);
-  auto records = hunt::ParseWindowsRecords(*text);
-  if (!records) return fail(events_file + ": " + records.error().message);
+  std::vector<nlohmann::json> records;
+  std::size_t skipped = 0;
+  if (std::filesystem::path(events_file).extension() == ".evtx") {
+    auto contents = hunt::ReadEvtxFile(events_file);
+    if (!contents) return fail(events_file + ": " + contents.error().message);
+    for (const auto& e : contents->errors)
+      std::cerr << "vigil: " << events_file << ": " << e << " (skipped)\n";
+    skipped = contents->error_count;
+    records = std::move(contents->records);
+  } else {
+    auto text = pki::ReadFile(events_file);
+    if (!text) return fail(text.error().message);
+    auto parsed = hunt::ParseWindowsRecords(*text);
+    if (!parsed) return fail(events_file + ": " + parsed.error().message);
+    records = std::move(*parsed);
+  }
 
-  std::size_t matches = 0, skipped = 0;
+  std::size_t matches = 0;
   std::vector<std::vector<std::string>> rows;
-  for (std::size_t i = 0; i < records->size(); ++i) {
-    const auto& record = (*records)[i];
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& record = records[i];
     auto event = IsWindowsRecord(record) ? hunt::MapWindowsEvent(record) : EventFromJson(record);
     if (!event) {
       ++skipped;
@@ -78,13 +87,13 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
   if (as_json) {
     std::cout << nlohmann::json{{"rule", title},
                                 {"matches", matches},
-                                {"events", records->size()},
+                                {"events", records.size()},
                                 {"skipped", skipped}}
                      .dump()
               << "\n";
   } else {
     PrintTable(std::cout, {"TIME", "HOST", "CATEGORY", "EXECUTABLE", "COMMAND LINE"}, rows, 80);
-    std::cout << title << ": " << matches << " match(es) in " << records->size() << " event(s)\n";
+    std::cout << title << ": " << matches << " match(es) in " << records.size() << " event(s)\n";
   }
   return 0;
 }
@@ -101,8 +110,10 @@ void RegisterRulesCommands(CLI::App& app, CliContext& ctx) {
   test->add_option("rule", o->rule_file, "Sigma YAML (.yml/.yaml) or a file holding one EQL query")
       ->required()
       ->check(CLI::ExistingFile);
-  test->add_option("--events", o->events_file,
-                   "Events: Windows records as JSON (evtx_dump) or Vigil JSON / JSON Lines")
+  test->add_option(
+          "--events", o->events_file,
+          "Events: a Windows .evtx file, Windows records as JSON (evtx_dump) or Vigil JSON / JSON "
+          "Lines")
       ->required()
       ->check(CLI::ExistingFile);
   AddFormatOption(test, &o->format);

@@ -2,6 +2,7 @@
 
 #include "common/event_json.hpp"
 #include "common/time.hpp"
+#include "hunt/evtx_reader.hpp"
 #include "hunt/windows_mapping.hpp"
 
 namespace vigil::server {
@@ -23,12 +24,46 @@ std::string TypeKey(const v1::Event& e, const nlohmann::json& record) {
   return key;
 }
 
+// "record 12" (the position among the parsed records), with the Windows EventRecordID if any.
+std::string Label(const nlohmann::json& record, std::size_t i) {
+  std::string out = "record " + std::to_string(i + 1);
+  const nlohmann::json& ev =
+      record.is_object() && record.contains("Event") ? record["Event"] : record;
+  if (ev.is_object() && ev.contains("System") && ev["System"].is_object() &&
+      ev["System"].contains("EventRecordID")) {
+    const auto& id = ev["System"]["EventRecordID"];
+    out += " (EventRecordID " + (id.is_string() ? id.get<std::string>() : id.dump()) + ")";
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ImportReport> ImportRecords(store::Store& store, std::string_view text) {
   auto records = hunt::ParseWindowsRecords(text);
   if (!records) return std::unexpected(records.error());
   ImportReport report;
+  if (auto r = ImportParsed(store, *records, report); !r) return std::unexpected(r.error());
+  return report;
+}
+
+Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes, bool recovered) {
+  auto contents = hunt::ReadEvtxBytes(bytes, recovered);
+  if (!contents) return std::unexpected(contents.error());
+  ImportReport report;
+  // Unreadable records count as records and skips, with libevtx's reason (record number, offset).
+  report.records = contents->error_count;
+  report.skipped = contents->error_count;
+  for (const auto& e : contents->errors)
+    if (report.reasons.size() < kMaxImportReasons) report.reasons.push_back(e);
+  if (auto r = ImportParsed(store, contents->records, report); !r)
+    return std::unexpected(r.error());
+  return report;
+}
+
+Result<void> ImportParsed(store::Store& store, const std::vector<nlohmann::json>& parsed,
+                          ImportReport& report) {
+  const auto* records = &parsed;
   std::vector<store::IngestBatch> batch(1);
   auto flush = [&]() -> Result<void> {
     if (batch.front().events.empty()) return {};
@@ -52,13 +87,13 @@ Result<ImportReport> ImportRecords(store::Store& store, std::string_view text) {
     if (!event) {
       ++report.skipped;
       if (report.reasons.size() < kMaxImportReasons)
-        report.reasons.push_back("record " + std::to_string(i + 1) + ": " + event.error().message);
+        report.reasons.push_back(Label(record, i) + ": " + event.error().message);
       continue;
     }
     if (!schema::CategoryOf(*event)) {
       ++report.skipped;
       if (report.reasons.size() < kMaxImportReasons)
-        report.reasons.push_back("record " + std::to_string(i + 1) + ": " +
+        report.reasons.push_back(Label(record, i) + ": " +
                                  (event->has_event_category()
                                       ? "unknown event.category '" + event->event_category() + "'"
                                       : std::string("no event.category")));
@@ -70,8 +105,7 @@ Result<ImportReport> ImportRecords(store::Store& store, std::string_view text) {
     if (batch.front().events.size() >= kBatchEvents)
       if (auto r = flush(); !r) return std::unexpected(r.error());
   }
-  if (auto r = flush(); !r) return std::unexpected(r.error());
-  return report;
+  return flush();
 }
 
 }  // namespace vigil::server

@@ -1,10 +1,11 @@
-// Import of foreign telemetry into the store: Windows event records (Sysmon, Security; the JSON
-// shape of evtx_dump) mapped to the schema, or Vigil's own JSON Lines events. Each imported
-// Windows file becomes a host (its Computer). Reports counts per event type and every skip with
-// why.
+// Import of foreign telemetry into the store: Windows event records (Sysmon, Security; .evtx files
+// or the JSON shape of evtx_dump) mapped to the schema, or Vigil's own JSON Lines events. Each
+// imported Windows file becomes a host (its Computer). Reports counts per event type and every skip
+// with why.
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,5 +29,17 @@ inline constexpr std::size_t kMaxImportReasons = 100;
 // them to the store (unsequenced batches: never deduplicated). A record that cannot be mapped is
 // skipped and reported; a text that is not JSON at all is an error.
 Result<ImportReport> ImportRecords(store::Store& store, std::string_view text);
+
+// An .evtx file's bytes: every readable record is mapped and appended; a damaged record is
+// counted as skipped with its record number, file offset and libevtx's reason. An error only when
+// the bytes are not an EVTX file or its header is unreadable. `recovered`: also the records
+// libevtx recovers outside the allocated ones (hunt::ReadEvtxFile).
+Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes,
+                                bool recovered = false);
+
+// Maps and appends already parsed records, adding to report (record numbers count from
+// report.records).
+Result<void> ImportParsed(store::Store& store, const std::vector<nlohmann::json>& records,
+                          ImportReport& report);
 
 }  // namespace vigil::server
