@@ -129,6 +129,8 @@ struct EventFilter {
 struct Step {
   EventFilter filter;
   std::vector<ExprPtr> keys;  // per-step `by` keys (appended to the shared keys)
+  int runs = 1;               // `[q] with runs=N`: the step repeated N times (sequences)
+  bool missing = false;       // `![q]`: no such event between the neighbouring steps
 };
 
 struct Sequence {
@@ -149,6 +151,7 @@ struct Pipe {
   std::int64_t count = 0;              // head/tail
   std::vector<ExprPtr> args;           // count/unique/unique_count/sort keys; filter: one condition
   std::vector<std::string> arg_names;  // per arg: the field name, or the expression's text
+  std::vector<bool> descending;        // sort: per key, `-key` or `key desc`
   int line = 1, column = 1;
 };
 

@@ -124,8 +124,18 @@ class Compiler {
     if (const auto* f = std::get_if<EventFilter>(&q.body)) return CompileEvents(*f, q.pipes);
     if (const auto* s = std::get_if<Sequence>(&q.body)) {
       plan.kind = Plan::Kind::Sequence;
-      for (const auto& step : s->steps) plan.step_sql.push_back(StepSql(step));
-      if (s->until) plan.step_sql.push_back(StepSql(*s->until)), plan.has_until = true;
+      for (const auto& step : s->steps) {
+        std::string sql = StepSql(step);
+        for (int r = 0; r < step.runs; ++r) {
+          plan.step_sql.push_back(sql);
+          plan.step_missing.push_back(step.missing);
+        }
+      }
+      if (s->until) {
+        plan.step_sql.push_back(StepSql(*s->until));
+        plan.step_missing.push_back(false);
+        plan.has_until = true;
+      }
       plan.key_count = s->steps[0].keys.size();
       plan.maxspan_ns = s->maxspan_ns;
     } else {
@@ -134,7 +144,18 @@ class Compiler {
       for (const auto& step : sample.steps) plan.step_sql.push_back(StepSql(step));
       plan.key_count = sample.steps[0].keys.size();
     }
-    for (const auto& p : q.pipes) plan.pipes.push_back(&p);
+    for (const auto& p : q.pipes) {
+      plan.pipes.push_back(&p);
+      std::map<std::string, std::string> filter;
+      if (p.kind == PipeKind::Filter)
+        for (const auto& c : schema::Categories()) {
+          std::string name(c.name);
+          Scope scope{c.category, QuoteIdent(name), false};
+          filter[name] =
+              "SELECT 1 FROM " + QuoteIdent(name) + " WHERE id = ?1 AND " + Expr(*p.args[0], scope);
+        }
+      plan.pipe_filter_sql.push_back(std::move(filter));
+    }
     plan.limit = options_.limit;
     return plan;
   }
@@ -257,10 +278,13 @@ class Compiler {
                 " LIMIT " + std::to_string(p.count) + ")";
           break;
         case PipeKind::Sort: {
-          std::string k = keys(", ");
-          std::string kd;
-          for (const auto& key : p.args)
-            kd += (kd.empty() ? "" : ", ") + Expr(*key, scope) + " DESC";
+          std::string k, kd;
+          for (std::size_t i = 0; i < p.args.size(); ++i) {
+            bool desc = i < p.descending.size() && p.descending[i];
+            std::string e = Expr(*p.args[i], scope);
+            k += (k.empty() ? "" : ", ") + e + (desc ? " DESC" : "");
+            kd += (kd.empty() ? "" : ", ") + e + (desc ? "" : " DESC");
+          }
           order = k + ", " + order;
           reverse = kd + ", " + reverse;
           break;
@@ -579,15 +603,15 @@ class Compiler {
               }
               items += (items.empty() ? "" : ", ") + item;
             }
+            // NOCASE folds ASCII like lower() and lets a NOCASE index serve in~.
             auto pred = [&](const std::string& v) {
-              return (n.case_insensitive ? "lower(" + v + ")" : v) + " IN (" + items + ")";
+              return v + (n.case_insensitive ? " COLLATE NOCASE" : "") + " IN (" + items + ")";
             };
             const auto* f = std::get_if<FieldRef>(&n.subject->node);
             if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
             std::string in = AnyElement(*n.subject, scope, pred);
             if (!n.negated) return in;
-            return (n.case_insensitive ? "lower(" + Expr(*n.subject, scope) + ")"
-                                       : Expr(*n.subject, scope)) +
+            return Expr(*n.subject, scope) + (n.case_insensitive ? " COLLATE NOCASE" : "") +
                    " NOT IN (" + items + ")";
           } else if constexpr (std::is_same_v<T, Logic>) {
             std::string out = "(";

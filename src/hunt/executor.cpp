@@ -253,10 +253,20 @@ Result<void> MergeSteps(
     Session& session, const Plan& plan,
     const std::function<Result<bool>(
         const EventRef&, const std::vector<std::pair<std::size_t, std::string>>&)>& on_event) {
+  // Identical steps (`runs=N`, repeated queries) share one stream.
   std::vector<StepStream> streams;
-  for (const auto& sql : plan.step_sql) {
+  std::vector<std::vector<std::size_t>> steps_of;
+  std::map<std::string, std::size_t> stream_of;
+  for (std::size_t step = 0; step < plan.step_sql.size(); ++step) {
+    const auto& sql = plan.step_sql[step];
+    if (auto it = stream_of.find(sql); it != stream_of.end()) {
+      steps_of[it->second].push_back(step);
+      continue;
+    }
     auto stmt = session.Prepare(sql);
     if (!stmt) return std::unexpected(stmt.error());
+    stream_of[sql] = streams.size();
+    steps_of.push_back({step});
     streams.push_back(StepStream{std::move(*stmt), false, {}, {}});
     if (auto r = Advance(session, streams.back(), plan.key_count); !r)
       return std::unexpected(r.error());
@@ -275,69 +285,113 @@ Result<void> MergeSteps(
     for (std::size_t i = 0; i < streams.size(); ++i) {
       auto& s = streams[i];
       if (s.done || !(s.head == event)) continue;
-      if (!s.key.empty()) matched.emplace_back(i, s.key);
+      if (!s.key.empty())
+        for (std::size_t step : steps_of[i]) matched.emplace_back(step, s.key);
       if (auto r = Advance(session, s, plan.key_count); !r) return std::unexpected(r.error());
     }
+    std::sort(matched.begin(), matched.end());
     auto go_on = on_event(event, matched);
     if (!go_on) return std::unexpected(go_on.error());
     if (!*go_on) return {};
   }
 }
 
-// Applies head/tail/count pipes of sequences and samples to the completed matches.
+// Applies the pipes of sequences and samples (head, tail, filter, count), in order, to the
+// completed matches; what passes them all is written.
 class MatchOutput {
  public:
   MatchOutput(Session& session, const Plan& plan, const Sink& sink, const char* name)
-      : session_(session), plan_(plan), sink_(sink), name_(name) {
-    for (const Pipe* p : plan.pipes) {
-      if (p->kind == PipeKind::Count)
-        counting_ = true;
-      else if (counting_)
-        continue;  // head/tail of the single count row: no effect
-      else if (p->kind == PipeKind::Head && !tail_)
-        head_ = std::min<std::uint64_t>(head_, p->count);
-      else if (p->kind == PipeKind::Tail)
-        tail_ = std::min<std::size_t>(tail_ ? tail_ : p->count, p->count);
-    }
-    // head after tail: keep the first n of the last m
-    for (const Pipe* p : plan.pipes)
-      if (p->kind == PipeKind::Head && tail_)
-        head_after_tail_ = std::min<std::uint64_t>(head_after_tail_, p->count);
-  }
+      : session_(session), plan_(plan), sink_(sink), name_(name), stages_(plan.pipes.size()) {}
 
   // False: no more matches are needed.
-  Result<bool> Add(std::vector<EventRef> events) {
-    if (matched_ >= head_) return false;
-    ++matched_;
-    if (counting_) return matched_ < head_;
-    if (tail_) {
-      ring_.push_back(std::move(events));
-      if (ring_.size() > tail_) ring_.pop_front();
-      return true;
+  Result<bool> Add(std::vector<EventRef> events) { return Push(0, std::move(events)); }
+
+  Result<void> Finish() { return Flush(0); }
+
+ private:
+  struct Stage {
+    std::uint64_t seen = 0;                  // head: matches passed on
+    std::deque<std::vector<EventRef>> ring;  // tail: the last matches
+    std::uint64_t count = 0;                 // count
+    std::map<std::string, StmtPtr> filter;   // filter: per table
+  };
+
+  Result<bool> Push(std::size_t i, std::vector<EventRef> events) {
+    if (i == stages_.size()) return Write(events);
+    const Pipe& pipe = *plan_.pipes[i];
+    Stage& st = stages_[i];
+    switch (pipe.kind) {
+      case PipeKind::Head: {
+        if (st.seen >= static_cast<std::uint64_t>(pipe.count)) return false;
+        ++st.seen;
+        auto more = Push(i + 1, std::move(events));
+        if (!more) return more;
+        return *more && st.seen < static_cast<std::uint64_t>(pipe.count);
+      }
+      case PipeKind::Tail:
+        st.ring.push_back(std::move(events));
+        if (st.ring.size() > static_cast<std::size_t>(pipe.count)) st.ring.pop_front();
+        return true;
+      case PipeKind::Count:
+        ++st.count;
+        return true;
+      case PipeKind::Filter: {
+        auto pass = Passes(i, events);
+        if (!pass) return std::unexpected(pass.error());
+        if (!*pass) return true;
+        return Push(i + 1, std::move(events));
+      }
+      default:
+        return Fail("pipe " + std::string(PipeName(pipe.kind)) + " after a sequence or sample");
     }
-    auto r = Write(events);
-    if (!r) return std::unexpected(r.error());
-    return *r && matched_ < head_;
   }
 
-  Result<void> Finish() {
-    if (counting_) {
+  // At the end: tails pass their matches on, a count writes its row; then the next stage.
+  Result<void> Flush(std::size_t i) {
+    if (i == stages_.size()) return {};
+    const Pipe& pipe = *plan_.pipes[i];
+    Stage& st = stages_[i];
+    if (pipe.kind == PipeKind::Count) {
+      // Only head and tail may follow a count: they keep its single row.
       ordered_json row = ordered_json::object();
-      row["count"] = matched_;
+      row["count"] = st.count;
       Emit(session_, sink_, row, plan_.limit);
       return {};
     }
-    std::uint64_t n = 0;
-    for (auto& events : ring_) {
-      if (n++ >= head_after_tail_) break;
-      auto r = Write(events);
-      if (!r) return std::unexpected(r.error());
-      if (!*r) break;
+    if (pipe.kind == PipeKind::Tail) {
+      for (auto& events : st.ring) {
+        auto more = Push(i + 1, std::move(events));
+        if (!more) return std::unexpected(more.error());
+        if (!*more) break;
+      }
+      st.ring.clear();
     }
-    return {};
+    return Flush(i + 1);
   }
 
- private:
+  // A match passes a filter when one of its events satisfies the condition (in SQL, by id).
+  Result<bool> Passes(std::size_t i, const std::vector<EventRef>& events) {
+    Stage& st = stages_[i];
+    for (const auto& e : events) {
+      auto it = st.filter.find(e.table);
+      if (it == st.filter.end()) {
+        auto sql = plan_.pipe_filter_sql[i].find(e.table);
+        if (sql == plan_.pipe_filter_sql[i].end()) continue;
+        auto stmt = session_.Prepare(sql->second);
+        if (!stmt) return std::unexpected(stmt.error());
+        it = st.filter.emplace(e.table, std::move(*stmt)).first;
+      }
+      sqlite3_stmt* q = it->second.get();
+      sqlite3_reset(q);
+      sqlite3_bind_int64(q, 1, e.id);
+      int rc = sqlite3_step(q);
+      sqlite3_reset(q);
+      if (rc == SQLITE_ROW) return true;
+      if (rc != SQLITE_DONE) return session_.DbError("filter");
+    }
+    return false;
+  }
+
   Result<bool> Write(const std::vector<EventRef>& events) {
     ordered_json list = ordered_json::array();
     for (const auto& e : events) {
@@ -354,24 +408,29 @@ class MatchOutput {
   const Plan& plan_;
   const Sink& sink_;
   const char* name_;
-  bool counting_ = false;
-  std::uint64_t head_ = std::numeric_limits<std::uint64_t>::max();
-  std::uint64_t head_after_tail_ = std::numeric_limits<std::uint64_t>::max();
-  std::size_t tail_ = 0;
-  std::uint64_t matched_ = 0;
-  std::deque<std::vector<EventRef>> ring_;
+  std::vector<Stage> stages_;
 };
 
 // Elastic EQL sequence semantics: per join key, at most one partial sequence per stage (the
 // latest); an event matching step i moves the partial sequence of stage i-1 to stage i (steps are
 // tried last to first so one event never advances a sequence twice); step 1 starts a new one;
-// maxspan bounds last - first; until drops the key's partial sequences.
+// maxspan bounds last - first; until drops the key's partial sequences. A missing-event step
+// `![q]` between steps i and i+1 drops the key's partial sequence that has completed step i when
+// an event matching q arrives before one matching step i+1. `runs=N` steps are N plain steps.
 Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
   struct Partial {
     std::vector<EventRef> events;
     std::int64_t start = 0;
   };
-  const std::size_t steps = plan.step_sql.size() - (plan.has_until ? 1 : 0);
+  const std::size_t listed = plan.step_sql.size() - (plan.has_until ? 1 : 0);
+  // Per listed step: its stage (positive steps), or for a missing step the stage it cancels.
+  std::vector<std::size_t> stage_of(listed);
+  std::size_t steps = 0;
+  for (std::size_t j = 0; j < listed; ++j) {
+    bool missing = j < plan.step_missing.size() && plan.step_missing[j];
+    stage_of[j] = missing ? steps - 1 : steps;
+    if (!missing) ++steps;
+  }
   std::unordered_map<std::string, std::vector<std::optional<Partial>>> state;
   std::size_t partials = 0;
   std::uint64_t seen = 0;
@@ -391,15 +450,24 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
       }
     }
     for (auto m = matched.rbegin(); m != matched.rend(); ++m) {
-      auto [step, key] = *m;
+      auto [listed_step, key] = *m;
       auto it = state.find(key);
-      if (plan.has_until && step == steps) {  // until
+      if (plan.has_until && listed_step == listed) {  // until
         if (it != state.end()) {
           for (auto& slot : it->second) partials -= slot.has_value();
           state.erase(it);
         }
         continue;
       }
+      if (plan.step_missing.size() > listed_step && plan.step_missing[listed_step]) {
+        std::size_t cancel = stage_of[listed_step];
+        if (it != state.end() && it->second[cancel]) {
+          it->second[cancel].reset();
+          --partials;
+        }
+        continue;
+      }
+      std::size_t step = stage_of[listed_step];
       if (step == 0) {
         if (it == state.end())
           it = state.emplace(key, std::vector<std::optional<Partial>>(steps)).first;

@@ -268,8 +268,7 @@ class Lexer {
         n == '=' ? two(Tok::Eq) : one(Tok::Assign);
         break;
       case '!':
-        if (n != '=') return ErrorHere("unexpected character '!' (did you mean != or not?)");
-        two(Tok::Ne);
+        n == '=' ? two(Tok::Ne) : one(Tok::Bang);
         break;
       case '<':
         n == '=' ? two(Tok::Le) : one(Tok::Lt);
@@ -378,6 +377,8 @@ std::string_view TokName(Tok kind) {
       return "','";
     case Tok::Pipe:
       return "'|'";
+    case Tok::Bang:
+      return "'!'";
     case Tok::Plus:
       return "'+'";
     case Tok::Minus:

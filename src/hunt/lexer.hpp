@@ -37,6 +37,7 @@ enum class Tok : std::uint8_t {
   Star,
   Slash,
   Percent,
+  Bang,  // `!` alone: a missing-event sequence step `![...]`
   End,
 };
 

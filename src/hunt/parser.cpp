@@ -76,22 +76,20 @@ class Parser {
     while (Peek().kind == Tok::Pipe) {
       Next();
       const Token& name = Peek();
-      if (!events && name.kind == Tok::Ident && name.text != "head" && name.text != "tail" &&
-          name.text != "count" &&
-          (name.text == "sort" || name.text == "filter" || name.text == "unique" ||
-           name.text == "unique_count"))
+      if (!events && name.kind == Tok::Ident &&
+          (name.text == "sort" || name.text == "unique" || name.text == "unique_count"))
         FailAt(name, "pipe " + name.text + " is not supported after " +
                          (std::holds_alternative<Sequence>(q.body) ? "a sequence" : "a sample") +
-                         " (supported: head, tail, count)");
+                         " (supported: head, tail, count, filter)");
       Pipe p = ParsePipe(pipe_category);
       if (after_count && p.kind != PipeKind::Head && p.kind != PipeKind::Tail)
         Fail(p.line, p.column, "only head and tail can follow count");
       if (!events && p.kind != PipeKind::Head && p.kind != PipeKind::Tail &&
-          p.kind != PipeKind::Count)
+          p.kind != PipeKind::Count && p.kind != PipeKind::Filter)
         Fail(p.line, p.column,
              "pipe " + std::string(PipeName(p.kind)) + " is not supported after " +
                  (std::holds_alternative<Sequence>(q.body) ? "a sequence" : "a sample") +
-                 " (supported: head, tail, count)");
+                 " (supported: head, tail, count, filter)");
       if (!events && p.kind == PipeKind::Count && !p.args.empty())
         Fail(p.line, p.column, "count after a sequence or sample takes no fields");
       if (p.kind == PipeKind::Count) after_count = true;
@@ -215,17 +213,34 @@ class Parser {
     return keys;
   }
 
-  Step ParseStep() {
+  // `[filter] [by keys] [with runs=N]` (by and with in either order); runs only in sequences.
+  Step ParseStep(bool allow_runs = false) {
     Expect(Tok::LBracket, "'['");
     Step s;
     s.filter = ParseFilter();
     Expect(Tok::RBracket, "']'");
-    if (IsKw("by")) {
-      Next();
-      auto saved = category_;
-      category_ = s.filter.category;
-      s.keys = ParseKeys();
-      category_ = saved;
+    bool keys = false, runs = false;
+    for (int round = 0; round < 2; ++round) {
+      if (IsKw("by") && !keys) {
+        Next();
+        auto saved = category_;
+        category_ = s.filter.category;
+        s.keys = ParseKeys();
+        category_ = saved;
+        keys = true;
+      } else if (IsKw("with") && IsKw("runs", 1) && !runs) {
+        const Token& at = Peek(1);
+        if (!allow_runs) FailAt(at, "runs is only allowed on sequence steps");
+        Next(), Next();
+        Expect(Tok::Assign, "'='");
+        const Token& n = Peek();
+        if (n.kind != Tok::Integer) Expected("a number of runs");
+        Next();
+        if (n.integer < 1 || n.integer > static_cast<std::int64_t>(kMaxSteps))
+          FailAt(n, "runs must be between 1 and " + std::to_string(kMaxSteps));
+        s.runs = static_cast<int>(n.integer);
+        runs = true;
+      }
     }
     return s;
   }
@@ -274,13 +289,28 @@ class Parser {
       }
     }
     std::vector<const Token*> at;
-    while (Peek().kind == Tok::LBracket) {
-      if (seq.steps.size() == kMaxSteps)
-        FailAt(Peek(), "a sequence has at most " + std::to_string(kMaxSteps) + " steps");
-      at.push_back(&Peek());
-      seq.steps.push_back(ParseStep());
+    std::size_t expanded = 0;  // steps after `runs`
+    while (Peek().kind == Tok::LBracket || Peek().kind == Tok::Bang) {
+      const Token& step_at = Peek();
+      bool missing = step_at.kind == Tok::Bang;
+      if (missing) {
+        Next();
+        if (Peek().kind != Tok::LBracket) Expected("'[' after '!' (a missing-event step)");
+      }
+      at.push_back(&step_at);
+      seq.steps.push_back(ParseStep(!missing));
+      seq.steps.back().missing = missing;
+      expanded += static_cast<std::size_t>(seq.steps.back().runs);
+      if (expanded > kMaxSteps)
+        FailAt(step_at,
+               "a sequence has at most " + std::to_string(kMaxSteps) + " steps (runs included)");
     }
-    if (seq.steps.size() < 2) {
+    for (std::size_t i = 0; i < seq.steps.size(); ++i)
+      if (seq.steps[i].missing && (i == 0 || i + 1 == seq.steps.size()))
+        FailAt(*at[i], "a missing-event step (![...]) must be between two steps");
+    std::size_t positive = 0;
+    for (const auto& s : seq.steps) positive += s.missing ? 0 : static_cast<std::size_t>(s.runs);
+    if (positive < 2) {
       if (seq.steps.empty()) Expected("'[' (a sequence step)");
       FailAt(start, "a sequence needs at least two steps");
     }
@@ -310,6 +340,8 @@ class Parser {
       defer_fields_ = false;
     }
     std::vector<const Token*> at;
+    if (Peek().kind == Tok::Bang)
+      FailAt(Peek(), "missing-event steps (![...]) are only allowed in sequences");
     while (Peek().kind == Tok::LBracket) {
       if (sample.steps.size() == kMaxSteps)
         FailAt(Peek(), "a sample has at most " + std::to_string(kMaxSteps) + " filters");
@@ -370,10 +402,27 @@ class Parser {
     } else if (name == "count") {
       p.kind = PipeKind::Count;
       if (Peek().kind != Tok::Pipe && Peek().kind != Tok::End) p.args = ParseKeys();
-    } else if (name == "unique" || name == "unique_count" || name == "sort") {
-      p.kind = name == "unique" ? PipeKind::Unique
-               : name == "sort" ? PipeKind::Sort
-                                : PipeKind::UniqueCount;
+    } else if (name == "sort") {
+      p.kind = PipeKind::Sort;
+      if (Peek().kind == Tok::Pipe || Peek().kind == Tok::End) Expected("a field");
+      // `-key` or `key desc` sorts descending, `key asc` (the default) ascending.
+      do {
+        bool minus = Peek().kind == Tok::Minus;
+        if (minus) Next();
+        std::size_t first = i_;
+        p.args.push_back(ParseOr());
+        std::size_t last = i_ > first ? i_ - 1 : first;
+        key_text_[p.args.back().get()] =
+            std::string(text_.substr(t_[first].begin, t_[last].end - t_[first].begin));
+        bool desc = minus;
+        if (IsKw("desc") || IsKw("asc")) {
+          if (minus) FailAt(Peek(), "use either -key or key " + Peek().text + ", not both");
+          desc = Next().text == "desc";
+        }
+        p.descending.push_back(desc);
+      } while (Peek().kind == Tok::Comma && (Next(), true));
+    } else if (name == "unique" || name == "unique_count") {
+      p.kind = name == "unique" ? PipeKind::Unique : PipeKind::UniqueCount;
       if (Peek().kind == Tok::Pipe || Peek().kind == Tok::End) Expected("a field");
       p.args = ParseKeys();
     } else if (name == "filter") {
@@ -720,6 +769,10 @@ class Parser {
       }
       case Tok::Ident:
         break;
+      case Tok::Bang:
+        FailAt(t,
+               "unexpected '!' (did you mean != or not? '!' only marks a missing-event "
+               "sequence step, ![...])");
       default:
         Expected("a field, value, function or '('");
     }

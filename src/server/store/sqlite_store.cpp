@@ -16,6 +16,7 @@
 
 #include "common/sha256.hpp"
 #include "common/time.hpp"
+#include "server/store/hunt_indexes.hpp"
 #include "server/store/json_text.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/sqlite_util.hpp"
@@ -405,6 +406,8 @@ Result<void> SqliteStore::CreateSchema() {
       }
     }
   }
+  if (tuning_.secondary_indexes)
+    if (auto r = CreateHuntIndexes(w); !r) return r;  // server/store/hunt_indexes.hpp
   if (auto r = Exec(w, "PRAGMA user_version=" + std::to_string(schema::kSchemaVersion)); !r)
     return r;
   return tx->Commit();

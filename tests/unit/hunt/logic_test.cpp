@@ -20,6 +20,12 @@
 //   <EQL>
 //   ----
 //   <lines that must each appear in the SQL of Explain()>
+//
+//   plan [OPTIONS]
+//   <EQL (a single-event query)>
+//   ----
+//   <lines that must each appear in SQLite's EXPLAIN QUERY PLAN of that SQL (index use);
+//    a line starting with "!" must not appear>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,6 +35,7 @@
 
 #include "common/event_json.hpp"
 #include "common/time.hpp"
+#include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
 #include "server/store/store.hpp"
 
@@ -176,6 +183,33 @@ class LogicTest : public testing::TestWithParam<fs::path> {
                     << "\n  query: " << b.text;
       return;
     }
+    if (b.kind == "plan") {
+      auto sql = vigil::hunt::Explain(*query, options);
+      ASSERT_TRUE(sql) << where << ": " << sql.error().message;
+      std::string text = *sql;
+      while (!text.empty() && (text.back() == ';' || text.back() == '\n')) text.pop_back();
+      sqlite3* raw = nullptr;
+      ASSERT_EQ(sqlite3_open_v2(db_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+      std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> db(raw, &sqlite3_close_v2);
+      ASSERT_TRUE(vigil::hunt::RegisterFunctions(db.get()));
+      sqlite3_stmt* stmt = nullptr;
+      std::string eqp = "EXPLAIN QUERY PLAN " + text;
+      ASSERT_EQ(sqlite3_prepare_v2(db.get(), eqp.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+          << where << ": " << sqlite3_errmsg(db.get()) << "\n  sql: " << text;
+      std::string plan;
+      while (sqlite3_step(stmt) == SQLITE_ROW)
+        plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)) + std::string("\n");
+      sqlite3_finalize(stmt);
+      for (const auto& want : b.expected) {
+        bool negated = want.starts_with("!");
+        std::string needle = negated ? want.substr(1) : want;
+        if ((plan.find(needle) != std::string::npos) == negated)
+          ADD_FAILURE() << where << ": plan " << (negated ? "has" : "lacks") << " \"" << needle
+                        << "\"\n  query: " << b.text << "\n  plan:\n"
+                        << plan << "  sql: " << text;
+      }
+      return;
+    }
     if (b.kind == "explain") {
       auto sql = vigil::hunt::Explain(*query, options);
       if (!sql) {
@@ -240,7 +274,7 @@ TEST_P(LogicTest, File) {
       ++i;
       continue;
     }
-    if (words[0] != "query" && words[0] != "error" && words[0] != "explain")
+    if (words[0] != "query" && words[0] != "error" && words[0] != "explain" && words[0] != "plan")
       FAIL() << file_ << ":" << line << ": unknown directive " << words[0];
     Block b;
     b.kind = words[0];
