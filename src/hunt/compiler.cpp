@@ -4,6 +4,7 @@
 // SELECTs with window functions and GROUP BY.
 #include "hunt/compiler.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <set>
@@ -434,6 +435,46 @@ class Compiler {
     return "(" + fts + " AND " + check + ")";
   }
 
+  // GLOB prefixes covering IPv4 CIDRs ("10.0.0.0/8" → "10.*", "172.16.0.0/12" → "172.16.*" ...
+  // "172.31.*"); nullopt when one is not IPv4, is /0, or the expansion grows past 256 prefixes.
+  static std::optional<std::vector<std::string>> Ipv4GlobPrefixes(
+      const std::vector<std::string>& cidrs) {
+    std::vector<std::string> out;
+    for (const auto& cidr : cidrs) {
+      unsigned a[4], len = 32;
+      char tail = 0;
+      int n =
+          std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a[0], &a[1], &a[2], &a[3], &len, &tail);
+      if ((n != 4 && n != 5) || len == 0 || len > 32 || a[0] > 255 || a[1] > 255 || a[2] > 255 ||
+          a[3] > 255)
+        return std::nullopt;
+      unsigned octets = len / 8, rest = len % 8;
+      std::string base;
+      for (unsigned i = 0; i < octets; ++i) base += std::to_string(a[i]) + ".";
+      if (len == 32) {
+        base.pop_back();
+        out.push_back(base);  // GLOB without wildcards: an exact match
+        continue;
+      }
+      if (rest == 0) {
+        out.push_back(base + "*");
+        continue;
+      }
+      unsigned first = a[octets] & (0xFFu << (8 - rest) & 0xFFu), count = 1u << (8 - rest);
+      for (unsigned v = first; v < first + count; ++v)
+        out.push_back(base + std::to_string(v) + (octets == 3 ? "" : ".*"));
+      if (out.size() > 256) return std::nullopt;
+    }
+    return out;
+  }
+
+  // Keyword fields whose only index is COLLATE NOCASE (server/store/hunt_indexes.cpp).
+  static bool NocaseIndexed(const FieldRef& f) {
+    if (!f.field || f.IsList()) return false;
+    std::string_view n = f.field->name;
+    return n == "process.name" || n == "process.parent.name" || n == "file.name";
+  }
+
   static std::optional<std::string> StringLiteral(const hunt::Expr& e) {
     const auto* l = std::get_if<hunt::Literal>(&e.node);
     const auto* s = l ? std::get_if<std::string>(&l->value) : nullptr;
@@ -475,12 +516,29 @@ class Compiler {
       case Function::Between:
         return "eql_between(" + arg(0) + ", " + arg(1) + ", " + arg(2) + ", " +
                (c.args.size() > 3 ? "coalesce(" + arg(3) + ", 0)" : "0") + ", " + ci + ")";
-      case Function::CidrMatch:
-        return AnyElement(*c.args[0], scope, [&](const std::string& v) {
+      case Function::CidrMatch: {
+        std::string exact = AnyElement(*c.args[0], scope, [&](const std::string& v) {
           std::string out = "eql_cidr_match(" + v;
           for (std::size_t i = 1; i < c.args.size(); ++i) out += ", " + arg(i);
           return out + ")";
         });
+        // IPs are text: IPv4 CIDRs become GLOB prefixes ('10.1.*') that the IP index serves;
+        // eql_cidr_match stays the exact check.
+        const auto* f = std::get_if<FieldRef>(&c.args[0]->node);
+        if (!f || !f->field || f->IsList() || Field(*f->field, scope) == "NULL") return exact;
+        std::vector<std::string> cidrs;
+        for (std::size_t i = 1; i < c.args.size(); ++i) {
+          auto lit = StringLiteral(*c.args[i]);
+          if (!lit) return exact;
+          cidrs.push_back(*lit);
+        }
+        auto prefixes = Ipv4GlobPrefixes(cidrs);
+        if (!prefixes) return exact;
+        std::string col = Field(*f->field, scope), any;
+        for (const auto& p : *prefixes)
+          any += (any.empty() ? "" : " OR ") + col + " GLOB " + QuoteString(p);
+        return "((" + any + ") AND " + exact + ")";
+      }
       case Function::StartsWith:
       case Function::EndsWith:
       case Function::StringContains: {
@@ -567,6 +625,14 @@ class Compiler {
             if (!n.field) return ExtraField(n.extra);
             return Field(*n.field, scope);
           } else if constexpr (std::is_same_v<T, Compare>) {
+            // == on a field with only a NOCASE index: the NOCASE equality finds the candidates,
+            // the BINARY one decides (same truth value, nulls included).
+            if (const auto* lf = std::get_if<FieldRef>(&n.left->node);
+                n.op == CompareOp::Eq && lf && NocaseIndexed(*lf))
+              if (auto lit = StringLiteral(*n.right)) {
+                std::string col = Expr(*n.left, scope), q = QuoteString(*lit);
+                return "(" + col + " = " + q + " AND " + col + " COLLATE NOCASE = " + q + ")";
+              }
             std::string op = OpSql(n.op);
             std::string right = Expr(*n.right, scope);
             if (const auto* rf = std::get_if<FieldRef>(&n.right->node);
@@ -608,6 +674,13 @@ class Compiler {
               return v + (n.case_insensitive ? " COLLATE NOCASE" : "") + " IN (" + items + ")";
             };
             const auto* f = std::get_if<FieldRef>(&n.subject->node);
+            if (f && NocaseIndexed(*f) && !n.negated && !n.case_insensitive &&
+                std::ranges::all_of(n.items,
+                                    [](const auto& i) { return StringLiteral(*i).has_value(); })) {
+              std::string col = Expr(*n.subject, scope);
+              return "(" + col + " IN (" + items + ") AND " + col + " COLLATE NOCASE IN (" + items +
+                     "))";
+            }
             if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
             std::string in = AnyElement(*n.subject, scope, pred);
             if (!n.negated) return in;

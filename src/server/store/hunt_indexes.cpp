@@ -15,10 +15,11 @@ struct HuntIndex {
 };
 
 // Each index costs one more B-tree insert per event of its table: only the hot hunting fields.
+// hunt/compiler.cpp (NocaseIndexed) compiles == and in on the NOCASE-only fields so these serve.
 constexpr HuntIndex kHuntIndexes[] = {
     {"process.name", "process", true},  {"process.parent.name", "process", true},
     {"dns.question.name", "dns", true}, {"file.name", "file", true},
-    {"host.name", "", false},
+    {"host.name", "", false},           {"destination.port", "network", false},
 };
 
 }  // namespace
