@@ -1,0 +1,66 @@
+// Scan jobs sent by the server over the agent's command channel (command types "scan" and
+// "scan_control", docs/scan.md). Each job runs on its own thread under the governor; its findings
+// and its progress (events of category scan, event.action "scan_progress", every few seconds and
+// at each state change) go into the agent's pipeline like any telemetry. A command is answered
+// when the job is accepted, not when it ends: a scan may take hours and the channel runs one
+// command at a time.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/host_info.hpp"
+#include "common/schema.hpp"
+
+namespace vigil::agent {
+class HashCache;
+}
+
+namespace vigil::agent::scan {
+
+class Clock;
+
+struct ScanJobsOptions {
+  std::filesystem::path state_dir;  // the unchanged-file cache is kept below it
+  HostInfo host;
+  std::function<void(v1::Event&&)> emit;  // into the pipeline (spool -> server)
+  std::chrono::milliseconds progress_interval{5000};
+  int max_jobs = 4;  // running at once; more are refused
+};
+
+class ScanJobs {
+ public:
+  explicit ScanJobs(ScanJobsOptions options);
+  ~ScanJobs();  // cancels running jobs and waits for them
+  ScanJobs(const ScanJobs&) = delete;
+  ScanJobs& operator=(const ScanJobs&) = delete;
+
+  // "scan": {"job", "run", "kind": "files"|"memory", "rules": {"name", "version", "sha256",
+  // "sources": PackSources(...)}, "paths", "exclude", "max_size_mb", "one_fs", "pids", "cpu",
+  // "io", "window", "splay_seconds", "threads", "timeout_seconds"}. Answers {"accepted": job}.
+  Result<nlohmann::json> Start(const nlohmann::json& payload);
+  // "scan_control": {"job", "op": "pause"|"resume"|"cancel"}. Answers {"job", "op", "state"}.
+  Result<nlohmann::json> Control(const nlohmann::json& payload);
+
+  // Jobs still running (for tests and status).
+  std::size_t Running() const;
+
+ private:
+  struct Job;
+  void Reap();
+
+  ScanJobsOptions options_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;
+};
+
+}  // namespace vigil::agent::scan
