@@ -60,6 +60,56 @@ Result<HttpReply> Request(const Connection& c, const std::string& method, const 
   return HttpReply{res->status, res->body};
 }
 
+Result<void> StreamEvents(
+    const Connection& c, const std::string& path,
+    const std::function<bool(const std::string& event, const std::string& data)>& on_event) {
+  httplib::Client client(c.url);
+  if (!c.ca_file.empty()) client.set_ca_cert_path(c.ca_file.c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_bearer_token_auth(c.token.c_str());
+  client.set_connection_timeout(5);
+  client.set_read_timeout(3600);
+  std::string buffer, event = "message", data, error_body;
+  int status = 0;
+  bool stopped = false;
+  auto res = client.Get(
+      path.c_str(),
+      [&](const httplib::Response& r) {
+        status = r.status;
+        return true;
+      },
+      [&](const char* bytes, std::size_t n) {
+        if (status != 200) {
+          error_body.append(bytes, n);
+          return true;
+        }
+        buffer.append(bytes, n);
+        std::size_t eol;
+        while ((eol = buffer.find('\n')) != std::string::npos) {
+          std::string line = buffer.substr(0, eol);
+          buffer.erase(0, eol + 1);
+          if (line.empty()) {  // the end of one event
+            if (!data.empty() && !on_event(event, data)) {
+              stopped = true;
+              return false;
+            }
+            event = "message";
+            data.clear();
+          } else if (line.starts_with("event: ")) {
+            event = line.substr(7);
+          } else if (line.starts_with("data: ")) {
+            data += line.substr(6);
+          }
+        }
+        return true;
+      });
+  if (stopped) return {};
+  if (!res && status == 0)
+    return Fail("cannot reach " + c.url + ": " + httplib::to_string(res.error()));
+  if (status != 200) return Fail(ErrorText(HttpReply{status, error_body}));
+  return {};
+}
+
 std::string ErrorText(const HttpReply& reply) {
   try {
     auto j = nlohmann::json::parse(reply.body);

@@ -29,6 +29,12 @@ struct HttpReply {
 Result<HttpReply> Request(const Connection& c, const std::string& method, const std::string& path,
                           const std::string& body = {}, const std::string& content_type = {});
 
+// GET of a server-sent event stream: on_event gets each event's name ("message" by default) and its
+// data; returning false stops. Ends when the server ends the stream.
+Result<void> StreamEvents(
+    const Connection& c, const std::string& path,
+    const std::function<bool(const std::string& event, const std::string& data)>& on_event);
+
 // The error message carried in a JSON error body, or the body itself.
 std::string ErrorText(const HttpReply& reply);
 

@@ -36,5 +36,6 @@ void RegisterUpCommand(CLI::App& app, CliContext& ctx);       // up
 void RegisterYaraCommands(CLI::App& app, CliContext& ctx);    // yara
 void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
 void RegisterActionCommands(CLI::App& app, CliContext& ctx);  // action, actions
+void RegisterScanCommands(CLI::App& app, CliContext& ctx);    // scan
 
 }  // namespace vigil::cli

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   RegisterYaraCommands(app, ctx);
   RegisterUserCommands(app, ctx);
   RegisterActionCommands(app, ctx);
+  RegisterScanCommands(app, ctx);
 
   CLI11_PARSE(app, argc, argv);
   return ctx.run ? ctx.run() : 0;

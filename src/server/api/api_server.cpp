@@ -187,6 +187,7 @@ void ApiServer::Routes() {
   RegisterProcessRoutes(*http_, ctx);
   RegisterConsoleRoutes(*http_, ctx);
   RegisterActionRoutes(*http_, ctx);
+  RegisterScanRoutes(*http_, ctx);
 }
 
 }  // namespace vigil::server

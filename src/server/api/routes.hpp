@@ -18,5 +18,6 @@ void RegisterLiveRoutes(httplib::Server& http, ApiContext& ctx);     // events s
 void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx);  // process tree, activity
 void RegisterConsoleRoutes(httplib::Server& http, ApiContext& ctx);  // the web console's files
 void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx);   // response actions, audit log
+void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx);     // YARA scan jobs
 
 }  // namespace vigil::server

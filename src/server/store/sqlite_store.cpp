@@ -57,7 +57,7 @@ struct IndexDef {
   std::array<std::string_view, 2> columns;
   std::string_view only;  // a table name, or empty for every table that has the columns
 };
-constexpr std::array<IndexDef, 9> kIndexes{{
+constexpr std::array<IndexDef, 10> kIndexes{{
     {{"timestamp", ""}, ""},
     {{"host_id", "timestamp"}, ""},
     {{"process_entity_id", ""}, ""},
@@ -67,6 +67,7 @@ constexpr std::array<IndexDef, 9> kIndexes{{
     {{"source_ip", ""}, ""},
     {{"destination_ip", ""}, ""},
     {{"dns_question_name", ""}, ""},
+    {{"vigil_scan_id", "timestamp"}, "scan"},  // a scan job's progress and findings
 }};
 
 std::vector<TableDef> BuildTables() {
