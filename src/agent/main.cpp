@@ -16,6 +16,7 @@
 #include "agent/enrich/enricher.hpp"
 #include "agent/response/responder.hpp"
 #include "agent/scan/scan_command.hpp"
+#include "agent/scan/scan_jobs.hpp"
 #include "agent/sensor/replay_source.hpp"
 #include "agent/sensor/sensor_factory.hpp"
 #include "agent/spool/spool.hpp"
@@ -219,6 +220,13 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     std::lock_guard lock(pipeline_mutex);
     responder_ptr = &responder;
   }
+  // YARA scan jobs from the server: each runs on its own thread; the command is answered when the
+  // job is accepted (docs/scan.md).
+  agent::scan::ScanJobs scan_jobs({.state_dir = state_dir,
+                                   .host = host,
+                                   .emit = sink,
+                                   .progress_interval = std::chrono::milliseconds(5000),
+                                   .max_jobs = 4});
   agent::CommandChannel commands({.server = state->server,
                                   .ca_pem = *ca,
                                   .cert_pem = *cert,
@@ -226,6 +234,13 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
                                   .journal = state_dir / "commands.journal",
                                   .agent_version = VIGIL_VERSION});
   responder.Register(commands);
+  auto outcome = [](Result<nlohmann::json> r) {
+    return r ? agent::CommandOutcome{.ok = true, .error = {}, .result = std::move(*r)}
+             : agent::CommandOutcome{.ok = false, .error = r.error().message, .result = nullptr};
+  };
+  commands.Register("scan", [&](const nlohmann::json& p) { return outcome(scan_jobs.Start(p)); });
+  commands.Register("scan_control",
+                    [&](const nlohmann::json& p) { return outcome(scan_jobs.Control(p)); });
   if (auto r = commands.Start(); !r) return Die("command channel: " + r.error().message);
   if (source) {
     if (auto r = source->Start(sink); !r) return Die(sensor_kind + " sensor: " + r.error().message);

@@ -214,7 +214,8 @@ void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
                             .type = type,
                             .params = params.dump(),
                             .reason = body->value("reason", ""),
-                            .agent_ids = agents};
+                            .agent_ids = agents,
+                            .payload = {}};
     auto created = ctx.actions->Create(action);
     if (!created) return SendError(res, 500, created.error().message);
     auto names = HostNames(ctx);

@@ -206,7 +206,7 @@ Result<ActionRecord> ActionStore::Create(const NewAction& action) {
       sqlite3_bind_int64(queue->get(), 2, record.id);
       BindText(queue->get(), 3, agent);
       BindText(queue->get(), 4, record.type);
-      BindText(queue->get(), 5, record.params);
+      BindText(queue->get(), 5, action.payload.empty() ? record.params : action.payload);
       sqlite3_bind_int64(queue->get(), 6, record.created_ns);
       if (sqlite3_step(queue->get()) != SQLITE_DONE) return DbFail(db_.get(), "commands insert");
       if (auto r = Log(record.id, agent, target.command_id, "pending", "", ""); !r)

@@ -50,6 +50,9 @@ struct NewAction {
   std::string params;  // JSON object text; also the payload of every command
   std::string reason;
   std::vector<std::string> agent_ids;
+  // The commands' payload when it differs from params (e.g. a scan's rule texts, which the audit
+  // log only names); empty: params.
+  std::string payload;
 };
 
 // What the gateway sends: one queued command.

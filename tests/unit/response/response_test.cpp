@@ -43,7 +43,8 @@ TEST_F(ActionStoreTest, QueueDeliverCompleteAndAudit) {
                      .type = "kill",
                      .params = R"({"entity_id":"e1","tree":true})",
                      .reason = "malware",
-                     .agent_ids = {"agt-1", "agt-2"}});
+                     .agent_ids = {"agt-1", "agt-2"},
+                     .payload = {}});
   ASSERT_TRUE(a) << a.error().message;
   EXPECT_EQ(a->targets.size(), 2u);
   EXPECT_EQ(a->status, "pending");
@@ -79,8 +80,12 @@ TEST_F(ActionStoreTest, QueueDeliverCompleteAndAudit) {
   // Following: nothing after the current sequence; a new action shows up.
   const auto seq = s.Sequence();
   EXPECT_EQ(s.List(seq, 100)->size(), 0u);
-  ASSERT_TRUE(s.Create(
-      {.actor = "bob", .type = "release", .params = "{}", .reason = "", .agent_ids = {"agt-1"}}));
+  ASSERT_TRUE(s.Create({.actor = "bob",
+                        .type = "release",
+                        .params = "{}",
+                        .reason = "",
+                        .agent_ids = {"agt-1"},
+                        .payload = {}}));
   auto after = s.List(seq, 100);
   ASSERT_EQ(after->size(), 1u);
   EXPECT_EQ((*after)[0].actor, "bob");
@@ -91,8 +96,12 @@ TEST_F(ActionStoreTest, AuditLogIsAppendOnly) {
   {
     auto store = store::ActionStore::Open(dir_ / "vigil.db");
     ASSERT_TRUE(store);
-    ASSERT_TRUE((*store)->Create(
-        {.actor = "a", .type = "release", .params = "{}", .reason = "r", .agent_ids = {"x"}}));
+    ASSERT_TRUE((*store)->Create({.actor = "a",
+                                  .type = "release",
+                                  .params = "{}",
+                                  .reason = "r",
+                                  .agent_ids = {"x"},
+                                  .payload = {}}));
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "vigil.db").c_str(), &db), SQLITE_OK);
