@@ -42,14 +42,20 @@ Result<Connection> ResolveConnection(const std::string& server, const std::strin
   return c;
 }
 
-Result<HttpReply> Request(const Connection& c, const std::string& method, const std::string& path,
-                          const std::string& body, const std::string& content_type) {
-  httplib::Client client(c.url);
+namespace {
+void Configure(httplib::Client& client, const Connection& c, int read_timeout_seconds) {
   if (!c.ca_file.empty()) client.set_ca_cert_path(c.ca_file.c_str());
   client.enable_server_certificate_verification(true);
   client.set_bearer_token_auth(c.token.c_str());
   client.set_connection_timeout(5);
-  client.set_read_timeout(300);
+  client.set_read_timeout(read_timeout_seconds);
+}
+}  // namespace
+
+Result<HttpReply> Request(const Connection& c, const std::string& method, const std::string& path,
+                          const std::string& body, const std::string& content_type) {
+  httplib::Client client(c.url);
+  Configure(client, c, 300);
   httplib::Result res = method == "POST"     ? client.Post(path.c_str(), body, content_type.c_str())
                         : method == "PUT"    ? client.Put(path.c_str(), body, content_type.c_str())
                         : method == "DELETE" ? client.Delete(path.c_str())
@@ -64,11 +70,7 @@ Result<void> StreamEvents(
     const Connection& c, const std::string& path,
     const std::function<bool(const std::string& event, const std::string& data)>& on_event) {
   httplib::Client client(c.url);
-  if (!c.ca_file.empty()) client.set_ca_cert_path(c.ca_file.c_str());
-  client.enable_server_certificate_verification(true);
-  client.set_bearer_token_auth(c.token.c_str());
-  client.set_connection_timeout(5);
-  client.set_read_timeout(3600);
+  Configure(client, c, 3600);
   std::string buffer, event = "message", data, error_body;
   int status = 0;
   bool stopped = false;

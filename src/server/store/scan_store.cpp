@@ -12,7 +12,6 @@ using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::Prepare;
 
-constexpr int kBusyTimeoutMs = 10000;
 constexpr std::string_view kJobColumns =
     "id, kind, rule_set, rule_version, rules_sha256, spec, agent_ids, every_ns, next_run_ns, "
     "owner, created_ns, status";
@@ -52,20 +51,16 @@ Result<std::vector<ScanJob>> Jobs(sqlite3* db, const std::string& where,
 }  // namespace
 
 Result<std::unique_ptr<ScanJobStore>> ScanJobStore::Open(const std::filesystem::path& db_path) {
-  auto db = sqlite::Open(db_path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = sqlite::OpenSideStore(
+      db_path.string(),
+      "CREATE TABLE IF NOT EXISTS scan_jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+      " rule_set TEXT NOT NULL, rule_version INTEGER NOT NULL, rules_sha256 TEXT NOT NULL,"
+      " spec TEXT NOT NULL, agent_ids TEXT NOT NULL, every_ns INTEGER NOT NULL,"
+      " next_run_ns INTEGER NOT NULL, owner TEXT NOT NULL, created_ns INTEGER NOT NULL,"
+      " status TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS scan_runs (job_id INTEGER NOT NULL, run INTEGER NOT NULL,"
+      " action_id INTEGER NOT NULL, started_ns INTEGER NOT NULL, PRIMARY KEY (job_id, run))");
   if (!db) return std::unexpected(db.error());
-  sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
-  if (auto r = sqlite::Exec(
-          db->get(),
-          "CREATE TABLE IF NOT EXISTS scan_jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
-          " rule_set TEXT NOT NULL, rule_version INTEGER NOT NULL, rules_sha256 TEXT NOT NULL,"
-          " spec TEXT NOT NULL, agent_ids TEXT NOT NULL, every_ns INTEGER NOT NULL,"
-          " next_run_ns INTEGER NOT NULL, owner TEXT NOT NULL, created_ns INTEGER NOT NULL,"
-          " status TEXT NOT NULL);"
-          "CREATE TABLE IF NOT EXISTS scan_runs (job_id INTEGER NOT NULL, run INTEGER NOT NULL,"
-          " action_id INTEGER NOT NULL, started_ns INTEGER NOT NULL, PRIMARY KEY (job_id, run))");
-      !r)
-    return std::unexpected(r.error());
   return std::unique_ptr<ScanJobStore>(new ScanJobStore(std::move(*db)));
 }
 

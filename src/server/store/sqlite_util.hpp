@@ -35,6 +35,18 @@ inline Result<DbPtr> Open(const std::string& path, int flags) {
   return db;
 }
 
+inline Result<void> Exec(sqlite3* db, const std::string& sql);
+
+// A connection of a side store (rule sets, scan jobs, ...) to the store's database file: waits up
+// to 10 s for the writer's lock and creates the side store's tables (create_sql) if missing.
+inline Result<DbPtr> OpenSideStore(const std::string& path, const std::string& create_sql) {
+  auto db = Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db) return std::unexpected(db.error());
+  sqlite3_busy_timeout(db->get(), 10000);
+  if (auto r = Exec(db->get(), create_sql); !r) return std::unexpected(r.error());
+  return db;
+}
+
 inline Result<void> Exec(sqlite3* db, const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {

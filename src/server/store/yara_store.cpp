@@ -13,7 +13,6 @@ using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::Prepare;
 
-constexpr int kBusyTimeoutMs = 10000;
 constexpr std::string_view kInfoColumns =
     "name, version, sha256, rule_count, files, bytes, owner, created_ns";
 
@@ -45,18 +44,15 @@ bool ValidRuleSetName(const std::string& name) {
 }
 
 Result<std::unique_ptr<YaraRuleStore>> YaraRuleStore::Open(const std::filesystem::path& db_path) {
-  auto db = sqlite::Open(db_path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  if (!db) return std::unexpected(db.error());
-  sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
-  if (auto r = sqlite::Exec(db->get(),
+  auto db =
+      sqlite::OpenSideStore(db_path.string(),
                             "CREATE TABLE IF NOT EXISTS yara_rule_sets ("
                             " name TEXT NOT NULL, version INTEGER NOT NULL, sha256 TEXT NOT NULL,"
                             " rule_count INTEGER NOT NULL, files INTEGER NOT NULL,"
                             " bytes INTEGER NOT NULL, owner TEXT NOT NULL,"
                             " created_ns INTEGER NOT NULL, sources BLOB NOT NULL,"
                             " PRIMARY KEY (name, version))");
-      !r)
-    return std::unexpected(r.error());
+  if (!db) return std::unexpected(db.error());
   return std::unique_ptr<YaraRuleStore>(new YaraRuleStore(std::move(*db)));
 }
 
