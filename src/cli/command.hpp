@@ -32,6 +32,8 @@ void RegisterFleetCommands(CLI::App& app, CliContext& ctx);   // hosts, events
 void RegisterHuntCommands(CLI::App& app, CliContext& ctx);    // hunt, hunts, ioc
 void RegisterImportCommands(CLI::App& app, CliContext& ctx);  // import
 void RegisterRulesCommands(CLI::App& app, CliContext& ctx);   // rules
+void RegisterAlertsCommands(CLI::App& app, CliContext& ctx);  // alerts
+void RegisterIocSetCommands(CLI::App& app, CliContext& ctx);  // ioc add-set, sets, remove-set
 void RegisterUpCommand(CLI::App& app, CliContext& ctx);       // up
 void RegisterYaraCommands(CLI::App& app, CliContext& ctx);    // yara
 void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user

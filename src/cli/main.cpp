@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   RegisterUserCommands(app, ctx);
   RegisterActionCommands(app, ctx);
   RegisterScanCommands(app, ctx);
+  RegisterAlertsCommands(app, ctx);
+  RegisterIocSetCommands(app, ctx);  // after RegisterHuntCommands: adds to its `ioc`
 
   CLI11_PARSE(app, argc, argv);
   return ctx.run ? ctx.run() : 0;

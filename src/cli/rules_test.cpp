@@ -98,28 +98,4 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
   return 0;
 }
 
-void RegisterRulesCommands(CLI::App& app, CliContext& ctx) {
-  struct Options {
-    std::string rule_file, events_file, format = "table";
-  };
-  auto o = std::make_shared<Options>();
-  auto* rules = app.add_subcommand("rules", "Detection rules");
-  rules->require_subcommand(1);
-  auto* test = rules->add_subcommand(
-      "test", "Evaluate one rule (Sigma .yml or EQL) against events from a file, offline");
-  test->add_option("rule", o->rule_file, "Sigma YAML (.yml/.yaml) or a file holding one EQL query")
-      ->required()
-      ->check(CLI::ExistingFile);
-  test->add_option(
-          "--events", o->events_file,
-          "Events: a Windows .evtx file, Windows records as JSON (evtx_dump) or Vigil JSON / JSON "
-          "Lines")
-      ->required()
-      ->check(CLI::ExistingFile);
-  AddFormatOption(test, &o->format);
-  test->callback([&ctx, o] {
-    ctx.run = [o] { return RulesTest(o->rule_file, o->events_file, o->format == "json"); };
-  });
-}
-
 }  // namespace vigil::cli

