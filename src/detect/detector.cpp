@@ -1,6 +1,9 @@
 // The detection service: queue, worker, rule loading and alert raising (see detector.hpp).
 #include "detect/detector.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "common/event_json.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
@@ -128,7 +131,11 @@ void Detector::Start() {
   std::lock_guard lock(mu_);
   if (worker_.joinable()) return;
   stopping_ = false;
-  worker_ = std::thread([this] { Run(); });
+  worker_ = std::thread([this] {
+    // Ingest and acks come first: the worker yields the CPU to the server's other threads.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+    Run();
+  });
 }
 
 void Detector::Stop() {
@@ -224,11 +231,10 @@ void Detector::Run() {
     busy_ = true;
     lock.unlock();
     room_cv_.notify_all();
-    for (const auto& event : chunk) {
-      matches.clear();
-      engine_.Evaluate(event, matches);
-      for (const auto& m : matches) Raise(m);
-    }
+    // One transaction for the chunk's alerts: few commits, short holds of the write lock.
+    matches.clear();
+    for (const auto& event : chunk) engine_.Evaluate(event, matches);
+    Raise(matches);
     lock.lock();
     busy_ = false;
     counters_.evaluated += chunk.size();
@@ -239,33 +245,40 @@ void Detector::Run() {
   drained_cv_.notify_all();
 }
 
-void Detector::Raise(const EngineMatch& match) {
-  const v1::Event& last = match.events.back();
-  store::AlertRecord alert;
-  alert.rule_id = match.rule->id;
-  alert.rule_name = match.rule->name;
-  alert.severity = match.rule->severity;
-  alert.tags = match.rule->tags;
-  alert.host_id = last.host_id();
-  alert.host_name = last.host_name();
-  alert.entity_id = last.process_entity_id();
-  for (const auto& e : match.events) alert.events.push_back(json::parse(EventToJson(e).dump()));
-  alert.first_ns = match.events.front().timestamp();
-  alert.last_ns = last.timestamp();
-  auto raised = store_.RaiseAlert(alert, options_.suppress_window_ns);
+void Detector::Raise(const std::vector<EngineMatch>& matches) {
+  if (matches.empty()) return;
+  std::vector<store::AlertRecord> alerts;
+  alerts.reserve(matches.size());
+  for (const auto& match : matches) {
+    const v1::Event& last = match.events.back();
+    store::AlertRecord& alert = alerts.emplace_back();
+    alert.rule_id = match.rule->id;
+    alert.rule_name = match.rule->name;
+    alert.severity = match.rule->severity;
+    alert.tags = match.rule->tags;
+    alert.host_id = last.host_id();
+    alert.host_name = last.host_name();
+    alert.entity_id = last.process_entity_id();
+    for (const auto& e : match.events) alert.events.push_back(json::parse(EventToJson(e).dump()));
+    alert.first_ns = match.events.front().timestamp();
+    alert.last_ns = last.timestamp();
+  }
+  auto raised = store_.RaiseAlerts(alerts, options_.suppress_window_ns);
   std::lock_guard lock(mu_);
   if (!raised) {
-    ++counters_.alert_errors;
-    VLOG_WARN("alert for rule {} not stored: {}", alert.rule_id, raised.error().message);
+    counters_.alert_errors += alerts.size();
+    VLOG_WARN("{} alert(s) not stored: {}", alerts.size(), raised.error().message);
     return;
   }
-  if (!raised->second) {
-    ++counters_.suppressed;
-    return;
-  }
-  ++counters_.alerts;
   std::lock_guard subs(subscribers_mu_);
-  for (auto& [id, fn] : subscribers_) fn(raised->first);
+  for (const auto& [alert, is_new] : *raised) {
+    if (!is_new) {
+      ++counters_.suppressed;
+      continue;
+    }
+    ++counters_.alerts;
+    for (auto& [id, fn] : subscribers_) fn(alert);
+  }
 }
 
 }  // namespace vigil::detect

@@ -93,7 +93,7 @@ class Detector {
 
  private:
   void Run();
-  void Raise(const EngineMatch& match);
+  void Raise(const std::vector<EngineMatch>& matches);
 
   DetectorOptions options_;
   store::DetectionStore& store_;

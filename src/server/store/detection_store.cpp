@@ -263,13 +263,11 @@ Result<bool> DetectionStore::SetRuleEnabled(const std::string& id, bool enabled)
 
 // ---------------------------------------------------------------- alerts
 
-Result<std::pair<AlertRecord, bool>> DetectionStore::RaiseAlert(const AlertRecord& alert,
-                                                                std::int64_t window_ns) {
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
-  Tx tx(db);
-  if (auto r = tx.Begin(); !r) return std::unexpected(r.error());
-  const std::int64_t now = NowNs();
+namespace {
+
+// One alert inside an open transaction: a repeat counted on an open alert, or a new row.
+Result<std::pair<AlertRecord, bool>> RaiseOne(sqlite3* db, const AlertRecord& alert,
+                                              std::int64_t window_ns, std::int64_t now) {
   if (window_ns > 0) {
     auto open = Bound(db,
                       std::string(kAlertColumns) +
@@ -289,7 +287,6 @@ Result<std::pair<AlertRecord, bool>> DetectionStore::RaiseAlert(const AlertRecor
               {static_cast<std::int64_t>(existing.count), existing.last_ns, now, existing.id});
           !r)
         return std::unexpected(r.error());
-      if (auto r = tx.Commit(); !r) return std::unexpected(r.error());
       return std::make_pair(std::move(existing), false);
     }
     if (rc != SQLITE_DONE) return DbFail(db, "find alert to suppress into");
@@ -310,8 +307,34 @@ Result<std::pair<AlertRecord, bool>> DetectionStore::RaiseAlert(const AlertRecor
       !r)
     return std::unexpected(r.error());
   stored.id = sqlite3_last_insert_rowid(db);
-  if (auto r = tx.Commit(); !r) return std::unexpected(r.error());
   return std::make_pair(std::move(stored), true);
+}
+
+}  // namespace
+
+Result<std::pair<AlertRecord, bool>> DetectionStore::RaiseAlert(const AlertRecord& alert,
+                                                                std::int64_t window_ns) {
+  auto all = RaiseAlerts({alert}, window_ns);
+  if (!all) return std::unexpected(all.error());
+  return std::move(all->front());
+}
+
+Result<std::vector<std::pair<AlertRecord, bool>>> DetectionStore::RaiseAlerts(
+    const std::vector<AlertRecord>& alerts, std::int64_t window_ns) {
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_.get();
+  Tx tx(db);
+  if (auto r = tx.Begin(); !r) return std::unexpected(r.error());
+  const std::int64_t now = NowNs();
+  std::vector<std::pair<AlertRecord, bool>> out;
+  out.reserve(alerts.size());
+  for (const auto& alert : alerts) {
+    auto one = RaiseOne(db, alert, window_ns, now);
+    if (!one) return std::unexpected(one.error());
+    out.push_back(std::move(*one));
+  }
+  if (auto r = tx.Commit(); !r) return std::unexpected(r.error());
+  return out;
 }
 
 Result<std::vector<AlertRecord>> DetectionStore::ListAlerts(const AlertFilter& f) {

@@ -103,6 +103,9 @@ class DetectionStore {
   // last seen within window_ns of this one's event time, counts a repeat on it. Returns the
   // stored alert and whether it is new.
   Result<std::pair<AlertRecord, bool>> RaiseAlert(const AlertRecord& alert, std::int64_t window_ns);
+  // The same for several alerts in one transaction (one commit for a chunk of matches).
+  Result<std::vector<std::pair<AlertRecord, bool>>> RaiseAlerts(
+      const std::vector<AlertRecord>& alerts, std::int64_t window_ns);
   Result<std::vector<AlertRecord>> ListAlerts(const AlertFilter& filter);
   Result<std::optional<AlertRecord>> GetAlert(std::int64_t id);
   Result<std::optional<AlertRecord>> UpdateAlert(std::int64_t id, const AlertChange& change);
