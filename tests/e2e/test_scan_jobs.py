@@ -57,6 +57,13 @@ with Vigil() as v:
     hunted = v.cli("hunt", 'scan where yara.rule == "scan_job_marker"', "--format", "json").splitlines()
     check(len(hunted) == len(expected), "findings are huntable events")
 
+    def yara_alerts():
+        out = v.cli("alerts", "--format", "json", "--limit", "1000")
+        return [a for a in (json.loads(l) for l in out.splitlines() if l.strip()) if a["rule_id"] == "vigil-yara-finding"]
+    alerts = wait_for(lambda: yara_alerts() or None, 20, "an alert from the YARA findings")
+    paths = {e.get("file.path") for a in alerts for e in a["events"]}
+    check(paths <= expected and paths, f"findings raise alerts through live detection: {sorted(paths)}")
+
     # --- a memory scan of one process holding the marker in its heap
     holder = subprocess.Popen([sys.executable, "-c",
                                "import sys,time; m=bytearray(b'VIGIL-SCAN-JOB-'+b'MARKER-51c2'*4); "
