@@ -59,7 +59,7 @@ with Vigil() as v:
 
     def yara_alerts():
         out = v.cli("alerts", "--format", "json", "--limit", "1000")
-        return [a for a in (json.loads(l) for l in out.splitlines() if l.strip()) if a["rule_id"] == "vigil-yara-finding"]
+        return [a for a in (json.loads(l) for l in out.splitlines() if l.strip()) if a["rule_id"] == "vigil-linux-yara-finding"]
     alerts = wait_for(lambda: yara_alerts() or None, 20, "an alert from the YARA findings")
     paths = {e.get("file.path") for a in alerts for e in a["events"]}
     check(paths <= expected and paths, f"findings raise alerts through live detection: {sorted(paths)}")
