@@ -1,9 +1,10 @@
 // "block-ip"/"unblock-ip" and "block-domain"/"unblock-domain": the nftables table
 // `inet vigil_block` drops traffic to and from the addresses in its sets. IPs/CIDRs go into the
-// interval sets blocked_v4/blocked_v6. For a blocked domain (and its subdomains) the agent resolves it when the
-// block arrives and then adds every A/AAAA address that DNS answers seen by the sensor give for the
-// name, into the sets dns_v4/dns_v6 with the record's TTL as the element's timeout (at least 60 s).
-// The lists are persisted in STATE_DIR/response/net_block.json and re-applied at agent start.
+// interval sets blocked_v4/blocked_v6. For a blocked domain (and its subdomains) the agent resolves
+// it when the block arrives and then adds every A/AAAA address that DNS answers seen by the sensor
+// give for the name, into the sets dns_v4/dns_v6 with the record's TTL as the element's timeout (at
+// least 60 s). The lists are persisted in STATE_DIR/response/net_block.json and re-applied at agent
+// start.
 #pragma once
 
 #include <filesystem>

@@ -4,6 +4,7 @@
 #include "common/time.hpp"
 #include "hunt/hunt.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/hunt_stream.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -114,29 +115,31 @@ void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
       res.set_content(json{{"sql", *sql}}.dump() + "\n", "application/x-ndjson");
       return;
     }
-    auto shared_query = std::make_shared<hunt::Query>(std::move(*query));
-    res.set_chunked_content_provider(
-        "application/x-ndjson",
-        [&ctx, shared_query, options](std::size_t, httplib::DataSink& sink) {
-          std::string line;
-          auto stats = hunt::Run(ctx.options.db_path, *shared_query, options,
-                                 [&](const nlohmann::ordered_json& row) {
-                                   line = row.dump();
-                                   line += '\n';
-                                   return sink.write(line.data(), line.size());
-                                 });
-          if (!stats) {
-            // Headers are gone already: the error travels as the last line.
-            line = json{{"error", stats.error().message}}.dump() + "\n";
-            sink.write(line.data(), line.size());
-          } else if (stats->truncated) {
-            line = json{{"truncated", true}, {"limit", options.limit}}.dump() + "\n";
-            sink.write(line.data(), line.size());
-          }
-          sink.done();
-          return true;
-        });
+    StreamHunt(res, ctx, std::make_shared<const hunt::Query>(std::move(*query)), options);
   });
+}
+
+void StreamHunt(httplib::Response& res, ApiContext& ctx, std::shared_ptr<const hunt::Query> query,
+                const hunt::HuntOptions& options) {
+  res.set_chunked_content_provider(
+      "application/x-ndjson", [&ctx, query, options](std::size_t, httplib::DataSink& sink) {
+        std::string line;
+        auto stats =
+            hunt::Run(ctx.options.db_path, *query, options, [&](const nlohmann::ordered_json& row) {
+              line = row.dump();
+              line += '\n';
+              return sink.write(line.data(), line.size());
+            });
+        if (!stats) {
+          line = nlohmann::json{{"error", stats.error().message}}.dump() + "\n";
+          sink.write(line.data(), line.size());
+        } else if (stats->truncated) {
+          line = nlohmann::json{{"truncated", true}, {"limit", options.limit}}.dump() + "\n";
+          sink.write(line.data(), line.size());
+        }
+        sink.done();
+        return true;
+      });
 }
 
 }  // namespace vigil::server

@@ -7,6 +7,7 @@
 #include "detect/detector.hpp"
 #include "hunt/hunt.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/hunt_stream.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -151,26 +152,7 @@ void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx) {
       if (options.limit > ctx.options.max_event_limit)
         return SendError(res, 400, "limit exceeds " + std::to_string(ctx.options.max_event_limit));
     }
-    auto query = spec->query;
-    res.set_chunked_content_provider(
-        "application/x-ndjson", [&ctx, query, options](std::size_t, httplib::DataSink& sink) {
-          std::string line;
-          auto stats = hunt::Run(ctx.options.db_path, *query, options,
-                                 [&](const nlohmann::ordered_json& row) {
-                                   line = row.dump();
-                                   line += '\n';
-                                   return sink.write(line.data(), line.size());
-                                 });
-          if (!stats) {
-            line = json{{"error", stats.error().message}}.dump() + "\n";
-            sink.write(line.data(), line.size());
-          } else if (stats->truncated) {
-            line = json{{"truncated", true}, {"limit", options.limit}}.dump() + "\n";
-            sink.write(line.data(), line.size());
-          }
-          sink.done();
-          return true;
-        });
+    StreamHunt(res, ctx, spec->query, options);
   });
 
   http.Get("/api/detection/stats", [&ctx](const httplib::Request&, httplib::Response& res) {

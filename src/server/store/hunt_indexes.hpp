@@ -1,8 +1,8 @@
 // Indexes that serve hunting (src/hunt) rather than ingest: case-insensitive (NOCASE) indexes on
 // the keyword fields analysts match with `:` and `in~` (process and parent names, DNS names, file
-// names), host.name for `vigil hunt --host NAME`, and network destination ports. SQLite's LIKE optimisation uses a NOCASE
-// index for `col LIKE 'abc%'` / `col LIKE 'exact'` (case_sensitive_like off) and
-// `col COLLATE NOCASE IN (...)` uses it too, so these hunts search instead of scanning.
+// names), host.name for `vigil hunt --host NAME`, and network destination ports. SQLite's LIKE
+// optimisation uses a NOCASE index for `col LIKE 'abc%'` / `col LIKE 'exact'` (case_sensitive_like
+// off) and `col COLLATE NOCASE IN (...)` uses it too, so these hunts search instead of scanning.
 // Kept apart from sqlite_store.cpp (the ingest path); created with the other secondary indexes.
 #pragma once
 
