@@ -1,12 +1,14 @@
-// Live detection throughput: every SigmaHQ Windows process_creation rule plus the built-in Linux
-// pack, over Windows events mapped as an import maps them (the Sigma regression samples'
-// records), repeated to the requested count. One thread; events/s from the thread's CPU time (the
-// machine is shared) and wall time. The baseline is the same engine and rules without the
-// Vectorscan prefilter, in the same run, over the first --baseline-events events; matches are
-// compared over those. See bench/BENCHMARKS.md ("Live detection").
+// Live detection throughput: every SigmaHQ Windows process_creation rule (rules/ and
+// rules-threat-hunting/) plus the built-in Linux pack, over the events of the EVTX corpus
+// (../shared/corpora/evtx) mapped as `vigil import evtx` maps them, repeated to the requested
+// count. One thread; events/s from the thread's CPU time (the machine is shared) and wall time. The
+// baseline is the same engine and rules without the Vectorscan prefilter, in the same run, over the
+// first --baseline-events events; matches are compared over those. See bench/BENCHMARKS.md ("Live
+// detection").
 #include <time.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 
 #include "detect/detector.hpp"
 #include "detect/engine.hpp"
+#include "hunt/evtx_reader.hpp"
 #include "hunt/windows_mapping.hpp"
 
 namespace fs = std::filesystem;
@@ -61,9 +64,10 @@ RunResult Run(detect::Engine& engine, const std::vector<v1::Event>& events, std:
 
 int main(int argc, char** argv) {
   CLI::App app{"bench_detect_engine: live detection events/s with and without the prefilter"};
-  std::string corpus = VIGIL_SIGMA_CORPUS;
+  std::string corpus = VIGIL_SIGMA_CORPUS, evtx = VIGIL_EVTX_CORPUS;
   std::uint64_t events_n = 5'000'000, baseline_n = 50'000;
   app.add_option("--corpus", corpus, "Sigma corpus (rules/, regression/)")->capture_default_str();
+  app.add_option("--evtx", evtx, "Directory of .evtx files replayed")->capture_default_str();
   app.add_option("--events", events_n, "Events evaluated with the prefilter")
       ->capture_default_str();
   app.add_option("--baseline-events", baseline_n, "Events evaluated without it")
@@ -74,12 +78,17 @@ int main(int argc, char** argv) {
   auto load_rules = [&]() -> Result<std::vector<detect::LiveRule>> {
     std::vector<detect::LiveRule> rules;
     sigma_files = unsupported = 0;
-    for (const auto& f :
-         fs::recursive_directory_iterator(fs::path(corpus) / "rules/windows/process_creation")) {
-      if (f.path().extension() != ".yml") continue;
+    std::vector<fs::path> files;
+    for (const char* dir : {"rules", "rules-threat-hunting"}) {
+      const fs::path root = fs::path(corpus) / dir / "windows/process_creation";
+      if (!fs::is_directory(root)) continue;
+      for (const auto& f : fs::recursive_directory_iterator(root))
+        if (f.path().extension() == ".yml") files.push_back(f.path());
+    }
+    std::ranges::sort(files);
+    for (const auto& path : files) {
       ++sigma_files;
-      auto spec =
-          detect::ParseRule(ReadFile(f.path()), detect::RuleKind::Sigma, f.path().stem().string());
+      auto spec = detect::ParseRule(ReadFile(path), detect::RuleKind::Sigma, path.stem().string());
       auto live = spec ? detect::CompileLive(*spec)
                        : Result<detect::LiveRule>(std::unexpected(spec.error()));
       if (!live) {
@@ -103,22 +112,25 @@ int main(int argc, char** argv) {
 
   std::vector<v1::Event> events;
   std::size_t process = 0;
-  for (const auto& f : fs::recursive_directory_iterator(fs::path(corpus) / "regression")) {
-    if (f.path().extension() != ".json") continue;
-    auto records = hunt::ParseWindowsRecords(ReadFile(f.path()));
-    if (!records) continue;
-    for (const auto& rec : *records)
+  std::vector<fs::path> evtx_files;
+  for (const auto& f : fs::recursive_directory_iterator(evtx))
+    if (f.path().extension() == ".evtx") evtx_files.push_back(f.path());
+  std::ranges::sort(evtx_files);
+  for (const auto& path : evtx_files) {
+    auto contents = hunt::ReadEvtxFile(path);
+    if (!contents) continue;
+    for (const auto& rec : contents->records)
       if (auto e = hunt::MapWindowsEvent(rec)) {
         process += e->event_category() == "process";
         events.push_back(std::move(*e));
       }
   }
-  if (events.empty()) return std::cerr << "no events under " << corpus << "/regression\n", 1;
+  if (events.empty()) return std::cerr << "no events under " << evtx << "\n", 1;
   std::cout << "rules: " << sigma_rules << " Sigma process_creation (of " << sigma_files
             << " files; " << unsupported << " not supported) + " << rules->size() - sigma_rules
             << " Linux = " << rules->size() << "\n"
-            << "events: " << events.size() << " distinct (" << process << " process), replayed to "
-            << events_n << "\n";
+            << "events: " << events.size() << " distinct from " << evtx_files.size()
+            << " .evtx files (" << process << " process), replayed to " << events_n << "\n";
 
   detect::Engine with({.max_partials_per_rule = 100'000, .prefilter = true});
   with.SetRules(std::move(*rules));

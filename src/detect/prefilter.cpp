@@ -4,7 +4,9 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
+#include <utility>
 
 #include "detect/rule.hpp"
 
@@ -34,93 +36,284 @@ const std::string* StringLiteral(const hunt::Expr& e) {
   return lit ? std::get_if<std::string>(&lit->value) : nullptr;
 }
 
-using Set = std::optional<std::vector<std::string>>;
+using Req = Requirement;
+using RK = Requirement::Kind;
 
-Set One(const std::string& s) {
-  if (s.size() < kMinLiteral || s.find('\n') != std::string::npos) return std::nullopt;
-  return std::vector<std::string>{s};
+Req True() { return {}; }
+
+Req Lit(std::string s) {
+  if (s.size() < kMinLiteral || s.find('\n') != std::string::npos) return True();
+  std::ranges::transform(s, s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return {RK::Literal, std::move(s), {}};
 }
 
-// The longest run of a wildcard pattern without * or ?: it must occur in a matching value.
-Set FromPattern(const std::string& pattern) {
-  std::string best, run;
+// And drops the Trues (nothing known about them); Or is True as soon as one branch is.
+Req Combine(RK kind, std::vector<Req> kids) {
+  std::vector<Req> kept;
+  for (auto& k : kids) {
+    if (k.kind == RK::True) {
+      if (kind == RK::Or) return True();
+      continue;
+    }
+    if (k.kind == kind)  // flatten nested and/and, or/or
+      for (auto& g : k.kids) kept.push_back(std::move(g));
+    else
+      kept.push_back(std::move(k));
+  }
+  if (kept.empty()) return True();
+  if (kept.size() == 1) return std::move(kept[0]);
+  return {kind, {}, std::move(kept)};
+}
+
+// Every run of a wildcard pattern without * or ? must occur in a matching value.
+Req FromPattern(const std::string& pattern) {
+  std::vector<Req> runs;
+  std::string run;
   for (char c : pattern + '*') {
-    if (c == '*' || c == '?') {
-      if (run.size() > best.size()) best = run;
-      run.clear();
-    } else {
+    if (c == '*' || c == '?')
+      runs.push_back(Lit(std::exchange(run, {})));
+    else
       run += c;
+  }
+  return Combine(RK::And, std::move(runs));
+}
+
+// A recursive-descent reading of RE2 syntax that keeps only what is sure: literal runs outside
+// optional parts, and/or through groups and alternations. Anything it does not know makes the
+// whole regex True (ok = false).
+class RegexReader {
+ public:
+  RegexReader(std::string_view re, bool ci) : re_(re), ci_(ci) {}
+  Req Read() {
+    Req r = Alternation();
+    if (!ok_ || i_ != re_.size()) return True();
+    return r;
+  }
+
+ private:
+  enum class Atom { Char, Other, Group, Empty };
+
+  Req Alternation() {
+    std::vector<Req> branches;
+    branches.push_back(Sequence());
+    while (ok_ && i_ < re_.size() && re_[i_] == '|') {
+      ++i_;
+      branches.push_back(Sequence());
+    }
+    return Combine(RK::Or, std::move(branches));
+  }
+
+  Req Sequence() {
+    std::vector<Req> items;
+    std::string run;
+    auto flush = [&] { items.push_back(Lit(std::exchange(run, {}))); };
+    while (ok_ && i_ < re_.size() && re_[i_] != '|' && re_[i_] != ')') {
+      char c = 0;
+      Req group;
+      const Atom atom = ReadAtom(c, group);
+      if (!ok_) break;
+      if (atom == Atom::Empty) continue;
+      const int q = Quantifier();  // 0 none, 1 optional, 2 required but repeated
+      if (!ok_) break;
+      if (atom == Atom::Char && q != 1) {
+        run += c;
+        if (q == 2) flush();
+        continue;
+      }
+      flush();
+      if (atom == Atom::Group && q != 1) items.push_back(std::move(group));
+    }
+    flush();
+    return Combine(RK::And, std::move(items));
+  }
+
+  // Under case-insensitive matching RE2 folds Unicode: k, s (and non-ASCII) match other bytes.
+  bool Literal(char c) const {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) return false;
+    if (ci_ && (c == 'k' || c == 'K' || c == 's' || c == 'S')) return false;
+    return c != '\n';
+  }
+
+  Atom ReadAtom(char& c, Req& group) {
+    const char x = re_[i_++];
+    switch (x) {
+      case '\\': {
+        if (i_ >= re_.size()) return Fail();
+        const char d = re_[i_++];
+        if (std::isalnum(static_cast<unsigned char>(d))) {
+          if ((d == 'x' || d == 'p' || d == 'P') && i_ < re_.size() && re_[i_] == '{') {
+            auto close = re_.find('}', i_);
+            if (close == std::string_view::npos) return Fail();
+            i_ = close + 1;
+          } else if (d == 'x') {
+            i_ += 2;
+          } else if (d == 'p' || d == 'P') {
+            i_ += 1;
+          } else if (d == 'Q') {
+            return Fail();
+          }
+          if (i_ > re_.size()) return Fail();
+          return d == 'b' || d == 'B' || d == 'A' || d == 'z' ? Atom::Empty : Atom::Other;
+        }
+        c = d;
+        return Literal(d) ? Atom::Char : Atom::Other;
+      }
+      case '.':
+        return Atom::Other;
+      case '^':
+      case '$':
+        return Atom::Other;  // zero-width, but a run must not span it
+      case '[': {
+        std::size_t j = i_;
+        if (j < re_.size() && re_[j] == '^') ++j;
+        if (j < re_.size() && re_[j] == ']') ++j;
+        while (j < re_.size() && re_[j] != ']') {
+          if (re_[j] == '\\')
+            ++j;
+          else if (re_[j] == '[' && j + 1 < re_.size() && re_[j + 1] == ':') {
+            auto close = re_.find(":]", j + 2);
+            if (close == std::string_view::npos) return Fail();
+            j = close + 1;
+          }
+          ++j;
+        }
+        if (j >= re_.size()) return Fail();
+        i_ = j + 1;
+        return Atom::Other;
+      }
+      case '(': {
+        if (i_ < re_.size() && re_[i_] == '?') {
+          ++i_;
+          if (i_ < re_.size() && re_[i_] == 'P') {  // (?P<name>...)
+            auto close = re_.find('>', i_);
+            if (close == std::string_view::npos) return Fail();
+            i_ = close + 1;
+          } else {
+            while (i_ < re_.size() &&
+                   (std::isalpha(static_cast<unsigned char>(re_[i_])) || re_[i_] == '-'))
+              ++i_;
+            if (i_ >= re_.size()) return Fail();
+            if (re_[i_] == ')') {  // (?i): flags for the rest
+              ++i_;
+              return Atom::Other;
+            }
+            if (re_[i_] != ':') return Fail();
+            ++i_;
+          }
+        }
+        group = Alternation();
+        if (!ok_ || i_ >= re_.size() || re_[i_] != ')') return Fail();
+        ++i_;
+        return Atom::Group;
+      }
+      case '*':
+      case '+':
+      case '?':
+      case '{':
+      case ')':
+      case '|':
+        return Fail();
+      default:
+        c = x;
+        return Literal(x) ? Atom::Char : Atom::Other;
     }
   }
-  return One(best);
-}
 
-Set Union(const std::vector<Set>& sets) {
-  std::vector<std::string> out;
-  for (const auto& s : sets) {
-    if (!s) return std::nullopt;
-    out.insert(out.end(), s->begin(), s->end());
+  int Quantifier() {
+    if (i_ >= re_.size()) return 0;
+    int q = 0;
+    const char x = re_[i_];
+    if (x == '*' || x == '?') {
+      q = 1, ++i_;
+    } else if (x == '+') {
+      q = 2, ++i_;
+    } else if (x == '{') {
+      std::size_t j = i_ + 1, n = 0;
+      bool digits = false;
+      while (j < re_.size() && std::isdigit(static_cast<unsigned char>(re_[j])))
+        n = n * 10 + static_cast<std::size_t>(re_[j++] - '0'), digits = true;
+      auto close = re_.find('}', j);
+      if (!digits || close == std::string_view::npos) {
+        ok_ = false;
+        return 0;
+      }
+      i_ = close + 1;
+      q = n == 0 ? 1 : 2;
+    } else {
+      return 0;
+    }
+    if (i_ < re_.size() && re_[i_] == '?') ++i_;  // lazy
+    return q;
   }
-  std::ranges::sort(out);
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
 
-// Better: the shortest literal is longer, then fewer literals.
-bool Better(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  auto shortest = [](const auto& v) {
-    std::size_t m = SIZE_MAX;
-    for (const auto& s : v) m = std::min(m, s.size());
-    return m;
-  };
-  std::size_t sa = std::min<std::size_t>(shortest(a), 8),
-              sb = std::min<std::size_t>(shortest(b), 8);
-  if (sa != sb) return sa > sb;
-  return a.size() < b.size();
-}
+  Atom Fail() {
+    ok_ = false;
+    return Atom::Other;
+  }
+
+  std::string_view re_;
+  bool ci_;
+  std::size_t i_ = 0;
+  bool ok_ = true;
+};
 
 }  // namespace
 
-Set RequiredLiterals(const hunt::Expr& e) {
+Req RegexRequirement(std::string_view regex, bool case_insensitive) {
+  bool inline_i = false;  // a (?flags) or (?flags:...) group with i anywhere
+  for (std::size_t at = regex.find("(?"); at != std::string_view::npos && !inline_i;
+       at = regex.find("(?", at + 2))
+    for (std::size_t j = at + 2;
+         j < regex.size() && std::isalpha(static_cast<unsigned char>(regex[j])); ++j)
+      inline_i |= regex[j] == 'i';
+  return RegexReader(regex, case_insensitive || inline_i).Read();
+}
+
+Req RequiredLiterals(const hunt::Expr& e, std::vector<const hunt::FieldRef*>* used) {
+  auto field = [&](const hunt::Expr& x) {
+    const hunt::FieldRef* ref = StringField(x);
+    if (ref && used) used->push_back(ref);
+    return ref;
+  };
   return std::visit(
-      [&](const auto& n) -> Set {
+      [&](const auto& n) -> Req {
         using N = std::decay_t<decltype(n)>;
         if constexpr (std::is_same_v<N, hunt::Logic>) {
-          std::vector<Set> sets;
-          for (const auto& op : n.operands) sets.push_back(RequiredLiterals(*op));
-          if (n.op == hunt::LogicOp::Or) return Union(sets);
-          Set best;
-          for (auto& s : sets)
-            if (s && (!best || Better(*s, *best))) best = std::move(s);
-          return best;
+          std::vector<Req> kids;
+          for (const auto& op : n.operands) kids.push_back(RequiredLiterals(*op, used));
+          return Combine(n.op == hunt::LogicOp::Or ? RK::Or : RK::And, std::move(kids));
         } else if constexpr (std::is_same_v<N, hunt::Match>) {
-          if (n.kind != hunt::MatchKind::Wildcard || !StringField(*n.subject)) return std::nullopt;
-          std::vector<Set> sets;
-          for (const auto& p : n.patterns) sets.push_back(FromPattern(p));
-          return Union(sets);
+          if (!field(*n.subject)) return True();
+          std::vector<Req> kids;
+          for (const auto& p : n.patterns)
+            kids.push_back(n.kind == hunt::MatchKind::Wildcard
+                               ? FromPattern(p)
+                               : RegexRequirement(p, n.case_insensitive));
+          return Combine(RK::Or, std::move(kids));
         } else if constexpr (std::is_same_v<N, hunt::Compare>) {
-          if (n.op != hunt::CompareOp::Eq) return std::nullopt;
-          if (StringField(*n.left) && StringLiteral(*n.right)) return One(*StringLiteral(*n.right));
-          if (StringField(*n.right) && StringLiteral(*n.left)) return One(*StringLiteral(*n.left));
-          return std::nullopt;
+          if (n.op != hunt::CompareOp::Eq) return True();
+          if (StringLiteral(*n.right) && field(*n.left)) return Lit(*StringLiteral(*n.right));
+          if (StringLiteral(*n.left) && field(*n.right)) return Lit(*StringLiteral(*n.left));
+          return True();
         } else if constexpr (std::is_same_v<N, hunt::InList>) {
-          if (n.negated || !StringField(*n.subject) || n.items.empty()) return std::nullopt;
-          std::vector<Set> sets;
+          if (n.negated || n.items.empty() || !field(*n.subject)) return True();
+          std::vector<Req> kids;
           for (const auto& item : n.items) {
             const auto* s = StringLiteral(*item);
-            if (!s) return std::nullopt;
-            sets.push_back(One(*s));
+            if (!s) return True();
+            kids.push_back(Lit(*s));
           }
-          return Union(sets);
+          return Combine(RK::Or, std::move(kids));
         } else if constexpr (std::is_same_v<N, hunt::Call>) {
           using F = hunt::Function;
           if ((n.function == F::StartsWith || n.function == F::EndsWith ||
                n.function == F::StringContains) &&
-              n.args.size() == 2 && StringField(*n.args[0]) && StringLiteral(*n.args[1]))
-            return One(*StringLiteral(*n.args[1]));
-          return std::nullopt;
+              n.args.size() == 2 && StringLiteral(*n.args[1]) && field(*n.args[0]))
+            return Lit(*StringLiteral(*n.args[1]));
+          return True();
         } else {
-          return std::nullopt;
+          return True();
         }
       },
       e.node);
@@ -137,31 +330,75 @@ struct Prefilter::Impl {
 
 Prefilter::~Prefilter() = default;
 
+std::uint32_t Prefilter::Flatten(const Requirement& r, std::map<std::string, std::uint32_t>& ids,
+                                 std::uint32_t rule) {
+  const auto at = static_cast<std::uint32_t>(nodes_.size());
+  nodes_.push_back({r.kind});
+  if (r.kind == RK::Literal) {
+    auto [it, inserted] = ids.try_emplace(r.literal, static_cast<std::uint32_t>(ids.size()));
+    if (inserted) pattern_rules_.emplace_back();
+    auto& rules = pattern_rules_[it->second];
+    if (rules.empty() || rules.back() != rule) rules.push_back(rule);
+    nodes_[at].a = it->second;
+    return at;
+  }
+  std::vector<std::uint32_t> kids;
+  for (const auto& k : r.kids) kids.push_back(Flatten(k, ids, rule));
+  nodes_[at].a = static_cast<std::uint32_t>(kid_index_.size());
+  kid_index_.insert(kid_index_.end(), kids.begin(), kids.end());
+  nodes_[at].b = static_cast<std::uint32_t>(kid_index_.size());
+  return at;
+}
+
+bool Prefilter::Holds(std::uint32_t node) const {
+  const Node& n = nodes_[node];
+  switch (n.kind) {
+    case RK::Literal:
+      return hit_[n.a] != 0;
+    case RK::And:
+      for (std::uint32_t k = n.a; k < n.b; ++k)
+        if (!Holds(kid_index_[k])) return false;
+      return true;
+    case RK::Or:
+      for (std::uint32_t k = n.a; k < n.b; ++k)
+        if (Holds(kid_index_[k])) return true;
+      return false;
+    case RK::True:
+      break;
+  }
+  return true;
+}
+
 Result<std::unique_ptr<Prefilter>> Prefilter::Build(const std::vector<LiveRule>& rules) {
   std::unique_ptr<Prefilter> p(new Prefilter());
   p->impl_ = std::make_unique<Impl>();
   p->filtered_.assign(rules.size(), 0);
   p->marks_.assign(rules.size(), 0);
-  std::map<std::string, std::uint32_t, std::less<>> ids;  // lower-cased literal -> pattern id
+  p->roots_.assign(rules.size(), 0);
+  std::map<std::string, std::uint32_t> ids;  // lower-cased literal -> pattern id
+  std::vector<const hunt::FieldRef*> used;   // fields the literals come from: the haystack's
   for (std::uint32_t i = 0; i < rules.size(); ++i) {
     const LiveRule& rule = rules[i];
     if (rule.IsSequence() || !rule.query) continue;
     const auto* filter = std::get_if<hunt::EventFilter>(&rule.query->body);
     if (!filter || !filter->where) continue;
-    auto set = RequiredLiterals(*filter->where);
-    if (!set) continue;
+    const Requirement req = RequiredLiterals(*filter->where, &used);
+    if (req.kind == RK::True) continue;
     p->filtered_[i] = 1;
     ++p->filtered_count_;
-    for (auto lit : *set) {
-      std::ranges::transform(lit, lit.begin(), [](unsigned char c) { return std::tolower(c); });
-      auto [it, inserted] = ids.try_emplace(lit, static_cast<std::uint32_t>(ids.size()));
-      if (inserted) p->pattern_rules_.emplace_back();
-      p->pattern_rules_[it->second].push_back(i);
-    }
+    p->roots_[i] = p->Flatten(req, ids, i);
   }
-  for (const auto& f : schema::Fields())
-    if ((f.IsString() || f.type == schema::FieldType::Keywords) && !f.name.starts_with("event."))
-      p->fields_.push_back(f.id);
+  p->hit_.assign(ids.size(), 0);
+  for (const hunt::FieldRef* ref : used) {
+    if (ref->field)
+      p->fields_.push_back(ref->field->id);
+    else
+      p->extras_.push_back(ref->extra);
+  }
+  std::ranges::sort(p->fields_);
+  p->fields_.erase(std::unique(p->fields_.begin(), p->fields_.end()), p->fields_.end());
+  std::ranges::sort(p->extras_);
+  p->extras_.erase(std::unique(p->extras_.begin(), p->extras_.end()), p->extras_.end());
   if (ids.empty()) return p;
   std::vector<const char*> exprs(ids.size());
   std::vector<std::size_t> lens(ids.size());
@@ -200,24 +437,31 @@ void Prefilter::Scan(const v1::Event& event) {
       }
     }
   }
-  for (const auto& [key, value] : event.extra()) {
-    if (key == "EventID" || key == "Channel" || key == "Provider_Name") continue;
-    haystack_.append(value);
+  for (const auto& key : extras_) {
+    auto it = event.extra().find(key);
+    if (it == event.extra().end()) continue;
+    haystack_.append(it->second);
     haystack_ += '\n';
   }
+  // Literal hits first (each once: SINGLEMATCH); then the formulas of the rules they touch.
   auto on_match = [](unsigned int id, unsigned long long, unsigned long long, unsigned int,
                      void* context) -> int {
     auto* self = static_cast<Prefilter*>(context);
-    for (std::uint32_t rule : self->pattern_rules_[id]) {
-      if (!self->marks_[rule]) {
-        self->marks_[rule] = 1;
-        self->touched_.push_back(rule);
-      }
-    }
+    self->hit_[id] = 1;
+    self->hits_.push_back(id);
     return 0;
   };
   hs_scan(impl_->db, haystack_.data(), static_cast<unsigned>(haystack_.size()), 0, impl_->scratch,
           on_match, this);
+  for (std::uint32_t id : hits_)
+    for (std::uint32_t rule : pattern_rules_[id])
+      if (!marks_[rule]) {
+        marks_[rule] = 2;  // seen; 1 below when its formula holds
+        touched_.push_back(rule);
+      }
+  for (std::uint32_t rule : touched_) marks_[rule] = Holds(roots_[rule]) ? 1 : 0;
+  for (std::uint32_t id : hits_) hit_[id] = 0;
+  hits_.clear();
 }
 
 void Prefilter::Unmark() {

@@ -106,7 +106,9 @@ struct Node {
   bool fts_false_on_null = false;  // the SQL path's FTS prefilter makes a null subject false
   std::vector<std::unique_ptr<Node>> kids;
   std::vector<std::string> patterns;  // wildcards (lower case when ci)
+  std::vector<std::uint8_t> shapes;   // per pattern: a Shape (the fast path for simple patterns)
   std::vector<std::unique_ptr<RE2>> regexes;
+  bool items_folded = false;  // In with ci: every item is a literal, lower-cased when compiled
 };
 using NodePtr = std::unique_ptr<Node>;
 
@@ -152,6 +154,40 @@ bool WildcardMatch(std::string_view p, std::string_view s) {
 }
 
 bool HasWildcard(std::string_view p) { return p.find_first_of("*?") != std::string_view::npos; }
+
+// Patterns whose only wildcards are a leading and/or trailing `*` are plain comparisons of the
+// pattern's core (the common Sigma contains/startswith/endswith forms).
+enum Shape : std::uint8_t { kGeneral, kExact, kPrefix, kSuffix, kContains };
+Shape ShapeOf(std::string_view p) {
+  const bool lead = p.starts_with('*'), trail = p.size() > 1 && p.ends_with('*');
+  std::string_view core = p.substr(lead ? 1 : 0, p.size() - (lead ? 1 : 0) - (trail ? 1 : 0));
+  if (p == "*" || HasWildcard(core)) return kGeneral;
+  return lead && trail ? kContains : lead ? kSuffix : trail ? kPrefix : kExact;
+}
+bool ShapedMatch(std::uint8_t shape, std::string_view p, std::string_view s) {
+  switch (shape) {
+    case kExact:
+      return s == p;
+    case kPrefix:
+      return s.starts_with(p.substr(0, p.size() - 1));
+    case kSuffix:
+      return s.ends_with(p.substr(1));
+    case kContains:
+      return s.find(p.substr(1, p.size() - 2)) != std::string_view::npos;
+    default:
+      return WildcardMatch(p, s);
+  }
+}
+
+// Lower-cases into a per-thread buffer (no allocation per event once it has grown). The view is
+// valid until the next call on the thread.
+std::string_view LowerInto(std::string_view s) {
+  thread_local std::string buffer;
+  buffer.assign(s);
+  for (char& c : buffer)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return buffer;
+}
 
 // Whether the SQL path adds its FTS5 prefilter (text field, every pattern has a 3+ char run).
 bool FtsApplies(const schema::FieldDef* f, const std::vector<std::string>& patterns) {
@@ -256,10 +292,9 @@ class Evaluator {
               if (RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *re)) return true;
             return false;
           }
-          std::string lowered;
-          if (n.ci) lowered = AsciiLower(s), s = lowered;
-          for (const auto& p : n.patterns)
-            if (WildcardMatch(p, s)) return true;
+          if (n.ci) s = LowerInto(s);
+          for (std::size_t i = 0; i < n.patterns.size(); ++i)
+            if (ShapedMatch(n.shapes[i], n.patterns[i], s)) return true;
           return false;
         };
         return AnyElement(
@@ -342,12 +377,13 @@ class Evaluator {
     items.reserve(n.kids.size() - 1);
     for (std::size_t i = 1; i < n.kids.size(); ++i) {
       Value v = Eval(*n.kids[i]);
-      if (n.ci && !v.IsNull()) v = Value{AsciiLower(v.Text())};
+      if (n.ci && !n.items_folded && !v.IsNull()) v = Value{AsciiLower(v.Text())};
       items.push_back(std::move(v));
     }
     auto pred = [&](const Value& e) -> Tri {
       if (e.IsNull()) return Tri::Null;
-      Value s = n.ci ? Value{AsciiLower(e.Text())} : e;
+      Value s = e;
+      if (n.ci) s = e.IsText() ? Value{LowerInto(e.View())} : Value{AsciiLower(e.Text())};
       bool null_item = false;
       for (const auto& i : items) {
         if (i.IsNull()) {
@@ -570,7 +606,10 @@ NodePtr MakeWildcard(NodePtr subject, const schema::FieldDef* field,
   auto n = std::make_unique<Node>();
   n->kind = Kind::Wildcard;
   n->ci = ci;
-  for (const auto& p : patterns) n->patterns.push_back(ci ? AsciiLower(p) : p);
+  for (const auto& p : patterns) {
+    n->patterns.push_back(ci ? AsciiLower(p) : p);
+    n->shapes.push_back(ShapeOf(n->patterns.back()));
+  }
   n->fts_false_on_null = FtsApplies(field, patterns);
   n->kids.push_back(std::move(subject));
   return n;
@@ -636,7 +675,14 @@ Result<NodePtr> Build(const Expr& e) {
           n->kids.push_back(std::move(*s));
           auto items = BuildAll(x.items);
           if (!items) return std::unexpected(items.error());
-          for (auto& i : *items) n->kids.push_back(std::move(i));
+          n->items_folded = n->ci;
+          for (auto& i : *items) {
+            if (n->ci && i->kind == Kind::Literal && !i->literal.IsNull())
+              i->literal = Value{AsciiLower(i->literal.Text())};
+            else
+              n->items_folded = false;
+            n->kids.push_back(std::move(i));
+          }
         } else if constexpr (std::is_same_v<T, Logic>) {
           n->kind = x.op == LogicOp::And ? Kind::And : Kind::Or;
           auto k = BuildAll(x.operands);
