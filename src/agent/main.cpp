@@ -9,7 +9,10 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -147,16 +150,39 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   std::mutex pipeline_mutex;
   std::atomic<std::uint64_t> spool_errors{0};
   agent::Spool& spool_ref = **spool;
-  std::string buffer;
   agent::response::Responder* responder_ptr = nullptr;  // set once the responder exists
-  auto sink = [&](v1::Event&& event) {
-    std::lock_guard lock(pipeline_mutex);
+  // Serialized events not yet in the spool: a source that reads in groups (SetBatchEnd) has its
+  // group written with one AppendBatch at the group's end (or every kMaxPending events); every
+  // other event is written before its sink call returns. Guarded by pipeline_mutex.
+  constexpr std::size_t kMaxPending = 256;
+  std::vector<std::string> pending(kMaxPending);
+  std::vector<std::string_view> pending_views;
+  std::size_t pending_count = 0;
+  auto write_pending = [&] {
+    if (pending_count == 0) return;
+    pending_views.assign(pending.begin(), pending.begin() + pending_count);
+    pending_count = 0;
+    if (auto r = spool_ref.AppendBatch(pending_views); !r && spool_errors++ % 1000 == 0)
+      VLOG_ERROR("spool append failed: {}", r.error().message);
+  };
+  auto add = [&](v1::Event& event) {
     enricher.Enrich(event);
     if (responder_ptr) responder_ptr->OnEvent(event);
-    buffer.clear();
-    event.SerializeToString(&buffer);
-    if (auto r = spool_ref.Append(buffer); !r && spool_errors++ % 1000 == 0)
-      VLOG_ERROR("spool append failed: {}", r.error().message);
+    event.SerializeToString(&pending[pending_count++]);
+  };
+  auto sink = [&](v1::Event&& event) {
+    std::lock_guard lock(pipeline_mutex);
+    add(event);
+    write_pending();
+  };
+  auto group_sink = [&](v1::Event&& event) {
+    std::lock_guard lock(pipeline_mutex);
+    add(event);
+    if (pending_count == kMaxPending) write_pending();
+  };
+  auto group_end = [&] {
+    std::lock_guard lock(pipeline_mutex);
+    write_pending();
   };
 
   agent::UplinkOptions uplink_options;
@@ -243,7 +269,9 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
                     [&](const nlohmann::json& p) { return outcome(scan_jobs.Control(p)); });
   if (auto r = commands.Start(); !r) return Die("command channel: " + r.error().message);
   if (source) {
-    if (auto r = source->Start(sink); !r) return Die(sensor_kind + " sensor: " + r.error().message);
+    const bool grouped = source->SetBatchEnd(group_end);
+    auto started = grouped ? source->Start(group_sink) : source->Start(sink);
+    if (!started) return Die(sensor_kind + " sensor: " + started.error().message);
   }
   VLOG_INFO("agent {} running: sensor {}, server {}", state->agent_id, sensor_kind, state->server);
 

@@ -79,6 +79,28 @@ class NameCache {
   std::unordered_map<std::uint32_t, std::string> users_, groups_;
 };
 
+// Removes kExeIdKey from the event's extra map and returns the identity it holds.
+std::optional<HashCache::Key> TakeExeId(v1::Event& e) {
+  auto* extra = e.mutable_extra();
+  auto it = extra->find(kExeIdKey);
+  if (it == extra->end()) return std::nullopt;
+  std::string_view text = it->second;
+  std::array<std::int64_t, 5> v{};
+  bool ok = true;
+  for (std::size_t i = 0; i < v.size() && ok; ++i) {
+    auto colon = text.find(':');
+    if ((i + 1 < v.size()) == (colon == std::string_view::npos)) ok = false;
+    auto n = ok ? ToNumber<std::int64_t>(text.substr(0, colon)) : std::nullopt;
+    ok = ok && n.has_value();
+    if (ok) v[i] = *n;
+    if (colon != std::string_view::npos) text.remove_prefix(colon + 1);
+  }
+  extra->erase(it);
+  if (!ok) return std::nullopt;
+  return HashCache::Key{static_cast<dev_t>(v[0]), static_cast<ino_t>(v[1]),
+                        static_cast<off_t>(v[2]), v[3], v[4]};
+}
+
 bool IsStartAction(std::string_view action) {
   return action == "exec" || action == "fork" || action == "snapshot";
 }
@@ -162,10 +184,17 @@ struct Enricher::Impl {
     }
   }
 
-  // The executable's hash, through /proc/PID/exe when it still names the event's executable (works
-  // for deleted binaries and other mount namespaces), else through the path.
-  void FillHash(v1::Event& e, std::int64_t pid) {
+  // The executable's hash: from the cache when the source gave the file's identity (no syscall),
+  // else through /proc/PID/exe when it still names the event's executable (works for deleted
+  // binaries and other mount namespaces), else through the path.
+  void FillHash(v1::Event& e, std::int64_t pid, const std::optional<HashCache::Key>& exe_id) {
     if (e.has_process_hash_sha256()) return;
+    if (exe_id) {
+      if (auto digest = hashes.Find(*exe_id)) {
+        e.set_process_hash_sha256(std::move(*digest));
+        return;
+      }
+    }
     const std::string exe = e.has_process_executable() ? e.process_executable() : std::string();
     std::string proc_exe = "/proc/" + std::to_string(pid) + "/exe";
     bool same_binary = true;
@@ -189,7 +218,8 @@ struct Enricher::Impl {
   }
 
   void OnStart(v1::Event& e, std::int64_t pid, std::optional<std::uint64_t> ticks,
-               std::optional<std::uint64_t> pticks, std::string_view action) {
+               std::optional<std::uint64_t> pticks, std::string_view action,
+               const std::optional<HashCache::Key>& exe_id) {
     ProcessInfo* known = table.Find(pid);
     // An entry with other start ticks belongs to an earlier process that had this pid.
     if (known && ticks && known->start_ticks && *known->start_ticks != *ticks) known = nullptr;
@@ -217,7 +247,7 @@ struct Enricher::Impl {
         !parent->command_line.empty()) {
       e.set_process_command_line(parent->command_line);  // a fork child runs its parent's image
     }
-    if (action != "fork") FillHash(e, pid);
+    if (action != "fork") FillHash(e, pid, exe_id);
 
     ProcessInfo& entry = table.Upsert(pid);
     if (!prev) entry = ProcessInfo{};
@@ -306,13 +336,14 @@ struct Enricher::Impl {
     if (!e.has_agent_id() && !options.agent_id.empty()) e.set_agent_id(options.agent_id);
     auto ticks = TakeTicks(e, kStartTicksKey);
     auto pticks = TakeTicks(e, kParentStartTicksKey);
+    auto exe_id = TakeExeId(e);
     if (e.host_id() != host.host_id) return;  // recorded elsewhere: nothing local applies
     if (e.has_process_pid() && e.process_pid() > 0) {
       const std::int64_t pid = e.process_pid();
       if (e.event_category() == "process") {
         const std::string& action = e.event_action();
         if (IsStartAction(action))
-          OnStart(e, pid, ticks, pticks, action);
+          OnStart(e, pid, ticks, pticks, action, exe_id);
         else if (action == "exit")
           OnExit(e, pid, ticks);
         else

@@ -83,6 +83,15 @@ Result<std::string> HashCache::Sha256Path(const std::filesystem::path& path) {
   return digest;
 }
 
+std::optional<std::string> HashCache::Find(const Key& key) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  ++stats_.hits;
+  return it->second->second;
+}
+
 HashCacheStats HashCache::Stats() const {
   std::lock_guard lock(mu_);
   return stats_;

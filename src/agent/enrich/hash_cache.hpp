@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -46,6 +47,9 @@ class HashCache {
     std::int64_t ctime_ns = 0;  // catches a rewrite that restored the mtime (touch -r)
     bool operator==(const Key&) const = default;
   };
+  // The cached hash of the file version `key` names (counted as a hit), or nullopt. No syscall:
+  // for callers that know a file's identity already (the eBPF exec record carries it).
+  std::optional<std::string> Find(const Key& key);
 
  private:
   struct KeyHash {

@@ -13,12 +13,14 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -262,6 +264,11 @@ class EbpfSource final : public EventSource {
     WakeAndJoin(wake_.get(), thread_, "ebpf");
   }
 
+  bool SetBatchEnd(std::function<void()> end) override {
+    batch_end_ = std::move(end);
+    return true;
+  }
+
   SourceCounters Counters() const override {
     return {events_.load(std::memory_order_relaxed), KernelDrops(),
             parse_errors_.load(std::memory_order_relaxed)};
@@ -284,14 +291,25 @@ class EbpfSource final : public EventSource {
 
   void Emit(v1::Event&& e) { DeliverEvent(sink_, events_, "ebpf", std::move(e)); }
 
+  void EndBatch() {
+    if (!batch_end_) return;
+    try {
+      batch_end_();
+    } catch (const std::exception& ex) {
+      VLOG_ERROR("ebpf source: batch end: {}", ex.what());
+    }
+  }
+
   void Run() {
     if (options_.snapshot_at_start) {
       std::size_t n = SnapshotProcesses(
           kDataset, [this](v1::Event&& e) { Emit(std::move(e)); },
           [this] { return StopRequested(); });
       VLOG_INFO("ebpf source: snapshot of {} processes", n);
+      EndBatch();
     }
     if (options_.persistence_inventory && !StopRequested()) Inventory();
+    EndBatch();
     const int timeout = static_cast<int>(options_.poll_interval.count());
     for (;;) {
       pollfd fds[2] = {{ring_buffer__epoll_fd(ring_.get()), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
@@ -302,8 +320,10 @@ class EbpfSource final : public EventSource {
       }
       int n = ring_buffer__consume(ring_.get());
       if (n < 0 && n != -EINTR) VLOG_WARN("ebpf source: consume: {}", std::strerror(-n));
+      if (n != 0) EndBatch();
       if (r > 0 && fds[1].revents) {
         ring_buffer__consume(ring_.get());  // what is already there
+        EndBatch();
         return;
       }
     }
@@ -400,6 +420,23 @@ class EbpfSource final : public EventSource {
     }
   }
 
+  // kExeIdKey's value; the kernel's dev_t (major << 20 | minor) becomes stat(2)'s.
+  static std::string ExeId(const vg_file_id& id) {
+    char buf[128];
+    char* p = buf;
+    char* end = buf + sizeof buf;
+    auto put = [&](auto v, bool sep) {
+      p = std::to_chars(p, end, v).ptr;
+      if (sep && p < end) *p++ = ':';
+    };
+    put(static_cast<std::uint64_t>(makedev(id.dev >> 20, id.dev & 0xfffff)), true);
+    put(id.ino, true);
+    put(id.size, true);
+    put(id.mtime_ns, true);
+    put(id.ctime_ns, false);
+    return std::string(buf, static_cast<std::size_t>(p - buf));
+  }
+
   static std::string Comm(const vg_proc& p) {
     return std::string(p.comm, strnlen(p.comm, sizeof p.comm));
   }
@@ -438,6 +475,7 @@ class EbpfSource final : public EventSource {
       e.set_process_command_line(std::move(joined));
       e.set_process_args_count(std::max<std::int64_t>(r.argc, static_cast<std::int64_t>(kept)));
       if (r.flags & VG_EXEC_ARGS_TRUNCATED) e.set_vigil_process_args_truncated(true);
+      if (r.flags & VG_EXEC_EXE_ID) (*e.mutable_extra())[kExeIdKey] = ExeId(r.exe_id);
     }
     Emit(std::move(e));
   }
@@ -602,6 +640,7 @@ class EbpfSource final : public EventSource {
   CgroupPaths cgroups_;
   DomainCache domains_{16384};
   EventSink sink_;
+  std::function<void()> batch_end_;
   std::mutex mu_;
   bool started_ = false;
   std::thread thread_;

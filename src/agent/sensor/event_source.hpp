@@ -29,6 +29,14 @@ class EventSource {
   // Stops and joins the source's thread; no sink call happens after it returns.
   virtual void Stop() = 0;
   virtual SourceCounters Counters() const = 0;
+  // A source that delivers events in groups (each drain of a kernel buffer) calls `end` after
+  // every group, from its thread, so that the sink may hold events back and write a group at once.
+  // Returns false when the source does not (the sink must then handle each event completely).
+  // Call before Start().
+  virtual bool SetBatchEnd(std::function<void()> end) {
+    (void)end;
+    return false;
+  }
   // True once a finite source (replay) has delivered everything it will; live sources never finish.
   virtual bool Done() const { return false; }
 };

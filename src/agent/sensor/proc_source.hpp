@@ -18,6 +18,9 @@ struct ProcSourceOptions {
 // them).
 inline constexpr const char* kStartTicksKey = "vigil.process.start_ticks";
 inline constexpr const char* kParentStartTicksKey = "vigil.process.parent.start_ticks";
+// The executable's identity from the exec itself, "dev:ino:size:mtime_ns:ctime_ns" (stat(2)'s
+// dev_t): the enricher keys its hash cache with it without touching /proc (and removes it).
+inline constexpr const char* kExeIdKey = "vigil.process.exe_id";
 
 // Kind() == "proc". Start() fails when the connector cannot be opened (needs CAP_NET_ADMIN).
 Result<std::unique_ptr<EventSource>> MakeProcSource(const ProcSourceOptions& options);

@@ -94,28 +94,39 @@ Result<std::uint64_t> RandomEpoch() {
   return v;
 }
 
-// Writes header + payload at `offset`, retrying short writes.
-Result<void> WriteRecordAt(int fd, std::uint64_t offset, const char* header,
-                           std::string_view payload) {
-  iovec iov[2] = {{const_cast<char*>(header), kHeaderSize},
-                  {const_cast<char*>(payload.data()), payload.size()}};
-  int first = 0;
-  std::size_t left = kHeaderSize + payload.size();
-  while (left > 0) {
-    ssize_t w = ::pwritev(fd, iov + first, 2 - first, static_cast<off_t>(offset));
+// Writes the buffers at `offset` with as few pwritev calls as IOV_MAX allows, retrying short
+// writes. iov is consumed.
+Result<void> WriteAt(int fd, std::uint64_t offset, std::span<iovec> iov) {
+  constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
+  std::size_t first = 0;
+  while (first < iov.size()) {
+    if (iov[first].iov_len == 0) {
+      ++first;
+      continue;
+    }
+    const std::size_t count = std::min(iov.size() - first, kMaxIov);
+    ssize_t w =
+        ::pwritev(fd, iov.data() + first, static_cast<int>(count), static_cast<off_t>(offset));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return Fail(std::string("spool: writing record: ") + std::strerror(errno));
     if (w == 0) return Fail("spool: writing record: no progress");
     auto n = static_cast<std::size_t>(w);
     offset += n;
-    left -= n;
-    while (first < 2 && n >= iov[first].iov_len) n -= iov[first++].iov_len;
-    if (first < 2) {
+    while (first < iov.size() && n >= iov[first].iov_len) n -= iov[first++].iov_len;
+    if (first < iov.size()) {
       iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + n;
       iov[first].iov_len -= n;
     }
   }
   return {};
+}
+
+// Writes header + payload at `offset`, retrying short writes.
+Result<void> WriteRecordAt(int fd, std::uint64_t offset, const char* header,
+                           std::string_view payload) {
+  iovec iov[2] = {{const_cast<char*>(header), kHeaderSize},
+                  {const_cast<char*>(payload.data()), payload.size()}};
+  return WriteAt(fd, offset, iov);
 }
 
 struct Segment {
@@ -140,7 +151,7 @@ class SpoolImpl final : public Spool {
 
   Result<void> Recover();
 
-  Result<std::uint64_t> Append(std::string_view payload) override;
+  Result<std::uint64_t> AppendBatch(std::span<const std::string_view> payloads) override;
   Result<std::vector<SpoolRecord>> Read(std::uint64_t after, std::size_t max_records,
                                         std::size_t max_bytes,
                                         std::chrono::milliseconds wait) override;
@@ -170,6 +181,8 @@ class SpoolImpl final : public Spool {
   Result<void> MakeRoom(std::uint64_t need);
   // Removes segments whose records are all acknowledged (the current one is replaced by a new one).
   Result<void> RemoveAcked();
+  // Appends payloads that all fit in the current segment (after rotation and MakeRoom).
+  Result<void> AppendToSegment(std::span<const std::string_view> payloads, std::uint64_t bytes);
   Result<void> ReadSegments(const std::vector<Segment>& segments, std::uint64_t from,
                             std::size_t max_records, std::size_t max_bytes, Cursor& cursor,
                             std::vector<SpoolRecord>& out) const;
@@ -192,6 +205,8 @@ class SpoolImpl final : public Spool {
   std::uint64_t bytes_ = 0;
   std::uint64_t dropped_ = 0;
   std::uint64_t discarded_ = 0;
+  std::vector<char> headers_;  // AppendBatch's scratch (guarded by mu_)
+  std::vector<iovec> iov_;
 };
 
 Result<void> SpoolImpl::ScanSegment(std::uint64_t name, std::uint64_t prev_seq,
@@ -428,45 +443,72 @@ Result<void> SpoolImpl::MakeRoom(std::uint64_t need) {
   return {};
 }
 
-Result<std::uint64_t> SpoolImpl::Append(std::string_view payload) {
-  if (payload.size() > kMaxPayload) {
-    return Fail("spool: record of " + std::to_string(payload.size()) + " bytes exceeds the " +
-                std::to_string(kMaxPayload) + " byte limit");
+Result<std::uint64_t> SpoolImpl::AppendBatch(std::span<const std::string_view> payloads) {
+  if (payloads.empty()) return Fail("spool: empty batch");
+  for (std::string_view payload : payloads) {
+    if (payload.size() > kMaxPayload) {
+      return Fail("spool: record of " + std::to_string(payload.size()) + " bytes exceeds the " +
+                  std::to_string(kMaxPayload) + " byte limit");
+    }
+    if (kHeaderSize + payload.size() > options_.max_bytes)
+      return Fail("spool: record larger than the spool's size bound");
   }
-  const std::uint64_t size = kHeaderSize + payload.size();
-  if (size > options_.max_bytes) return Fail("spool: record larger than the spool's size bound");
-  {
-    std::lock_guard lock(mu_);
-    if (segments_.back().bytes > 0 && segments_.back().bytes + size > options_.segment_bytes) {
+  std::lock_guard lock(mu_);
+  // Groups of records that fit in one segment, each written with one pwritev (per IOV_MAX).
+  std::size_t begin = 0;
+  while (begin < payloads.size()) {
+    std::uint64_t bytes = kHeaderSize + payloads[begin].size();
+    if (segments_.back().bytes > 0 && segments_.back().bytes + bytes > options_.segment_bytes) {
       if (auto r = Rotate(); !r) return std::unexpected(r.error());
     }
-    const std::uint64_t dropped_before = dropped_;
-    if (auto r = MakeRoom(size); !r) return std::unexpected(r.error());
-    if (dropped_ != dropped_before) {
-      auto w = WriteFileAtomic(options_.dir, kDroppedFile, std::to_string(dropped_) + "\n", false);
-      if (!w) VLOG_WARN("{}", w.error().message);
+    const std::uint64_t room =
+        std::max(options_.segment_bytes, segments_.back().bytes + bytes) - segments_.back().bytes;
+    std::size_t end = begin + 1;
+    while (end < payloads.size() && bytes + kHeaderSize + payloads[end].size() <= room &&
+           bytes + kHeaderSize + payloads[end].size() <= options_.max_bytes) {
+      bytes += kHeaderSize + payloads[end].size();
+      ++end;
     }
-    Segment& seg = segments_.back();
-    const std::uint64_t sequence = next_seq_;
-    char header[kHeaderSize];
-    EncodeHeader(sequence, payload, header);
-    if (auto w = WriteRecordAt(current_fd_->get(), seg.bytes, header, payload); !w) {
-      // Drop a partial record so the file ends with whole records (best effort; Read and
-      // recovery ignore it anyway).
-      if (::ftruncate(current_fd_->get(), static_cast<off_t>(seg.bytes)) != 0) {
-        VLOG_WARN("spool: could not cut a partial record: {}", std::strerror(errno));
-      }
-      return std::unexpected(w.error());
-    }
-    if (seg.records == 0) seg.first_seq = sequence;
-    seg.last_seq = sequence;
-    ++seg.records;
-    seg.bytes += size;
-    bytes_ += size;
-    ++next_seq_;
-    cv_.notify_all();
-    return sequence;
+    if (auto r = AppendToSegment(payloads.subspan(begin, end - begin), bytes); !r)
+      return std::unexpected(r.error());
+    begin = end;
   }
+  cv_.notify_all();
+  return next_seq_ - 1;
+}
+
+Result<void> SpoolImpl::AppendToSegment(std::span<const std::string_view> payloads,
+                                        std::uint64_t bytes) {
+  const std::uint64_t dropped_before = dropped_;
+  if (auto r = MakeRoom(bytes); !r) return r;
+  if (dropped_ != dropped_before) {
+    auto w = WriteFileAtomic(options_.dir, kDroppedFile, std::to_string(dropped_) + "\n", false);
+    if (!w) VLOG_WARN("{}", w.error().message);
+  }
+  Segment& seg = segments_.back();
+  headers_.resize(payloads.size() * kHeaderSize);
+  iov_.clear();
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    char* header = headers_.data() + i * kHeaderSize;
+    EncodeHeader(next_seq_ + i, payloads[i], header);
+    iov_.push_back({header, kHeaderSize});
+    iov_.push_back({const_cast<char*>(payloads[i].data()), payloads[i].size()});
+  }
+  if (auto w = WriteAt(current_fd_->get(), seg.bytes, iov_); !w) {
+    // Drop a partial write so the file ends with whole records (best effort; Read and recovery
+    // ignore it anyway).
+    if (::ftruncate(current_fd_->get(), static_cast<off_t>(seg.bytes)) != 0) {
+      VLOG_WARN("spool: could not cut a partial record: {}", std::strerror(errno));
+    }
+    return w;
+  }
+  if (seg.records == 0) seg.first_seq = next_seq_;
+  next_seq_ += payloads.size();
+  seg.last_seq = next_seq_ - 1;
+  seg.records += payloads.size();
+  seg.bytes += bytes;
+  bytes_ += bytes;
+  return {};
 }
 
 Result<void> SpoolImpl::ReadSegments(const std::vector<Segment>& segments, std::uint64_t from,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,7 +45,11 @@ class Spool {
   virtual ~Spool() = default;
 
   // Appends one record and returns its sequence. Thread-safe.
-  virtual Result<std::uint64_t> Append(std::string_view payload) = 0;
+  Result<std::uint64_t> Append(std::string_view payload) { return AppendBatch({&payload, 1}); }
+  // Appends records with consecutive sequences, written together (one write per segment they
+  // land in), and returns the last one's sequence. On an error none of them is appended, except
+  // those in segments filled before the failing write (their sequences stay valid). Thread-safe.
+  virtual Result<std::uint64_t> AppendBatch(std::span<const std::string_view> payloads) = 0;
   // Records with sequence > after, oldest first, at most max_records and about max_bytes. Waits up
   // to `wait` for data when there is none. Thread-safe.
   virtual Result<std::vector<SpoolRecord>> Read(std::uint64_t after, std::size_t max_records,

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -114,6 +115,14 @@ TEST_F(EbpfTest, ExecOfAScriptWithKnownArgv) {
   EXPECT_EQ(exec->event_dataset(), "vigil.ebpf");
   EXPECT_EQ(Extra(*exec, kParentStartTicksKey),
             std::to_string(procfs::ReadStat(::getpid())->start_ticks));
+  // The interpreter's identity as stat(2) reports it, read in the kernel (keys the hash cache).
+  struct stat st {};
+  ASSERT_EQ(::stat("/bin/sh", &st), 0);
+  auto ns = [](const timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+  EXPECT_EQ(Extra(*exec, kExeIdKey), std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) +
+                                         ":" + std::to_string(st.st_size) + ":" +
+                                         std::to_string(ns(st.st_mtim)) + ":" +
+                                         std::to_string(ns(st.st_ctim)));
 }
 
 TEST_F(EbpfTest, TenKiBArgvIsTruncatedAndFlagged) {
@@ -538,6 +547,119 @@ TEST_F(EbpfTest, DnsQueryAndAnswerThroughALoopbackResolver) {
   });
   ASSERT_TRUE(conn);
   EXPECT_EQ(conn->destination_domain(), name);
+}
+
+// DNS over TCP (RFC 7766: a 2-byte length, then the message) to a resolver on 127.0.0.53:53 that
+// answers every A query with 127.0.0.2; the client sends and receives with send()/recv() as
+// Python's socket module does.
+TEST_F(EbpfTest, DnsOverTcpThroughALoopbackResolver) {
+  StartSource();
+  UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto saddr = Addr(AF_INET, "127.0.0.53", 53, len);
+  int one = 1;
+  ::setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::listen(server.get(), 4), 0);
+  // Reads exactly n bytes (TCP may deliver a message in pieces).
+  auto read_n = [](int fd, std::uint8_t* buf, std::size_t n) {
+    std::size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::recv(fd, buf + got, n - got, 0);
+      if (r <= 0) return false;
+      got += static_cast<std::size_t>(r);
+    }
+    return true;
+  };
+  std::thread responder([&] {
+    UniqueFd conn(::accept4(server.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) return;
+    std::uint8_t buf[514];
+    if (!read_n(conn.get(), buf, 2)) return;
+    std::size_t n = static_cast<std::size_t>(buf[0] << 8 | buf[1]);
+    if (n < 12 || n > 512 || !read_n(conn.get(), buf + 2, n)) return;
+    std::vector<std::uint8_t> resp(buf + 2, buf + 2 + n);
+    resp[2] = 0x81;
+    resp[3] = 0x80;
+    resp[7] = 1;  // one answer
+    resp.insert(resp.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 2});
+    resp.insert(resp.begin(), {static_cast<std::uint8_t>(resp.size() >> 8),
+                               static_cast<std::uint8_t>(resp.size() & 0xFF)});
+    ::send(conn.get(), resp.data(), resp.size(), MSG_NOSIGNAL);
+  });
+  const std::string name = "tcp-" + std::to_string(::getpid()) + ".vigil.test";
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0);
+  auto q = DnsQuery(0x4321, name);
+  q.insert(q.begin(),
+           {static_cast<std::uint8_t>(q.size() >> 8), static_cast<std::uint8_t>(q.size() & 0xFF)});
+  ASSERT_EQ(::send(client.get(), q.data(), q.size(), MSG_NOSIGNAL), static_cast<ssize_t>(q.size()));
+  std::uint8_t answer[600];
+  ASSERT_TRUE(read_n(client.get(), answer, 2));
+  std::size_t alen = static_cast<std::size_t>(answer[0] << 8 | answer[1]);
+  ASSERT_TRUE(read_n(client.get(), answer + 2, alen));
+  responder.join();
+
+  auto query = Wait([&](const v1::Event& e) {
+    return e.event_category() == "dns" && e.event_action() == "query" &&
+           e.dns_question_name() == name;
+  });
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->dns_question_type(), "A");
+  EXPECT_EQ(query->network_transport(), "tcp");
+  EXPECT_EQ(query->destination_ip(), "127.0.0.53");
+  EXPECT_EQ(query->destination_port(), 53);
+  EXPECT_EQ(query->process_pid(), ::getpid());
+  auto ans = Wait([&](const v1::Event& e) {
+    return e.event_category() == "dns" && e.event_action() == "answer" &&
+           e.dns_question_name() == name;
+  });
+  ASSERT_TRUE(ans);
+  EXPECT_EQ(ans->network_transport(), "tcp");
+  EXPECT_EQ(std::vector<std::string>(ans->dns_resolved_ip().begin(), ans->dns_resolved_ip().end()),
+            std::vector<std::string>{"127.0.0.2"});
+  EXPECT_EQ(std::vector<std::string>(ans->dns_answers().begin(), ans->dns_answers().end()),
+            std::vector<std::string>{"A 127.0.0.2 60"});
+  EXPECT_EQ(ans->destination_ip(), "127.0.0.53");
+  EXPECT_EQ(ans->destination_port(), 53);
+}
+
+// A connection the client resets (SO_LINGER 0) before the server accepts it: accept() still
+// returns it, and the accept event has the full tuple although the kernel already unhashed the
+// socket (its local port reads 0 then).
+TEST_F(EbpfTest, AcceptOfAConnectionResetBeforeTheAccept) {
+  StartSource();
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto addr = Addr(AF_INET, "127.0.0.1", 0, len);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  Endpoint server = Local(listener.get(), AF_INET);
+  Endpoint cl;
+  {
+    UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    auto to = Addr(AF_INET, "127.0.0.1", server.port, len);
+    ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&to), len), 0);
+    cl = Local(client.get(), AF_INET);
+    linger lg{1, 0};
+    ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  }  // closed: RST
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted) << std::strerror(errno);
+  char byte;
+  EXPECT_EQ(::recv(accepted.get(), &byte, 1, 0), -1);  // it was reset indeed
+  EXPECT_EQ(errno, ECONNRESET);
+  auto accept = Wait([&](const v1::Event& e) {
+    return e.event_action() == "accept" && e.source_port() == cl.port;
+  });
+  ASSERT_TRUE(accept);
+  EXPECT_EQ(accept->destination_port(), server.port);
+  EXPECT_EQ(accept->source_ip(), "127.0.0.1");
+  EXPECT_EQ(accept->destination_ip(), "127.0.0.1");
+  EXPECT_EQ(accept->process_pid(), ::getpid());
+  EXPECT_EQ(accept->network_direction(), "inbound");
 }
 
 // ---------------------------------------------------------------- persistence

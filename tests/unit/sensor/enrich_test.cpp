@@ -227,6 +227,49 @@ TEST(Enricher, ExecutableHashMatchesAnIndependentDigestAndIsCached) {
   EXPECT_FALSE(fork.has_process_hash_sha256());
 }
 
+// kExeIdKey's value for a file, from stat(2): what the eBPF sensor sends with an exec.
+std::string ExeId(const std::string& path, std::int64_t mtime_shift = 0) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  auto ns = [](const timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(ns(st.st_mtim) + mtime_shift) + ":" +
+         std::to_string(ns(st.st_ctim));
+}
+
+// An exec carrying the executable's identity is hashed from the cache with no /proc or path
+// access: here neither the pid nor the path exists, and only the right identity finds the hash.
+TEST(Enricher, ExecWithTheExecutablesIdentityIsHashedFromTheCacheAlone) {
+  auto enricher = MakeEnricher();
+  const std::string sh = test::RealPath("/bin/sh");
+  auto digest = enricher.Hashes().Sha256Path(sh);
+  ASSERT_TRUE(digest);
+  ASSERT_EQ(*digest, IndependentSha256(sh));
+
+  auto exec = ProcessEvent("exec", kFakePid, 3);
+  exec.set_process_executable("/nonexistent/vigil-test/sh");
+  (*exec.mutable_extra())[kExeIdKey] = ExeId(sh);
+  enricher.Enrich(exec);
+  EXPECT_EQ(exec.process_hash_sha256(), *digest);
+  EXPECT_FALSE(exec.extra().contains(kExeIdKey));  // consumed
+  EXPECT_EQ(enricher.Stats().hash_hits, 1u);
+
+  auto other = ProcessEvent("exec", kFakePid + 1, 3);
+  other.set_process_executable("/nonexistent/vigil-test/sh");
+  (*other.mutable_extra())[kExeIdKey] = ExeId(sh, 1);  // another version of the file
+  enricher.Enrich(other);
+  EXPECT_FALSE(other.has_process_hash_sha256());
+
+  for (const char* bad : {"1:2:3:4", "1:2:3:4:5:6", "a:2:3:4:5", ""}) {
+    auto e = ProcessEvent("exec", kFakePid + 2, 3);
+    (*e.mutable_extra())[kExeIdKey] = bad;
+    enricher.Enrich(e);
+    EXPECT_FALSE(e.has_process_hash_sha256()) << bad;
+    EXPECT_FALSE(e.extra().contains(kExeIdKey)) << bad;
+  }
+  EXPECT_EQ(enricher.Stats().errors, 0u);
+}
+
 TEST(HashCache, RewrittenFileGetsANewHash) {
   TempDir dir;
   const auto file = dir / "bin";

@@ -122,6 +122,22 @@ TEST(Crc32cTest, KnownValue) {
             spool_internal::Crc32c(0, data));
 }
 
+TEST(Crc32cTest, HardwareAndTablesAgree) {
+  EXPECT_EQ(spool_internal::Crc32cSoftware(0, "123456789", 9), 0xE3069283u);
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>(i * 131 + 7));
+  // Every length and misalignment around the 8-byte steps, continued from a non-zero CRC.
+  for (std::size_t off = 0; off < 9; ++off) {
+    for (std::size_t len = 0; len + off <= 70; ++len) {
+      const std::uint32_t seed = static_cast<std::uint32_t>(len * 2654435761u);
+      ASSERT_EQ(spool_internal::Crc32c(seed, data.data() + off, len),
+                spool_internal::Crc32cSoftware(seed, data.data() + off, len))
+          << off << " " << len;
+    }
+  }
+  EXPECT_EQ(spool_internal::Crc32c(0, data), spool_internal::Crc32cSoftware(0, data.data(), 1000));
+}
+
 TEST_F(SpoolTest, RoundTripAcrossRotation) {
   auto spool = OpenSpool(dir_, 1ull << 30, 1024);
   ASSERT_TRUE(spool);
@@ -166,6 +182,75 @@ TEST_F(SpoolTest, RoundTripAcrossRotation) {
   ASSERT_TRUE(none.has_value());
   EXPECT_TRUE(none->empty());
   EXPECT_TRUE(spool->Sync().has_value());
+}
+
+// A batch writes exactly the bytes the same records appended one by one would: same segment
+// files (rotation at the same records), same sequences. Batches larger than IOV_MAX / 2 records
+// and larger than a segment are split.
+TEST_F(SpoolTest, BatchWritesTheSameSegmentsAsSingleAppends) {
+  const fs::path single = root_ / "single", batched = root_ / "batched";
+  std::vector<std::string> payloads;
+  for (std::uint64_t i = 1; i <= 1500; ++i)
+    payloads.push_back(Payload(i, i % 100 == 0 ? 3000 : 60));
+  {
+    auto a = OpenSpool(single, 1ull << 30, 4096);
+    ASSERT_TRUE(a);
+    for (const auto& p : payloads) ASSERT_TRUE(a->Append(p).has_value());
+  }
+  {
+    auto b = OpenSpool(batched, 1ull << 30, 4096);
+    ASSERT_TRUE(b);
+    std::size_t at = 0;
+    for (std::size_t n : {1, 7, 600, 2, 890}) {
+      std::vector<std::string_view> views(payloads.begin() + at, payloads.begin() + at + n);
+      auto last = b->AppendBatch(views);
+      ASSERT_TRUE(last.has_value()) << last.error().message;
+      at += n;
+      EXPECT_EQ(*last, at);
+    }
+    ASSERT_EQ(at, payloads.size());
+    EXPECT_FALSE(b->AppendBatch({}).has_value());
+    auto all = ReadAll(*b, 0, 333);
+    ASSERT_EQ(all.size(), payloads.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      ASSERT_EQ(all[i].sequence, i + 1);
+      ASSERT_EQ(all[i].payload, payloads[i]);
+    }
+  }
+  auto sf = SegmentFiles(single), bf = SegmentFiles(batched);
+  ASSERT_GT(sf.size(), 20u);
+  ASSERT_EQ(sf.size(), bf.size());
+  for (std::size_t i = 0; i < sf.size(); ++i) {
+    ASSERT_EQ(sf[i].filename(), bf[i].filename());
+    std::ifstream x(sf[i], std::ios::binary), y(bf[i], std::ios::binary);
+    std::string xs((std::istreambuf_iterator<char>(x)), {}),
+        ys((std::istreambuf_iterator<char>(y)), {});
+    ASSERT_EQ(xs, ys) << sf[i];
+  }
+}
+
+// A batch with an oversized record appends nothing; under the size bound, batches drop whole
+// oldest segments and count every unacknowledged record lost.
+TEST_F(SpoolTest, BatchRejectsOversizedRecordAndCountsDrops) {
+  auto spool = OpenSpool(dir_, 1000, 300);
+  ASSERT_TRUE(spool);
+  std::string ok = FixedPayload(1, 80), big(1000, 'a');
+  std::vector<std::string_view> bad{ok, big};
+  EXPECT_FALSE(spool->AppendBatch(bad).has_value());
+  EXPECT_EQ(spool->Stats().next_sequence, 1u);
+  std::vector<std::string> payloads;
+  for (int i = 1; i <= 40; ++i) payloads.push_back(FixedPayload(i, 80));
+  for (int i = 0; i < 40; i += 8) {
+    std::vector<std::string_view> views(payloads.begin() + i, payloads.begin() + i + 8);
+    ASSERT_TRUE(spool->AppendBatch(views).has_value());
+    ASSERT_LE(spool->Stats().bytes, 1000u);
+  }
+  SpoolStats st = spool->Stats();
+  auto all = ReadAll(*spool);
+  EXPECT_EQ(st.next_sequence, 41u);
+  EXPECT_EQ(st.dropped_records, 40 - all.size());
+  EXPECT_EQ(Sequences(all), Range(41 - all.size(), 40));
+  EXPECT_EQ(SegmentBytes(dir_), st.bytes);
 }
 
 TEST_F(SpoolTest, RejectsOversizedRecordAndSecondInstance) {
@@ -595,10 +680,17 @@ TEST_F(SpoolTest, KilledWriterLeavesIntactPrefix) {
       ::close(fds[0]);
       auto s = Spool::Open(SpoolOptions{dir, 1ull << 30, 1 << 20});
       if (!s) ::_exit(2);
-      for (std::uint64_t i = 1;; ++i) {
-        auto seq = (*s)->Append(BigPayload(i));
-        if (!seq || *seq != i) ::_exit(3);
-        if (::write(fds[1], &i, sizeof i) != static_cast<ssize_t>(sizeof i)) ::_exit(4);
+      // Odd rounds append in batches of 1 to 5 records (one write per batch).
+      for (std::uint64_t i = 1;;) {
+        const std::uint64_t n = round % 2 ? 1 + i % 5 : 1;
+        std::vector<std::string> payloads;
+        for (std::uint64_t k = 0; k < n; ++k) payloads.push_back(BigPayload(i + k));
+        std::vector<std::string_view> views(payloads.begin(), payloads.end());
+        auto seq = (*s)->AppendBatch(views);
+        i += n;
+        if (!seq || *seq != i - 1) ::_exit(3);
+        const std::uint64_t last = i - 1;
+        if (::write(fds[1], &last, sizeof last) != static_cast<ssize_t>(sizeof last)) ::_exit(4);
       }
     }
     ::close(fds[1]);

@@ -48,11 +48,22 @@ struct vg_hdr {
 #define VG_EXEC_EXE_TRUNCATED 2
 #define VG_EXEC_CWD_TRUNCATED 4
 
+#define VG_EXEC_EXE_ID 8 /* exe_id is set */
+
+/* The executable file's identity as stat(2) would report it (dev in the kernel's encoding:
+ * major << 20 | minor): the agent keys its hash cache with it without a syscall. */
+struct vg_file_id {
+  __u64 dev, ino, size;
+  __s64 mtime_ns, ctime_ns;
+};
+
 /* exec and fork: data = exe (exe_len) | cwd (cwd_len) | argv (args_len, NUL separated). */
 struct vg_exec {
   struct vg_hdr hdr;
   __u32 argc; /* linux_binprm argc: every argument, kept or not */
   __u16 exe_len, cwd_len, args_len, flags;
+  __u32 pad;
+  struct vg_file_id exe_id; /* exec only, when flags has VG_EXEC_EXE_ID */
   char data[VG_PATH_CAP + VG_PATH_CAP + VG_ARGS_CAP];
 };
 

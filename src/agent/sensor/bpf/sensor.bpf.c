@@ -406,6 +406,38 @@ static __always_inline __u64 fill_image(struct vg_exec* rec, struct task_struct*
   return size;
 }
 
+/* Kernels before 6.6 kept the times as struct timespec64 (CO-RE flavour). */
+#define NSEC_MASK 0x3fffffffu /* nanoseconds (< 10^9 < 2^30) without flag bits */
+struct inode___timespec {
+  struct timespec64 i_mtime;
+  struct timespec64 i_ctime;
+};
+
+/* The identity stat(2) gives the executable (see vg_file_id); sets VG_EXEC_EXE_ID on success. */
+static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct* t) {
+  struct inode* ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+  if (!ino) return;
+  struct vg_file_id* id = &rec->exe_id;
+  id->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+  id->ino = BPF_CORE_READ(ino, i_ino);
+  id->size = BPF_CORE_READ(ino, i_size);
+  if (bpf_core_field_exists(ino->i_mtime_sec)) {
+    /* Bit 31 of i_ctime_nsec is a flag (I_CTIME_QUERIED, multigrain timestamps, 6.13+). */
+    id->mtime_ns = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ll +
+                   (BPF_CORE_READ(ino, i_mtime_nsec) & NSEC_MASK);
+    id->ctime_ns = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ll +
+                   (BPF_CORE_READ(ino, i_ctime_nsec) & NSEC_MASK);
+  } else {
+    struct inode___timespec* old = (void*)ino;
+    if (!bpf_core_field_exists(old->i_mtime) || !bpf_core_field_exists(old->i_ctime)) return;
+    id->mtime_ns =
+        BPF_CORE_READ(old, i_mtime.tv_sec) * 1000000000ll + BPF_CORE_READ(old, i_mtime.tv_nsec);
+    id->ctime_ns =
+        BPF_CORE_READ(old, i_ctime.tv_sec) * 1000000000ll + BPF_CORE_READ(old, i_ctime.tv_nsec);
+  }
+  rec->flags |= VG_EXEC_EXE_ID;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_binprm* bprm) {
   if (is_self()) return 0;
@@ -415,6 +447,8 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   fill_hdr(&rec->hdr, VG_EXEC, t);
   rec->flags = 0;
   rec->argc = BPF_CORE_READ(bprm, argc);
+  __builtin_memset(&rec->exe_id, 0, sizeof rec->exe_id);
+  fill_exe_id(rec, t);
   __u64 size = fill_image(rec, t, 1);
   if (size) output(rec, size);
   return 0;
@@ -431,6 +465,7 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   fill_hdr(&rec->hdr, VG_FORK, child);
   rec->flags = 0;
   rec->argc = 0;
+  __builtin_memset(&rec->exe_id, 0, sizeof rec->exe_id);
   __u64 size = fill_image(rec, child, 0);
   if (size) output(rec, size);
   return 0;
@@ -498,7 +533,7 @@ int BPF_PROG(handle_tcp_state, const struct sock* csk, const int oldstate, const
   return 0;
 }
 
-static __always_inline void on_accept(struct task_struct* t, long fd) {
+static __always_inline void on_accept(struct task_struct* t, long fd, long listen_fd) {
   struct sock* sk = fd_sock(t, fd);
   if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return;
   struct vg_net rec = {};
@@ -507,6 +542,12 @@ static __always_inline void on_accept(struct task_struct* t, long fd) {
   rec.protocol = IPPROTO_TCP;
   /* The peer initiated: it is the source. */
   if (sock_tuple(sk, &rec.family, rec.daddr, &rec.dport, rec.saddr, &rec.sport) != 0) return;
+  if (rec.dport == 0) {
+    /* Reset before the accept: the kernel unhashed the socket and cleared its local port; the
+     * listener's port is the same. */
+    struct sock* lsk = fd_sock(t, listen_fd);
+    if (lsk) rec.dport = BPF_CORE_READ(lsk, __sk_common.skc_num);
+  }
   output(&rec, sizeof rec);
 }
 
@@ -742,18 +783,19 @@ static __always_inline void on_module(struct task_struct* t, struct pending* p) 
 
 /* ------------------------------------------------------------------ syscalls */
 
+/* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
 static __always_inline __u64 arg(struct pt_regs* regs, int i) {
   switch (i) {
     case 0:
-      return BPF_CORE_READ(regs, di);
+      return regs->di;
     case 1:
-      return BPF_CORE_READ(regs, si);
+      return regs->si;
     case 2:
-      return BPF_CORE_READ(regs, dx);
+      return regs->dx;
     case 3:
-      return BPF_CORE_READ(regs, r10);
+      return regs->r10;
     default:
-      return BPF_CORE_READ(regs, r8);
+      return regs->r8;
   }
 }
 
@@ -861,12 +903,12 @@ static __always_inline void on_recv_exit(struct task_struct* t, struct pending* 
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
-  __u64 id = BPF_CORE_READ(regs, orig_ax);
+  __u64 id = regs->orig_ax; /* a direct load: this runs on every syscall of the host */
   switch (id) {
     case NR_accept:
     case NR_accept4:
       if (ret < 0 || is_self()) return 0;
-      on_accept(bpf_get_current_task_btf(), ret);
+      on_accept(bpf_get_current_task_btf(), ret, regs->di); /* di: the listener's fd */
       return 0;
     case NR_open:
     case NR_openat:
