@@ -60,6 +60,18 @@ def run_phases(observer_pids, rates, seconds, tag, after=None):
     return rows
 
 
+def settle(pid, timeout=120):
+    """Waits until the agent's start-up work is over (the snapshot hashes every running executable,
+    the vigil binaries are 60+ MB each): less than 1 % of a core over one second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(1)
+        if cpu_seconds(pid) - before < 0.01:
+            return
+    print(f"warning: the agent did not settle within {timeout} s", file=sys.stderr)
+
+
 def pid_of(name):
     out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
     return [int(p) for p in out]
@@ -81,7 +93,7 @@ def main():
         v.enroll(state)
         agent = v.start_agent(state, "--sensor", "ebpf")
         wait_for(lambda: any(h["online"] for h in v.hosts()), 30, "agent online")
-        time.sleep(3)
+        settle(agent.pid)
 
         def stored(binary, execs):
             query = f'process where event.action == "exec" and process.executable == "{binary}" | count'
