@@ -75,6 +75,8 @@ int RunAction(const Connection& c, const std::string& type, const json& hosts, j
   if (!offline.empty())
     std::cerr << "action " << id << ": queued, will be delivered when " << JoinNames(offline)
               << (offline.size() > 1 ? " return" : " returns") << "\n";
+  if (action.value("fleet_wide", false))
+    std::cerr << "action " << id << ": fleet-wide; hosts that enroll later get it too\n";
   if (o.no_wait || offline.size() == action["targets"].size()) {
     if (Format f = ParseFormat(o.format); f == Format::Json)
       std::cout << action.dump() << "\n";
@@ -177,7 +179,10 @@ void RegisterActionCommands(CLI::App& app, CliContext& ctx) {
     cmd->add_flag("--no-wait", o->no_wait, "Queue the action and return at once");
     AddFormatOption(cmd, &o->format);
     if (has_hosts_option)
-      cmd->add_option("--hosts", o->hosts, "all, or host names / agent ids")->capture_default_str();
+      cmd->add_option("--hosts", o->hosts,
+                      "all (a standing order: hosts that enroll later get it too), or host names / "
+                      "agent ids")
+          ->capture_default_str();
     (void)ctx;
   };
   auto run = [&ctx, o](std::function<int(const Connection&)> body) {

@@ -153,6 +153,13 @@ std::map<std::string, std::string> HostNames(ApiContext& ctx) {
   return out;
 }
 
+// Block lists are standing orders: "--hosts all" also covers hosts that enroll later.
+bool IsStandingOrder(const std::string& type) {
+  static const std::set<std::string> standing{"block-hash", "unblock-hash", "block-ip",
+                                              "unblock-ip", "block-domain", "unblock-domain"};
+  return standing.contains(type);
+}
+
 std::chrono::milliseconds WaitParam(const httplib::Request& req) {
   if (!req.has_param("wait")) return std::chrono::milliseconds(0);
   auto ns = ParseDurationNs(req.get_param_value("wait"));
@@ -186,9 +193,11 @@ void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
     if (!hosts) return SendError(res, 500, hosts.error().message);
     std::vector<std::string> agents;
     const json& wanted = body->value("hosts", json());
+    const bool fleet_wide =
+        wanted.is_string() && wanted.get<std::string>() == "all" && IsStandingOrder(type);
     if (wanted.is_string() && wanted.get<std::string>() == "all") {
       for (const auto& h : *hosts) agents.push_back(h.agent_id);
-      if (agents.empty()) return SendError(res, 400, "no host is enrolled");
+      if (agents.empty() && !fleet_wide) return SendError(res, 400, "no host is enrolled");
     } else if (wanted.is_array() && !wanted.empty()) {
       for (const auto& w : wanted) {
         if (!w.is_string()) return SendError(res, 400, "hosts must be names or agent ids");
@@ -215,7 +224,8 @@ void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
                             .params = params.dump(),
                             .reason = body->value("reason", ""),
                             .agent_ids = agents,
-                            .payload = {}};
+                            .payload = {},
+                            .fleet_wide = fleet_wide};
     auto created = ctx.actions->Create(action);
     if (!created) return SendError(res, 500, created.error().message);
     auto names = HostNames(ctx);
@@ -225,6 +235,7 @@ void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
     for (const auto& a : agents)
       if (!online.contains(a)) offline.push_back(names[a].empty() ? a : names[a]);
     out["offline"] = offline;
+    out["fleet_wide"] = fleet_wide;
     res.status = 201;
     SendJson(res, out);
   });

@@ -141,6 +141,11 @@ class Gateway::Service final : public v1::AgentGateway::Service {
     ChannelGuard guard(*this, agent_id);
     VLOG_INFO("agent {} opened its command channel ({} command types)", agent_id,
               request->supported_types_size());
+    if (auto joined = actions_->AdoptFleetWide(agent_id); !joined)
+      return {grpc::StatusCode::UNAVAILABLE, joined.error().message};
+    else if (*joined > 0)
+      VLOG_INFO("agent {} joins {} fleet-wide action(s) taken before it enrolled", agent_id,
+                *joined);
     // Everything not acknowledged yet, once; afterwards only what is queued meanwhile.
     bool only_pending = false;
     while (!context->IsCancelled()) {

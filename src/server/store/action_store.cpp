@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS action_log(
   error TEXT NOT NULL,
   result TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS action_log_action ON action_log(action_id, seq);
+CREATE TABLE IF NOT EXISTS fleet_wide_actions(
+  action_id INTEGER PRIMARY KEY REFERENCES actions(id));
+CREATE TRIGGER IF NOT EXISTS fleet_wide_append_only_u BEFORE UPDATE ON fleet_wide_actions
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS fleet_wide_append_only_d BEFORE DELETE ON fleet_wide_actions
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS actions_append_only_u BEFORE UPDATE ON actions
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS actions_append_only_d BEFORE DELETE ON actions
@@ -163,6 +169,71 @@ Result<void> ActionStore::Log(std::int64_t action_id, const std::string& agent_i
   return {};
 }
 
+Result<ActionTarget> ActionStore::QueueCommand(std::int64_t action_id, const std::string& agent_id,
+                                               const std::string& type, const std::string& payload,
+                                               std::int64_t created_ns, const std::string& what) {
+  auto queue = Prepare(db_.get(),
+                       "INSERT INTO commands(id, action_id, agent_id, type, payload, status, "
+                       "created_ns) VALUES(?,?,?,?,?,'pending',?)");
+  if (!queue) return std::unexpected(queue.error());
+  ActionTarget target{.agent_id = agent_id,
+                      .command_id = NewCommandId(),
+                      .status = "pending",
+                      .error = {},
+                      .result = {},
+                      .sent_ns = 0,
+                      .done_ns = 0};
+  BindText(queue->get(), 1, target.command_id);
+  sqlite3_bind_int64(queue->get(), 2, action_id);
+  BindText(queue->get(), 3, agent_id);
+  BindText(queue->get(), 4, type);
+  BindText(queue->get(), 5, payload);
+  sqlite3_bind_int64(queue->get(), 6, created_ns);
+  if (sqlite3_step(queue->get()) != SQLITE_DONE) return DbFail(db_.get(), "commands insert");
+  if (auto r = Log(action_id, agent_id, target.command_id, what, "", ""); !r)
+    return std::unexpected(r.error());
+  return target;
+}
+
+Result<int> ActionStore::AdoptFleetWide(const std::string& agent_id) {
+  int added = 0;
+  {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_.get());
+    if (auto r = tx.Begin(); !r) return std::unexpected(r.error());
+    // The payload of a fleet-wide action is the same for every target: take any target's.
+    auto missing = Prepare(
+        db_.get(),
+        "SELECT a.id, a.type, COALESCE((SELECT payload FROM commands c WHERE c.action_id=a.id "
+        "LIMIT 1), a.params) FROM fleet_wide_actions f JOIN actions a ON a.id=f.action_id WHERE "
+        "NOT EXISTS (SELECT 1 FROM commands c WHERE c.action_id=a.id AND c.agent_id=?) "
+        "ORDER BY a.id");
+    if (!missing) return std::unexpected(missing.error());
+    BindText(missing->get(), 1, agent_id);
+    struct Missing {
+      std::int64_t id;
+      std::string type, payload;
+    };
+    std::vector<Missing> todo;
+    int rc;
+    while ((rc = sqlite3_step(missing->get())) == SQLITE_ROW)
+      todo.push_back({sqlite3_column_int64(missing->get(), 0),
+                      std::string(ColumnText(missing->get(), 1)),
+                      std::string(ColumnText(missing->get(), 2))});
+    if (rc != SQLITE_DONE) return DbFail(db_.get(), "fleet_wide_actions query");
+    const std::int64_t now = NowNs();
+    for (const auto& m : todo) {
+      // "joined": this host was not enrolled (or not known) when the fleet-wide action was taken.
+      if (auto t = QueueCommand(m.id, agent_id, m.type, m.payload, now, "joined"); !t)
+        return std::unexpected(t.error());
+      ++added;
+    }
+    if (auto r = tx.Commit(); !r) return std::unexpected(r.error());
+  }
+  if (added > 0) Bump();
+  return added;
+}
+
 Result<ActionRecord> ActionStore::Create(const NewAction& action) {
   ActionRecord record{.id = 0,
                       .created_ns = NowNs(),
@@ -189,29 +260,19 @@ Result<ActionRecord> ActionStore::Create(const NewAction& action) {
     if (sqlite3_step(insert->get()) != SQLITE_DONE) return DbFail(db_.get(), "actions insert");
     record.id = sqlite3_last_insert_rowid(db_.get());
     if (auto r = Log(record.id, "", "", "created", "", ""); !r) return std::unexpected(r.error());
-    auto queue = Prepare(db_.get(),
-                         "INSERT INTO commands(id, action_id, agent_id, type, payload, status, "
-                         "created_ns) VALUES(?,?,?,?,?,'pending',?)");
-    if (!queue) return std::unexpected(queue.error());
     for (const auto& agent : action.agent_ids) {
-      ActionTarget target{.agent_id = agent,
-                          .command_id = NewCommandId(),
-                          .status = "pending",
-                          .error = {},
-                          .result = {},
-                          .sent_ns = 0,
-                          .done_ns = 0};
-      sqlite3_reset(queue->get());
-      BindText(queue->get(), 1, target.command_id);
-      sqlite3_bind_int64(queue->get(), 2, record.id);
-      BindText(queue->get(), 3, agent);
-      BindText(queue->get(), 4, record.type);
-      BindText(queue->get(), 5, action.payload.empty() ? record.params : action.payload);
-      sqlite3_bind_int64(queue->get(), 6, record.created_ns);
-      if (sqlite3_step(queue->get()) != SQLITE_DONE) return DbFail(db_.get(), "commands insert");
-      if (auto r = Log(record.id, agent, target.command_id, "pending", "", ""); !r)
-        return std::unexpected(r.error());
-      record.targets.push_back(std::move(target));
+      auto target = QueueCommand(record.id, agent, record.type,
+                                 action.payload.empty() ? record.params : action.payload,
+                                 record.created_ns, "pending");
+      if (!target) return std::unexpected(target.error());
+      record.targets.push_back(std::move(*target));
+    }
+    if (action.fleet_wide) {
+      auto mark = Prepare(db_.get(), "INSERT INTO fleet_wide_actions(action_id) VALUES(?)");
+      if (!mark) return std::unexpected(mark.error());
+      sqlite3_bind_int64(mark->get(), 1, record.id);
+      if (sqlite3_step(mark->get()) != SQLITE_DONE)
+        return DbFail(db_.get(), "fleet_wide_actions insert");
     }
     if (auto r = tx.Commit(); !r) return std::unexpected(r.error());
     auto seq = sqlite::QueryInt(db_.get(), "SELECT COALESCE(MAX(seq), 0) FROM action_log");

@@ -53,6 +53,9 @@ struct NewAction {
   // The commands' payload when it differs from params (e.g. a scan's rule texts, which the audit
   // log only names); empty: params.
   std::string payload;
+  // A standing order for the whole fleet (e.g. block-hash --hosts all): hosts that enroll later
+  // get the same command when they first open their command channel (AdoptFleetWide).
+  bool fleet_wide = false;
 };
 
 // What the gateway sends: one queued command.
@@ -76,6 +79,9 @@ class ActionStore {
   // those never sent.
   Result<std::vector<QueuedCommand>> Undelivered(const std::string& agent_id, bool only_pending);
   Result<void> MarkSent(const std::string& command_id);
+  // Adds agent_id as a target of every fleet-wide action it is not a target of yet, in the order
+  // the actions were taken (so a later unblock still follows its block). Returns how many.
+  Result<int> AdoptFleetWide(const std::string& agent_id);
   // Stores an agent's answer. false: no such command for that agent. An answer for a command
   // already answered is ignored (the first one stands).
   Result<bool> Complete(const std::string& agent_id, const std::string& command_id, bool ok,
@@ -96,6 +102,10 @@ class ActionStore {
                    const std::string& command_id, const std::string& what, const std::string& error,
                    const std::string& result);
   Result<void> LoadTargets(ActionRecord& record);
+  // Inserts one pending command (inside the caller's transaction) and logs `what` for it.
+  Result<ActionTarget> QueueCommand(std::int64_t action_id, const std::string& agent_id,
+                                    const std::string& type, const std::string& payload,
+                                    std::int64_t created_ns, const std::string& what);
   void Bump();
 
   sqlite::DbPtr db_;

@@ -92,6 +92,58 @@ TEST_F(ActionStoreTest, QueueDeliverCompleteAndAudit) {
   EXPECT_EQ(s.List(0, 100)->size(), 2u);
 }
 
+TEST_F(ActionStoreTest, FleetWideActionsReachHostsThatEnrollLater) {
+  auto store = store::ActionStore::Open(dir_ / "vigil.db");
+  ASSERT_TRUE(store) << store.error().message;
+  auto& s = **store;
+  const std::string block = R"({"sha256":["aa"]})", unblock = R"({"sha256":["bb"]})";
+  ASSERT_TRUE(s.Create({.actor = "alice",
+                        .type = "block-hash",
+                        .params = block,
+                        .reason = "r",
+                        .agent_ids = {"agt-1"},
+                        .payload = {},
+                        .fleet_wide = true}));
+  // Not a standing order: a kill of all hosts is for the hosts of that moment only.
+  ASSERT_TRUE(s.Create({.actor = "alice",
+                        .type = "kill",
+                        .params = "{}",
+                        .reason = "r",
+                        .agent_ids = {"agt-1"},
+                        .payload = {}}));
+  auto unblocked = s.Create({.actor = "bob",
+                             .type = "unblock-hash",
+                             .params = unblock,
+                             .reason = "r",
+                             .agent_ids = {"agt-1"},
+                             .payload = {},
+                             .fleet_wide = true});
+  ASSERT_TRUE(unblocked);
+
+  EXPECT_EQ(*s.AdoptFleetWide("agt-1"), 0);  // already a target of both
+  const auto seq = s.Sequence();
+  EXPECT_EQ(*s.AdoptFleetWide("agt-2"), 2);
+  EXPECT_GT(s.Sequence(), seq);              // followers of the audit log see it
+  EXPECT_EQ(*s.AdoptFleetWide("agt-2"), 0);  // once
+  auto queued = s.Undelivered("agt-2", false);
+  ASSERT_TRUE(queued);
+  ASSERT_EQ(queued->size(), 2u);
+  EXPECT_EQ((*queued)[0].type, "block-hash");  // in the order the actions were taken
+  EXPECT_EQ((*queued)[0].payload, block);
+  EXPECT_EQ((*queued)[1].type, "unblock-hash");
+  EXPECT_EQ((*queued)[1].payload, unblock);
+  auto got = s.Get(unblocked->id);
+  ASSERT_TRUE(got && *got);
+  ASSERT_EQ((*got)->targets.size(), 2u);
+  EXPECT_EQ((*got)->targets[1].agent_id, "agt-2");
+  EXPECT_EQ((*got)->status, "pending");
+  // Survives a restart of the server.
+  store->reset();
+  auto reopened = store::ActionStore::Open(dir_ / "vigil.db");
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(*(*reopened)->AdoptFleetWide("agt-3"), 2);
+}
+
 TEST_F(ActionStoreTest, AuditLogIsAppendOnly) {
   {
     auto store = store::ActionStore::Open(dir_ / "vigil.db");
