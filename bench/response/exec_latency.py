@@ -13,6 +13,9 @@ machine does not drown a difference of microseconds. Each round takes two measur
   open:  M execve() calls, in one process, of an executable file in no binary format: each opens the
          file for exec (the point where the permission event waits for the agent) and fails with
          ENOEXEC, so only the part of execve() that blocking can slow down is timed.
+  floor: M round trips between two threads over pipes (same scheduling class): the cost of waking
+         another thread and being woken by it, which any answer from user space to the kernel
+         pays at least once. "open on - off" minus this floor is the agent's own share.
 Prints p50/p90/p99 per mode and measurement, and the differences on vs off.
 
 usage: python3 bench/response/exec_latency.py [--rounds 6] [--execs 1000] [--opens 20000]
@@ -39,7 +42,7 @@ args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="vigil-bench-exec-")
 probe = os.path.join(work, "exec_stamp")
-subprocess.run(["cc", "-O2", "-static", "-o", probe, os.path.join(os.path.dirname(__file__), "exec_stamp.c")], check=True)
+subprocess.run(["cc", "-O2", "-static", "-pthread", "-o", probe, os.path.join(os.path.dirname(__file__), "exec_stamp.c")], check=True)
 
 
 def pct(values, p):
@@ -56,9 +59,10 @@ os.chmod(not_a_binary, 0o755)
 def run_round():
     rt = [] if args.no_rt else ["chrt", "-f", "20"]
     samples = {}
-    for name, target, n in (("exec", probe, args.execs), ("open", not_a_binary, args.opens)):
-        out = subprocess.run(rt + [probe, "run" if name == "exec" else "open", target, str(n)],
-                             capture_output=True, text=True, check=True).stdout
+    for name, argv in (("exec", ["run", probe, str(args.execs)]),
+                       ("open", ["open", not_a_binary, str(args.opens)]),
+                       ("floor", ["pingpong", str(args.opens)])):
+        out = subprocess.run(rt + [probe] + argv, capture_output=True, text=True, check=True).stdout
         samples[name] = [int(x) / 1000 for x in out.split()]
     return samples
 
@@ -78,7 +82,7 @@ with Vigil() as v:
         subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "action", kind, decoy, "--hosts", agent],
                        check=True, capture_output=True)
 
-    results = {(mode, name): [] for mode in ("off", "on") for name in ("exec", "open")}
+    results = {(mode, name): [] for mode in ("off", "on") for name in ("exec", "open", "floor")}
     for r in range(args.rounds):
         for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
             action("block-hash" if mode == "on" else "unblock-hash")
@@ -97,3 +101,11 @@ with Vigil() as v:
         on, off = results[("on", name)], results[("off", name)]
         print(f"| {name} | on - off | | {pct(on, 50) - pct(off, 50):+,.1f} us | "
               f"{pct(on, 90) - pct(off, 90):+,.1f} us | {pct(on, 99) - pct(off, 99):+,.1f} us |")
+    floor = results[("off", "floor")] + results[("on", "floor")]
+    print(f"| thread round trip (floor) | both | {len(floor):,} | {pct(floor, 50):,.1f} us | "
+          f"{pct(floor, 90):,.1f} us | {pct(floor, 99):,.1f} us |")
+    on, off = results[("on", "open")], results[("off", "open")]
+    print(f"| open on - off - floor (the agent's share) | | | "
+          f"{pct(on, 50) - pct(off, 50) - pct(floor, 50):+,.1f} us | "
+          f"{pct(on, 90) - pct(off, 90) - pct(floor, 90):+,.1f} us | "
+          f"{pct(on, 99) - pct(off, 99) - pct(floor, 99):+,.1f} us |")

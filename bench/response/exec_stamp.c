@@ -6,11 +6,15 @@
  *                             this process; each call opens FILE for exec (where fanotify's
  *                             FAN_OPEN_EXEC_PERM waits for the agent's answer) and then fails
  *                             with ENOEXEC; prints one latency (ns) per call.
+ *   exec_stamp pingpong N     N round trips of one byte between this thread and a second thread
+ *                             over two pipes: the cheapest wake-up of another thread and back,
+ *                             the floor under any answer that user space gives the kernel.
  * "run" times a whole execve(), up to the first instruction of main in the new image; on a VM that
  * takes milliseconds with a spread far wider than the cost under test. "open" times the part of
  * execve() that the permission check is in, without fork, page tables or the loader around it. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +28,43 @@ static long long now_ns(void) {
   return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+static int ping[2], pong[2];
+
+static void* echo(void* unused) {
+  (void)unused;
+  char c;
+  while (read(ping[0], &c, 1) == 1)
+    if (write(pong[1], &c, 1) != 1) break;
+  return NULL;
+}
+
+static int pingpong(int n) {
+  pthread_t thread;
+  if (pipe(ping) != 0 || pipe(pong) != 0 || pthread_create(&thread, NULL, echo, NULL) != 0) {
+    perror("pingpong setup");
+    return 1;
+  }
+  for (int i = 0; i < n; ++i) {
+    char c = 'x';
+    long long t0 = now_ns();
+    if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1) {
+      perror("pingpong");
+      return 1;
+    }
+    printf("%lld\n", now_ns() - t0);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "pingpong") == 0) return pingpong(atoi(argv[2]));
   if (argc == 2) {
     long long t0 = atoll(argv[1]);
     printf("%lld\n", now_ns() - t0);
     return 0;
   }
   if (argc != 4 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "open") != 0)) {
-    fprintf(stderr, "usage: exec_stamp run BINARY N | exec_stamp open FILE N\n");
+    fprintf(stderr, "usage: exec_stamp run BINARY N | open FILE N | pingpong N\n");
     return 2;
   }
   int n = atoi(argv[3]);
