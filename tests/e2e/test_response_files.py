@@ -104,14 +104,38 @@ try:
         os.rename(other, moved)
         check(run_exe(moved) == "EPERM", "renamed: EPERM")
         check(run_exe("/bin/true") == 0, "other binaries run")
+
+        # The fast path (root-only-writable files found allowed are not asked about again) must not
+        # outlive what it was decided on: (1) an allowed file modified into the blocked content,
+        # (2) an allowed file whose hash is blocked afterwards.
+        morph = os.path.join(work, "morph")
+        shutil.copy("/bin/true", morph)
+        os.chmod(morph, 0o755)
+        check(run_exe(morph) == 0 and run_exe(morph) == 0, "an allowed root-owned binary runs (twice)")
+        with open(morph, "r+b") as f:
+            f.write(open(exe, "rb").read())
+        check(hashlib.sha256(open(morph, "rb").read()).hexdigest() == exe_sha, "morph now has the blocked content")
+        check(run_exe(morph) == "EPERM", "modified into the blocked content after it ran: EPERM")
+        late = os.path.join(work, "late")
+        shutil.copy("/bin/true", late)
+        with open(late, "ab") as f:
+            f.write(uuid.uuid4().bytes * 8)
+        os.chmod(late, 0o755)
+        late_sha = hashlib.sha256(open(late, "rb").read()).hexdigest()
+        check(run_exe(late) == 0 and run_exe(late) == 0, "another binary runs while the first is blocked")
+        r = act("block-hash", late_sha, "--hosts", host)
+        check(r.returncode == 0 and run_exe(late) == "EPERM", "blocked after it ran: EPERM")
+        r = act("unblock-hash", late_sha, "--hosts", host)
+        check(r.returncode == 0 and run_exe(late) == 0, "unblocked again: it runs")
+
         r = act("unblock-hash", exe_sha, "--hosts", host)
         check(r.returncode == 0 and run_exe(exe) == 0 and run_exe(moved) == 0, "unblocked: it runs again")
 
         def denials():
             return [e for e in v.events("--category", "process", "--since", "10m", "--limit", "1000")
                     if e.get("event.action") == "exec_denied"]
-        found = wait_for(lambda: (lambda d: d if len(d) >= 3 else None)(denials()), 15, "3 exec_denied events")
-        check(all(e.get("process.hash.sha256") == exe_sha for e in found), "denial events carry the sha256")
+        found = wait_for(lambda: (lambda d: d if len(d) >= 5 else None)(denials()), 15, "5 exec_denied events")
+        check(all(e.get("process.hash.sha256") in (exe_sha, late_sha) for e in found), "denial events carry the sha256")
         check({e.get("process.executable") for e in found} >= {exe, moved},
               f"denial events name the paths: {sorted({e.get('process.executable') for e in found})}")
         check(all(e.get("event.type") == "denied" for e in found), "event.type denied")

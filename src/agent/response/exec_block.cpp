@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -62,6 +63,9 @@ std::vector<std::pair<std::string, std::string>> Mounts() {
   return out;
 }
 
+// Bounds the inodes pinned by ignore marks (and stays under fs.fanotify.max_user_marks).
+constexpr std::uint64_t kMaxAllowMarks = 8192;
+
 bool IsSha256(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
@@ -110,8 +114,14 @@ Result<json> ExecBlocker::Block(const std::vector<std::string>& hashes) {
   for (const auto& h : hashes)
     if (!IsSha256(h)) return Fail("'" + h + "' is not a lower-case SHA-256");
   {
+    std::lock_guard control(control_mutex_);
     std::unique_lock lock(list_mutex_);
     blocked_.insert(hashes.begin(), hashes.end());
+    // Verdicts given under the old list no longer hold: every file is asked about again.
+    if (running_ && ::fanotify_mark(fan_fd_.get(), FAN_MARK_FLUSH, 0, AT_FDCWD, nullptr) == 0) {
+      std::lock_guard stats(stats_mutex_);
+      stats_.allow_marks = 0;
+    }
   }
   if (auto r = Persist(); !r) return std::unexpected(r.error());
   if (auto r = EnsureRunning(); !r) return std::unexpected(r.error());
@@ -137,6 +147,17 @@ ExecBlockStats ExecBlocker::Stats() const {
   return stats_;
 }
 
+void ExecBlocker::MarkAllowed(int file_fd) {
+  struct stat st {};
+  if (::fstat(file_fd, &st) != 0 || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
+  std::lock_guard lock(stats_mutex_);
+  if (stats_.allow_marks >= kMaxAllowMarks) return;
+  // Without FAN_MARK_IGNORED_SURV_MODIFY the kernel clears this mask when the file is modified.
+  if (::fanotify_mark(fan_fd_.get(), FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM,
+                      file_fd, nullptr) == 0)
+    ++stats_.allow_marks;
+}
+
 void ExecBlocker::MarkAll() {
   for (const auto& [point, fstype] : Mounts()) {
     if (Skipped(fstype) || marked_.contains(point)) continue;
@@ -159,6 +180,10 @@ Result<void> ExecBlocker::EnsureRunning() {
   if (!fan_fd_) return Fail(std::string("fanotify_init: ") + std::strerror(errno));
   wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   marked_.clear();
+  {
+    std::lock_guard stats(stats_mutex_);
+    stats_.allow_marks = 0;  // a new group has no marks
+  }
   MarkAll();
   if (marked_.empty()) {
     fan_fd_.Reset();
@@ -222,9 +247,14 @@ void ExecBlocker::Loop() {
         delta.checked++;
         // Read through the event's fd: fanotify opened it with FMODE_NONOTIFY, no new event.
         if (auto h = hashes_.Sha256(file.get())) {
+          // One shared hold for verdict and mark, so a concurrent Block's flush cannot fall
+          // between them.
           std::shared_lock lock(list_mutex_);
           deny = blocked_.contains(*h);
-          if (deny) hash = *h;
+          if (deny)
+            hash = *h;
+          else
+            MarkAllowed(file.get());
         } else {
           delta.errors++;
         }

@@ -7,6 +7,11 @@
 // never waits on itself; the agent's own execs are always allowed and any error allows (fail
 // open, logged). Each denial becomes a process event, event.action "exec_denied". The list is
 // persisted in STATE_DIR/response/blocked_hashes.json and enforced again at agent start.
+// Fast path: a file found allowed that only root can write (owner root, no group/other write)
+// gets an inode ignore mark for FAN_OPEN_EXEC_PERM, so its next execs are not even asked about.
+// The kernel drops that mark when the file is modified; blocking a new hash flushes all of them.
+// Files writable by anyone else are asked about on every exec (a shared writable mmap changes a
+// file without a modify event).
 #pragma once
 
 #include <atomic>
@@ -34,7 +39,8 @@ namespace vigil::agent::response {
 struct ExecBlockStats {
   std::uint64_t checked = 0;
   std::uint64_t denied = 0;
-  std::uint64_t errors = 0;  // allowed because the hash could not be computed
+  std::uint64_t errors = 0;       // allowed because the hash could not be computed
+  std::uint64_t allow_marks = 0;  // files the kernel lets run without asking (since the last flush)
 };
 
 class ExecBlocker {
@@ -58,6 +64,8 @@ class ExecBlocker {
   void StopThread();
   void Loop();
   void MarkAll();
+  // Under list_mutex_ (shared) with the verdict "allow" for file: exempts it from asking.
+  void MarkAllowed(int file_fd);
 
   std::filesystem::path state_file_;
   HashCache& hashes_;
