@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -150,6 +151,12 @@ ExecBlockStats ExecBlocker::Stats() const {
 void ExecBlocker::MarkAllowed(int file_fd) {
   struct stat st {};
   if (::fstat(file_fd, &st) != 0 || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
+  // Only local filesystems whose every content change passes through this kernel (a FUSE or
+  // network filesystem can serve new content without a modify event).
+  struct statfs fs {};
+  if (::fstatfs(file_fd, &fs) != 0) return;
+  constexpr long kExt4 = 0xEF53, kXfs = 0x58465342, kBtrfs = 0x9123683E, kTmpfs = 0x01021994;
+  if (fs.f_type != kExt4 && fs.f_type != kXfs && fs.f_type != kBtrfs && fs.f_type != kTmpfs) return;
   std::lock_guard lock(stats_mutex_);
   if (stats_.allow_marks >= kMaxAllowMarks) return;
   // Without FAN_MARK_IGNORED_SURV_MODIFY the kernel clears this mask when the file is modified.
