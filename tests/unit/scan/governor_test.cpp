@@ -36,7 +36,8 @@ void MakeWork(const std::filesystem::path& dir) {
   for (int i = 0; i < 64; ++i) testing::WriteFile(dir / ("w" + std::to_string(i)), blob);
 }
 
-void MeasureCap(int threads) {
+// The check: a scan capped at 5 % for 30 s uses 3-6 % of a core, measured from /proc.
+void MeasureCap(int threads, std::chrono::seconds span) {
   testing::TempDir dir;
   MakeWork(dir.path());
   // Regex-heavy rules make each 4 MB file cost real CPU.
@@ -54,7 +55,7 @@ void MeasureCap(int threads) {
   const double cpu0 = ProcessCpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   std::thread t([&] { summary = scanner.Run(control, clock, {}, {}); });
-  std::this_thread::sleep_for(10s);
+  std::this_thread::sleep_for(span);
   const double cpu1 = ProcessCpuSeconds();
   const auto t1 = std::chrono::steady_clock::now();
   control.Cancel();
@@ -70,8 +71,8 @@ void MeasureCap(int threads) {
   EXPECT_LE(pct, 6.0);
 }
 
-TEST(Governor, CpuCapHoldsOneThread) { MeasureCap(1); }
-TEST(Governor, CpuCapHoldsForAllThreadsTogether) { MeasureCap(2); }
+TEST(Governor, CpuCapHoldsOneThread) { MeasureCap(1, 10s); }
+TEST(Governor, CpuCapHoldsForAllThreadsTogether) { MeasureCap(2, 30s); }
 
 TEST(Governor, IoCapLimitsReadRate) {
   testing::TempDir dir;
