@@ -27,6 +27,9 @@ with Vigil() as v:
     expected_sensor = "ebpf" if mode == "ebpf" else "proc"
     v.start_agent(state, *args)
     wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
+    # The 2 s are for a running agent: its start-up snapshot (which hashes every running
+    # executable) is over first. Events during the snapshot are handled too, just not timed here.
+    wait_for(lambda: "snapshot of" in v.agent_log(state), 60, "the agent's start-up snapshot")
 
     marker = f"vigil-e2e-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()

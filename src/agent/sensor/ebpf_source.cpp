@@ -302,8 +302,14 @@ class EbpfSource final : public EventSource {
 
   void Run() {
     if (options_.snapshot_at_start) {
+      // The ring buffer is drained between the snapshot's processes: the snapshot can take
+      // seconds (the enricher hashes every running executable), and live events must not wait.
       std::size_t n = SnapshotProcesses(
-          kDataset, [this](v1::Event&& e) { Emit(std::move(e)); },
+          kDataset,
+          [this](v1::Event&& e) {
+            Emit(std::move(e));
+            if (ring_buffer__consume(ring_.get()) > 0) EndBatch();
+          },
           [this] { return StopRequested(); });
       VLOG_INFO("ebpf source: snapshot of {} processes", n);
       EndBatch();

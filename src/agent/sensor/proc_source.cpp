@@ -131,15 +131,21 @@ class ProcSource final : public EventSource {
     Receive();
   }
 
+  // Connector events that arrive meanwhile are handled between the snapshot's processes: the
+  // snapshot can take seconds (the enricher hashes every running executable), and an exec event
+  // handled only after it would find a short-lived process gone from /proc.
   void Snapshot() {
     std::size_t n = SnapshotProcesses(
-        "vigil.proc", [this](v1::Event&& e) { Emit(std::move(e)); },
+        "vigil.proc",
+        [this](v1::Event&& e) {
+          Emit(std::move(e));
+          (void)DrainQueued();
+        },
         [this] { return StopRequested(); });
     VLOG_INFO("proc source: snapshot of {} processes", n);
   }
 
   void Receive() {
-    char* buf = buf_.data();
     for (;;) {
       pollfd fds[2] = {{nl_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
       int r = ::poll(fds, 2, -1);
@@ -153,27 +159,33 @@ class ProcSource final : public EventSource {
         // POLLERR reports a pending ENOBUFS; recv below picks it up.
         if (fds[0].revents & POLLNVAL) return;
       }
-      // Drain what is queued, then poll again.
-      for (int i = 0; i < 1024; ++i) {
-        sockaddr_nl from{};
-        socklen_t from_len = sizeof from;
-        ssize_t n = ::recvfrom(nl_.get(), buf, buf_.size(), MSG_DONTWAIT,
-                               reinterpret_cast<sockaddr*>(&from), &from_len);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-          if (errno == ENOBUFS) {
-            dropped_.fetch_add(1, std::memory_order_relaxed);
-            if (++overruns_logged_ <= 5) VLOG_WARN("proc source: netlink receive buffer overrun");
-            continue;
-          }
-          VLOG_ERROR("proc source: recv: {}", std::strerror(errno));
-          return;
-        }
-        if (from.nl_pid != 0) continue;  // only the kernel speaks for the connector
-        HandleDatagram(buf, static_cast<std::size_t>(n));
-      }
+      if (!DrainQueued()) return;
     }
+  }
+
+  // Handles what the socket has queued now, without waiting. false: the socket failed.
+  bool DrainQueued() {
+    char* buf = buf_.data();
+    for (int i = 0; i < 1024; ++i) {
+      sockaddr_nl from{};
+      socklen_t from_len = sizeof from;
+      ssize_t n = ::recvfrom(nl_.get(), buf, buf_.size(), MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+        if (errno == ENOBUFS) {
+          dropped_.fetch_add(1, std::memory_order_relaxed);
+          if (++overruns_logged_ <= 5) VLOG_WARN("proc source: netlink receive buffer overrun");
+          continue;
+        }
+        VLOG_ERROR("proc source: recv: {}", std::strerror(errno));
+        return false;
+      }
+      if (from.nl_pid != 0) continue;  // only the kernel speaks for the connector
+      HandleDatagram(buf, static_cast<std::size_t>(n));
+    }
+    return true;
   }
 
   void HandleDatagram(const char* data, std::size_t size) {
