@@ -10,9 +10,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import uuid
 
-from vigil_e2e import BIN, Vigil, check, wait_for
+from vigil_e2e import BIN, Vigil, check, unique_binary, wait_for
 
 
 def run_exe(path):
@@ -87,11 +86,7 @@ try:
 
         # --- block-hash: a binary unique to this run (a copy of true with random bytes appended)
         exe = os.path.join(work, "tool")
-        shutil.copy("/bin/true", exe)
-        with open(exe, "ab") as f:
-            f.write(uuid.uuid4().bytes * 8)
-        os.chmod(exe, 0o755)
-        exe_sha = hashlib.sha256(open(exe, "rb").read()).hexdigest()
+        exe_sha = unique_binary(exe)
         check(run_exe(exe) == 0, "the binary runs before the block")
         r = act("block-hash", exe_sha, "--hosts", host)
         check(r.returncode == 0 and "done" in r.stdout, f"block-hash done: {r.stdout.strip()} {r.stderr.strip()}")
@@ -117,11 +112,7 @@ try:
         check(hashlib.sha256(open(morph, "rb").read()).hexdigest() == exe_sha, "morph now has the blocked content")
         check(run_exe(morph) == "EPERM", "modified into the blocked content after it ran: EPERM")
         late = os.path.join(work, "late")
-        shutil.copy("/bin/true", late)
-        with open(late, "ab") as f:
-            f.write(uuid.uuid4().bytes * 8)
-        os.chmod(late, 0o755)
-        late_sha = hashlib.sha256(open(late, "rb").read()).hexdigest()
+        late_sha = unique_binary(late)
         check(run_exe(late) == 0 and run_exe(late) == 0, "another binary runs while the first is blocked")
         r = act("block-hash", late_sha, "--hosts", host)
         check(r.returncode == 0 and run_exe(late) == "EPERM", "blocked after it ran: EPERM")

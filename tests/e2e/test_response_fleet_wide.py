@@ -3,15 +3,13 @@ taken gets it when it first connects, in the order the actions were taken, and t
 the host joining the action. Here the block is taken before any agent exists; the agent that enrolls
 afterwards denies the binary (EPERM); a fleet-wide unblock taken while it runs lets it run again; a
 second agent enrolled after both gets block then unblock, so the binary stays allowed."""
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 
-from vigil_e2e import BIN, Vigil, check, wait_for
+from vigil_e2e import BIN, Vigil, check, unique_binary, wait_for
 
 
 def run_exe(path):
@@ -37,11 +35,7 @@ try:
 
         os.chmod(work, 0o755)
         exe = os.path.join(work, "tool")
-        shutil.copy("/bin/true", exe)
-        with open(exe, "ab") as f:
-            f.write(uuid.uuid4().bytes * 8)
-        os.chmod(exe, 0o755)
-        sha = hashlib.sha256(open(exe, "rb").read()).hexdigest()
+        sha = unique_binary(exe)
 
         # Not a standing order: kill/isolate of "all" with no host enrolled is refused.
         r = act("isolate", "all")

@@ -129,6 +129,19 @@ class Vigil:
         return [json.loads(line) for line in self.cli("hosts", "--format", "json").splitlines() if line.strip()]
 
 
+def unique_binary(path):
+    """A copy of /bin/true with random bytes appended at path (mode 0755): a binary, with a SHA-256
+    unique to this run, that exits 0. Returns that SHA-256."""
+    import hashlib
+    import shutil
+    import uuid
+    shutil.copy("/bin/true", path)
+    with open(path, "ab") as f:
+        f.write(uuid.uuid4().bytes * 8)
+    os.chmod(path, 0o755)
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
 def write_replay(path, count, marker):
     """count synthetic process events, each with a unique command line containing marker."""
     with open(path, "w") as f:
