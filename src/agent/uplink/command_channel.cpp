@@ -10,6 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "agent/uplink/gateway_stub.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
@@ -195,15 +196,9 @@ void CommandChannel::Loop() {
 }
 
 std::string CommandChannel::Session() {
-  grpc::SslCredentialsOptions ssl{options_.ca_pem, options_.key_pem, options_.cert_pem};
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(16 << 20);
-  // The call is idle between commands: pings notice a server that vanished without a FIN.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  auto channel = grpc::CreateCustomChannel(options_.server, grpc::SslCredentials(ssl), args);
-  auto stub = v1::AgentGateway::NewStub(channel);
+  // The call is idle between commands: keepalive pings notice a server that vanished.
+  auto stub =
+      GatewayStub({options_.server, options_.ca_pem, options_.cert_pem, options_.key_pem}, true);
   grpc::ClientContext context;
   {
     std::lock_guard lock(mutex_);

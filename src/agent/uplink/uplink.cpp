@@ -5,6 +5,7 @@
 #include <iterator>
 #include <random>
 
+#include "agent/uplink/gateway_stub.hpp"
 #include "common/log.hpp"
 #include "common/zstd.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
@@ -77,11 +78,8 @@ void Uplink::Loop() {
 }
 
 std::string Uplink::Session() {
-  grpc::SslCredentialsOptions ssl{options_.ca_pem, options_.key_pem, options_.cert_pem};
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(16 << 20);
-  auto channel = grpc::CreateCustomChannel(options_.server, grpc::SslCredentials(ssl), args);
-  auto stub = v1::AgentGateway::NewStub(channel);
+  auto stub =
+      GatewayStub({options_.server, options_.ca_pem, options_.cert_pem, options_.key_pem}, false);
   grpc::ClientContext context;
   {
     std::lock_guard lock(mutex_);

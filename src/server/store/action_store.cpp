@@ -97,6 +97,19 @@ class Transaction {
   bool open_ = false;
 };
 
+// One row of "SELECT id, created_ns, actor, type, params, reason, <last seq> FROM actions".
+ActionRecord ActionRow(sqlite3_stmt* stmt) {
+  ActionRecord r;
+  r.id = sqlite3_column_int64(stmt, 0);
+  r.created_ns = sqlite3_column_int64(stmt, 1);
+  r.actor = ColumnText(stmt, 2);
+  r.type = ColumnText(stmt, 3);
+  r.params = ColumnText(stmt, 4);
+  r.reason = ColumnText(stmt, 5);
+  r.seq = sqlite3_column_int64(stmt, 6);
+  return r;
+}
+
 }  // namespace
 
 std::string AggregateStatus(const std::vector<ActionTarget>& targets) {
@@ -398,15 +411,7 @@ Result<std::vector<ActionRecord>> ActionStore::List(std::int64_t after_seq, std:
   std::vector<ActionRecord> out;
   int rc;
   while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
-    ActionRecord r;
-    r.id = sqlite3_column_int64(stmt->get(), 0);
-    r.created_ns = sqlite3_column_int64(stmt->get(), 1);
-    r.actor = ColumnText(stmt->get(), 2);
-    r.type = ColumnText(stmt->get(), 3);
-    r.params = ColumnText(stmt->get(), 4);
-    r.reason = ColumnText(stmt->get(), 5);
-    r.seq = sqlite3_column_int64(stmt->get(), 6);
-    out.push_back(std::move(r));
+    out.push_back(ActionRow(stmt->get()));
   }
   if (rc != SQLITE_DONE) return DbFail(db_.get(), "actions query");
   stmt->reset();
@@ -427,14 +432,7 @@ Result<std::optional<ActionRecord>> ActionStore::Get(std::int64_t id) {
   int rc = sqlite3_step(stmt->get());
   if (rc == SQLITE_DONE) return std::optional<ActionRecord>();
   if (rc != SQLITE_ROW) return DbFail(db_.get(), "actions query");
-  ActionRecord r;
-  r.id = sqlite3_column_int64(stmt->get(), 0);
-  r.created_ns = sqlite3_column_int64(stmt->get(), 1);
-  r.actor = ColumnText(stmt->get(), 2);
-  r.type = ColumnText(stmt->get(), 3);
-  r.params = ColumnText(stmt->get(), 4);
-  r.reason = ColumnText(stmt->get(), 5);
-  r.seq = sqlite3_column_int64(stmt->get(), 6);
+  ActionRecord r = ActionRow(stmt->get());
   stmt->reset();
   if (auto l = LoadTargets(r); !l) return std::unexpected(l.error());
   return std::optional<ActionRecord>(std::move(r));

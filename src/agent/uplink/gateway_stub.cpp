@@ -1,0 +1,20 @@
+#include "agent/uplink/gateway_stub.hpp"
+
+#include <grpcpp/grpcpp.h>
+
+namespace vigil::agent {
+
+std::unique_ptr<v1::AgentGateway::Stub> GatewayStub(const GatewayTls& tls, bool idle_keepalive) {
+  grpc::SslCredentialsOptions ssl{tls.ca_pem, tls.key_pem, tls.cert_pem};
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(16 << 20);
+  if (idle_keepalive) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  }
+  return v1::AgentGateway::NewStub(
+      grpc::CreateCustomChannel(tls.server, grpc::SslCredentials(ssl), args));
+}
+
+}  // namespace vigil::agent
