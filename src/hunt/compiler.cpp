@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <set>
+#include <utility>
 
 #include "hunt/functions.hpp"
 
@@ -26,7 +27,8 @@ std::string QuoteIdent(std::string_view ident) {
 }
 
 std::string QuoteString(std::string_view s) {
-  if (s.find('\0') != std::string_view::npos) {  // NUL cannot appear in SQL text: use a blob
+  // NUL cannot appear in SQL text, and \x01 \x02 mark index terms (MarkIndexTerm): use a blob.
+  if (s.find_first_of(std::string_view("\0\x01\x02", 3)) != std::string_view::npos) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out = "CAST(X'";
     for (unsigned char c : s) out += kHex[c >> 4], out += kHex[c & 15];
@@ -121,19 +123,30 @@ class Compiler {
   explicit Compiler(const HuntOptions& options) : options_(options) {}
 
   Result<Plan> Compile(const Query& q) {
+    auto plan = CompileBody(q);
+    if (plan) plan->index_terms = std::move(terms_);
+    return plan;
+  }
+
+ private:
+  Result<Plan> CompileBody(const Query& q) {
     Plan plan;
     if (const auto* f = std::get_if<EventFilter>(&q.body)) return CompileEvents(*f, q.pipes);
     if (const auto* s = std::get_if<Sequence>(&q.body)) {
       plan.kind = Plan::Kind::Sequence;
       for (const auto& step : s->steps) {
-        std::string sql = StepSql(step);
+        std::string keyed;
+        std::string sql = StepSql(step, &keyed);
         for (int r = 0; r < step.runs; ++r) {
           plan.step_sql.push_back(sql);
+          plan.step_keyed_sql.push_back(keyed);
           plan.step_missing.push_back(step.missing);
         }
       }
       if (s->until) {
-        plan.step_sql.push_back(StepSql(*s->until));
+        std::string keyed;
+        plan.step_sql.push_back(StepSql(*s->until, &keyed));
+        plan.step_keyed_sql.push_back(keyed);
         plan.step_missing.push_back(false);
         plan.has_until = true;
       }
@@ -161,7 +174,6 @@ class Compiler {
     return plan;
   }
 
- private:
   // ---------------------------------------------------------------- statements
   std::vector<Category> TablesOf(const EventFilter& f) const {
     std::vector<Category> out;
@@ -196,20 +208,37 @@ class Compiler {
       std::string name(schema::CategoryName(t));
       Scope scope{t, QuoteIdent(name), false};
       if (!out.empty()) out += "\n  UNION ALL\n";
+      ++group_;
+      conjunct_ = true;  // the WHERE's top-level conjuncts may steer the index choice
+      std::string where = Expr(*f.where, scope);
       out += "SELECT " + QuoteString(name) + " AS tbl, " + scope.qualifier + ".id AS id, " +
              scope.qualifier + ".timestamp AS ts" + projections(t, scope) + " FROM " +
-             QuoteIdent(name) + " WHERE " + Expr(*f.where, scope) + Bounds();
+             QuoteIdent(name) + " WHERE " + where + Bounds();
     }
     return out;
   }
 
-  std::string StepSql(const Step& step) {
+  // keyed (when given and the step reads one table): the step's events in windows of a join key
+  // and time, ?1 = [[k0, ..., from_ns, to_ns], ...]; the windows drive (CROSS JOIN keeps them
+  // outside), so the key's index (host_id, entity ids) searches each one.
+  std::string StepSql(const Step& step, std::string* keyed = nullptr) {
     std::string body = Source(step.filter, [&](Category, const Scope& scope) {
       std::string out;
       for (std::size_t k = 0; k < step.keys.size(); ++k)
         out += ", " + Expr(*step.keys[k], scope) + " AS k" + std::to_string(k);
       return out;
     });
+    if (keyed && TablesOf(step.filter).size() == 1 && !step.keys.empty()) {
+      auto at = [](std::size_t i) {
+        return "json_extract(w.value, '$[" + std::to_string(i) + "]')";
+      };
+      std::string where;
+      for (std::size_t k = 0; k < step.keys.size(); ++k)
+        where += "b.k" + std::to_string(k) + " = " + at(k) + " AND ";
+      *keyed = "SELECT b.* FROM json_each(?1) AS w CROSS JOIN (" + body + ") AS b WHERE " + where +
+               "b.ts >= " + at(step.keys.size()) + " AND b.ts <= " + at(step.keys.size() + 1) +
+               " ORDER BY b.ts, b.tbl, b.id";
+    }
     return "SELECT * FROM (" + body + ") ORDER BY ts, tbl, id";
   }
 
@@ -398,7 +427,7 @@ class Compiler {
 
   // The text field's FTS5 prefilter for the patterns, or "" when it cannot be used.
   std::string FtsFilter(const hunt::Expr& subject, const std::vector<std::string>& patterns,
-                        const Scope& scope) {
+                        const Scope& scope, bool top) {
     const auto* f = std::get_if<FieldRef>(&subject.node);
     if (!f || !f->field || scope.pipe || f->field->type != schema::FieldType::Text ||
         !f->field->In(*scope.table))
@@ -410,12 +439,16 @@ class Compiler {
       query += (query.empty() ? "(" : " OR (") + q + ")";
     }
     std::string fts = std::string(schema::CategoryName(*scope.table)) + "_fts";
-    return scope.qualifier + ".id IN (SELECT rowid FROM " + QuoteIdent(fts) + " WHERE " +
-           std::string(f->field->column) + " MATCH " + QuoteString(query) + ")";
+    std::string match = std::string(f->field->column) + " MATCH " + QuoteString(query);
+    std::string id = scope.qualifier + ".id";
+    std::string in = " IN (SELECT rowid FROM " + QuoteIdent(fts) + " WHERE " + match + ")";
+    if (!top) return id + in;
+    terms_.push_back({IndexTerm::Kind::FullText, group_, fts, "", match});
+    return MarkIndexTerm(terms_.size() - 1, id + in);
   }
 
   std::string Wildcard(const hunt::Expr& subject, const std::vector<std::string>& patterns, bool ci,
-                       const Scope& scope) {
+                       const Scope& scope, bool top = false) {
     std::string check = AnyElement(subject, scope, [&](const std::string& v) {
       std::string out;
       for (const auto& p : patterns) {
@@ -430,7 +463,7 @@ class Compiler {
       }
       return patterns.size() > 1 ? "(" + out + ")" : out;
     });
-    std::string fts = FtsFilter(subject, patterns, scope);
+    std::string fts = FtsFilter(subject, patterns, scope, top);
     if (fts.empty()) return check;
     return "(" + fts + " AND " + check + ")";
   }
@@ -616,6 +649,7 @@ class Compiler {
 
  public:
   std::string Expr(const hunt::Expr& e, const Scope& scope) {
+    bool top = std::exchange(conjunct_, false);  // a top-level conjunct of a source's WHERE
     return std::visit(
         [&](const auto& n) -> std::string {
           using T = std::decay_t<decltype(n)>;
@@ -631,7 +665,8 @@ class Compiler {
                 n.op == CompareOp::Eq && lf && NocaseIndexed(*lf))
               if (auto lit = StringLiteral(*n.right)) {
                 std::string col = Expr(*n.left, scope), q = QuoteString(*lit);
-                return "(" + col + " = " + q + " AND " + col + " COLLATE NOCASE = " + q + ")";
+                return "(" + col + " = " + q + " AND " +
+                       Steerable(top, scope, col, " COLLATE NOCASE = " + q) + ")";
               }
             std::string op = OpSql(n.op);
             std::string right = Expr(*n.right, scope);
@@ -647,7 +682,7 @@ class Compiler {
             });
           } else if constexpr (std::is_same_v<T, Match>) {
             if (n.kind == MatchKind::Wildcard)
-              return Wildcard(*n.subject, n.patterns, n.case_insensitive, scope);
+              return Wildcard(*n.subject, n.patterns, n.case_insensitive, scope, top);
             return AnyElement(*n.subject, scope, [&](const std::string& v) {
               std::string out;
               for (const auto& p : n.patterns)
@@ -678,8 +713,8 @@ class Compiler {
                 std::ranges::all_of(n.items,
                                     [](const auto& i) { return StringLiteral(*i).has_value(); })) {
               std::string col = Expr(*n.subject, scope);
-              return "(" + col + " IN (" + items + ") AND " + col + " COLLATE NOCASE IN (" + items +
-                     "))";
+              return "(" + col + " IN (" + items + ") AND " +
+                     Steerable(top, scope, col, " COLLATE NOCASE IN (" + items + ")") + ")";
             }
             if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
             std::string in = AnyElement(*n.subject, scope, pred);
@@ -688,9 +723,11 @@ class Compiler {
                    " NOT IN (" + items + ")";
           } else if constexpr (std::is_same_v<T, Logic>) {
             std::string out = "(";
-            for (std::size_t i = 0; i < n.operands.size(); ++i)
+            for (std::size_t i = 0; i < n.operands.size(); ++i) {
+              conjunct_ = top && n.op == LogicOp::And;
               out += (i ? (n.op == LogicOp::And ? " AND " : " OR ") : "") +
                      Expr(*n.operands[i], scope);
+            }
             return out + ")";
           } else if constexpr (std::is_same_v<T, Not>) {
             return "NOT (" + Expr(*n.operand, scope) + ")";
@@ -715,11 +752,66 @@ class Compiler {
   }
 
  private:
+  // The NOCASE-index search `col<rest>` (rest: " COLLATE NOCASE = 'x'" or "... IN (...)"). As a
+  // top-level conjunct of a table's WHERE it is recorded as an IndexTerm and marked, so the
+  // executor can disable its index when another term of the same WHERE is more selective (the
+  // FTS5 prefilters of FtsFilter likewise).
+  std::string Steerable(bool top, const Scope& scope, const std::string& col,
+                        const std::string& rest) {
+    if (!top || scope.pipe || !scope.table) return col + rest;
+    std::string table(schema::CategoryName(*scope.table));
+    std::size_t id = terms_.size();
+    terms_.push_back(
+        {IndexTerm::Kind::Nocase, group_, table, NocaseIndexName(table, col), col + rest});
+    return MarkIndexTerm(id, col + rest);
+  }
+
   const HuntOptions& options_;
   int subquery_ = 0;
+  int group_ = 0;          // the current source SELECT (IndexTerm::group)
+  bool conjunct_ = false;  // the next Expr is a top-level conjunct of its source's WHERE
+  std::vector<IndexTerm> terms_;
 };
 
 }  // namespace
+
+std::string MarkIndexTerm(std::size_t term, std::string_view sql) {
+  return "\x01" + std::to_string(term) + "\x01" + std::string(sql) + "\x02";
+}
+
+std::string NocaseIndexName(std::string_view table, std::string_view column) {
+  return std::string(table) + "_" + std::string(column) + "_nocase";
+}
+
+std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
+                      const std::vector<bool>& disabled, bool keyed) {
+  std::string out;
+  out.reserve(sql.size());
+  std::vector<bool> dropping;  // per open term: its text is left out (nested terms cannot occur)
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] == '\x01') {
+      std::size_t end = sql.find('\x01', i + 1);
+      std::size_t term = std::stoul(std::string(sql.substr(i + 1, end - i - 1)));
+      i = end;
+      // In keyed statements the FTS5 prefilter only costs (its rowid list is built per statement
+      // over the whole table); the exact check next to it decides alone.
+      // Keyed statements search the join key's index: NOCASE indexes are disabled too.
+      bool fts = term < terms.size() && terms[term].kind == IndexTerm::Kind::FullText;
+      dropping.push_back(keyed && fts);
+      if (keyed && fts)
+        out += '1';
+      else if (keyed || (term < disabled.size() && disabled[term]))
+        out += '+';  // unary +: no index on the column (or the rowid)
+      continue;
+    }
+    if (sql[i] == '\x02') {
+      dropping.pop_back();
+      continue;
+    }
+    if (dropping.empty() || !dropping.back()) out += sql[i];
+  }
+  return out;
+}
 
 Result<Plan> Compile(const Query& query, const HuntOptions& options) {
   return Compiler(options).Compile(query);
@@ -728,12 +820,13 @@ Result<Plan> Compile(const Query& query, const HuntOptions& options) {
 Result<std::string> Explain(const Query& query, const HuntOptions& options) {
   auto plan = Compile(query, options);
   if (!plan) return std::unexpected(plan.error());
-  if (plan->kind == Plan::Kind::Events || plan->kind == Plan::Kind::Count) return plan->sql + ";";
+  if (plan->kind == Plan::Kind::Events || plan->kind == Plan::Kind::Count)
+    return RenderSql(plan->sql, plan->index_terms, {}, false) + ";";
   std::string out;
   for (std::size_t i = 0; i < plan->step_sql.size(); ++i) {
     bool until = plan->has_until && i + 1 == plan->step_sql.size();
     out += "-- " + (until ? std::string("until") : "step " + std::to_string(i + 1)) + "\n" +
-           plan->step_sql[i] + ";\n";
+           RenderSql(plan->step_sql[i], plan->index_terms, {}, false) + ";\n";
   }
   return out;
 }

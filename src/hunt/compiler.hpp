@@ -6,11 +6,25 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hunt/hunt.hpp"
 
 namespace vigil::hunt {
+
+// A search of a NOCASE hunt index (server/store/hunt_indexes.cpp) or an FTS5 prefilter that is a
+// top-level conjunct of one table's WHERE. SQLite (no STAT4) only knows an index's average rows per
+// key, so with two such terms it may pick the common value's index; the executor counts each
+// term's candidates (`SELECT 1 FROM table [INDEXED BY index] WHERE predicate LIMIT n`) and
+// disables the others (a unary + on the column or rowid).
+struct IndexTerm {
+  enum class Kind { Nocase, FullText } kind = Kind::Nocase;
+  int group = 0;      // the SELECT it belongs to: terms of one group compete
+  std::string table;  // FullText: the FTS5 table
+  std::string index;  // Nocase: the index
+  std::string predicate;
+};
 
 struct Plan {
   enum class Kind { Events, Count, Sequence, Sample } kind = Kind::Events;
@@ -31,8 +45,21 @@ struct Plan {
   // Per pipe: for `filter`, per table name, `SELECT 1 FROM t WHERE id = ?1 AND <condition>`
   // (a match passes when one of its events satisfies it); empty for other pipes.
   std::vector<std::map<std::string, std::string>> pipe_filter_sql;
+  // Sequence: per step_sql, the same step restricted to windows, one statement for all of them:
+  // ?1 is a JSON array of [k0, ..., kN-1, from_ns, to_ns] (see executor.cpp, RunSequence); empty
+  // when the step reads more than one table.
+  std::vector<std::string> step_keyed_sql;
+  // sql and step(_keyed)_sql wrap index_terms[i] in MarkIndexTerm(i, ...): RenderSql.
+  std::vector<IndexTerm> index_terms;
 };
 
 Result<Plan> Compile(const Query& query, const HuntOptions& options);
+
+std::string MarkIndexTerm(std::size_t term, std::string_view sql);
+std::string NocaseIndexName(std::string_view table, std::string_view column);
+// The SQL without markers; a term whose `disabled` entry is true gets a unary + (no index);
+// keyed: FTS5 prefilters become 1 (the exact check beside them decides), NOCASE terms get +.
+std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
+                      const std::vector<bool>& disabled, bool keyed);
 
 }  // namespace vigil::hunt

@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "common/event_json.hpp"
@@ -92,6 +94,13 @@ class Session {
     if (sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr) !=
         SQLITE_OK)
       return DbError("prepare");
+    return StmtPtr(raw);
+  }
+
+  // Null when the statement does not compile (no error recorded).
+  StmtPtr TryPrepare(const std::string& sql) {
+    sqlite3_stmt* raw = nullptr;
+    sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
     return StmtPtr(raw);
   }
 
@@ -212,25 +221,32 @@ Result<void> RunEvents(Session& session, const Plan& plan, const Sink& sink) {
   }
 }
 
-// One candidate stream per step, merged by (ts, table, id).
-struct StepStream {
-  StmtPtr stmt;
-  bool done = false;
-  EventRef head;
-  std::string key;  // JSON array of the join key values; empty when a key is null
+// One candidate row of a step: the event and its join key (JSON array of the key values; empty
+// when a key is null).
+struct StepRow {
+  EventRef ref;
+  std::string key;
 };
 
-Result<bool> Advance(Session& session, StepStream& s, std::size_t keys) {
-  int rc = sqlite3_step(s.stmt.get());
-  if (rc == SQLITE_DONE) {
-    s.done = true;
-    return false;
-  }
+// One candidate stream per step, merged by (ts, table, id): rows read ahead, then the statement.
+struct StepStream {
+  StmtPtr stmt;  // null: rows are all there is
+  std::vector<StepRow> rows;
+  std::size_t next = 0;
+  bool done = false;
+  EventRef head;
+  std::string key;
+};
+
+// Reads the statement's next row into row (values: the key values). False at the end.
+Result<bool> ReadRow(Session& session, sqlite3_stmt* st, std::size_t keys, StepRow& row,
+                     ordered_json* values = nullptr) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) return false;
   if (rc != SQLITE_ROW) return session.DbError("query");
   ++session.stats_.candidates;
-  sqlite3_stmt* st = s.stmt.get();
-  s.head = EventRef{std::string(ColumnText(st, 0)), sqlite3_column_int64(st, 1),
-                    sqlite3_column_int64(st, 2)};
+  row.ref = EventRef{std::string(ColumnText(st, 0)), sqlite3_column_int64(st, 1),
+                     sqlite3_column_int64(st, 2)};
   ordered_json key = ordered_json::array();
   bool null_key = false;
   for (std::size_t k = 0; k < keys; ++k) {
@@ -238,7 +254,27 @@ Result<bool> Advance(Session& session, StepStream& s, std::size_t keys) {
     if (v.is_null()) null_key = true;
     key.push_back(std::move(v));
   }
-  s.key = null_key ? std::string() : key.dump();
+  row.key = null_key ? std::string() : key.dump();
+  if (values) *values = std::move(key);
+  return true;
+}
+
+Result<bool> Advance(Session& session, StepStream& s, std::size_t keys) {
+  if (s.next < s.rows.size()) {
+    s.head = std::move(s.rows[s.next].ref);
+    s.key = std::move(s.rows[s.next].key);
+    if (++s.next == s.rows.size()) s.rows.clear(), s.next = 0;
+    return true;
+  }
+  StepRow row;
+  auto r = s.stmt ? ReadRow(session, s.stmt.get(), keys, row) : Result<bool>(false);
+  if (!r) return r;
+  if (!*r) {
+    s.done = true;
+    return false;
+  }
+  s.head = std::move(row.ref);
+  s.key = std::move(row.key);
   return true;
 }
 
@@ -248,29 +284,196 @@ bool Before(const EventRef& a, const EventRef& b) {
   return a.id < b.id;
 }
 
+// The statement's plan (EXPLAIN QUERY PLAN details, one per line).
+Result<std::string> QueryPlan(Session& session, const std::string& sql) {
+  auto stmt = session.Prepare("EXPLAIN QUERY PLAN " + sql);
+  if (!stmt) return std::unexpected(stmt.error());
+  std::string out;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW)
+    out += std::string(ColumnText(stmt->get(), 3)) + "\n";
+  if (rc != SQLITE_DONE) return session.DbError("query plan");
+  return out;
+}
+
+// Whether the plan reads a whole event table (or a whole index of one), and whether it searches
+// one with an equality (the join key's index).
+struct PlanShape {
+  bool scans = false, searches_equal = false;
+};
+
+PlanShape Shape(const std::string& plan) {
+  PlanShape shape;
+  std::size_t at = 0;
+  while (at < plan.size()) {
+    std::size_t end = plan.find('\n', at);
+    std::string_view line(plan.data() + at, end - at);
+    at = end + 1;
+    for (const auto& c : schema::Categories()) {
+      for (std::string_view verb : {"SCAN ", "SEARCH "}) {
+        std::string head = std::string(verb) + std::string(c.name);
+        if (!line.starts_with(head) || (line.size() > head.size() && line[head.size()] != ' '))
+          continue;
+        if (verb == "SCAN ")
+          shape.scans = true;
+        else if (line.find("=?") != std::string_view::npos)
+          shape.searches_equal = true;
+      }
+    }
+  }
+  return shape;
+}
+
+struct Streams {
+  std::vector<StepStream> streams;
+  std::vector<std::vector<std::size_t>> steps_of;  // per stream, the steps it serves
+};
+
+// Driver steps with more candidates than this are not pushed down (one window each).
+constexpr std::size_t kMaxDriverRows = 20000;
+
+// Sequence pushdown. Per join key, a sequence lies within maxspan of each of its events, and a
+// key's partial sequences never affect another key's; so once one positive step's candidates are
+// all known (the driver), every other step only needs its events with one of the driver's keys,
+// within maxspan of a driver event of that key (any time, without maxspan): the other events only
+// start partial sequences that expire, or are replaced, before completing. The driver is the
+// step that ends first when the steps that do not scan a table are read in turns (the one with
+// the fewest candidates); the others then run keyed (Plan::step_keyed_sql) when their plan
+// searches the key's index, else as they are.
+Result<void> PushDown(Session& session, const Plan& plan, Streams& st) {
+  auto& streams = st.streams;
+  const std::size_t listed = plan.step_sql.size() - (plan.has_until ? 1 : 0);
+  std::vector<std::size_t> candidates;
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    bool positive = false;
+    for (std::size_t step : st.steps_of[i])
+      positive |= step < listed && !(step < plan.step_missing.size() && plan.step_missing[step]);
+    if (!positive) continue;
+    auto qp = QueryPlan(session, plan.step_sql[st.steps_of[i][0]]);
+    if (!qp) return std::unexpected(qp.error());
+    if (!Shape(*qp).scans) candidates.push_back(i);
+  }
+  if (candidates.empty()) return {};
+  std::vector<std::vector<StepRow>> read(streams.size());
+  std::vector<ordered_json> driver_keys;  // the key values of every row read from candidates[0..]
+  std::vector<std::vector<ordered_json>> values(streams.size());
+  std::optional<std::size_t> driver;
+  while (!driver) {
+    if (session.TimedOut()) return session.DbError("query");
+    bool all_large = true;
+    for (std::size_t i : candidates) {
+      StepRow row;
+      ordered_json key;
+      auto r = ReadRow(session, streams[i].stmt.get(), plan.key_count, row, &key);
+      if (!r) return std::unexpected(r.error());
+      if (!*r) {
+        driver = i;
+        break;
+      }
+      read[i].push_back(std::move(row));
+      values[i].push_back(std::move(key));
+      all_large &= read[i].size() > kMaxDriverRows;
+    }
+    if (!driver && all_large) {  // every step is common: stream them as they are
+      for (std::size_t i : candidates) streams[i].rows = std::move(read[i]);
+      return {};
+    }
+  }
+  StepStream& d = streams[*driver];
+  d.rows = std::move(read[*driver]);
+  d.stmt.reset();
+  // Per key, the merged windows [ts - maxspan, ts + maxspan] of its driver events.
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  std::map<std::string,
+           std::pair<const ordered_json*, std::vector<std::pair<std::int64_t, std::int64_t>>>>
+      windows;
+  for (std::size_t r = 0; r < d.rows.size(); ++r) {
+    if (d.rows[r].key.empty()) continue;
+    std::int64_t ts = d.rows[r].ref.ts, span = plan.maxspan_ns.value_or(0);
+    std::int64_t lo = !plan.maxspan_ns ? kMin : ts < kMin + span ? kMin : ts - span;
+    std::int64_t hi = !plan.maxspan_ns ? kMax : ts > kMax - span ? kMax : ts + span;
+    auto& w = windows[d.rows[r].key];
+    w.first = &values[*driver][r];
+    w.second.emplace_back(lo, hi);
+  }
+  ordered_json list = ordered_json::array();
+  for (auto& [key, w] : windows) {
+    auto& spans = w.second;
+    std::sort(spans.begin(), spans.end());
+    std::vector<std::pair<std::int64_t, std::int64_t>> merged;
+    for (const auto& s : spans)
+      if (!merged.empty() && s.first <= merged.back().second)
+        merged.back().second = std::max(merged.back().second, s.second);
+      else
+        merged.push_back(s);
+    for (const auto& [lo, hi] : merged) {
+      ordered_json item = *w.first;
+      item.push_back(lo);
+      item.push_back(hi);
+      list.push_back(std::move(item));
+    }
+  }
+  std::string json = list.dump();
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    if (i == *driver) continue;
+    const std::string& keyed = plan.step_keyed_sql.size() > st.steps_of[i][0]
+                                   ? plan.step_keyed_sql[st.steps_of[i][0]]
+                                   : std::string();
+    bool use = !keyed.empty();
+    if (use) {
+      auto qp = QueryPlan(session, keyed);
+      if (!qp) return std::unexpected(qp.error());
+      PlanShape shape = Shape(*qp);
+      use = !shape.scans && shape.searches_equal;
+    }
+    if (!use) {  // as it is, after what was read in turns
+      streams[i].rows = std::move(read[i]);
+      continue;
+    }
+    auto stmt = session.Prepare(keyed);
+    if (!stmt) return std::unexpected(stmt.error());
+    sqlite3_bind_text(stmt->get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
+    std::vector<StepRow> rows;
+    while (true) {
+      StepRow row;
+      auto r = ReadRow(session, stmt->get(), plan.key_count, row);
+      if (!r) return std::unexpected(r.error());
+      if (!*r) break;
+      rows.push_back(std::move(row));
+    }
+    streams[i].rows = std::move(rows);
+    streams[i].stmt.reset();
+  }
+  return {};
+}
+
 // Calls on_event(event, matched steps as (index, key)) for each distinct event in time order.
 Result<void> MergeSteps(
     Session& session, const Plan& plan,
     const std::function<Result<bool>(
         const EventRef&, const std::vector<std::pair<std::size_t, std::string>>&)>& on_event) {
   // Identical steps (`runs=N`, repeated queries) share one stream.
-  std::vector<StepStream> streams;
-  std::vector<std::vector<std::size_t>> steps_of;
+  Streams st;
+  auto& streams = st.streams;
   std::map<std::string, std::size_t> stream_of;
   for (std::size_t step = 0; step < plan.step_sql.size(); ++step) {
     const auto& sql = plan.step_sql[step];
     if (auto it = stream_of.find(sql); it != stream_of.end()) {
-      steps_of[it->second].push_back(step);
+      st.steps_of[it->second].push_back(step);
       continue;
     }
     auto stmt = session.Prepare(sql);
     if (!stmt) return std::unexpected(stmt.error());
     stream_of[sql] = streams.size();
-    steps_of.push_back({step});
-    streams.push_back(StepStream{std::move(*stmt), false, {}, {}});
-    if (auto r = Advance(session, streams.back(), plan.key_count); !r)
-      return std::unexpected(r.error());
+    st.steps_of.push_back({step});
+    streams.push_back(StepStream{std::move(*stmt), {}, 0, false, {}, {}});
   }
+  if (plan.kind == Plan::Kind::Sequence && plan.key_count > 0 && streams.size() > 1)
+    if (auto r = PushDown(session, plan, st); !r) return r;
+  for (auto& s : streams)
+    if (auto r = Advance(session, s, plan.key_count); !r) return std::unexpected(r.error());
+  const auto& steps_of = st.steps_of;
   std::vector<std::pair<std::size_t, std::string>> matched;
   while (true) {
     if (session.TimedOut())
@@ -538,6 +741,51 @@ Result<void> RunSample(Session& session, const Plan& plan, const Sink& sink) {
   return out.Finish();
 }
 
+// Per-value selectivity, which SQLite's statistics lack: counts the candidates of each competing
+// index term (up to kProbeRows). The term with the fewest, when below that, is the only one left
+// enabled; when every term is common, the FTS5 prefilters are disabled so a NOCASE index drives
+// (its entries hold the value and the rowid, so the FTS rowid list is checked without reading the
+// table). Then renders the plan's SQL without markers.
+constexpr int kProbeRows = 5000;
+
+Result<void> SteerIndexes(Session& session, Plan& plan) {
+  std::vector<bool> disabled(plan.index_terms.size(), false);
+  std::map<int, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < plan.index_terms.size(); ++i)
+    groups[plan.index_terms[i].group].push_back(i);
+  for (const auto& [group, terms] : groups) {
+    if (terms.size() < 2) continue;
+    std::size_t best = 0;
+    std::int64_t best_rows = kProbeRows;
+    bool probed = true, nocase = false;
+    for (std::size_t i : terms) {
+      const IndexTerm& t = plan.index_terms[i];
+      bool fts = t.kind == IndexTerm::Kind::FullText;
+      nocase |= !fts;
+      std::string from = "\"" + t.table + "\"" + (fts ? "" : " INDEXED BY \"" + t.index + "\"");
+      auto stmt = session.TryPrepare("SELECT count(*) FROM (SELECT 1 FROM " + from + " WHERE " +
+                                     t.predicate + " LIMIT " + std::to_string(kProbeRows) + ")");
+      if (!stmt) {  // no such index (a store without hunt indexes): leave it to SQLite
+        probed = false;
+        break;
+      }
+      int rc = sqlite3_step(stmt.get());
+      if (rc != SQLITE_ROW) return session.DbError("index probe");
+      if (std::int64_t rows = sqlite3_column_int64(stmt.get(), 0); rows < best_rows)
+        best = i, best_rows = rows;
+    }
+    if (!probed) continue;
+    for (std::size_t i : terms)
+      disabled[i] = best_rows < kProbeRows
+                        ? i != best
+                        : nocase && plan.index_terms[i].kind == IndexTerm::Kind::FullText;
+  }
+  plan.sql = RenderSql(plan.sql, plan.index_terms, disabled, false);
+  for (auto& sql : plan.step_sql) sql = RenderSql(sql, plan.index_terms, disabled, false);
+  for (auto& sql : plan.step_keyed_sql) sql = RenderSql(sql, plan.index_terms, disabled, true);
+  return {};
+}
+
 }  // namespace
 
 Result<HuntStats> Run(const std::filesystem::path& db, const Query& query,
@@ -548,6 +796,7 @@ Result<HuntStats> Run(const std::filesystem::path& db, const Query& query,
   if (!plan) return std::unexpected(plan.error());
   Session session(options);
   if (auto r = session.Open(db); !r) return std::unexpected(r.error());
+  if (auto r = SteerIndexes(session, *plan); !r) return std::unexpected(r.error());
   Result<void> r;
   switch (plan->kind) {
     case Plan::Kind::Events:

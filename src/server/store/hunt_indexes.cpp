@@ -11,11 +11,13 @@ namespace {
 struct HuntIndex {
   const char* field;  // schema field name
   const char* only;   // the one table to index ("" = every table carrying the field)
-  bool nocase;        // COLLATE NOCASE (for `:` and `in~`), else (column, timestamp)
+  bool nocase;  // (column COLLATE NOCASE, host_id) for `:` and `in~`, else (column, timestamp)
 };
 
 // Each index costs one more B-tree insert per event of its table: only the hot hunting fields.
 // hunt/compiler.cpp (NocaseIndexed) compiles == and in on the NOCASE-only fields so these serve.
+// host_id after the NOCASE column makes them covering for `| count host.id` (no table reads) and
+// lets SQLite skip-scan them for one host's values.
 constexpr HuntIndex kHuntIndexes[] = {
     {"process.name", "process", true},  {"process.parent.name", "process", true},
     {"dns.question.name", "dns", true}, {"file.name", "file", true},
@@ -33,8 +35,16 @@ Result<void> CreateHuntIndexes(sqlite3* db) {
       if (!f->In(c.category) || (*index.only && table != index.only)) continue;
       std::string column(f->column);
       std::string name = table + "_" + column + (index.nocase ? "_nocase" : "_timestamp");
-      std::string list =
-          index.nocase ? "\"" + column + "\" COLLATE NOCASE" : "\"" + column + "\", timestamp";
+      std::string list = index.nocase ? "\"" + column + "\" COLLATE NOCASE, \"host_id\""
+                                      : "\"" + column + "\", timestamp";
+      // An index of the same name with other columns (an older definition) is rebuilt.
+      auto stale = sqlite::QueryInt(db,
+                                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                    "name = '" +
+                                        name + "' AND instr(sql, '" + list + "') = 0");
+      if (!stale) return std::unexpected(stale.error());
+      if (*stale)
+        if (auto r = sqlite::Exec(db, "DROP INDEX \"" + name + "\""); !r) return r;
       if (auto r = sqlite::Exec(db, "CREATE INDEX IF NOT EXISTS \"" + name + "\" ON \"" + table +
                                         "\" (" + list + ")");
           !r)
