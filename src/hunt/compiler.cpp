@@ -817,18 +817,25 @@ Result<Plan> Compile(const Query& query, const HuntOptions& options) {
   return Compiler(options).Compile(query);
 }
 
+std::string ExplainPlan(const Plan& plan) {
+  auto sql = [&](const std::string& text) { return RenderSql(text, plan.index_terms, {}, false); };
+  if (plan.kind == Plan::Kind::Events || plan.kind == Plan::Kind::Count) return sql(plan.sql) + ";";
+  std::string out;
+  for (std::size_t i = 0; i < plan.step_sql.size(); ++i) {
+    bool until = plan.has_until && i + 1 == plan.step_sql.size();
+    std::string name = until ? std::string("until") : "step " + std::to_string(i + 1);
+    out += "-- " + name + "\n" + sql(plan.step_sql[i]) + ";\n";
+    if (i < plan.step_keyed_sql.size() && !plan.step_keyed_sql[i].empty())
+      out += "-- " + name + ", keyed: within the driver step's join keys and maxspan windows\n" +
+             RenderSql(plan.step_keyed_sql[i], plan.index_terms, {}, true) + ";\n";
+  }
+  return out;
+}
+
 Result<std::string> Explain(const Query& query, const HuntOptions& options) {
   auto plan = Compile(query, options);
   if (!plan) return std::unexpected(plan.error());
-  if (plan->kind == Plan::Kind::Events || plan->kind == Plan::Kind::Count)
-    return RenderSql(plan->sql, plan->index_terms, {}, false) + ";";
-  std::string out;
-  for (std::size_t i = 0; i < plan->step_sql.size(); ++i) {
-    bool until = plan->has_until && i + 1 == plan->step_sql.size();
-    out += "-- " + (until ? std::string("until") : "step " + std::to_string(i + 1)) + "\n" +
-           RenderSql(plan->step_sql[i], plan->index_terms, {}, false) + ";\n";
-  }
-  return out;
+  return ExplainPlan(*plan);
 }
 
 }  // namespace vigil::hunt

@@ -33,7 +33,7 @@ struct Plan {
   std::vector<std::string> count_keys;  // Count: output names of the keys
   std::vector<bool> count_key_bool;     // Count: the key is a boolean (0/1 in SQL)
   std::string unique_count_column;      // Events after unique_count: the count column
-  // Sequence/Sample: per step, columns tbl, id, ts, k0..kN-1, ordered by ts, tbl, id.
+  // Sequence/Sample: per step, columns tbl, id, ts, k0..kN-1, ending " ORDER BY ts, tbl, id".
   std::vector<std::string> step_sql;  // `runs=N` steps appear N times
   std::vector<bool> step_missing;     // Sequence: per step_sql, a missing-event step (`![...]`)
   bool has_until = false;
@@ -54,6 +54,9 @@ struct Plan {
 };
 
 Result<Plan> Compile(const Query& query, const HuntOptions& options);
+
+// The statements of the plan, as Explain shows them.
+std::string ExplainPlan(const Plan& plan);
 
 std::string MarkIndexTerm(std::size_t term, std::string_view sql);
 std::string NocaseIndexName(std::string_view table, std::string_view column);

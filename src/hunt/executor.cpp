@@ -73,6 +73,11 @@ class Session {
     if (rc != SQLITE_OK)
       return Fail("open " + path.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
     sqlite3_busy_timeout(db_.get(), 10000);
+    // Hunts read many pages once and build temporary lists (IN-subqueries, sorts): pages through
+    // a memory map (up to SQLite's compile-time cap) instead of a pread and a copy each, a larger
+    // page cache, and temporary b-trees in memory rather than in spilled temp files.
+    for (const char* pragma : {"PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"})
+      sqlite3_exec(db_.get(), pragma, nullptr, nullptr, nullptr);
     if (auto r = RegisterFunctions(db_.get()); !r) return r;
     sqlite3_progress_handler(db_.get(), 10000, &Session::Progress, this);
     return {};
@@ -331,6 +336,7 @@ struct Streams {
 
 // Driver steps with more candidates than this are not pushed down (one window each).
 constexpr std::size_t kMaxDriverRows = 20000;
+constexpr std::string_view kStepOrder = " ORDER BY ts, tbl, id";  // how step_sql ends
 
 // Sequence pushdown. Per join key, a sequence lies within maxspan of each of its events, and a
 // key's partial sequences never affect another key's; so once one positive step's candidates are
@@ -354,9 +360,19 @@ Result<void> PushDown(Session& session, const Plan& plan, Streams& st) {
     if (!Shape(*qp).scans) candidates.push_back(i);
   }
   if (candidates.empty()) return {};
+  // The race reads the steps unordered: with ORDER BY, SQLite sorts a step's whole result before
+  // its first row. The driver's rows are sorted here; the others restart (keyed or as they are).
+  std::vector<StmtPtr> race(streams.size());
+  for (std::size_t i : candidates) {
+    std::string sql = plan.step_sql[st.steps_of[i][0]];
+    if (sql.ends_with(kStepOrder)) sql.resize(sql.size() - kStepOrder.size());
+    auto stmt = session.Prepare(sql);
+    if (!stmt) return std::unexpected(stmt.error());
+    race[i] = std::move(*stmt);
+  }
   std::vector<std::vector<StepRow>> read(streams.size());
-  std::vector<ordered_json> driver_keys;  // the key values of every row read from candidates[0..]
-  std::vector<std::vector<ordered_json>> values(streams.size());
+  std::vector<ordered_json> values;  // the driver's key values, per row
+  std::vector<std::vector<ordered_json>> race_values(streams.size());
   std::optional<std::size_t> driver;
   while (!driver) {
     if (session.TimedOut()) return session.DbError("query");
@@ -364,23 +380,30 @@ Result<void> PushDown(Session& session, const Plan& plan, Streams& st) {
     for (std::size_t i : candidates) {
       StepRow row;
       ordered_json key;
-      auto r = ReadRow(session, streams[i].stmt.get(), plan.key_count, row, &key);
+      auto r = ReadRow(session, race[i].get(), plan.key_count, row, &key);
       if (!r) return std::unexpected(r.error());
       if (!*r) {
         driver = i;
         break;
       }
       read[i].push_back(std::move(row));
-      values[i].push_back(std::move(key));
+      race_values[i].push_back(std::move(key));
       all_large &= read[i].size() > kMaxDriverRows;
     }
-    if (!driver && all_large) {  // every step is common: stream them as they are
-      for (std::size_t i : candidates) streams[i].rows = std::move(read[i]);
-      return {};
-    }
+    if (!driver && all_large) return {};  // every step is common: stream them as they are
   }
   StepStream& d = streams[*driver];
-  d.rows = std::move(read[*driver]);
+  {
+    std::vector<std::size_t> order(read[*driver].size());
+    for (std::size_t r = 0; r < order.size(); ++r) order[r] = r;
+    auto& rows = read[*driver];
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return Before(rows[a].ref, rows[b].ref); });
+    for (std::size_t r : order) {
+      d.rows.push_back(std::move(rows[r]));
+      values.push_back(std::move(race_values[*driver][r]));
+    }
+  }
   d.stmt.reset();
   // Per key, the merged windows [ts - maxspan, ts + maxspan] of its driver events.
   constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
@@ -394,7 +417,7 @@ Result<void> PushDown(Session& session, const Plan& plan, Streams& st) {
     std::int64_t lo = !plan.maxspan_ns ? kMin : ts < kMin + span ? kMin : ts - span;
     std::int64_t hi = !plan.maxspan_ns ? kMax : ts > kMax - span ? kMax : ts + span;
     auto& w = windows[d.rows[r].key];
-    w.first = &values[*driver][r];
+    w.first = &values[r];
     w.second.emplace_back(lo, hi);
   }
   ordered_json list = ordered_json::array();
@@ -427,10 +450,7 @@ Result<void> PushDown(Session& session, const Plan& plan, Streams& st) {
       PlanShape shape = Shape(*qp);
       use = !shape.scans && shape.searches_equal;
     }
-    if (!use) {  // as it is, after what was read in turns
-      streams[i].rows = std::move(read[i]);
-      continue;
-    }
+    if (!use) continue;  // as it is
     auto stmt = session.Prepare(keyed);
     if (!stmt) return std::unexpected(stmt.error());
     sqlite3_bind_text(stmt->get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
@@ -814,6 +834,16 @@ Result<HuntStats> Run(const std::filesystem::path& db, const Query& query,
   session.stats_.elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return session.stats_;
+}
+
+Result<std::string> Explain(const std::filesystem::path& db, const Query& query,
+                            const HuntOptions& options) {
+  auto plan = Compile(query, options);
+  if (!plan) return std::unexpected(plan.error());
+  Session session(options);
+  if (auto r = session.Open(db); !r) return std::unexpected(r.error());
+  if (auto r = SteerIndexes(session, *plan); !r) return std::unexpected(r.error());
+  return ExplainPlan(*plan);
 }
 
 }  // namespace vigil::hunt

@@ -48,8 +48,13 @@ struct HuntStats {
   std::chrono::milliseconds elapsed{0};
 };
 
-// The SQL the query runs (for sequences and samples: one statement per step).
+// The SQL the query runs (for sequences and samples: one statement per step, and for sequences
+// each step restricted to the driver step's keys, see docs/hunting.md).
 Result<std::string> Explain(const Query& query, const HuntOptions& options);
+// The same as Run executes it on this database: with the index choices made by measuring the
+// candidates of competing index terms (unary + on the columns whose index is not used).
+Result<std::string> Explain(const std::filesystem::path& db, const Query& query,
+                            const HuntOptions& options);
 
 // Runs the query on the database file (opened read-only) and streams every result to sink, which
 // returns false to stop early. Events are JSON objects with ECS dotted names; sequences are

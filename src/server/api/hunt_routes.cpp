@@ -110,7 +110,7 @@ void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
         return SendError(res, 400, "limit exceeds " + std::to_string(ctx.options.max_event_limit));
     }
     if (body.value("explain", false)) {
-      auto sql = hunt::Explain(*query, options);
+      auto sql = hunt::Explain(ctx.options.db_path, *query, options);
       if (!sql) return SendError(res, 400, sql.error().message);
       res.set_content(json{{"sql", *sql}}.dump() + "\n", "application/x-ndjson");
       return;

@@ -24,8 +24,9 @@
 //   plan [OPTIONS]
 //   <EQL (a single-event query)>
 //   ----
-//   <lines that must each appear in SQLite's EXPLAIN QUERY PLAN of that SQL (index use);
-//    a line starting with "!" must not appear>
+//   <lines that must each appear in SQLite's EXPLAIN QUERY PLAN of that SQL as Run executes it
+//    on the dataset (index use, after the executor's index steering); a line starting with "!"
+//    must not appear>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -184,7 +185,7 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       return;
     }
     if (b.kind == "plan") {
-      auto sql = vigil::hunt::Explain(*query, options);
+      auto sql = vigil::hunt::Explain(db_, *query, options);
       ASSERT_TRUE(sql) << where << ": " << sql.error().message;
       std::string text = *sql;
       while (!text.empty() && (text.back() == ';' || text.back() == '\n')) text.pop_back();
