@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "hunt/fields.hpp"
 #include "hunt/functions.hpp"
 
 namespace vigil::hunt {
@@ -429,16 +430,15 @@ class Compiler {
   std::string FtsFilter(const hunt::Expr& subject, const std::vector<std::string>& patterns,
                         const Scope& scope, bool top) {
     const auto* f = std::get_if<FieldRef>(&subject.node);
-    if (!f || !f->field || scope.pipe || f->field->type != schema::FieldType::Text ||
-        !f->field->In(*scope.table))
-      return "";
+    if (!f || !f->field || scope.pipe) return "";
+    std::string fts = FullTextTable(*f->field, *scope.table);
+    if (fts.empty() || !FullTextServes(*f->field, patterns)) return "";
     std::string query;
     for (const auto& p : patterns) {
       std::string q = FtsQuery(p);
       if (q.empty()) return "";
       query += (query.empty() ? "(" : " OR (") + q + ")";
     }
-    std::string fts = std::string(schema::CategoryName(*scope.table)) + "_fts";
     std::string match = std::string(f->field->column) + " MATCH " + QuoteString(query);
     std::string id = scope.qualifier + ".id";
     std::string in = " IN (SELECT rowid FROM " + QuoteIdent(fts) + " WHERE " + match + ")";

@@ -140,4 +140,19 @@ std::vector<std::string> SuggestFunctions(std::string_view name) {
   return out;
 }
 
+std::string FullTextTable(const schema::FieldDef& field, schema::Category table) {
+  if (!field.In(table)) return "";
+  if (field.type == schema::FieldType::Text)
+    return std::string(schema::CategoryName(table)) + "_fts";
+  if (field.name == "dns.question.name") return std::string(kDnsNameFullText);
+  return "";
+}
+
+bool FullTextServes(const schema::FieldDef& field, const std::vector<std::string>& patterns) {
+  if (field.type == schema::FieldType::Text) return true;
+  return std::ranges::any_of(patterns, [](const std::string& p) {
+    return !p.empty() && (p.front() == '*' || p.front() == '?');
+  });
+}
+
 }  // namespace vigil::hunt

@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "hunt/fields.hpp"
 #include "hunt/functions.hpp"
 
 namespace vigil::hunt {
@@ -104,6 +105,7 @@ struct Node {
   Function function = Function::Add;
   bool ci = false, negated = false;
   bool fts_false_on_null = false;  // the SQL path's FTS prefilter makes a null subject false
+  const schema::FieldDef* fts_field = nullptr;  // ... on the tables with its FTS table
   std::vector<std::unique_ptr<Node>> kids;
   std::vector<std::string> patterns;  // wildcards (lower case when ci)
   std::vector<std::uint8_t> shapes;   // per pattern: a Shape (the fast path for simple patterns)
@@ -189,9 +191,13 @@ std::string_view LowerInto(std::string_view s) {
   return buffer;
 }
 
-// Whether the SQL path adds its FTS5 prefilter (text field, every pattern has a 3+ char run).
+// Whether the SQL path adds its FTS5 prefilter (a field with a trigram table, every pattern has a
+// 3+ char run).
 bool FtsApplies(const schema::FieldDef* f, const std::vector<std::string>& patterns) {
-  if (!f || f->type != schema::FieldType::Text) return false;
+  bool indexed = false;
+  if (f)
+    for (const auto& c : schema::Categories()) indexed |= !FullTextTable(*f, c.category).empty();
+  if (!indexed || !FullTextServes(*f, patterns)) return false;
   for (const auto& p : patterns) {
     bool found = false;
     std::size_t start = 0;
@@ -304,7 +310,7 @@ class Evaluator {
               if (e.IsText()) return FromBool(one(e.View()));
               return FromBool(one(e.Text()));
             },
-            n.fts_false_on_null);
+            n.fts_false_on_null && !FullTextTable(*n.fts_field, category_).empty());
       }
       case Kind::In:
         return In(n);
@@ -611,6 +617,7 @@ NodePtr MakeWildcard(NodePtr subject, const schema::FieldDef* field,
     n->shapes.push_back(ShapeOf(n->patterns.back()));
   }
   n->fts_false_on_null = FtsApplies(field, patterns);
+  n->fts_field = field;
   n->kids.push_back(std::move(subject));
   return n;
 }

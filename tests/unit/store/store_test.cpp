@@ -395,6 +395,36 @@ TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
   Sql("INSERT INTO file_fts(file_fts) VALUES('integrity-check')");
 }
 
+// The hunt's trigram index of DNS names (hunt_indexes.cpp) is kept by triggers: rows appended
+// are found by substring, rows deleted by retention leave it, and it agrees with the dns table.
+TEST_F(StoreTest, DnsNameTrigramIndexFollowsInsertsAndRetention) {
+  auto store = Open();
+  const std::int64_t now = NowNs();
+  const std::int64_t hour = 3600LL * 1000000000LL;
+  auto dns = [&](std::int64_t ts, const std::string& name) {
+    v1::Event e = DnsEvent(ts, "h");
+    e.set_dns_question_name(name);
+    return e;
+  };
+  ASSERT_TRUE(store->Append(std::vector{
+      Batch("", 0, 0,
+            {dns(now - 48 * hour, "old.evil-c2.net"), dns(now - hour, "update.evil-c2.net"),
+             dns(now - hour + 1, "www.example.org"), DnsEvent(now - hour + 2, "h")})}));
+  auto matches = [&](const std::string& text) {
+    return Sql(
+        "SELECT d.dns_question_name FROM dns_name_fts f JOIN dns d ON d.id = f.rowid "
+        "WHERE f.dns_question_name MATCH '\"" +
+        text + "\"' ORDER BY d.id");
+  };
+  EXPECT_EQ(matches(".evil-c2.net"),
+            (std::vector<std::string>{"old.evil-c2.net", "update.evil-c2.net"}));
+  auto r = store->ApplyRetention(RetentionPolicy{24 * hour, 0});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(matches(".evil-c2.net"), std::vector<std::string>{"update.evil-c2.net"});
+  EXPECT_EQ(matches("example.org"), (std::vector<std::string>{"www.example.org", "example.org"}));
+  Sql("INSERT INTO dns_name_fts(dns_name_fts) VALUES('integrity-check')");
+}
+
 TEST_F(StoreTest, RetentionBySizeDeletesOldestUntilUnderTheBound) {
   auto store = Open();
   std::int64_t ts = 1'000'000;
