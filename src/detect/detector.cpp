@@ -55,8 +55,8 @@ json AlertJson(const store::AlertRecord& a) {
               {"events", a.events}};
 }
 
-Detector::Detector(DetectorOptions options, store::DetectionStore& store)
-    : options_(options), store_(store), engine_(options.engine) {}
+Detector::Detector(DetectorOptions options, store::DetectionStore& store, store::Store& events)
+    : options_(options), store_(store), events_(events), engine_(options.engine) {}
 
 Detector::~Detector() { Stop(); }
 
@@ -127,15 +127,32 @@ Result<std::size_t> Detector::Reload() {
   return n;
 }
 
-void Detector::Start() {
+Result<void> Detector::Start() {
   std::lock_guard lock(mu_);
-  if (worker_.joinable()) return;
+  if (worker_.joinable()) return {};
+  auto stored = store_.Cursors();
+  if (!stored) return Fail("detection cursors: " + stored.error().message);
+  std::map<std::string, std::int64_t> fresh;
+  for (const auto& def : schema::Categories()) {
+    const std::string name(def.name);
+    if (stored->contains(name)) continue;
+    // A table detection never read (a new database, or one from before the cursors): from now.
+    auto last = events_.LastEventId(def.category);
+    if (!last) return Fail("detection cursors: " + last.error().message);
+    fresh[name] = *last;
+  }
+  if (!fresh.empty())
+    if (auto r = store_.RaiseAlerts({}, options_.suppress_window_ns, fresh); !r)
+      return Fail("detection cursors: " + r.error().message);
+  cursors_ = std::move(*stored);
+  cursors_.merge(fresh);
   stopping_ = false;
   worker_ = std::thread([this] {
     // Ingest and acks come first: the worker yields the CPU to the server's other threads.
     (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
     Run();
   });
+  return {};
 }
 
 void Detector::Stop() {
@@ -144,48 +161,35 @@ void Detector::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  room_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  drained_cv_.notify_all();
 }
 
 void Detector::OnCommitted(std::span<const store::IngestBatch> batches,
                            std::span<const store::AppendResult> results) {
-  std::unique_lock lock(mu_);
-  for (std::size_t b = 0; b < batches.size() && b < results.size(); ++b) {
-    const auto& batch = batches[b];
-    // Duplicates (resent after a lost ack) are the batch's first events: sequences only grow.
-    const std::size_t first = batch.first_sequence ? results[b].duplicates : 0;
-    const bool import = batch.agent_id.empty();
-    for (std::size_t i = first; i < batch.events.size(); ++i) {
-      if (queue_.size() >= options_.queue_events) {
-        if (!import || stopping_ || !worker_.joinable()) {
-          ++counters_.dropped;
-          continue;
-        }
-        // Imports are not acked to an agent: they may wait for room.
-        room_cv_.wait(lock, [&] { return queue_.size() < options_.queue_events || stopping_; });
-        if (stopping_) {
-          ++counters_.dropped;
-          continue;
-        }
-      }
-      queue_.push_back(batch.events[i]);
-      ++counters_.queued;
-    }
+  std::uint64_t stored = 0;
+  for (std::size_t b = 0; b < batches.size() && b < results.size(); ++b)
+    stored += results[b].stored;
+  if (stored == 0) return;
+  {
+    std::lock_guard lock(mu_);
+    counters_.queued += stored;
+    woken_ = true;
   }
-  lock.unlock();
   cv_.notify_one();
 }
 
 void Detector::Drain() {
   std::unique_lock lock(mu_);
-  drained_cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || !worker_.joinable(); });
+  if (!worker_.joinable() || options_.paused) return;
+  const std::uint64_t mine = ++drain_asked_;
+  cv_.notify_one();
+  drained_cv_.wait(lock, [&] { return drain_done_ >= mine || !worker_.joinable() || stopping_; });
 }
 
 DetectorCounters Detector::Counters() const {
   std::lock_guard lock(mu_);
   DetectorCounters c = counters_;
-  c.queue_depth = queue_.size();
   return c;
 }
 
@@ -201,15 +205,15 @@ void Detector::Unsubscribe(std::uint64_t id) {
 }
 
 void Detector::Run() {
-  constexpr std::size_t kChunk = 1024;
-  std::vector<v1::Event> chunk;
-  std::vector<EngineMatch> matches;
   std::unique_lock lock(mu_);
-  while (true) {
-    // Wakes for work, or when an IOC set expires (then the rules are reloaded without it).
-    cv_.wait_for(lock, std::chrono::seconds(5),
-                 [&] { return stopping_ || !queue_.empty() || rules_changed_; });
-    if (next_expiry_ns_ && NowNs() >= next_expiry_ns_ && !stopping_) {
+  while (!stopping_) {
+    // Wakes on commits, Drain and rule changes; every second anyway (a commit observed by
+    // nobody, e.g. from another process) and for IOC set expiry (then the rules are reloaded).
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] {
+      return stopping_ || woken_ || rules_changed_ || drain_asked_ > drain_done_;
+    });
+    if (stopping_) break;
+    if (next_expiry_ns_ && NowNs() >= next_expiry_ns_) {
       next_expiry_ns_ = 0;
       lock.unlock();
       if (auto r = Reload(); !r) VLOG_WARN("reloading rules: {}", r.error().message);
@@ -219,34 +223,120 @@ void Detector::Run() {
       engine_.SetRules(std::move(pending_rules_));
       rules_changed_ = false;
     }
-    if (queue_.empty()) {
-      if (stopping_) break;
+    if (options_.paused) {
+      woken_ = false;
       continue;
     }
-    chunk.clear();
-    while (!queue_.empty() && chunk.size() < kChunk) {
-      chunk.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
-    busy_ = true;
+    // Read until a pass finds nothing: then every event committed before it began is evaluated.
+    const std::uint64_t asked = drain_asked_;
+    woken_ = false;
     lock.unlock();
-    room_cv_.notify_all();
-    // One transaction for the chunk's alerts: few commits, short holds of the write lock.
-    matches.clear();
-    for (const auto& event : chunk) engine_.Evaluate(event, matches);
-    Raise(matches);
+    bool more = true;
+    while (more) {
+      auto read = EvaluateChunk();
+      if (!read) {
+        VLOG_WARN("live detection: {}; retrying", read.error().message);
+        lock.lock();
+        cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        if (stopping_) return;
+        lock.unlock();
+        continue;
+      }
+      more = *read;
+      std::lock_guard check(mu_);
+      if (stopping_) return;
+      if (rules_changed_) {
+        engine_.SetRules(std::move(pending_rules_));
+        rules_changed_ = false;
+      }
+    }
     lock.lock();
-    busy_ = false;
-    counters_.evaluated += chunk.size();
-    counters_.engine = engine_.counters();
-    if (queue_.empty()) drained_cv_.notify_all();
+    drain_done_ = asked;
+    drained_cv_.notify_all();
   }
-  busy_ = false;
-  drained_cv_.notify_all();
 }
 
-void Detector::Raise(const std::vector<EngineMatch>& matches) {
-  if (matches.empty()) return;
+// One read per table (at most chunk_events rows after its cursor), merged by event time, and
+// evaluated until a table whose read was cut off runs out (its next rows are unknown yet). The
+// tables' evaluated rows are prefixes in row-id order, so each cursor is the last id evaluated.
+Result<bool> Detector::EvaluateChunk() {
+  struct Table {
+    std::string name;
+    std::vector<std::pair<std::int64_t, v1::Event>> rows;
+    std::size_t next = 0;
+    bool cut = false;
+  };
+  std::vector<Table> tables;
+  std::size_t total = 0;
+  for (const auto& def : schema::Categories()) {
+    Table t;
+    t.name = std::string(def.name);
+    auto r = events_.ReadEventsAfter(def.category, cursors_[t.name], options_.chunk_events,
+                                     [&](std::int64_t id, v1::Event&& e) {
+                                       t.rows.emplace_back(id, std::move(e));
+                                       return true;
+                                     });
+    if (!r) return std::unexpected(r.error());
+    t.cut = t.rows.size() >= options_.chunk_events;
+    total += t.rows.size();
+    if (!t.rows.empty()) tables.push_back(std::move(t));
+  }
+  if (total == 0) {
+    std::lock_guard lock(mu_);
+    counters_.queue_depth = 0;
+    return false;
+  }
+  std::map<std::string, std::int64_t> cursors;
+  std::vector<EngineMatch> matches;
+  std::uint64_t evaluated = 0;
+  while (true) {
+    Table* first = nullptr;
+    bool stop = false;
+    for (Table& t : tables) {
+      if (t.next == t.rows.size()) {
+        stop |= t.cut;
+        continue;
+      }
+      const v1::Event& e = t.rows[t.next].second;
+      if (!first || e.timestamp() < first->rows[first->next].second.timestamp()) first = &t;
+    }
+    if (stop || !first) break;
+    auto& [id, event] = first->rows[first->next++];
+    engine_.Evaluate(event, matches);
+    cursors[first->name] = id;
+    ++evaluated;
+  }
+  // Alerts and cursors in one transaction: after a crash, either both are stored or neither.
+  // A failed write is retried as it is (the engine must not see these events twice).
+  const auto alerts = Alerts(matches);
+  while (true) {
+    auto raised = store_.RaiseAlerts(alerts, options_.suppress_window_ns, cursors);
+    if (raised) {
+      for (const auto& [name, id] : cursors) cursors_[name] = id;
+      Publish(*raised);
+      break;
+    }
+    VLOG_WARN("{} alert(s) and the detection cursors not stored: {}; retrying", alerts.size(),
+              raised.error().message);
+    std::unique_lock lock(mu_);
+    ++counters_.alert_errors;
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    if (stopping_) return false;  // not stored: the next start evaluates these events again
+  }
+  std::uint64_t depth = 0;
+  for (const auto& def : schema::Categories()) {
+    const std::string name(def.name);
+    if (auto last = events_.LastEventId(def.category); last && *last > cursors_[name])
+      depth += static_cast<std::uint64_t>(*last - cursors_[name]);
+  }
+  std::lock_guard lock(mu_);
+  counters_.evaluated += evaluated;
+  counters_.engine = engine_.counters();
+  counters_.queue_depth = depth;
+  return true;
+}
+
+std::vector<store::AlertRecord> Detector::Alerts(const std::vector<EngineMatch>& matches) const {
   std::vector<store::AlertRecord> alerts;
   alerts.reserve(matches.size());
   for (const auto& match : matches) {
@@ -263,15 +353,13 @@ void Detector::Raise(const std::vector<EngineMatch>& matches) {
     alert.first_ns = match.events.front().timestamp();
     alert.last_ns = last.timestamp();
   }
-  auto raised = store_.RaiseAlerts(alerts, options_.suppress_window_ns);
+  return alerts;
+}
+
+void Detector::Publish(const std::vector<std::pair<store::AlertRecord, bool>>& raised) {
   std::lock_guard lock(mu_);
-  if (!raised) {
-    counters_.alert_errors += alerts.size();
-    VLOG_WARN("{} alert(s) not stored: {}", alerts.size(), raised.error().message);
-    return;
-  }
   std::lock_guard subs(subscribers_mu_);
-  for (const auto& [alert, is_new] : *raised) {
+  for (const auto& [alert, is_new] : raised) {
     if (!is_new) {
       ++counters_.suppressed;
       continue;

@@ -1,15 +1,17 @@
 // The server's live detection service: loads the enabled rules from the registry (and installs
-// the built-in pack), receives every event the store has durably committed (OnCommitted, wired to
-// the store's commit observer by the server's main), evaluates each once in a worker thread and
-// turns matches into alerts (stored with suppression of repeats, then pushed to subscribers such
-// as the SSE stream). Ingest is never slowed: committed events wait in a bounded queue; agent
-// events that do not fit are dropped and counted, imports wait for room. See docs/detection.md.
+// the built-in pack) and, in a worker thread, reads the events the store has committed from the
+// store itself, after a durable cursor per event table (the last row id evaluated), evaluates
+// each once and turns matches into alerts (stored with suppression of repeats, then pushed to
+// subscribers such as the SSE stream). A chunk's alerts and the cursors past its events commit in
+// one transaction, so a server that dies anywhere resumes exactly where it stopped: no event is
+// skipped, none raises its alert twice. Ingest is never slowed (the store's commit observer only
+// wakes the worker) and nothing is dropped. Sequence state is in memory and is lost by a crash.
+// See docs/detection.md.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -26,20 +28,23 @@
 namespace vigil::detect {
 
 struct DetectorOptions {
-  std::size_t queue_events = 200'000;                  // committed events waiting for evaluation
+  std::size_t chunk_events = 1024;                     // events read per table per store read
   std::int64_t suppress_window_ns = 3600'000'000'000;  // repeats of rule+host+entity fold into one
   EngineOptions engine{};
+  // Tests only (the server's VIGIL_TEST_DETECTION_PAUSED): rules load, nothing is evaluated, so
+  // events are acknowledged and stored but wait for a later server to evaluate them.
+  bool paused = false;
 };
 
 struct DetectorCounters {
-  std::uint64_t queued = 0;      // events handed over
-  std::uint64_t evaluated = 0;   // events evaluated
-  std::uint64_t dropped = 0;     // events not evaluated: the queue was full
+  std::uint64_t queued = 0;      // events newly committed since start
+  std::uint64_t evaluated = 0;   // events evaluated since start
+  std::uint64_t dropped = 0;     // always 0: events are read from the store, never dropped
   std::uint64_t alerts = 0;      // new alerts
   std::uint64_t suppressed = 0;  // repeats counted on an open alert
   std::uint64_t alert_errors = 0;
-  std::uint64_t rules = 0;  // rules loaded
-  std::uint64_t queue_depth = 0;
+  std::uint64_t rules = 0;        // rules loaded
+  std::uint64_t queue_depth = 0;  // stored events after the cursors (by row id), at the last read
   EngineCounters engine;
 };
 
@@ -65,7 +70,8 @@ nlohmann::json AlertJson(const store::AlertRecord& alert);
 
 class Detector {
  public:
-  Detector(DetectorOptions options, store::DetectionStore& store);
+  // events: the store detection reads (after the cursors kept in `store`).
+  Detector(DetectorOptions options, store::DetectionStore& store, store::Store& events);
   ~Detector();
   Detector(const Detector&) = delete;
   Detector& operator=(const Detector&) = delete;
@@ -75,13 +81,15 @@ class Detector {
   // (Re)loads the enabled rules from the registry. A stored rule that no longer compiles is
   // skipped with a warning naming it.
   Result<std::size_t> Reload();
-  void Start();
-  void Stop();  // evaluates what is queued, then stops
+  // Loads the cursors (a table without one starts at its current last row: a new database at
+  // 0) and starts the worker.
+  Result<void> Start();
+  void Stop();  // finishes the chunk being evaluated, then stops (a restart resumes after it)
 
-  // The store's commit observer: copies the events that were newly stored (not duplicates).
+  // The store's commit observer: wakes the worker (the events are read back from the store).
   void OnCommitted(std::span<const store::IngestBatch> batches,
                    std::span<const store::AppendResult> results);
-  // Waits until every event handed over so far has been evaluated (tests, imports).
+  // Waits until every event committed so far has been evaluated (tests, imports).
   void Drain();
 
   DetectorCounters Counters() const;
@@ -93,19 +101,24 @@ class Detector {
 
  private:
   void Run();
-  void Raise(const std::vector<EngineMatch>& matches);
+  // Reads and evaluates one chunk from the store; false when there was nothing to read.
+  Result<bool> EvaluateChunk();
+  std::vector<store::AlertRecord> Alerts(const std::vector<EngineMatch>& matches) const;
+  void Publish(const std::vector<std::pair<store::AlertRecord, bool>>& raised);
 
   DetectorOptions options_;
   store::DetectionStore& store_;
+  store::Store& events_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_, room_cv_, drained_cv_;
-  std::deque<v1::Event> queue_;
-  std::vector<LiveRule> pending_rules_;  // set by Reload, picked up by the worker
+  std::condition_variable cv_, drained_cv_;
+  bool woken_ = false;                              // commits since the worker last looked
+  std::uint64_t drain_asked_ = 0, drain_done_ = 0;  // Drain's generations
+  std::map<std::string, std::int64_t> cursors_;     // category -> last row id evaluated (worker)
+  std::vector<LiveRule> pending_rules_;             // set by Reload, picked up by the worker
   bool rules_changed_ = false;
   std::int64_t next_expiry_ns_ = 0;  // earliest expiry of a loaded IOC set (0: none)
   bool stopping_ = false;
-  bool busy_ = false;
   DetectorCounters counters_;
 
   std::mutex subscribers_mu_;

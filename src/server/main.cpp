@@ -117,12 +117,15 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
     return std::cerr << "vigil-server: --alert-suppress-window: " << window.error().message << "\n",
            2;
   detector_options.suppress_window_ns = *window;
-  detect::Detector detector(detector_options, **detection);
+  // Test hook (e2e): events are stored and acked but not evaluated until a server without it.
+  detector_options.paused = std::getenv("VIGIL_TEST_DETECTION_PAUSED") != nullptr;
+  detect::Detector detector(detector_options, **detection, **store);
   if (auto r = detector.InstallBuiltinRules(); !r)
     return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
   if (auto r = detector.Reload(); !r)
     return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
-  detector.Start();
+  if (auto r = detector.Start(); !r)
+    return std::cerr << "vigil-server: " << r.error().message << "\n", 1;
   (*store)->AddCommitListener([&detector](std::span<const store::IngestBatch> batches,
                                           const std::vector<store::AppendResult>& results) {
     detector.OnCommitted(batches, results);
@@ -182,7 +185,8 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
   retention_thread.join();
   api.Stop();
   gateway.Shutdown();
-  detector.Stop();  // the store's listener outlives it but no Append comes after the gateway
+  detector.Stop();  // the store's listener outlives it but no Append comes after the gateway;
+                    // what is not evaluated yet is, after the cursors, by the next start
   return 0;
 }
 

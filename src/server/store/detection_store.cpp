@@ -18,8 +18,6 @@ using sqlite::DbFail;
 using sqlite::StmtPtr;
 using Param = std::variant<std::nullptr_t, std::int64_t, std::string>;
 
-constexpr int kBusyTimeoutMs = 10000;
-
 // Prepares sql with its parameters bound (copied: the statement owns them).
 Result<StmtPtr> Bound(sqlite3* db, std::string_view sql, const std::vector<Param>& params) {
   sqlite3_stmt* raw = nullptr;
@@ -144,17 +142,9 @@ bool ValidAlertStatus(std::string_view status) {
   return status == "new" || status == "acknowledged" || status == "closed";
 }
 
-void DetectionStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-
 DetectionStore::~DetectionStore() = default;
 
 Result<std::unique_ptr<DetectionStore>> DetectionStore::Open(const std::filesystem::path& db_path) {
-  auto db = sqlite::Open(db_path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  if (!db) return std::unexpected(db.error());
-  sqlite3* raw = db->release();
-  std::unique_ptr<DetectionStore> store(new DetectionStore());
-  store->db_.reset(raw);
-  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   const char* schema = R"(
     PRAGMA journal_mode=WAL;
     CREATE TABLE IF NOT EXISTS rules (
@@ -177,9 +167,13 @@ Result<std::unique_ptr<DetectionStore>> DetectionStore::Open(const std::filesyst
       name TEXT PRIMARY KEY, source TEXT NOT NULL DEFAULT '', expires_ns INTEGER NOT NULL DEFAULT 0,
       created_ns INTEGER NOT NULL, sha256 TEXT NOT NULL DEFAULT '[]',
       ips TEXT NOT NULL DEFAULT '[]', domains TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS detection_cursors (
+      category TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
   )";
-  if (auto r = sqlite::Exec(raw, schema); !r)
-    return Fail(db_path.string() + ": detection tables: " + r.error().message);
+  auto db = sqlite::OpenSideStore(db_path.string(), schema);
+  if (!db) return Fail(db_path.string() + ": detection tables: " + db.error().message);
+  std::unique_ptr<DetectionStore> store(new DetectionStore());
+  store->db_ = std::move(*db);
   return store;
 }
 
@@ -320,7 +314,8 @@ Result<std::pair<AlertRecord, bool>> DetectionStore::RaiseAlert(const AlertRecor
 }
 
 Result<std::vector<std::pair<AlertRecord, bool>>> DetectionStore::RaiseAlerts(
-    const std::vector<AlertRecord>& alerts, std::int64_t window_ns) {
+    const std::vector<AlertRecord>& alerts, std::int64_t window_ns,
+    const std::map<std::string, std::int64_t>& cursors) {
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
   Tx tx(db);
@@ -333,7 +328,26 @@ Result<std::vector<std::pair<AlertRecord, bool>>> DetectionStore::RaiseAlerts(
     if (!one) return std::unexpected(one.error());
     out.push_back(std::move(*one));
   }
+  for (const auto& [category, last_id] : cursors)
+    if (auto r = Execute(db,
+                         "INSERT INTO detection_cursors (category, last_id) VALUES (?, ?) "
+                         "ON CONFLICT (category) DO UPDATE SET last_id = excluded.last_id",
+                         {category, last_id});
+        !r)
+      return std::unexpected(r.error());
   if (auto r = tx.Commit(); !r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<std::map<std::string, std::int64_t>> DetectionStore::Cursors() {
+  std::lock_guard lock(mu_);
+  auto stmt = Bound(db_.get(), "SELECT category, last_id FROM detection_cursors", {});
+  if (!stmt) return std::unexpected(stmt.error());
+  std::map<std::string, std::int64_t> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW)
+    out[std::string(ColumnText(stmt->get(), 0))] = sqlite3_column_int64(stmt->get(), 1);
+  if (rc != SQLITE_DONE) return DbFail(db_.get(), "read detection cursors");
   return out;
 }
 

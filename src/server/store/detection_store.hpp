@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,8 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
-
-struct sqlite3;
+#include "server/store/sqlite_util.hpp"
 
 namespace vigil::store {
 
@@ -103,9 +103,15 @@ class DetectionStore {
   // last seen within window_ns of this one's event time, counts a repeat on it. Returns the
   // stored alert and whether it is new.
   Result<std::pair<AlertRecord, bool>> RaiseAlert(const AlertRecord& alert, std::int64_t window_ns);
-  // The same for several alerts in one transaction (one commit for a chunk of matches).
+  // The same for several alerts in one transaction (one commit for a chunk of matches), which
+  // also stores live detection's cursors (event category -> last row id evaluated): alerts and
+  // the cursor past the events that raised them commit together, so after a crash detection
+  // resumes exactly after the last events whose alerts are stored.
   Result<std::vector<std::pair<AlertRecord, bool>>> RaiseAlerts(
-      const std::vector<AlertRecord>& alerts, std::int64_t window_ns);
+      const std::vector<AlertRecord>& alerts, std::int64_t window_ns,
+      const std::map<std::string, std::int64_t>& cursors = {});
+  // Live detection's cursors as stored (categories never evaluated are absent).
+  Result<std::map<std::string, std::int64_t>> Cursors();
   Result<std::vector<AlertRecord>> ListAlerts(const AlertFilter& filter);
   Result<std::optional<AlertRecord>> GetAlert(std::int64_t id);
   Result<std::optional<AlertRecord>> UpdateAlert(std::int64_t id, const AlertChange& change);
@@ -118,10 +124,7 @@ class DetectionStore {
  private:
   DetectionStore() = default;
   std::mutex mu_;
-  struct DbCloser {
-    void operator()(sqlite3* db) const;
-  };
-  std::unique_ptr<sqlite3, DbCloser> db_;
+  sqlite::DbPtr db_;
 };
 
 }  // namespace vigil::store

@@ -206,6 +206,9 @@ class SqliteStore final : public Store {
                            const std::function<bool(v1::Event&&)>& sink) override;
   Result<RetentionResult> ApplyRetention(const RetentionPolicy& policy) override;
   Result<std::uint64_t> CountEvents(std::optional<schema::Category> category) override;
+  Result<void> ReadEventsAfter(schema::Category category, std::int64_t after_id, std::size_t limit,
+                               const std::function<bool(std::int64_t, v1::Event&&)>& sink) override;
+  Result<std::int64_t> LastEventId(schema::Category category) override;
 
   Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) override;
   Result<bool> AgentExists(const std::string& agent_id) override;
@@ -812,6 +815,38 @@ Result<std::uint64_t> SqliteStore::CountEvents(std::optional<schema::Category> c
   return total;
 }
 
+Result<void> SqliteStore::ReadEventsAfter(
+    schema::Category category, std::int64_t after_id, std::size_t limit,
+    const std::function<bool(std::int64_t, v1::Event&&)>& sink) {
+  auto it = std::ranges::find(tables_, category, &TableDef::category);
+  if (it == tables_.end()) return {};
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  std::string sql = "SELECT id";
+  for (const auto* f : it->columns) sql += ", " + Quote(f->column);
+  sql += ", extra FROM " + Quote(it->name) + " WHERE id > ?1 ORDER BY id LIMIT ?2";
+  auto stmt = Prepare(db->get(), sql);
+  if (!stmt) return std::unexpected(stmt.error());
+  sqlite3_bind_int64(stmt->get(), 1, after_id);
+  sqlite3_bind_int64(stmt->get(), 2, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    v1::Event event;
+    ReadRow(*it, stmt->get(), event);
+    if (!sink(sqlite3_column_int64(stmt->get(), 0), std::move(event))) return {};
+  }
+  if (rc != SQLITE_DONE) return sqlite::DbFail(db->get(), "read " + it->name);
+  return {};
+}
+
+Result<std::int64_t> SqliteStore::LastEventId(schema::Category category) {
+  auto it = std::ranges::find(tables_, category, &TableDef::category);
+  if (it == tables_.end()) return 0;
+  auto db = Reader();
+  if (!db) return std::unexpected(db.error());
+  return sqlite::QueryInt(db->get(), "SELECT coalesce(max(id), 0) FROM " + Quote(it->name));
+}
+
 // ---------------------------------------------------------------- retention
 
 Result<std::uint64_t> SqliteStore::UsedBytes() {
@@ -829,9 +864,11 @@ Result<std::uint64_t> SqliteStore::UsedBytes() {
 // ingest interleaves; the FTS index gets the external-content 'delete' of each row first.
 Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
                                                    std::int64_t cutoff_exclusive) {
-  const std::string victims = "SELECT id FROM " + Quote(t.name) +
-                              " WHERE timestamp < ?1 ORDER BY timestamp, id LIMIT " +
-                              std::to_string(kDeleteChunk);
+  // The table's last row stays whatever its age: SQLite gives a new row max(id) + 1, so deleting
+  // it would hand its id out again, and live detection's cursor relies on ids never repeating.
+  const std::string victims =
+      "SELECT id FROM " + Quote(t.name) + " WHERE timestamp < ?1 AND id < (SELECT max(id) FROM " +
+      Quote(t.name) + ") ORDER BY timestamp, id LIMIT " + std::to_string(kDeleteChunk);
   std::uint64_t deleted = 0;
   while (true) {
     std::lock_guard lock(writer_mu_);

@@ -109,6 +109,13 @@ class Store {
   virtual Result<void> QueryEvents(const EventQuery& query,
                                    const std::function<bool(v1::Event&&)>& sink) = 0;
   virtual Result<RetentionResult> ApplyRetention(const RetentionPolicy& policy) = 0;
+  // Live detection's durable feed: the events of one category stored after row id after_id, in
+  // row-id (commit) order, at most limit; sink gets each row id and event (false stops). Row ids
+  // only grow: retention never deletes a table's last row, so an id is never used twice.
+  virtual Result<void> ReadEventsAfter(
+      schema::Category category, std::int64_t after_id, std::size_t limit,
+      const std::function<bool(std::int64_t, v1::Event&&)>& sink) = 0;
+  virtual Result<std::int64_t> LastEventId(schema::Category category) = 0;  // 0: none yet
   virtual Result<std::uint64_t> CountEvents(std::optional<schema::Category> category) = 0;
 
   // ---- agents

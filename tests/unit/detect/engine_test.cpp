@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/event_json.hpp"
@@ -269,12 +270,12 @@ TEST(Detector, CommittedEventsBecomeAlertsOnce) {
   ASSERT_TRUE(events_store);
   auto ds = store::DetectionStore::Open(db);
   ASSERT_TRUE(ds);
-  detect::Detector detector({}, **ds);
+  detect::Detector detector({}, **ds, **events_store);
   ASSERT_TRUE(detector.InstallBuiltinRules());
   auto loaded = detector.Reload();
   ASSERT_TRUE(loaded);
   EXPECT_EQ(*loaded, detect::BuiltinRules().size());
-  detector.Start();
+  ASSERT_TRUE(detector.Start());
   (*events_store)->AddCommitListener([&](auto batches, const auto& results) {
     detector.OnCommitted(batches, results);
   });
@@ -311,24 +312,96 @@ TEST(Detector, CommittedEventsBecomeAlertsOnce) {
   detector.Stop();
 }
 
-TEST(Detector, FullQueueDropsAgentEventsAndCountsThem) {
-  auto db = TempDb("queue");
+// Events committed while no detector evaluates them (the server died after the ack) are
+// evaluated by the next one, from the cursors stored with the alerts; none is evaluated twice.
+TEST(Detector, ResumesAfterTheCursorsStoredWithTheAlerts) {
+  auto db = TempDb("resume");
+  auto events_store = store::OpenSqliteStore({db, false});
+  ASSERT_TRUE(events_store);
   auto ds = store::DetectionStore::Open(db);
   ASSERT_TRUE(ds);
-  detect::DetectorOptions options;
-  options.queue_events = 3;
-  detect::Detector detector(options, **ds);  // not started: nothing drains the queue
+  auto tmp_exec = [](std::int64_t t, const std::string& entity) {
+    auto e = Exec(t, entity, "payload", "/tmp/payload");
+    e.set_process_executable("/tmp/payload");
+    return e;
+  };
+  auto append = [&](std::vector<v1::Event> events) {
+    std::vector<store::IngestBatch> batch(1);
+    batch[0].events = std::move(events);
+    ASSERT_TRUE((*events_store)->Append(batch));
+  };
+  std::vector<std::string> entities;
+  auto alert_entities = [&] {
+    std::vector<std::string> out;
+    auto alerts = (*ds)->ListAlerts({});
+    EXPECT_TRUE(alerts);
+    if (alerts)
+      for (const auto& a : *alerts) out.push_back(a.entity_id);
+    std::ranges::sort(out);
+    return out;
+  };
+  {
+    detect::Detector first({.chunk_events = 2}, **ds, **events_store);
+    ASSERT_TRUE(first.InstallBuiltinRules());
+    ASSERT_TRUE(first.Reload());
+    ASSERT_TRUE(first.Start());
+    append({tmp_exec(0, "e1"), Exec(1, "e-ls", "ls", "ls"), tmp_exec(2, "e2")});
+    first.Drain();
+    EXPECT_EQ(first.Counters().evaluated, 3u);
+    first.Stop();
+  }
+  EXPECT_EQ(alert_entities(), (std::vector<std::string>{"e1", "e2"}));
+  auto cursors = (*ds)->Cursors();
+  ASSERT_TRUE(cursors);
+  EXPECT_EQ((*cursors)["process"], 3);
+  // Acknowledged and stored with nobody evaluating: a paused detector loads rules only.
+  {
+    detect::Detector paused({.paused = true}, **ds, **events_store);
+    ASSERT_TRUE(paused.Reload());
+    ASSERT_TRUE(paused.Start());
+    append({tmp_exec(3, "e3"), Exec(4, "e-ps", "ps", "ps"), tmp_exec(5, "e4")});
+    paused.Drain();
+    EXPECT_EQ(paused.Counters().evaluated, 0u);
+    paused.Stop();
+  }
+  EXPECT_EQ(alert_entities(), (std::vector<std::string>{"e1", "e2"}));
+  // The next detector evaluates exactly those three.
+  detect::Detector next({.chunk_events = 2}, **ds, **events_store);
+  ASSERT_TRUE(next.Reload());
+  ASSERT_TRUE(next.Start());
+  next.Drain();
+  EXPECT_EQ(next.Counters().evaluated, 3u);
+  EXPECT_EQ(next.Counters().alerts, 2u);
+  EXPECT_EQ(alert_entities(), (std::vector<std::string>{"e1", "e2", "e3", "e4"}));
+  EXPECT_EQ((*(*ds)->Cursors())["process"], 6);
+  EXPECT_EQ(next.Counters().queue_depth, 0u);
+  next.Stop();
+}
+
+// A store that had events before detection kept cursors starts at its last rows (not at the
+// whole history); a new store starts at 0.
+TEST(Detector, TablesWithoutCursorStartAtTheirLastRow) {
+  auto db = TempDb("cursor_init");
+  auto events_store = store::OpenSqliteStore({db, false});
+  ASSERT_TRUE(events_store);
   std::vector<store::IngestBatch> batch(1);
-  batch[0].agent_id = "agent-1";
-  batch[0].first_sequence = 1;
-  for (int i = 0; i < 5; ++i) batch[0].events.push_back(Exec(i, "e", "ls", "ls"));
-  std::vector<store::AppendResult> results(1);
-  results[0].stored = 5;
-  detector.OnCommitted(batch, results);
-  auto c = detector.Counters();
-  EXPECT_EQ(c.queued, 3u);
-  EXPECT_EQ(c.dropped, 2u);
-  EXPECT_EQ(c.queue_depth, 3u);
+  auto e = Exec(0, "old", "payload", "/tmp/payload");
+  e.set_process_executable("/tmp/payload");
+  batch[0].events = {e, e};
+  ASSERT_TRUE((*events_store)->Append(batch));
+  auto ds = store::DetectionStore::Open(db);
+  ASSERT_TRUE(ds);
+  detect::Detector detector({}, **ds, **events_store);
+  ASSERT_TRUE(detector.InstallBuiltinRules());
+  ASSERT_TRUE(detector.Reload());
+  ASSERT_TRUE(detector.Start());
+  detector.Drain();
+  EXPECT_EQ(detector.Counters().evaluated, 0u);
+  auto cursors = (*ds)->Cursors();
+  ASSERT_TRUE(cursors);
+  EXPECT_EQ((*cursors)["process"], 2);
+  EXPECT_EQ((*cursors)["network"], 0);
+  detector.Stop();
 }
 
 TEST(Ioc, SetsMatchHashesAddressesAndSubdomains) {
@@ -371,13 +444,15 @@ TEST(Ioc, SetsMatchHashesAddressesAndSubdomains) {
 
 TEST(Ioc, ExpiredSetsAreNotLoaded) {
   auto db = TempDb("ioc");
+  auto events_store = store::OpenSqliteStore({db, false});
+  ASSERT_TRUE(events_store);
   auto ds = store::DetectionStore::Open(db);
   ASSERT_TRUE(ds);
   store::IocSet live{.name = "live", .sha256 = {}, .ips = {"192.0.2.1"}};
   store::IocSet old{.name = "old", .expires_ns = 1, .ips = {"192.0.2.2"}};
   ASSERT_TRUE((*ds)->PutIocSet(live));
   ASSERT_TRUE((*ds)->PutIocSet(old));
-  detect::Detector detector({}, **ds);
+  detect::Detector detector({}, **ds, **events_store);
   auto n = detector.Reload();
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 1u);  // no rules in the registry, one IOC set

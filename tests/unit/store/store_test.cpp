@@ -378,13 +378,14 @@ TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
   for (int i = 0; i < 20; ++i)
     events.push_back(ProcessEvent(now - hour + i, "h", "new-command " + std::to_string(i)));
   events.push_back(FileEvent(now - 72 * hour, "h", "/old/file"));
+  events.push_back(FileEvent(now - hour, "h", "/new/file"));  // (a table's last row is kept)
   ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, events)}));
 
   auto r = store->ApplyRetention(RetentionPolicy{24 * hour, 0});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->deleted_events, 31u);
   EXPECT_GT(r->bytes_after, 0u);
-  EXPECT_EQ(*store->CountEvents(std::nullopt), 20u);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 21u);
   EXPECT_TRUE(
       Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"old-command\"'").empty());
   EXPECT_EQ(Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"new-command\"'"),
@@ -423,6 +424,38 @@ TEST_F(StoreTest, DnsNameTrigramIndexFollowsInsertsAndRetention) {
   EXPECT_EQ(matches(".evil-c2.net"), std::vector<std::string>{"update.evil-c2.net"});
   EXPECT_EQ(matches("example.org"), (std::vector<std::string>{"www.example.org", "example.org"}));
   Sql("INSERT INTO dns_name_fts(dns_name_fts) VALUES('integrity-check')");
+}
+
+// Live detection reads each table after the last row id it evaluated: ids must never repeat, so
+// retention keeps a table's last row (SQLite would give the next row max(id) + 1 again).
+TEST_F(StoreTest, RetentionKeepsEachTablesLastRowSoIdsNeverRepeat) {
+  auto store = Open();
+  const std::int64_t now = NowNs();
+  const std::int64_t day = 86400LL * 1000000000LL;
+  std::vector<v1::Event> old;
+  for (int i = 0; i < 5; ++i) old.push_back(ProcessEvent(now - 10 * day + i, "h", "old"));
+  ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, old)}));
+  EXPECT_EQ(*store->LastEventId(schema::Category::Process), 5);
+  auto r = store->ApplyRetention(RetentionPolicy{day, 0});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->deleted_events, 4u);
+  ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, {ProcessEvent(now, "h", "new")})}));
+  std::vector<std::pair<std::int64_t, std::string>> rows;
+  ASSERT_TRUE(store->ReadEventsAfter(schema::Category::Process, 0, 100,
+                                     [&](std::int64_t id, v1::Event&& e) {
+                                       rows.emplace_back(id, e.process_command_line());
+                                       return true;
+                                     }));
+  EXPECT_EQ(rows, (std::vector<std::pair<std::int64_t, std::string>>{{5, "old"}, {6, "new"}}));
+  // After a given id, with a limit.
+  rows.clear();
+  ASSERT_TRUE(
+      store->ReadEventsAfter(schema::Category::Process, 5, 1, [&](std::int64_t id, v1::Event&& e) {
+        rows.emplace_back(id, e.process_command_line());
+        return true;
+      }));
+  EXPECT_EQ(rows, (std::vector<std::pair<std::int64_t, std::string>>{{6, "new"}}));
+  EXPECT_EQ(*store->LastEventId(schema::Category::Network), 0);
 }
 
 TEST_F(StoreTest, RetentionBySizeDeletesOldestUntilUnderTheBound) {
