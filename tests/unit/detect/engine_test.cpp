@@ -43,6 +43,13 @@ v1::Event Exec(std::int64_t t, const std::string& entity, const std::string& nam
              {"process.command_line", cmd}});
 }
 
+// An exec of /tmp/payload: the built-in pack's exec-from-/tmp rule fires on it.
+v1::Event TmpExec(std::int64_t t, const std::string& entity) {
+  auto e = Exec(t, entity, "payload", "/tmp/payload");
+  e.set_process_executable("/tmp/payload");
+  return e;
+}
+
 v1::Event Connect(std::int64_t t, const std::string& entity, int port,
                   const std::string& host = "h1") {
   return Ev({{"@timestamp", kT0 + t * kSecond},
@@ -283,9 +290,7 @@ TEST(Detector, CommittedEventsBecomeAlertsOnce) {
   batch[0].agent_id = "agent-1";
   batch[0].spool_epoch = 1;
   batch[0].first_sequence = 1;
-  auto tmp = Exec(0, "e-tmp", "payload", "/tmp/payload");
-  tmp.set_process_executable("/tmp/payload");
-  batch[0].events = {tmp, Exec(1, "e-ls", "ls", "ls")};
+  batch[0].events = {TmpExec(0, "e-tmp"), Exec(1, "e-ls", "ls", "ls")};
   ASSERT_TRUE((*events_store)->Append(batch));
   ASSERT_TRUE((*events_store)->Append(batch));  // resent after a lost ack: duplicates
   detector.Drain();
@@ -320,11 +325,6 @@ TEST(Detector, ResumesAfterTheCursorsStoredWithTheAlerts) {
   ASSERT_TRUE(events_store);
   auto ds = store::DetectionStore::Open(db);
   ASSERT_TRUE(ds);
-  auto tmp_exec = [](std::int64_t t, const std::string& entity) {
-    auto e = Exec(t, entity, "payload", "/tmp/payload");
-    e.set_process_executable("/tmp/payload");
-    return e;
-  };
   auto append = [&](std::vector<v1::Event> events) {
     std::vector<store::IngestBatch> batch(1);
     batch[0].events = std::move(events);
@@ -345,7 +345,7 @@ TEST(Detector, ResumesAfterTheCursorsStoredWithTheAlerts) {
     ASSERT_TRUE(first.InstallBuiltinRules());
     ASSERT_TRUE(first.Reload());
     ASSERT_TRUE(first.Start());
-    append({tmp_exec(0, "e1"), Exec(1, "e-ls", "ls", "ls"), tmp_exec(2, "e2")});
+    append({TmpExec(0, "e1"), Exec(1, "e-ls", "ls", "ls"), TmpExec(2, "e2")});
     first.Drain();
     EXPECT_EQ(first.Counters().evaluated, 3u);
     first.Stop();
@@ -359,7 +359,7 @@ TEST(Detector, ResumesAfterTheCursorsStoredWithTheAlerts) {
     detect::Detector paused({.paused = true}, **ds, **events_store);
     ASSERT_TRUE(paused.Reload());
     ASSERT_TRUE(paused.Start());
-    append({tmp_exec(3, "e3"), Exec(4, "e-ps", "ps", "ps"), tmp_exec(5, "e4")});
+    append({TmpExec(3, "e3"), Exec(4, "e-ps", "ps", "ps"), TmpExec(5, "e4")});
     paused.Drain();
     EXPECT_EQ(paused.Counters().evaluated, 0u);
     paused.Stop();
@@ -385,9 +385,7 @@ TEST(Detector, TablesWithoutCursorStartAtTheirLastRow) {
   auto events_store = store::OpenSqliteStore({db, false});
   ASSERT_TRUE(events_store);
   std::vector<store::IngestBatch> batch(1);
-  auto e = Exec(0, "old", "payload", "/tmp/payload");
-  e.set_process_executable("/tmp/payload");
-  batch[0].events = {e, e};
+  batch[0].events = {TmpExec(0, "old"), TmpExec(0, "old")};
   ASSERT_TRUE((*events_store)->Append(batch));
   auto ds = store::DetectionStore::Open(db);
   ASSERT_TRUE(ds);
