@@ -6,6 +6,7 @@ import glob
 import http.client
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import uuid
@@ -161,23 +162,86 @@ with Vigil() as v:
     v.cli("import", "jsonl", *samples)
     computer_list = ", ".join(json.dumps(c) for c in sorted(computers))
 
+    # ---- for the browser's alert: a rule matching a marker in a command line
+    alert_marker = f"console-alert-{uuid.uuid4().hex[:10]}"
+    rule_file = os.path.join(v.dir, "console-alert.eql")
+    with open(rule_file, "w") as f:
+        f.write(f"// id: console-alert\n// name: Console alert marker\n// severity: high\n"
+                f"// tags: attack.execution, attack.t1059\n"
+                f"process where process.command_line : \"*{alert_marker}*\"\n")
+    v.cli("rules", "add", rule_file)
+    # ---- for the browser's block-hash: a binary unique to this run (true with random bytes appended)
+    work = os.path.join(v.dir, "work")
+    os.makedirs(work)
+    block_exe = os.path.join(work, "console-tool")
+    shutil.copy("/bin/true", block_exe)
+    with open(block_exe, "ab") as f:
+        f.write(uuid.uuid4().bytes * 8)
+    os.chmod(block_exe, 0o755)
+
+    # ---- for the browser's scan: a tree where two files hold the string of the page's YARA rule
+    scan_dir = os.path.join(work, "scan-tree")
+    scan_expected = []
+    for i in range(200):
+        path = os.path.join(scan_dir, f"d{i % 4}", f"f{i:03}.bin")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(os.urandom(48 * 1024) + (b"vigil-console" if i % 100 == 7 else b"") + os.urandom(16 * 1024))
+        if i % 100 == 7:
+            scan_expected.append(path)
+
     # ---- the browser
     shots = os.path.join(BIN, "..", "screenshots")
     env = dict(os.environ, VIGIL_URL=f"https://127.0.0.1:{v.api_port}", SCREENSHOTS=shots,
                ADMIN_USER="alice", ADMIN_PASS=admin_pw, VIEWER_USER="victor", VIEWER_PASS=viewer_pw,
                HUNT_QUERY=f"process where host.name in ({computer_list})", HUNT_EXPECTED=str(process),
-               HUNT_HOSTS=json.dumps(sorted(computers)), MARKER=f"console-{uuid.uuid4().hex[:10]}")
+               HUNT_HOSTS=json.dumps(sorted(computers)), MARKER=f"console-{uuid.uuid4().hex[:10]}",
+               ALERT_MARKER=alert_marker, ALERT_RULE="Console alert marker", BLOCK_EXE=block_exe,
+               SCAN_DIR=scan_dir, SCAN_FILES="200", SCAN_EXPECTED=json.dumps(sorted(scan_expected)))
     r = subprocess.run(["node", os.path.join(ROOT, "web/tests/console_e2e.mjs")], env=env, timeout=400,
                        cwd=os.path.join(ROOT, "web"))
     check(r.returncode == 0, "the browser test passes")
-    for page in ["login", "fleet", "host", "hunt", "live", "process", "hunt-sequence", "users", "rules", "alerts", "response",
-                 "viewer-hunt"]:
+    for page in ["login", "fleet", "host", "hunt", "live", "process", "hunt-sequence", "users", "rules", "alerts",
+                 "block-hash", "response", "scans", "host-scans", "host-actions", "viewer-hunt", "viewer-process",
+                 "viewer-scans"]:
         check(os.path.getsize(os.path.join(shots, page + ".png")) > 5000, f"screenshot {page}.png")
+
+    # ---- login throttling: per source address and per user name, 429 with Retry-After
+    def login_from(source, user, password):
+        conn = http.client.HTTPSConnection("127.0.0.1", v.api_port, context=anon.ctx, timeout=30,
+                                           source_address=(source, 0))
+        conn.request("POST", "/api/login", body=json.dumps({"user": user, "password": password}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        body = r.read().decode()
+        retry = r.getheader("Retry-After")
+        conn.close()
+        return r.status, body, retry
+
+    statuses = []
+    for _ in range(8):
+        status, data, retry = login_from("127.0.0.2", "alice", "guess-" + uuid.uuid4().hex)
+        statuses.append(status)
+        if status == 429:
+            break
+    check(statuses == [401] * 6 + [429], f"past 5 free failures from one address, attempts wait: {statuses}")
+    check(retry is not None and int(retry) >= 1 and "too many failed logins" in data, f"429 with Retry-After: {retry}")
+    status, _, _ = login_from("127.0.0.2", "alice", admin_pw)
+    check(status == 429, "while it waits, even the right password is not checked")
+    status, _, _ = login_from("127.0.0.3", "victor", "guess-" + uuid.uuid4().hex)
+    check(status == 401, "another address for another user is not throttled")
+    # the user: one guess from each of many addresses
+    for i in range(6):
+        login_from(f"127.0.1.{i + 1}", "victor", "guess-" + uuid.uuid4().hex)
+    status, _, retry = login_from("127.0.2.1", "victor", viewer_pw)
+    check(status == 429 and int(retry) >= 1, f"guesses spread over addresses still throttle the user ({status})")
+    wait_for(lambda: login_from("127.0.0.2", "alice", admin_pw)[0] == 200, 10, "the right password after the wait",
+             interval=0.5)
+    check(True, "after Retry-After the right password logs in")
 
 # ---- vigil up: the first console admin is created once and its password printed once
 import signal  # noqa: E402
 import tempfile  # noqa: E402
-import shutil  # noqa: E402
 from vigil_e2e import free_port  # noqa: E402
 
 up_dir = tempfile.mkdtemp(prefix="vigil-up-")

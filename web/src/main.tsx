@@ -1,4 +1,5 @@
-// The Vigil console: login, then the fleet, live events, hunting and process trees.
+// The Vigil console: login, then the fleet, live events, hunting, process trees, alerts, scans,
+// response and rules.
 import { StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { currentSession, logout, setUnauthorizedHandler, type Session } from "./api";
@@ -13,11 +14,12 @@ import { UsersPage } from "./pages/Users";
 import { RulesPage } from "./pages/Rules";
 import { AlertsPage } from "./pages/Alerts";
 import { ResponsePage } from "./pages/Response";
+import { ScansPage } from "./pages/Scans";
 import "./styles.css";
 
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
-  const { path } = useLocation();
+  const { path, search } = useLocation();
 
   useEffect(() => {
     setUnauthorizedHandler(() => setSession(null));
@@ -45,6 +47,7 @@ function App() {
   else if (path === "/rules") page = <RulesPage session={session} />;
   else if (path === "/alerts") page = <AlertsPage session={session} />;
   else if (path === "/response") page = <ResponsePage session={session} />;
+  else if (path === "/scans") page = <ScansPage session={session} job={Number(search.get("job")) || null} />;
   else page = <FleetPage />;
 
   const nav = [
@@ -52,6 +55,7 @@ function App() {
     ["/live", "Live events"],
     ["/hunt", "Hunt"],
     ["/alerts", "Alerts"],
+    ["/scans", "Scans"],
     ["/response", "Response"],
     ["/rules", "Rules"],
     ...(session.role === "admin" ? [["/users", "Users"]] : []),

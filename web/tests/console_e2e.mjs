@@ -2,7 +2,7 @@
 // tests/e2e/test_console.py with a local agent and an import): log in, fleet, host, hunt, live
 // events, process tree, users, and a viewer who cannot act. Screenshots of every page go to
 // $SCREENSHOTS.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { hostname } from "node:os";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,27 @@ const { context, close } = await launch();
 const page = context.pages()[0] ?? (await context.newPage());
 page.setDefaultTimeout(30000);
 const shot = (name) => page.screenshot({ path: join(shots, name + ".png") });
+const processPath = (id) => `/process/${encodeURIComponent(id)}`;
+
+// Polls f (sync or async) until it gives a truthy value; fails after 30 s naming what it waited for.
+async function waitFor(f, what, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// The rows of an EQL hunt over the last 10 minutes, through the page's session.
+const huntRows = (page, query) =>
+  page.evaluate(async (query) => {
+    const s = await (await fetch("/api/session")).json();
+    const r = await fetch("/api/hunt", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf },
+      body: JSON.stringify({ query, since: "10m", limit: 10 }) });
+    return (await r.text()).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  }, query);
 
 try {
   // ---- login: a wrong password is refused, the right one lands on the fleet
@@ -141,15 +162,103 @@ try {
   check(yaraCells[2] === "1", `the uploaded set is listed with its one rule (${yaraCells.join(" | ")})`);
   await shot("rules");
 
-  // ---- alerts and response (their APIs may not be on this server yet: the page says so)
+  // ---- an alert from a rule appears live and is acknowledged (the API agrees)
   await page.getByRole("link", { name: "Alerts" }).click();
   await page.getByRole("heading", { name: "Alerts" }).waitFor();
-  await page.waitForTimeout(300);
+  await page.waitForTimeout(500);
+  spawn("/bin/sh", ["-c", `/bin/echo ${env.ALERT_MARKER}`], { stdio: "ignore" });
+  const alertRow = page.locator("[data-testid=alerts-list] .alert-row").filter({ hasText: env.ALERT_RULE }).first();
+  await alertRow.waitFor();
+  const alertId = await alertRow.getAttribute("data-alert");
+  await alertRow.click();
+  await page.getByTestId("alert-details").getByRole("button", { name: "Acknowledge" }).click();
+  await page.getByTestId("alert-status").filter({ hasText: /^acknowledged$/ }).waitFor();
+  const alertApi = await page.evaluate(async (id) => (await (await fetch(`/api/alerts/${id}`)).json()).status, alertId);
+  check(alertApi === "acknowledged", `the rule's alert #${alertId} appeared and is acknowledged (API: ${alertApi})`);
   await shot("alerts");
+
+  // ---- block a hash from a process-tree node: confirmation and reason, then exec fails with EPERM
+  const blockExe = env.BLOCK_EXE;
+  check(spawnSync(blockExe).status === 0, "the binary to block runs before the block");
+  const blockEntity = await waitFor(async () => (await huntRows(page, `process where event.action == "exec" and process.executable == "${blockExe}"`))[0]?.["process.entity_id"], "the binary's exec to be stored");
+  await page.goto(base + processPath(blockEntity));
+  await page.locator(".tnode.focus").waitFor();
+  await page.getByTestId("process-details").getByRole("button", { name: "Block hash" }).click();
+  const dialog = page.getByRole("dialog", { name: "confirm block-hash" });
+  check((await dialog.innerText()).includes(blockExe), "the confirmation names the binary");
+  check(await dialog.getByRole("button", { name: "Confirm block-hash" }).isDisabled(), "no action without a reason");
+  const reason = `console e2e ${env.MARKER}`;
+  await dialog.getByLabel("reason").fill(reason);
+  await dialog.getByRole("button", { name: "Confirm block-hash" }).click();
+  const result = await page.getByTestId("action-result").innerText();
+  const actionId = /Action (\d+) recorded/.exec(result)?.[1];
+  check(actionId !== undefined, `the action is recorded: ${result}`);
+  await shot("block-hash");
+  await waitFor(() => spawnSync(blockExe).error?.code === "EPERM", "exec of the blocked binary to fail with EPERM");
+  check(true, "after the block, exec of the binary fails with EPERM");
+  await dialog.getByRole("button", { name: "Close", exact: true }).click();
+
+  // ---- the audit log shows the action, who asked and why
   await page.getByRole("link", { name: "Response" }).click();
-  await page.getByRole("heading", { name: "Response" }).waitFor();
-  await page.waitForTimeout(300);
+  const auditRow = page.locator(`[data-testid=audit-log] tr[data-action="${actionId}"]`);
+  await auditRow.filter({ hasText: /: done/ }).waitFor();
+  const auditCells = await auditRow.locator("td").allInnerTexts();
+  check(auditCells[2] === env.ADMIN_USER && auditCells[3] === "block-hash" && auditCells[5] === reason && auditCells[6] === "done",
+    `the audit log shows the block-hash (${auditCells.join(" | ")})`);
   await shot("response");
+
+  // ---- scans: a file scan started from the page (confirmed with a reason), its progress live
+  // over SSE, its findings
+  await page.getByRole("link", { name: "Scans" }).click();
+  await page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-test" }).waitFor();
+  await page.getByLabel("scan rules").selectOption("console-test");
+  await page.getByLabel("scan hosts").fill(me);
+  await page.getByLabel("scan paths").fill(env.SCAN_DIR);
+  await page.getByLabel("scan cpu").fill("5");
+  await page.getByRole("button", { name: "Start scan…" }).click();
+  const scanDialog = page.getByRole("dialog", { name: "confirm scan" });
+  await scanDialog.getByLabel("reason").fill("console e2e scan");
+  await scanDialog.getByRole("button", { name: "Confirm scan" }).click();
+  const scanResult = await page.getByTestId("action-result").innerText();
+  const jobId = /^Scan job (\d+) started/.exec(scanResult)?.[1];
+  check(jobId !== undefined, `the scan job is created: ${scanResult}`);
+  await scanDialog.getByRole("button", { name: "Close", exact: true }).click();
+  const hostBar = page.locator(`[data-testid=scan-progress] .scan-host[data-host="${me}"]`);
+  await page.locator(`[data-testid=scan-progress] .scan-host[data-host="${me}"][data-status="done"]`).waitFor({ timeout: 120000 });
+  const files = env.SCAN_FILES;
+  const expectedFindings = JSON.parse(env.SCAN_EXPECTED);
+  const counts = await hostBar.getByTestId("scan-counts").innerText();
+  check(counts.startsWith(`${files}/${files} files`) && counts.includes(`${expectedFindings.length} findings`), `the host's progress: ${counts}`);
+  check((await hostBar.getByRole("progressbar").getAttribute("aria-valuenow")) === "100", "its bar is full");
+  const seen = await page.evaluate(() => window.__vigilScan);
+  check(seen.job === Number(jobId) && !seen.statuses[0].startsWith("done") && seen.statuses.at(-1) === `done ${files}/${files}`,
+    `the page followed the scan live: ${[...new Set(seen.statuses)].slice(0, 8).join(", ")} … ${seen.statuses.at(-1)}`);
+  await page.locator("[data-testid=scan-findings] tbody tr td:nth-child(4)").nth(expectedFindings.length - 1).waitFor();
+  const where = await page.locator("[data-testid=scan-findings] tbody tr td:nth-child(4)").allInnerTexts();
+  const rulesShown = await page.locator("[data-testid=scan-findings] tbody tr td:nth-child(3)").allInnerTexts();
+  check(JSON.stringify([...where].sort()) === JSON.stringify(expectedFindings) && rulesShown.every((r) => r.endsWith("console_test")),
+    `the findings are the two marked files (${where.join(", ")})`);
+  check(await page.getByRole("button", { name: "Cancel scan…" }).isDisabled(), "a finished scan cannot be cancelled");
+  await shot("scans");
+
+  // ---- fleet: the isolation column; host page: its scans and its response actions
+  await page.getByRole("link", { name: "Fleet" }).click();
+  check((await row.getByTestId("isolation").innerText()) === "not isolated", "the fleet shows the host's isolation state");
+  await row.getByRole("link").click();
+  await page.getByRole("tab", { name: "Scans" }).click();
+  const hostScan = page.locator(`[data-testid=host-scans] tr[data-job="${jobId}"]`);
+  await hostScan.waitFor();
+  const hostScanCells = await hostScan.locator("td").allInnerTexts();
+  check(hostScanCells[3] === "done" && hostScanCells[4] === `${files}/${files}` && hostScanCells[5] === String(expectedFindings.length),
+    `the host page lists the scan (${hostScanCells.join(" | ")})`);
+  await shot("host-scans");
+  await page.getByRole("tab", { name: "Response actions" }).click();
+  const hostAction = page.locator(`[data-testid=host-actions] tr[data-action="${actionId}"]`);
+  await hostAction.waitFor();
+  const hostActionCells = await hostAction.locator("td").allInnerTexts();
+  check(hostActionCells[3] === "block-hash" && hostActionCells[5] === reason && hostActionCells[6] === "done",
+    `the host page lists the block-hash (${hostActionCells.join(" | ")})`);
+  await shot("host-actions");
 
   // ---- a viewer cannot act, and the API refuses too
   await page.getByRole("button", { name: "Log out" }).click();
@@ -171,6 +280,42 @@ try {
   await page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-test" }).waitFor();
   check(await page.getByRole("button", { name: "Remove" }).first().isDisabled(), "a viewer's Remove is disabled");
   await shot("viewer-hunt");
+  // the process node offers no action, and the API refuses one
+  await page.goto(base + processPath(blockEntity));
+  await page.locator(".tnode.focus").waitFor();
+  await page.getByTestId("process-details").waitFor();
+  check((await page.getByRole("button", { name: /Block hash|Kill/ }).count()) === 0, "a viewer sees no response buttons on a process");
+  const actStatus = await page.evaluate(async (host) => {
+    const s = await (await fetch("/api/session")).json();
+    const r = await fetch("/api/actions", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf },
+      body: JSON.stringify({ type: "isolate", hosts: [host], params: {}, reason: "viewer" }) });
+    return r.status;
+  }, me);
+  check(actStatus === 403, `the API refuses a viewer's action (${actStatus})`);
+  // an alert cannot be triaged by a viewer, in the page or through the API
+  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.locator(`[data-alert="${alertId}"]`).click();
+  check(await page.getByTestId("alert-details").getByRole("button", { name: "Close", exact: true }).isDisabled(), "a viewer's triage buttons are disabled");
+  const triage = await page.evaluate(async (id) => {
+    const s = await (await fetch("/api/session")).json();
+    return (await fetch(`/api/alerts/${id}`, { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf },
+      body: JSON.stringify({ status: "closed" }) })).status;
+  }, alertId);
+  check(triage === 403, `the API refuses a viewer's triage (${triage})`);
+  await shot("viewer-process");
+  // scans: no form, no controls, and the API refuses
+  await page.getByRole("link", { name: "Scans" }).click();
+  await page.locator(`[data-testid=scan-jobs] tr[data-job="${jobId}"] button`).click();
+  await page.getByTestId("scan-progress").waitFor();
+  check((await page.getByRole("button", { name: /Start scan|Pause|Resume|Cancel scan/ }).count()) === 0, "a viewer has no scan controls");
+  const scanRefused = await page.evaluate(async (id) => {
+    const s = await (await fetch("/api/session")).json();
+    const post = (path, body) =>
+      fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf }, body: JSON.stringify(body) });
+    return [(await post(`/api/scans/${id}/cancel`, {})).status, (await post("/api/scans", { kind: "memory", rules: "console-test" })).status];
+  }, jobId);
+  check(scanRefused[0] === 403 && scanRefused[1] === 403, `the API refuses a viewer's scan and cancel (${scanRefused})`);
+  await shot("viewer-scans");
 } catch (e) {
   await shot("failure").catch(() => {});
   console.error(`FAIL at ${page.url()} (screenshot failure.png): ${e.message}`);

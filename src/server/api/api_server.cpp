@@ -194,6 +194,7 @@ void ApiServer::Routes() {
   RegisterRulesRoutes(*http_, ctx);
   RegisterAlertsRoutes(*http_, ctx);
   RegisterIocRoutes(*http_, ctx);
+  RegisterHostStateRoutes(*http_, ctx);
 }
 
 }  // namespace vigil::server

@@ -1,11 +1,13 @@
 // Console login and users: POST /api/login, POST /api/logout, GET /api/session, and the admin-only
 // /api/users routes. Sessions travel in an HttpOnly, Secure, SameSite=Strict cookie; the page gets
 // the session's CSRF token in the login answer (and from /api/session) and sends it back in
-// X-CSRF-Token on every request that changes something (checked in ApiServer::Routes).
+// X-CSRF-Token on every request that changes something (checked in ApiServer::Routes). Failed
+// logins are throttled per source address and user name (429 with Retry-After; login_limiter.hpp).
 #include <nlohmann/json.hpp>
 
 #include "common/time.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/login_limiter.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -49,7 +51,8 @@ Result<bool> IsLastAdmin(store::UserStore& users, const std::string& name) {
 
 void RegisterAuthRoutes(httplib::Server& http, ApiContext& ctx) {
   // Body {"user", "password"}. JSON only: a cross-site form cannot send it without CORS.
-  http.Post("/api/login", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  auto limiter = std::make_shared<LoginLimiter>();
+  http.Post("/api/login", [&ctx, limiter](const httplib::Request& req, httplib::Response& res) {
     if (req.get_header_value("Content-Type").rfind("application/json", 0) != 0)
       return SendError(res, 415, "login takes a JSON body (Content-Type: application/json)");
     auto body = ParseJsonObject(req, res);
@@ -57,8 +60,17 @@ void RegisterAuthRoutes(httplib::Server& http, ApiContext& ctx) {
     auto user = StringField(*body, "user");
     auto password = StringField(*body, "password");
     if (!user || !password) return SendError(res, 400, "body must be {\"user\", \"password\"}");
+    if (auto wait = limiter->RetryAfterSeconds(req.remote_addr, *user); wait > 0) {
+      res.set_header("Retry-After", std::to_string(wait));
+      return SendError(res, 429,
+                       "too many failed logins: try again in " + std::to_string(wait) + " s");
+    }
     auto session = ctx.users->Login(*user, *password, ctx.options.session_ttl_ns);
-    if (!session) return SendError(res, 401, session.error().message);
+    if (!session) {
+      limiter->Failed(req.remote_addr, *user);
+      return SendError(res, 401, session.error().message);
+    }
+    limiter->Succeeded(*user);
     res.set_header("Set-Cookie",
                    SessionCookie(session->token, ctx.options.session_ttl_ns / 1'000'000'000));
     SendJson(res, {{"user", session->user},

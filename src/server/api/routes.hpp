@@ -22,5 +22,6 @@ void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx);     // YARA sca
 void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx);    // rules, retro-hunt of a rule
 void RegisterAlertsRoutes(httplib::Server& http, ApiContext& ctx);   // alerts, SSE stream
 void RegisterIocRoutes(httplib::Server& http, ApiContext& ctx);      // IOC sets
+void RegisterHostStateRoutes(httplib::Server& http, ApiContext& ctx);  // hosts' isolation state
 
 }  // namespace vigil::server

@@ -1,9 +1,9 @@
 // YARA scan jobs: POST /api/scans (a job: kind, rule set, hosts, paths, caps, window, splay,
 // every), GET /api/scans, GET /api/scans/ID (each host's state in the latest run), GET
 // /api/scans/ID/stream (SSE: the same, whenever it changes, until every host has finished), GET
-// /api/scans/ID/findings, POST /api/scans/ID/{pause,resume,cancel}. Each run is one response action
-// (audit log + command per agent, queued for offline agents); recurring jobs are dispatched by a
-// scheduler thread.
+// /api/scans/ID/findings, POST /api/scans/ID/{pause,resume,cancel} (optional body {"reason"}).
+// Each run is one response action (audit log + command per agent, queued for offline agents);
+// recurring jobs are dispatched by a scheduler thread.
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -440,6 +440,12 @@ void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx) {
               if (!ctx.actions)
                 return SendError(res, 503, "the server runs without the command channel");
               const std::string op = req.matches[2];
+              std::string reason;  // optional body {"reason": "..."} for the audit log
+              if (!req.body.empty()) {
+                auto body = ParseJsonObject(req, res);
+                if (!body) return;
+                reason = body->value("reason", "");
+              }
               auto runs = scans->jobs().Runs(job->id);
               if (!runs) return SendError(res, 500, runs.error().message);
               if (op == "cancel")
@@ -453,7 +459,7 @@ void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx) {
                 auto action = ctx.actions->Create({.actor = who ? who->name : "",
                                                    .type = "scan_control",
                                                    .params = params.dump(),
-                                                   .reason = "",
+                                                   .reason = reason,
                                                    .agent_ids = job->agent_ids,
                                                    .payload = ""});
                 if (!action) return SendError(res, 500, action.error().message);

@@ -1,5 +1,6 @@
-// Confirmation for a response action (POST /api/actions): says exactly what will happen to which
-// host, requires a reason (it goes to the audit log), and shows the server's answer or refusal.
+// Confirmation for a response action (POST /api/actions, or the request's own `send`, e.g. a
+// scan): says exactly what will happen to which host, requires a reason (it goes to the audit
+// log), and shows the server's answer or refusal.
 import { useEffect, useRef, useState } from "react";
 import { api } from "../api";
 
@@ -8,9 +9,11 @@ export interface ActionRequest {
   hosts: string[];
   params: Record<string, unknown>;
   what: string; // one sentence for the person confirming
+  send?: (reason: string) => Promise<any>; // instead of POST /api/actions
+  describe?: (result: any) => string; // the answer, for the person who confirmed
 }
 
-export function ActionDialog({ request, onClose }: { request: ActionRequest; onClose: (done: boolean) => void }) {
+export function ActionDialog({ request, onClose }: { request: ActionRequest; onClose: (done: boolean, result?: any) => void }) {
   const [reason, setReason] = useState("");
   const [error, setError] = useState("");
   const [result, setResult] = useState<any>(null);
@@ -18,7 +21,7 @@ export function ActionDialog({ request, onClose }: { request: ActionRequest; onC
   const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => input.current?.focus(), []);
   return (
-    <div className="modal-backdrop" onKeyDown={(e) => e.key === "Escape" && onClose(!!result)}>
+    <div className="modal-backdrop" onKeyDown={(e) => e.key === "Escape" && onClose(!!result, result)}>
       <form
         className="modal"
         role="dialog"
@@ -29,7 +32,11 @@ export function ActionDialog({ request, onClose }: { request: ActionRequest; onC
           setBusy(true);
           setError("");
           try {
-            setResult(await api("/api/actions", "POST", { type: request.type, hosts: request.hosts, params: request.params, reason }));
+            setResult(
+              request.send
+                ? await request.send(reason)
+                : await api("/api/actions", "POST", { type: request.type, hosts: request.hosts, params: request.params, reason }),
+            );
           } catch (err) {
             setError((err as Error).message);
           } finally {
@@ -55,7 +62,9 @@ export function ActionDialog({ request, onClose }: { request: ActionRequest; onC
         )}
         {result && (
           <p data-testid="action-result">
-            Action {result.id} recorded ({result.status}){result.offline?.length ? `; offline, queued for: ${result.offline.join(", ")}` : ""}.
+            {request.describe
+              ? request.describe(result)
+              : `Action ${result.id} recorded (${result.status})${result.offline?.length ? `; offline, queued for: ${result.offline.join(", ")}` : ""}.`}
           </p>
         )}
         <div className="toolbar">
@@ -64,7 +73,7 @@ export function ActionDialog({ request, onClose }: { request: ActionRequest; onC
               {busy ? "Sending…" : "Confirm " + request.type}
             </button>
           )}
-          <button className="btn" type="button" onClick={() => onClose(!!result)}>
+          <button className="btn" type="button" onClick={() => onClose(!!result, result)}>
             {result ? "Close" : "Cancel"}
           </button>
         </div>

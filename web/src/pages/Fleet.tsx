@@ -1,5 +1,6 @@
-// Fleet: every enrolled host with its state, sensor, event rate, drops and last contact; search
-// and filter; refreshed every 5 s (events/s from the change between refreshes).
+// Fleet: every enrolled host with its state, network isolation (GET /api/hosts/state, from the
+// audit log), sensor, event rate, drops and last contact; search and filter; refreshed every 5 s
+// (events/s from the change between refreshes).
 import { useEffect, useRef, useState } from "react";
 import { api } from "../api";
 import { Link, hostPath } from "../router";
@@ -17,6 +18,37 @@ export interface Host {
   events_dropped: number;
   batches_rejected: number;
   rate?: number;
+  isolation?: HostState;
+}
+
+// What the audit log says of a host (GET /api/hosts/state).
+export interface HostState {
+  "agent.id": string;
+  isolation: "isolated" | "not isolated";
+  isolation_action: number;
+  isolation_since: string;
+  isolation_pending: "" | "isolate" | "release";
+  isolation_error?: string;
+}
+
+// The hosts with their isolation state; a server without response actions has none.
+export async function loadHosts(): Promise<Host[]> {
+  const [list, states] = await Promise.all([api<Host[]>("/api/hosts"), api<HostState[]>("/api/hosts/state").catch(() => [] as HostState[])]);
+  const byAgent = new Map(states.map((s) => [s["agent.id"], s]));
+  for (const h of list) h.isolation = byAgent.get(h["agent.id"]);
+  return list;
+}
+
+export function IsolationBadge({ state }: { state?: HostState }) {
+  const isolated = state?.isolation === "isolated";
+  const pending = state?.isolation_pending ? ` (${state.isolation_pending} pending)` : "";
+  return (
+    <span className={isolated ? "badge off" : "muted"} data-testid="isolation" title={state?.isolation_error ?? state?.isolation_since ?? ""}>
+      {isolated ? "isolated" : "not isolated"}
+      {pending}
+      {state?.isolation_error ? " (last attempt failed)" : ""}
+    </span>
+  );
 }
 
 export function ago(rfc3339: string): string {
@@ -39,7 +71,7 @@ export function FleetPage() {
     let stop = false;
     const load = async () => {
       try {
-        const list = await api<Host[]>("/api/hosts");
+        const list = await loadHosts();
         const now = Date.now();
         const prev = last.current;
         for (const h of list) {
@@ -66,7 +98,7 @@ export function FleetPage() {
   const q = text.toLowerCase();
   const shown = hosts.filter(
     (h) =>
-      (state === "all" || (state === "online") === h.online) &&
+      (state === "all" || (state === "isolated" ? h.isolation?.isolation === "isolated" : (state === "online") === h.online)) &&
       (!q || [h["host.name"], h["agent.id"], h["host.id"], h.os, h.sensor].some((v) => (v || "").toLowerCase().includes(q))),
   );
   const online = hosts.filter((h) => h.online).length;
@@ -82,6 +114,7 @@ export function FleetPage() {
           <option value="all">all states</option>
           <option value="online">online</option>
           <option value="offline">offline</option>
+          <option value="isolated">isolated</option>
         </select>
       </div>
       {error && <p className="error">{error}</p>}
@@ -90,6 +123,7 @@ export function FleetPage() {
           <tr>
             <th>Host</th>
             <th>State</th>
+            <th>Isolation</th>
             <th>Sensor</th>
             <th>OS</th>
             <th>Agent</th>
@@ -108,6 +142,9 @@ export function FleetPage() {
               <td>
                 <span className={h.online ? "badge ok" : "badge off"}>{h.online ? "online" : "offline"}</span>
               </td>
+              <td>
+                <IsolationBadge state={h.isolation} />
+              </td>
               <td>{h.sensor}</td>
               <td>{h.os}</td>
               <td>{h["agent.version"]}</td>
@@ -119,7 +156,7 @@ export function FleetPage() {
           ))}
           {shown.length === 0 && (
             <tr>
-              <td colSpan={9} className="muted">
+              <td colSpan={10} className="muted">
                 {hosts.length ? "No host matches." : "No hosts enrolled yet (vigil-server token create, then vigil-agent enroll)."}
               </td>
             </tr>

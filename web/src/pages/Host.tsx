@@ -1,12 +1,13 @@
-// Host: one host's state and its recent activity, processes, connections, DNS, files and alerts
-// (GET /api/events for that host), each event a link to its process tree.
+// Host: one host's state (online, isolation) and its recent activity, processes, connections,
+// DNS, files and alerts (GET /api/events for that host), each event a link to its process tree;
+// the scans that included it (GET /api/scans) and the response actions on it (the audit log).
 import { useEffect, useState } from "react";
 import { api, apiLines, canAct, type Session } from "../api";
 import { ActionDialog, type ActionRequest } from "../components/ActionDialog";
 import { VirtualTable } from "../components/VirtualTable";
 import { EVENT_COLUMNS, renderEventCell } from "../components/events";
-import { navigate, processPath } from "../router";
-import { ago, type Host } from "./Fleet";
+import { Link, navigate, processPath } from "../router";
+import { IsolationBadge, ago, loadHosts, type Host } from "./Fleet";
 
 const TABS: [string, string][] = [
   ["", "Recent activity"],
@@ -15,8 +16,119 @@ const TABS: [string, string][] = [
   ["dns", "DNS"],
   ["file", "Files"],
   ["alert", "Alerts"],
-  ["action", "Actions"],
+  ["action", "Action events"],
+  ["@scans", "Scans"],
+  ["@actions", "Response actions"],
 ];
+
+// The scans that included the host, with its progress in each (newest first).
+function HostScans({ agent }: { agent: string }) {
+  const [jobs, setJobs] = useState<any[] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    api<any[]>("/api/scans")
+      .then((all) => setJobs(all.filter((j) => j.hosts.some((h: any) => h["agent.id"] === agent)).sort((a, b) => b.id - a.id)))
+      .catch((e) => setError(e.message));
+  }, [agent]);
+  if (error) return <p className="error">{error}</p>;
+  if (!jobs) return <p className="muted">Loading…</p>;
+  return (
+    <table className="grid" data-testid="host-scans">
+      <thead>
+        <tr>
+          <th>Scan</th>
+          <th>Kind</th>
+          <th>Rules</th>
+          <th>Status here</th>
+          <th className="num">Done</th>
+          <th className="num">Findings</th>
+          <th>Started</th>
+        </tr>
+      </thead>
+      <tbody>
+        {jobs.map((j) => {
+          const h = j.hosts.find((x: any) => x["agent.id"] === agent);
+          const [done, total] = j.kind === "memory" ? [h.processes_done, h.processes_total] : [h.files_done, h.files_total];
+          return (
+            <tr key={j.id} data-job={j.id}>
+              <td>
+                <Link to={`/scans?job=${j.id}`}>{j.scan_id ?? j.id}</Link>
+              </td>
+              <td>{j.kind}</td>
+              <td>{j.rules}</td>
+              <td>{h.status}</td>
+              <td className="num">{total === undefined ? "—" : `${done}/${total}`}</td>
+              <td className="num">{h.findings ?? 0}</td>
+              <td>{j.started ?? ""}</td>
+            </tr>
+          );
+        })}
+        {jobs.length === 0 && (
+          <tr>
+            <td colSpan={7} className="muted">
+              No scan included this host.
+            </td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
+// The response actions that targeted the host (newest first), with its answer to each.
+function HostActions({ agent }: { agent: string }) {
+  const [actions, setActions] = useState<any[] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    const all: any[] = [];
+    apiLines("/api/actions?limit=1000", "GET", undefined, (rows) => all.push(...rows))
+      .then(() => setActions(all.filter((a) => a.targets?.some((t: any) => t["agent.id"] === agent)).reverse()))
+      .catch((e) => setError(e.message));
+  }, [agent]);
+  if (error) return <p className="error">{error}</p>;
+  if (!actions) return <p className="muted">Loading…</p>;
+  return (
+    <table className="grid" data-testid="host-actions">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Time</th>
+          <th>Who</th>
+          <th>Action</th>
+          <th>Parameters</th>
+          <th>Reason</th>
+          <th>Status here</th>
+        </tr>
+      </thead>
+      <tbody>
+        {actions.map((a) => {
+          const t = a.targets.find((x: any) => x["agent.id"] === agent);
+          return (
+            <tr key={a.id} data-action={a.id}>
+              <td>{a.id}</td>
+              <td>{a.time}</td>
+              <td>{a.actor}</td>
+              <td>{a.type}</td>
+              <td className="mono">{JSON.stringify(a.params)}</td>
+              <td>{a.reason}</td>
+              <td className={t.status === "failed" ? "warn" : ""}>
+                {t.status}
+                {t.error ? ` (${t.error})` : ""}
+              </td>
+            </tr>
+          );
+        })}
+        {actions.length === 0 && (
+          <tr>
+            <td colSpan={7} className="muted">
+              No response action on this host.
+            </td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
 
 export function HostPage({ hostId, session }: { hostId: string; session: Session }) {
   const [request, setRequest] = useState<ActionRequest | null>(null);
@@ -27,7 +139,7 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
   const [error, setError] = useState("");
 
   useEffect(() => {
-    api<Host[]>("/api/hosts")
+    loadHosts()
       .then((list) => {
         const h = list.find((x) => x["agent.id"] === hostId || x["host.id"] === hostId || x["host.name"] === hostId);
         if (!h) setError(`no host ${hostId}`);
@@ -37,7 +149,7 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
   }, [hostId]);
 
   useEffect(() => {
-    if (!host) return;
+    if (!host || tab.startsWith("@")) return;
     const controller = new AbortController();
     const params = new URLSearchParams({ host: host["host.id"] || host["host.name"], since, limit: "2000" });
     if (tab) params.set("category", tab);
@@ -56,6 +168,7 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
       <div className="toolbar">
         <h2>{host["host.name"]}</h2>
         <span className={host.online ? "badge ok" : "badge off"}>{host.online ? "online" : "offline"}</span>
+        <IsolationBadge state={host.isolation} />
         <span className="muted">
           {host.os} · sensor {host.sensor} · agent {host["agent.version"]} · last seen {ago(host.last_seen)} · {host.events_received.toLocaleString()} events,{" "}
           {host.events_dropped.toLocaleString()} dropped
@@ -88,19 +201,25 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
             </button>
           ))}
         </div>
-        <label>
-          since <input aria-label="since" value={since} onChange={(e) => setSince(e.target.value)} size={5} />
-        </label>
-        <span className="muted">{rows.length} events</span>
+        {!tab.startsWith("@") && (
+          <label>
+            since <input aria-label="since" value={since} onChange={(e) => setSince(e.target.value)} size={5} />
+          </label>
+        )}
+        {!tab.startsWith("@") && <span className="muted">{rows.length} events</span>}
       </div>
       {error && <p className="error">{error}</p>}
-      <VirtualTable
-        label="host events"
-        columns={EVENT_COLUMNS}
-        rows={rows}
-        renderCell={renderEventCell}
-        onOpen={(e) => e["process.entity_id"] && navigate(processPath(e["process.entity_id"]))}
-      />
+      {tab === "@scans" && <HostScans agent={host["agent.id"]} />}
+      {tab === "@actions" && <HostActions agent={host["agent.id"]} />}
+      {!tab.startsWith("@") && (
+        <VirtualTable
+          label="host events"
+          columns={EVENT_COLUMNS}
+          rows={rows}
+          renderCell={renderEventCell}
+          onOpen={(e) => e["process.entity_id"] && navigate(processPath(e["process.entity_id"]))}
+        />
+      )}
     </section>
   );
 }

@@ -15,7 +15,7 @@ interface Action {
   reason: string;
   status: string;
   error: string;
-  targets: { "host.name": string; agent: string; status: string; error: string; finished: string }[];
+  targets: { "host.name": string; "agent.id": string; status: string; error: string; finished: string }[];
 }
 
 const FORM_TYPES: Record<string, { param: string; label: string } | null> = {
@@ -108,7 +108,7 @@ export function ResponsePage({ session }: { session: Session }) {
               <td className={a.status === "failed" ? "warn" : ""} title={a.error}>
                 {a.status}
               </td>
-              <td>{a.targets?.map((t) => `${t["host.name"] || t.agent}: ${t.status}${t.error ? " (" + t.error + ")" : ""}`).join("; ")}</td>
+              <td>{a.targets?.map((t) => `${t["host.name"] || t["agent.id"]}: ${t.status}${t.error ? " (" + t.error + ")" : ""}`).join("; ")}</td>
             </tr>
           ))}
         </tbody>
