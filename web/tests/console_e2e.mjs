@@ -30,7 +30,7 @@ async function waitFor(f, what, timeoutMs = 30000) {
 }
 
 // The rows of an EQL hunt over the last 10 minutes, through the page's session.
-const huntRows = (page, query) =>
+const huntApi = (page, query) =>
   page.evaluate(async (query) => {
     const s = await (await fetch("/api/session")).json();
     const r = await fetch("/api/hunt", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf },
@@ -180,7 +180,7 @@ try {
   // ---- block a hash from a process-tree node: confirmation and reason, then exec fails with EPERM
   const blockExe = env.BLOCK_EXE;
   check(spawnSync(blockExe).status === 0, "the binary to block runs before the block");
-  const blockEntity = await waitFor(async () => (await huntRows(page, `process where event.action == "exec" and process.executable == "${blockExe}"`))[0]?.["process.entity_id"], "the binary's exec to be stored");
+  const blockEntity = await waitFor(async () => (await huntApi(page, `process where event.action == "exec" and process.executable == "${blockExe}"`))[0]?.["process.entity_id"], "the binary's exec to be stored");
   await page.goto(base + processPath(blockEntity));
   await page.locator(".tnode.focus").waitFor();
   await page.getByTestId("process-details").getByRole("button", { name: "Block hash" }).click();
