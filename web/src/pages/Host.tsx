@@ -8,6 +8,7 @@ import { VirtualTable } from "../components/VirtualTable";
 import { EVENT_COLUMNS, renderEventCell } from "../components/events";
 import { Link, navigate, processPath } from "../router";
 import { IsolationBadge, ago, loadHosts, type Host } from "./Fleet";
+import { AuditTable, loadActions, type Action } from "./Response";
 
 const TABS: [string, string][] = [
   ["", "Recent activity"],
@@ -77,57 +78,16 @@ function HostScans({ agent }: { agent: string }) {
 
 // The response actions that targeted the host (newest first), with its answer to each.
 function HostActions({ agent }: { agent: string }) {
-  const [actions, setActions] = useState<any[] | null>(null);
+  const [actions, setActions] = useState<Action[] | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
-    const all: any[] = [];
-    apiLines("/api/actions?limit=1000", "GET", undefined, (rows) => all.push(...rows))
-      .then(() => setActions(all.filter((a) => a.targets?.some((t: any) => t["agent.id"] === agent)).reverse()))
+    loadActions()
+      .then((all) => setActions(all.filter((a) => a.targets?.some((t) => t["agent.id"] === agent))))
       .catch((e) => setError(e.message));
   }, [agent]);
   if (error) return <p className="error">{error}</p>;
   if (!actions) return <p className="muted">Loading…</p>;
-  return (
-    <table className="grid" data-testid="host-actions">
-      <thead>
-        <tr>
-          <th>#</th>
-          <th>Time</th>
-          <th>Who</th>
-          <th>Action</th>
-          <th>Parameters</th>
-          <th>Reason</th>
-          <th>Status here</th>
-        </tr>
-      </thead>
-      <tbody>
-        {actions.map((a) => {
-          const t = a.targets.find((x: any) => x["agent.id"] === agent);
-          return (
-            <tr key={a.id} data-action={a.id}>
-              <td>{a.id}</td>
-              <td>{a.time}</td>
-              <td>{a.actor}</td>
-              <td>{a.type}</td>
-              <td className="mono">{JSON.stringify(a.params)}</td>
-              <td>{a.reason}</td>
-              <td className={t.status === "failed" ? "warn" : ""}>
-                {t.status}
-                {t.error ? ` (${t.error})` : ""}
-              </td>
-            </tr>
-          );
-        })}
-        {actions.length === 0 && (
-          <tr>
-            <td colSpan={7} className="muted">
-              No response action on this host.
-            </td>
-          </tr>
-        )}
-      </tbody>
-    </table>
-  );
+  return <AuditTable actions={actions} testId="host-actions" agent={agent} />;
 }
 
 export function HostPage({ hostId, session }: { hostId: string; session: Session }) {

@@ -6,7 +6,7 @@ import { useEffect, useState } from "react";
 import { apiLines, canAct, type Session } from "../api";
 import { ActionDialog, type ActionRequest } from "../components/ActionDialog";
 
-interface Action {
+export interface Action {
   id: number;
   time: string;
   actor: string;
@@ -29,6 +29,62 @@ const FORM_TYPES: Record<string, { param: string; label: string } | null> = {
   "unblock-domain": { param: "domain", label: "domain" },
 };
 
+// The audit log, newest first (GET /api/actions is oldest first, at most limit).
+export async function loadActions(limit = 1000): Promise<Action[]> {
+  const all: Action[] = [];
+  await apiLines(`/api/actions?limit=${limit}`, "GET", undefined, (rows) => all.push(...rows));
+  return all.reverse();
+}
+
+// The audit log as a table; with agent (the Host page), the last column is that host's answer.
+export function AuditTable({ actions, testId, agent }: { actions: Action[]; testId: string; agent?: string }) {
+  const answer = (t: Action["targets"][number]) => `${agent ? "" : (t["host.name"] || t["agent.id"]) + ": "}${t.status}${t.error ? " (" + t.error + ")" : ""}`;
+  return (
+    <table className="grid" data-testid={testId}>
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Time</th>
+          <th>Who</th>
+          <th>Action</th>
+          <th>Parameters</th>
+          <th>Reason</th>
+          <th>Status</th>
+          <th>{agent ? "This host" : "Hosts"}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {actions.map((a) => (
+          <tr key={a.id} data-action={a.id}>
+            <td>{a.id}</td>
+            <td>{a.time}</td>
+            <td>{a.actor}</td>
+            <td>{a.type}</td>
+            <td className="mono">{JSON.stringify(a.params)}</td>
+            <td>{a.reason}</td>
+            <td className={a.status === "failed" ? "warn" : ""} title={a.error}>
+              {a.status}
+            </td>
+            <td>
+              {a.targets
+                ?.filter((t) => !agent || t["agent.id"] === agent)
+                .map(answer)
+                .join("; ")}
+            </td>
+          </tr>
+        ))}
+        {actions.length === 0 && (
+          <tr>
+            <td colSpan={8} className="muted">
+              No actions{agent ? " on this host" : ""}.
+            </td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
 export function ResponsePage({ session }: { session: Session }) {
   const [actions, setActions] = useState<Action[]>([]);
   const [error, setError] = useState("");
@@ -38,15 +94,13 @@ export function ResponsePage({ session }: { session: Session }) {
   const [request, setRequest] = useState<ActionRequest | null>(null);
   const mayAct = canAct(session.role);
 
-  const load = () => {
-    const all: Action[] = [];
-    return apiLines("/api/actions?limit=1000", "GET", undefined, (rows) => all.push(...rows))
-      .then(() => {
-        setActions(all.reverse());
+  const load = () =>
+    loadActions()
+      .then((list) => {
+        setActions(list);
         setError("");
       })
       .catch((e) => setError(e.status === 404 ? "This server has no response API yet." : e.message));
-  };
   useEffect(() => {
     load();
     const t = setInterval(load, 3000);
@@ -83,36 +137,7 @@ export function ResponsePage({ session }: { session: Session }) {
           </button>
         </form>
       )}
-      <table className="grid" data-testid="audit-log">
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>Time</th>
-            <th>Who</th>
-            <th>Action</th>
-            <th>Parameters</th>
-            <th>Reason</th>
-            <th>Status</th>
-            <th>Hosts</th>
-          </tr>
-        </thead>
-        <tbody>
-          {actions.map((a) => (
-            <tr key={a.id} data-action={a.id}>
-              <td>{a.id}</td>
-              <td>{a.time}</td>
-              <td>{a.actor}</td>
-              <td>{a.type}</td>
-              <td className="mono">{JSON.stringify(a.params)}</td>
-              <td>{a.reason}</td>
-              <td className={a.status === "failed" ? "warn" : ""} title={a.error}>
-                {a.status}
-              </td>
-              <td>{a.targets?.map((t) => `${t["host.name"] || t["agent.id"]}: ${t.status}${t.error ? " (" + t.error + ")" : ""}`).join("; ")}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <AuditTable actions={actions} testId="audit-log" />
       {request && (
         <ActionDialog
           request={request}
