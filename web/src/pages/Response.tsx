@@ -60,7 +60,9 @@ export function AuditTable({ actions, testId, agent }: { actions: Action[]; test
             <td>{a.time}</td>
             <td>{a.actor}</td>
             <td>{a.type}</td>
-            <td className="mono">{JSON.stringify(a.params)}</td>
+            <td className="mono params" title={JSON.stringify(a.params)}>
+              {JSON.stringify(a.params)}
+            </td>
             <td>{a.reason}</td>
             <td className={a.status === "failed" ? "warn" : ""} title={a.error}>
               {a.status}
