@@ -202,7 +202,7 @@ with Vigil() as v:
                        cwd=os.path.join(ROOT, "web"))
     check(r.returncode == 0, "the browser test passes")
     for page in ["login", "fleet", "host", "hunt", "live", "process", "hunt-sequence", "users", "rules", "alerts",
-                 "block-hash", "response", "scans", "host-scans", "host-actions", "viewer-hunt", "viewer-process",
+                 "block-hash", "response", "scans", "scans-cancelled", "host-scans", "host-actions", "viewer-hunt", "viewer-process",
                  "viewer-scans"]:
         check(os.path.getsize(os.path.join(shots, page + ".png")) > 5000, f"screenshot {page}.png")
 

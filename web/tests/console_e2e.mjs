@@ -241,6 +241,38 @@ try {
   check(await page.getByRole("button", { name: "Cancel scan…" }).isDisabled(), "a finished scan cannot be cancelled");
   await shot("scans");
 
+  // ---- a scan waiting on its splay: pause, resume and cancel from the page, each confirmed with a
+  // reason that reaches the audit log; cancel ends it on the host
+  await page.getByLabel("scan splay").fill("30m");
+  await page.getByRole("button", { name: "Start scan…" }).click();
+  await scanDialog.getByLabel("reason").fill("console e2e splay");
+  await scanDialog.getByRole("button", { name: "Confirm scan" }).click();
+  const job2 = /^Scan job (\d+) started/.exec(await page.getByTestId("action-result").innerText())?.[1];
+  await scanDialog.getByRole("button", { name: "Close", exact: true }).click();
+  const job2Host = (status) => page.locator(`[data-testid=scan-progress] .scan-host[data-host="${me}"][data-status="${status}"]`);
+  await job2Host("waiting").waitFor();
+  check(true, `scan job ${job2} waits on its splay`);
+  for (const op of ["pause", "resume", "cancel"]) {
+    await page.getByRole("button", { name: op === "cancel" ? "Cancel scan…" : op[0].toUpperCase() + op.slice(1) + "…" }).click();
+    const d = page.getByRole("dialog", { name: `confirm ${op} scan` });
+    check(await d.getByRole("button", { name: `Confirm ${op} scan` }).isDisabled(), `${op} needs a reason`);
+    await d.getByLabel("reason").fill(`console e2e ${op}`);
+    await d.getByRole("button", { name: `Confirm ${op} scan` }).click();
+    const answer = await page.getByTestId("action-result").innerText();
+    check(new RegExp(`^${op} sent to the hosts \\(action \\d+\\)`).test(answer), `${op}: ${answer}`);
+    await d.getByRole("button", { name: "Close", exact: true }).click();
+  }
+  await job2Host("cancelled").waitFor();
+  check(await page.getByRole("button", { name: "Cancel scan…" }).isDisabled(), "the cancelled scan ends on the host, its controls are off");
+  const controls = await page.evaluate(async (job) => {
+    const text = await (await fetch("/api/actions?limit=10")).text();
+    return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l))
+      .filter((a) => a.type === "scan_control" && a.params.job === `${job}.1`).map((a) => `${a.params.op}:${a.reason}`);
+  }, job2);
+  check(JSON.stringify(controls) === JSON.stringify(["pause:console e2e pause", "resume:console e2e resume", "cancel:console e2e cancel"]),
+    `the audit log has the three controls with their reasons (${controls})`);
+  await shot("scans-cancelled");
+
   // ---- fleet: the isolation column; host page: its scans and its response actions
   await page.getByRole("link", { name: "Fleet" }).click();
   check((await row.getByTestId("isolation").innerText()) === "not isolated", "the fleet shows the host's isolation state");

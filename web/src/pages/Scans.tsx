@@ -225,6 +225,8 @@ export function ScansPage({ session, job }: { session: Session; job: number | nu
   const [hosts, setHosts] = useState("all");
   const [targets, setTargets] = useState("");
   const [cpu, setCpu] = useState("5");
+  const [window_, setWindow] = useState("");
+  const [splay, setSplay] = useState("");
   const mayAct = canAct(session.role);
 
   const load = () =>
@@ -247,11 +249,13 @@ export function ScansPage({ session, job }: { session: Session; job: number | nu
     const body: Record<string, unknown> = { kind, rules, hosts: hostList, cpu: Number(cpu) };
     if (kind === "files") body.paths = list;
     else body.pids = list.map(Number);
+    if (window_.trim()) body.window = window_.trim();
+    if (splay.trim()) body.splay = splay.trim();
     setRequest({
       type: "scan",
       hosts: hostList,
       params: body,
-      what: `Scan ${kind === "files" ? list.join(", ") : list.length ? "processes " + list.join(", ") : "the memory of every process"} on ${hostList.join(", ")} with the YARA rules ${rules}, at most ${cpu}% of a core.`,
+      what: `Scan ${kind === "files" ? list.join(", ") : list.length ? "processes " + list.join(", ") : "the memory of every process"} on ${hostList.join(", ")} with the YARA rules ${rules}, at most ${cpu}% of a core${window_.trim() ? `, only within ${window_.trim()} local time` : ""}${splay.trim() ? `, each host starting at a random time within ${splay.trim()}` : ""}.`,
       send: async (reason) => {
         const job = await api<Job>("/api/scans", "POST", { ...body, reason });
         setSelected(job.id); // follow its progress from the start
@@ -294,6 +298,8 @@ export function ScansPage({ session, job }: { session: Session; job: number | nu
           <label>
             cpu % <input aria-label="scan cpu" type="number" min={0} max={100} value={cpu} onChange={(e) => setCpu(e.target.value)} style={{ width: 56 }} />
           </label>
+          <input aria-label="scan window" placeholder="window 01:00-05:00" value={window_} onChange={(e) => setWindow(e.target.value)} size={12} />
+          <input aria-label="scan splay" placeholder="splay 30m" value={splay} onChange={(e) => setSplay(e.target.value)} size={7} />
           <button className="btn primary" type="submit">
             Start scan…
           </button>
