@@ -55,8 +55,12 @@ declare global {
 const FINAL = new Set(["done", "cancelled", "failed"]);
 const mb = (b?: number) => ((b ?? 0) / 1048576).toFixed(1);
 
+// The job's own status is "finished" as soon as a one-off job's run was dispatched (no more runs
+// to come), so whether the scan still runs is read from its hosts.
+const jobEnded = (j: Job) => j.finished || j.status === "cancelled" || j.status === "failed";
+
 function jobState(j: Job): string {
-  if (j.status !== "active") return j.status;
+  if (j.status === "cancelled" || j.status === "failed") return j.status;
   if (j.finished) return "finished";
   const running = j.hosts.filter((h) => !FINAL.has(h.status)).length;
   return `${running} of ${j.hosts.length} hosts running`;
@@ -129,7 +133,7 @@ function JobDetails({ jobId, session, onChanged }: { jobId: number; session: Ses
       send: (reason) => api(`/api/scans/${job.id}/${op}`, "POST", { reason }),
       describe: (r) => `${op} sent to the hosts (action ${r.action ?? "none: the job never ran"}).`,
     });
-  const ended = job.finished || job.status !== "active";
+  const ended = jobEnded(job);
   return (
     <div className="details scan-details" data-testid="scan-details">
       <h3>
