@@ -6,12 +6,11 @@ import glob
 import http.client
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import uuid
 
-from vigil_e2e import BIN, Vigil, check, wait_for
+from vigil_e2e import BIN, Vigil, check, unique_binary, wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 CORPUS = os.path.join(ROOT, "../shared/corpora/sigma/regression")
@@ -174,10 +173,7 @@ with Vigil() as v:
     work = os.path.join(v.dir, "work")
     os.makedirs(work)
     block_exe = os.path.join(work, "console-tool")
-    shutil.copy("/bin/true", block_exe)
-    with open(block_exe, "ab") as f:
-        f.write(uuid.uuid4().bytes * 8)
-    os.chmod(block_exe, 0o755)
+    unique_binary(block_exe)
 
     # ---- for the browser's scan: a tree where two files hold the string of the page's YARA rule
     scan_dir = os.path.join(work, "scan-tree")
@@ -241,6 +237,7 @@ with Vigil() as v:
 
 # ---- vigil up: the first console admin is created once and its password printed once
 import signal  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from vigil_e2e import free_port  # noqa: E402
 
