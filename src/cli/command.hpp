@@ -39,5 +39,6 @@ void RegisterYaraCommands(CLI::App& app, CliContext& ctx);    // yara
 void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
 void RegisterActionCommands(CLI::App& app, CliContext& ctx);  // action, actions
 void RegisterScanCommands(CLI::App& app, CliContext& ctx);    // scan
+void RegisterSweepCommands(CLI::App& app, CliContext& ctx);   // ioc sweep
 
 }  // namespace vigil::cli

@@ -9,6 +9,7 @@
 
 #include <httplib.h>
 
+#include "agent/scan/hash_list.hpp"
 #include "cli/command.hpp"
 
 namespace vigil::cli {
@@ -61,15 +62,11 @@ Result<std::string> IocQuery(const std::string& kind, const std::vector<std::str
     return list;
   };
   if (kind == "sha256") {
-    auto list = quoted([](std::string v) -> Result<std::string> {
-      if (v.size() != 64 || v.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
-        return Fail("not a SHA-256 (64 hex digits): " + v);
-      for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      return v;
-    });
-    if (!list) return list;
-    return "any where process.hash.sha256 in (" + *list + ") or file.hash.sha256 in (" + *list +
-           ")";
+    auto hashes = agent::scan::ParseSha256List(values);  // the same check as ioc sweep's
+    if (!hashes) return std::unexpected(hashes.error());
+    std::string list;
+    for (const auto& v : *hashes) list += (list.empty() ? "" : ", ") + json(v).dump();
+    return "any where process.hash.sha256 in (" + list + ") or file.hash.sha256 in (" + list + ")";
   }
   if (kind == "ip") {
     auto list = quoted([](std::string v) -> Result<std::string> {

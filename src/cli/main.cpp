@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   RegisterScanCommands(app, ctx);
   RegisterAlertsCommands(app, ctx);
   RegisterIocSetCommands(app, ctx);  // after RegisterHuntCommands: adds to its `ioc`
+  RegisterSweepCommands(app, ctx);   // likewise
 
   CLI11_PARSE(app, argc, argv);
   return ctx.run ? ctx.run() : 0;

@@ -1,5 +1,6 @@
 // vigil scan files|memory|list|show|follow|pause|resume|cancel: YARA scan jobs across the fleet,
-// with live progress bars per host (from the job's server-sent event stream).
+// with live progress bars per host (from the job's server-sent event stream). FollowScan and
+// PrintScanFindings also serve hash sweeps (`vigil ioc sweep`, sweep_commands.cpp).
 #include <unistd.h>
 
 #include <iostream>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/scan_follow.hpp"
 
 namespace vigil::cli {
 namespace {
@@ -43,10 +45,11 @@ std::string Bytes(std::int64_t n) {
 
 // One host's line: name, a bar, counts, findings, ETA or the final state.
 std::string HostLine(const json& h, const std::string& kind) {
-  const auto total = kind == "files" ? h.value("bytes_total", std::int64_t{0})
-                                     : h.value("processes_total", std::int64_t{0});
-  const auto done = kind == "files" ? h.value("bytes_done", std::int64_t{0})
-                                    : h.value("processes_done", std::int64_t{0});
+  const bool files = kind != "memory";
+  const auto total =
+      files ? h.value("bytes_total", std::int64_t{0}) : h.value("processes_total", std::int64_t{0});
+  const auto done =
+      files ? h.value("bytes_done", std::int64_t{0}) : h.value("processes_done", std::int64_t{0});
   const double fraction = total > 0 ? std::min(1.0, static_cast<double>(done) / total) : 0.0;
   const std::string status = h.value("status", "");
   constexpr int kWidth = 24;
@@ -58,11 +61,14 @@ std::string HostLine(const json& h, const std::string& kind) {
       << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] ";
   out.precision(0);
   out << std::fixed << (status == "done" ? 100.0 : fraction * 100) << "%  ";
-  if (kind == "files")
+  if (files)
     out << h.value("files_done", 0) << "/" << h.value("files_total", 0) << " files, " << Bytes(done)
         << "/" << Bytes(total);
   else
     out << done << "/" << total << " processes";
+  if (kind == "hash")
+    out << " (" << h.value("files_hashed", 0) << " hashed, " << h.value("files_cached", 0)
+        << " from the cache)";
   out << ", " << h.value("findings", 0) << " finding(s)  " << status;
   if (h.contains("eta_seconds") && status == "running")
     out << ", ~" << h["eta_seconds"] << " s left";
@@ -70,9 +76,9 @@ std::string HostLine(const json& h, const std::string& kind) {
   return out.str();
 }
 
-// Follows a job's progress until every host finished; prints bars on a terminal, a line per
-// change otherwise, or the status objects with --format json.
-int Follow(const Connection& c, std::int64_t id, const std::string& format) {
+}  // namespace
+
+int FollowScan(const Connection& c, std::int64_t id, const std::string& format) {
   const bool tty = ::isatty(STDOUT_FILENO) && format != "json";
   std::size_t drawn = 0;
   json last;
@@ -113,12 +119,12 @@ int Follow(const Connection& c, std::int64_t id, const std::string& format) {
   return 0;
 }
 
-int PrintFindings(const Connection& c, std::int64_t id, const std::string& format) {
+int PrintScanFindings(const Connection& c, std::int64_t id, const std::string& format) {
   auto reply = Request(c, "GET", "/api/scans/" + std::to_string(id) + "/findings");
   if (!reply || reply->status != 200) return Failed(reply);
   std::istringstream lines(reply->body);
   std::string line;
-  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::string>> rows, hash_rows;
   while (std::getline(lines, line)) {
     if (line.empty()) continue;
     if (format == "json") {
@@ -126,15 +132,26 @@ int PrintFindings(const Connection& c, std::int64_t id, const std::string& forma
       continue;
     }
     json e = json::parse(line);
+    if (Cell(e, "event.action") == "hash_match") {
+      hash_rows.push_back({Cell(e, "host.name"), Cell(e, "file.path"), Cell(e, "file.size"),
+                           Cell(e, "file.hash.sha256"), Cell(e, "vigil.scan.id")});
+      continue;
+    }
     std::string where = Cell(e, "file.path");
     if (where.empty())
       where = "pid " + Cell(e, "process.pid") + " " + Cell(e, "process.executable");
     rows.push_back({Cell(e, "host.name"), Cell(e, "yara.rule"), Cell(e, "yara.namespace"), where,
                     Cell(e, "vigil.scan.id")});
   }
-  if (format != "json") PrintTable(std::cout, {"HOST", "RULE", "NAMESPACE", "WHERE", "RUN"}, rows);
+  if (format == "json") return 0;
+  if (!rows.empty() || hash_rows.empty())
+    PrintTable(std::cout, {"HOST", "RULE", "NAMESPACE", "WHERE", "RUN"}, rows);
+  if (!hash_rows.empty())
+    PrintTable(std::cout, {"HOST", "PATH", "SIZE", "SHA256", "RUN"}, hash_rows);
   return 0;
 }
+
+namespace {
 
 int StartScan(const Connection& c, const ScanOptions& o) {
   json body{{"kind", o.kind},    {"rules", o.rules},     {"hosts", o.hosts},
@@ -163,7 +180,7 @@ int StartScan(const Connection& c, const ScanOptions& o) {
               << job["rules_version"] << ") sent to " << job["hosts"].size() << " host(s)"
               << (o.every.empty() ? "" : ", every " + o.every) << "\n";
   if (o.no_wait) return 0;
-  return Follow(c, id, o.format);
+  return FollowScan(c, id, o.format);
 }
 
 int ListScans(const Connection& c, const std::string& format) {
@@ -209,7 +226,7 @@ int ShowScan(const Connection& c, std::int64_t id, bool findings, const std::str
               << Cell(job, "run") << " started " << Cell(job, "started") << "\n";
     for (const auto& h : job["hosts"]) std::cout << "  " << HostLine(h, job["kind"]) << "\n";
   }
-  return findings ? PrintFindings(c, id, format) : 0;
+  return findings ? PrintScanFindings(c, id, format) : 0;
 }
 
 int ControlScan(const Connection& c, std::int64_t id, const std::string& op) {
@@ -288,7 +305,7 @@ void RegisterScanCommands(CLI::App& app, CliContext& ctx) {
   auto* follow = scan->add_subcommand("follow", "Follow a job's progress until it ends");
   follow->add_option("id", o->id, "Scan job id")->required();
   AddFormatOption(follow, &o->format);
-  follow->callback(run([o](const Connection& c) { return Follow(c, o->id, o->format); }));
+  follow->callback(run([o](const Connection& c) { return FollowScan(c, o->id, o->format); }));
 
   for (const char* op : {"pause", "resume", "cancel"}) {
     auto* cmd = scan->add_subcommand(op, std::string(op) + " a running scan job on its hosts");

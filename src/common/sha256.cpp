@@ -35,12 +35,13 @@ std::string Sha256Hex(std::string_view bytes) {
   return ToHex(digest, len);
 }
 
-Result<std::string> Sha256Fd(int fd) {
+Result<std::string> Sha256Fd(int fd, const ReadGate& gate) {
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::array<unsigned char, 1 << 16> buf;
   off_t offset = 0;
   for (;;) {
+    if (gate && !gate(buf.size())) return Fail("hashing stopped");
     ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -1,8 +1,10 @@
 // SHA-256 of executables, hashed once per file version: a bounded LRU keyed by the file's identity
 // (device, inode, size, mtime, ctime) taken from fstat of the opened file. Shared by the enricher
-// and (later) the response module; safe to call from several threads.
+// and the response module; hash sweeps keep one on disk (Save/Load) so an unchanged file is not
+// read again by the next sweep. Safe to call from several threads.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -15,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/error.hpp"
+#include "common/sha256.hpp"
 
 namespace vigil::agent {
 
@@ -33,8 +36,9 @@ class HashCache {
   HashCache(const HashCache&) = delete;
   HashCache& operator=(const HashCache&) = delete;
 
-  // Hash of the regular file open at fd (read with pread; the fd's offset is left alone).
-  Result<std::string> Sha256(int fd);
+  // Hash of the regular file open at fd (read with pread; the fd's offset is left alone). The
+  // gate, when given, is asked before each read (I/O caps, cancellation).
+  Result<std::string> Sha256(int fd, const ReadGate& gate = {});
   // Opens path (O_RDONLY, no controlling tty) and hashes it through Sha256(fd).
   Result<std::string> Sha256Path(const std::filesystem::path& path);
   HashCacheStats Stats() const;
@@ -47,15 +51,22 @@ class HashCache {
     std::int64_t ctime_ns = 0;  // catches a rewrite that restored the mtime (touch -r)
     bool operator==(const Key&) const = default;
   };
+  static Key KeyOf(const struct stat& st);
   // The cached hash of the file version `key` names (counted as a hit), or nullopt. No syscall:
-  // for callers that know a file's identity already (the eBPF exec record carries it).
+  // for callers that know a file's identity already (the eBPF exec record, a sweep's walk).
   std::optional<std::string> Find(const Key& key);
+
+  // Loads entries written by Save (a missing file is an empty cache; a damaged one is an error
+  // and leaves the cache as it was). Save writes path.tmp, fsyncs it and renames it over path.
+  Result<void> Load(const std::filesystem::path& path);
+  Result<void> Save(const std::filesystem::path& path) const;
 
  private:
   struct KeyHash {
     std::size_t operator()(const Key& k) const noexcept;
   };
   using Lru = std::list<std::pair<Key, std::string>>;
+  void InsertLocked(const Key& key, const std::string& digest);
 
   mutable std::mutex mu_;
   std::size_t capacity_;

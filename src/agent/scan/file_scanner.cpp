@@ -2,9 +2,7 @@
 #include "agent/scan/file_scanner.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,18 +28,6 @@ std::int64_t Ns(const timespec& ts) { return std::int64_t{ts.tv_sec} * 1'000'000
 FileIdentity IdentityOf(const struct stat& st) {
   return FileIdentity{st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size), Ns(st.st_mtim),
                       Ns(st.st_ctim)};
-}
-
-// Opens a regular file without following any symlink in the path (openat2 RESOLVE_NO_SYMLINKS;
-// O_NOFOLLOW on kernels without openat2) and without blocking on FIFOs swapped in.
-UniqueFd OpenNoFollow(const std::string& path) {
-  open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
-  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-  if (errno != ENOSYS) return UniqueFd();
-  return UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
 }
 
 }  // namespace

@@ -6,11 +6,15 @@
 #include <fnmatch.h>
 #include <glob.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <set>
 #include <string_view>
@@ -189,6 +193,17 @@ std::string Normalize(const std::string& path) {
 }
 
 }  // namespace
+
+// openat2 RESOLVE_NO_SYMLINKS; O_NOFOLLOW (last component only) on kernels without openat2.
+UniqueFd OpenNoFollow(const std::string& path) {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+  if (errno != ENOSYS) return UniqueFd();
+  return UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+}
 
 bool IsExcluded(const std::string& path, const std::vector<std::string>& excludes) {
   if (excludes.empty()) return false;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace vigil::agent::scan {
 
@@ -48,6 +49,10 @@ struct WalkResult {
 
 // Fails only when no path (after glob expansion) exists; unreadable parts are counted.
 Result<WalkResult> WalkFiles(const WalkOptions& options);
+
+// Opens a regular file for reading without following any symlink in its path and without
+// blocking on a FIFO swapped in (an invalid fd and errno on failure).
+UniqueFd OpenNoFollow(const std::string& path);
 
 // Whether path matches one of the exclude globs (exposed for tests).
 bool IsExcluded(const std::string& path, const std::vector<std::string>& excludes);

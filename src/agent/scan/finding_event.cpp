@@ -14,7 +14,7 @@ v1::Event Base(const ScanContext& ctx, std::string_view action) {
   e.set_event_category("scan");
   e.set_event_type("info");
   e.set_event_action(std::string(action));
-  e.set_event_outcome(action == kActionMatch ? "success" : "failure");
+  e.set_event_outcome(action == kActionMatch || action == kActionHashMatch ? "success" : "failure");
   if (!ctx.host_id.empty()) e.set_host_id(ctx.host_id);
   if (!ctx.host_name.empty()) e.set_host_name(ctx.host_name);
   if (!ctx.scan_id.empty()) e.set_vigil_scan_id(ctx.scan_id);
@@ -68,6 +68,15 @@ v1::Event MemoryFinding(const ScanContext& ctx, const RuleMatch& match, const Pr
     e.set_vigil_memory_file_backed(region->file_backed);
     if (region->file_backed && !region->path.empty()) e.set_file_path(region->path);
   }
+  return e;
+}
+
+v1::Event HashFinding(const ScanContext& ctx, const std::string& path, std::uint64_t size,
+                      const std::string& sha256) {
+  auto e = Base(ctx, kActionHashMatch);
+  SetFile(e, path, size);
+  e.set_file_hash_sha256(sha256);
+  e.set_vigil_scan_ioc("sha256:" + sha256);
   return e;
 }
 

@@ -31,6 +31,7 @@ Progress ProgressTracker::Snapshot() const {
   p.files_total = files_total_;
   p.files_done = files_done_;
   p.files_cached = files_cached_;
+  p.files_hashed = files_hashed_;
   p.bytes_total = bytes_total_;
   p.bytes_done = bytes_done_;
   p.processes_total = processes_total_;

@@ -15,6 +15,7 @@ struct Progress {
   std::uint64_t files_total = 0;   // regular files selected by the walk
   std::uint64_t files_done = 0;    // scanned, skipped by the cache, or failed
   std::uint64_t files_cached = 0;  // of files_done: skipped as unchanged since a clean scan
+  std::uint64_t files_hashed = 0;  // of files_done: read and hashed by a hash sweep
   std::uint64_t bytes_total = 0;
   std::uint64_t bytes_done = 0;
   std::uint64_t processes_total = 0;
@@ -38,6 +39,7 @@ class ProgressTracker {
   void FileDone(std::uint64_t bytes, bool cached);
   void ProcessDone(std::uint64_t bytes);
   void AddFindings(std::uint64_t n) { findings_ += n; }
+  void AddHashed() { ++files_hashed_; }
   void AddError() { ++errors_; }
   void AddTimeout() { ++timeouts_; }
 
@@ -51,9 +53,9 @@ class ProgressTracker {
   ProgressCallback callback_;
   std::chrono::milliseconds interval_;
   std::chrono::steady_clock::time_point start_;
-  std::atomic<std::uint64_t> files_total_{0}, files_done_{0}, files_cached_{0}, bytes_total_{0},
-      bytes_done_{0}, processes_total_{0}, processes_done_{0}, findings_{0}, errors_{0},
-      timeouts_{0};
+  std::atomic<std::uint64_t> files_total_{0}, files_done_{0}, files_cached_{0}, files_hashed_{0},
+      bytes_total_{0}, bytes_done_{0}, processes_total_{0}, processes_done_{0}, findings_{0},
+      errors_{0}, timeouts_{0};
   std::mutex report_mu_;
   std::chrono::steady_clock::time_point last_report_;
 };

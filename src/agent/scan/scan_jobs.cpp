@@ -2,9 +2,12 @@
 #include "agent/scan/scan_jobs.hpp"
 
 #include <atomic>
+#include <set>
 
 #include "agent/enrich/hash_cache.hpp"
 #include "agent/scan/file_scanner.hpp"
+#include "agent/scan/hash_list.hpp"
+#include "agent/scan/hash_sweep.hpp"
 #include "agent/scan/memory_scanner.hpp"
 #include "agent/scan/rule_package.hpp"
 #include "agent/scan/scan_cache.hpp"
@@ -16,14 +19,17 @@ namespace vigil::agent::scan {
 namespace {
 using nlohmann::json;
 
-// The unchanged-file cache file is shared by jobs; loads and saves take turns.
+// The unchanged-file cache and the sweeps' hash cache files are shared by jobs; loads and saves
+// take turns.
 std::mutex cache_file_mu;
+constexpr std::size_t kSweepHashCacheEntries = 1 << 18;
 
 struct JobSpec {
   std::string id, kind;
   std::int64_t run = 1;
   std::string rules_sha256;
   std::vector<RuleSource> sources;
+  std::set<std::string> sha256;  // kind hash
   std::vector<std::string> paths, excludes;
   double max_size_mb = 100, cpu = 5, io = 0;
   bool one_fs = false;
@@ -39,17 +45,25 @@ Result<JobSpec> ParseSpec(const json& p) {
     s.id = p.at("job").get<std::string>();
     if (s.id.empty() || s.id.size() > 64) return Fail("scan: \"job\" must be a short id");
     s.kind = p.at("kind").get<std::string>();
-    if (s.kind != "files" && s.kind != "memory")
-      return Fail("scan: \"kind\" must be files or memory, not '" + s.kind + "'");
+    if (s.kind != "files" && s.kind != "memory" && s.kind != "hash")
+      return Fail("scan: \"kind\" must be files, memory or hash, not '" + s.kind + "'");
     s.run = p.value("run", std::int64_t{1});
-    const auto& rules = p.at("rules");
-    s.rules_sha256 = rules.value("sha256", "");
-    auto sources = UnpackSources(rules.at("sources"));
-    if (!sources) return std::unexpected(sources.error());
-    s.sources = std::move(*sources);
+    if (s.kind == "hash") {
+      auto list = ParseSha256List(p.at("sha256").get<std::vector<std::string>>());
+      if (!list) return Fail("scan: " + list.error().message);
+      s.sha256 = std::move(*list);
+      s.rules_sha256 = Sha256ListDigest(s.sha256);
+    } else {
+      const auto& rules = p.at("rules");
+      s.rules_sha256 = rules.value("sha256", "");
+      auto sources = UnpackSources(rules.at("sources"));
+      if (!sources) return std::unexpected(sources.error());
+      s.sources = std::move(*sources);
+    }
     s.paths = p.value("paths", std::vector<std::string>{});
     s.excludes = p.value("exclude", std::vector<std::string>{});
-    if (s.kind == "files" && s.paths.empty()) return Fail("scan: a file scan needs \"paths\"");
+    if (s.kind != "memory" && s.paths.empty())
+      return Fail("scan: a " + s.kind + " scan needs \"paths\"");
     s.max_size_mb = p.value("max_size_mb", 100.0);
     s.one_fs = p.value("one_fs", false);
     s.pids = p.value("pids", std::vector<pid_t>{});
@@ -113,11 +127,17 @@ Result<json> ScanJobs::Start(const json& payload) {
   auto spec = ParseSpec(payload);
   if (!spec) return std::unexpected(spec.error());
   // Compiled here, before answering, so bad rules fail the command itself.
-  auto rules = RuleSet::FromSources(spec->sources);
-  if (!rules) return Fail("scan: " + rules.error().message);
-  if (!spec->rules_sha256.empty() && (*rules)->version() != spec->rules_sha256)
-    return Fail("scan: the rules' digest " + (*rules)->version() + " is not the job's " +
-                spec->rules_sha256);
+  std::shared_ptr<const RuleSet> rules;
+  std::string version = spec->rules_sha256;  // a hash sweep: its list's digest
+  if (spec->kind != "hash") {
+    auto compiled = RuleSet::FromSources(spec->sources);
+    if (!compiled) return Fail("scan: " + compiled.error().message);
+    if (!spec->rules_sha256.empty() && (*compiled)->version() != spec->rules_sha256)
+      return Fail("scan: the rules' digest " + (*compiled)->version() + " is not the job's " +
+                  spec->rules_sha256);
+    rules = *compiled;
+    version = rules->version();
+  }
   spec->sources.clear();
 
   std::lock_guard lock(mu_);
@@ -130,9 +150,9 @@ Result<json> ScanJobs::Start(const json& payload) {
   auto job = std::make_shared<Job>();
   job->spec = std::move(*spec);
   const std::string id = job->spec.id;
-  job->thread = std::thread([this, job, rules = *rules] {
+  job->thread = std::thread([this, job, rules, version] {
     const JobSpec& s = job->spec;
-    ScanContext context{s.id, rules->version(), options_.host.host_id, options_.host.hostname,
+    ScanContext context{s.id, version, options_.host.host_id, options_.host.hostname,
                         options_.host.boot_id};
     auto progress_event = [&](const Progress& p, std::string_view status,
                               const std::string& error) {
@@ -145,11 +165,14 @@ Result<json> ScanJobs::Start(const json& payload) {
       e.set_host_id(options_.host.host_id);
       e.set_host_name(options_.host.hostname);
       e.set_vigil_scan_id(s.id);
-      e.set_vigil_scan_rules_version(rules->version());
+      e.set_vigil_scan_rules_version(version);
       e.set_vigil_scan_kind(s.kind);
       e.set_vigil_scan_status(std::string(status));
       e.set_vigil_scan_files_total(static_cast<std::int64_t>(p.files_total));
       e.set_vigil_scan_files_done(static_cast<std::int64_t>(p.files_done));
+      e.set_vigil_scan_files_cached(static_cast<std::int64_t>(p.files_cached));
+      if (s.kind == "hash")
+        e.set_vigil_scan_files_hashed(static_cast<std::int64_t>(p.files_hashed));
       e.set_vigil_scan_bytes_total(static_cast<std::int64_t>(p.bytes_total));
       e.set_vigil_scan_bytes_done(static_cast<std::int64_t>(p.bytes_done));
       e.set_vigil_scan_processes_total(static_cast<std::int64_t>(p.processes_total));
@@ -180,13 +203,35 @@ Result<json> ScanJobs::Start(const json& payload) {
     EventSink sink = [&](const v1::Event& e) { options_.emit(v1::Event(e)); };
     SystemClock clock;
 
+    WalkOptions walk;
+    walk.paths = s.paths;
+    walk.excludes = s.excludes;
+    walk.max_size = static_cast<std::uint64_t>(s.max_size_mb * 1e6);
+    walk.one_fs = s.one_fs;
     Result<ScanSummary> summary = Fail("not run");
-    if (s.kind == "files") {
+    if (s.kind == "hash") {
+      HashSweepOptions o;
+      o.walk = walk;
+      o.sha256 = s.sha256;
+      o.threads = s.threads;
+      o.governor = governor;
+      HashCache hashes(kSweepHashCacheEntries);
+      const auto cache_file = options_.state_dir / "scan" / "hash-cache.bin";
+      {
+        std::lock_guard lock(cache_file_mu);
+        if (auto loaded = hashes.Load(cache_file); !loaded)
+          VLOG_WARN("sweep {}: {} (starting with an empty hash cache)", s.id,
+                    loaded.error().message);
+      }
+      o.hashes = &hashes;
+      HashSweeper sweeper(std::move(o), context);
+      summary = sweeper.Run(job->control, clock, sink, on_progress);
+      std::lock_guard lock(cache_file_mu);
+      if (auto saved = hashes.Save(cache_file); !saved)
+        VLOG_WARN("sweep {}: hash cache not saved: {}", s.id, saved.error().message);
+    } else if (s.kind == "files") {
       FileScanOptions o;
-      o.walk.paths = s.paths;
-      o.walk.excludes = s.excludes;
-      o.walk.max_size = static_cast<std::uint64_t>(s.max_size_mb * 1e6);
-      o.walk.one_fs = s.one_fs;
+      o.walk = walk;
       o.threads = s.threads;
       o.timeout_seconds = s.timeout_seconds;
       o.governor = governor;
@@ -226,7 +271,7 @@ Result<json> ScanJobs::Start(const json& payload) {
     job->finished.store(true);
   });
   jobs_.emplace(id, std::move(job));
-  return json{{"accepted", id}, {"rules_version", (*rules)->version()}};
+  return json{{"accepted", id}, {"rules_version", version}};
 }
 
 Result<json> ScanJobs::Control(const json& payload) {

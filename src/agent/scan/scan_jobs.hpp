@@ -1,9 +1,9 @@
 // Scan jobs sent by the server over the agent's command channel (command types "scan" and
-// "scan_control", docs/scan.md). Each job runs on its own thread under the governor; its findings
-// and its progress (events of category scan, event.action "scan_progress", every few seconds and
-// at each state change) go into the agent's pipeline like any telemetry. A command is answered
-// when the job is accepted, not when it ends: a scan may take hours and the channel runs one
-// command at a time.
+// "scan_control", docs/scan.md): YARA file and memory scans, and hash sweeps (kind "hash"). Each
+// job runs on its own thread under the governor; its findings and its progress (events of category
+// scan, event.action "scan_progress", every few seconds and at each state change) go into the
+// agent's pipeline like any telemetry. A command is answered when the job is accepted, not when it
+// ends: a scan may take hours and the channel runs one command at a time.
 #pragma once
 
 #include <chrono>
@@ -44,9 +44,10 @@ class ScanJobs {
   ScanJobs(const ScanJobs&) = delete;
   ScanJobs& operator=(const ScanJobs&) = delete;
 
-  // "scan": {"job", "run", "kind": "files"|"memory", "rules": {"name", "version", "sha256",
-  // "sources": PackSources(...)}, "paths", "exclude", "max_size_mb", "one_fs", "pids", "cpu",
-  // "io", "window", "splay_seconds", "threads", "timeout_seconds"}. Answers {"accepted": job}.
+  // "scan": {"job", "run", "kind": "files"|"memory"|"hash", "rules": {"name", "version", "sha256",
+  // "sources": PackSources(...)} (YARA) or "sha256": [hex...] (hash), "paths", "exclude",
+  // "max_size_mb", "one_fs", "pids", "cpu", "io", "window", "splay_seconds", "threads",
+  // "timeout_seconds"}. Answers {"accepted": job}.
   Result<nlohmann::json> Start(const nlohmann::json& payload);
   // "scan_control": {"job", "op": "pause"|"resume"|"cancel"}. Answers {"job", "op", "state"}.
   Result<nlohmann::json> Control(const nlohmann::json& payload);

@@ -1,15 +1,17 @@
-// YARA scan jobs: POST /api/scans (a job: kind, rule set, hosts, paths, caps, window, splay,
-// every), GET /api/scans, GET /api/scans/ID (each host's state in the latest run), GET
-// /api/scans/ID/stream (SSE: the same, whenever it changes, until every host has finished), GET
-// /api/scans/ID/findings, POST /api/scans/ID/{pause,resume,cancel} (optional body {"reason"}).
-// Each run is one response action (audit log + command per agent, queued for offline agents);
-// recurring jobs are dispatched by a scheduler thread.
+// Scan jobs: POST /api/scans (a job: kind files|memory with a YARA rule set, or kind hash — a hash
+// sweep, `vigil ioc sweep` — with a "sha256" list; hosts, paths, caps, window, splay, every), GET
+// /api/scans, GET /api/scans/ID (each host's state in the latest run), GET /api/scans/ID/stream
+// (SSE: the same, whenever it changes, until every host has finished), GET /api/scans/ID/findings
+// (YARA matches, or the files a sweep found), POST /api/scans/ID/{pause,resume,cancel} (optional
+// body {"reason"}). Each run is one response action (audit log + command per agent, queued for
+// offline agents); recurring jobs are dispatched by a scheduler thread.
 #include <atomic>
 #include <condition_variable>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "agent/scan/hash_list.hpp"
 #include "agent/scan/rule_package.hpp"
 #include "agent/scan/schedule.hpp"
 #include "common/event_json.hpp"
@@ -57,13 +59,16 @@ class ScanService {
   Result<store::ScanRun> Dispatch(const store::ScanJob& job, const std::string& actor,
                                   const std::string& reason) {
     if (!ctx_.actions) return Fail("the server runs without the command channel");
-    auto got = rules_->Get(job.rule_set, job.rule_version);
-    if (!got) return std::unexpected(got.error());
-    if (!*got)
-      return Fail("rule set " + job.rule_set + " version " + std::to_string(job.rule_version) +
-                  " no longer exists");
+    const bool sweep = job.kind == "hash";  // the spec carries the hash list, no rules
     std::vector<agent::scan::RuleSource> sources;
-    for (const auto& s : (*got)->second) sources.push_back({s.name_space, s.origin, s.text});
+    if (!sweep) {
+      auto got = rules_->Get(job.rule_set, job.rule_version);
+      if (!got) return std::unexpected(got.error());
+      if (!*got)
+        return Fail("rule set " + job.rule_set + " version " + std::to_string(job.rule_version) +
+                    " no longer exists");
+      for (const auto& s : (*got)->second) sources.push_back({s.name_space, s.origin, s.text});
+    }
     auto runs = jobs_->Runs(job.id);
     if (!runs) return std::unexpected(runs.error());
     const std::int64_t run = runs->empty() ? 1 : runs->front().run + 1;
@@ -72,11 +77,12 @@ class ScanService {
     json audit = spec;  // the audit log names the rules; the commands carry them
     audit["job"] = ScanId(job.id, run);
     audit["kind"] = job.kind;
-    audit["rules"] = {
-        {"name", job.rule_set}, {"version", job.rule_version}, {"sha256", job.rules_sha256}};
+    if (!sweep)
+      audit["rules"] = {
+          {"name", job.rule_set}, {"version", job.rule_version}, {"sha256", job.rules_sha256}};
     json payload = audit;
     payload["run"] = run;
-    payload["rules"]["sources"] = agent::scan::PackSources(sources);
+    if (!sweep) payload["rules"]["sources"] = agent::scan::PackSources(sources);
     auto action = ctx_.actions->Create({.actor = actor,
                                         .type = "scan",
                                         .params = audit.dump(),
@@ -131,6 +137,8 @@ class ScanService {
             if (!p.error.empty()) h["error"] = p.error;
             h["files_total"] = p.files_total;
             h["files_done"] = p.files_done;
+            h["files_cached"] = p.files_cached;
+            if (job.kind == "hash") h["files_hashed"] = p.files_hashed;
             h["bytes_total"] = p.bytes_total;
             h["bytes_done"] = p.bytes_done;
             h["processes_total"] = p.processes_total;
@@ -229,28 +237,44 @@ std::optional<store::ScanJob> JobOf(ScanService& scans, const httplib::Request& 
 Result<store::ScanJob> JobFromRequest(ScanService& scans, ApiContext& ctx, const json& body) {
   store::ScanJob job;
   job.kind = body.value("kind", "");
-  if (job.kind != "files" && job.kind != "memory")
-    return Fail("\"kind\" must be \"files\" or \"memory\"");
-  job.rule_set = body.value("rules", "");
-  if (job.rule_set.empty()) return Fail("\"rules\" must name a YARA rule set (vigil yara list)");
-  const std::int64_t version = body.value("rules_version", std::int64_t{0});
-  auto versions = scans.rules().Versions(job.rule_set);
-  if (!versions) return std::unexpected(versions.error());
-  if (versions->empty()) return Fail("no YARA rule set named '" + job.rule_set + "'");
-  const store::YaraRuleSetInfo* chosen = &versions->front();
-  if (version != 0) {
-    chosen = nullptr;
-    for (const auto& v : *versions)
-      if (v.version == version) chosen = &v;
-    if (!chosen) return Fail(job.rule_set + " has no version " + std::to_string(version));
-  }
-  job.rule_version = chosen->version;
-  job.rules_sha256 = chosen->sha256;
-
+  if (job.kind != "files" && job.kind != "memory" && job.kind != "hash")
+    return Fail("\"kind\" must be \"files\", \"memory\" or \"hash\"");
   json spec = json::object();
-  if (job.kind == "files") {
+  if (job.kind == "hash") {
+    if (!body.contains("sha256") || !body["sha256"].is_array())
+      return Fail("a hash sweep needs \"sha256\": a list of SHA-256 values");
+    std::vector<std::string> values;
+    for (const auto& v : body["sha256"]) {
+      if (!v.is_string()) return Fail("\"sha256\" holds strings, not " + v.dump());
+      values.push_back(v.get<std::string>());
+    }
+    auto list = agent::scan::ParseSha256List(values);
+    if (!list) return std::unexpected(list.error());
+    spec["sha256"] = *list;
+    job.rules_sha256 = agent::scan::Sha256ListDigest(*list);
+  } else {
+    job.rule_set = body.value("rules", "");
+    if (job.rule_set.empty()) return Fail("\"rules\" must name a YARA rule set (vigil yara list)");
+    const std::int64_t version = body.value("rules_version", std::int64_t{0});
+    auto versions = scans.rules().Versions(job.rule_set);
+    if (!versions) return std::unexpected(versions.error());
+    if (versions->empty()) return Fail("no YARA rule set named '" + job.rule_set + "'");
+    const store::YaraRuleSetInfo* chosen = &versions->front();
+    if (version != 0) {
+      chosen = nullptr;
+      for (const auto& v : *versions)
+        if (v.version == version) chosen = &v;
+      if (!chosen) return Fail(job.rule_set + " has no version " + std::to_string(version));
+    }
+    job.rule_version = chosen->version;
+    job.rules_sha256 = chosen->sha256;
+  }
+
+  if (job.kind != "memory") {
     auto paths = body.value("paths", std::vector<std::string>{});
-    if (paths.empty()) return Fail("a file scan needs \"paths\"");
+    if (paths.empty())
+      return Fail(job.kind == "hash" ? "a hash sweep needs \"paths\""
+                                     : "a file scan needs \"paths\"");
     for (const auto& p : paths)
       if (p.empty() || p[0] != '/') return Fail("paths must be absolute: '" + p + "'");
     spec["paths"] = paths;
@@ -410,7 +434,8 @@ void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx) {
         });
   });
 
-  // The findings of a job's runs (events of category scan, event.action yara_match).
+  // The findings of a job's runs (events of category scan, event.action yara_match or, for a
+  // hash sweep, hash_match).
   http.Get(R"(/api/scans/(\d+)/findings)",
            [scans, guard, &ctx](const httplib::Request& req, httplib::Response& res) {
              if (!guard(res)) return;
@@ -424,7 +449,8 @@ void RegisterScanRoutes(httplib::Server& http, ApiContext& ctx) {
              const std::string prefix = std::to_string(job->id) + ".";
              std::string out;
              auto r = ctx.store.QueryEvents(query, [&](v1::Event&& e) {
-               if (e.event_action() == "yara_match" && e.vigil_scan_id().starts_with(prefix))
+               if ((e.event_action() == "yara_match" || e.event_action() == "hash_match") &&
+                   e.vigil_scan_id().starts_with(prefix))
                  out += EventToJson(e).dump() + "\n";
                return true;
              });

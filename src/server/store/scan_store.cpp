@@ -179,7 +179,8 @@ Result<std::vector<ScanJobStore::HostProgress>> ScanJobStore::Progress(const std
       "SELECT agent_id, host_name, vigil_scan_status, error_message, vigil_scan_files_total, "
       "vigil_scan_files_done, vigil_scan_bytes_total, vigil_scan_bytes_done, "
       "vigil_scan_processes_total, vigil_scan_processes_done, vigil_scan_findings, "
-      "vigil_scan_errors, vigil_scan_eta_seconds, timestamp FROM scan p WHERE vigil_scan_id = ? "
+      "vigil_scan_errors, vigil_scan_eta_seconds, timestamp, vigil_scan_files_cached, "
+      "vigil_scan_files_hashed FROM scan p WHERE vigil_scan_id = ? "
       "AND event_action = 'scan_progress' AND id = (SELECT id FROM scan q WHERE q.vigil_scan_id "
       "= p.vigil_scan_id AND q.agent_id = p.agent_id AND q.event_action = 'scan_progress' ORDER "
       "BY q.timestamp DESC, q.id DESC LIMIT 1) ORDER BY host_name");
@@ -205,6 +206,8 @@ Result<std::vector<ScanJobStore::HostProgress>> ScanJobStore::Progress(const std
     p.errors = sqlite3_column_int64(s, 11);
     p.eta_seconds = sqlite3_column_type(s, 12) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 12);
     p.updated_ns = sqlite3_column_int64(s, 13);
+    p.files_cached = sqlite3_column_int64(s, 14);
+    p.files_hashed = sqlite3_column_int64(s, 15);
     out.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return sqlite::DbFail(db_.get(), "read scan progress");

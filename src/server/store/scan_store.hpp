@@ -19,11 +19,11 @@ namespace vigil::store {
 
 struct ScanJob {
   std::int64_t id = 0;
-  std::string kind;  // files | memory
-  std::string rule_set;
+  std::string kind;      // files | memory | hash (a hash sweep: no rule set, spec.sha256)
+  std::string rule_set;  // empty for hash sweeps
   std::int64_t rule_version = 0;
-  std::string rules_sha256;
-  std::string spec;  // JSON object: paths, exclude, cpu, io, window, splay_seconds, ...
+  std::string rules_sha256;  // a hash sweep: the digest of its list (Sha256ListDigest)
+  std::string spec;          // JSON object: paths, exclude, cpu, io, window, splay_seconds, ...
   std::vector<std::string> agent_ids;
   std::int64_t every_ns = 0;  // 0: once
   std::int64_t next_run_ns = 0;
@@ -56,7 +56,8 @@ class ScanJobStore {
   // Progress of one run: the newest scan_progress event per agent, read from the scan table.
   struct HostProgress {
     std::string agent_id, host_name, status, error;
-    std::int64_t files_total = 0, files_done = 0, bytes_total = 0, bytes_done = 0;
+    std::int64_t files_total = 0, files_done = 0, files_cached = 0, files_hashed = 0;
+    std::int64_t bytes_total = 0, bytes_done = 0;
     std::int64_t processes_total = 0, processes_done = 0, findings = 0, errors = 0;
     std::int64_t eta_seconds = -1;  // -1: unknown
     std::int64_t updated_ns = 0;

@@ -1,0 +1,121 @@
+// Hash sweep workers; see hash_sweep.hpp.
+#include "agent/scan/hash_sweep.hpp"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "agent/enrich/hash_cache.hpp"
+
+namespace vigil::agent::scan {
+
+HashSweeper::HashSweeper(HashSweepOptions options, ScanContext context)
+    : options_(std::move(options)), context_(std::move(context)) {}
+
+Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
+                                     const EventSink& sink, const ProgressCallback& progress_cb) {
+  const auto started = std::chrono::steady_clock::now();
+  const int threads = std::clamp(options_.threads, 1, 16);
+  Governor governor(options_.governor, control, clock, threads);
+  ScanSummary summary;
+  ProgressTracker progress(progress_cb);
+
+  if (!governor.WaitForStart(options_.splay_random.value_or(RandomSplayValue()))) {
+    summary.cancelled = true;
+    return summary;
+  }
+  Result<WalkResult> walked = Fail("walk did not run");
+  std::jthread([&] {
+    Governor::ThreadScope scope(governor);
+    walked = WalkFiles(options_.walk);
+  }).join();
+  if (!walked) return std::unexpected(walked.error());
+  summary.walk = walked->stats;
+  const auto& files = walked->files;
+  progress.SetTotals(files.size(), walked->stats.bytes, 0);
+
+  std::unique_ptr<HashCache> own_hashes;
+  HashCache* hashes = options_.hashes;
+  if (!hashes) {
+    own_hashes = std::make_unique<HashCache>(1 << 16);
+    hashes = own_hashes.get();
+  }
+  std::mutex sink_mu;
+  auto emit = [&](const v1::Event& e) {
+    std::lock_guard lock(sink_mu);
+    if (sink) sink(e);
+  };
+  std::atomic<std::size_t> next{0};
+
+  auto worker = [&] {
+    Governor::ThreadScope scope(governor);
+    for (;;) {
+      if (!governor.Checkpoint()) return;
+      const std::size_t i = next.fetch_add(1);
+      if (i >= files.size()) return;
+      const FileEntry& entry = files[i];
+      std::optional<std::string> sha = hashes->Find(HashCache::Key{
+          entry.dev, entry.ino, static_cast<off_t>(entry.size), entry.mtime_ns, entry.ctime_ns});
+      std::uint64_t size = entry.size;
+      const bool cached = sha.has_value();
+      if (!cached) {
+        UniqueFd fd = OpenNoFollow(entry.path);
+        struct stat st {};
+        if (!fd || fstat(fd.get(), &st) != 0) {
+          if (errno != ENOENT) {
+            progress.AddError();
+            emit(FileWarning(context_, kActionError, entry.path, entry.size,
+                             std::string("open: ") + std::strerror(errno)));
+          }
+          progress.FileDone(entry.size, false);
+          continue;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_dev != entry.dev || st.st_ino != entry.ino) {
+          progress.FileDone(entry.size, false);  // replaced since the walk: not the file selected
+          continue;
+        }
+        bool stopped = false;
+        auto digest = hashes->Sha256(fd.get(), [&](std::size_t bytes) {
+          stopped = !governor.AcquireIo(bytes);
+          return !stopped;
+        });
+        if (stopped) return;  // cancelled
+        if (!digest) {
+          progress.AddError();
+          emit(FileWarning(context_, kActionError, entry.path, entry.size,
+                           "hash: " + digest.error().message));
+          progress.FileDone(entry.size, false);
+          continue;
+        }
+        sha = std::move(*digest);
+        size = static_cast<std::uint64_t>(st.st_size);
+        progress.AddHashed();
+      }
+      if (options_.sha256.contains(*sha)) {
+        emit(HashFinding(context_, entry.path, size, *sha));
+        progress.AddFindings(1);
+      }
+      progress.FileDone(entry.size, cached);
+      progress.MaybeReport();
+    }
+  };
+  std::vector<std::jthread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  pool.clear();  // joins
+
+  progress.Finish();
+  summary.progress = progress.Snapshot();
+  summary.progress.finished = true;
+  summary.cancelled = control.cancelled();
+  summary.cpu = governor.cpu_used();
+  summary.throttled = governor.throttled();
+  summary.wall = std::chrono::steady_clock::now() - started;
+  return summary;
+}
+
+}  // namespace vigil::agent::scan
