@@ -40,5 +40,7 @@ void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
 void RegisterActionCommands(CLI::App& app, CliContext& ctx);  // action, actions
 void RegisterScanCommands(CLI::App& app, CliContext& ctx);    // scan
 void RegisterSweepCommands(CLI::App& app, CliContext& ctx);   // ioc sweep
+// The `ioc` subcommand that find, sweep and the set commands share (made on first use).
+CLI::App* IocCommand(CLI::App& app);
 
 }  // namespace vigil::cli

@@ -262,8 +262,7 @@ void RegisterHuntCommands(CLI::App& app, CliContext& ctx) {
     };
   });
 
-  auto* ioc = app.add_subcommand("ioc", "Indicators of compromise");
-  ioc->require_subcommand(1);
+  auto* ioc = IocCommand(app);
   auto* ioc_find = ioc->add_subcommand(
       "find",
       "Every event in history carrying a SHA-256, IP or domain (and its subdomains), by host");

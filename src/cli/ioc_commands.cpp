@@ -1,5 +1,6 @@
-// vigil ioc add-set | sets | remove-set: IOC sets that the server matches live (/api/ioc/sets).
-// `vigil ioc find` (a retro-hunt for single values) is in hunt_commands.cpp.
+// vigil ioc add-set | sets | remove-set: IOC sets that the server matches live (/api/ioc/sets),
+// and the shared `ioc` subcommand. `vigil ioc find` (a retro-hunt for single values) is in
+// hunt_commands.cpp, `vigil ioc sweep` (files on the hosts now) in sweep_commands.cpp.
 #include <fstream>
 #include <iostream>
 
@@ -65,14 +66,18 @@ int RemoveSet(const Connection& c, const std::string& name) {
 
 }  // namespace
 
+CLI::App* IocCommand(CLI::App& app) {
+  for (auto* sub : app.get_subcommands([](CLI::App* a) { return a->get_name() == "ioc"; }))
+    return sub;
+  auto* ioc = app.add_subcommand("ioc",
+                                 "Indicators of compromise: find (history), sweep (files "
+                                 "on the hosts now), and the IOC sets matched live");
+  ioc->require_subcommand(1);
+  return ioc;
+}
+
 void RegisterIocSetCommands(CLI::App& app, CliContext& ctx) {
-  CLI::App* ioc = nullptr;
-  try {
-    ioc = app.get_subcommand("ioc");  // made by RegisterHuntCommands (ioc find)
-  } catch (const CLI::OptionNotFound&) {
-    ioc = app.add_subcommand("ioc", "Indicators of compromise");
-    ioc->require_subcommand(1);
-  }
+  CLI::App* ioc = IocCommand(app);
   struct Args {
     std::string name, source, expires, format = "table";
     std::vector<std::string> files;

@@ -50,13 +50,7 @@ int Sweep(const Connection& c, const SweepOptions& o) {
 }  // namespace
 
 void RegisterSweepCommands(CLI::App& app, CliContext& ctx) {
-  CLI::App* ioc = nullptr;
-  try {
-    ioc = app.get_subcommand("ioc");  // made by RegisterHuntCommands (ioc find)
-  } catch (const CLI::OptionNotFound&) {
-    ioc = app.add_subcommand("ioc", "Indicators of compromise");
-    ioc->require_subcommand(1);
-  }
+  CLI::App* ioc = IocCommand(app);
   auto o = std::make_shared<SweepOptions>();
   auto* sweep = ioc->add_subcommand(
       "sweep",

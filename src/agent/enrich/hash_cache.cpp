@@ -4,14 +4,12 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <vector>
 
 #include "common/fd.hpp"
+#include "common/file_io.hpp"
 #include "common/sha256.hpp"
 
 namespace vigil::agent {
@@ -130,29 +128,19 @@ HashCacheStats HashCache::Stats() const {
 }
 
 Result<void> HashCache::Load(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT) return {};
-    return Fail(path.string() + ": " + std::strerror(errno));
-  }
-  std::vector<char> bytes;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t r = ::read(fd.get(), buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Fail(path.string() + ": " + std::strerror(errno));
-    if (r == 0) break;
-    bytes.insert(bytes.end(), buf, buf + r);
-  }
-  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0 ||
-      (bytes.size() - sizeof kMagic) % sizeof(DiskRecord) != 0)
+  auto bytes = ReadWholeFile(path);
+  if (!bytes) return std::unexpected(bytes.error());
+  if (!*bytes) return {};  // no cache yet
+  const std::string& b = **bytes;
+  if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0 ||
+      (b.size() - sizeof kMagic) % sizeof(DiskRecord) != 0)
     return Fail(path.string() + ": not a hash cache file (bad header or truncated)");
-  const std::size_t n = (bytes.size() - sizeof kMagic) / sizeof(DiskRecord);
+  const std::size_t n = (b.size() - sizeof kMagic) / sizeof(DiskRecord);
   std::lock_guard lock(mu_);
   // Stored most recent first: inserted oldest first so the order survives.
   for (std::size_t i = n; i-- > 0;) {
     DiskRecord r;
-    std::memcpy(&r, bytes.data() + sizeof kMagic + i * sizeof r, sizeof r);
+    std::memcpy(&r, b.data() + sizeof kMagic + i * sizeof r, sizeof r);
     InsertLocked(Key{static_cast<dev_t>(r.dev), static_cast<ino_t>(r.ino),
                      static_cast<off_t>(r.size), r.mtime_ns, r.ctime_ns},
                  ToHex(r.digest, sizeof r.digest));
@@ -161,33 +149,17 @@ Result<void> HashCache::Load(const std::filesystem::path& path) {
 }
 
 Result<void> HashCache::Save(const std::filesystem::path& path) const {
-  std::vector<DiskRecord> records;
+  std::string bytes(kMagic, sizeof kMagic);
   {
     std::lock_guard lock(mu_);
-    records.reserve(lru_.size());
+    bytes.reserve(sizeof kMagic + lru_.size() * sizeof(DiskRecord));
     for (const auto& [k, hex] : lru_) {
       DiskRecord r{k.dev, k.ino, k.size, k.mtime_ns, k.ctime_ns, {}};
-      if (FromHex(hex, r.digest, sizeof r.digest)) records.push_back(r);
+      if (FromHex(hex, r.digest, sizeof r.digest))
+        bytes.append(reinterpret_cast<const char*>(&r), sizeof r);
     }
   }
-  std::error_code ec;
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
-  const auto tmp = path.string() + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return Fail(tmp + ": " + std::strerror(errno));
-  std::string bytes(kMagic, sizeof kMagic);
-  bytes.append(reinterpret_cast<const char*>(records.data()), records.size() * sizeof(DiskRecord));
-  for (std::size_t off = 0; off < bytes.size();) {
-    const ssize_t w = ::write(fd.get(), bytes.data() + off, bytes.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return Fail(tmp + ": " + std::strerror(errno));
-    off += static_cast<std::size_t>(w);
-  }
-  if (::fsync(fd.get()) != 0) return Fail(tmp + ": fsync: " + std::strerror(errno));
-  fd.Reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return Fail(path.string() + ": rename: " + std::strerror(errno));
-  return {};
+  return WriteFileAtomic(path, bytes);
 }
 
 }  // namespace vigil::agent

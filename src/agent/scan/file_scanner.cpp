@@ -49,6 +49,26 @@ FileScanner::FileScanner(std::shared_ptr<const RuleSet> rules, FileScanOptions o
   if (context_.rules_version.empty()) context_.rules_version = rules_->version();
 }
 
+Result<WalkResult> GovernedWalk(Governor& governor, const WalkOptions& walk) {
+  Result<WalkResult> walked = Fail("walk did not run");
+  std::jthread([&] {
+    Governor::ThreadScope scope(governor);
+    walked = WalkFiles(walk);
+  }).join();
+  return walked;
+}
+
+void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanControl& control,
+                   const Governor& governor, std::chrono::steady_clock::time_point started) {
+  progress.Finish();
+  summary.progress = progress.Snapshot();
+  summary.progress.finished = true;
+  summary.cancelled = control.cancelled();
+  summary.cpu = governor.cpu_used();
+  summary.throttled = governor.throttled();
+  summary.wall = std::chrono::steady_clock::now() - started;
+}
+
 Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
                                      const EventSink& sink, const ProgressCallback& progress_cb) {
   const auto started = std::chrono::steady_clock::now();
@@ -61,12 +81,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
     summary.cancelled = true;
     return summary;
   }
-  // The walk runs on a governed thread too: its CPU counts against the cap.
-  Result<WalkResult> walked = Fail("walk did not run");
-  std::jthread([&] {
-    Governor::ThreadScope scope(governor);
-    walked = WalkFiles(options_.walk);
-  }).join();
+  auto walked = GovernedWalk(governor, options_.walk);
   if (!walked) return std::unexpected(walked.error());
   summary.walk = walked->stats;
   const auto& files = walked->files;
@@ -190,13 +205,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
   pool.clear();  // joins
   if (setup_failed) return Fail(setup_error);
 
-  progress.Finish();
-  summary.progress = progress.Snapshot();
-  summary.progress.finished = true;
-  summary.cancelled = control.cancelled();
-  summary.cpu = governor.cpu_used();
-  summary.throttled = governor.throttled();
-  summary.wall = std::chrono::steady_clock::now() - started;
+  FinishSummary(summary, progress, control, governor, started);
   return summary;
 }
 

@@ -62,6 +62,12 @@ class FileScanner {
   ScanContext context_;
 };
 
+// Shared by the scanners' Run: the walk on a governed thread (its CPU counts against the cap),
+// and the summary's end (final progress report, cancelled, CPU, throttled and wall time).
+Result<WalkResult> GovernedWalk(Governor& governor, const WalkOptions& walk);
+void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanControl& control,
+                   const Governor& governor, std::chrono::steady_clock::time_point started);
+
 // libyara's timeout for a CPU budget of `seconds` when a thread may use `share` of a core.
 int StretchedTimeout(int seconds, double share);
 // A random 64-bit value for the splay.

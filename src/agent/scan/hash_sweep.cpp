@@ -29,11 +29,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
     summary.cancelled = true;
     return summary;
   }
-  Result<WalkResult> walked = Fail("walk did not run");
-  std::jthread([&] {
-    Governor::ThreadScope scope(governor);
-    walked = WalkFiles(options_.walk);
-  }).join();
+  auto walked = GovernedWalk(governor, options_.walk);
   if (!walked) return std::unexpected(walked.error());
   summary.walk = walked->stats;
   const auto& files = walked->files;
@@ -108,13 +104,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   pool.clear();  // joins
 
-  progress.Finish();
-  summary.progress = progress.Snapshot();
-  summary.progress.finished = true;
-  summary.cancelled = control.cancelled();
-  summary.cpu = governor.cpu_used();
-  summary.throttled = governor.throttled();
-  summary.wall = std::chrono::steady_clock::now() - started;
+  FinishSummary(summary, progress, control, governor, started);
   return summary;
 }
 

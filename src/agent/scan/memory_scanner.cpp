@@ -209,13 +209,7 @@ Result<ScanSummary> MemoryScanner::Run(ScanControl& control, const Clock& clock,
   pool.clear();
   if (setup_failed) return Fail(setup_error);
 
-  progress.Finish();
-  summary.progress = progress.Snapshot();
-  summary.progress.finished = true;
-  summary.cancelled = control.cancelled();
-  summary.cpu = governor.cpu_used();
-  summary.throttled = governor.throttled();
-  summary.wall = std::chrono::steady_clock::now() - started;
+  FinishSummary(summary, progress, control, governor, started);
   return summary;
 }
 
