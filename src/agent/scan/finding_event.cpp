@@ -76,7 +76,7 @@ v1::Event HashFinding(const ScanContext& ctx, const std::string& path, std::uint
   auto e = Base(ctx, kActionHashMatch);
   SetFile(e, path, size);
   e.set_file_hash_sha256(sha256);
-  e.set_vigil_scan_ioc("sha256:" + sha256);
+  (*e.mutable_extra())[std::string(kExtraIoc)] = "sha256:" + sha256;
   return e;
 }
 

@@ -1,7 +1,7 @@
 // Scan findings and scan warnings as events (category "scan") of the one schema: file findings
 // carry file.*, memory findings process.* and vigil.memory.*, both yara.* and vigil.scan.*.
-// Hash sweep findings carry file.* and vigil.scan.ioc. Warnings (timeouts, unreadable items) are
-// finding-less events with event.action and error.message.
+// Hash sweep findings carry file.* and vigil.scan.ioc (extra). Warnings (timeouts, unreadable
+// items) are finding-less events with event.action and error.message.
 #pragma once
 
 #include <sys/types.h>
@@ -44,12 +44,16 @@ inline constexpr std::string_view kActionMatch = "yara_match";
 inline constexpr std::string_view kActionTimeout = "scan_timeout";
 inline constexpr std::string_view kActionError = "scan_error";
 inline constexpr std::string_view kActionHashMatch = "hash_match";  // a hash sweep's finding
+// Sweep fields not (yet) in src/common/schema/events.toml: they travel in the event's extra map.
+inline constexpr std::string_view kExtraIoc = "vigil.scan.ioc";
+inline constexpr std::string_view kExtraFilesCached = "vigil.scan.files_cached";
+inline constexpr std::string_view kExtraFilesHashed = "vigil.scan.files_hashed";
 
 v1::Event FileFinding(const ScanContext& ctx, const RuleMatch& match, const std::string& path,
                       std::uint64_t size, const std::string& sha256);
 v1::Event MemoryFinding(const ScanContext& ctx, const RuleMatch& match, const ProcessInfo& process,
                         const std::optional<RegionInfo>& region);
-// A file whose SHA-256 is on a hash sweep's list (vigil.scan.ioc = "sha256:HEX").
+// A file whose SHA-256 is on a hash sweep's list (extra vigil.scan.ioc = "sha256:HEX").
 v1::Event HashFinding(const ScanContext& ctx, const std::string& path, std::uint64_t size,
                       const std::string& sha256);
 // action: kActionTimeout or kActionError.

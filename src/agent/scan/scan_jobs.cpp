@@ -170,9 +170,9 @@ Result<json> ScanJobs::Start(const json& payload) {
       e.set_vigil_scan_status(std::string(status));
       e.set_vigil_scan_files_total(static_cast<std::int64_t>(p.files_total));
       e.set_vigil_scan_files_done(static_cast<std::int64_t>(p.files_done));
-      e.set_vigil_scan_files_cached(static_cast<std::int64_t>(p.files_cached));
-      if (s.kind == "hash")
-        e.set_vigil_scan_files_hashed(static_cast<std::int64_t>(p.files_hashed));
+      auto& extra = *e.mutable_extra();
+      extra[std::string(kExtraFilesCached)] = std::to_string(p.files_cached);
+      if (s.kind == "hash") extra[std::string(kExtraFilesHashed)] = std::to_string(p.files_hashed);
       e.set_vigil_scan_bytes_total(static_cast<std::int64_t>(p.bytes_total));
       e.set_vigil_scan_bytes_done(static_cast<std::int64_t>(p.bytes_done));
       e.set_vigil_scan_processes_total(static_cast<std::int64_t>(p.processes_total));

@@ -179,8 +179,10 @@ Result<std::vector<ScanJobStore::HostProgress>> ScanJobStore::Progress(const std
       "SELECT agent_id, host_name, vigil_scan_status, error_message, vigil_scan_files_total, "
       "vigil_scan_files_done, vigil_scan_bytes_total, vigil_scan_bytes_done, "
       "vigil_scan_processes_total, vigil_scan_processes_done, vigil_scan_findings, "
-      "vigil_scan_errors, vigil_scan_eta_seconds, timestamp, vigil_scan_files_cached, "
-      "vigil_scan_files_hashed FROM scan p WHERE vigil_scan_id = ? "
+      "vigil_scan_errors, vigil_scan_eta_seconds, timestamp, "
+      "CAST(json_extract(extra, '$.\"vigil.scan.files_cached\"') AS INTEGER), "
+      "CAST(json_extract(extra, '$.\"vigil.scan.files_hashed\"') AS INTEGER) "
+      "FROM scan p WHERE vigil_scan_id = ? "
       "AND event_action = 'scan_progress' AND id = (SELECT id FROM scan q WHERE q.vigil_scan_id "
       "= p.vigil_scan_id AND q.agent_id = p.agent_id AND q.event_action = 'scan_progress' ORDER "
       "BY q.timestamp DESC, q.id DESC LIMIT 1) ORDER BY host_name");

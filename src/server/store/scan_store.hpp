@@ -53,7 +53,8 @@ class ScanJobStore {
   // Active recurring jobs whose next run is due at now.
   Result<std::vector<ScanJob>> Due(std::int64_t now_ns);
 
-  // Progress of one run: the newest scan_progress event per agent, read from the scan table.
+  // Progress of one run: the newest scan_progress event per agent, read from the scan table
+  // (files_cached and files_hashed from its extra map).
   struct HostProgress {
     std::string agent_id, host_name, status, error;
     std::int64_t files_total = 0, files_done = 0, files_cached = 0, files_hashed = 0;

@@ -83,7 +83,7 @@ TEST(HashSweep, FindsEveryCopyWithPathSizeHashAndIoc) {
     EXPECT_EQ(e.event_category(), "scan");
     EXPECT_EQ(e.file_size(), static_cast<std::int64_t>(kContent.size()));
     EXPECT_EQ(e.file_hash_sha256(), Sha256Hex(kContent));
-    EXPECT_EQ(e.vigil_scan_ioc(), "sha256:" + Sha256Hex(kContent));
+    EXPECT_EQ(e.extra().at("vigil.scan.ioc"), "sha256:" + Sha256Hex(kContent));
     EXPECT_EQ(e.vigil_scan_id(), "sweep-1");
     EXPECT_EQ(e.host_name(), "host");
   }
@@ -185,7 +185,7 @@ TEST(HashSweep, RunsAsAScanJobOfKindHash) {
   EXPECT_EQ(first.vigil_scan_status(), "done");
   EXPECT_EQ(first.vigil_scan_kind(), "hash");
   EXPECT_EQ(first.vigil_scan_findings(), 3);
-  EXPECT_EQ(first.vigil_scan_files_hashed(), 5);
+  EXPECT_EQ(first.extra().at("vigil.scan.files_hashed"), "5");
   EXPECT_EQ(first.vigil_scan_rules_version(),
             Sha256ListDigest(std::set<std::string>{Sha256Hex(kContent)}));
   // The job saved the hash cache in the state dir: the next sweep reads nothing.
@@ -193,8 +193,8 @@ TEST(HashSweep, RunsAsAScanJobOfKindHash) {
   run("sweep-b");
   auto second = last_progress("sweep-b");
   EXPECT_EQ(second.vigil_scan_findings(), 3);
-  EXPECT_EQ(second.vigil_scan_files_hashed(), 0);
-  EXPECT_EQ(second.vigil_scan_files_cached(), 5);
+  EXPECT_EQ(second.extra().at("vigil.scan.files_hashed"), "0");
+  EXPECT_EQ(second.extra().at("vigil.scan.files_cached"), "5");
 
   auto bad = jobs.Start({{"job", "x"}, {"kind", "hash"}, {"sha256", {"1234"}}, {"paths", {"/"}}});
   ASSERT_FALSE(bad);
