@@ -264,6 +264,7 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     return r ? agent::CommandOutcome{.ok = true, .error = {}, .result = std::move(*r)}
              : agent::CommandOutcome{.ok = false, .error = r.error().message, .result = nullptr};
   };
+  if (auto n = scan_jobs.ResumeInterrupted()) VLOG_INFO("{} interrupted scan job(s) resumed", n);
   commands.Register("scan", [&](const nlohmann::json& p) { return outcome(scan_jobs.Start(p)); });
   commands.Register("scan_control",
                     [&](const nlohmann::json& p) { return outcome(scan_jobs.Control(p)); });

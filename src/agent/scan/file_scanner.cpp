@@ -100,7 +100,10 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
     std::lock_guard lock(sink_mu);
     if (sink) sink(e);
   };
-  std::atomic<std::size_t> next{0};
+  Checkpointer checkpoints(options_.resume, files, options_.checkpoint);
+  for (std::size_t i = 0; i < checkpoints.first(); ++i) progress.FileDone(files[i].size, false);
+  if (options_.resume) progress.AddFindings(options_.resume->findings);
+  std::atomic<std::size_t> next{checkpoints.first()};
   std::atomic<bool> setup_failed{false};
   std::string setup_error;
 
@@ -118,6 +121,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
       if (!governor.Checkpoint()) return;
       const std::size_t i = next.fetch_add(1);
       if (i >= files.size()) return;
+      FileDoneGuard done{checkpoints, i};
       const FileEntry& entry = files[i];
       const FileIdentity walked_id{entry.dev, entry.ino, entry.size, entry.mtime_ns,
                                    entry.ctime_ns};
@@ -163,7 +167,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
         if (r == 0) break;  // shrank
         got += static_cast<std::uint64_t>(r);
       }
-      if (cancelled) return;
+      if (cancelled) return done.Abandon();
       if (read_error) {
         progress.AddError();
         emit(FileWarning(context_, kActionError, entry.path, size,
@@ -173,11 +177,12 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
       }
       ScanOutcome outcome =
           (*scanner)->ScanBuffer(std::span<const std::uint8_t>(buffer.data(), got));
-      if (!outcome.matches.empty()) {
+      if (!outcome.matches.empty() && !checkpoints.AlreadyReported(entry.path)) {
         std::string sha;
         if (auto digest = hashes->Sha256(fd.get())) sha = std::move(*digest);
         for (const auto& m : outcome.matches) emit(FileFinding(context_, m, entry.path, got, sha));
         progress.AddFindings(outcome.matches.size());
+        checkpoints.Reported(entry.path, outcome.matches.size());
       }
       if (outcome.status == ScanStatus::kTimeout) {
         progress.AddTimeout();
@@ -204,6 +209,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   pool.clear();  // joins
   if (setup_failed) return Fail(setup_error);
+  checkpoints.Flush();
 
   FinishSummary(summary, progress, control, governor, started);
   return summary;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "agent/scan/checkpoint.hpp"
 #include "agent/scan/file_walker.hpp"
 #include "agent/scan/finding_event.hpp"
 #include "agent/scan/governor.hpp"
@@ -37,6 +38,8 @@ struct FileScanOptions {
   std::optional<std::uint64_t> splay_random;  // default: from std::random_device
   ScanCache* cache = nullptr;                 // unchanged-file cache, optional
   HashCache* hashes = nullptr;                // optional; one is made per scan when null
+  const Checkpoint* resume = nullptr;         // continue an interrupted run from here
+  CheckpointSink checkpoint;                  // receives the run's position (optional)
 };
 
 struct ScanSummary {

@@ -46,7 +46,10 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
     std::lock_guard lock(sink_mu);
     if (sink) sink(e);
   };
-  std::atomic<std::size_t> next{0};
+  Checkpointer checkpoints(options_.resume, files, options_.checkpoint);
+  for (std::size_t i = 0; i < checkpoints.first(); ++i) progress.FileDone(files[i].size, false);
+  if (options_.resume) progress.AddFindings(options_.resume->findings);
+  std::atomic<std::size_t> next{checkpoints.first()};
 
   auto worker = [&] {
     Governor::ThreadScope scope(governor);
@@ -54,6 +57,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
       if (!governor.Checkpoint()) return;
       const std::size_t i = next.fetch_add(1);
       if (i >= files.size()) return;
+      FileDoneGuard done{checkpoints, i};
       const FileEntry& entry = files[i];
       std::optional<std::string> sha = hashes->Find(HashCache::Key{
           entry.dev, entry.ino, static_cast<off_t>(entry.size), entry.mtime_ns, entry.ctime_ns});
@@ -80,7 +84,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
           stopped = !governor.AcquireIo(bytes);
           return !stopped;
         });
-        if (stopped) return;  // cancelled
+        if (stopped) return done.Abandon();  // cancelled: not done
         if (!digest) {
           progress.AddError();
           emit(FileWarning(context_, kActionError, entry.path, entry.size,
@@ -92,9 +96,10 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
         size = static_cast<std::uint64_t>(st.st_size);
         progress.AddHashed();
       }
-      if (options_.sha256.contains(*sha)) {
+      if (options_.sha256.contains(*sha) && !checkpoints.AlreadyReported(entry.path)) {
         emit(HashFinding(context_, entry.path, size, *sha));
         progress.AddFindings(1);
+        checkpoints.Reported(entry.path, 1);
       }
       progress.FileDone(entry.size, cached);
       progress.MaybeReport();
@@ -103,6 +108,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
   std::vector<std::jthread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   pool.clear();  // joins
+  checkpoints.Flush();
 
   FinishSummary(summary, progress, control, governor, started);
   return summary;

@@ -24,6 +24,8 @@ struct HashSweepOptions {
   GovernorOptions governor;
   std::optional<std::uint64_t> splay_random;  // default: from std::random_device
   HashCache* hashes = nullptr;                // one is made per sweep when null
+  const Checkpoint* resume = nullptr;         // continue an interrupted run from here
+  CheckpointSink checkpoint;                  // receives the run's position (optional)
 };
 
 class HashSweeper {

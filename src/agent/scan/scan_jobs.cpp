@@ -2,6 +2,7 @@
 #include "agent/scan/scan_jobs.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <set>
 
 #include "agent/enrich/hash_cache.hpp"
@@ -12,6 +13,7 @@
 #include "agent/scan/rule_package.hpp"
 #include "agent/scan/scan_cache.hpp"
 #include "agent/scan/schedule.hpp"
+#include "common/file_io.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 
@@ -95,6 +97,7 @@ struct ScanJobs::Job {
 ScanJobs::ScanJobs(ScanJobsOptions options) : options_(std::move(options)) {}
 
 ScanJobs::~ScanJobs() {
+  stopping_ = true;
   std::map<std::string, std::shared_ptr<Job>> jobs;
   {
     std::lock_guard lock(mu_);
@@ -123,7 +126,54 @@ std::size_t ScanJobs::Running() const {
   return n;
 }
 
-Result<json> ScanJobs::Start(const json& payload) {
+std::filesystem::path ScanJobs::JobFile(const std::string& id, const char* ext) const {
+  std::string name;
+  for (char c : id)
+    name += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
+  return options_.state_dir / "scan" / "jobs" / (name + ext);
+}
+
+std::size_t ScanJobs::ResumeInterrupted() {
+  std::error_code ec;
+  std::size_t resumed = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(options_.state_dir / "scan" / "jobs", ec)) {
+    if (entry.path().extension() != ".job") continue;
+    auto pos_file = entry.path();
+    pos_file.replace_extension(".pos");
+    auto drop = [&](const std::string& why) {
+      VLOG_WARN("scan job {} not resumed: {}", entry.path().string(), why);
+      std::filesystem::remove(entry.path(), ec);
+      std::filesystem::remove(pos_file, ec);
+    };
+    auto text = ReadWholeFile(entry.path());
+    if (!text || !*text) {
+      drop(text ? "gone" : text.error().message);
+      continue;
+    }
+    json payload = json::parse(**text, nullptr, false);
+    if (payload.is_discarded()) {
+      drop("damaged");
+      continue;
+    }
+    Checkpoint position;
+    if (auto pos = ReadWholeFile(pos_file); pos && *pos)
+      position = Checkpoint::FromJson(json::parse(**pos, nullptr, false));
+    auto started = StartJob(payload, position);
+    if (!started) {
+      drop(started.error().message);
+      continue;
+    }
+    VLOG_INFO("scan job {} resumed after {} file(s), {} finding(s) already reported",
+              payload.value("job", ""), position.done, position.findings);
+    ++resumed;
+  }
+  return resumed;
+}
+
+Result<json> ScanJobs::Start(const json& payload) { return StartJob(payload, std::nullopt); }
+
+Result<json> ScanJobs::StartJob(const json& payload, std::optional<Checkpoint> resume) {
   auto spec = ParseSpec(payload);
   if (!spec) return std::unexpected(spec.error());
   // Compiled here, before answering, so bad rules fail the command itself.
@@ -150,7 +200,13 @@ Result<json> ScanJobs::Start(const json& payload) {
   auto job = std::make_shared<Job>();
   job->spec = std::move(*spec);
   const std::string id = job->spec.id;
-  job->thread = std::thread([this, job, rules, version] {
+  // Memory scans are not resumed (the processes a restart finds are others).
+  const bool resumable = job->spec.kind != "memory";
+  const auto job_file = JobFile(id, ".job"), pos_file = JobFile(id, ".pos");
+  if (resumable && !resume)
+    if (auto r = WriteFileAtomic(job_file, payload.dump()); !r)
+      VLOG_WARN("scan {}: not resumable after a restart: {}", id, r.error().message);
+  job->thread = std::thread([this, job, rules, version, resumable, resume, job_file, pos_file] {
     const JobSpec& s = job->spec;
     ScanContext context{s.id, version, options_.host.host_id, options_.host.hostname,
                         options_.host.boot_id};
@@ -190,9 +246,17 @@ Result<json> ScanJobs::Start(const json& payload) {
     if (s.window) governor.schedule.window = *s.window;
     governor.schedule.splay = std::chrono::seconds(s.splay_seconds);
     const bool waits = s.window.has_value() || s.splay_seconds > 0;
-    progress_event(Progress{}, waits ? "waiting" : "running", "");
+    if (!resume) progress_event(Progress{}, waits ? "waiting" : "running", "");
+    CheckpointSink save_position;
+    if (resumable)
+      save_position = [&](const Checkpoint& c) {
+        if (auto r = WriteFileAtomic(pos_file, c.ToJson().dump()); !r)
+          VLOG_WARN("scan {}: position not saved: {}", s.id, r.error().message);
+      };
+    const Checkpoint* resume_from = resume ? &*resume : nullptr;
 
-    auto last = std::chrono::steady_clock::now();
+    // A resumed run reports its position with the first progress it makes.
+    auto last = resume ? std::chrono::steady_clock::time_point{} : std::chrono::steady_clock::now();
     ProgressCallback on_progress = [&](const Progress& p) {
       if (p.finished) return;  // the final event below says how it ended
       const auto now = std::chrono::steady_clock::now();
@@ -224,6 +288,8 @@ Result<json> ScanJobs::Start(const json& payload) {
                     loaded.error().message);
       }
       o.hashes = &hashes;
+      o.resume = resume_from;
+      o.checkpoint = save_position;
       HashSweeper sweeper(std::move(o), context);
       summary = sweeper.Run(job->control, clock, sink, on_progress);
       std::lock_guard lock(cache_file_mu);
@@ -245,6 +311,8 @@ Result<json> ScanJobs::Start(const json& payload) {
       o.cache = &cache;
       HashCache hashes(4096);
       o.hashes = &hashes;
+      o.resume = resume_from;
+      o.checkpoint = save_position;
       FileScanner scanner(rules, std::move(o), context);
       summary = scanner.Run(job->control, clock, sink, on_progress);
       std::lock_guard lock(cache_file_mu);
@@ -259,12 +327,20 @@ Result<json> ScanJobs::Start(const json& payload) {
       MemoryScanner scanner(rules, std::move(o), context);
       summary = scanner.Run(job->control, clock, sink, on_progress);
     }
+    // Cancelled by the agent's stop: kept (job and position files) to resume on the next start.
+    const bool interrupted = stopping_.load() && summary && summary->cancelled && resumable;
     if (!summary)
       progress_event(Progress{}, "failed", summary.error().message);
-    else
+    else if (!interrupted)
       progress_event(summary->progress, summary->cancelled ? "cancelled" : "done", "");
+    if (!interrupted) {
+      std::error_code ec;
+      std::filesystem::remove(job_file, ec);
+      std::filesystem::remove(pos_file, ec);
+    }
     VLOG_INFO("scan {} ({}) {}", s.id, s.kind,
-              !summary ? "failed: " + summary.error().message
+              !summary      ? "failed: " + summary.error().message
+              : interrupted ? std::string("interrupted by the agent's stop; resumes on restart")
               : summary->cancelled
                   ? std::string("cancelled")
                   : "done: " + std::to_string(summary->progress.findings) + " finding(s)");

@@ -3,20 +3,25 @@
 // job runs on its own thread under the governor; its findings and its progress (events of category
 // scan, event.action "scan_progress", every few seconds and at each state change) go into the
 // agent's pipeline like any telemetry. A command is answered when the job is accepted, not when it
-// ends: a scan may take hours and the channel runs one command at a time.
+// ends: a scan may take hours and the channel runs one command at a time. So the command
+// journal cannot bring a job back after an agent restart: file scans and hash sweeps persist
+// their payload and position themselves and resume (ResumeInterrupted).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "agent/scan/checkpoint.hpp"
 #include "common/error.hpp"
 #include "common/host_info.hpp"
 #include "common/schema.hpp"
@@ -49,6 +54,10 @@ class ScanJobs {
   // "max_size_mb", "one_fs", "pids", "cpu", "io", "window", "splay_seconds", "threads",
   // "timeout_seconds"}. Answers {"accepted": job}.
   Result<nlohmann::json> Start(const nlohmann::json& payload);
+  // File scans and hash sweeps that an agent stop interrupted (persisted under
+  // STATE_DIR/scan/jobs/ with their position), started again where they stood. Call once, before
+  // the command channel starts. Returns how many were resumed.
+  std::size_t ResumeInterrupted();
   // "scan_control": {"job", "op": "pause"|"resume"|"cancel"}. Answers {"job", "op", "state"}.
   Result<nlohmann::json> Control(const nlohmann::json& payload);
 
@@ -58,10 +67,13 @@ class ScanJobs {
  private:
   struct Job;
   void Reap();
+  Result<nlohmann::json> StartJob(const nlohmann::json& payload, std::optional<Checkpoint> resume);
+  std::filesystem::path JobFile(const std::string& id, const char* ext) const;
 
   ScanJobsOptions options_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;
+  std::atomic<bool> stopping_{false};  // jobs cancelled by the agent's stop are kept to resume
 };
 
 }  // namespace vigil::agent::scan
