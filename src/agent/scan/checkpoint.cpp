@@ -18,7 +18,8 @@ Checkpoint Checkpoint::FromJson(const nlohmann::json& j) {
 }
 
 Checkpointer::Checkpointer(const Checkpoint* resume, const std::vector<FileEntry>& files,
-                           CheckpointSink sink, std::chrono::milliseconds interval)
+                           CheckpointSink sink, ProgressTracker& progress,
+                           std::chrono::milliseconds interval)
     : files_(files), sink_(std::move(sink)), interval_(interval), finished_(files.size(), false) {
   if (!resume) return;
   state_.reported = resume->reported;
@@ -29,6 +30,8 @@ Checkpointer::Checkpointer(const Checkpoint* resume, const std::vector<FileEntry
     state_.done = resume->done;
     state_.last_path = resume->last_path;
   }
+  for (std::size_t i = 0; i < first_; ++i) progress.FileDone(files[i].size, false);
+  progress.AddFindings(resume->findings);
 }
 
 bool Checkpointer::AlreadyReported(const std::string& path) const {

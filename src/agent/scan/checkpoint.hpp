@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/scan/file_walker.hpp"
+#include "agent/scan/progress.hpp"
 
 namespace vigil::agent::scan {
 
@@ -37,8 +38,9 @@ class Checkpointer {
  public:
   // resume: where the interrupted run stood, or null. The position is used only when the walk's
   // file at done - 1 is still last_path; otherwise the run starts over (findings still not
-  // repeated).
+  // repeated). The finished prefix and the findings reported count into progress at once.
   Checkpointer(const Checkpoint* resume, const std::vector<FileEntry>& files, CheckpointSink sink,
+               ProgressTracker& progress,
                std::chrono::milliseconds interval = std::chrono::milliseconds(1000));
 
   std::size_t first() const { return first_; }  // the walk index to start at

@@ -49,13 +49,22 @@ FileScanner::FileScanner(std::shared_ptr<const RuleSet> rules, FileScanOptions o
   if (context_.rules_version.empty()) context_.rules_version = rules_->version();
 }
 
-Result<WalkResult> GovernedWalk(Governor& governor, const WalkOptions& walk) {
+Result<std::optional<WalkResult>> StartFileRun(Governor& governor, std::uint64_t splay_random,
+                                               const WalkOptions& walk, ScanSummary& summary,
+                                               ProgressTracker& progress) {
+  if (!governor.WaitForStart(splay_random)) {
+    summary.cancelled = true;
+    return std::nullopt;
+  }
   Result<WalkResult> walked = Fail("walk did not run");
   std::jthread([&] {
     Governor::ThreadScope scope(governor);
     walked = WalkFiles(walk);
   }).join();
-  return walked;
+  if (!walked) return std::unexpected(walked.error());
+  summary.walk = walked->stats;
+  progress.SetTotals(walked->files.size(), walked->stats.bytes, 0);
+  return std::move(*walked);
 }
 
 void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanControl& control,
@@ -77,15 +86,11 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
   ScanSummary summary;
   ProgressTracker progress(progress_cb);
 
-  if (!governor.WaitForStart(options_.splay_random.value_or(RandomSplayValue()))) {
-    summary.cancelled = true;
-    return summary;
-  }
-  auto walked = GovernedWalk(governor, options_.walk);
+  auto walked = StartFileRun(governor, options_.splay_random.value_or(RandomSplayValue()),
+                             options_.walk, summary, progress);
   if (!walked) return std::unexpected(walked.error());
-  summary.walk = walked->stats;
-  const auto& files = walked->files;
-  progress.SetTotals(files.size(), walked->stats.bytes, 0);
+  if (!*walked) return summary;  // cancelled before it started
+  const auto& files = (*walked)->files;
 
   std::unique_ptr<HashCache> own_hashes;
   HashCache* hashes = options_.hashes;
@@ -100,9 +105,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
     std::lock_guard lock(sink_mu);
     if (sink) sink(e);
   };
-  Checkpointer checkpoints(options_.resume, files, options_.checkpoint);
-  for (std::size_t i = 0; i < checkpoints.first(); ++i) progress.FileDone(files[i].size, false);
-  if (options_.resume) progress.AddFindings(options_.resume->findings);
+  Checkpointer checkpoints(options_.resume, files, options_.checkpoint, progress);
   std::atomic<std::size_t> next{checkpoints.first()};
   std::atomic<bool> setup_failed{false};
   std::string setup_error;

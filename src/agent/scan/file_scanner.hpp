@@ -65,9 +65,13 @@ class FileScanner {
   ScanContext context_;
 };
 
-// Shared by the scanners' Run: the walk on a governed thread (its CPU counts against the cap),
-// and the summary's end (final progress report, cancelled, CPU, throttled and wall time).
-Result<WalkResult> GovernedWalk(Governor& governor, const WalkOptions& walk);
+// Shared by the file scanners' Run: waits for the start (window, splay; nullopt when cancelled
+// meanwhile), walks on a governed thread (its CPU counts against the cap) and sets the totals.
+Result<std::optional<WalkResult>> StartFileRun(Governor& governor, std::uint64_t splay_random,
+                                               const WalkOptions& walk, ScanSummary& summary,
+                                               ProgressTracker& progress);
+// Shared by every scanner's Run: the summary's end (final progress report, cancelled, CPU,
+// throttled and wall time).
 void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanControl& control,
                    const Governor& governor, std::chrono::steady_clock::time_point started);
 

@@ -25,15 +25,11 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
   ScanSummary summary;
   ProgressTracker progress(progress_cb);
 
-  if (!governor.WaitForStart(options_.splay_random.value_or(RandomSplayValue()))) {
-    summary.cancelled = true;
-    return summary;
-  }
-  auto walked = GovernedWalk(governor, options_.walk);
+  auto walked = StartFileRun(governor, options_.splay_random.value_or(RandomSplayValue()),
+                             options_.walk, summary, progress);
   if (!walked) return std::unexpected(walked.error());
-  summary.walk = walked->stats;
-  const auto& files = walked->files;
-  progress.SetTotals(files.size(), walked->stats.bytes, 0);
+  if (!*walked) return summary;  // cancelled before it started
+  const auto& files = (*walked)->files;
 
   std::unique_ptr<HashCache> own_hashes;
   HashCache* hashes = options_.hashes;
@@ -46,9 +42,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
     std::lock_guard lock(sink_mu);
     if (sink) sink(e);
   };
-  Checkpointer checkpoints(options_.resume, files, options_.checkpoint);
-  for (std::size_t i = 0; i < checkpoints.first(); ++i) progress.FileDone(files[i].size, false);
-  if (options_.resume) progress.AddFindings(options_.resume->findings);
+  Checkpointer checkpoints(options_.resume, files, options_.checkpoint, progress);
   std::atomic<std::size_t> next{checkpoints.first()};
 
   auto worker = [&] {

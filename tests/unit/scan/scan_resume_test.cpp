@@ -43,14 +43,18 @@ TEST(Checkpointer, ThePositionIsTheContiguousPrefixOfFinishedFiles) {
   EXPECT_EQ(round_trip.done, 2u);
   EXPECT_EQ(round_trip.findings, 2u);
 
-  Checkpointer resumed(&round_trip, files, {});
+  ProgressTracker resumed_progress({});
+  Checkpointer resumed(&round_trip, files, {}, resumed_progress);
   EXPECT_EQ(resumed.first(), 2u);
+  EXPECT_EQ(resumed_progress.Snapshot().files_done, 2u);  // the finished prefix counts as done
+  EXPECT_EQ(resumed_progress.Snapshot().findings, 2u);
   EXPECT_TRUE(resumed.AlreadyReported("/f3"));
   EXPECT_FALSE(resumed.AlreadyReported("/f4"));
 
   auto changed = Entries(5);
   changed[1].path = "/other";  // the tree changed: start over, but still do not repeat findings
-  Checkpointer over(&round_trip, changed, {});
+  ProgressTracker over_progress({});
+  Checkpointer over(&round_trip, changed, {}, over_progress);
   EXPECT_EQ(over.first(), 0u);
   EXPECT_TRUE(over.AlreadyReported("/f3"));
 }
