@@ -67,6 +67,25 @@ Result<std::optional<WalkResult>> StartFileRun(Governor& governor, std::uint64_t
   return std::move(*walked);
 }
 
+bool OpenWalkedFile(const FileEntry& entry, UniqueFd& fd, struct stat& st, const ScanContext& ctx,
+                    ProgressTracker& progress, const EventSink& emit) {
+  fd = OpenNoFollow(entry.path);
+  if (!fd || fstat(fd.get(), &st) != 0) {
+    if (errno != ENOENT) {
+      progress.AddError();
+      emit(FileWarning(ctx, kActionError, entry.path, entry.size,
+                       std::string("open: ") + std::strerror(errno)));
+    }
+    progress.FileDone(entry.size, false);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_dev != entry.dev || st.st_ino != entry.ino) {
+    progress.FileDone(entry.size, false);  // replaced since the walk: not the file selected
+    return false;
+  }
+  return true;
+}
+
 void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanControl& control,
                    const Governor& governor, std::chrono::steady_clock::time_point started) {
   progress.Finish();
@@ -133,21 +152,9 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
         progress.MaybeReport();
         continue;
       }
-      UniqueFd fd = OpenNoFollow(entry.path);
+      UniqueFd fd;
       struct stat st {};
-      if (!fd || fstat(fd.get(), &st) != 0) {
-        if (errno != ENOENT) {
-          progress.AddError();
-          emit(FileWarning(context_, kActionError, entry.path, entry.size,
-                           std::string("open: ") + std::strerror(errno)));
-        }
-        progress.FileDone(entry.size, false);
-        continue;
-      }
-      if (!S_ISREG(st.st_mode) || st.st_dev != entry.dev || st.st_ino != entry.ino) {
-        progress.FileDone(entry.size, false);  // replaced since the walk: not the file selected
-        continue;
-      }
+      if (!OpenWalkedFile(entry, fd, st, context_, progress, emit)) continue;
       const FileIdentity id = IdentityOf(st);
       auto size = static_cast<std::uint64_t>(st.st_size);
       if (options_.walk.max_size && size > options_.walk.max_size) size = options_.walk.max_size;

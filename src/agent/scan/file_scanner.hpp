@@ -5,6 +5,8 @@
 // remembered in the optional unchanged-file cache and skipped on the next scan.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -70,6 +72,11 @@ class FileScanner {
 Result<std::optional<WalkResult>> StartFileRun(Governor& governor, std::uint64_t splay_random,
                                                const WalkOptions& walk, ScanSummary& summary,
                                                ProgressTracker& progress);
+// Opens a walked file for reading (no symlink followed) into fd and st. False when it vanished
+// (silently), cannot be opened (an error event, counted) or is no longer the file the walk
+// selected; the file then counts as done.
+bool OpenWalkedFile(const FileEntry& entry, UniqueFd& fd, struct stat& st, const ScanContext& ctx,
+                    ProgressTracker& progress, const EventSink& emit);
 // Shared by every scanner's Run: the summary's end (final progress report, cancelled, CPU,
 // throttled and wall time).
 void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanControl& control,

@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -58,21 +56,9 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
       std::uint64_t size = entry.size;
       const bool cached = sha.has_value();
       if (!cached) {
-        UniqueFd fd = OpenNoFollow(entry.path);
+        UniqueFd fd;
         struct stat st {};
-        if (!fd || fstat(fd.get(), &st) != 0) {
-          if (errno != ENOENT) {
-            progress.AddError();
-            emit(FileWarning(context_, kActionError, entry.path, entry.size,
-                             std::string("open: ") + std::strerror(errno)));
-          }
-          progress.FileDone(entry.size, false);
-          continue;
-        }
-        if (!S_ISREG(st.st_mode) || st.st_dev != entry.dev || st.st_ino != entry.ino) {
-          progress.FileDone(entry.size, false);  // replaced since the walk: not the file selected
-          continue;
-        }
+        if (!OpenWalkedFile(entry, fd, st, context_, progress, emit)) continue;
         bool stopped = false;
         auto digest = hashes->Sha256(fd.get(), [&](std::size_t bytes) {
           stopped = !governor.AcquireIo(bytes);
