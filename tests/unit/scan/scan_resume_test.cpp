@@ -27,8 +27,9 @@ std::vector<FileEntry> Entries(int n) {
 TEST(Checkpointer, ThePositionIsTheContiguousPrefixOfFinishedFiles) {
   auto files = Entries(5);
   std::vector<Checkpoint> saved;
+  ProgressTracker progress({});
   Checkpointer c(
-      nullptr, files, [&](const Checkpoint& p) { saved.push_back(p); },
+      nullptr, files, [&](const Checkpoint& p) { saved.push_back(p); }, progress,
       std::chrono::milliseconds(0));
   EXPECT_EQ(c.first(), 0u);
   c.Done(1);  // out of order: the prefix is still empty
