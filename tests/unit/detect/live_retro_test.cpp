@@ -233,7 +233,9 @@ TEST_F(LiveRetro, LinuxPackAndSequencesGiveTheSameMatches) {
     total += retro->size();
     // Every rule of the pack fires on this timeline (kernel module loads too).
     // (YARA findings are not part of this timeline: test_scan_jobs.py fires that rule.)
-    if (id != "vigil-linux-yara-finding") EXPECT_FALSE(retro->empty()) << id << " never fired";
+    if (id != "vigil-linux-yara-finding") {
+      EXPECT_FALSE(retro->empty()) << id << " never fired";
+    }
   }
   // Which rounds' "q" processes (shell, later a connection) completed the sequences.
   auto rounds = [&](const std::set<Match>& matches) {
