@@ -114,6 +114,9 @@ try {
   await liveRow.first().waitFor();
   check(true, "the new process appears in the live view");
   await shot("live");
+  // Paused, the rows stay put: the next exec (sleep 0.2) must not shift the row under the click.
+  await page.getByRole("button", { name: "Pause" }).click();
+  await page.getByTestId("live-status").filter({ hasText: "paused" }).waitFor();
   await liveRow.first().locator("a.treelink").click();
   await page.getByTestId("process-tree").waitFor();
   const focus = page.locator(".tnode.focus");
