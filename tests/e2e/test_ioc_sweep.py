@@ -13,11 +13,7 @@ import tempfile
 from vigil_e2e import BIN, Vigil, check, wait_for
 
 with Vigil() as v:
-    v.start_server()
-    state = os.path.join(v.dir, "agent")
-    check(v.enroll(state).returncode == 0, "agent enrolls")
-    v.start_agent(state, "--sensor", "none")
-    wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
+    state, _ = v.start_host("--sensor", "none")
 
     content = os.urandom(40000)
     sha = hashlib.sha256(content).hexdigest()

@@ -27,11 +27,7 @@ def run_exe(path):
 work = tempfile.mkdtemp(prefix="vigil-e2e-files-")
 try:
     with Vigil() as v:
-        v.start_server()
-        state = os.path.join(v.dir, "agent")
-        check(v.enroll(state).returncode == 0, "agent enrolls")
-        v.start_agent(state, "--sensor", "none")
-        wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
+        state, _ = v.start_host("--sensor", "none")
         host = v.hosts()[0]["agent.id"]
 
         def act(*args, token=None):

@@ -42,11 +42,7 @@ def action(v, *args, token=None):
 
 
 with Vigil() as v:
-    v.start_server()
-    state = os.path.join(v.dir, "agent")
-    check(v.enroll(state).returncode == 0, "agent enrolls")
-    agent = v.start_agent(state, "--sensor", "auto")
-    wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
+    state, agent = v.start_host("--sensor", "auto")
     host = v.hosts()[0]["host.name"]
 
     def exec_event(pid):

@@ -11,11 +11,7 @@ from vigil_e2e import Vigil, check, wait_for
 MARKER = "VIGIL-RESUME-" + "MARKER-7d1e"
 
 with Vigil() as v:
-    v.start_server()
-    state = os.path.join(v.dir, "agent")
-    check(v.enroll(state).returncode == 0, "agent enrolls")
-    agent = v.start_agent(state, "--sensor", "none")
-    wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
+    state, agent = v.start_host("--sensor", "none")
 
     rules = os.path.join(v.dir, "resume.yar")
     with open(rules, "w") as f:

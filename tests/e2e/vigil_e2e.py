@@ -106,6 +106,16 @@ class Vigil:
         self.agents.append(p)
         return p
 
+    def start_host(self, *agent_args, name="agent"):
+        """Server, one enrolled agent (state in DIR/name) started with agent_args, online.
+        Returns (state_dir, agent process)."""
+        self.start_server()
+        state = os.path.join(self.dir, name)
+        check(self.enroll(state).returncode == 0, "agent enrolls")
+        agent = self.start_agent(state, *agent_args)
+        wait_for(lambda: any(h["online"] for h in self.hosts()), 20, "the agent to come online")
+        return state, agent
+
     def agent_log(self, state_dir):
         path = os.path.join(self.dir, "agent-" + os.path.basename(state_dir) + ".log")
         return open(path).read() if os.path.exists(path) else ""

@@ -8,10 +8,10 @@
 // open, logged). Each denial becomes a process event, event.action "exec_denied". The list is
 // persisted in STATE_DIR/response/blocked_hashes.json and enforced again at agent start.
 // Fast path: a file found allowed that only root can write (owner root, no group/other write, on
-// ext4, xfs, btrfs or tmpfs) gets an inode ignore mark for FAN_OPEN_EXEC_PERM, so its next execs are not even asked about.
-// The kernel drops that mark when the file is modified; blocking a new hash flushes all of them.
-// Files writable by anyone else are asked about on every exec (a shared writable mmap changes a
-// file without a modify event).
+// ext4, xfs, btrfs or tmpfs) gets an inode ignore mark for FAN_OPEN_EXEC_PERM, so its next execs
+// are not even asked about. The kernel drops that mark when the file is modified; blocking a new
+// hash flushes all of them. Files writable by anyone else are asked about on every exec (a shared
+// writable mmap changes a file without a modify event).
 #pragma once
 
 #include <atomic>
