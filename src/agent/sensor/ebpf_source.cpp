@@ -626,7 +626,11 @@ class EbpfSource final : public EventSource {
     if (!Load(data, size, offsetof(vg_module, data), r)) return ParseError();
     if (offsetof(vg_module, data) + std::size_t{r.path_len} > size) return ParseError();
     v1::Event e;
-    Common(e, r.hdr, "persistence", "change", "module_load");
+    // A refused or failed load changed nothing: an attempt (outcome failure), not a change.
+    const bool failed = r.ret < 0;
+    Common(e, r.hdr, "persistence", failed ? "info" : "change", "module_load");
+    e.set_event_outcome(failed ? "failure" : "success");
+    if (failed) e.set_error_message(std::strerror(-r.ret));
     e.set_process_name(Comm(r.hdr.proc));
     e.set_vigil_persistence_mechanism("kernel_module");
     if (r.path_len) {

@@ -21,8 +21,10 @@ struct EbpfSourceOptions {
   bool persistence_inventory = true;  // persistence "inventory" events at start
   std::size_t ring_bytes = 8u << 20;  // BPF ring buffer size (a power of two, >= page size)
   // Records are read when this many bytes are waiting or every poll_interval, whichever first.
+  // Each read is a wake-up of the agent's threads (source, then the uplink's batch), which costs
+  // more here than the events of a trickle do; 250 ms keeps the 2 s visibility budget easily.
   std::size_t wakeup_bytes = 64u << 10;
-  std::chrono::milliseconds poll_interval{50};
+  std::chrono::milliseconds poll_interval{250};
   // File events only for paths starting with one of these (in-kernel LPM filter on the first 64
   // bytes). Empty: every path.
   std::vector<std::string> file_prefixes = DefaultFilePrefixes();

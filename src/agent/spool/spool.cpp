@@ -198,6 +198,7 @@ class SpoolImpl final : public Spool {
   std::shared_ptr<UniqueFd> current_fd_;
   std::vector<std::uint64_t> unsynced_;  // closed segments not yet fdatasync'ed
   bool dir_dirty_ = false;               // segment files created or removed since the last Sync
+  std::uint64_t synced_next_seq_ = 0;    // next_seq_ at the last Sync that succeeded
   Cursor cursor_;
   std::uint64_t epoch_ = 0;
   std::uint64_t next_seq_ = 1;
@@ -594,7 +595,15 @@ Result<void> SpoolImpl::Ack(std::uint64_t sequence) {
       return Fail("spool: ack of sequence " + std::to_string(sequence) +
                   " which was never appended (next is " + std::to_string(next_seq_) + ")");
     }
-    frees_segment = !segments_.empty() && segments_.front().last_seq <= sequence;
+    // As RemoveAcked decides: an older segment all acknowledged, or the current one once it is
+    // big enough to be replaced. (A trickle's acks of the small current segment are not.)
+    if (!segments_.empty()) {
+      const Segment& front = segments_.front();
+      frees_segment =
+          front.last_seq <= sequence &&
+          (segments_.size() > 1 ||
+           front.bytes >= std::min<std::uint64_t>(options_.segment_bytes, kRotateAckedBytes));
+    }
   }
   // The acked file only saves resending after a restart (the server deduplicates by sequence), so
   // it is written without fsync, and at most once a second unless a segment is about to go.
@@ -633,11 +642,15 @@ Result<void> SpoolImpl::Sync() {
   std::shared_ptr<UniqueFd> current;
   std::vector<std::uint64_t> closed;
   bool dir_dirty = false;
+  std::uint64_t next_seq = 0;
   {
     std::lock_guard lock(mu_);
+    // Nothing written since the last Sync: no fdatasync (the agent's syncer asks twice a second).
+    if (unsynced_.empty() && !dir_dirty_ && next_seq_ == synced_next_seq_) return {};
     current = current_fd_;
     closed.swap(unsynced_);
     dir_dirty = std::exchange(dir_dirty_, false);
+    next_seq = next_seq_;
   }
   auto restore = [&] {
     std::lock_guard lock(mu_);
@@ -665,6 +678,8 @@ Result<void> SpoolImpl::Sync() {
       return r;
     }
   }
+  std::lock_guard lock(mu_);
+  synced_next_seq_ = std::max(synced_next_seq_, next_seq);
   return {};
 }
 

@@ -160,13 +160,13 @@ std::string Uplink::Session() {
     }
     {
       std::unique_lock lock(window_mutex);
-      window_cv.wait_for(lock, std::chrono::milliseconds(200),
+      window_cv.wait_for(lock, options_.idle_wait,
                          [&] { return in_flight < options_.window || reader_done; });
       if (reader_done) break;
       if (in_flight >= options_.window) continue;
     }
-    auto records = spool_.Read(sent, options_.max_batch_events, options_.max_batch_bytes,
-                               std::chrono::milliseconds(200));
+    auto records =
+        spool_.Read(sent, options_.max_batch_events, options_.max_batch_bytes, options_.idle_wait);
     if (!records) {
       reason = "spool: " + records.error().message;
       break;

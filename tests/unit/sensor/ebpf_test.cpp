@@ -3,14 +3,17 @@
 // start ticks, fork/exit codes, TCP connect/accept over IPv4 and IPv6, file events in a /tmp dir,
 // DNS through a loopback responder, persistence events, counters, and the sensor factory.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -688,6 +691,31 @@ TEST_F(EbpfTest, NewSystemdUnitAndCronFileArePersistenceEvents) {
   EXPECT_EQ(unit_ev->event_action(), "create");
   ASSERT_TRUE(cron_ev);
   EXPECT_EQ(cron_ev->vigil_persistence_mechanism(), "cron");
+}
+
+// finit_module for real on a file that is no module: refused by this kernel (ENOSYS without module
+// support, ENOEXEC or EPERM with it), so reported as a failed attempt with the file and the reason.
+TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
+  StartSource();
+  const std::string path = "/tmp/" + Marker() + ".ko";
+  { std::ofstream(path) << "not a module\n"; }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  long rc = ::syscall(SYS_finit_module, fd.get(), "", 0);
+  const int err = errno;
+  fs::remove(path);
+  ASSERT_EQ(rc, -1) << "the kernel loaded a module made of text";
+  auto ev = Wait([&](const v1::Event& e) {
+    return e.event_action() == "module_load" && e.file_path() == path;
+  });
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->event_category(), "persistence");
+  EXPECT_EQ(ev->event_type(), "info");
+  EXPECT_EQ(ev->event_outcome(), "failure");
+  EXPECT_EQ(ev->error_message(), std::strerror(err));
+  EXPECT_EQ(ev->vigil_persistence_mechanism(), "kernel_module");
+  EXPECT_EQ(ev->file_name(), fs::path(path).filename().string());
+  EXPECT_EQ(ev->process_pid(), ::getpid());
 }
 
 TEST(EbpfInventoryTest, InventoryListsExistingPersistenceFiles) {

@@ -118,11 +118,12 @@ struct vg_dns {
   __u8 data[VG_DNS_CAP];
 };
 
-/* init_module / finit_module: data = module file path (finit_module), else empty. */
+/* init_module / finit_module, successful or not: data = module file path (finit_module), else
+ * empty. */
 struct vg_module {
   struct vg_hdr hdr;
   __u16 path_len, syscall_nr;
-  __u32 pad;
+  __s32 ret; /* the syscall's return value: 0, or -errno of a failed attempt */
   char data[VG_PATH_CAP];
 };
 

@@ -758,12 +758,13 @@ static __always_inline void on_rename_exit(struct task_struct* t, struct pending
   emit_file(t, VG_FILE_RENAME, 0, pb, len, pb2, len2);
 }
 
-static __always_inline void on_module(struct task_struct* t, struct pending* p) {
+static __always_inline void on_module(struct task_struct* t, struct pending* p, long ret) {
   union scratch* s = scratch();
   if (!s) return;
   struct vg_module* rec = &s->module;
   fill_hdr(&rec->hdr, VG_MODULE, t);
   rec->syscall_nr = p->nr;
+  rec->ret = ret;
   rec->path_len = 0;
   if (p->nr == NR_finit_module) {
     struct pathbuf* pb = pathbuf(0);
@@ -936,8 +937,14 @@ int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
   if (!pp) return 0;
   struct pending p = *pp;
   bpf_map_delete_elem(&pending_map, &tid);
-  if (p.nr != id || ret < 0) return 0;
+  if (p.nr != id) return 0;
   struct task_struct* t = bpf_get_current_task_btf();
+  /* A failed module load is still an attempt worth reporting; other failures changed nothing. */
+  if (id == NR_init_module || id == NR_finit_module) {
+    on_module(t, &p, ret);
+    return 0;
+  }
+  if (ret < 0) return 0;
   switch (id) {
     case NR_open:
     case NR_openat:
@@ -960,10 +967,6 @@ int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
     case NR_recvfrom:
     case NR_recvmsg:
       if (ret > 0) on_recv_exit(t, &p, ret);
-      return 0;
-    case NR_init_module:
-    case NR_finit_module:
-      on_module(t, &p);
       return 0;
     default:
       if (id == NR_chmod || id == NR_fchmodat || id == NR_fchmodat2 || id == NR_fchmod) {

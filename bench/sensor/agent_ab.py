@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Interleaved A/B of two vigil-agent builds (or one build with two sets of options) under an exec
+storm, for a machine that is not quiet: one server, then for each pair a run with no agent, a run of
+A and a run of B (alternating which goes first), each agent freshly enrolled and settled before its
+storm. Drifting load then hits A and B alike; compare them pair by pair, not to other runs.
+
+Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the storm's spawn-to-reap
+latency and its slowdown against the no-agent run of the same pair, and the exec events stored for
+the storm's binary (end-to-end loss).
+
+usage: bench/sensor/agent_ab.py --a "PATH [ARGS]" --b "PATH [ARGS]" [--pairs 3] [--rate 100] [--seconds 20]
+  e.g. cp build/bin/vigil-agent /tmp/agent-before; (change, rebuild);
+       VIGIL_BIN=build/bin python3 bench/sensor/agent_ab.py --a /tmp/agent-before --b build/bin/vigil-agent
+"""
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
+from exec_storm import cpu_seconds, settle, storm, storm_binary  # noqa: E402
+from vigil_e2e import Vigil, wait_for  # noqa: E402
+
+
+def run_agent(v, n, command, rate, seconds):
+    binary, *args = shlex.split(command)
+    state = os.path.join(v.dir, f"agent{n}")
+    r = subprocess.run([binary, "enroll", "--server", f"127.0.0.1:{v.agent_port}", "--token", v.token(),
+                        "--state-dir", state], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"enroll failed: {r.stderr}")
+    agent = subprocess.Popen([binary, "run", "--state-dir", state, "--sensor", "ebpf", *args],
+                             stdout=v._log(f"agent{n}"), stderr=subprocess.STDOUT)
+    v.agents.append(agent)
+    try:
+        wait_for(lambda: sum(h["online"] for h in v.hosts()) >= 1, 30, "agent online")
+        settle(agent.pid)
+        exe = storm_binary(f"ab{n}")
+        before = cpu_seconds(agent.pid)
+        result = storm(exe, rate, seconds)
+        cpu = cpu_seconds(agent.pid) - before
+        query = f'process where event.action == "exec" and process.executable == "{exe}" | count'
+
+        def count():
+            out = v.cli("hunt", query, "--since", "1h", "--format", "json").strip()
+            return json.loads(out)["count"] if out else 0
+        deadline = time.monotonic() + 60
+        stored = count()
+        while stored < result["execs"] and time.monotonic() < deadline:
+            time.sleep(1)
+            stored = count()
+        os.unlink(exe)
+        return {"execs": result["execs"], "latency_us": result["latency_us"],
+                "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored}
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--a", required=True, help="agent binary and extra `run` arguments (A, before)")
+    ap.add_argument("--b", required=True, help="agent binary and extra `run` arguments (B, after)")
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=100)
+    ap.add_argument("--seconds", type=float, default=20)
+    args = ap.parse_args()
+    rows = []
+    with Vigil() as v:
+        v.start_server()
+        n = 0
+        for pair in range(args.pairs):
+            exe = storm_binary("ab-none")
+            none = storm(exe, args.rate, args.seconds)
+            os.unlink(exe)
+            order = ["a", "b"] if pair % 2 == 0 else ["b", "a"]
+            got = {}
+            for which in order:
+                n += 1
+                got[which] = run_agent(v, n, getattr(args, which), args.rate, args.seconds)
+            rows.append((none, got["a"], got["b"], order[0]))
+            a, b = got["a"], got["b"]
+            print(f"pair {pair + 1} ({order[0].upper()} first): none {none['latency_us']:.0f} µs; "
+                  f"A {a['us_per_exec']:.0f} µs/exec, {a['latency_us']:.0f} µs, stored {a['stored']}/{a['execs']}; "
+                  f"B {b['us_per_exec']:.0f} µs/exec, {b['latency_us']:.0f} µs, stored {b['stored']}/{b['execs']}",
+                  file=sys.stderr, flush=True)
+    print(f"| pair | A: CPU per exec (µs) | B (µs) | B / A | slowdown A | slowdown B | stored A | stored B |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, (none, a, b, first) in enumerate(rows):
+        base = none["latency_us"]
+        print(f"| {i + 1} ({first.upper()} first) | {a['us_per_exec']:.0f} | {b['us_per_exec']:.0f} | "
+              f"{b['us_per_exec'] / max(a['us_per_exec'], 1e-9):.2f} | "
+              f"{(a['latency_us'] / base - 1) * 100:+.1f} % | {(b['latency_us'] / base - 1) * 100:+.1f} % | "
+              f"{a['stored']} / {a['execs']} | {b['stored']} / {b['execs']} |")
+
+
+if __name__ == "__main__":
+    main()
