@@ -46,9 +46,14 @@ Result<void> AddIndicator(store::IocSet& set, std::string_view raw) {
   while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
   while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.erase(0, 1);
   if (v.empty()) return {};
-  if (v.size() == 64 && v.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) {
+  const bool hex = v.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  if (v.size() == 64 && hex) {
     std::ranges::transform(v, v.begin(), [](unsigned char c) { return std::tolower(c); });
     set.sha256.push_back(v);
+  } else if (hex && v.size() >= 32) {
+    // A mistyped SHA-256 (or an MD5/SHA-1) would otherwise pass as a one-label domain.
+    return Fail("'" + v + "' looks like a hash but is not a SHA-256 (64 hex digits, it has " +
+                std::to_string(v.size()) + ")");
   } else if (IsCidr(v)) {
     set.ips.push_back(v);
   } else {

@@ -411,6 +411,13 @@ TEST(Ioc, SetsMatchHashesAddressesAndSubdomains) {
   EXPECT_EQ(set.ips.size(), 3u);
   EXPECT_EQ(set.domains, std::vector<std::string>{"evil.example"});
   EXPECT_FALSE(detect::AddIndicator(set, "not a domain!"));
+  // A SHA-256 missing a digit, or an MD5, is refused rather than taken for a domain.
+  auto short_hash = detect::AddIndicator(set, std::string(63, 'b'));
+  ASSERT_FALSE(short_hash);
+  EXPECT_NE(short_hash.error().message.find("not a SHA-256 (64 hex digits, it has 63)"),
+            std::string::npos);
+  EXPECT_FALSE(detect::AddIndicator(set, "d41d8cd98f00b204e9800998ecf8427e"));
+  EXPECT_EQ(set.domains, std::vector<std::string>{"evil.example"});
   ASSERT_TRUE(detect::ValidateIocSet(set));
 
   detect::Engine engine;
