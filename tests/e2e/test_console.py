@@ -49,12 +49,6 @@ class Client:
         return status, data, cookie
 
 
-def add_user(v, name, role, password):
-    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "user", "add", name, "--role", role],
-                       input=password + "\n", capture_output=True, text=True)
-    check(r.returncode == 0, f"vigil user add {name} --role {role}: {r.stdout.strip()}{r.stderr.strip()}")
-
-
 with Vigil() as v:
     v.start_server()
     state = os.path.join(v.dir, "agent")
@@ -64,9 +58,9 @@ with Vigil() as v:
 
     # ---- users through the CLI (admin API)
     admin_pw, viewer_pw, analyst_pw = (uuid.uuid4().hex for _ in range(3))
-    add_user(v, "alice", "admin", admin_pw)
-    add_user(v, "victor", "viewer", viewer_pw)
-    add_user(v, "anna", "analyst", analyst_pw)
+    v.add_user("alice", "admin", admin_pw)
+    v.add_user("victor", "viewer", viewer_pw)
+    v.add_user("anna", "analyst", analyst_pw)
     r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "user", "add", "shorty"], input="short\n",
                        capture_output=True, text=True)
     check(r.returncode == 1 and "at least 8 characters" in r.stderr, f"a short password is refused: {r.stderr.strip()}")

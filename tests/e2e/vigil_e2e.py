@@ -126,6 +126,12 @@ class Vigil:
             raise RuntimeError(f"vigil {' '.join(args)} failed: {r.stderr}")
         return r.stdout
 
+    def add_user(self, name, role, password):
+        """A console user through `vigil user add` (the password on stdin)."""
+        r = subprocess.run([f"{BIN}/vigil", "--data-dir", self.dir, "user", "add", name, "--role", role],
+                           input=password + "\n", capture_output=True, text=True)
+        check(r.returncode == 0, f"vigil user add {name} --role {role}: {r.stdout.strip()}{r.stderr.strip()}")
+
     def events(self, *args):
         out = self.cli("events", "--format", "json", *args)
         return [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -1,7 +1,7 @@
 // YARA rule sets kept by the server (GET/POST/DELETE /api/yara): list, versions and sources,
 // upload of .yar files or pasted rules (compiled by the server first; its errors are shown as
-// origin:line: reason), removal. Analysts and admins change them; the API refuses viewers. Shown on
-// the Rules and the Scans pages.
+// origin:line: reason), removal. Analysts and admins change them; the API refuses viewers, who get
+// no buttons. Shown on the Rules and the Scans pages.
 import { useEffect, useState } from "react";
 import { api, canAct, type Session } from "../api";
 
@@ -74,7 +74,7 @@ export function YaraSets({ session, onSets }: { session: Session; onSets?: (sets
             <th className="num">Files</th>
             <th>Owner</th>
             <th>Uploaded</th>
-            <th></th>
+            {mayAct && <th></th>}
           </tr>
         </thead>
         <tbody>
@@ -90,25 +90,25 @@ export function YaraSets({ session, onSets }: { session: Session; onSets?: (sets
               <td className="num">{s.files}</td>
               <td>{s.owner}</td>
               <td>{s.created}</td>
-              <td>
-                <button
-                  className="btn danger"
-                  disabled={!mayAct}
-                  title={mayAct ? "" : "viewers cannot change rules"}
-                  onClick={async () => {
-                    if (!confirm(`Remove the YARA rule set ${s.name} (every version)?`)) return;
-                    await api("/api/yara/" + encodeURIComponent(s.name), "DELETE").catch((e) => setError(e.message));
-                    load();
-                  }}
-                >
-                  Remove
-                </button>
-              </td>
+              {mayAct && (
+                <td>
+                  <button
+                    className="btn danger"
+                    onClick={async () => {
+                      if (!confirm(`Remove the YARA rule set ${s.name} (every version)?`)) return;
+                      await api("/api/yara/" + encodeURIComponent(s.name), "DELETE").catch((e) => setError(e.message));
+                      load();
+                    }}
+                  >
+                    Remove
+                  </button>
+                </td>
+              )}
             </tr>
           ))}
           {sets.length === 0 && (
             <tr>
-              <td colSpan={7} className="muted">
+              <td colSpan={mayAct ? 7 : 6} className="muted">
                 No YARA rule sets yet.
               </td>
             </tr>
