@@ -1,5 +1,6 @@
-// Host: one host's state (online, isolation) and its recent activity, processes, connections,
-// DNS, files and alerts (GET /api/events for that host), each event a link to its process tree;
+// Host: one host's state (online, isolation) and its activity, processes, connections, DNS, files
+// and alerts: the stored ones (GET /api/events for that host), then live as they are stored (SSE,
+// /api/events/stream), each event a link to its process tree;
 // the scans that included it (GET /api/scans) and the response actions on it (the audit log).
 import { useEffect, useState } from "react";
 import { api, apiLines, canAct, type Session } from "../api";
@@ -90,6 +91,10 @@ function HostActions({ agent }: { agent: string }) {
   return <AuditTable actions={actions} testId="host-actions" agent={agent} />;
 }
 
+const KEEP = 2000; // events shown
+const LIVE_FLUSH_MS = 250;
+const eventKey = (e: any) => [e["host.id"], e["event.sequence"], e["@timestamp"], e["process.entity_id"], e["event.action"]].join("|");
+
 export function HostPage({ hostId, session }: { hostId: string; session: Session }) {
   const [request, setRequest] = useState<ActionRequest | null>(null);
   const [host, setHost] = useState<Host | null>(null);
@@ -97,6 +102,7 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
   const [since, setSince] = useState("1h");
   const [rows, setRows] = useState<any[]>([]);
   const [error, setError] = useState("");
+  const [liveState, setLiveState] = useState("connecting");
 
   useEffect(() => {
     loadHosts()
@@ -108,18 +114,55 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
       .catch((e) => setError(e.message));
   }, [hostId]);
 
+  // The stored events of the tab, then the new ones as they are stored (the live stream opens
+  // first, so nothing falls between the two; what both carry is shown once).
   useEffect(() => {
     if (!host || tab.startsWith("@")) return;
     const controller = new AbortController();
-    const params = new URLSearchParams({ host: host["host.id"] || host["host.name"], since, limit: "2000" });
-    if (tab) params.set("category", tab);
-    const all: any[] = [];
+    const hostKey = host["host.id"] || host["host.name"];
+    const params = new URLSearchParams({ host: hostKey, since, limit: String(KEEP) });
+    const live = new URLSearchParams({ host: hostKey });
+    if (tab) {
+      params.set("category", tab);
+      live.set("category", tab);
+    }
+    let all: any[] = [];
+    let pending: any[] = [];
+    let loaded = false;
+    let timer = 0;
+    const seen = new Set<string>();
+    const flush = () => {
+      timer = 0;
+      const fresh = pending.filter((e) => !seen.has(eventKey(e))).reverse();
+      pending = [];
+      fresh.forEach((e) => seen.add(eventKey(e)));
+      all = fresh.concat(all).slice(0, KEEP);
+      if (fresh.length) setRows(all);
+    };
     setRows([]);
+    setLiveState("connecting");
+    const source = new EventSource("/api/events/stream?" + live);
+    source.onopen = () => setLiveState("live");
+    source.onerror = () => setLiveState("reconnecting");
+    source.onmessage = (m) => {
+      for (const raw of (m.data as string).split("\n")) if (raw) pending.push(JSON.parse(raw));
+      if (loaded && !timer) timer = window.setTimeout(flush, LIVE_FLUSH_MS);
+    };
     apiLines("/api/events?" + params, "GET", undefined, (chunk) => {
       all.push(...chunk);
+      chunk.forEach((e) => seen.add(eventKey(e)));
       setRows(all.slice());
-    }, controller.signal).catch((e) => e.name !== "AbortError" && setError(e.message));
-    return () => controller.abort();
+    }, controller.signal)
+      .then(() => {
+        loaded = true;
+        flush();
+      })
+      .catch((e) => e.name !== "AbortError" && setError(e.message));
+    return () => {
+      controller.abort();
+      source.close();
+      if (timer) clearTimeout(timer);
+    };
   }, [host, tab, since]);
 
   if (!host) return <section>{error ? <p className="error">{error}</p> : "Loading…"}</section>;
@@ -166,7 +209,14 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
             since <input aria-label="since" value={since} onChange={(e) => setSince(e.target.value)} size={5} />
           </label>
         )}
-        {!tab.startsWith("@") && <span className="muted">{rows.length} events</span>}
+        {!tab.startsWith("@") && (
+          <>
+            <span className="muted">{rows.length} events</span>
+            <span className={"badge " + (liveState === "live" ? "ok" : "off")} data-testid="host-live" title="new events appear as they are stored">
+              {liveState}
+            </span>
+          </>
+        )}
       </div>
       {error && <p className="error">{error}</p>}
       {tab === "@scans" && <HostScans agent={host["agent.id"]} />}
