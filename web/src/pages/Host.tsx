@@ -2,7 +2,7 @@
 // and alerts: the stored ones (GET /api/events for that host), then live as they are stored (SSE,
 // /api/events/stream), each event a link to its process tree;
 // the scans that included it (GET /api/scans) and the response actions on it (the audit log).
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { api, apiLines, canAct, type Session } from "../api";
 import { ActionDialog, type ActionRequest } from "../components/ActionDialog";
 import { VirtualTable } from "../components/VirtualTable";
@@ -103,6 +103,11 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
   const [rows, setRows] = useState<any[]>([]);
   const [error, setError] = useState("");
   const [liveState, setLiveState] = useState("connecting");
+  const [filter, setFilter] = useState("");
+  const shown = useMemo(() => {
+    const needle = filter.trim().toLowerCase();
+    return needle ? rows.filter((e) => JSON.stringify(e).toLowerCase().includes(needle)) : rows;
+  }, [rows, filter]);
 
   useEffect(() => {
     loadHosts()
@@ -211,7 +216,8 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
         )}
         {!tab.startsWith("@") && (
           <>
-            <span className="muted">{rows.length} events</span>
+            <input aria-label="filter events" placeholder="filter: any text" value={filter} onChange={(e) => setFilter(e.target.value)} size={24} />
+            <span className="muted">{filter.trim() ? `${shown.length} of ${rows.length}` : rows.length} events</span>
             <span className={"badge " + (liveState === "live" ? "ok" : "off")} data-testid="host-live" title="new events appear as they are stored">
               {liveState}
             </span>
@@ -225,7 +231,7 @@ export function HostPage({ hostId, session }: { hostId: string; session: Session
         <VirtualTable
           label="host events"
           columns={EVENT_COLUMNS}
-          rows={rows}
+          rows={shown}
           renderCell={renderEventCell}
           onOpen={(e) => e["process.entity_id"] && navigate(processPath(e["process.entity_id"]))}
         />
