@@ -4,7 +4,7 @@
 // $SCREENSHOTS.
 import { spawn, spawnSync } from "node:child_process";
 import { hostname } from "node:os";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { launch, login, check } from "./browser.mjs";
 
@@ -111,6 +111,28 @@ try {
   await page.getByRole("columnheader", { name: /host\.name/ }).click();
   const down = await page.locator("[data-testid=hunt-table] .vrow .vcell:nth-child(2)").allInnerTexts();
   check(down.join("\n") === [...down].sort().reverse().join("\n"), "and descending");
+  // column picking: process.pid off, and the CSV export has the chosen columns
+  await page.getByRole("button", { name: "Columns" }).click();
+  await page.getByRole("checkbox", { name: "process.pid", exact: true }).uncheck();
+  check((await page.getByRole("columnheader", { name: "process.pid" }).count()) === 0, "a column picked off is gone");
+  const exported = async (button) => {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: button }).click()]);
+    return readFileSync(await download.path(), "utf8").trimEnd().split("\n");
+  };
+  const csv = await exported("Export CSV");
+  check(csv.length === huntRows + 1 && csv[0].startsWith("@timestamp,host.name,") && !csv[0].includes("process.pid"),
+    `CSV export: a header of the shown columns and ${huntRows} rows (${csv.length - 1}; ${csv[0]})`);
+  const jsonRows = (await exported("Export JSON")).map((l) => JSON.parse(l));
+  check(jsonRows.length === huntRows && jsonRows.every((r) => hosts.includes(r["host.name"])), `JSON export: ${jsonRows.length} rows`);
+  // a saved hunt: named in a prompt, listed, and it runs from the list
+  page.once("dialog", (d) => d.accept("console-saved"));
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  const savedHunt = page.locator("aside[aria-label='saved hunts']").getByRole("button", { name: "console-saved", exact: true });
+  await savedHunt.waitFor();
+  await page.getByLabel("EQL query (Ctrl+Enter runs)").fill("process where false");
+  await savedHunt.click();
+  await page.getByTestId("hunt-info").filter({ hasText: `${huntRows} rows in` }).waitFor();
+  check((await page.getByLabel("EQL query (Ctrl+Enter runs)").inputValue()) === env.HUNT_QUERY, "the saved hunt is listed and runs its query");
   await shot("hunt");
 
   // ---- live events: a process started now appears, and opens in the tree with its parent
@@ -216,6 +238,23 @@ try {
   await waitFor(() => spawnSync(blockExe).error?.code === "EPERM", "exec of the blocked binary to fail with EPERM");
   check(true, "after the block, exec of the binary fails with EPERM");
   await dialog.getByRole("button", { name: "Close", exact: true }).click();
+
+  // ---- kill a process tree from its node: the shell and its sleeping child die
+  const killMarker = env.MARKER.replace("console-", "kill-");
+  const victim = spawn("/bin/sh", ["-c", `sleep 600; echo ${killMarker}`], { stdio: "ignore" });
+  const victimDone = new Promise((resolve) => victim.on("exit", (code, signal) => resolve(signal)));
+  const victimEntity = await waitFor(async () => (await huntApi(page, `process where event.action == "exec" and process.command_line : "*${killMarker}*"`))[0]?.["process.entity_id"], "the shell's exec to be stored");
+  await page.goto(base + processPath(victimEntity));
+  await page.locator(".tnode.focus").waitFor();
+  await page.getByTestId("process-details").getByRole("button", { name: "Kill tree" }).click();
+  const killDialog = page.getByRole("dialog", { name: "confirm kill" });
+  check((await killDialog.innerText()).includes("and all its descendants"), "the confirmation says the descendants die too");
+  await killDialog.getByLabel("reason").fill(`console e2e kill ${killMarker}`);
+  await killDialog.getByRole("button", { name: "Confirm kill" }).click();
+  await killDialog.getByTestId("action-result").waitFor();
+  const victimSignal = await Promise.race([victimDone, new Promise((r) => setTimeout(() => r("still running"), 30000))]);
+  check(victimSignal === "SIGKILL", `the process was killed from its tree node (${victimSignal})`);
+  await killDialog.getByRole("button", { name: "Close", exact: true }).click();
 
   // ---- the audit log shows the action, who asked and why
   await page.getByRole("link", { name: "Response" }).click();
