@@ -4,8 +4,8 @@
 // $SCREENSHOTS.
 import { spawn, spawnSync } from "node:child_process";
 import { hostname } from "node:os";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { launch, login, check } from "./browser.mjs";
 
 const env = process.env;
@@ -256,6 +256,24 @@ try {
   check(victimSignal === "SIGKILL", `the process was killed from its tree node (${victimSignal})`);
   await killDialog.getByRole("button", { name: "Close", exact: true }).click();
 
+  // ---- quarantine a file from the file events of the process that wrote it
+  const qFile = join(dirname(blockExe), env.MARKER.replace("console-", "quarantine-") + ".txt");
+  spawnSync("/bin/sh", ["-c", `echo secret > ${qFile}; sleep 0.2`]);
+  check(existsSync(qFile), "the file to quarantine is written");
+  const writer = await waitFor(async () => (await huntApi(page, `file where file.path == "${qFile}"`))[0]?.["process.entity_id"], "the file's event to be stored");
+  await page.goto(base + processPath(writer));
+  await page.locator(".tnode.focus").waitFor();
+  await page.getByTestId("process-details").getByRole("tab", { name: /^file/ }).click();
+  await page.getByTestId("process-details").locator("li").filter({ hasText: qFile }).first().getByRole("button", { name: "quarantine" }).click();
+  const qDialog = page.getByRole("dialog", { name: "confirm quarantine" });
+  check((await qDialog.innerText()).includes(qFile), "the confirmation names the file");
+  await qDialog.getByLabel("reason").fill("console e2e quarantine");
+  await qDialog.getByRole("button", { name: "Confirm quarantine" }).click();
+  await qDialog.getByTestId("action-result").waitFor();
+  await waitFor(() => !existsSync(qFile), "the file to leave its path");
+  check(true, "the file was quarantined from its process's file events");
+  await qDialog.getByRole("button", { name: "Close", exact: true }).click();
+
   // ---- the audit log shows the action, who asked and why
   await page.getByRole("link", { name: "Response" }).click();
   const auditRow = page.locator(`[data-testid=audit-log] tr[data-action="${actionId}"]`);
@@ -356,7 +374,7 @@ try {
   await login(page, base, env.VIEWER_USER, env.VIEWER_PASS);
   check((await page.getByRole("link", { name: "Users" }).count()) === 0, "a viewer has no Users page");
   await page.getByRole("link", { name: "Hunt" }).click();
-  check(await page.getByRole("button", { name: "Save" }).isDisabled(), "a viewer's Save button is disabled");
+  check(await page.getByRole("button", { name: "Save", exact: true }).isDisabled(), "a viewer's Save button is disabled");
   const refused = await page.evaluate(async () => {
     const s = await (await fetch("/api/session")).json();
     const post = (body) =>
