@@ -5,6 +5,7 @@
 // who get no buttons.
 import { useEffect, useState } from "react";
 import { api, canAct, type Session } from "../api";
+import { DetailsPanel } from "./DetailsPanel";
 import { SourceView, errorPosition, shortTime } from "./SourceView";
 
 export interface Rule {
@@ -145,17 +146,11 @@ export function DetectionRules({ session }: { session: Session }) {
         </tbody>
       </table>
       {open && (
-        <div className="details" style={{ width: "auto", marginTop: 8 }} data-testid="rule-details">
-          <h3>
-            {open.name} <span className="muted">{open.id} · {open.kind} · version {open.version} · from {open.origin}</span>{" "}
-            <button className="btn tiny" onClick={() => setOpen(null)} aria-label="close">
-              ×
-            </button>
-          </h3>
+        <DetailsPanel title={open.name} facts={`${open.id} · ${open.kind} · version ${open.version} · from ${open.origin}`} onClose={() => setOpen(null)} testId="rule-details">
           {open.description && <p>{open.description}</p>}
           {open.tags.length > 0 && <p className="muted">tags: {open.tags.join(", ")}</p>}
           <SourceView text={open.source ?? ""} testId="rule-source" />
-        </div>
+        </DetailsPanel>
       )}
       {mayAct && (
         <form className="upload" onSubmit={upload}>

@@ -4,6 +4,7 @@
 // and admins change them; the API refuses viewers, who get no buttons.
 import { useEffect, useState } from "react";
 import { api, canAct, type Session } from "../api";
+import { DetailsPanel } from "./DetailsPanel";
 import { SourceView, errorPosition, shortTime } from "./SourceView";
 
 export interface IocSet {
@@ -148,15 +149,9 @@ export function IocSets({ session }: { session: Session }) {
         </tbody>
       </table>
       {open && (
-        <div className="details" style={{ width: "auto", marginTop: 8 }} data-testid="ioc-details">
-          <h3>
-            {open.name} <span className="muted">{open.source} · {kinds(open)}</span>{" "}
-            <button className="btn tiny" onClick={() => setOpen(null)} aria-label="close">
-              ×
-            </button>
-          </h3>
+        <DetailsPanel title={open.name} facts={`${open.source} · ${kinds(open)}`} onClose={() => setOpen(null)} testId="ioc-details">
           <SourceView text={indicators(open)} />
-        </div>
+        </DetailsPanel>
       )}
       {mayAct && (
         <form className="upload" onSubmit={submit}>

@@ -4,6 +4,7 @@
 // no buttons. Shown on the Rules and the Scans pages.
 import { useEffect, useState } from "react";
 import { api, canAct, type Session } from "../api";
+import { DetailsPanel } from "./DetailsPanel";
 
 export interface RuleSet {
   name: string;
@@ -116,13 +117,7 @@ export function YaraSets({ session, onSets }: { session: Session; onSets?: (sets
         </tbody>
       </table>
       {open && (
-        <div className="details" style={{ width: "auto", marginTop: 8 }}>
-          <h3>
-            {open.name} <span className="muted">version {open.version}, sha256 {open.sha256}</span>{" "}
-            <button className="btn tiny" onClick={() => setOpen(null)} aria-label="close">
-              ×
-            </button>
-          </h3>
+        <DetailsPanel title={open.name} facts={`version ${open.version}, sha256 ${open.sha256}`} onClose={() => setOpen(null)}>
           <p className="muted">versions: {open.versions.map((v: RuleSet) => `${v.version} (${v.rules} rules, ${v.owner}, ${v.created})`).join(" · ")}</p>
           {open.sources?.map((s: any, i: number) => (
             <details key={i}>
@@ -134,7 +129,7 @@ export function YaraSets({ session, onSets }: { session: Session; onSets?: (sets
               </pre>
             </details>
           ))}
-        </div>
+        </DetailsPanel>
       )}
       {mayAct && (
         <form className="toolbar" onSubmit={upload} style={{ marginTop: 12, alignItems: "flex-start" }}>
