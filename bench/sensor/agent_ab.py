@@ -6,9 +6,12 @@ storm. Drifting load then hits A and B alike; compare them pair by pair, not to 
 
 Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the storm's spawn-to-reap
 latency and its slowdown against the no-agent run of the same pair, and the exec events stored for
-the storm's binary (end-to-end loss).
+the storm's binary (end-to-end loss). With --syscalls N, each run (the no-agent one too) then times
+N getppid calls and N/10 openat+close of /dev/null (bench_syscall_cost, thread CPU time): what every
+syscall on the host pays for the sensor's syscall hooks.
 
 usage: bench/sensor/agent_ab.py --a "PATH [ARGS]" --b "PATH [ARGS]" [--pairs 3] [--rate 100] [--seconds 20]
+                                [--syscalls 1000000]
   e.g. cp build/bin/vigil-agent /tmp/agent-before; (change, rebuild);
        VIGIL_BIN=build/bin python3 bench/sensor/agent_ab.py --a /tmp/agent-before --b build/bin/vigil-agent
 """
@@ -24,10 +27,18 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
 from exec_storm import cpu_seconds, settle, storm, storm_binary  # noqa: E402
-from vigil_e2e import Vigil, wait_for  # noqa: E402
+from vigil_e2e import BIN, Vigil, wait_for  # noqa: E402
 
 
-def run_agent(v, n, command, rate, seconds):
+def syscall_cost(calls):
+    if not calls:
+        return {}
+    out = subprocess.run([f"{BIN}/bench_syscall_cost", str(calls)], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out)
+
+
+def run_agent(v, n, command, rate, seconds, calls):
     binary, *args = shlex.split(command)
     state = os.path.join(v.dir, f"agent{n}")
     r = subprocess.run([binary, "enroll", "--server", f"127.0.0.1:{v.agent_port}", "--token", v.token(),
@@ -56,7 +67,8 @@ def run_agent(v, n, command, rate, seconds):
             stored = count()
         os.unlink(exe)
         return {"execs": result["execs"], "latency_us": result["latency_us"],
-                "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored}
+                "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored,
+                **syscall_cost(calls)}
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait()
@@ -69,6 +81,7 @@ def main():
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--syscalls", type=int, default=0, help="also time this many syscalls per run")
     args = ap.parse_args()
     rows = []
     with Vigil() as v:
@@ -77,12 +90,13 @@ def main():
         for pair in range(args.pairs):
             exe = storm_binary("ab-none")
             none = storm(exe, args.rate, args.seconds)
+            none.update(syscall_cost(args.syscalls))
             os.unlink(exe)
             order = ["a", "b"] if pair % 2 == 0 else ["b", "a"]
             got = {}
             for which in order:
                 n += 1
-                got[which] = run_agent(v, n, getattr(args, which), args.rate, args.seconds)
+                got[which] = run_agent(v, n, getattr(args, which), args.rate, args.seconds, args.syscalls)
             rows.append((none, got["a"], got["b"], order[0]))
             a, b = got["a"], got["b"]
             print(f"pair {pair + 1} ({order[0].upper()} first): none {none['latency_us']:.0f} µs; "
@@ -97,6 +111,12 @@ def main():
               f"{b['us_per_exec'] / max(a['us_per_exec'], 1e-9):.2f} | "
               f"{(a['latency_us'] / base - 1) * 100:+.1f} % | {(b['latency_us'] / base - 1) * 100:+.1f} % | "
               f"{a['stored']} / {a['execs']} | {b['stored']} / {b['execs']} |")
+    if args.syscalls:
+        print("\n| pair | getppid ns: none | A | B | openat+close ns: none | A | B |")
+        print("|---|---|---|---|---|---|---|")
+        for i, (none, a, b, first) in enumerate(rows):
+            print(f"| {i + 1} | {none['getppid_ns']:.0f} | {a['getppid_ns']:.0f} | {b['getppid_ns']:.0f} | "
+                  f"{none['open_close_ns']:.0f} | {a['open_close_ns']:.0f} | {b['open_close_ns']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ std::atomic<bool> g_stop{false};
 
 int Run(const fs::path& state_dir, std::string sensor, const std::string& replay_file,
         double replay_rate, std::uint64_t spool_max_bytes, bool simulate_no_ebpf,
-        std::size_t batch_events, int window) {
+        const std::string& syscall_hooks, std::size_t batch_events, int window) {
   auto state = LoadState(state_dir);
   if (!state) return Die(state.error().message);
   auto ca = pki::ReadFile(state_dir / "ca.crt");
@@ -139,7 +139,9 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     if (!s) return Die("replay: " + s.error().message);
     source = std::move(*s);
   } else if (sensor != "none") {
-    auto choice = agent::MakeSensor(sensor, simulate_no_ebpf);
+    auto hooks = agent::ParseSyscallHooks(syscall_hooks);
+    if (!hooks) return Die(hooks.error().message, 2);
+    auto choice = agent::MakeSensor(sensor, simulate_no_ebpf, {.syscall_hooks = *hooks});
     if (!choice) return Die("sensor: " + choice.error().message, sensor == "auto" ? 1 : 2);
     VLOG_INFO("sensor: {}", choice->note);
     source = std::move(choice->source);
@@ -363,6 +365,7 @@ int main(int argc, char** argv) {
   double replay_rate = 0;
   std::uint64_t spool_max_mib = 1024;
   bool simulate_no_ebpf = false;
+  std::string syscall_hooks = "raw";
   std::size_t batch_events = 1000;
   int window = 8;
   run->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
@@ -379,6 +382,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--window", window, "Batches in flight before waiting for acks")
       ->capture_default_str();
+  run->add_option("--syscall-hooks", syscall_hooks,
+                  "How the eBPF sensor hooks file/DNS/UDP/accept/module syscalls: tracepoint (only "
+                  "those syscalls run a program; mounts tracefs when absent), raw (sys_enter/"
+                  "sys_exit: every syscall runs one; sees syscalls this kernel lacks, e.g. "
+                  "finit_module without module support) or auto (tracepoint, else raw)")
+      ->capture_default_str();
   run->add_flag("--simulate-no-ebpf", simulate_no_ebpf,
                 "Behave as if the kernel had no eBPF (tests)");
 
@@ -391,6 +400,6 @@ int main(int argc, char** argv) {
   if (*enroll) return Enroll(state_dir, server, token);
   if (*run)
     return Run(state_dir, sensor, replay_file, replay_rate, spool_max_mib << 20, simulate_no_ebpf,
-               batch_events, window);
+               syscall_hooks, batch_events, window);
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -29,6 +30,7 @@
 #include <fstream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -671,6 +673,63 @@ Result<void> FillPrefixes(vigil_sensor* skel, const std::vector<std::string>& pr
   return {};
 }
 
+// The tracing directory libbpf attaches tracepoints through (it prefers debugfs's when that
+// exists), with tracefs mounted at /sys/kernel/tracing when neither is there (it is not mounted at
+// boot here).
+Result<std::string> TracingDir() {
+  constexpr const char* kDebugfs = "/sys/kernel/debug/tracing";
+  constexpr const char* kTracefs = "/sys/kernel/tracing";
+  if (::access(kDebugfs, F_OK) == 0) return std::string(kDebugfs);
+  const std::string events = std::string(kTracefs) + "/events/syscalls";
+  if (::access(events.c_str(), F_OK) == 0) return std::string(kTracefs);
+  if (::mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
+    return Fail(std::string("mounting tracefs at ") + kTracefs + ": " + std::strerror(errno));
+  VLOG_INFO("eBPF: mounted tracefs at {}", kTracefs);
+  if (::access(events.c_str(), F_OK) != 0)
+    return Fail(events + ": " + std::strerror(errno) + " (kernel without syscall tracepoints?)");
+  return std::string(kTracefs);
+}
+
+// Opens, loads and attaches the programs: with `tracing`, the per-syscall tracepoint programs
+// (those whose tracepoint this kernel has); without, the raw sys_enter/sys_exit ones.
+Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
+                             const std::optional<std::string>& tracing) {
+  TakeLibbpfLog();
+  SkelPtr skel(vigil_sensor__open());
+  if (!skel) return std::unexpected(LibbpfFail("eBPF: open", errno).error());
+  pid_t self = options.exclude_pid == 0 ? ::getpid() : options.exclude_pid;
+  skel->rodata->self_tgid = self > 0 ? static_cast<std::uint32_t>(self) : 0;
+  skel->rodata->file_filter = options.file_prefixes.empty() ? 0 : 1;
+  skel->rodata->udp_window_ns =
+      static_cast<std::uint64_t>(options.udp_window.count()) * 1'000'000'000ull;
+  skel->rodata->wakeup_bytes = options.wakeup_bytes;
+  if (int err = bpf_map__set_max_entries(skel->maps.events,
+                                         static_cast<std::uint32_t>(options.ring_bytes)))
+    return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
+  constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    std::string_view section = bpf_program__section_name(prog);
+    bool load = true;
+    if (section.starts_with(kSyscallTp)) {
+      const std::string event =
+          tracing ? *tracing + "/events/syscalls/" + std::string(section.substr(kSyscallTp.size()))
+                  : std::string();
+      load = tracing && ::access(event.c_str(), F_OK) == 0;
+    } else if (section == "tp_btf/sys_enter" || section == "tp_btf/sys_exit") {
+      load = !tracing;
+    }
+    bpf_program__set_autoload(prog, load);
+  }
+  if (int err = vigil_sensor__load(skel.get()))
+    return std::unexpected(LibbpfFail("eBPF: load (kernel without BTF/eBPF?)", err).error());
+  if (auto r = FillPrefixes(skel.get(), options.file_prefixes); !r)
+    return std::unexpected(r.error());
+  if (int err = vigil_sensor__attach(skel.get()))
+    return std::unexpected(LibbpfFail("eBPF: attach", err).error());
+  return skel;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& options) {
@@ -680,30 +739,41 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
   if (!internal) return Fail("eBPF: internal CIDRs: " + internal.error().message);
   std::size_t ring = options.ring_bytes;
   if (ring < 4096 || (ring & (ring - 1)) != 0) return Fail("eBPF: ring_bytes must be a power of 2");
-  TakeLibbpfLog();
 
-  SkelPtr skel(vigil_sensor__open());
-  if (!skel) return std::unexpected(LibbpfFail("eBPF: open", errno).error());
-  pid_t self = options.exclude_pid == 0 ? ::getpid() : options.exclude_pid;
-  skel->rodata->self_tgid = self > 0 ? static_cast<std::uint32_t>(self) : 0;
-  skel->rodata->file_filter = options.file_prefixes.empty() ? 0 : 1;
-  skel->rodata->udp_window_ns =
-      static_cast<std::uint64_t>(options.udp_window.count()) * 1'000'000'000ull;
-  skel->rodata->wakeup_bytes = options.wakeup_bytes;
-  if (int err = bpf_map__set_max_entries(skel->maps.events, static_cast<std::uint32_t>(ring)))
-    return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
-  if (int err = vigil_sensor__load(skel.get()))
-    return std::unexpected(LibbpfFail("eBPF: load (kernel without BTF/eBPF?)", err).error());
-  if (auto r = FillPrefixes(skel.get(), options.file_prefixes); !r)
-    return std::unexpected(r.error());
-  if (int err = vigil_sensor__attach(skel.get()))
-    return std::unexpected(LibbpfFail("eBPF: attach", err).error());
+  using Hooks = EbpfSourceOptions::SyscallHooks;
+  Result<SkelPtr> skel = Fail("not tried");
+  if (options.syscall_hooks != Hooks::kRaw) {
+    auto tracing = TracingDir();
+    skel = tracing ? LoadSkeleton(options, *tracing) : std::unexpected(tracing.error());
+    if (!skel && options.syscall_hooks == Hooks::kTracepoints)
+      return Fail("eBPF with per-syscall tracepoints: " + skel.error().message);
+    if (!skel) {
+      VLOG_WARN("eBPF: per-syscall tracepoints unavailable ({}); using raw sys_enter/sys_exit",
+                skel.error().message);
+    } else {
+      VLOG_INFO("eBPF: syscalls hooked through per-syscall tracepoints ({}/events/syscalls)",
+                *tracing);
+    }
+  }
+  if (!skel) {
+    skel = LoadSkeleton(options, std::nullopt);
+    if (!skel) return std::unexpected(skel.error());
+    VLOG_INFO("eBPF: syscalls hooked through raw sys_enter/sys_exit");
+  }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));
-  auto src =
-      std::make_unique<EbpfSource>(options, std::move(skel), std::move(*internal), std::move(wake));
+  auto src = std::make_unique<EbpfSource>(options, std::move(*skel), std::move(*internal),
+                                          std::move(wake));
   if (auto r = src->Init(); !r) return std::unexpected(r.error());
   return src;
+}
+
+Result<EbpfSourceOptions::SyscallHooks> ParseSyscallHooks(std::string_view text) {
+  using Hooks = EbpfSourceOptions::SyscallHooks;
+  if (text == "auto") return Hooks::kAuto;
+  if (text == "tracepoint") return Hooks::kTracepoints;
+  if (text == "raw") return Hooks::kRaw;
+  return Fail("unknown syscall hooks '" + std::string(text) + "' (auto, tracepoint or raw)");
 }
 
 }  // namespace vigil::agent

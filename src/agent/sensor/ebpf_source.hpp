@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/sensor/event_source.hpp"
@@ -34,6 +35,16 @@ struct EbpfSourceOptions {
   std::chrono::seconds udp_window{60};
   // The process whose activity is not reported; 0 means this process (the agent).
   pid_t exclude_pid = 0;
+  // How the syscalls behind file, DNS, UDP, accept and module events are hooked. kTracepoints:
+  // per-syscall tracepoints (syscalls/sys_enter_X, sys_exit_X), so only those syscalls run a
+  // program; libbpf attaches them through tracefs, which is mounted at /sys/kernel/tracing when
+  // absent. kRaw: the raw sys_enter/sys_exit tracepoints, a program on every syscall of the host.
+  // kAuto: tracepoints, else (no tracefs, attach refused) raw. The default is kRaw: a syscall this
+  // kernel does not implement has no tracepoint (here init_module/finit_module: no module support),
+  // so its attempts are seen only by the raw hooks, and the tracepoints' saving did not show in
+  // the measurements (bench/BENCHMARKS.md, "Syscall hooks").
+  enum class SyscallHooks { kAuto, kTracepoints, kRaw };
+  SyscallHooks syscall_hooks = SyscallHooks::kRaw;
 
   static std::vector<std::string> DefaultFilePrefixes();
   static std::vector<std::string> DefaultInternalCidrs();
@@ -42,5 +53,8 @@ struct EbpfSourceOptions {
 // Kind() == "ebpf". Loads, verifies and attaches the programs; fails (with the libbpf reason)
 // when the kernel or the process cannot run them.
 Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& options);
+
+// "auto", "tracepoint" or "raw" (the agent's --syscall-hooks).
+Result<EbpfSourceOptions::SyscallHooks> ParseSyscallHooks(std::string_view text);
 
 }  // namespace vigil::agent

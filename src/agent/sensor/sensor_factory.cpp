@@ -10,14 +10,16 @@
 namespace vigil::agent {
 namespace {
 
-Result<std::unique_ptr<EventSource>> TryEbpf(bool simulate_no_ebpf) {
+Result<std::unique_ptr<EventSource>> TryEbpf(bool simulate_no_ebpf,
+                                             const EbpfSourceOptions& options) {
   if (simulate_no_ebpf) return Fail("eBPF disabled (simulated kernel without eBPF)");
-  return MakeEbpfSource(EbpfSourceOptions{});
+  return MakeEbpfSource(options);
 }
 
 }  // namespace
 
-Result<SensorChoice> MakeSensor(std::string_view kind, bool simulate_no_ebpf) {
+Result<SensorChoice> MakeSensor(std::string_view kind, bool simulate_no_ebpf,
+                                const EbpfSourceOptions& ebpf_options) {
   if (kind == "proc") {
     auto proc = MakeProcSource(ProcSourceOptions{});
     if (!proc) return Fail(proc.error().message);
@@ -26,7 +28,7 @@ Result<SensorChoice> MakeSensor(std::string_view kind, bool simulate_no_ebpf) {
   if (kind != "auto" && kind != "ebpf") {
     return Fail("unknown sensor kind '" + std::string(kind) + "' (auto, ebpf or proc)");
   }
-  auto ebpf = TryEbpf(simulate_no_ebpf);
+  auto ebpf = TryEbpf(simulate_no_ebpf, ebpf_options);
   if (ebpf) {
     return SensorChoice{std::move(*ebpf),
                         kind == "ebpf" ? "eBPF sensor (requested)" : "eBPF sensor"};

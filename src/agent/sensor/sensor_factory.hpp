@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/sensor/ebpf_source.hpp"
 #include "agent/sensor/event_source.hpp"
 #include "common/error.hpp"
 
@@ -17,7 +18,9 @@ struct SensorChoice {
 };
 
 // kind: "auto" (eBPF, else /proc with a note saying why), "ebpf" (fails when it cannot load),
-// "proc". simulate_no_ebpf makes the eBPF attempt fail as on a kernel without eBPF.
-Result<SensorChoice> MakeSensor(std::string_view kind, bool simulate_no_ebpf = false);
+// "proc". simulate_no_ebpf makes the eBPF attempt fail as on a kernel without eBPF. `ebpf`: the
+// eBPF sensor's options.
+Result<SensorChoice> MakeSensor(std::string_view kind, bool simulate_no_ebpf = false,
+                                const EbpfSourceOptions& ebpf = {});
 
 }  // namespace vigil::agent

@@ -82,6 +82,10 @@ class EbpfTest : public ::testing::Test {
   std::optional<v1::Event> Wait(const std::function<bool(const v1::Event&)>& pred) {
     return collector_.WaitFor(pred, std::chrono::seconds(10));
   }
+  // Create, rename, chmod +x, append, unlink in a /tmp dir: one event each, exact fields.
+  void CheckFileEvents();
+  // A refused finit_module: a failed attempt with the module file and the errno's text.
+  void CheckFailedModuleLoad();
 
   Collector collector_;
   std::unique_ptr<EventSource> source_;
@@ -395,8 +399,7 @@ TEST_F(EbpfTest, UdpFlowsAreRateLimitedPerDestination) {
 
 // ---------------------------------------------------------------- files
 
-TEST_F(EbpfTest, CreateRenameChmodUnlinkInAWatchedDir) {
-  StartSource();
+void EbpfTest::CheckFileEvents() {
   fs::path dir = fs::path("/tmp") / Marker();
   fs::create_directories(dir);
   const std::string f = (dir / "f").string(), g = (dir / "g").string();
@@ -435,6 +438,11 @@ TEST_F(EbpfTest, CreateRenameChmodUnlinkInAWatchedDir) {
   EXPECT_EQ(unlink->event_type(), "deletion");
   EXPECT_EQ(unlink->process_name(), "rm");
   fs::remove_all(dir);
+}
+
+TEST_F(EbpfTest, CreateRenameChmodUnlinkInAWatchedDir) {
+  StartSource();
+  CheckFileEvents();
 }
 
 TEST_F(EbpfTest, PathsOutsideThePrefixesAreFilteredInTheKernel) {
@@ -695,8 +703,7 @@ TEST_F(EbpfTest, NewSystemdUnitAndCronFileArePersistenceEvents) {
 
 // finit_module for real on a file that is no module: refused by this kernel (ENOSYS without module
 // support, ENOEXEC or EPERM with it), so reported as a failed attempt with the file and the reason.
-TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
-  StartSource();
+void EbpfTest::CheckFailedModuleLoad() {
   const std::string path = "/tmp/" + Marker() + ".ko";
   { std::ofstream(path) << "not a module\n"; }
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -716,6 +723,45 @@ TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
   EXPECT_EQ(ev->vigil_persistence_mechanism(), "kernel_module");
   EXPECT_EQ(ev->file_name(), fs::path(path).filename().string());
   EXPECT_EQ(ev->process_pid(), ::getpid());
+}
+
+TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
+  StartSource();
+  CheckFailedModuleLoad();
+}
+
+// Both ways of hooking the syscalls (the tests above use the default, raw): enter + exit (files,
+// modules) and accept (whose listener fd the tracepoint path remembers at enter) must report the
+// same. A kernel without module support has no module syscall tracepoints: nothing to check then.
+TEST_F(EbpfTest, PerSyscallTracepointsReportFilesAcceptsAndModules) {
+  EbpfSourceOptions o;
+  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kTracepoints;
+  StartSource(o);
+  CheckFileEvents();
+  CheckTcp(this, collector_, AF_INET, "127.0.0.1");
+  if (::access("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0 ||
+      ::access("/sys/kernel/debug/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0) {
+    CheckFailedModuleLoad();
+  }
+}
+
+TEST_F(EbpfTest, RawSyscallHooksReportFilesAcceptsAndModules) {
+  EbpfSourceOptions o;
+  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kRaw;
+  StartSource(o);
+  CheckFileEvents();
+  CheckTcp(this, collector_, AF_INET, "127.0.0.1");
+  CheckFailedModuleLoad();
+}
+
+TEST(EbpfSyscallHooksTest, ParsesTheAgentsOption) {
+  using Hooks = EbpfSourceOptions::SyscallHooks;
+  EXPECT_EQ(ParseSyscallHooks("auto").value(), Hooks::kAuto);
+  EXPECT_EQ(ParseSyscallHooks("tracepoint").value(), Hooks::kTracepoints);
+  EXPECT_EQ(ParseSyscallHooks("raw").value(), Hooks::kRaw);
+  auto bad = ParseSyscallHooks("kprobe");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'kprobe'"), std::string::npos);
 }
 
 TEST(EbpfInventoryTest, InventoryListsExistingPersistenceFiles) {

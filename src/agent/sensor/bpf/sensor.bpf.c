@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Vigil's kernel sensor: CO-RE programs, one per event, that write the records of records.h into
- * one BPF ring buffer. Only tp_btf programs (BTF-typed raw tracepoints): no kprobes, fentry or LSM.
+ * one BPF ring buffer. tp_btf programs (BTF-typed raw tracepoints) and per-syscall tracepoints
+ * (tracepoint/syscalls/sys_{enter,exit}_X, or raw sys_enter/sys_exit as their fallback): no kprobes,
+ * fentry or LSM.
  *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
  *            sys_enter sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
  *   dns      sys_enter send*, sys_enter+sys_exit recvfrom/recvmsg on port 53 (payload)
  *   file     sys_enter+sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at),
  *            (f)chmod(at)(2)
- *   module   sys_enter init_module/finit_module
+ *   module   sys_enter+sys_exit init_module/finit_module (failed attempts too)
  * The agent's own process is skipped everywhere (self_tgid). Ring-buffer failures are counted per
  * CPU in `drops`. See docs/sensor.md. */
 #include "vmlinux.h"
@@ -784,45 +786,40 @@ static __always_inline void on_module(struct task_struct* t, struct pending* p, 
 
 /* ------------------------------------------------------------------ syscalls */
 
-/* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
-static __always_inline __u64 arg(struct pt_regs* regs, int i) {
-  switch (i) {
-    case 0:
-      return regs->di;
-    case 1:
-      return regs->si;
-    case 2:
-      return regs->dx;
-    case 3:
-      return regs->r10;
-    default:
-      return regs->r8;
-  }
-}
+/* Two ways in, the same handlers: per-syscall tracepoints (tracepoint/syscalls/sys_enter_X and
+ * sys_exit_X: only the syscalls below run a program; needs tracefs, which the agent mounts when
+ * absent) or, as the fallback, the raw sys_enter/sys_exit tracepoints, which run a program on every
+ * syscall of the host and switch on its number. User space loads one set (docs/sensor.md). */
 
-static __always_inline void remember(__u64 nr, struct pt_regs* regs) {
+/* The first five arguments of a syscall. */
+struct sys_args {
+  __u64 a[5];
+};
+
+static __always_inline void remember(__u64 nr, const struct sys_args* a) {
   struct pending p = {};
   p.nr = nr;
-  p.args[0] = arg(regs, 0);
-  p.args[1] = arg(regs, 1);
-  p.args[2] = arg(regs, 2);
-  p.args[3] = arg(regs, 3);
-  p.args[4] = arg(regs, 4);
+  p.args[0] = a->a[0];
+  p.args[1] = a->a[1];
+  p.args[2] = a->a[2];
+  p.args[3] = a->a[3];
+  p.args[4] = a->a[4];
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   bpf_map_update_elem(&pending_map, &tid, &p, BPF_ANY);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(handle_sys_enter, struct pt_regs* regs, long id) {
+static __always_inline int on_sys_enter(long id, const struct sys_args* a) {
   switch (id) {
     case NR_open:
     case NR_openat: {
       /* Only opens that may write are followed to their exit. */
-      __u64 flags = arg(regs, id == NR_open ? 1 : 2);
+      __u64 flags = a->a[id == NR_open ? 1 : 2];
       if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
-      remember(id, regs);
+      remember(id, a);
       return 0;
     }
+    case NR_accept: /* per-syscall tracepoints only: their exit has no registers (listener fd) */
+    case NR_accept4:
     case NR_openat2:
     case NR_creat:
     case NR_rename:
@@ -839,12 +836,12 @@ int BPF_PROG(handle_sys_enter, struct pt_regs* regs, long id) {
     case NR_init_module:
     case NR_finit_module:
       if (is_self()) return 0;
-      remember(id, regs);
+      remember(id, a);
       return 0;
     case NR_sendto: {
       if (is_self()) return 0;
-      on_send(bpf_get_current_task_btf(), arg(regs, 0), (const void*)arg(regs, 4),
-              (const void*)arg(regs, 1), arg(regs, 2));
+      on_send(bpf_get_current_task_btf(), a->a[0], (const void*)a->a[4], (const void*)a->a[1],
+              a->a[2]);
       return 0;
     }
     case NR_sendmsg:
@@ -852,8 +849,8 @@ int BPF_PROG(handle_sys_enter, struct pt_regs* regs, long id) {
       if (is_self()) return 0;
       void *base = 0, *name = 0;
       __u64 len = 0;
-      if (msg_iov0((const struct user_msghdr*)arg(regs, 1), &base, &len, &name) != 0) return 0;
-      on_send(bpf_get_current_task_btf(), arg(regs, 0), name, base, len);
+      if (msg_iov0((const struct user_msghdr*)a->a[1], &base, &len, &name) != 0) return 0;
+      on_send(bpf_get_current_task_btf(), a->a[0], name, base, len);
       return 0;
     }
     default:
@@ -902,36 +899,8 @@ static __always_inline void on_recv_exit(struct task_struct* t, struct pending* 
   dns_payload(t, &tp, VG_DNS_RECEIVED, buf, len);
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
-  __u64 id = regs->orig_ax; /* a direct load: this runs on every syscall of the host */
-  switch (id) {
-    case NR_accept:
-    case NR_accept4:
-      if (ret < 0 || is_self()) return 0;
-      on_accept(bpf_get_current_task_btf(), ret, regs->di); /* di: the listener's fd */
-      return 0;
-    case NR_open:
-    case NR_openat:
-    case NR_openat2:
-    case NR_creat:
-    case NR_rename:
-    case NR_renameat:
-    case NR_renameat2:
-    case NR_unlink:
-    case NR_unlinkat:
-    case NR_chmod:
-    case NR_fchmod:
-    case NR_fchmodat:
-    case NR_fchmodat2:
-    case NR_recvfrom:
-    case NR_recvmsg:
-    case NR_init_module:
-    case NR_finit_module:
-      break;
-    default:
-      return 0;
-  }
+/* The exit of a syscall on_sys_enter remembered (not accept: see on_accept_exit). */
+static __always_inline int on_sys_exit(long id, long ret) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct pending* pp = bpf_map_lookup_elem(&pending_map, &tid);
   if (!pp) return 0;
@@ -978,3 +947,109 @@ int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
       return 0;
   }
 }
+
+/* Whether on_sys_enter / on_sys_exit handle a syscall (the raw programs' first test). */
+static __always_inline int followed(long id) {
+  switch (id) {
+    case NR_open:
+    case NR_openat:
+    case NR_openat2:
+    case NR_creat:
+    case NR_rename:
+    case NR_renameat:
+    case NR_renameat2:
+    case NR_unlink:
+    case NR_unlinkat:
+    case NR_chmod:
+    case NR_fchmod:
+    case NR_fchmodat:
+    case NR_fchmodat2:
+    case NR_recvfrom:
+    case NR_recvmsg:
+    case NR_init_module:
+    case NR_finit_module:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* --- the fallback: raw sys_enter/sys_exit, every syscall of the host. */
+
+/* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs* regs, long id) {
+  if (!followed(id) && id != NR_sendto && id != NR_sendmsg && id != NR_sendmmsg) return 0;
+  struct sys_args a = {{regs->di, regs->si, regs->dx, regs->r10, regs->r8}};
+  return on_sys_enter(id, &a);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
+  __u64 id = regs->orig_ax; /* a direct load: this runs on every syscall of the host */
+  if (id == NR_accept || id == NR_accept4) {
+    if (ret < 0 || is_self()) return 0;
+    on_accept(bpf_get_current_task_btf(), ret, regs->di); /* di: the listener's fd */
+    return 0;
+  }
+  if (!followed(id)) return 0;
+  return on_sys_exit(id, ret);
+}
+
+/* --- per-syscall tracepoints: a program only for the syscalls above. */
+
+/* accept's exit: the listener's fd comes from what its enter remembered. */
+static __always_inline int on_accept_exit(long id, long ret) {
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  struct pending* pp = bpf_map_lookup_elem(&pending_map, &tid);
+  if (!pp) return 0;
+  __u64 nr = pp->nr, listen_fd = pp->args[0];
+  bpf_map_delete_elem(&pending_map, &tid);
+  if (nr != id || ret < 0) return 0;
+  on_accept(bpf_get_current_task_btf(), ret, listen_fd);
+  return 0;
+}
+
+/* A syscall tracepoint's record holds only that syscall's arguments: the kernel refuses to attach
+ * a program that reads past them (EACCES), so each reads its syscall's `nargs` and no more. */
+#define TP_ARG(i, nargs) ((i) < (nargs) ? ctx->args[i] : 0)
+#define SYSCALL_ENTER(name, nargs)                                                             \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                                  \
+  int tp_enter_##name(struct trace_event_raw_sys_enter* ctx) {                                 \
+    struct sys_args a = {{TP_ARG(0, nargs), TP_ARG(1, nargs), TP_ARG(2, nargs), TP_ARG(3, nargs), \
+                          TP_ARG(4, nargs)}};                                                  \
+    return on_sys_enter(NR_##name, &a);                                                        \
+  }
+#define SYSCALL_EXIT(name, handler)                              \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                     \
+  int tp_exit_##name(struct trace_event_raw_sys_exit* ctx) {     \
+    return handler(NR_##name, ctx->ret);                         \
+  }
+#define SYSCALL_BOTH(name, nargs) \
+  SYSCALL_ENTER(name, nargs)      \
+  SYSCALL_EXIT(name, on_sys_exit)
+
+SYSCALL_ENTER(accept, 3)
+SYSCALL_EXIT(accept, on_accept_exit)
+SYSCALL_ENTER(accept4, 4)
+SYSCALL_EXIT(accept4, on_accept_exit)
+SYSCALL_ENTER(sendto, 6)
+SYSCALL_ENTER(sendmsg, 3)
+SYSCALL_ENTER(sendmmsg, 4)
+SYSCALL_BOTH(open, 3)
+SYSCALL_BOTH(openat, 4)
+SYSCALL_BOTH(openat2, 4)
+SYSCALL_BOTH(creat, 2)
+SYSCALL_BOTH(rename, 2)
+SYSCALL_BOTH(renameat, 4)
+SYSCALL_BOTH(renameat2, 5)
+SYSCALL_BOTH(unlink, 1)
+SYSCALL_BOTH(unlinkat, 3)
+SYSCALL_BOTH(chmod, 2)
+SYSCALL_BOTH(fchmod, 2)
+SYSCALL_BOTH(fchmodat, 3)
+SYSCALL_BOTH(fchmodat2, 4)
+SYSCALL_BOTH(recvfrom, 6)
+SYSCALL_BOTH(recvmsg, 3)
+SYSCALL_BOTH(init_module, 3)
+SYSCALL_BOTH(finit_module, 3)
