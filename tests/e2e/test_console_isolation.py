@@ -11,7 +11,7 @@ import sys
 import uuid
 
 from vigil_e2e import BIN, Vigil, check, wait_for
-from vigil_netns import H, PEER, R_IP, connects, setup, sh, start_peer, teardown
+from vigil_netns import H, PEER, connects, setup, start_peer, start_server_and_enroll, teardown
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 
@@ -20,15 +20,7 @@ try:
     setup()
     peer = start_peer()
     with Vigil() as v:
-        v.server = subprocess.Popen(
-            [f"{BIN}/vigil-server", "run", "--data-dir", v.dir, "--agent-listen", f"{R_IP}:{v.agent_port}",
-             "--server-name", R_IP, "--api-listen", f"127.0.0.1:{v.api_port}"],
-            stdout=v._log("server"), stderr=subprocess.STDOUT)
-        wait_for(lambda: v._healthy(), 20, "the server's API")
-        state = os.path.join(v.dir, "agent")
-        r = sh("ip", "netns", "exec", H, f"{BIN}/vigil-agent", "enroll", "--server", f"{R_IP}:{v.agent_port}",
-               "--token", v.token(), "--state-dir", state, check_rc=False)
-        check(r.returncode == 0, f"the namespace's host enrolls ({r.stderr.strip()})")
+        state = start_server_and_enroll(v)
         v.agents.append(subprocess.Popen(["ip", "netns", "exec", H, f"{BIN}/vigil-agent", "run", "--state-dir", state,
                                           "--sensor", "ebpf"], stdout=v._log("agent"), stderr=subprocess.STDOUT))
         wait_for(lambda: any(h["online"] for h in v.hosts()), 30, "the agent to come online")

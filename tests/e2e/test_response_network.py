@@ -14,23 +14,14 @@ import subprocess
 import time
 
 from vigil_e2e import BIN, Vigil, check, wait_for
-from vigil_netns import H, PEER, R_IP, connects, resolve, setup, sh, start_peer, table_exists, teardown
+from vigil_netns import H, PEER, connects, resolve, setup, sh, start_peer, start_server_and_enroll, table_exists, teardown
 
 peer = None
 try:
     setup()
     peer = start_peer()
     with Vigil() as v:
-        v.server = subprocess.Popen(
-            [f"{BIN}/vigil-server", "run", "--data-dir", v.dir,
-             "--agent-listen", f"{R_IP}:{v.agent_port}", "--server-name", R_IP,
-             "--api-listen", f"127.0.0.1:{v.api_port}"],
-            stdout=v._log("server"), stderr=subprocess.STDOUT)
-        wait_for(lambda: v._healthy(), 20, "the server's API")
-        state = os.path.join(v.dir, "agent")
-        r = sh("ip", "netns", "exec", H, f"{BIN}/vigil-agent", "enroll", "--server", f"{R_IP}:{v.agent_port}",
-               "--token", v.token(), "--state-dir", state, check_rc=False)
-        check(r.returncode == 0, f"the host enrolls through its veth ({r.stderr.strip()})")
+        state = start_server_and_enroll(v)
 
         def start_agent():
             p = subprocess.Popen(["ip", "netns", "exec", H, f"{BIN}/vigil-agent", "run", "--state-dir", state,

@@ -110,5 +110,21 @@ def resolve(name):
               f"import socket; print(socket.gethostbyname('{name}'))", check_rc=False).stdout.strip()
 
 
+def start_server_and_enroll(v):
+    """Starts Vigil v's server with its agent listener on R_IP (H reaches it over the veth) and the
+    API on loopback, and enrolls an agent from H; returns the agent's state dir."""
+    from vigil_e2e import BIN, check, wait_for
+    v.server = subprocess.Popen(
+        [f"{BIN}/vigil-server", "run", "--data-dir", v.dir, "--agent-listen", f"{R_IP}:{v.agent_port}",
+         "--server-name", R_IP, "--api-listen", f"127.0.0.1:{v.api_port}"],
+        stdout=v._log("server"), stderr=subprocess.STDOUT)
+    wait_for(lambda: v._healthy(), 20, "the server's API")
+    state = os.path.join(v.dir, "agent")
+    r = sh("ip", "netns", "exec", H, f"{BIN}/vigil-agent", "enroll", "--server", f"{R_IP}:{v.agent_port}",
+           "--token", v.token(), "--state-dir", state, check_rc=False)
+    check(r.returncode == 0, f"the host enrolls through its veth ({r.stderr.strip()})")
+    return state
+
+
 def table_exists(table):
     return sh("ip", "netns", "exec", H, "nft", "list", "table", "inet", table, check_rc=False).returncode == 0

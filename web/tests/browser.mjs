@@ -1,7 +1,8 @@
-// Shared by the console's browser test and benchmarks: Debian's chromium driven by playwright-core
-// (no browser download), headless, with a fresh profile and no background networking.
+// Shared by the console's browser tests and benchmarks: Debian's chromium driven by playwright-core
+// (no browser download), headless, with a fresh profile and no background networking; a test's
+// page with its screenshots, waiting and failure report.
 import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -44,4 +45,33 @@ export function check(condition, message) {
     process.exit(1);
   }
   console.log("ok: " + message);
+}
+
+// A fresh page for a browser test: shot(name) saves $SCREENSHOTS/name.png; fail(e) saves
+// failureName.png and reports where the test was (call it from the test's catch, close() last).
+export async function openPage(failureName) {
+  const shots = process.env.SCREENSHOTS;
+  mkdirSync(shots, { recursive: true });
+  rmSync(join(shots, failureName + ".png"), { force: true }); // an earlier run's
+  const { context, close } = await launch();
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30000);
+  const shot = (name) => page.screenshot({ path: join(shots, name + ".png") });
+  const fail = async (e) => {
+    await shot(failureName).catch(() => {});
+    console.error(`FAIL at ${page.url()} (screenshot ${failureName}.png): ${e.message}`);
+    process.exitCode = 1;
+  };
+  return { page, shot, fail, close };
+}
+
+// Polls f (sync or async) until it gives a truthy value; fails after timeoutMs naming what it waited for.
+export async function waitFor(f, what, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

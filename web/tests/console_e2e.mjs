@@ -4,30 +4,14 @@
 // $SCREENSHOTS.
 import { spawn, spawnSync } from "node:child_process";
 import { hostname } from "node:os";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { launch, login, check } from "./browser.mjs";
+import { check, login, openPage, waitFor } from "./browser.mjs";
 
 const env = process.env;
 const base = env.VIGIL_URL;
-const shots = env.SCREENSHOTS;
-mkdirSync(shots, { recursive: true });
-const { context, close } = await launch();
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(30000);
-const shot = (name) => page.screenshot({ path: join(shots, name + ".png") });
+const { page, shot, fail, close } = await openPage("failure");
 const processPath = (id) => `/process/${encodeURIComponent(id)}`;
-
-// Polls f (sync or async) until it gives a truthy value; fails after 30 s naming what it waited for.
-async function waitFor(f, what, timeoutMs = 30000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // The rows of an EQL hunt over the last 10 minutes, through the page's session.
 const huntApi = (page, query) =>
@@ -150,6 +134,7 @@ try {
     .filter({ has: page.locator(".vcell:nth-child(7)", { hasText: new RegExp(`^/bin/echo ${marker} child$`) }) });
   await liveRow.first().waitFor();
   check(true, "the new process appears in the live view");
+  check(await liveRow.first().evaluate((el) => el.classList.contains("fresh")), "a new row is highlighted");
   await shot("live");
   // Paused, the rows stay put: the next exec (sleep 0.2) must not shift the row under the click.
   await page.getByRole("button", { name: "Pause" }).click();
@@ -217,6 +202,11 @@ try {
   const alertApi = await page.evaluate(async (id) => (await (await fetch(`/api/alerts/${id}`)).json()).status, alertId);
   check(alertApi === "acknowledged", `the rule's alert #${alertId} appeared and is acknowledged (API: ${alertApi})`);
   await shot("alerts");
+  // the jump from the alert to its process tree: the echo that matched the rule
+  await page.getByTestId("alert-details").getByRole("link", { name: "open the process tree" }).click();
+  await page.locator(".tnode.focus").waitFor();
+  await page.getByTestId("process-details").getByText(env.ALERT_MARKER).first().waitFor();
+  check(true, "the alert opens the process tree of the process that matched");
 
   // ---- block a hash from a process-tree node: confirmation and reason, then exec fails with EPERM
   const blockExe = env.BLOCK_EXE;
@@ -426,9 +416,7 @@ try {
   check(scanRefused[0] === 403 && scanRefused[1] === 403, `the API refuses a viewer's scan and cancel (${scanRefused})`);
   await shot("viewer-scans");
 } catch (e) {
-  await shot("failure").catch(() => {});
-  console.error(`FAIL at ${page.url()} (screenshot failure.png): ${e.message}`);
-  process.exitCode = 1;
+  await fail(e);
 } finally {
   await close();
 }

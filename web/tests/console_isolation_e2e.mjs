@@ -3,28 +3,13 @@
 // host's TCP to a peer ($PROBE exits 0 when it connects) stops, then works again; the page and the
 // API show the isolation state. Screenshots go to $SCREENSHOTS.
 import { spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { launch, login, check } from "./browser.mjs";
+import { check, login, openPage, waitFor } from "./browser.mjs";
 
 const env = process.env;
 const base = env.VIGIL_URL;
-mkdirSync(env.SCREENSHOTS, { recursive: true });
-const { context, close } = await launch();
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(30000);
-const shot = (name) => page.screenshot({ path: join(env.SCREENSHOTS, name + ".png") });
+const { page, shot, fail, close } = await openPage("failure-isolation");
 const [probeCmd, ...probeArgs] = JSON.parse(env.PROBE);
 const reaches = () => spawnSync(probeCmd, probeArgs, { stdio: "ignore", timeout: 5000 }).status === 0;
-
-async function waitFor(f, what, timeoutMs = 30000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await f()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 const hostState = () =>
   page.evaluate(async (agent) => {
@@ -76,9 +61,7 @@ try {
   check(true, "the host's response actions list both");
   await shot("host-released");
 } catch (e) {
-  await shot("failure-isolation").catch(() => {});
-  console.error(`FAIL at ${page.url()} (screenshot failure-isolation.png): ${e.message}`);
-  process.exitCode = 1;
+  await fail(e);
 } finally {
   await close();
 }

@@ -3,18 +3,11 @@
 // source), IOC sets (a bad indicator named by its line, add, remove), YARA sets, and a viewer who
 // gets no buttons while the API refuses the same requests. Screenshots of each tab go to
 // $SCREENSHOTS.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { launch, login, check } from "./browser.mjs";
+import { check, login, openPage } from "./browser.mjs";
 
 const env = process.env;
 const base = env.VIGIL_URL;
-const shots = env.SCREENSHOTS;
-mkdirSync(shots, { recursive: true });
-const { context, close } = await launch();
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(30000);
-const shot = (name) => page.screenshot({ path: join(shots, name + ".png") });
+const { page, shot, fail, close } = await openPage("failure-rules");
 
 // A request through the page's session (cookie and CSRF token): its status and JSON body.
 const call = (method, path, body) =>
@@ -171,9 +164,7 @@ try {
   await page.locator("[data-testid=yara-table] tr").filter({ hasText: "console-rules" }).waitFor();
   await noButtons(["Upload", "Remove"]);
 } catch (e) {
-  await shot("failure-rules").catch(() => {});
-  console.error(`FAIL at ${page.url()} (screenshot failure-rules.png): ${e.message}`);
-  process.exitCode = 1;
+  await fail(e);
 } finally {
   await close();
 }
