@@ -43,6 +43,10 @@ constexpr std::string_view kEpochFile = "epoch";
 constexpr std::string_view kAckedFile = "acked";
 constexpr std::uint64_t kRotateAckedBytes = 1u << 20;
 constexpr std::string_view kDroppedFile = "dropped";
+constexpr std::string_view kSentFile = "sent";
+// Read persists a bound on the sequences it handed out ahead of need, this many at a time, so a
+// steady stream costs one small fdatasync per this many records.
+constexpr std::uint64_t kSentBlock = 4096;
 constexpr std::string_view kLockFile = "lock";
 constexpr std::string_view kSegmentSuffix = ".seg";
 constexpr std::string_view kTmpSuffix = ".tmp";
@@ -147,9 +151,15 @@ class SpoolImpl final : public Spool {
     std::lock_guard ack_lock(ack_mu_);
     if (acked_written_ != acked_)
       (void)WriteFileAtomic(options_.dir, kAckedFile, std::to_string(acked_) + "\n", false);
+    // A clean close narrows the bound to what was really handed out, so the next open continues
+    // without a gap (if this write is lost, the older, larger bound stays: still safe).
+    std::lock_guard lock(mu_);
+    if (sent_bound_ > sent_high_)
+      (void)WriteFileAtomic(options_.dir, kSentFile, std::to_string(sent_high_) + "\n", false);
   }
 
   Result<void> Recover();
+  Result<void> RaiseSentBound(std::uint64_t sequence);
 
   Result<std::uint64_t> AppendBatch(std::span<const std::string_view> payloads) override;
   Result<std::vector<SpoolRecord>> Read(std::uint64_t after, std::size_t max_records,
@@ -206,7 +216,9 @@ class SpoolImpl final : public Spool {
   std::uint64_t bytes_ = 0;
   std::uint64_t dropped_ = 0;
   std::uint64_t discarded_ = 0;
-  std::vector<char> headers_;  // AppendBatch's scratch (guarded by mu_)
+  std::uint64_t sent_high_ = 0;   // highest sequence Read has returned (guarded by mu_)
+  std::uint64_t sent_bound_ = 0;  // on disk in `sent`: no sequence above it was ever returned
+  std::vector<char> headers_;     // AppendBatch's scratch (guarded by mu_)
   std::vector<iovec> iov_;
 };
 
@@ -317,6 +329,11 @@ Result<void> SpoolImpl::Recover() {
       VLOG_WARN("spool: {}: unreadable acked file ignored", dir.string());
     }
   }
+  auto sent_text = ReadSmallFile(dir / std::string(kSentFile));
+  if (!sent_text) return std::unexpected(sent_text.error());
+  if (*sent_text) {
+    if (auto v = ParseNumber(**sent_text, 10)) sent_bound_ = *v;
+  }
   auto dropped_text = ReadSmallFile(dir / std::string(kDroppedFile));
   if (!dropped_text) return std::unexpected(dropped_text.error());
   if (*dropped_text) {
@@ -355,7 +372,14 @@ Result<void> SpoolImpl::Recover() {
     bytes_ += seg.bytes;
     segments_.push_back(seg);
   }
-  next_seq_ = std::max({prev + 1, acked_ + 1, names.empty() ? 1 : names.back()});
+  // Past every sequence the uplink may have sent: if damage or a lost tail took records the server
+  // already has, their sequences must not be given to new records, which it would skip as
+  // duplicates.
+  next_seq_ = std::max({prev + 1, acked_ + 1, names.empty() ? 1 : names.back(), sent_bound_ + 1});
+  if (sent_bound_ > prev && sent_bound_ > acked_)
+    VLOG_INFO("spool: {}: sequences up to {} may have been sent; new records continue at {}",
+              dir.string(), sent_bound_, next_seq_);
+  sent_high_ = next_seq_ - 1;
 
   std::lock_guard lock(mu_);
   if (empty_tail && *empty_tail == next_seq_) {
@@ -571,6 +595,9 @@ Result<std::vector<SpoolRecord>> SpoolImpl::Read(std::uint64_t after, std::size_
       lock.lock();
       if (!r) return std::unexpected(r.error());
       if (!out.empty()) {
+        if (auto bound = RaiseSentBound(out.back().sequence); !bound) {
+          return std::unexpected(bound.error());
+        }
         if (std::any_of(segments_.begin(), segments_.end(),
                         [&](const Segment& s) { return s.name == cursor.segment; })) {
           cursor_ = cursor;
@@ -583,6 +610,18 @@ Result<std::vector<SpoolRecord>> SpoolImpl::Read(std::uint64_t after, std::size_
     if (std::chrono::steady_clock::now() >= deadline) return out;
     cv_.wait_until(lock, deadline);
   }
+}
+
+// Called with mu_ held, before records up to `sequence` leave the spool: makes sure the `sent` file
+// covers them (fdatasync'ed), so recovery never reuses a sequence the server may have stored.
+Result<void> SpoolImpl::RaiseSentBound(std::uint64_t sequence) {
+  sent_high_ = std::max(sent_high_, sequence);
+  if (sequence <= sent_bound_) return {};
+  const std::uint64_t bound = sequence + kSentBlock;
+  if (auto w = WriteFileAtomic(options_.dir, kSentFile, std::to_string(bound) + "\n", true); !w)
+    return w;
+  sent_bound_ = bound;
+  return {};
 }
 
 Result<void> SpoolImpl::Ack(std::uint64_t sequence) {
