@@ -27,6 +27,13 @@ Result<std::int64_t> ParseRfc3339Ns(const std::string& text) {
   if (std::sscanf(text.c_str(), "%d-%d-%d%*[T ]%d:%d:%d%63s", &year, &mon, &day, &hour, &min, &sec,
                   rest) < 6)
     return Fail("bad timestamp '" + text + "': expected RFC 3339 or nanoseconds");
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0 || min > 59 ||
+      sec < 0 || sec > 60)
+    return Fail("bad timestamp '" + text + "': a date or time field is out of range");
+  // Nanoseconds since 1970 in 64 bits reach from 1677 to 2262.
+  if (year < 1678 || year > 2261)
+    return Fail("bad timestamp '" + text + "': year " + std::to_string(year) +
+                " is outside 1678-2261");
   std::tm tm{};
   tm.tm_year = year - 1900, tm.tm_mon = mon - 1, tm.tm_mday = day;
   tm.tm_hour = hour, tm.tm_min = min, tm.tm_sec = sec;
@@ -46,6 +53,8 @@ Result<std::int64_t> ParseRfc3339Ns(const std::string& text) {
   if (*p == '+' || *p == '-') {
     int oh = 0, om = 0;
     std::sscanf(p + 1, "%d:%d", &oh, &om);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59)
+      return Fail("bad timestamp '" + text + "': bad UTC offset");
     std::int64_t offset = (oh * 3600LL + om * 60LL) * 1'000'000'000;
     ns += (*p == '+') ? -offset : offset;
   }
@@ -55,7 +64,11 @@ Result<std::int64_t> ParseRfc3339Ns(const std::string& text) {
 
 Result<std::int64_t> ParseTimestamp(const json& value) {
   if (value.is_number_integer()) return value.get<std::int64_t>();
-  if (value.is_number()) return static_cast<std::int64_t>(value.get<double>());
+  if (value.is_number()) {
+    const double ns = value.get<double>();
+    if (!(ns > -9.2e18 && ns < 9.2e18)) return Fail("timestamp out of range: " + value.dump());
+    return static_cast<std::int64_t>(ns);
+  }
   if (value.is_string()) return ParseRfc3339Ns(value.get<std::string>());
   return Fail("timestamp must be a string or an integer");
 }

@@ -121,3 +121,30 @@ TEST(EntityId, UniquePerProcessLifetime) {
   EXPECT_NE(a, ProcessEntityId("host", "boot2", 100, 5000));  // after a reboot
   EXPECT_NE(a, ProcessEntityId("host2", "boot", 100, 5000));  // another host
 }
+
+namespace vigil {
+namespace {
+
+// Timestamps from imported files are untrusted: out-of-range dates are refused with the reason
+// instead of overflowing 64-bit nanoseconds (found by tests/unit/robustness under UBSan).
+TEST(ParseTimestampTest, RangesAreCheckedBeforeArithmetic) {
+  auto ok = ParseTimestamp(nlohmann::json("2024-03-01T12:00:00.5+01:00"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(*ok, 1709290800'500000000LL);
+  auto far = ParseTimestamp(nlohmann::json("99999-01-01T00:00:00Z"));
+  ASSERT_FALSE(far);
+  EXPECT_NE(far.error().message.find("year 99999 is outside 1678-2261"), std::string::npos)
+      << far.error().message;
+  auto month = ParseTimestamp(nlohmann::json("2024-13-01T00:00:00Z"));
+  ASSERT_FALSE(month);
+  EXPECT_NE(month.error().message.find("out of range"), std::string::npos);
+  auto offset = ParseTimestamp(nlohmann::json("2024-01-01T00:00:00+99:00"));
+  ASSERT_FALSE(offset);
+  EXPECT_NE(offset.error().message.find("UTC offset"), std::string::npos);
+  auto huge = ParseTimestamp(nlohmann::json(1e300));
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().message.find("out of range"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil

@@ -3,8 +3,8 @@
 // logic tests' queries, SigmaHQ rules and EVTX files from ../shared/corpora); each is damaged many
 // times over by a seeded, deterministic mutator (byte flips, token splices, truncation, repetition,
 // deep nesting). Every damaged input must give a result or an error that says where and why: no
-// crash, no hang, no empty message. Run under AddressSanitizer (see docs/testing.md) this finds
-// memory errors too.
+// crash, no hang, no empty message. Under AddressSanitizer and UBSan (docs/testing.md) it finds
+// memory errors and undefined behaviour too.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
