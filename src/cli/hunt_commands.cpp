@@ -153,8 +153,9 @@ int SavedHunts(const Connection& c, const std::string& action, const std::string
 
 int Hunt(const Connection& c, const std::string& query, const std::string& saved,
          const std::string& since, const std::string& until, const std::string& host,
-         std::size_t limit, bool explain, const std::string& format) {
+         std::size_t limit, const std::string& timeout, bool explain, const std::string& format) {
   json body{{"limit", limit}, {"explain", explain}};
+  if (!timeout.empty()) body["timeout"] = timeout;
   if (!saved.empty())
     body["name"] = saved;
   else
@@ -226,7 +227,7 @@ int Hunt(const Connection& c, const std::string& query, const std::string& saved
 
 void RegisterHuntCommands(CLI::App& app, CliContext& ctx) {
   struct Options {
-    std::string query, saved, since = "7d", until, host, format = "table";
+    std::string query, saved, since = "7d", until, host, timeout, format = "table";
     std::size_t limit = 1000;
     bool explain = false;
     std::string ioc_kind, ioc_since = "30d", ioc_format = "table";
@@ -247,6 +248,8 @@ void RegisterHuntCommands(CLI::App& app, CliContext& ctx) {
   hunt->add_option("--until", o->until, "End: a duration ago or RFC 3339 time");
   hunt->add_option("--host", o->host, "Only this host (name or id)");
   hunt->add_option("--limit", o->limit, "At most this many results")->capture_default_str();
+  hunt->add_option("--timeout", o->timeout,
+                   "Stop the query after this long (500ms, 30s, 5m; default 30s, at most 10m)");
   hunt->add_option("--format", o->format, "table, json (one object per line) or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
@@ -256,8 +259,8 @@ void RegisterHuntCommands(CLI::App& app, CliContext& ctx) {
       if (o->query.empty() && o->saved.empty())
         return std::cerr << "vigil: hunt needs a QUERY or --saved NAME\n", 2;
       return ctx.WithConnection([&](const Connection& c) {
-        return Hunt(c, o->query, o->saved, o->since, o->until, o->host, o->limit, o->explain,
-                    o->format);
+        return Hunt(c, o->query, o->saved, o->since, o->until, o->host, o->limit, o->timeout,
+                    o->explain, o->format);
       });
     };
   });

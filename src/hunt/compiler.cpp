@@ -156,7 +156,11 @@ class Compiler {
     } else {
       const auto& sample = std::get<Sample>(q.body);
       plan.kind = Plan::Kind::Sample;
-      for (const auto& step : sample.steps) plan.step_sql.push_back(StepSql(step));
+      for (const auto& step : sample.steps) {
+        std::string keyed;
+        plan.step_sql.push_back(StepSql(step, &keyed));
+        plan.step_keyed_sql.push_back(keyed);
+      }
       plan.key_count = sample.steps[0].keys.size();
     }
     for (const auto& p : q.pipes) {

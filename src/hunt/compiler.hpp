@@ -45,7 +45,7 @@ struct Plan {
   // Per pipe: for `filter`, per table name, `SELECT 1 FROM t WHERE id = ?1 AND <condition>`
   // (a match passes when one of its events satisfies it); empty for other pipes.
   std::vector<std::map<std::string, std::string>> pipe_filter_sql;
-  // Sequence: per step_sql, the same step restricted to windows, one statement for all of them:
+  // Sequence/Sample: per step_sql, the same step restricted to windows, one statement for all:
   // ?1 is a JSON array of [k0, ..., kN-1, from_ns, to_ns] (see executor.cpp, RunSequence); empty
   // when the step reads more than one table.
   std::vector<std::string> step_keyed_sql;

@@ -338,13 +338,14 @@ struct Streams {
 constexpr std::size_t kMaxDriverRows = 20000;
 constexpr std::string_view kStepOrder = " ORDER BY ts, tbl, id";  // how step_sql ends
 
-// Sequence pushdown. Per join key, a sequence lies within maxspan of each of its events, and a
-// key's partial sequences never affect another key's; so once one positive step's candidates are
-// all known (the driver), every other step only needs its events with one of the driver's keys,
-// within maxspan of a driver event of that key (any time, without maxspan): the other events only
-// start partial sequences that expire, or are replaced, before completing. The driver is the
-// step that ends first when the steps that do not scan a table are read in turns (the one with
-// the fewest candidates); the others then run keyed (Plan::step_keyed_sql) when their plan
+// Sequence and sample pushdown. Per join key, a sequence lies within maxspan of each of its
+// events, and a key's partial sequences never affect another key's; so once one positive step's
+// candidates are all known (the driver), every other step only needs its events with one of the
+// driver's keys, within maxspan of a driver event of that key (any time, without maxspan): the
+// other events only start partial sequences that expire, or are replaced, before completing. A
+// sample (no maxspan) needs every filter's event with the key: the same restriction holds. The
+// driver is the step that ends first when the steps that do not scan a table are read in turns (the
+// one with the fewest candidates); the others then run keyed (Plan::step_keyed_sql) when their plan
 // searches the key's index, else as they are.
 Result<void> PushDown(Session& session, const Plan& plan, Streams& st) {
   auto& streams = st.streams;
@@ -489,7 +490,7 @@ Result<void> MergeSteps(
     st.steps_of.push_back({step});
     streams.push_back(StepStream{std::move(*stmt), {}, 0, false, {}, {}});
   }
-  if (plan.kind == Plan::Kind::Sequence && plan.key_count > 0 && streams.size() > 1)
+  if (plan.key_count > 0 && streams.size() > 1)
     if (auto r = PushDown(session, plan, st); !r) return r;
   for (auto& s : streams)
     if (auto r = Advance(session, s, plan.key_count); !r) return std::unexpected(r.error());

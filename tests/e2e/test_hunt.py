@@ -2,9 +2,11 @@
 and count queries find exactly the activity the test caused; errors say line:column; --explain
 prints the SQL."""
 import hashlib
+import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import uuid
 
@@ -89,3 +91,59 @@ with Vigil() as v:
     r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", "process where (name == "],
                        capture_output=True, text=True)
     check(r.returncode != 0 and "1:" in r.stderr, f"syntax error with position ({r.stderr.strip()})")
+
+    # output formats, --host, --limit, --timeout
+    out = v.cli("hunt", q, "--since", "10m", "--format", "csv").splitlines()
+    check(len(out) == 4 and "PROCESS" in out[0] and all(marker in line and "echo" in line for line in out[1:]),
+          f"csv: a header and the three execs: {out}")
+    out = v.cli("hunt", q, "--since", "10m")
+    check(out.count(marker) == 3 and "PROCESS" in out, f"table: the three execs under a header: {out}")
+    host = v.hosts()[0]
+    for h in (host["host.id"], host["host.name"]):
+        check(len(hunt(q, "--host", h)) == 3, f"--host {h} keeps the three execs")
+    check(hunt(q, "--host", "no-such-host") == [], "--host of another host: nothing")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", q, "--since", "10m", "--format", "json",
+                        "--limit", "1"], capture_output=True, text=True)
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 1 and "stopped at --limit 1" in r.stderr,
+          f"--limit 1: one row and a note ({r.stderr.strip()})")
+    check(len(hunt(q, "--timeout", "20s")) == 3, "--timeout 20s")
+    for bad in ("0s", "11m", "soon"):
+        r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", q, "--timeout", bad], capture_output=True,
+                           text=True)
+        check(r.returncode != 0 and "timeout" in r.stderr, f"--timeout {bad} refused ({r.stderr.strip()})")
+    echo = 'process where event.action == "exec" and process.name == "echo" and process.command_line'
+    rows = hunt(f'sequence by process.parent.entity_id [{echo} : "*{marker} a*"] [{echo} : "*{marker} c*"]')
+    check(len(rows) == 1 and [e["process.args"][-1] for e in rows[0]["sequence"]] == ["a", "c"],
+          f"sequence: one {{\"sequence\": [events]}} line: {rows}")
+
+    # POST /api/hunt itself: JSON lines streamed, saved hunts by name, errors with line:column
+    ctx = ssl.create_default_context(cafile=os.path.join(v.dir, "pki/ca.crt"))
+    token = open(os.path.join(v.dir, "admin.token")).read().strip()
+
+    def api(method, path, body):
+        conn = http.client.HTTPSConnection("127.0.0.1", v.api_port, context=ctx, timeout=30)
+        conn.request(method, path, body=json.dumps(body),
+                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        r = conn.getresponse()
+        data = r.read().decode()
+        conn.close()
+        return r.status, r.getheader("Content-Type"), data
+
+    status, ctype, data = api("POST", "/api/hunt", {"query": q, "since": "10m", "timeout": "20s"})
+    lines = [json.loads(line) for line in data.splitlines()]
+    check(status == 200 and ctype.startswith("application/x-ndjson") and len(lines) == 3
+          and all(e["process.name"] == "echo" for e in lines), f"API: three JSON lines ({status} {ctype})")
+    status, _, data = api("POST", "/api/hunt", {"query": q + " | count process.name", "since": "10m"})
+    check(status == 200 and [json.loads(line) for line in data.splitlines()] == [{"process.name": "echo", "count": 3}],
+          f"API count pipe: {data.strip()}")
+    status, _, data = api("POST", "/api/hunts", {"name": "api-echoes", "query": q, "description": "via the API"})
+    check(status == 200, f"API saves a hunt ({status} {data.strip()})")
+    status, _, data = api("POST", "/api/hunt", {"name": "api-echoes", "since": "10m"})
+    check(status == 200 and len(data.splitlines()) == 3, f"API runs a saved hunt by name ({status})")
+    status, _, data = api("POST", "/api/hunt", {"name": "no-such-hunt"})
+    check(status == 404 and "no saved hunt named 'no-such-hunt'" in data, f"API: unknown saved hunt ({data.strip()})")
+    status, _, data = api("POST", "/api/hunt", {"query": "process where process.nmae == 1"})
+    check(status == 400 and "1:15: unknown field process.nmae (did you mean process.name" in data,
+          f"API: error with line:column and a suggestion ({data.strip()})")
+    status, _, data = api("POST", "/api/hunt", {"query": q, "timeout": "1h"})
+    check(status == 400 and "timeout" in data, f"API: timeout over 10m refused ({data.strip()})")

@@ -1,4 +1,5 @@
 // POST /api/hunt and the saved hunts (/api/hunts): EQL over the store, streamed as JSON Lines.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/time.hpp"
@@ -9,6 +10,9 @@
 
 namespace vigil::server {
 using nlohmann::json;
+namespace {
+constexpr std::int64_t kMaxHuntTimeoutNs = 600'000'000'000;  // a hunt's "timeout" at most 10 min
+}  // namespace
 
 void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
   http.Get("/api/hunts", [&ctx](const httplib::Request&, httplib::Response& res) {
@@ -68,8 +72,9 @@ void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
   });
 
   // Body: {"query": "EQL" or "name": "saved hunt", "since": "7d", "until": "...", "host": "...",
-  // "limit": N, "explain": false}. Streams JSON Lines: events, {"sequence": [...]}, or count rows;
-  // with explain, {"sql": "..."}. A bad query is a 400 whose error says line:column and why.
+  // "limit": N, "timeout": "30s", "explain": false}. Streams JSON Lines: events, {"sequence":
+  // [...]}, or count rows; with explain, {"sql": "..."}. A bad query is a 400 whose error says
+  // line:column and why.
   http.Post("/api/hunt", [&ctx](const httplib::Request& req, httplib::Response& res) {
     json body;
     try {
@@ -108,6 +113,15 @@ void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
       options.limit = body["limit"].get<std::size_t>();
       if (options.limit > ctx.options.max_event_limit)
         return SendError(res, 400, "limit exceeds " + std::to_string(ctx.options.max_event_limit));
+    }
+    if (body.contains("timeout")) {  // per query, "500ms" .. "10m" (default 30 s)
+      if (!body["timeout"].is_string())
+        return SendError(res, 400, "timeout must be a duration string like \"30s\"");
+      auto ns = ParseDurationNs(body["timeout"].get<std::string>());
+      if (!ns) return SendError(res, 400, "timeout: " + ns.error().message);
+      if (*ns <= 0 || *ns > kMaxHuntTimeoutNs)
+        return SendError(res, 400, "timeout must be more than 0 and at most 10m");
+      options.timeout = std::chrono::milliseconds(std::max<std::int64_t>(1, *ns / 1'000'000));
     }
     if (body.value("explain", false)) {
       auto sql = hunt::Explain(ctx.options.db_path, *query, options);

@@ -4,12 +4,13 @@
 //
 // File format (blocks separated by blank lines; '#' starts a comment line):
 //   dataset NAME.jsonl                  load tests/hunt/data/NAME.jsonl into a fresh store
-//   query COLUMNS... [rowsort] [limit=N] [host=H] [since=T] [until=T]
+//   query COLUMNS... [rowsort] [limit=N] [host=H] [since=T] [until=T] [candidates=N]
 //   <EQL, one or more lines>
 //   ----
 //   <one line per result: the COLUMNS' values separated by spaces (NULL when missing);
 //    sequences and samples print each event's values, events separated by " | ";
-//    COLUMNS "json" prints the whole compact JSON object>
+//    COLUMNS "json" prints the whole compact JSON object; candidates=N: the run read exactly N
+//    candidate rows from SQL (HuntStats::candidates: shows whether a step was pushed down)>
 //
 //   error
 //   <EQL>
@@ -32,6 +33,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/event_json.hpp"
@@ -128,8 +130,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
     ASSERT_EQ((*r)[0].rejected, 0u) << name << ": events without a known category";
   }
 
-  vigil::hunt::HuntOptions Options(const Block& b, std::vector<std::string>& columns,
-                                   bool& rowsort) {
+  vigil::hunt::HuntOptions Options(const Block& b, std::vector<std::string>& columns, bool& rowsort,
+                                   std::optional<std::uint64_t>& candidates) {
     vigil::hunt::HuntOptions o;
     for (const auto& a : b.args) {
       auto eq = a.find('=');
@@ -148,6 +150,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
           o.since_ns = ts();
         else if (k == "until")
           o.until_ns = ts();
+        else if (k == "candidates")
+          candidates = std::stoull(v);
         else if (k == "timeout")
           o.timeout = std::chrono::milliseconds(std::stol(v));
         else
@@ -161,7 +165,8 @@ class LogicTest : public testing::TestWithParam<fs::path> {
     ++cases_;
     std::vector<std::string> columns;
     bool rowsort = false;
-    auto options = Options(b, columns, rowsort);
+    std::optional<std::uint64_t> candidates;
+    auto options = Options(b, columns, rowsort, candidates);
     if (columns.empty()) columns.push_back("json");
     std::string where = file_ + ":" + std::to_string(b.line);
     auto query = vigil::hunt::Parse(b.text);
@@ -232,6 +237,9 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       ADD_FAILURE() << where << ": run failed: " << r.error().message << "\n  query: " << b.text;
       return;
     }
+    if (candidates && r->candidates != *candidates)
+      ADD_FAILURE() << where << ": read " << r->candidates << " candidate rows, want "
+                    << *candidates << "\n  query: " << b.text;
     auto want = b.expected;
     if (rowsort) std::sort(got.begin(), got.end()), std::sort(want.begin(), want.end());
     if (got != want) {
