@@ -1,9 +1,9 @@
 // Hunting benchmark: a generator of realistic fleet telemetry (process trees, connections, DNS,
 // files over 100 hosts and 7 days; 10 M events by default) written straight into a real store's
-// tables, and 20 representative hunts run through vigil::hunt (p50/p99 over repetitions, pinned to
-// one core), each against the same question asked as a naive LIKE scan in the sqlite3 shell over
-// the same database, in the same run. Both answers are compared (row or group counts) so the
-// speed-up is for the same result. See bench/BENCHMARKS.md.
+// tables, and 20 representative hunts (plus three one-host counts) run through vigil::hunt (p50/p99
+// over repetitions, pinned to one core), each against the same question asked as a naive LIKE scan
+// in the sqlite3 shell over the same database, in the same run. Both answers are compared (row or
+// group counts) so the speed-up is for the same result. See bench/BENCHMARKS.md.
 //
 //   bench_hunt [--db build/bench-hunt/hunt.db] [--events 10000000] [--reps 15] [--cpu 0]
 //              [--baseline-timeout 120] [--only N,M,...] [--no-baseline]
@@ -506,6 +506,20 @@ std::vector<Hunt> Hunts() {
        "<= a.timestamp + 300000000000 WHERE a.process_name LIKE '%.x' AND b.destination_port = "
        "4444",
        true},
+      // Beyond the 20: counts by other fields on one host (only the process name is in the
+      // host index; these read a table row per event of the host).
+      {"count by parent name (one host)",
+       R"(process where host.id == "host-042" | count process.parent.name)",
+       "SELECT count(*) FROM (SELECT process_parent_name FROM process NOT INDEXED WHERE host_id "
+       "LIKE 'host-042' GROUP BY process_parent_name)"},
+      {"count by destination IP (one host)",
+       R"(network where host.id == "host-042" | count destination.ip)",
+       "SELECT count(*) FROM (SELECT destination_ip FROM network NOT INDEXED WHERE host_id LIKE "
+       "'host-042' GROUP BY destination_ip)"},
+      {"count by DNS name (one host)",
+       R"(dns where host.id == "host-042" | count dns.question.name)",
+       "SELECT count(*) FROM (SELECT dns_question_name FROM dns NOT INDEXED WHERE host_id LIKE "
+       "'host-042' GROUP BY dns_question_name)"},
   };
 }
 
@@ -608,7 +622,7 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Hunting benchmark: 20 EQL hunts vs naive LIKE scans in the sqlite3 shell"};
+  CLI::App app{"Hunting benchmark: 23 EQL hunts vs naive LIKE scans in the sqlite3 shell"};
   std::string db = "build/bench-hunt/hunt.db";
   std::uint64_t events = 10'000'000;
   int reps = 15, cpu = 0, baseline_timeout = 120;

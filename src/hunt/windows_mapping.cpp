@@ -67,6 +67,12 @@ constexpr Mapping kMappings[] = {
     {WindowsKind::Registry, "User", "user.name"},
     {WindowsKind::Registry, "TargetObject", "registry.path"},
     {WindowsKind::Registry, "Details", "registry.data.strings"},
+    // Security 4624 / 4625 / 4648: logons (the account logged on, or tried, is the target).
+    {WindowsKind::Authentication, "TargetUserName", "user.name"},
+    {WindowsKind::Authentication, "IpAddress", "source.ip"},
+    {WindowsKind::Authentication, "IpPort", "source.port"},
+    {WindowsKind::Authentication, "ProcessName", "process.executable"},
+    {WindowsKind::Authentication, "ProcessId", "process.pid"},
 };
 
 constexpr std::string_view kRawKept[] = {"Hashes", "QueryResults", "Initiated"};
@@ -173,8 +179,11 @@ WindowsKind KindOf(std::string_view provider, int event_id) {
         return WindowsKind::Other;
     }
   }
-  if (provider == "Microsoft-Windows-Security-Auditing" && event_id == 4688)
-    return WindowsKind::Process;
+  if (provider == "Microsoft-Windows-Security-Auditing") {
+    if (event_id == 4688) return WindowsKind::Process;
+    if (event_id == 4624 || event_id == 4625 || event_id == 4648)
+      return WindowsKind::Authentication;
+  }
   return WindowsKind::Other;
 }
 
@@ -187,6 +196,8 @@ const schema::FieldDef* MappedField(WindowsKind kind, std::string_view windows_n
 bool KeepsRawValue(std::string_view windows_name) {
   return std::ranges::find(kRawKept, windows_name) != std::end(kRawKept);
 }
+
+bool KeepsRawValues(WindowsKind kind) { return kind == WindowsKind::Authentication; }
 
 bool IsAutostartKey(std::string_view key) {
   std::string lower = AsciiLower(key);
@@ -256,6 +267,14 @@ Result<v1::Event> MapWindowsEvent(const nlohmann::json& record) {
       if (auto t = value_of("EventType")) e.set_event_action(*t);
       break;
     }
+    case WindowsKind::Authentication:
+      category = schema::Category::Authentication;
+      e.set_event_type(event_id == 4624 ? "start" : "info");
+      e.set_event_action(event_id == 4624   ? "logged-in"
+                         : event_id == 4625 ? "logon-failed"
+                                            : "explicit-credentials");
+      e.set_event_outcome(event_id == 4625 ? "failure" : "success");
+      break;
     case WindowsKind::Other:
       break;
   }
@@ -296,7 +315,12 @@ Result<v1::Event> MapWindowsEvent(const nlohmann::json& record) {
       extra[key] = text;
       continue;
     }
-    if (KeepsRawValue(name)) extra[name] = text;
+    if (KeepsRawValue(name) || KeepsRawValues(kind)) extra[name] = text;
+    // Windows writes "-" (and port 0) for none, as in a local logon: only in extra then.
+    if (KeepsRawValues(kind) &&
+        (text == "-" || (name == "IpPort" && text == "0") ||
+         (f->type == schema::FieldType::Ip && (!ParseCidr(text) || text.find('/') != text.npos))))
+      continue;
     if (name == "Hashes") {
       std::istringstream in(text);
       std::string part;
@@ -330,7 +354,7 @@ Result<v1::Event> MapWindowsEvent(const nlohmann::json& record) {
       continue;
     }
     schema::SetString(e, f->id, text);
-    if (name == "Image" || name == "NewProcessName")
+    if (name == "Image" || name == "NewProcessName" || name == "ProcessName")
       e.set_process_name(std::string(BaseName(text)));
     if (name == "ParentImage" || name == "ParentProcessName")
       e.set_process_parent_name(std::string(BaseName(text)));

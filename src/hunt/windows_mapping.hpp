@@ -16,10 +16,19 @@
 namespace vigil::hunt {
 
 // The kinds of Windows events with a schema mapping.
-enum class WindowsKind : std::uint8_t { Process, Network, File, Dns, Registry, Other };
+enum class WindowsKind : std::uint8_t {
+  Process,
+  Network,
+  File,
+  Dns,
+  Registry,
+  Authentication,
+  Other
+};
 
 // Sysmon 1 / Security 4688 → Process, 3 → Network, 11/23/26 → File, 22 → Dns, 12/13/14 →
-// Registry; everything else Other.
+// Registry; Security 4624 / 4625 / 4648 (logon, failed logon, explicit credentials) →
+// Authentication; everything else Other.
 WindowsKind KindOf(std::string_view provider, int event_id);
 
 // The schema field a Windows field name maps to for the kind (nullptr: kept in extra under its
@@ -29,7 +38,10 @@ const schema::FieldDef* MappedField(WindowsKind kind, std::string_view windows_n
 
 // Windows fields whose value is transformed when mapped (Hashes → sha256, QueryResults → lists):
 // their raw value is kept in extra under the Windows name too, and Sigma matches the raw value.
+// Authentication events keep every field raw in extra as well (Sigma's Security rules match the
+// Windows names and values, such as IpAddress "-"), besides the schema fields they map to.
 bool KeepsRawValue(std::string_view windows_name);
+bool KeepsRawValues(WindowsKind kind);
 
 // True when the registry key (TargetObject) is an autostart location (Run/RunOnce, services,
 // Winlogon, ...): such events are `persistence`, other registry events `other`.

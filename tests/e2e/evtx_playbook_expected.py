@@ -36,6 +36,9 @@ QUERIES = {
                           'registry.data.strings : ("*AppData*", "*\\\\Temp\\\\*", "*ProgramData*")',
     "lolbins_by_count": 'process where process.name in~ (' + ", ".join(f'"{n}"' for n in LOLBINS) +
                         ') | count process.name',
+    # Security 4624 logons from another machine (lateral movement), by source address
+    "remote_logons_by_source": 'authentication where event.action == "logged-in" and source.ip != null and '
+                               'not cidrMatch(source.ip, "127.0.0.0/8", "::1/128") | count source.ip',
 }
 
 # The fields of a Vigil result row that make a row comparable with an expected one.
@@ -45,6 +48,7 @@ ROW_FIELDS = {
     "shell_external_connections": ("host.name", "process.executable", "destination.ip", "destination.port"),
     "run_key_user_paths": ("host.name", "registry.path", "registry.data.strings"),
     "lolbins_by_count": ("process.name", "count"),
+    "remote_logons_by_source": ("source.ip", "count"),
 }
 
 
@@ -86,6 +90,7 @@ def expected(corpus=CORPUS):
         exported = list(pool.map(export, files))
     rows = {name: [] for name in QUERIES}
     lolbins = collections.Counter()
+    remote_logons = collections.Counter()
     for records in exported:
         for system, data in records:
             provider, eid, host = system.get("Provider"), int(system.get("EventID", "0")), system.get("Computer", "")
@@ -101,6 +106,13 @@ def expected(corpus=CORPUS):
                     rows["script_host_children"].append((host, image, parent))
                 if name.lower() in LOLBINS:
                     lolbins[name] += 1
+            elif provider == "Microsoft-Windows-Security-Auditing" and eid == 4624:
+                ip = data.get("IpAddress", "")
+                try:
+                    if not ipaddress.ip_address(ip).is_loopback:
+                        remote_logons[ip] += 1
+                except ValueError:  # "-": a local logon
+                    pass
             elif sysmon and eid == 3:
                 image, ip = data.get("Image", ""), data.get("DestinationIp", "")
                 if base_name(image).lower() in SHELLS and internal(ip) is False:
@@ -112,6 +124,7 @@ def expected(corpus=CORPUS):
                         s in details.lower() for s in ("appdata", "\\temp\\", "programdata")):
                     rows["run_key_user_paths"].append((host, key, details))
     rows["lolbins_by_count"] = list(lolbins.items())
+    rows["remote_logons_by_source"] = list(remote_logons.items())
     return {name: sorted(r) for name, r in rows.items()}, files, sum(len(r) for r in exported)
 
 

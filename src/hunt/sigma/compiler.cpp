@@ -291,7 +291,7 @@ class RuleCompiler {
     std::vector<Resolved> out;
     for (const auto& r : logsource_.routes) {
       FieldRef ref{nullptr, name};
-      if (r.kind != WindowsKind::Other && !KeepsRawValue(name))
+      if (r.kind != WindowsKind::Other && !KeepsRawValue(name) && !KeepsRawValues(r.kind))
         if (const auto* f = MappedField(r.kind, name); f && f->In(r.category)) ref.field = f;
       if (r.linux && !ref.field) Reject("field " + name + " has no Linux equivalent");
       auto it = std::ranges::find_if(out, [&](const Resolved& o) {
@@ -337,6 +337,7 @@ class RuleCompiler {
         case WindowsKind::Registry:
           add({schema::FindField("registry.path"), {}});
           break;
+        case WindowsKind::Authentication:  // its Windows fields are in extra, as for Other
         case WindowsKind::Other:
           for (const char* k : {"CommandLine", "Message", "Details", "ScriptBlockText", "Payload",
                                 "TargetObject", "ImageLoaded", "Image"})

@@ -136,8 +136,10 @@ Result<Logsource> RouteLogsource(const std::string& product, const std::string& 
       if (service == name) {
         Logsource l{
             std::nullopt, {{Category::Other, WindowsKind::Other}}, {}, std::string(channel), {}};
-        if (service == "security")  // 4688 is imported as a process event
-          l.routes.insert(l.routes.begin(), Route{Category::Process, WindowsKind::Process});
+        if (service == "security")  // 4688 is imported as a process event, logons as authentication
+          l.routes.insert(l.routes.begin(),
+                          {Route{Category::Process, WindowsKind::Process},
+                           Route{Category::Authentication, WindowsKind::Authentication}});
         if (service == "sysmon") {
           l.routes = {{Category::Process, WindowsKind::Process},
                       {Category::Network, WindowsKind::Network},

@@ -429,6 +429,71 @@ TEST(WindowsMapping, Security4688NetworkDnsRegistryOther) {
   EXPECT_EQ(records->size(), 3u);
 }
 
+TEST(WindowsMapping, SecurityLogonsAreAuthentication) {
+  auto ok = vigil::hunt::MapWindowsEvent(Record(4624,
+                                                {{"TargetUserName", "alice"},
+                                                 {"IpAddress", "10.0.2.17"},
+                                                 {"IpPort", "49702"},
+                                                 {"LogonType", "3"},
+                                                 {"ProcessName", "-"},
+                                                 {"ProcessId", "0x0"}},
+                                                "Microsoft-Windows-Security-Auditing", "Security"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  auto j = vigil::EventToJson(*ok);
+  EXPECT_EQ(j["event.category"], "authentication");
+  EXPECT_EQ(j["event.action"], "logged-in");
+  EXPECT_EQ(j["event.outcome"], "success");
+  EXPECT_EQ(j["user.name"], "alice");
+  EXPECT_EQ(j["source.ip"], "10.0.2.17");
+  EXPECT_EQ(j["source.port"], 49702);
+  EXPECT_FALSE(j.contains("process.executable"));  // "-": none
+  // Every Windows field stays in extra under its own name (Sigma matches those).
+  EXPECT_EQ(j["TargetUserName"], "alice");
+  EXPECT_EQ(j["IpAddress"], "10.0.2.17");
+  EXPECT_EQ(j["LogonType"], "3");
+  EXPECT_EQ(j["ProcessName"], "-");
+
+  auto failed =
+      vigil::hunt::MapWindowsEvent(Record(4625,
+                                          {{"TargetUserName", "admin"},
+                                           {"IpAddress", "-"},
+                                           {"IpPort", "0"},
+                                           {"ProcessName", "C:\\Windows\\System32\\svchost.exe"},
+                                           {"ProcessId", "0x2a8"}},
+                                          "Microsoft-Windows-Security-Auditing", "Security"));
+  ASSERT_TRUE(failed);
+  j = vigil::EventToJson(*failed);
+  EXPECT_EQ(j["event.category"], "authentication");
+  EXPECT_EQ(j["event.action"], "logon-failed");
+  EXPECT_EQ(j["event.outcome"], "failure");
+  EXPECT_FALSE(j.contains("source.ip"));
+  EXPECT_FALSE(j.contains("source.port"));
+  EXPECT_EQ(j["IpAddress"], "-");
+  EXPECT_EQ(j["process.name"], "svchost.exe");
+  EXPECT_EQ(j["process.pid"], 0x2a8);
+
+  auto explicit_creds = vigil::hunt::MapWindowsEvent(
+      Record(4648, {{"TargetUserName", "bob"}}, "Microsoft-Windows-Security-Auditing", "Security"));
+  ASSERT_TRUE(explicit_creds);
+  EXPECT_EQ(vigil::EventToJson(*explicit_creds)["event.action"], "explicit-credentials");
+  // A Security rule sees logons through the Windows names and raw values, as before.
+  std::string security = "  product: windows\n  service: security\n";
+  EXPECT_TRUE(Fires("  s:\n    EventID: 4625\n    IpAddress: '-'\n  condition: s\n",
+                    Record(4625, {{"TargetUserName", "admin"}, {"IpAddress", "-"}},
+                           "Microsoft-Windows-Security-Auditing", "Security"),
+                    security));
+  EXPECT_TRUE(
+      Fires("  s:\n    EventID: 4624\n    LogonType: 3\n    TargetUserName: alice\n"
+            "  condition: s\n",
+            Record(4624, {{"TargetUserName", "alice"}, {"LogonType", "3"}},
+                   "Microsoft-Windows-Security-Auditing", "Security"),
+            security));
+  EXPECT_FALSE(Fires("  s:\n    EventID: 4624\n    LogonType: 10\n  condition: s\n",
+                     Record(4624, {{"TargetUserName", "alice"}, {"LogonType", "3"}},
+                            "Microsoft-Windows-Security-Auditing", "Security"),
+                     security));
+}
+
 // The same Sigma rules give the same matches live (Matcher) and as a retro-hunt (SQL).
 TEST(SigmaLiveAndRetro, SameMatches) {
   std::vector<json> records = {
@@ -439,6 +504,10 @@ TEST(SigmaLiveAndRetro, SameMatches) {
                   {"Details", "C:\\Users\\evil.exe"}}),
       Record(13, {{"TargetObject", "HKCU\\Software\\Vendor\\Setting"}, {"Details", "evil"}}),
       Record(11, {{"Image", "C:\\x.exe"}, {"TargetFilename", "C:\\Temp\\evil.dll"}}),
+      Record(4624, {{"TargetUserName", "alice"}, {"IpAddress", "-"}, {"LogonType", "2"}},
+             "Microsoft-Windows-Security-Auditing", "Security"),
+      Record(4624, {{"TargetUserName", "bob"}, {"IpAddress", "10.1.1.1"}, {"LogonType", "3"}},
+             "Microsoft-Windows-Security-Auditing", "Security"),
   };
   auto db =
       std::filesystem::path(testing::TempDir()) / ("sigma_" + std::to_string(::getpid()) + ".db");
@@ -466,6 +535,8 @@ TEST(SigmaLiveAndRetro, SameMatches) {
        "  product: windows\n  category: registry_set\n"},
       {"  s:\n    TargetFilename|re: '(?i)temp.*dll$'\n  condition: s\n",
        "  product: windows\n  category: file_event\n"},
+      {"  s:\n    EventID: 4624\n    LogonType: 3\n  condition: s\n",
+       "  product: windows\n  service: security\n"},
   };
   for (const auto& [detection, logsource] : rules) {
     auto rule = sigma::Compile(RuleText(detection, logsource));
