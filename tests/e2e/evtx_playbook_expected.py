@@ -91,6 +91,7 @@ def expected(corpus=CORPUS):
     rows = {name: [] for name in QUERIES}
     lolbins = collections.Counter()
     remote_logons = collections.Counter()
+    domains = []  # (host, name) of Sysmon 22 queries and Sysmon 3 destination host names
     for records in exported:
         for system, data in records:
             provider, eid, host = system.get("Provider"), int(system.get("EventID", "0")), system.get("Computer", "")
@@ -113,7 +114,11 @@ def expected(corpus=CORPUS):
                         remote_logons[ip] += 1
                 except ValueError:  # "-": a local logon
                     pass
+            elif sysmon and eid == 22 and data.get("QueryName"):
+                domains.append((host, data["QueryName"].lower()))
             elif sysmon and eid == 3:
+                if data.get("DestinationHostname"):
+                    domains.append((host, data["DestinationHostname"].lower()))
                 image, ip = data.get("Image", ""), data.get("DestinationIp", "")
                 if base_name(image).lower() in SHELLS and internal(ip) is False:
                     port = data.get("DestinationPort", "")
@@ -125,6 +130,7 @@ def expected(corpus=CORPUS):
                     rows["run_key_user_paths"].append((host, key, details))
     rows["lolbins_by_count"] = list(lolbins.items())
     rows["remote_logons_by_source"] = list(remote_logons.items())
+    rows["domains"] = domains  # not a playbook query: for `vigil ioc find domain`
     return {name: sorted(r) for name, r in rows.items()}, files, sum(len(r) for r in exported)
 
 

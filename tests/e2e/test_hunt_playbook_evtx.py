@@ -4,6 +4,7 @@
 user-writable paths, LOLBins by count, Security logons from other machines by source address) must return exactly the rows evtx_playbook_expected.py derives
 from evtxexport's XML with plain Python, computed at test time. A damaged copy of a log imports its
 good records and reports the lost ones with the chunk's offset."""
+import collections
 import json
 import os
 import subprocess
@@ -45,6 +46,19 @@ with Vigil() as v:
         if got != want:
             print(f"  {name}: only Vigil {sorted(set(got) - set(want))[:5]}; only expected {sorted(set(want) - set(got))[:5]}")
         check(got == want, f"{name}: {len(got)} rows == {len(want)} expected (evtxexport + Python)")
+
+    # IOC search on the imported logs: the most queried domain (Sysmon 22 names and Sysmon 3
+    # destination host names, subdomains included), counted per host like evtxexport's records
+    domains = expected_rows["domains"]
+    suffix = collections.Counter(".".join(name.split(".")[-2:]) for _, name in domains if "." in name)
+    domain = sorted(suffix.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    want = collections.Counter(host for host, name in domains if name == domain or name.endswith("." + domain))
+    out = v.cli("ioc", "find", "domain", domain, "--since", "2000-01-01T00:00:00Z", "--format", "json")
+    got = collections.Counter(json.loads(line)["host.name"] for line in out.splitlines() if line.strip())
+    check(got == want, f"ioc find domain {domain}: {dict(got)} == {dict(want)} per host")
+    table = v.cli("ioc", "find", "domain", domain, "--since", "2000-01-01T00:00:00Z")
+    check(all(f"{host}: {n} event(s)" in table for host, n in want.items()),
+          f"ioc find groups by host: {[line for line in table.splitlines() if 'event(s)' in line]}")
 
     # A damaged copy of the largest log: the checksum-failing chunk is reported with its offset and
     # the records it lost; the other records are imported.
