@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import cpu_seconds, settle, storm, storm_binary  # noqa: E402
+from exec_storm import cpu_seconds, settle, storm, storm_binary, stored_execs  # noqa: E402
 from vigil_e2e import BIN, Vigil, wait_for  # noqa: E402
 
 
@@ -55,16 +55,7 @@ def run_agent(v, n, command, rate, seconds, calls):
         before = cpu_seconds(agent.pid)
         result = storm(exe, rate, seconds)
         cpu = cpu_seconds(agent.pid) - before
-        query = f'process where event.action == "exec" and process.executable == "{exe}" | count'
-
-        def count():
-            out = v.cli("hunt", query, "--since", "1h", "--format", "json").strip()
-            return json.loads(out)["count"] if out else 0
-        deadline = time.monotonic() + 60
-        stored = count()
-        while stored < result["execs"] and time.monotonic() < deadline:
-            time.sleep(1)
-            stored = count()
+        stored = stored_execs(v, exe, result["execs"], 60)
         os.unlink(exe)
         return {"execs": result["execs"], "latency_us": result["latency_us"],
                 "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored,

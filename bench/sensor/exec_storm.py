@@ -72,6 +72,21 @@ def settle(pid, timeout=120):
     print(f"warning: the agent did not settle within {timeout} s", file=sys.stderr)
 
 
+def stored_execs(v, binary, execs, timeout):
+    """Exec events of `binary` in v's store, polled until there are `execs` or timeout seconds pass."""
+    query = f'process where event.action == "exec" and process.executable == "{binary}" | count'
+
+    def count():
+        out = v.cli("hunt", query, "--since", "1h", "--format", "json").strip()
+        return json.loads(out)["count"] if out else 0
+    deadline = time.monotonic() + timeout
+    n = count()
+    while n < execs and time.monotonic() < deadline:
+        time.sleep(1)
+        n = count()
+    return n
+
+
 def pid_of(name):
     out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
     return [int(p) for p in out]
@@ -96,16 +111,7 @@ def main():
         settle(agent.pid)
 
         def stored(binary, execs):
-            query = f'process where event.action == "exec" and process.executable == "{binary}" | count'
-
-            def count():
-                out = v.cli("hunt", query, "--since", "1h", "--format", "json").strip()
-                return json.loads(out)["count"] if out else 0
-            deadline = time.monotonic() + 120
-            n = count()
-            while n < execs and time.monotonic() < deadline:
-                time.sleep(1)
-                n = count()
+            n = stored_execs(v, binary, execs, 120)
             return {"stored": n, "lost": execs - n}
 
         results["vigil"] = run_phases(lambda: [agent.pid], rates, args.seconds, "vigil", stored)

@@ -86,6 +86,8 @@ class EbpfTest : public ::testing::Test {
   void CheckFileEvents();
   // A refused finit_module: a failed attempt with the module file and the errno's text.
   void CheckFailedModuleLoad();
+  // A source with these syscall hooks reports files, an accept and (with `modules`) module loads.
+  void CheckSyscallHooks(EbpfSourceOptions::SyscallHooks hooks, bool modules);
 
   Collector collector_;
   std::unique_ptr<EventSource> source_;
@@ -733,25 +735,24 @@ TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
 // Both ways of hooking the syscalls (the tests above use the default, raw): enter + exit (files,
 // modules) and accept (whose listener fd the tracepoint path remembers at enter) must report the
 // same. A kernel without module support has no module syscall tracepoints: nothing to check then.
-TEST_F(EbpfTest, PerSyscallTracepointsReportFilesAcceptsAndModules) {
+void EbpfTest::CheckSyscallHooks(EbpfSourceOptions::SyscallHooks hooks, bool modules) {
   EbpfSourceOptions o;
-  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kTracepoints;
+  o.syscall_hooks = hooks;
   StartSource(o);
   CheckFileEvents();
   CheckTcp(this, collector_, AF_INET, "127.0.0.1");
-  if (::access("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0 ||
-      ::access("/sys/kernel/debug/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0) {
-    CheckFailedModuleLoad();
-  }
+  if (modules) CheckFailedModuleLoad();
+}
+
+TEST_F(EbpfTest, PerSyscallTracepointsReportFilesAcceptsAndModules) {
+  const bool modules =
+      ::access("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0 ||
+      ::access("/sys/kernel/debug/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0;
+  CheckSyscallHooks(EbpfSourceOptions::SyscallHooks::kTracepoints, modules);
 }
 
 TEST_F(EbpfTest, RawSyscallHooksReportFilesAcceptsAndModules) {
-  EbpfSourceOptions o;
-  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kRaw;
-  StartSource(o);
-  CheckFileEvents();
-  CheckTcp(this, collector_, AF_INET, "127.0.0.1");
-  CheckFailedModuleLoad();
+  CheckSyscallHooks(EbpfSourceOptions::SyscallHooks::kRaw, true);
 }
 
 TEST(EbpfSyscallHooksTest, ParsesTheAgentsOption) {

@@ -808,18 +808,11 @@ static __always_inline void remember(__u64 nr, const struct sys_args* a) {
   bpf_map_update_elem(&pending_map, &tid, &p, BPF_ANY);
 }
 
-static __always_inline int on_sys_enter(long id, const struct sys_args* a) {
+/* The syscalls whose enter is remembered for their exit (the raw programs' first test). */
+static __always_inline int followed(long id) {
   switch (id) {
     case NR_open:
-    case NR_openat: {
-      /* Only opens that may write are followed to their exit. */
-      __u64 flags = a->a[id == NR_open ? 1 : 2];
-      if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
-      remember(id, a);
-      return 0;
-    }
-    case NR_accept: /* per-syscall tracepoints only: their exit has no registers (listener fd) */
-    case NR_accept4:
+    case NR_openat:
     case NR_openat2:
     case NR_creat:
     case NR_rename:
@@ -835,9 +828,22 @@ static __always_inline int on_sys_enter(long id, const struct sys_args* a) {
     case NR_recvmsg:
     case NR_init_module:
     case NR_finit_module:
-      if (is_self()) return 0;
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static __always_inline int on_sys_enter(long id, const struct sys_args* a) {
+  switch (id) {
+    case NR_open:
+    case NR_openat: {
+      /* Only opens that may write are followed to their exit. */
+      __u64 flags = a->a[id == NR_open ? 1 : 2];
+      if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
       remember(id, a);
       return 0;
+    }
     case NR_sendto: {
       if (is_self()) return 0;
       on_send(bpf_get_current_task_btf(), a->a[0], (const void*)a->a[4], (const void*)a->a[1],
@@ -854,6 +860,10 @@ static __always_inline int on_sys_enter(long id, const struct sys_args* a) {
       return 0;
     }
     default:
+      /* accept: per-syscall tracepoints only (their exit has no registers: the listener fd). */
+      if (!followed(id) && id != NR_accept && id != NR_accept4) return 0;
+      if (is_self()) return 0;
+      remember(id, a);
       return 0;
   }
 }
@@ -944,32 +954,6 @@ static __always_inline int on_sys_exit(long id, long ret) {
         if (!(mode & 0111)) return 0;
       }
       on_path_exit(t, &p);
-      return 0;
-  }
-}
-
-/* Whether on_sys_enter / on_sys_exit handle a syscall (the raw programs' first test). */
-static __always_inline int followed(long id) {
-  switch (id) {
-    case NR_open:
-    case NR_openat:
-    case NR_openat2:
-    case NR_creat:
-    case NR_rename:
-    case NR_renameat:
-    case NR_renameat2:
-    case NR_unlink:
-    case NR_unlinkat:
-    case NR_chmod:
-    case NR_fchmod:
-    case NR_fchmodat:
-    case NR_fchmodat2:
-    case NR_recvfrom:
-    case NR_recvmsg:
-    case NR_init_module:
-    case NR_finit_module:
-      return 1;
-    default:
       return 0;
   }
 }
