@@ -118,52 +118,102 @@ Result<RuleSpec> ParseRule(std::string_view source, RuleKind kind, std::string_v
 
 namespace {
 
-bool HasRelationship(const hunt::Expr& e);
+std::string StepName(std::size_t index) { return "sequence step " + std::to_string(index + 1); }
 
-template <class T>
-bool AnyHas(const std::vector<T>& v) {
-  return std::ranges::any_of(v, [](const auto& p) { return p && HasRelationship(*p); });
-}
-
-bool HasRelationship(const hunt::Expr& e) {
-  return std::visit(
-      [](const auto& n) -> bool {
-        using N = std::decay_t<decltype(n)>;
-        if constexpr (std::is_same_v<N, hunt::Relationship>) return true;
-        if constexpr (std::is_same_v<N, hunt::Compare> || std::is_same_v<N, hunt::Arith>)
-          return HasRelationship(*n.left) || HasRelationship(*n.right);
-        if constexpr (std::is_same_v<N, hunt::Match>) return HasRelationship(*n.subject);
-        if constexpr (std::is_same_v<N, hunt::InList>)
-          return HasRelationship(*n.subject) || AnyHas(n.items);
-        if constexpr (std::is_same_v<N, hunt::Logic> || std::is_same_v<N, hunt::Call>) {
-          if constexpr (std::is_same_v<N, hunt::Logic>)
-            return AnyHas(n.operands);
-          else
-            return AnyHas(n.args);
-        }
-        if constexpr (std::is_same_v<N, hunt::Not> || std::is_same_v<N, hunt::IsNull> ||
-                      std::is_same_v<N, hunt::Negate>)
-          return HasRelationship(*n.operand);
-        return false;
-      },
-      e.node);
-}
-
-Result<SequenceStep> CompileStep(const hunt::Step& step, std::size_t index) {
-  auto matcher = hunt::Matcher::Compile(step.filter);
-  if (!matcher)
-    return Fail("sequence step " + std::to_string(index + 1) + ": " + matcher.error().message);
-  SequenceStep out{std::move(*matcher), {}};
-  // The parser resolves the shared `sequence by` keys into every step's keys (before its own).
-  for (const auto& k : step.keys) out.keys.push_back(k.get());
-  for (const auto* k : out.keys)
+Result<std::vector<const hunt::Expr*>> FieldKeys(const std::vector<hunt::ExprPtr>& keys,
+                                                 std::string_view what) {
+  std::vector<const hunt::Expr*> out;
+  for (const auto& k : keys) {
     if (!std::holds_alternative<hunt::FieldRef>(k->node))
-      return Fail(std::to_string(k->line) + ":" + std::to_string(k->column) +
-                  ": live sequences take fields as `by` keys, not expressions");
+      return Fail(std::to_string(k->line) + ":" + std::to_string(k->column) + ": live " +
+                  std::string(what) + " take fields as keys, not expressions");
+    out.push_back(k.get());
+  }
   return out;
 }
 
+// Compiles the rule's matchers; relationships get a slot each (their inner queries compiled into
+// rule.related, innermost first).
+class LiveCompiler {
+ public:
+  explicit LiveCompiler(LiveRule& rule) : rule_(rule) {
+    slots_ = [this](const hunt::Relationship& r) -> Result<std::uint32_t> {
+      auto inner = hunt::Matcher::Compile(*r.filter, slots_);
+      if (!inner) return std::unexpected(inner.error());
+      rule_.related.push_back(RelatedQuery{std::move(*inner), r.filter->category});
+      return static_cast<std::uint32_t>(rule_.related.size() - 1);
+    };
+  }
+
+  Result<hunt::Matcher> Filter(const hunt::EventFilter& filter) {
+    return hunt::Matcher::Compile(filter, slots_);
+  }
+
+  Result<SequenceStep> Step(const hunt::Step& step, std::size_t index, std::string_view what) {
+    auto matcher = Filter(step.filter);
+    if (!matcher) return Fail(StepName(index) + ": " + matcher.error().message);
+    // The parser resolves the shared `by` keys into every step's keys (before its own).
+    auto keys = FieldKeys(step.keys, what);
+    if (!keys) return std::unexpected(keys.error());
+    return SequenceStep{std::move(*matcher), std::move(*keys), step.filter.category, step.missing,
+                        0};
+  }
+
+  Result<void> Pipes(const hunt::Query& q) {
+    for (const auto& p : q.pipes) {
+      const std::string name(hunt::PipeName(p.kind));
+      const std::string where = std::to_string(p.line) + ":" + std::to_string(p.column) + ": ";
+      LivePipe pipe{p.kind, p.count, std::nullopt, {}};
+      switch (p.kind) {
+        case hunt::PipeKind::Filter: {
+          auto m = hunt::Matcher::Compile(*p.args[0], std::nullopt, slots_);
+          if (!m) return Fail(where + "| filter: " + m.error().message);
+          pipe.filter = std::move(*m);
+          break;
+        }
+        case hunt::PipeKind::Head:
+          break;
+        case hunt::PipeKind::Unique: {
+          if (rule_.kind != LiveKind::Event)
+            return Fail(where + "| unique applies to single-event queries, not to a " +
+                        (rule_.kind == LiveKind::Sequence ? "sequence" : "sample"));
+          auto keys = FieldKeys(p.args, "| unique pipes");
+          if (!keys) return std::unexpected(keys.error());
+          pipe.keys = std::move(*keys);
+          break;
+        }
+        default:
+          return Fail(where + "| " + name +
+                      " summarizes or reorders all the results, so it is not a detection: a "
+                      "live rule cannot wait for the end of the events. Run it with `vigil "
+                      "hunt`, or use | filter, | head or | unique in a rule");
+      }
+      rule_.pipes.push_back(std::move(pipe));
+    }
+    return {};
+  }
+
+ private:
+  LiveRule& rule_;
+  hunt::RelationSlots slots_;
+};
+
 }  // namespace
+
+std::vector<std::optional<schema::Category>> LiveRule::Categories() const {
+  std::vector<std::optional<schema::Category>> out;
+  if (kind == LiveKind::Event) out.push_back(category);
+  for (const auto& s : steps) out.push_back(s.category);
+  if (until) out.push_back(until->category);
+  for (const auto& r : related) out.push_back(r.category);
+  return out;
+}
+
+std::uint64_t Fingerprint(std::string_view text) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
 
 Result<LiveRule> CompileLive(const RuleSpec& spec) {
   LiveRule rule;
@@ -172,48 +222,55 @@ Result<LiveRule> CompileLive(const RuleSpec& spec) {
   rule.severity = spec.severity;
   rule.tags = spec.tags;
   rule.query = spec.query;
+  rule.fingerprint = Fingerprint(spec.source);
+  LiveCompiler compiler(rule);
   const hunt::Query& q = *spec.query;
-  if (!q.pipes.empty())
-    return Fail("pipes (| " + std::string(hunt::PipeName(q.pipes.front().kind)) +
-                ") are not supported in live rules; run it as a hunt");
   if (const auto* filter = std::get_if<hunt::EventFilter>(&q.body)) {
-    auto matcher = hunt::Matcher::Compile(*filter);
+    auto matcher = compiler.Filter(*filter);
     if (!matcher) return std::unexpected(matcher.error());
     rule.matcher = std::move(*matcher);
-    rule.categories.push_back(filter->category);
-    return rule;
-  }
-  if (const auto* seq = std::get_if<hunt::Sequence>(&q.body)) {
+    rule.category = filter->category;
+  } else if (const auto* seq = std::get_if<hunt::Sequence>(&q.body)) {
+    rule.kind = LiveKind::Sequence;
     std::size_t nkeys = 0;
     for (std::size_t i = 0; i < seq->steps.size(); ++i) {
-      if (seq->steps[i].runs != 1 || seq->steps[i].missing)
-        return Fail("sequence step " + std::to_string(i + 1) +
-                    ": `with runs=N` and missing-event steps (![...]) are not supported live yet; "
-                    "run it as a hunt");
-      if (seq->steps[i].filter.where && HasRelationship(*seq->steps[i].filter.where))
-        return Fail("sequence step " + std::to_string(i + 1) +
-                    ": relationships are not supported live yet; run it as a hunt");
-      auto step = CompileStep(seq->steps[i], i);
+      auto step = compiler.Step(seq->steps[i], i, "sequences");
       if (!step) return std::unexpected(step.error());
       if (i == 0) nkeys = step->keys.size();
       if (step->keys.size() != nkeys)
-        return Fail("sequence step " + std::to_string(i + 1) + " has " +
-                    std::to_string(step->keys.size()) + " `by` keys, the first step " +
-                    std::to_string(nkeys));
-      rule.categories.push_back(seq->steps[i].filter.category);
-      rule.steps.push_back(std::move(*step));
+        return Fail(StepName(i) + " has " + std::to_string(step->keys.size()) +
+                    " `by` keys, the first step " + std::to_string(nkeys));
+      // `runs=N`: N plain steps. A missing step cancels the stage of the step before it.
+      for (int r = 0; r < seq->steps[i].runs; ++r) {
+        SequenceStep copy{r + 1 == seq->steps[i].runs ? std::move(step->matcher)
+                                                      : *compiler.Filter(seq->steps[i].filter),
+                          step->keys, step->category, step->missing, 0};
+        copy.stage = copy.missing ? rule.stages - 1 : rule.stages++;
+        rule.steps.push_back(std::move(copy));
+      }
     }
     if (seq->until) {
-      auto until = CompileStep(*seq->until, seq->steps.size());
+      auto until = compiler.Step(*seq->until, seq->steps.size(), "sequences");
       if (!until) return std::unexpected(until.error());
       if (until->keys.size() != nkeys) return Fail("the until step's `by` keys differ in number");
-      rule.categories.push_back(seq->until->filter.category);
       rule.until = std::move(*until);
     }
     rule.maxspan_ns = seq->maxspan_ns.value_or(0);
-    return rule;
+  } else {
+    const auto& sample = std::get<hunt::Sample>(q.body);
+    rule.kind = LiveKind::Sample;
+    for (std::size_t i = 0; i < sample.steps.size(); ++i) {
+      auto step = compiler.Step(sample.steps[i], i, "samples");
+      if (!step) return std::unexpected(step.error());
+      if (step->keys.size() != (rule.steps.empty() ? step->keys.size() : rule.steps[0].keys.size()))
+        return Fail("sample filter " + std::to_string(i + 1) + " has a different number of keys");
+      step->stage = i;
+      rule.steps.push_back(std::move(*step));
+    }
+    rule.stages = rule.steps.size();
   }
-  return Fail("samples are not supported in live rules; run it as a hunt");
+  if (auto r = compiler.Pipes(q); !r) return std::unexpected(r.error());
+  return rule;
 }
 
 std::optional<std::string> KeyValue(const hunt::Expr& key, const v1::Event& event) {

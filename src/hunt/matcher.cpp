@@ -93,6 +93,7 @@ enum class Kind : std::uint8_t {
   Arith,
   Negate,
   Call,
+  Relation,
 };
 
 struct Node {
@@ -103,6 +104,8 @@ struct Node {
   CompareOp cmp = CompareOp::Eq;
   ArithOp arith = ArithOp::Add;
   Function function = Function::Add;
+  hunt::Relation relation = hunt::Relation::EventOf;  // Relation: which, on which slot
+  std::uint32_t slot = 0;
   bool ci = false, negated = false;
   bool fts_false_on_null = false;  // the SQL path's FTS prefilter makes a null subject false
   const schema::FieldDef* fts_field = nullptr;  // ... on the tables with its FTS table
@@ -214,8 +217,8 @@ bool FtsApplies(const schema::FieldDef* f, const std::vector<std::string>& patte
 
 class Evaluator {
  public:
-  Evaluator(const v1::Event& event, schema::Category category)
-      : event_(event), category_(category) {}
+  Evaluator(const v1::Event& event, schema::Category category, const RelationOracle* oracle)
+      : event_(event), category_(category), oracle_(oracle) {}
 
   Value Eval(const Node& n) {
     switch (n.kind) {
@@ -314,6 +317,11 @@ class Evaluator {
       }
       case Kind::In:
         return In(n);
+      case Kind::Relation: {
+        // As the SQL path's `IN (subquery)`: null without a process to relate.
+        auto related = oracle_ ? oracle_->Related(n.slot, n.relation, event_) : std::nullopt;
+        return related ? FromBool(*related) : Tri::Null;
+      }
       default:
         return ToTri(Eval(n));
     }
@@ -586,16 +594,18 @@ class Evaluator {
 
   const v1::Event& event_;
   schema::Category category_;
+  const RelationOracle* oracle_;
 };
 
 // ---------------------------------------------------------------- compilation
 
-Result<NodePtr> Build(const Expr& e);
+Result<NodePtr> Build(const Expr& e, const RelationSlots& slots);
 
-Result<std::vector<NodePtr>> BuildAll(const std::vector<ExprPtr>& exprs) {
+Result<std::vector<NodePtr>> BuildAll(const std::vector<ExprPtr>& exprs,
+                                      const RelationSlots& slots) {
   std::vector<NodePtr> out;
   for (const auto& x : exprs) {
-    auto n = Build(*x);
+    auto n = Build(*x, slots);
     if (!n) return std::unexpected(n.error());
     out.push_back(std::move(*n));
   }
@@ -622,7 +632,7 @@ NodePtr MakeWildcard(NodePtr subject, const schema::FieldDef* field,
   return n;
 }
 
-Result<NodePtr> Build(const Expr& e) {
+Result<NodePtr> Build(const Expr& e, const RelationSlots& slots) {
   return std::visit(
       [&](const auto& x) -> Result<NodePtr> {
         using T = std::decay_t<decltype(x)>;
@@ -652,12 +662,12 @@ Result<NodePtr> Build(const Expr& e) {
           n->kind = Kind::Compare;
           n->cmp = x.op;
           for (const auto* side : {&x.left, &x.right}) {
-            auto k = Build(**side);
+            auto k = Build(**side, slots);
             if (!k) return k;
             n->kids.push_back(std::move(*k));
           }
         } else if constexpr (std::is_same_v<T, Match>) {
-          auto subject = Build(*x.subject);
+          auto subject = Build(*x.subject, slots);
           if (!subject) return subject;
           if (x.kind == MatchKind::Wildcard)
             return MakeWildcard(std::move(*subject), FieldOf(*x.subject), x.patterns,
@@ -677,10 +687,10 @@ Result<NodePtr> Build(const Expr& e) {
           n->kind = Kind::In;
           n->negated = x.negated;
           n->ci = x.case_insensitive;
-          auto s = Build(*x.subject);
+          auto s = Build(*x.subject, slots);
           if (!s) return s;
           n->kids.push_back(std::move(*s));
-          auto items = BuildAll(x.items);
+          auto items = BuildAll(x.items, slots);
           if (!items) return std::unexpected(items.error());
           n->items_folded = n->ci;
           for (auto& i : *items) {
@@ -692,7 +702,7 @@ Result<NodePtr> Build(const Expr& e) {
           }
         } else if constexpr (std::is_same_v<T, Logic>) {
           n->kind = x.op == LogicOp::And ? Kind::And : Kind::Or;
-          auto k = BuildAll(x.operands);
+          auto k = BuildAll(x.operands, slots);
           if (!k) return std::unexpected(k.error());
           n->kids = std::move(*k);
         } else if constexpr (std::is_same_v<T, hunt::Not> || std::is_same_v<T, hunt::Negate> ||
@@ -701,14 +711,14 @@ Result<NodePtr> Build(const Expr& e) {
                     : std::is_same_v<T, hunt::Negate> ? Kind::Negate
                                                       : Kind::IsNull;
           if constexpr (std::is_same_v<T, hunt::IsNull>) n->negated = x.negated;
-          auto k = Build(*x.operand);
+          auto k = Build(*x.operand, slots);
           if (!k) return k;
           n->kids.push_back(std::move(*k));
         } else if constexpr (std::is_same_v<T, hunt::Arith>) {
           n->kind = Kind::Arith;
           n->arith = x.op;
           for (const auto* side : {&x.left, &x.right}) {
-            auto k = Build(**side);
+            auto k = Build(**side, slots);
             if (!k) return k;
             n->kids.push_back(std::move(*k));
           }
@@ -719,7 +729,7 @@ Result<NodePtr> Build(const Expr& e) {
               {Function::Multiply, ArithOp::Mul},
               {Function::Divide, ArithOp::Div},
               {Function::Modulo, ArithOp::Mod}};
-          auto k = BuildAll(x.args);
+          auto k = BuildAll(x.args, slots);
           if (!k) return std::unexpected(k.error());
           for (auto [f, op] : kArith)
             if (x.function == f) {
@@ -745,9 +755,16 @@ Result<NodePtr> Build(const Expr& e) {
           n->ci = x.case_insensitive;
           n->kids = std::move(*k);
         } else {
-          return Fail(
-              "relationships (child of, descendant of, event of) are not supported live "
-              "yet; run them as a hunt");
+          if (!slots)
+            return Fail(
+                "relationships (child of, descendant of, event of) are not supported live by a "
+                "bare matcher: they need the detection engine's process lineage (vigil rules) "
+                "or a hunt");
+          auto slot = slots(x);
+          if (!slot) return std::unexpected(slot.error());
+          n->kind = Kind::Relation;
+          n->relation = x.relation;
+          n->slot = *slot;
         }
         return n;
       },
@@ -761,31 +778,41 @@ Matcher::Matcher(Matcher&&) noexcept = default;
 Matcher& Matcher::operator=(Matcher&&) noexcept = default;
 Matcher::~Matcher() = default;
 
-Result<Matcher> Matcher::Compile(const EventFilter& filter) {
-  auto root = matcher_detail::Build(*filter.where);
+Result<Matcher> Matcher::Compile(const EventFilter& filter, const RelationSlots& slots) {
+  return Compile(*filter.where, filter.category, slots);
+}
+
+Result<Matcher> Matcher::Compile(const Expr& where, std::optional<schema::Category> category,
+                                 const RelationSlots& slots) {
+  auto root = matcher_detail::Build(where, slots);
   if (!root) return std::unexpected(root.error());
   Matcher m;
-  m.category_ = filter.category;
+  m.category_ = category;
   m.root_ = std::move(*root);
   return m;
 }
 
 Result<Matcher> Matcher::Compile(const Query& query) {
   if (std::holds_alternative<Sequence>(query.body))
-    return Fail("sequences are not supported live yet; run them as a hunt");
+    return Fail(
+        "sequences are not supported live by a single-event matcher; the detection engine "
+        "(vigil rules) or a hunt runs them");
   if (std::holds_alternative<Sample>(query.body))
-    return Fail("samples are not supported live yet; run them as a hunt");
+    return Fail(
+        "samples are not supported live by a single-event matcher; the detection engine "
+        "(vigil rules) or a hunt runs them");
   if (!query.pipes.empty())
     return Fail("pipes (" + std::string(PipeName(query.pipes.front().kind)) +
-                ") are not supported live; a live rule is a single-event query");
+                ") are not supported live by a single-event matcher; the detection engine "
+                "(vigil rules) or a hunt runs them");
   return Compile(std::get<EventFilter>(query.body));
 }
 
-bool Matcher::Matches(const v1::Event& event) const {
+bool Matcher::Matches(const v1::Event& event, const RelationOracle* oracle) const {
   auto category = schema::CategoryOf(event);
   if (!category) return false;
   if (category_ && *category_ != *category) return false;
-  matcher_detail::Evaluator eval(event, *category);
+  matcher_detail::Evaluator eval(event, *category, oracle);
   return eval.Test(*root_) == matcher_detail::Tri::True;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "common/event_json.hpp"
 #include "common/schema.hpp"
@@ -122,12 +123,32 @@ TEST(Rules, ErrorsSayWhereAndWhy) {
       detect::ParseRule("// severity: urgent\nprocess where true", detect::RuleKind::Eql, "x");
   ASSERT_FALSE(bad_severity);
   EXPECT_NE(bad_severity.error().message.find("1:1: severity 'urgent'"), std::string::npos);
-  auto pipe = detect::ParseRule("process where true | head 5", detect::RuleKind::Eql, "x");
-  ASSERT_TRUE(pipe);
-  auto live = detect::CompileLive(*pipe);
+  // Pipes that summarize or reorder all results are not detections: refused, naming the pipe.
+  for (const char* pipe_name :
+       {"count", "sort process.pid", "tail 2", "unique_count process.name"}) {
+    auto pipe = detect::ParseRule(std::string("process where true | ") + pipe_name,
+                                  detect::RuleKind::Eql, "x");
+    ASSERT_TRUE(pipe);
+    auto live = detect::CompileLive(*pipe);
+    ASSERT_FALSE(live) << pipe_name;
+    const std::string first_word =
+        std::string(pipe_name).substr(0, std::string(pipe_name).find(' '));
+    EXPECT_NE(live.error().message.find("1:22: | " + first_word + " summarizes or reorders"),
+              std::string::npos)
+        << live.error().message;
+    EXPECT_NE(live.error().message.find("vigil hunt"), std::string::npos);
+  }
+  auto head = detect::ParseRule("process where true | filter process.pid > 1 | head 5",
+                                detect::RuleKind::Eql, "x");
+  ASSERT_TRUE(head);
+  EXPECT_TRUE(detect::CompileLive(*head));
+  auto expr_unique = detect::ParseRule("process where true | unique length(process.name)",
+                                       detect::RuleKind::Eql, "x");
+  ASSERT_TRUE(expr_unique);
+  auto live = detect::CompileLive(*expr_unique);
   ASSERT_FALSE(live);
-  EXPECT_NE(live.error().message.find("pipes (| head) are not supported in live rules"),
-            std::string::npos);
+  EXPECT_NE(live.error().message.find("live | unique pipes take fields as keys"), std::string::npos)
+      << live.error().message;
   auto sigma = detect::ParseRule(
       "title: t\nid: 11111111-2222-3333-4444-555555555555\nlogsource:\n  product: aws\n"
       "detection:\n  sel:\n    a: b\n  condition: sel\n",
@@ -212,6 +233,137 @@ TEST(Engine, SequenceStateIsBoundedAndEvictionCounted) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].events[0].process_entity_id(), "b");
   EXPECT_EQ(out[1].events[0].process_entity_id(), "c");
+}
+
+namespace {
+
+v1::Event Child(std::int64_t t, const std::string& entity, const std::string& parent,
+                const std::string& name, const std::string& action = "exec") {
+  auto e = Exec(t, entity, name, name);
+  e.set_process_parent_entity_id(parent);
+  e.set_event_action(action);
+  return e;
+}
+
+}  // namespace
+
+TEST(Engine, RelationshipStateIsBoundedAndEvictionCounted) {
+  detect::Engine engine({.max_partials_per_rule = 10,
+                         .prefilter = true,
+                         .max_related_per_rule = 2,
+                         .max_lineage_per_host = 4,
+                         .lineage_exit_grace_ns = 5 * kSecond});
+  std::vector<detect::LiveRule> rules;
+  rules.push_back(Live(R"(process where process.name == "x" and
+                            descendant of [process where process.name == "bash"])",
+                       "desc"));
+  engine.SetRules(std::move(rules));
+  // Three bash: the first is forgotten (bound 2); a grandchild of the second still matches.
+  auto out = Feed(
+      engine, {Child(0, "b1", "", "bash"), Child(1, "b2", "", "bash"), Child(2, "b3", "", "bash"),
+               Child(3, "m", "b2", "mid"), Child(4, "x1", "m", "x"), Child(5, "x2", "b1", "x")});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].events[0].process_entity_id(), "x1");
+  EXPECT_EQ(engine.counters().related_evicted, 1u);
+  EXPECT_EQ(engine.counters().related_entities, 2u);
+  // The lineage holds 4 processes per host: the fifth drops the least recently seen tenth (one).
+  EXPECT_EQ(engine.counters().lineage_evicted, 2u);  // at x1 (b1 went) and at x2 (b2 went)
+  EXPECT_EQ(engine.counters().lineage_entries, 4u);
+  // An exited process stays for the grace period: its children still reach their ancestors.
+  out = Feed(engine, {Child(6, "m", "b2", "mid", "exit"), Child(7, "x3", "m", "x")});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].events[0].process_entity_id(), "x3");
+  EXPECT_EQ(engine.counters().lineage_exited, 0u);
+  // After it, the exited process is gone (counted) and the chain through it too.
+  out = Feed(engine, {Child(20, "x4", "m", "x")});
+  EXPECT_EQ(out.size(), 0u);
+  EXPECT_EQ(engine.counters().lineage_exited, 1u);
+}
+
+TEST(Engine, LivePipesFilterHeadAndUnique) {
+  detect::Engine engine;
+  std::vector<detect::LiveRule> rules;
+  rules.push_back(Live(R"(process where process.name == "bash" | head 2)", "head"));
+  rules.push_back(Live(R"(process where true | unique process.name)", "unique"));
+  rules.push_back(Live(R"(process where true | filter process.command_line : "*-i*")", "filter"));
+  engine.SetRules(std::move(rules));
+  auto out = Feed(engine, {Exec(0, "a", "bash", "bash"), Exec(1, "b", "bash", "bash -i"),
+                           Exec(2, "c", "bash", "bash"), Exec(3, "d", "sh", "sh -i")});
+  std::map<std::string, std::vector<std::string>> by_rule;
+  for (const auto& m : out) by_rule[m.rule->id].push_back(m.events[0].process_entity_id());
+  EXPECT_EQ(by_rule["head"], (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(by_rule["unique"], (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(by_rule["filter"], (std::vector<std::string>{"b", "d"}));
+}
+
+TEST(Engine, MissingStepsRunsAndSamples) {
+  detect::Engine engine;
+  std::vector<detect::LiveRule> rules;
+  rules.push_back(Live(R"(sequence by process.entity_id
+      [process where process.name == "bash"] ![process where process.name == "sudo"]
+      [network where destination.port == 4444])",
+                       "missing"));
+  rules.push_back(Live(R"(sequence by host.id [network where true] with runs=3)", "runs"));
+  rules.push_back(Live(R"(sample by process.entity_id [network where true]
+      [process where process.name == "bash"])",
+                       "sample"));
+  engine.SetRules(std::move(rules));
+  auto out =
+      Feed(engine, {Exec(0, "a", "bash", "bash"), Exec(1, "a", "sudo", "sudo"),
+                    Connect(2, "a", 4444),  // a: sudo came in between
+                    Exec(3, "b", "bash", "bash"), Connect(4, "b", 4444), Connect(5, "b", 4444)});
+  std::map<std::string, std::vector<std::vector<std::string>>> by_rule;
+  for (const auto& m : out) {
+    std::vector<std::string> ids;
+    for (const auto& e : m.events)
+      ids.push_back(e.process_entity_id() + "@" + std::to_string((e.timestamp() - kT0) / kSecond));
+    by_rule[m.rule->id].push_back(ids);
+  }
+  using V = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(by_rule["missing"], (V{{"b@3", "b@4"}}));
+  EXPECT_EQ(by_rule["runs"], (V{{"a@2", "b@4", "b@5"}}));
+  // One sample per key (b's second connection adds nothing); a's: its bash, then a connection.
+  EXPECT_EQ(by_rule["sample"], (V{{"a@2", "a@0"}, {"b@4", "b@3"}}));
+}
+
+// The state survives SaveState/RestoreState into a new engine (a restarted server): a sequence
+// started before continues after; a changed rule starts afresh; bad bytes are an error.
+TEST(Engine, StateSavedAndRestoredContinuesSequences) {
+  auto rules = [](const char* seq) {
+    std::vector<detect::LiveRule> r;
+    r.push_back(Live(seq, "seq"));
+    r.push_back(
+        Live(R"(network where descendant of [process where process.name == "bash"])", "desc"));
+    return r;
+  };
+  detect::Engine before;
+  before.SetRules(rules(kSequence));
+  EXPECT_TRUE(Feed(before, {Exec(0, "a", "bash", "bash"), Child(1, "k", "a", "kid")}).empty());
+  const std::string saved = before.SaveState();
+
+  detect::Engine after;
+  after.SetRules(rules(kSequence));
+  ASSERT_TRUE(after.RestoreState(saved));
+  EXPECT_EQ(after.counters().sequence_partials, 1u);
+  auto out = Feed(after, {Connect(2, "a", 4444), Connect(3, "k", 80)});
+  ASSERT_EQ(out.size(), 2u);  // the sequence, and k's connection (k is a child of bash a)
+  EXPECT_EQ(out[0].rule->id, "seq-shell-then-connect");
+  EXPECT_EQ(out[0].events.size(), 2u);
+  EXPECT_EQ(out[1].rule->id, "desc");
+
+  detect::Engine changed;
+  changed.SetRules(rules(R"(sequence by process.entity_id
+      [process where process.name == "bash"] [network where destination.port == 4444])"));
+  ASSERT_TRUE(changed.RestoreState(saved));
+  EXPECT_EQ(changed.counters().sequence_partials, 0u);  // another source: no state carried
+  out = Feed(changed, {Connect(2, "a", 4444), Connect(3, "k", 80)});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rule->id, "desc");  // the unchanged rule kept its state
+
+  auto bad = after.RestoreState(saved.substr(0, saved.size() - 3));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind("detection state: ", 0), 0u) << bad.error().message;
+  EXPECT_FALSE(after.RestoreState("garbage"));
 }
 
 TEST(Suppression, RepeatsFoldIntoOneOpenAlertWithinTheWindow) {

@@ -187,7 +187,8 @@ TEST_F(MatcherVsSql, ExtraFieldRefMatchesBothWays) {
   EXPECT_EQ(live, ViaSql(q));
 }
 
-TEST(Matcher, SequencesRelationshipsAndPipesAreNotLiveYet) {
+// Whole-query constructs and relationships need the detection engine's state (detect/engine.hpp).
+TEST(Matcher, SequencesRelationshipsAndPipesNeedTheEngine) {
   for (const char* text : {
            "sequence [process where true] [file where true]",
            "sample by host.id [process where true] [file where true]",
