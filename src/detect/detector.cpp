@@ -146,6 +146,27 @@ Result<void> Detector::Start() {
       return Fail("detection cursors: " + r.error().message);
   cursors_ = std::move(*stored);
   cursors_.merge(fresh);
+  replay_until_ = cursors_;
+  // The saved state continues where it was saved: the events after its cursors are evaluated
+  // again, their alerts (up to the alert cursors) not raised again.
+  bool restored = false;
+  if (options_.state_store) {
+    auto snapshot = options_.state_store->Load();
+    auto r = !snapshot    ? Result<void>(std::unexpected(snapshot.error()))
+             : !*snapshot ? Result<void>()
+                          : engine_.RestoreState((*snapshot)->state);
+    if (!r) {
+      ++state_errors_;
+      VLOG_WARN("live detection starts without its saved state: {}", r.error().message);
+    } else if (snapshot && *snapshot) {
+      restored = true;
+      for (auto& [name, id] : cursors_) {
+        auto it = (*snapshot)->cursors.find(name);
+        if (it != (*snapshot)->cursors.end()) id = std::min(id, it->second);
+      }
+    }
+  }
+  if (options_.state_store && !restored) SaveState(/*force=*/true);  // the base to replay from
   stopping_ = false;
   worker_ = std::thread([this] {
     // Ingest and acks come first: the worker yields the CPU to the server's other threads.
@@ -161,8 +182,25 @@ void Detector::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  if (worker_.joinable()) {
+    worker_.join();
+    SaveState(/*force=*/true);  // a clean stop leaves nothing to replay
+  }
   drained_cv_.notify_all();
+}
+
+void Detector::SaveState(bool force) {
+  if (!options_.state_store || state_ahead_) return;
+  const std::int64_t now = NowNs();
+  if (!force && now - last_save_ns_ < options_.state_save_interval_ns) return;
+  last_save_ns_ = now;
+  auto r = options_.state_store->Save({engine_.SaveState(), cursors_, now});
+  if (r) {
+    ++state_saves_;
+  } else {
+    ++state_errors_;
+    VLOG_WARN("saving the live detection state: {}", r.error().message);
+  }
 }
 
 void Detector::OnCommitted(std::span<const store::IngestBatch> batches,
@@ -190,6 +228,8 @@ void Detector::Drain() {
 DetectorCounters Detector::Counters() const {
   std::lock_guard lock(mu_);
   DetectorCounters c = counters_;
+  c.state_saves = state_saves_;
+  c.state_errors = state_errors_;
   return c;
 }
 
@@ -286,9 +326,9 @@ Result<bool> Detector::EvaluateChunk() {
     counters_.queue_depth = 0;
     return false;
   }
-  std::map<std::string, std::int64_t> cursors;
-  std::vector<EngineMatch> matches;
-  std::uint64_t evaluated = 0;
+  std::map<std::string, std::int64_t> cursors, seen;
+  std::vector<EngineMatch> matches, replayed_matches;
+  std::uint64_t evaluated = 0, replayed = 0;
   while (true) {
     Table* first = nullptr;
     bool stop = false;
@@ -302,6 +342,13 @@ Result<bool> Detector::EvaluateChunk() {
     }
     if (stop || !first) break;
     auto& [id, event] = first->rows[first->next++];
+    seen[first->name] = id;
+    if (id <= replay_until_[first->name]) {  // rebuilding the state: its alerts are stored
+      engine_.Evaluate(event, replayed_matches);
+      replayed_matches.clear();
+      ++replayed;
+      continue;
+    }
     engine_.Evaluate(event, matches);
     cursors[first->name] = id;
     ++evaluated;
@@ -309,10 +356,9 @@ Result<bool> Detector::EvaluateChunk() {
   // Alerts and cursors in one transaction: after a crash, either both are stored or neither.
   // A failed write is retried as it is (the engine must not see these events twice).
   const auto alerts = Alerts(matches);
-  while (true) {
+  while (!cursors.empty()) {
     auto raised = store_.RaiseAlerts(alerts, options_.suppress_window_ns, cursors);
     if (raised) {
-      for (const auto& [name, id] : cursors) cursors_[name] = id;
       Publish(*raised);
       break;
     }
@@ -321,8 +367,15 @@ Result<bool> Detector::EvaluateChunk() {
     std::unique_lock lock(mu_);
     ++counters_.alert_errors;
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
-    if (stopping_) return false;  // not stored: the next start evaluates these events again
+    if (stopping_) {
+      // Not stored: the next start evaluates these events again, so the engine's state (which
+      // has seen them) must not be saved; the last saved one plus the replay rebuilds it.
+      state_ahead_ = true;
+      return false;
+    }
   }
+  for (const auto& [name, id] : seen) cursors_[name] = id;
+  SaveState(/*force=*/false);
   std::uint64_t depth = 0;
   for (const auto& def : schema::Categories()) {
     const std::string name(def.name);
@@ -331,6 +384,7 @@ Result<bool> Detector::EvaluateChunk() {
   }
   std::lock_guard lock(mu_);
   counters_.evaluated += evaluated;
+  counters_.replayed += replayed;
   counters_.engine = engine_.counters();
   counters_.queue_depth = depth;
   return true;

@@ -5,8 +5,10 @@
 // subscribers such as the SSE stream). A chunk's alerts and the cursors past its events commit in
 // one transaction, so a server that dies anywhere resumes exactly where it stopped: no event is
 // skipped, none raises its alert twice. Ingest is never slowed (the store's commit observer only
-// wakes the worker) and nothing is dropped. Sequence state is in memory and is lost by a crash.
-// See docs/detection.md.
+// wakes the worker) and nothing is dropped. The engine's state (partial sequences, relationships)
+// is saved every few seconds with the cursors of the events it has seen; a restarted server
+// restores it and re-evaluates the events from there to the alert cursors without raising their
+// alerts again, so sequences continue across a crash. See docs/detection.md.
 #pragma once
 
 #include <atomic>
@@ -22,6 +24,7 @@
 
 #include "common/error.hpp"
 #include "detect/engine.hpp"
+#include "server/store/detection_state_store.hpp"
 #include "server/store/detection_store.hpp"
 #include "server/store/store.hpp"
 
@@ -34,6 +37,9 @@ struct DetectorOptions {
   // Tests only (the server's VIGIL_TEST_DETECTION_PAUSED): rules load, nothing is evaluated, so
   // events are acknowledged and stored but wait for a later server to evaluate them.
   bool paused = false;
+  // Where the engine's state is saved (none: it is lost with the server), and how often.
+  store::DetectionStateStore* state_store = nullptr;
+  std::int64_t state_save_interval_ns = 5'000'000'000;
 };
 
 struct DetectorCounters {
@@ -45,6 +51,9 @@ struct DetectorCounters {
   std::uint64_t alert_errors = 0;
   std::uint64_t rules = 0;        // rules loaded
   std::uint64_t queue_depth = 0;  // stored events after the cursors (by row id), at the last read
+  std::uint64_t replayed = 0;     // events re-evaluated after a restart to rebuild the state
+  std::uint64_t state_saves = 0;
+  std::uint64_t state_errors = 0;  // saves or restores that failed (logged)
   EngineCounters engine;
 };
 
@@ -104,6 +113,8 @@ class Detector {
   // Reads and evaluates one chunk from the store; false when there was nothing to read.
   Result<bool> EvaluateChunk();
   std::vector<store::AlertRecord> Alerts(const std::vector<EngineMatch>& matches) const;
+  // Saves the engine's state with the worker's cursors (when due, or always with force).
+  void SaveState(bool force);
   void Publish(const std::vector<std::pair<store::AlertRecord, bool>>& raised);
 
   DetectorOptions options_;
@@ -112,10 +123,14 @@ class Detector {
 
   mutable std::mutex mu_;
   std::condition_variable cv_, drained_cv_;
-  bool woken_ = false;                              // commits since the worker last looked
-  std::uint64_t drain_asked_ = 0, drain_done_ = 0;  // Drain's generations
-  std::map<std::string, std::int64_t> cursors_;     // category -> last row id evaluated (worker)
-  std::vector<LiveRule> pending_rules_;             // set by Reload, picked up by the worker
+  bool woken_ = false;                                // commits since the worker last looked
+  std::uint64_t drain_asked_ = 0, drain_done_ = 0;    // Drain's generations
+  std::map<std::string, std::int64_t> cursors_;       // category -> last row id evaluated (worker)
+  std::map<std::string, std::int64_t> replay_until_;  // ... whose alerts are stored already
+  std::int64_t last_save_ns_ = 0;                     // worker
+  bool state_ahead_ = false;  // the engine saw events whose cursors are not stored: never save it
+  std::atomic<std::uint64_t> state_saves_{0}, state_errors_{0};
+  std::vector<LiveRule> pending_rules_;  // set by Reload, picked up by the worker
   bool rules_changed_ = false;
   std::int64_t next_expiry_ns_ = 0;  // earliest expiry of a loaded IOC set (0: none)
   bool stopping_ = false;

@@ -111,7 +111,11 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
   // Live detection: every committed event goes through the enabled rules (docs/detection.md).
   auto detection = store::DetectionStore::Open(data_dir / "vigil.db");
   if (!detection) return std::cerr << "vigil-server: " << detection.error().message << "\n", 1;
+  auto detection_state = store::DetectionStateStore::Open(data_dir / "vigil.db");
+  if (!detection_state)
+    return std::cerr << "vigil-server: " << detection_state.error().message << "\n", 1;
   detect::DetectorOptions detector_options;
+  detector_options.state_store = detection_state->get();
   auto window = ParseDurationNs(suppress_window);
   if (!window)
     return std::cerr << "vigil-server: --alert-suppress-window: " << window.error().message << "\n",

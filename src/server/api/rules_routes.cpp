@@ -170,7 +170,16 @@ void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx) {
                        {"matches", c.engine.matches},
                        {"sequence_partials", c.engine.sequence_partials},
                        {"sequence_evicted", c.engine.sequence_evicted},
-                       {"sequence_expired", c.engine.sequence_expired}});
+                       {"sequence_expired", c.engine.sequence_expired},
+                       {"related_entities", c.engine.related_entities},
+                       {"related_evicted", c.engine.related_evicted},
+                       {"lineage_entries", c.engine.lineage_entries},
+                       {"lineage_exited", c.engine.lineage_exited},
+                       {"lineage_evicted", c.engine.lineage_evicted},
+                       {"keys_evicted", c.engine.keys_evicted},
+                       {"replayed", c.replayed},
+                       {"state_saves", c.state_saves},
+                       {"state_errors", c.state_errors}});
   });
 }
 
