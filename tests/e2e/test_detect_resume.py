@@ -5,22 +5,12 @@ each alert appears exactly once, also when the next server is killed again in th
 backlog and when a server restarts after everything was evaluated."""
 import json
 import os
-import subprocess
 import time
 import uuid
 
 from vigil_e2e import Vigil, check, wait_for
 
 TMP_RULE = "vigil-linux-exec-from-world-writable-dir"
-
-
-def stats(v):
-    out = subprocess.run(
-        ["curl", "-s", "--cacert", os.path.join(v.dir, "pki/ca.crt"), "-H",
-         "Authorization: Bearer " + open(os.path.join(v.dir, "admin.token")).read().strip(),
-         open(os.path.join(v.dir, "api.url")).read().strip() + "/api/detection/stats"],
-        capture_output=True, text=True).stdout
-    return json.loads(out)
 
 
 def tmp_alerts(v, marker):
@@ -66,7 +56,7 @@ with Vigil() as v:
     v.cli("import", "jsonl", path)
     check(len(v.events("--limit", "100")) >= 50, "the 50 imported events are stored")
     time.sleep(1.5)
-    s = stats(v)
+    s = v.detection_stats()
     check(s["evaluated"] == 0 and tmp_alerts(v, marker) == [],
           f"with detection paused nothing is evaluated: {s}")
     v.kill_server()
@@ -77,13 +67,13 @@ with Vigil() as v:
     check(sorted(a["process.entity_id"] for a in got) == sorted(expected) and
           all(a["count"] == 1 for a in got),
           f"after the restart each of the {len(expected)} /tmp executions raised one alert")
-    wait_for(lambda: stats(v)["evaluated"] == 50, 20, "the restarted server to evaluate the 50 events")
+    wait_for(lambda: v.detection_stats()["evaluated"] == 50, 20, "the restarted server to evaluate the 50 events")
 
     # 2. Restarting after everything was evaluated evaluates nothing again.
     v.kill_server()
     start(v, paused=False)
     time.sleep(2)
-    s = stats(v)
+    s = v.detection_stats()
     check(s["evaluated"] == 0, f"a restart evaluates nothing twice: {s}")
     got = tmp_alerts(v, marker)
     check(len(got) == len(expected) and all(a["count"] == 1 for a in got),
@@ -98,14 +88,14 @@ with Vigil() as v:
     v.cli("import", "jsonl", path)
     v.kill_server()
     start(v, paused=False)
-    wait_for(lambda: stats(v)["evaluated"] > 0, 20, "detection to start on the backlog")
-    part = stats(v)["evaluated"]
+    wait_for(lambda: v.detection_stats()["evaluated"] > 0, 20, "detection to start on the backlog")
+    part = v.detection_stats()["evaluated"]
     v.kill_server()
     print(f"killed after {part} of 30000 events evaluated")
     start(v, paused=False)
     got = wait_for(lambda: (lambda a: a if len(a) >= len(expected2) else None)(tmp_alerts(v, marker2)),
                    60, "every alert of the backlog")
-    wait_for(lambda: stats(v)["queue_depth"] == 0, 30, "detection to catch up")
+    wait_for(lambda: v.detection_stats()["queue_depth"] == 0, 30, "detection to catch up")
     time.sleep(1)
     got = tmp_alerts(v, marker2)
     check(sorted(a["process.entity_id"] for a in got) == sorted(expected2),

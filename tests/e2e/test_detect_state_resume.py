@@ -6,7 +6,6 @@ re-evaluates the events since the last saved state without raising their alerts 
 import json
 import os
 import signal
-import subprocess
 import time
 import uuid
 
@@ -14,15 +13,6 @@ from vigil_e2e import Vigil, check, wait_for
 
 SEQ = "e2e-seq-resume"
 REL = "e2e-rel-resume"
-
-
-def stats(v):
-    out = subprocess.run(
-        ["curl", "-s", "--cacert", os.path.join(v.dir, "pki/ca.crt"), "-H",
-         "Authorization: Bearer " + open(os.path.join(v.dir, "admin.token")).read().strip(),
-         open(os.path.join(v.dir, "api.url")).read().strip() + "/api/detection/stats"],
-        capture_output=True, text=True).stdout
-    return json.loads(out)
 
 
 def alerts(v, rule, marker):
@@ -50,7 +40,7 @@ def run(v, stop, how):
     marker = f"st-{uuid.uuid4().hex[:8]}"
     parent, child = f"{marker}-parent", f"{marker}-child"
     now = int(time.time() * 1e9)
-    before = stats(v)["evaluated"]
+    before = v.detection_stats()["evaluated"]
     # First server: the sequence's first step, and a child of the process the relationship is about.
     write(v, f"{marker}-a.jsonl", [
         event(now, "process", parent, **{"event.action": "exec", "process.name": "stage-one",
@@ -58,8 +48,8 @@ def run(v, stop, how):
         event(now + 1000, "process", child, **{"event.action": "exec", "process.name": "kid",
                                               "process.executable": "/usr/bin/kid",
                                               "process.parent.entity_id": parent})])
-    wait_for(lambda: stats(v)["evaluated"] >= before + 2, 20, "the first server to evaluate step one")
-    check(stats(v)["sequence_partials"] >= 1, "a partial sequence is held")
+    wait_for(lambda: v.detection_stats()["evaluated"] >= before + 2, 20, "the first server to evaluate step one")
+    check(v.detection_stats()["sequence_partials"] >= 1, "a partial sequence is held")
     stop()
     v.start_server()
     write(v, f"{marker}-b.jsonl", [
@@ -78,7 +68,7 @@ def run(v, stop, how):
           f"the sequence alert holds both steps, the first from before the {how}: {names}")
     check(len(rel) == 1 and rel[0]["process.entity_id"] == child,
           f"the child's connection is a descendant of stage-one across the {how}: {rel}")
-    return stats(v)
+    return v.detection_stats()
 
 
 with Vigil() as v:

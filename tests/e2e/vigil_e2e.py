@@ -132,6 +132,15 @@ class Vigil:
                            input=password + "\n", capture_output=True, text=True)
         check(r.returncode == 0, f"vigil user add {name} --role {role}: {r.stdout.strip()}{r.stderr.strip()}")
 
+    def detection_stats(self):
+        """GET /api/detection/stats as the admin (the live detection counters)."""
+        out = subprocess.run(
+            ["curl", "-s", "--cacert", os.path.join(self.dir, "pki/ca.crt"), "-H",
+             "Authorization: Bearer " + open(os.path.join(self.dir, "admin.token")).read().strip(),
+             open(os.path.join(self.dir, "api.url")).read().strip() + "/api/detection/stats"],
+            capture_output=True, text=True).stdout
+        return json.loads(out)
+
     def events(self, *args):
         out = self.cli("events", "--format", "json", *args)
         return [json.loads(line) for line in out.splitlines() if line.strip()]

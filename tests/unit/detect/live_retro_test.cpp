@@ -217,32 +217,22 @@ TEST_F(LiveRetro, LinuxPackAndSequencesGiveTheSameMatches) {
   }
   Load(std::move(events));
 
-  std::vector<detect::LiveRule> rules;
-  std::map<std::string, std::shared_ptr<const hunt::Query>> queries;
-  auto add = [&](std::string_view source, std::string_view id) {
-    auto spec = detect::ParseRule(source, detect::RuleKind::Eql, id);
-    ASSERT_TRUE(spec) << id << ": " << spec.error().message;
-    auto live = detect::CompileLive(*spec);
-    ASSERT_TRUE(live) << id << ": " << live.error().message;
-    queries[spec->id] = spec->query;
-    rules.push_back(std::move(*live));
-  };
-  for (const auto& b : detect::BuiltinRules()) add(b.source, b.file);
-  add(R"(sequence by process.entity_id with maxspan=1m
+  for (const auto& b : detect::BuiltinRules()) Add(b.source, b.file);
+  Add(R"(sequence by process.entity_id with maxspan=1m
            [process where process.name == "bash"] [network where true])",
       "seq-maxspan");
-  add(R"(sequence by process.entity_id
+  Add(R"(sequence by process.entity_id
            [process where event.action == "exec" and process.name == "bash"]
            [network where destination.port > 0]
          until [process where event.action == "exit"])",
       "seq-until");
-  add(R"(sequence by host.id [persistence where true] [persistence where true]
+  Add(R"(sequence by host.id [persistence where true] [persistence where true]
            [process where process.name : "python*"])",
       "seq-three-steps");
 
-  auto live = Live(std::move(rules));
+  auto live = Live(std::move(rules_));
   std::size_t total = 0;
-  for (const auto& [id, query] : queries) {
+  for (const auto& [id, query] : queries_) {
     auto retro = Retro(*query);
     ASSERT_TRUE(retro) << id << ": " << retro_error_;
     EXPECT_EQ(live[id], *retro) << id;
@@ -264,7 +254,7 @@ TEST_F(LiveRetro, LinuxPackAndSequencesGiveTheSameMatches) {
   };
   EXPECT_EQ(rounds(live["seq-maxspan"]), (std::set<int>{0, 2}));  // round 1: too late
   EXPECT_EQ(rounds(live["seq-until"]), (std::set<int>{0, 1}));    // round 2: exited first
-  std::cout << queries.size() << " rules, " << total << " matches, live == retro\n";
+  std::cout << queries_.size() << " rules, " << total << " matches, live == retro\n";
 }
 
 TEST_F(LiveRetro, SigmaProcessCreationRulesOverTheRegressionSamples) {
