@@ -253,7 +253,9 @@ void RegisterRulesCommands(CLI::App& app, CliContext& ctx) {
   };
   auto o = std::make_shared<TestArgs>();
   auto* test = rules->add_subcommand(
-      "test", "Evaluate one rule (Sigma .yml or EQL) against events from a file, offline");
+      "test",
+      "Evaluate one rule (Sigma .yml or EQL) against events from a file, offline, in the live "
+      "engine (sequences, samples and relationships included)");
   test->add_option("rule", o->rule_file, "Sigma YAML (.yml/.yaml) or a file holding one EQL query")
       ->required()
       ->check(CLI::ExistingFile);

@@ -7,14 +7,19 @@
 #include "cli/output.hpp"
 #include "common/event_json.hpp"
 #include "common/pki/pki.hpp"
+#include "detect/engine.hpp"
+#include "detect/rule.hpp"
 #include "hunt/evtx_reader.hpp"
-#include "hunt/hunt.hpp"
-#include "hunt/matcher.hpp"
-#include "hunt/sigma/sigma.hpp"
 #include "hunt/windows_mapping.hpp"
 
 namespace vigil::cli {
 namespace {
+
+// "sample" for sample rules, else "sequence" (the key `vigil hunt` uses for grouped events).
+std::string live_kind(const detect::RuleSpec& spec) {
+  return spec.query && std::holds_alternative<hunt::Sample>(spec.query->body) ? "sample"
+                                                                              : "sequence";
+}
 
 bool IsWindowsRecord(const nlohmann::json& record) {
   return record.is_object() && (record.contains("Event") || record.contains("System"));
@@ -29,21 +34,22 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
   };
   auto rule_text = pki::ReadFile(rule_file);
   if (!rule_text) return fail(rule_text.error().message);
-  const std::string ext = std::filesystem::path(rule_file).extension().string();
-  hunt::Query query;
-  std::string title = rule_file;
-  if (ext == ".yml" || ext == ".yaml") {
-    auto rule = hunt::sigma::Compile(*rule_text);
-    if (!rule) return fail(rule_file + ": " + rule.error().message);
-    title = rule->title.empty() ? rule->id : rule->title;
-    query = std::move(rule->query);
-  } else {
-    auto parsed = hunt::Parse(*rule_text);
-    if (!parsed) return fail(rule_file + ":" + parsed.error().message);
-    query = std::move(*parsed);
+  // The rule runs in the live engine, as on the server: sequences, samples, relationships and
+  // the live pipes included, and refused with the same reason when it cannot run live.
+  const std::filesystem::path rule_path(rule_file);
+  const detect::RuleKind kind = detect::KindFromFileName(rule_path.filename().string());
+  auto spec = detect::ParseRule(*rule_text, kind, rule_path.stem().string());
+  if (!spec) {
+    return fail(rule_file + (kind == detect::RuleKind::Eql ? ":" : ": ") + spec.error().message);
   }
-  auto matcher = hunt::Matcher::Compile(query);
-  if (!matcher) return fail(rule_file + ": " + matcher.error().message);
+  // An EQL file without a `// name:` line is shown by its path.
+  const std::string title = spec->name == rule_path.stem().string() ? rule_file : spec->name;
+  auto live = detect::CompileLive(*spec);
+  if (!live) return fail(rule_file + ": " + live.error().message);
+  detect::Engine engine;
+  std::vector<detect::LiveRule> rules;
+  rules.push_back(std::move(*live));
+  engine.SetRules(std::move(rules));
 
   std::vector<nlohmann::json> records;
   std::size_t skipped = 0;
@@ -64,6 +70,7 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
 
   std::size_t matches = 0;
   std::vector<std::vector<std::string>> rows;
+  std::vector<detect::EngineMatch> found;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& record = records[i];
     auto event = IsWindowsRecord(record) ? hunt::MapWindowsEvent(record) : EventFromJson(record);
@@ -73,15 +80,27 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
                 << " skipped: " << event.error().message << "\n";
       continue;
     }
-    if (!matcher->Matches(*event)) continue;
-    ++matches;
-    auto json = EventToJson(*event);
-    if (as_json) {
-      std::cout << json.dump() << "\n";
-    } else {
-      rows.push_back({Cell(json, "@timestamp"), Cell(json, "host.name"),
-                      Cell(json, "event.category"), Cell(json, "process.executable"),
-                      Cell(json, "process.command_line")});
+    found.clear();
+    engine.Evaluate(*event, found);
+    for (const auto& match : found) {
+      ++matches;
+      nlohmann::ordered_json events = nlohmann::ordered_json::array();
+      for (const auto& e : match.events) {
+        auto json = EventToJson(e);
+        if (!as_json) {
+          rows.push_back({std::to_string(matches), Cell(json, "@timestamp"),
+                          Cell(json, "host.name"), Cell(json, "event.category"),
+                          Cell(json, "process.executable"), Cell(json, "process.command_line")});
+        }
+        events.push_back(std::move(json));
+      }
+      if (!as_json) continue;
+      // One event per line, like `vigil hunt`; a sequence or sample as one object.
+      if (events.size() == 1) {
+        std::cout << events[0].dump() << "\n";
+      } else {
+        std::cout << nlohmann::ordered_json{{live_kind(*spec), std::move(events)}}.dump() << "\n";
+      }
     }
   }
   if (as_json) {
@@ -92,7 +111,8 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
                      .dump()
               << "\n";
   } else {
-    PrintTable(std::cout, {"TIME", "HOST", "CATEGORY", "EXECUTABLE", "COMMAND LINE"}, rows, 80);
+    PrintTable(std::cout, {"MATCH", "TIME", "HOST", "CATEGORY", "EXECUTABLE", "COMMAND LINE"}, rows,
+               80);
     std::cout << title << ": " << matches << " match(es) in " << records.size() << " event(s)\n";
   }
   return 0;
