@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Vigil's kernel sensor: CO-RE programs, one per event, that write the records of records.h into
  * one BPF ring buffer. tp_btf programs (BTF-typed raw tracepoints) and per-syscall tracepoints
- * (tracepoint/syscalls/sys_{enter,exit}_X, or raw sys_enter/sys_exit as their fallback): no kprobes,
- * fentry or LSM.
+ * (tracepoint/syscalls/sys_{enter,exit}_X, or raw sys_enter/sys_exit as their fallback): no
+ * kprobes, fentry or LSM.
  *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
  *            sys_enter sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
@@ -997,18 +997,16 @@ static __always_inline int on_accept_exit(long id, long ret) {
 /* A syscall tracepoint's record holds only that syscall's arguments: the kernel refuses to attach
  * a program that reads past them (EACCES), so each reads its syscall's `nargs` and no more. */
 #define TP_ARG(i, nargs) ((i) < (nargs) ? ctx->args[i] : 0)
-#define SYSCALL_ENTER(name, nargs)                                                             \
-  SEC("tracepoint/syscalls/sys_enter_" #name)                                                  \
-  int tp_enter_##name(struct trace_event_raw_sys_enter* ctx) {                                 \
+#define SYSCALL_ENTER(name, nargs)                                                                \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                                     \
+  int tp_enter_##name(struct trace_event_raw_sys_enter* ctx) {                                    \
     struct sys_args a = {{TP_ARG(0, nargs), TP_ARG(1, nargs), TP_ARG(2, nargs), TP_ARG(3, nargs), \
-                          TP_ARG(4, nargs)}};                                                  \
-    return on_sys_enter(NR_##name, &a);                                                        \
+                          TP_ARG(4, nargs)}};                                                     \
+    return on_sys_enter(NR_##name, &a);                                                           \
   }
-#define SYSCALL_EXIT(name, handler)                              \
-  SEC("tracepoint/syscalls/sys_exit_" #name)                     \
-  int tp_exit_##name(struct trace_event_raw_sys_exit* ctx) {     \
-    return handler(NR_##name, ctx->ret);                         \
-  }
+#define SYSCALL_EXIT(name, handler)          \
+  SEC("tracepoint/syscalls/sys_exit_" #name) \
+  int tp_exit_##name(struct trace_event_raw_sys_exit* ctx) { return handler(NR_##name, ctx->ret); }
 #define SYSCALL_BOTH(name, nargs) \
   SYSCALL_ENTER(name, nargs)      \
   SYSCALL_EXIT(name, on_sys_exit)
