@@ -283,8 +283,9 @@ class Compiler {
       for (const auto& a : p.args) CollectFields(*a, fields);
     std::string cur = Source(f, [&](Category t, const Scope&) {
       std::string out;
-      for (const auto* field : fields)
-        out += ", " + Column(t, *field) + " AS " + QuoteIdent(field->column);
+      for (const auto* field : fields)  // nullptr: a key of the extra map
+        out += field ? ", " + Column(t, *field) + " AS " + QuoteIdent(field->column)
+                     : std::string(", extra AS ") + QuoteIdent("extra");
       return out;
     });
     std::string order = "ts, tbl, id";
@@ -373,14 +374,21 @@ class Compiler {
     return Column(*scope.table, f);
   }
 
-  // A key of the extra map (a JSON object column; absent: NULL).
-  static std::string ExtraField(const std::string& key) {
+  // A key of the extra map (a JSON object column; absent: NULL). SQLite 3.40's JSON paths cannot
+  // name a key holding '"' or control characters (it compares the path with the stored, escaped
+  // label and ends a quoted label at the first '"'): such keys are looked up with json_each.
+  static std::string ExtraField(const std::string& key, const Scope& scope) {
+    std::string col = scope.pipe ? QuoteIdent("extra") : scope.qualifier + ".extra";
+    bool path_safe = std::ranges::none_of(
+        key, [](char c) { return c == '"' || static_cast<unsigned char>(c) < 0x20; });
+    if (!path_safe)
+      return "(SELECT value FROM json_each(" + col + ") WHERE key = " + QuoteString(key) + ")";
     std::string path = "$.\"";
     for (char c : key) {
-      if (c == '"' || c == '\\') path += '\\';
+      if (c == '\\') path += '\\';  // stored escaped: the path must match the escaped label
       path += c;
     }
-    return "json_extract(extra, " + QuoteString(path + "\"") + ")";
+    return "json_extract(" + col + ", " + QuoteString(path + "\"") + ")";
   }
 
   // Applies pred to the subject's value, or to any element when it is a list field (JSON array).
@@ -660,7 +668,7 @@ class Compiler {
           if constexpr (std::is_same_v<T, hunt::Literal>) {
             return Literal(n);
           } else if constexpr (std::is_same_v<T, FieldRef>) {
-            if (!n.field) return ExtraField(n.extra);
+            if (!n.field) return ExtraField(n.extra, scope);
             return Field(*n.field, scope);
           } else if constexpr (std::is_same_v<T, Compare>) {
             // == on a field with only a NOCASE index: the NOCASE equality finds the candidates,

@@ -114,7 +114,11 @@ FieldLookup ResolveField(std::string_view name, std::optional<schema::Category> 
   for (std::size_t i = 0; i < scored.size() && i < 3 && scored[i].first <= bound; ++i)
     suggestions += (suggestions.empty() ? "" : ", ") + scored[i].second;
   out.error = "unknown field " + std::string(name);
-  if (!suggestions.empty()) out.error += " (did you mean " + suggestions + "?)";
+  if (!suggestions.empty())
+    out.error += " (did you mean " + suggestions + "?)";
+  else  // imported Windows fields the schema does not name
+    out.error += " (a field outside the schema, in the extra map, is written extra." +
+                 std::string(name) + ")";
   return out;
 }
 

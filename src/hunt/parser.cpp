@@ -2,6 +2,7 @@
 // and checking types as it builds the AST, so every error has a position and says what was
 // expected.
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -37,10 +38,23 @@ std::string TypeName(ValueType t) {
   return "value";
 }
 
+// How a key of the extra map is written back: extra.KEY when that lexes as one name, else
+// extra["KEY"].
+std::string ExtraName(const std::string& key) {
+  bool plain = !key.empty() && key.front() != '.' && key.back() != '.';
+  for (char c : key)
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.');
+  if (plain) return "extra." + key;
+  return "extra[" +
+         nlohmann::json(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "]";
+}
+
 // What an expression is, for messages: "process.pid (long)", "string \"x\"", "number".
 std::string DescribeExpr(const Expr& e) {
-  if (const auto* f = std::get_if<FieldRef>(&e.node))
+  if (const auto* f = std::get_if<FieldRef>(&e.node)) {
+    if (!f->field) return ExtraName(f->extra) + " (string, extra map)";
     return std::string(f->field->name) + " (" + std::string(schema::TypeName(f->field->type)) + ")";
+  }
   if (const auto* l = std::get_if<Literal>(&e.node)) {
     if (const auto* s = std::get_if<std::string>(&l->value)) return "string \"" + *s + "\"";
     if (std::holds_alternative<std::monostate>(l->value)) return "null";
@@ -439,8 +453,9 @@ class Parser {
 
   // A key's output name: the field's name, or the expression's source text.
   std::string NameOf(const Expr& e, std::size_t k) const {
-    if (const auto* f = std::get_if<FieldRef>(&e.node)) return std::string(f->field->name);
     auto it = key_text_.find(&e);
+    if (const auto* f = std::get_if<FieldRef>(&e.node); f && f->field)
+      return std::string(f->field->name);
     return it != key_text_.end() ? it->second : "key" + std::to_string(k);
   }
 
@@ -627,7 +642,7 @@ class Parser {
   void CoerceTimestamp(const Expr& field_side, Expr& other) {
     const auto* f = std::get_if<FieldRef>(&field_side.node);
     auto* l = std::get_if<Literal>(&other.node);
-    if (!f || !l || f->field->type != schema::FieldType::Timestamp) return;
+    if (!f || !l || !f->field || f->field->type != schema::FieldType::Timestamp) return;
     const auto* s = std::get_if<std::string>(&l->value);
     if (!s) return;
     auto ns = ParseTimestamp(nlohmann::json(*s));
@@ -800,6 +815,8 @@ class Parser {
       for (auto kw : kReserved)
         if (t.text == kw) Expected("a field, value, function or '('");
     }
+    if (!t.quoted_ident && (t.text == "extra" || t.text.starts_with("extra.")))
+      return ParseExtraField();
     Next();
     if (defer_fields_) {  // shared join keys: resolved per step later
       auto e = Make(t, ValueType::Any);
@@ -810,6 +827,34 @@ class Parser {
     if (!lookup.field) FailAt(t, lookup.error);
     auto e = Make(t, TypeOf(*lookup.field));
     e->node = FieldRef{lookup.field, {}};
+    return e;
+  }
+
+  // A key of the event's extra map (imported fields the schema does not name): `extra.Key`
+  // (the rest of the dotted name is the key, dots included) or `extra["any key"]`. The values are
+  // strings; a missing key is null.
+  ExprPtr ParseExtraField() {
+    const Token& t = Next();
+    std::string key;
+    if (t.text == "extra") {
+      if (Peek().kind != Tok::LBracket)
+        FailAt(t,
+               "extra is the map of fields outside the schema: write extra.NAME or "
+               "extra[\"NAME\"]");
+      Next();
+      const Token& k = Peek();
+      if (k.kind != Tok::String) Expected("a string key in extra[...]");
+      Next();
+      Expect(Tok::RBracket, "']' after the extra key");
+      key = k.text;
+      if (key.empty()) FailAt(k, "empty extra key");
+    } else {
+      key = t.text.substr(6);
+      if (key.empty() || key.back() == '.')
+        FailAt(t, "expected a key after 'extra.' (extra.NAME or extra[\"NAME\"])");
+    }
+    auto e = Make(t, ValueType::String);
+    e->node = FieldRef{nullptr, std::move(key)};
     return e;
   }
 

@@ -39,6 +39,9 @@ QUERIES = {
     # Security 4624 logons from another machine (lateral movement), by source address
     "remote_logons_by_source": 'authentication where event.action == "logged-in" and source.ip != null and '
                                'not cidrMatch(source.ip, "127.0.0.0/8", "::1/128") | count source.ip',
+    # fields the schema does not name, kept in the extra map by the import
+    "system_integrity_processes": 'process where extra.IntegrityLevel == "System" and extra["EventID"] == "1"',
+    "logons_by_type": 'authentication where extra.EventID == "4624" | count extra.LogonType',
 }
 
 # The fields of a Vigil result row that make a row comparable with an expected one.
@@ -49,6 +52,8 @@ ROW_FIELDS = {
     "run_key_user_paths": ("host.name", "registry.path", "registry.data.strings"),
     "lolbins_by_count": ("process.name", "count"),
     "remote_logons_by_source": ("source.ip", "count"),
+    "system_integrity_processes": ("host.name", "process.executable", "IntegrityLevel"),
+    "logons_by_type": ("extra.LogonType", "count"),
 }
 
 
@@ -91,6 +96,7 @@ def expected(corpus=CORPUS):
     rows = {name: [] for name in QUERIES}
     lolbins = collections.Counter()
     remote_logons = collections.Counter()
+    logon_types = collections.Counter()
     domains = []  # (host, name) of Sysmon 22 queries and Sysmon 3 destination host names
     for records in exported:
         for system, data in records:
@@ -107,7 +113,10 @@ def expected(corpus=CORPUS):
                     rows["script_host_children"].append((host, image, parent))
                 if name.lower() in LOLBINS:
                     lolbins[name] += 1
+                if sysmon and data.get("IntegrityLevel") == "System":
+                    rows["system_integrity_processes"].append((host, image, "System"))
             elif provider == "Microsoft-Windows-Security-Auditing" and eid == 4624:
+                logon_types[data.get("LogonType")] += 1
                 ip = data.get("IpAddress", "")
                 try:
                     if not ipaddress.ip_address(ip).is_loopback:
@@ -130,6 +139,7 @@ def expected(corpus=CORPUS):
                     rows["run_key_user_paths"].append((host, key, details))
     rows["lolbins_by_count"] = list(lolbins.items())
     rows["remote_logons_by_source"] = list(remote_logons.items())
+    rows["logons_by_type"] = list(logon_types.items())
     rows["domains"] = domains  # not a playbook query: for `vigil ioc find domain`
     return {name: sorted(r) for name, r in rows.items()}, files, sum(len(r) for r in exported)
 

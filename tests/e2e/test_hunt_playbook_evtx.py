@@ -1,7 +1,9 @@
 """Hunting playbook over the imported Windows attack logs (../shared/corpora/evtx, 277 .evtx files):
 `vigil import evtx` takes every file (counts checked against evtxexport), then the playbook hunts
 (bitsadmin transfers, children of script hosts, shells with external connections, Run keys into
-user-writable paths, LOLBins by count, Security logons from other machines by source address) must return exactly the rows evtx_playbook_expected.py derives
+user-writable paths, LOLBins by count, Security logons from other machines by source address, and
+through fields outside the schema: System-integrity Sysmon processes, logons by LogonType) must
+return exactly the rows evtx_playbook_expected.py derives
 from evtxexport's XML with plain Python, computed at test time. A damaged copy of a log imports its
 good records and reports the lost ones with the chunk's offset."""
 import collections
