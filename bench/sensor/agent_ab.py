@@ -5,8 +5,9 @@ A and a run of B (alternating which goes first), each agent freshly enrolled and
 storm. Drifting load then hits A and B alike; compare them pair by pair, not to other runs.
 
 Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the storm's spawn-to-reap
-latency and its slowdown against the no-agent run of the same pair, and the exec events stored for
-the storm's binary (end-to-end loss). With --syscalls N, each run (the no-agent one too) then times
+latency and its slowdown against the no-agent run of the same pair, the storm's own CPU per exec
+(user + system of it and its children: the sensor's in-path cost, less noisy than the latency) and its
+slowdown, and the exec events stored for the storm's binary (end-to-end loss). With --syscalls N, each run (the no-agent one too) then times
 N getppid calls and N/10 openat+close of /dev/null (bench_syscall_cost, thread CPU time): what every
 syscall on the host pays for the sensor's syscall hooks.
 
@@ -58,6 +59,7 @@ def run_agent(v, n, command, rate, seconds, calls):
         stored = stored_execs(v, exe, result["execs"], 60)
         os.unlink(exe)
         return {"execs": result["execs"], "latency_us": result["latency_us"],
+                "storm_cpu_us": result["cpu_us_per_exec"],
                 "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored,
                 **syscall_cost(calls)}
     finally:
@@ -90,17 +92,21 @@ def main():
                 got[which] = run_agent(v, n, getattr(args, which), args.rate, args.seconds, args.syscalls)
             rows.append((none, got["a"], got["b"], order[0]))
             a, b = got["a"], got["b"]
-            print(f"pair {pair + 1} ({order[0].upper()} first): none {none['latency_us']:.0f} µs; "
+            print(f"pair {pair + 1} ({order[0].upper()} first): none {none['latency_us']:.0f} µs, "
+                  f"storm CPU none/A/B {none['cpu_us_per_exec']:.0f}/{a['storm_cpu_us']:.0f}/{b['storm_cpu_us']:.0f} µs; "
                   f"A {a['us_per_exec']:.0f} µs/exec, {a['latency_us']:.0f} µs, stored {a['stored']}/{a['execs']}; "
                   f"B {b['us_per_exec']:.0f} µs/exec, {b['latency_us']:.0f} µs, stored {b['stored']}/{b['execs']}",
                   file=sys.stderr, flush=True)
-    print(f"| pair | A: CPU per exec (µs) | B (µs) | B / A | slowdown A | slowdown B | stored A | stored B |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| pair | A: CPU per exec (µs) | B (µs) | B / A | slowdown A | slowdown B | "
+          "storm CPU slowdown A | B | stored A | stored B |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for i, (none, a, b, first) in enumerate(rows):
         base = none["latency_us"]
         print(f"| {i + 1} ({first.upper()} first) | {a['us_per_exec']:.0f} | {b['us_per_exec']:.0f} | "
               f"{b['us_per_exec'] / max(a['us_per_exec'], 1e-9):.2f} | "
               f"{(a['latency_us'] / base - 1) * 100:+.1f} % | {(b['latency_us'] / base - 1) * 100:+.1f} % | "
+              f"{(a['storm_cpu_us'] / none['cpu_us_per_exec'] - 1) * 100:+.1f} % | "
+              f"{(b['storm_cpu_us'] / none['cpu_us_per_exec'] - 1) * 100:+.1f} % | "
               f"{a['stored']} / {a['execs']} | {b['stored']} / {b['execs']} |")
     if args.syscalls:
         print("\n| pair | getppid ns: none | A | B | openat+close ns: none | A | B |")

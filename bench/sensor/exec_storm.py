@@ -3,17 +3,26 @@
 at the maximum rate, with (a) no observer, (b) vigil-agent (eBPF sensor, full pipeline to a local
 server), (c) auditd with an execve rule (its CPU counted with kauditd's), all in the same run.
 
-Reports observer CPU per exec (µs), CPU % of one core, the storm's slowdown (spawn-to-reap latency
-against no observer), and for Vigil the events lost end to end (exec events stored for the storm's
-binary against execs done).
+The configurations are run in --repeat rounds, interleaved and in a rotating order (none, vigil,
+auditd / vigil, auditd, none / ...), so that drifting load on the machine hits all three alike; each
+figure is the median over the rounds with the spread (min-max) beside it.
 
-usage: bench/sensor/exec_storm.py [--seconds 30] [--rates 100,200,0]   (0 = as fast as possible)
+Reports, per configuration and rate:
+- observer CPU per exec (µs; the agent's process, or auditd + kauditd) and CPU % of one core;
+- the storm's slowdown, two ways: its spawn-to-reap wall latency against no observer (noisy on a
+  shared VM), and its own CPU per exec (user + system of the storm and its reaped children from
+  getrusage: the sensor's in-path cost, BPF programs included, is charged there) against no observer;
+- for Vigil, the events lost end to end (exec events stored for the storm's binary against execs).
+
+usage: bench/sensor/exec_storm.py [--seconds 30] [--rates 100,200,0] [--repeat 3]   (0 = max rate)
 Needs root and a built tree (build/bin); installs auditd with apt-get if it is missing.
 """
 import argparse
 import json
 import os
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -52,7 +61,8 @@ def run_phases(observer_pids, rates, seconds, tag, after=None):
         cpu = sum(cpu_seconds(p) for p in observer_pids()) - before
         wall = time.monotonic() - t0
         row = {"rate": rate, "execs": result["execs"], "latency_us": result["latency_us"],
-               "cpu_s": cpu, "cpu_pct": cpu / wall * 100, "binary": binary}
+               "storm_cpu_us": result["cpu_us_per_exec"], "cpu_s": cpu, "cpu_pct": cpu / wall * 100,
+               "binary": binary}
         if after:
             row.update(after(binary, result["execs"]))
         os.unlink(binary)
@@ -92,21 +102,11 @@ def pid_of(name):
     return [int(p) for p in out]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--rates", default="100,200,0")
-    args = ap.parse_args()
-    rates = [float(r) for r in args.rates.split(",")]
-    results = {}
-
-    results["none"] = run_phases(lambda: [], rates, args.seconds, "none")
-
-    with Vigil() as v:
-        v.start_server()
-        state = os.path.join(v.dir, "agent")
-        v.enroll(state)
-        agent = v.start_agent(state, "--sensor", "ebpf")
+def run_vigil(v, rates, seconds, round_no):
+    state = os.path.join(v.dir, f"agent{round_no}")
+    v.enroll(state)
+    agent = v.start_agent(state, "--sensor", "ebpf")
+    try:
         wait_for(lambda: any(h["online"] for h in v.hosts()), 30, "agent online")
         settle(agent.pid)
 
@@ -114,37 +114,102 @@ def main():
             n = stored_execs(v, binary, execs, 120)
             return {"stored": n, "lost": execs - n}
 
-        results["vigil"] = run_phases(lambda: [agent.pid], rates, args.seconds, "vigil", stored)
+        return run_phases(lambda: [agent.pid], rates, seconds, f"vigil{round_no}", stored)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait()
+        v.agents.remove(agent)
+        wait_for(lambda: not any(h["online"] for h in v.hosts()), 30, "agent offline")
 
+
+def audit_enabled():
+    out = subprocess.run(["auditctl", "-s"], capture_output=True, text=True).stdout
+    return next((line.split()[1] for line in out.splitlines() if line.startswith("enabled ")), "0")
+
+
+def run_auditd(rates, seconds, round_no):
     if not shutil.which("auditd"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "auditd"], check=True,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    enabled = audit_enabled()  # auditd turns auditing on; the other configurations get it back as it was
     auditd = subprocess.Popen(["auditd", "-n"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(2)
         subprocess.run(["auditctl", "-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-k", "vigilbench"],
                        check=True, capture_output=True)
-        results["auditd"] = run_phases(lambda: [auditd.pid] + pid_of("kauditd"), rates, args.seconds, "auditd")
+        return run_phases(lambda: [auditd.pid] + pid_of("kauditd"), rates, seconds, f"auditd{round_no}")
     finally:
         subprocess.run(["auditctl", "-D"], capture_output=True)
         auditd.terminate()
         auditd.wait()
+        subprocess.run(["auditctl", "-e", enabled], capture_output=True)
 
-    base = {r["rate"]: r for r in results["none"]}
-    print("| observer | rate | execs | storm latency (µs) | slowdown | observer CPU % | CPU per exec (µs) | stored / lost |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in ("none", "vigil", "auditd"):
-        for r in results[name]:
-            rate = "max" if r["rate"] == 0 else f"{r['rate']:.0f}/s"
-            slowdown = r["latency_us"] / base[r["rate"]]["latency_us"] - 1
-            per_exec = r["cpu_s"] / max(r["execs"], 1) * 1e6
-            lost = f"{r['stored']} / {r['lost']}" if "stored" in r else "-"
-            print(f"| {name} | {rate} | {r['execs']} | {r['latency_us']:.0f} | {slowdown * 100:+.1f} % | "
-                  f"{r['cpu_pct']:.2f} | {per_exec:.0f} | {lost} |")
-    for i, rate in enumerate(rates):
-        v, a = results["vigil"][i], results["auditd"][i]
-        ratio = (v["cpu_s"] / max(v["execs"], 1)) / max(a["cpu_s"] / max(a["execs"], 1), 1e-9)
-        print(f"\nrate {'max' if rate == 0 else int(rate)}: Vigil CPU per exec / auditd's = {ratio:.2f}")
+
+def median(values):
+    return statistics.median(values)
+
+
+def spread(values, fmt):
+    return f"{fmt.format(min(values))}–{fmt.format(max(values))}" if len(values) > 1 else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--rates", default="100,200,0")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the three configurations")
+    args = ap.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    names = ["none", "vigil", "auditd"]
+    # results[name][rate] = list of rows, one per round
+    results = {name: {rate: [] for rate in rates} for name in names}
+
+    with Vigil() as v:
+        v.start_server()
+        for round_no in range(args.repeat):
+            order = names[round_no % 3:] + names[:round_no % 3]
+            for name in order:
+                if name == "none":
+                    rows = run_phases(lambda: [], rates, args.seconds, f"none{round_no}")
+                elif name == "vigil":
+                    rows = run_vigil(v, rates, args.seconds, round_no)
+                else:
+                    rows = run_auditd(rates, args.seconds, round_no)
+                for r in rows:
+                    results[name][r["rate"]].append(r)
+                    print(f"round {round_no + 1} {name} rate {r['rate']:.0f}: {r['execs']} execs, "
+                          f"latency {r['latency_us']:.0f} µs, storm CPU {r['storm_cpu_us']:.0f} µs/exec, "
+                          f"observer {r['cpu_s'] / max(r['execs'], 1) * 1e6:.0f} µs/exec"
+                          + (f", stored {r['stored']}" if "stored" in r else ""), file=sys.stderr, flush=True)
+
+    def per_exec(r):
+        return r["cpu_s"] / max(r["execs"], 1) * 1e6
+
+    print(f"{args.repeat} interleaved rounds of {args.seconds:.0f} s per rate; median (min–max) over the rounds\n")
+    print("| observer | rate | execs | storm latency (µs) | slowdown (latency) | storm CPU per exec (µs) | "
+          "slowdown (storm CPU) | observer CPU % | observer CPU per exec (µs) | stored / lost |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        for rate in rates:
+            rows = results[name][rate]
+            base = results["none"][rate]
+            lat, cpu = [r["latency_us"] for r in rows], [r["storm_cpu_us"] for r in rows]
+            slow_lat = median(lat) / median([r["latency_us"] for r in base]) - 1
+            slow_cpu = median(cpu) / median([r["storm_cpu_us"] for r in base]) - 1
+            obs = [per_exec(r) for r in rows]
+            lost = (f"{sum(r['stored'] for r in rows)} / {sum(r['lost'] for r in rows)}"
+                    if rows and "stored" in rows[0] else "-")
+            print(f"| {name} | {'max' if rate == 0 else f'{rate:.0f}/s'} | {sum(r['execs'] for r in rows)} | "
+                  f"{median(lat):.0f} ({spread(lat, '{:.0f}')}) | {slow_lat * 100:+.1f} % | "
+                  f"{median(cpu):.0f} ({spread(cpu, '{:.0f}')}) | {slow_cpu * 100:+.1f} % | "
+                  f"{median([r['cpu_pct'] for r in rows]):.2f} | {median(obs):.0f} ({spread(obs, '{:.0f}')}) | {lost} |")
+    print()
+    for rate in rates:
+        ratios = [per_exec(vr) / max(per_exec(ar), 1e-9)
+                  for vr, ar in zip(results["vigil"][rate], results["auditd"][rate])]
+        print(f"rate {'max' if rate == 0 else int(rate)}: Vigil CPU per exec / auditd's = "
+              f"{median([per_exec(r) for r in results['vigil'][rate]]) / max(median([per_exec(r) for r in results['auditd'][rate]]), 1e-9):.2f} "
+              f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})")
 
 
 if __name__ == "__main__":
