@@ -597,6 +597,38 @@ TEST_F(SpoolTest, AckedRecordsAreNotCountedAsDropped) {
   EXPECT_EQ(Sequences(ReadAll(*spool)), Range(4, 11));
 }
 
+// The newest ~1 MiB of records are read from memory, older ones from the segment files: a reader
+// from the start crosses from one to the other without a gap or a duplicate. Truncating the newest
+// segment's file shows that its records came from memory.
+TEST_F(SpoolTest, NewestRecordsAreReadFromMemoryOlderFromFiles) {
+  constexpr std::uint64_t kRecords = 3000, kLen = 1000;
+  auto spool = OpenSpool(dir_, 1ull << 30, 256u << 10);
+  ASSERT_TRUE(spool);
+  std::vector<std::string> payloads;
+  std::vector<std::string_view> views;
+  for (std::uint64_t i = 1; i <= kRecords; ++i) payloads.push_back(FixedPayload(i, kLen));
+  for (std::size_t i = 0; i < payloads.size(); i += 100) {
+    views.assign(payloads.begin() + static_cast<std::ptrdiff_t>(i),
+                 payloads.begin() + static_cast<std::ptrdiff_t>(i + 100));
+    ASSERT_TRUE(spool->AppendBatch(views).has_value());
+  }
+  auto files = SegmentFiles(dir_);
+  ASSERT_GT(files.size(), 10u);
+  fs::resize_file(files.back(), 0);
+
+  auto all = ReadAll(*spool, 0, 64);
+  ASSERT_EQ(Sequences(all), Range(1, kRecords));
+  for (const auto& r : all) ASSERT_EQ(r.payload, payloads[r.sequence - 1]) << r.sequence;
+  // A read that starts inside the memory tail.
+  auto tail = spool->Read(kRecords - 10, 100, 1 << 20, 0ms);
+  ASSERT_TRUE(tail.has_value());
+  EXPECT_EQ(Sequences(*tail), Range(kRecords - 9, kRecords));
+  // max_bytes bounds a read from memory as it does one from the files.
+  auto bounded = spool->Read(kRecords - 100, 100, 3 * kLen, 0ms);
+  ASSERT_TRUE(bounded.has_value());
+  EXPECT_EQ(Sequences(*bounded), Range(kRecords - 99, kRecords - 97));
+}
+
 TEST_F(SpoolTest, ReadWaitsForAppend) {
   auto spool = OpenSpool(dir_);
   ASSERT_TRUE(spool);
