@@ -318,6 +318,11 @@ Result<void> Gateway::Start() {
   // Agents ping their idle command channel every 20 s; accept that instead of answering GOAWAY.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // No BDP probing, a fixed 8 MiB stream window instead (the agent's uplink has at most 8 batches
+  // in flight): with probing, every batch an agent sent cost a PING and its ack, several thread
+  // wake-ups on the agent per batch.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)
     return Fail("gateway: cannot listen on " + options_.listen + " (address in use?)");
