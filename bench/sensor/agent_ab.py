@@ -4,7 +4,8 @@ storm, for a machine that is not quiet: one server, then for each pair a run wit
 A and a run of B (alternating which goes first), each agent freshly enrolled and settled before its
 storm. Drifting load then hits A and B alike; compare them pair by pair, not to other runs.
 
-Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the storm's spawn-to-reap
+Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the agent's context
+switches per second (all threads: how often it wakes, much less load-dependent than CPU time), the storm's spawn-to-reap
 latency and its slowdown against the no-agent run of the same pair, the storm's own CPU per exec
 (user + system of it and its children: the sensor's in-path cost, less noisy than the latency) and its
 slowdown, and the exec events stored for the storm's binary (end-to-end loss). With --syscalls N, each run (the no-agent one too) then times
@@ -27,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import cpu_seconds, settle, storm, storm_binary, stored_execs  # noqa: E402
+from exec_storm import cpu_seconds, settle, storm, storm_binary, stored_execs, wakeups  # noqa: E402
 from vigil_e2e import BIN, Vigil, wait_for  # noqa: E402
 
 
@@ -53,13 +54,15 @@ def run_agent(v, n, command, rate, seconds, calls):
         wait_for(lambda: sum(h["online"] for h in v.hosts()) >= 1, 30, "agent online")
         settle(agent.pid)
         exe = storm_binary(f"ab{n}")
-        before = cpu_seconds(agent.pid)
+        before, switches = cpu_seconds(agent.pid), wakeups(agent.pid)
+        t0 = time.monotonic()
         result = storm(exe, rate, seconds)
         cpu = cpu_seconds(agent.pid) - before
+        switches = (wakeups(agent.pid) - switches) / (time.monotonic() - t0)
         stored = stored_execs(v, exe, result["execs"], 60)
         os.unlink(exe)
         return {"execs": result["execs"], "latency_us": result["latency_us"],
-                "storm_cpu_us": result["cpu_us_per_exec"],
+                "storm_cpu_us": result["cpu_us_per_exec"], "wakeups_per_s": switches,
                 "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored,
                 **syscall_cost(calls)}
     finally:
@@ -94,12 +97,14 @@ def main():
             a, b = got["a"], got["b"]
             print(f"pair {pair + 1} ({order[0].upper()} first): none {none['latency_us']:.0f} µs, "
                   f"storm CPU none/A/B {none['cpu_us_per_exec']:.0f}/{a['storm_cpu_us']:.0f}/{b['storm_cpu_us']:.0f} µs; "
-                  f"A {a['us_per_exec']:.0f} µs/exec, {a['latency_us']:.0f} µs, stored {a['stored']}/{a['execs']}; "
-                  f"B {b['us_per_exec']:.0f} µs/exec, {b['latency_us']:.0f} µs, stored {b['stored']}/{b['execs']}",
+                  f"A {a['us_per_exec']:.0f} µs/exec, {a['wakeups_per_s']:.0f} switches/s, {a['latency_us']:.0f} µs, "
+                  f"stored {a['stored']}/{a['execs']}; "
+                  f"B {b['us_per_exec']:.0f} µs/exec, {b['wakeups_per_s']:.0f} switches/s, {b['latency_us']:.0f} µs, "
+                  f"stored {b['stored']}/{b['execs']}",
                   file=sys.stderr, flush=True)
     print("| pair | A: CPU per exec (µs) | B (µs) | B / A | slowdown A | slowdown B | "
-          "storm CPU slowdown A | B | stored A | stored B |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "storm CPU slowdown A | B | context switches/s A | B | stored A | stored B |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (none, a, b, first) in enumerate(rows):
         base = none["latency_us"]
         print(f"| {i + 1} ({first.upper()} first) | {a['us_per_exec']:.0f} | {b['us_per_exec']:.0f} | "
@@ -107,6 +112,7 @@ def main():
               f"{(a['latency_us'] / base - 1) * 100:+.1f} % | {(b['latency_us'] / base - 1) * 100:+.1f} % | "
               f"{(a['storm_cpu_us'] / none['cpu_us_per_exec'] - 1) * 100:+.1f} % | "
               f"{(b['storm_cpu_us'] / none['cpu_us_per_exec'] - 1) * 100:+.1f} % | "
+              f"{a['wakeups_per_s']:.0f} | {b['wakeups_per_s']:.0f} | "
               f"{a['stored']} / {a['execs']} | {b['stored']} / {b['execs']} |")
     if args.syscalls:
         print("\n| pair | getppid ns: none | A | B | openat+close ns: none | A | B |")

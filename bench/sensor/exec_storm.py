@@ -39,6 +39,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def wakeups(pid):
+    """Context switches of all of pid's threads (voluntary + not): each is a thread going to sleep or
+    being preempted, so the count per exec shows how often the observer wakes up, whatever the load."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for line in open(f"/proc/{pid}/task/{task}/status"):
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def storm(binary, rate, seconds):
     out = subprocess.run([f"{BIN}/bench_exec_storm", binary, str(rate), str(seconds)],
                          capture_output=True, text=True, check=True).stdout
@@ -56,13 +70,15 @@ def run_phases(observer_pids, rates, seconds, tag, after=None):
     for rate in rates:
         binary = storm_binary(f"{tag}-{rate}")
         before = sum(cpu_seconds(p) for p in observer_pids())
+        switches = sum(wakeups(p) for p in observer_pids())
         t0 = time.monotonic()
         result = storm(binary, rate, seconds)
         cpu = sum(cpu_seconds(p) for p in observer_pids()) - before
+        switches = sum(wakeups(p) for p in observer_pids()) - switches
         wall = time.monotonic() - t0
         row = {"rate": rate, "execs": result["execs"], "latency_us": result["latency_us"],
                "storm_cpu_us": result["cpu_us_per_exec"], "cpu_s": cpu, "cpu_pct": cpu / wall * 100,
-               "binary": binary}
+               "wakeups_per_s": switches / wall, "binary": binary}
         if after:
             row.update(after(binary, result["execs"]))
         os.unlink(binary)
@@ -179,7 +195,8 @@ def main():
                     results[name][r["rate"]].append(r)
                     print(f"round {round_no + 1} {name} rate {r['rate']:.0f}: {r['execs']} execs, "
                           f"latency {r['latency_us']:.0f} µs, storm CPU {r['storm_cpu_us']:.0f} µs/exec, "
-                          f"observer {r['cpu_s'] / max(r['execs'], 1) * 1e6:.0f} µs/exec"
+                          f"observer {r['cpu_s'] / max(r['execs'], 1) * 1e6:.0f} µs/exec, "
+                          f"{r['wakeups_per_s']:.0f} context switches/s"
                           + (f", stored {r['stored']}" if "stored" in r else ""), file=sys.stderr, flush=True)
 
     def per_exec(r):
@@ -187,8 +204,9 @@ def main():
 
     print(f"{args.repeat} interleaved rounds of {args.seconds:.0f} s per rate; median (min–max) over the rounds\n")
     print("| observer | rate | execs | storm latency (µs) | slowdown (latency) | storm CPU per exec (µs) | "
-          "slowdown (storm CPU) | observer CPU % | observer CPU per exec (µs) | stored / lost |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "slowdown (storm CPU) | observer CPU % | observer CPU per exec (µs) | observer context switches/s | "
+          "stored / lost |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         for rate in rates:
             rows = results[name][rate]
@@ -202,7 +220,8 @@ def main():
             print(f"| {name} | {'max' if rate == 0 else f'{rate:.0f}/s'} | {sum(r['execs'] for r in rows)} | "
                   f"{median(lat):.0f} ({spread(lat, '{:.0f}')}) | {slow_lat * 100:+.1f} % | "
                   f"{median(cpu):.0f} ({spread(cpu, '{:.0f}')}) | {slow_cpu * 100:+.1f} % | "
-                  f"{median([r['cpu_pct'] for r in rows]):.2f} | {median(obs):.0f} ({spread(obs, '{:.0f}')}) | {lost} |")
+                  f"{median([r['cpu_pct'] for r in rows]):.2f} | {median(obs):.0f} ({spread(obs, '{:.0f}')}) | "
+                  f"{median([r['wakeups_per_s'] for r in rows]):.0f} | {lost} |")
     print()
     for rate in rates:
         ratios = [per_exec(vr) / max(per_exec(ar), 1e-9)
