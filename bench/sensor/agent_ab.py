@@ -4,16 +4,21 @@ storm, for a machine that is not quiet: one server, then for each pair a run wit
 A and a run of B (alternating which goes first), each agent freshly enrolled and settled before its
 storm. Drifting load then hits A and B alike; compare them pair by pair, not to other runs.
 
-Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the agent's context
-switches per second (all threads: how often it wakes, much less load-dependent than CPU time), the storm's spawn-to-reap
-latency and its slowdown against the no-agent run of the same pair, the storm's own CPU per exec
-(user + system of it and its children: the sensor's in-path cost, less noisy than the latency) and its
-slowdown, and the exec events stored for the storm's binary (end-to-end loss). With --syscalls N, each run (the no-agent one too) then times
-N getppid calls and N/10 openat+close of /dev/null (bench_syscall_cost, thread CPU time): what every
+Reports per run: agent CPU per exec (µs, from /proc/PID/stat, all threads), the agent's wake-ups
+per second (voluntary context switches of all its threads: much less load-dependent than CPU
+time), the storm's spawn-to-reap latency and its slowdown against the no-agent run of the same
+pair, the storm's own CPU per exec (user + system of it and its children: the sensor's in-path
+cost, less noisy than the latency) and its slowdown, and the exec events stored for the storm's
+binary (end-to-end loss). With --syscalls N, each run (the no-agent one too) then times N getppid
+calls and N/10 openat+close of /dev/null (bench_syscall_cost, thread CPU time): what every
 syscall on the host pays for the sensor's syscall hooks.
 
+With --server-a/--server-b (vigil-server binaries), A's agents talk to a server started from the
+first and B's to one from the second (both running throughout): for changes on both ends of the
+agent's connection.
+
 usage: bench/sensor/agent_ab.py --a "PATH [ARGS]" --b "PATH [ARGS]" [--pairs 3] [--rate 100] [--seconds 20]
-                                [--syscalls 1000000]
+                                [--syscalls 1000000] [--server-a PATH --server-b PATH]
   e.g. cp build/bin/vigil-agent /tmp/agent-before; (change, rebuild);
        VIGIL_BIN=build/bin python3 bench/sensor/agent_ab.py --a /tmp/agent-before --b build/bin/vigil-agent
 """
@@ -38,6 +43,16 @@ def syscall_cost(calls):
     out = subprocess.run([f"{BIN}/bench_syscall_cost", str(calls)], capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out)
+
+
+def start_server(v, binary):
+    """v's server, from `binary` instead of BIN/vigil-server when given."""
+    if not binary:
+        return v.start_server()
+    v.server = subprocess.Popen([binary, "run", "--data-dir", v.dir, "--agent-listen", f"127.0.0.1:{v.agent_port}",
+                                 "--api-listen", f"127.0.0.1:{v.api_port}"],
+                                stdout=v._log("server"), stderr=subprocess.STDOUT)
+    wait_for(lambda: v._healthy(), 20, "the server's API")
 
 
 def run_agent(v, n, command, rate, seconds, calls):
@@ -78,10 +93,15 @@ def main():
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--syscalls", type=int, default=0, help="also time this many syscalls per run")
+    ap.add_argument("--server-a", help="vigil-server binary for A's agents (default: the build's)")
+    ap.add_argument("--server-b", help="vigil-server binary for B's agents (default: the build's)")
     args = ap.parse_args()
     rows = []
-    with Vigil() as v:
-        v.start_server()
+    with Vigil() as va, Vigil() as vb:
+        start_server(va, args.server_a)
+        if args.server_a or args.server_b:
+            start_server(vb, args.server_b)
+        servers = {"a": va, "b": vb if args.server_a or args.server_b else va}
         n = 0
         for pair in range(args.pairs):
             exe = storm_binary("ab-none")
@@ -92,18 +112,18 @@ def main():
             got = {}
             for which in order:
                 n += 1
-                got[which] = run_agent(v, n, getattr(args, which), args.rate, args.seconds, args.syscalls)
+                got[which] = run_agent(servers[which], n, getattr(args, which), args.rate, args.seconds, args.syscalls)
             rows.append((none, got["a"], got["b"], order[0]))
             a, b = got["a"], got["b"]
             print(f"pair {pair + 1} ({order[0].upper()} first): none {none['latency_us']:.0f} µs, "
                   f"storm CPU none/A/B {none['cpu_us_per_exec']:.0f}/{a['storm_cpu_us']:.0f}/{b['storm_cpu_us']:.0f} µs; "
-                  f"A {a['us_per_exec']:.0f} µs/exec, {a['wakeups_per_s']:.0f} switches/s, {a['latency_us']:.0f} µs, "
+                  f"A {a['us_per_exec']:.0f} µs/exec, {a['wakeups_per_s']:.0f} wake-ups/s, {a['latency_us']:.0f} µs, "
                   f"stored {a['stored']}/{a['execs']}; "
-                  f"B {b['us_per_exec']:.0f} µs/exec, {b['wakeups_per_s']:.0f} switches/s, {b['latency_us']:.0f} µs, "
+                  f"B {b['us_per_exec']:.0f} µs/exec, {b['wakeups_per_s']:.0f} wake-ups/s, {b['latency_us']:.0f} µs, "
                   f"stored {b['stored']}/{b['execs']}",
                   file=sys.stderr, flush=True)
     print("| pair | A: CPU per exec (µs) | B (µs) | B / A | slowdown A | slowdown B | "
-          "storm CPU slowdown A | B | context switches/s A | B | stored A | stored B |")
+          "storm CPU slowdown A | B | wake-ups/s A | B | stored A | stored B |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (none, a, b, first) in enumerate(rows):
         base = none["latency_us"]
