@@ -166,6 +166,10 @@ class LiveCompiler {
       LivePipe pipe{p.kind, p.count, std::nullopt, {}};
       switch (p.kind) {
         case hunt::PipeKind::Filter: {
+          if (!p.arg_event.empty() && p.arg_event[0] >= 0)
+            return Fail(where + "| filter on events[" + std::to_string(p.arg_event[0]) +
+                        "] is not supported live (a live filter tests every event of the "
+                        "match); run it with `vigil hunt`, or drop events[N]");
           auto m = hunt::Matcher::Compile(*p.args[0], std::nullopt, slots_);
           if (!m) return Fail(where + "| filter: " + m.error().message);
           pipe.filter = std::move(*m);

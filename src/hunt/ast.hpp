@@ -29,6 +29,9 @@ struct Literal {
 struct FieldRef {
   const schema::FieldDef* field = nullptr;
   std::string extra;  // the extra-map key when field is nullptr
+  // Pipes after a sequence or sample: `events[N].field`, the field of the match's N-th event
+  // (runs counted, missing-event steps not); -1 otherwise.
+  int event = -1;
   bool IsList() const { return field && field->type == schema::FieldType::Keywords; }
 };
 
@@ -152,6 +155,9 @@ struct Pipe {
   std::vector<ExprPtr> args;           // count/unique/unique_count/sort keys; filter: one condition
   std::vector<std::string> arg_names;  // per arg: the field name, or the expression's text
   std::vector<bool> descending;        // sort: per key, `-key` or `key desc`
+  // After a sequence or sample: per arg, the event (N of events[N]) it reads; -1: a filter
+  // without events[N], which a match passes when one of its events satisfies it.
+  std::vector<int> arg_event;
   int line = 1, column = 1;
 };
 

@@ -174,6 +174,18 @@ class Compiler {
               "SELECT 1 FROM " + QuoteIdent(name) + " WHERE id = ?1 AND " + Expr(*p.args[0], scope);
         }
       plan.pipe_filter_sql.push_back(std::move(filter));
+      std::vector<std::map<std::string, std::string>> keys;
+      if (p.kind != PipeKind::Filter)
+        for (const auto& k : p.args) {
+          auto& per_table = keys.emplace_back();
+          for (const auto& c : schema::Categories()) {
+            std::string name(c.name);
+            Scope scope{c.category, QuoteIdent(name), false};
+            per_table[name] =
+                "SELECT " + Expr(*k, scope) + " FROM " + QuoteIdent(name) + " WHERE id = ?1";
+          }
+        }
+      plan.pipe_key_sql.push_back(std::move(keys));
     }
     plan.limit = options_.limit;
     return plan;

@@ -45,6 +45,9 @@ struct Plan {
   // Per pipe: for `filter`, per table name, `SELECT 1 FROM t WHERE id = ?1 AND <condition>`
   // (a match passes when one of its events satisfies it); empty for other pipes.
   std::vector<std::map<std::string, std::string>> pipe_filter_sql;
+  // Per pipe, per key (sort, unique, unique_count, count: events[N].<expr>), per table name,
+  // `SELECT <expr> FROM t WHERE id = ?1`: the key's value on the match's N-th event.
+  std::vector<std::vector<std::map<std::string, std::string>>> pipe_key_sql;
   // Sequence/Sample: per step_sql, the same step restricted to windows, one statement for all:
   // ?1 is a JSON array of [k0, ..., kN-1, from_ns, to_ns] (see executor.cpp, RunSequence); empty
   // when the step reads more than one table.

@@ -520,111 +520,271 @@ Result<void> MergeSteps(
   }
 }
 
-// Applies the pipes of sequences and samples (head, tail, filter, count), in order, to the
-// completed matches; what passes them all is written.
+// SQLite's order of key values: null, then numbers (numerically), then text (bytes).
+int CompareKeys(const ordered_json& a, const ordered_json& b) {
+  auto rank = [](const ordered_json& v) { return v.is_null() ? 0 : v.is_number() ? 1 : 2; };
+  if (rank(a) != rank(b)) return rank(a) < rank(b) ? -1 : 1;
+  if (a.is_number()) {
+    if (a.is_number_integer() && b.is_number_integer()) {
+      auto x = a.get<std::int64_t>(), y = b.get<std::int64_t>();
+      return x < y ? -1 : x > y;
+    }
+    double x = a.get<double>(), y = b.get<double>();
+    return x < y ? -1 : x > y;
+  }
+  if (a.is_string())
+    return a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
+  return 0;
+}
+
+// Applies the pipes of sequences and samples, in order, to the completed matches; what passes
+// them all is written. head, unique and filter stream; tail, sort, unique_count and count hold
+// matches (or counts) until the end. Keys are events[N].<expr>, read in SQL on that event's row.
 class MatchOutput {
  public:
   MatchOutput(Session& session, const Plan& plan, const Sink& sink, const char* name)
       : session_(session), plan_(plan), sink_(sink), name_(name), stages_(plan.pipes.size()) {}
 
   // False: no more matches are needed.
-  Result<bool> Add(std::vector<EventRef> events) { return Push(0, std::move(events)); }
+  Result<bool> Add(std::vector<EventRef> events) { return Push(0, Item{std::move(events), {}}); }
 
   Result<void> Finish() { return Flush(0); }
 
  private:
+  struct Item {
+    std::vector<EventRef> events;
+    std::optional<std::uint64_t> count;  // after unique_count
+  };
+  struct Group {
+    std::vector<ordered_json> keys;
+    std::uint64_t count = 0;
+    std::optional<Item> first;  // unique_count: the first match of the group
+    std::size_t order = 0;      // unique_count: position of the first match
+  };
   struct Stage {
-    std::uint64_t seen = 0;                  // head: matches passed on
-    std::deque<std::vector<EventRef>> ring;  // tail: the last matches
-    std::uint64_t count = 0;                 // count
-    std::map<std::string, StmtPtr> filter;   // filter: per table
+    std::uint64_t seen = 0;                                          // head: matches passed on
+    std::deque<Item> ring;                                           // tail: the last matches
+    std::vector<std::pair<std::vector<ordered_json>, Item>> sorted;  // sort: keys and match
+    std::map<std::string, Group> groups;                             // unique, unique_count, count
+    std::map<std::string, StmtPtr> filter;                           // filter: per table
+    std::vector<std::map<std::string, StmtPtr>> keys;                // per key, per table
   };
 
-  Result<bool> Push(std::size_t i, std::vector<EventRef> events) {
-    if (i == stages_.size()) return Write(events);
+  Result<bool> Push(std::size_t i, Item item) {
+    if (i == stages_.size()) return Write(item);
     const Pipe& pipe = *plan_.pipes[i];
     Stage& st = stages_[i];
     switch (pipe.kind) {
       case PipeKind::Head: {
         if (st.seen >= static_cast<std::uint64_t>(pipe.count)) return false;
         ++st.seen;
-        auto more = Push(i + 1, std::move(events));
+        auto more = Push(i + 1, std::move(item));
         if (!more) return more;
         return *more && st.seen < static_cast<std::uint64_t>(pipe.count);
       }
       case PipeKind::Tail:
-        st.ring.push_back(std::move(events));
+        st.ring.push_back(std::move(item));
         if (st.ring.size() > static_cast<std::size_t>(pipe.count)) st.ring.pop_front();
         return true;
-      case PipeKind::Count:
-        ++st.count;
-        return true;
       case PipeKind::Filter: {
-        auto pass = Passes(i, events);
+        auto pass = Passes(i, item.events);
         if (!pass) return std::unexpected(pass.error());
         if (!*pass) return true;
-        return Push(i + 1, std::move(events));
+        return Push(i + 1, std::move(item));
       }
-      default:
-        return Fail("pipe " + std::string(PipeName(pipe.kind)) + " after a sequence or sample");
+      case PipeKind::Sort:
+      case PipeKind::Unique:
+      case PipeKind::UniqueCount:
+      case PipeKind::Count: {
+        auto keys = Keys(i, item.events);
+        if (!keys) return std::unexpected(keys.error());
+        if (pipe.kind == PipeKind::Sort) {
+          st.sorted.emplace_back(std::move(*keys), std::move(item));
+          return true;
+        }
+        std::string id = ordered_json(*keys).dump();
+        auto [it, fresh] = st.groups.try_emplace(id);
+        Group& g = it->second;
+        ++g.count;
+        if (pipe.kind == PipeKind::Unique) return fresh ? Push(i + 1, std::move(item)) : true;
+        if (fresh) {
+          g.keys = std::move(*keys);
+          g.order = st.groups.size();
+          if (pipe.kind == PipeKind::UniqueCount) g.first = std::move(item);
+        }
+        if (st.groups.size() > kMaxPartialSequences)
+          return Fail("pipe " + std::string(PipeName(pipe.kind)) + ": more than " +
+                      std::to_string(kMaxPartialSequences) + " distinct keys");
+        return true;
+      }
     }
+    return true;
   }
 
-  // At the end: tails pass their matches on, a count writes its row; then the next stage.
+  // At the end: held matches pass on (in order), a count writes its rows; then the next stage.
   Result<void> Flush(std::size_t i) {
     if (i == stages_.size()) return {};
     const Pipe& pipe = *plan_.pipes[i];
     Stage& st = stages_[i];
-    if (pipe.kind == PipeKind::Count) {
-      // Only head and tail may follow a count: they keep its single row.
-      ordered_json row = ordered_json::object();
-      row["count"] = st.count;
-      Emit(session_, sink_, row, plan_.limit);
-      return {};
-    }
-    if (pipe.kind == PipeKind::Tail) {
-      for (auto& events : st.ring) {
-        auto more = Push(i + 1, std::move(events));
-        if (!more) return std::unexpected(more.error());
-        if (!*more) break;
+    std::vector<Item> out;
+    switch (pipe.kind) {
+      case PipeKind::Count:
+        return WriteCounts(i);
+      case PipeKind::Tail:
+        for (auto& item : st.ring) out.push_back(std::move(item));
+        st.ring.clear();
+        break;
+      case PipeKind::Sort: {
+        std::ranges::stable_sort(st.sorted, [&](const auto& a, const auto& b) {
+          for (std::size_t k = 0; k < a.first.size(); ++k) {
+            int c = CompareKeys(a.first[k], b.first[k]);
+            if (k < pipe.descending.size() && pipe.descending[k]) c = -c;
+            if (c) return c < 0;
+          }
+          return false;
+        });
+        for (auto& [keys, item] : st.sorted) out.push_back(std::move(item));
+        st.sorted.clear();
+        break;
       }
-      st.ring.clear();
+      case PipeKind::UniqueCount: {
+        std::vector<Group*> groups;
+        for (auto& [id, g] : st.groups) groups.push_back(&g);
+        std::ranges::sort(groups, {}, &Group::order);
+        for (Group* g : groups) {
+          g->first->count = g->count;
+          out.push_back(std::move(*g->first));
+        }
+        st.groups.clear();
+        break;
+      }
+      default:
+        break;
+    }
+    for (auto& item : out) {
+      auto more = Push(i + 1, std::move(item));
+      if (!more) return std::unexpected(more.error());
+      if (!*more) break;
     }
     return Flush(i + 1);
   }
 
-  // A match passes a filter when one of its events satisfies the condition (in SQL, by id).
+  // A count's rows, rarest first (then by the keys), as for event queries; only head and tail
+  // may follow it, and they apply to these rows.
+  Result<void> WriteCounts(std::size_t i) {
+    const Pipe& pipe = *plan_.pipes[i];
+    Stage& st = stages_[i];
+    std::vector<ordered_json> rows;
+    if (pipe.args.empty()) {
+      std::uint64_t n = 0;
+      for (const auto& [id, g] : st.groups) n += g.count;
+      ordered_json row = ordered_json::object();
+      row["count"] = n;
+      rows.push_back(std::move(row));
+    } else {
+      std::vector<const Group*> groups;
+      for (const auto& [id, g] : st.groups) groups.push_back(&g);
+      std::ranges::sort(groups, [](const Group* a, const Group* b) {
+        if (a->count != b->count) return a->count < b->count;
+        for (std::size_t k = 0; k < a->keys.size(); ++k)
+          if (int c = CompareKeys(a->keys[k], b->keys[k])) return c < 0;
+        return false;
+      });
+      for (const Group* g : groups) {
+        ordered_json row = ordered_json::object();
+        for (std::size_t k = 0; k < g->keys.size(); ++k) {
+          ordered_json v = g->keys[k];
+          if (pipe.args[k]->type == ValueType::Bool && v.is_number_integer())
+            v = v.get<std::int64_t>() != 0;
+          row[pipe.arg_names[k]] = std::move(v);
+        }
+        row["count"] = g->count;
+        rows.push_back(std::move(row));
+      }
+    }
+    std::size_t from = 0, to = rows.size();
+    for (std::size_t j = i + 1; j < stages_.size(); ++j) {
+      const Pipe& next = *plan_.pipes[j];
+      auto n = static_cast<std::size_t>(next.count);
+      if (next.kind == PipeKind::Head) to = std::min(to, from + n);
+      if (next.kind == PipeKind::Tail && to - from > n) from = to - n;
+    }
+    for (std::size_t r = from; r < to; ++r)
+      if (!Emit(session_, sink_, rows[r], plan_.limit)) break;
+    return {};
+  }
+
+  // The statement of pipe i for table (from sql), prepared once.
+  Result<sqlite3_stmt*> Statement(std::map<std::string, StmtPtr>& cache,
+                                  const std::map<std::string, std::string>& sql,
+                                  const std::string& table) {
+    auto it = cache.find(table);
+    if (it == cache.end()) {
+      auto text = sql.find(table);
+      if (text == sql.end()) return static_cast<sqlite3_stmt*>(nullptr);
+      auto stmt = session_.Prepare(text->second);
+      if (!stmt) return std::unexpected(stmt.error());
+      it = cache.emplace(table, std::move(*stmt)).first;
+    }
+    return it->second.get();
+  }
+
+  // The values of pipe i's keys on the match: key k on its event.
+  Result<std::vector<ordered_json>> Keys(std::size_t i, const std::vector<EventRef>& events) {
+    const Pipe& pipe = *plan_.pipes[i];
+    Stage& st = stages_[i];
+    st.keys.resize(pipe.args.size());
+    std::vector<ordered_json> out;
+    for (std::size_t k = 0; k < pipe.args.size(); ++k) {
+      const EventRef& e = events.at(static_cast<std::size_t>(pipe.arg_event[k]));
+      auto q = Statement(st.keys[k], plan_.pipe_key_sql[i][k], e.table);
+      if (!q) return std::unexpected(q.error());
+      ordered_json v = nullptr;
+      if (*q) {
+        sqlite3_reset(*q);
+        sqlite3_bind_int64(*q, 1, e.id);
+        int rc = sqlite3_step(*q);
+        if (rc == SQLITE_ROW) v = ColumnJson(*q, 0);
+        sqlite3_reset(*q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return session_.DbError("pipe key");
+      }
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  // A match passes a filter when one of its events satisfies the condition (in SQL, by id); a
+  // condition on events[N] is tested on that event only.
   Result<bool> Passes(std::size_t i, const std::vector<EventRef>& events) {
     Stage& st = stages_[i];
-    for (const auto& e : events) {
-      auto it = st.filter.find(e.table);
-      if (it == st.filter.end()) {
-        auto sql = plan_.pipe_filter_sql[i].find(e.table);
-        if (sql == plan_.pipe_filter_sql[i].end()) continue;
-        auto stmt = session_.Prepare(sql->second);
-        if (!stmt) return std::unexpected(stmt.error());
-        it = st.filter.emplace(e.table, std::move(*stmt)).first;
-      }
-      sqlite3_stmt* q = it->second.get();
-      sqlite3_reset(q);
-      sqlite3_bind_int64(q, 1, e.id);
-      int rc = sqlite3_step(q);
-      sqlite3_reset(q);
+    const Pipe& pipe = *plan_.pipes[i];
+    int only = pipe.arg_event.empty() ? -1 : pipe.arg_event[0];
+    for (std::size_t n = 0; n < events.size(); ++n) {
+      if (only >= 0 && n != static_cast<std::size_t>(only)) continue;
+      const EventRef& e = events[n];
+      auto q = Statement(st.filter, plan_.pipe_filter_sql[i], e.table);
+      if (!q) return std::unexpected(q.error());
+      if (!*q) continue;
+      sqlite3_reset(*q);
+      sqlite3_bind_int64(*q, 1, e.id);
+      int rc = sqlite3_step(*q);
+      sqlite3_reset(*q);
       if (rc == SQLITE_ROW) return true;
       if (rc != SQLITE_DONE) return session_.DbError("filter");
     }
     return false;
   }
 
-  Result<bool> Write(const std::vector<EventRef>& events) {
+  Result<bool> Write(const Item& item) {
     ordered_json list = ordered_json::array();
-    for (const auto& e : events) {
+    for (const auto& e : item.events) {
       auto json = session_.EventJson(e);
       if (!json) return std::unexpected(json.error());
       list.push_back(std::move(*json));
     }
     ordered_json row = ordered_json::object();
     row[name_] = std::move(list);
+    if (item.count) row["count"] = *item.count;
     return Emit(session_, sink_, row, plan_.limit);
   }
 

@@ -93,6 +93,17 @@ class Lexer {
 
   void LexIdent(Token& t) {
     while (pos_ < text_.size() && IsIdentChar(text_[pos_])) ++pos_;
+    // Endgame's `events[N].field` (a field of a sequence's N-th event, in pipes) is one name.
+    if (text_.substr(t.begin, pos_ - t.begin) == "events" && pos_ < text_.size() &&
+        text_[pos_] == '[') {
+      std::size_t i = pos_ + 1;
+      while (i < text_.size() && IsDigit(text_[i])) ++i;
+      if (i > pos_ + 1 && i + 2 < text_.size() && text_[i] == ']' && text_[i + 1] == '.' &&
+          IsIdentStart(text_[i + 2])) {
+        pos_ = i + 2;
+        while (pos_ < text_.size() && IsIdentChar(text_[pos_])) ++pos_;
+      }
+    }
     t.kind = Tok::Ident;
     t.text = std::string(text_.substr(t.begin, pos_ - t.begin));
   }

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
 
 #include "common/event_json.hpp"
 #include "common/time.hpp"
@@ -52,8 +54,10 @@ std::string ExtraName(const std::string& key) {
 // What an expression is, for messages: "process.pid (long)", "string \"x\"", "number".
 std::string DescribeExpr(const Expr& e) {
   if (const auto* f = std::get_if<FieldRef>(&e.node)) {
-    if (!f->field) return ExtraName(f->extra) + " (string, extra map)";
-    return std::string(f->field->name) + " (" + std::string(schema::TypeName(f->field->type)) + ")";
+    std::string event = f->event < 0 ? "" : "events[" + std::to_string(f->event) + "].";
+    if (!f->field) return event + ExtraName(f->extra) + " (string, extra map)";
+    return event + std::string(f->field->name) + " (" +
+           std::string(schema::TypeName(f->field->type)) + ")";
   }
   if (const auto* l = std::get_if<Literal>(&e.node)) {
     if (const auto* s = std::get_if<std::string>(&l->value)) return "string \"" + *s + "\"";
@@ -86,26 +90,22 @@ class Parser {
     std::optional<schema::Category> pipe_category;
     if (auto* f = std::get_if<EventFilter>(&q.body)) pipe_category = f->category;
     bool events = std::holds_alternative<EventFilter>(q.body);
+    // The events of a match, for events[N]: the category of each.
+    match_events_.clear();
+    if (const auto* seq = std::get_if<Sequence>(&q.body)) {
+      for (const auto& step : seq->steps)
+        for (int r = 0; !step.missing && r < step.runs; ++r)
+          match_events_.push_back(step.filter.category);
+    } else if (const auto* sample = std::get_if<Sample>(&q.body)) {
+      for (const auto& step : sample->steps) match_events_.push_back(step.filter.category);
+    }
     bool after_count = false;
     while (Peek().kind == Tok::Pipe) {
       Next();
-      const Token& name = Peek();
-      if (!events && name.kind == Tok::Ident &&
-          (name.text == "sort" || name.text == "unique" || name.text == "unique_count"))
-        FailAt(name, "pipe " + name.text + " is not supported after " +
-                         (std::holds_alternative<Sequence>(q.body) ? "a sequence" : "a sample") +
-                         " (supported: head, tail, count, filter)");
       Pipe p = ParsePipe(pipe_category);
       if (after_count && p.kind != PipeKind::Head && p.kind != PipeKind::Tail)
         Fail(p.line, p.column, "only head and tail can follow count");
-      if (!events && p.kind != PipeKind::Head && p.kind != PipeKind::Tail &&
-          p.kind != PipeKind::Count && p.kind != PipeKind::Filter)
-        Fail(p.line, p.column,
-             "pipe " + std::string(PipeName(p.kind)) + " is not supported after " +
-                 (std::holds_alternative<Sequence>(q.body) ? "a sequence" : "a sample") +
-                 " (supported: head, tail, count, filter)");
-      if (!events && p.kind == PipeKind::Count && !p.args.empty())
-        Fail(p.line, p.column, "count after a sequence or sample takes no fields");
+      if (!events) CheckMatchPipe(p, std::holds_alternative<Sequence>(q.body));
       if (p.kind == PipeKind::Count) after_count = true;
       q.pipes.push_back(std::move(p));
     }
@@ -393,6 +393,60 @@ class Parser {
     return *ns;
   }
 
+  // The events[N] an expression reads (relationships' inner queries aside); plain: it also reads
+  // a field without events[N].
+  static void EventsOf(const Expr& e, std::set<int>& out, bool& plain) {
+    std::visit(
+        [&](const auto& n) {
+          using T = std::decay_t<decltype(n)>;
+          if constexpr (std::is_same_v<T, FieldRef>) {
+            if (n.event < 0)
+              plain = true;
+            else
+              out.insert(n.event);
+          } else if constexpr (std::is_same_v<T, Compare> || std::is_same_v<T, Arith>) {
+            EventsOf(*n.left, out, plain), EventsOf(*n.right, out, plain);
+          } else if constexpr (std::is_same_v<T, Match>) {
+            EventsOf(*n.subject, out, plain);
+          } else if constexpr (std::is_same_v<T, InList>) {
+            EventsOf(*n.subject, out, plain);
+            for (const auto& i : n.items) EventsOf(*i, out, plain);
+          } else if constexpr (std::is_same_v<T, Logic>) {
+            for (const auto& o : n.operands) EventsOf(*o, out, plain);
+          } else if constexpr (std::is_same_v<T, Call>) {
+            for (const auto& o : n.args) EventsOf(*o, out, plain);
+          } else if constexpr (std::is_same_v<T, Not> || std::is_same_v<T, IsNull> ||
+                               std::is_same_v<T, Negate>) {
+            EventsOf(*n.operand, out, plain);
+          }
+        },
+        e.node);
+  }
+
+  // Pipes after a sequence or sample (Endgame EQL): sort, unique, unique_count and count keys
+  // each read one event's fields, events[N].field; a filter reads events[N] of one N, or fields
+  // without events[N] (true when one of the match's events satisfies it).
+  void CheckMatchPipe(Pipe& p, bool sequence) {
+    const std::string name(PipeName(p.kind));
+    for (std::size_t k = 0; k < p.args.size(); ++k) {
+      const Expr& arg = *p.args[k];
+      std::set<int> used;
+      bool plain = false;
+      EventsOf(arg, used, plain);
+      if (used.size() > 1 || (used.size() == 1 && plain))
+        Fail(arg.line, arg.column,
+             "this " + name + (p.kind == PipeKind::Filter ? " condition" : " key") +
+                 " reads several events of the match (events[N] of one N, or fields without "
+                 "events[N] in a filter)");
+      if (p.kind != PipeKind::Filter && used.empty())
+        Fail(arg.line, arg.column,
+             name + " after a " + (sequence ? "sequence" : "sample") +
+                 " needs the event each key reads: events[N].field (N from 0 to " +
+                 std::to_string(match_events_.size() - 1) + ")");
+      p.arg_event.push_back(used.empty() ? -1 : *used.begin());
+    }
+  }
+
   Pipe ParsePipe(std::optional<schema::Category> category) {
     const Token& at = Peek();
     Pipe p;
@@ -454,7 +508,7 @@ class Parser {
   // A key's output name: the field's name, or the expression's source text.
   std::string NameOf(const Expr& e, std::size_t k) const {
     auto it = key_text_.find(&e);
-    if (const auto* f = std::get_if<FieldRef>(&e.node); f && f->field)
+    if (const auto* f = std::get_if<FieldRef>(&e.node); f && f->field && f->event < 0)
       return std::string(f->field->name);
     return it != key_text_.end() ? it->second : "key" + std::to_string(k);
   }
@@ -815,8 +869,11 @@ class Parser {
       for (auto kw : kReserved)
         if (t.text == kw) Expected("a field, value, function or '('");
     }
-    if (!t.quoted_ident && (t.text == "extra" || t.text.starts_with("extra.")))
-      return ParseExtraField();
+    if (!t.quoted_ident && t.text.starts_with("events[")) return ParseEventField();
+    if (!t.quoted_ident && (t.text == "extra" || t.text.starts_with("extra."))) {
+      Next();
+      return ParseExtraField(t, t.text);
+    }
     Next();
     if (defer_fields_) {  // shared join keys: resolved per step later
       auto e = Make(t, ValueType::Any);
@@ -833,10 +890,9 @@ class Parser {
   // A key of the event's extra map (imported fields the schema does not name): `extra.Key`
   // (the rest of the dotted name is the key, dots included) or `extra["any key"]`. The values are
   // strings; a missing key is null.
-  ExprPtr ParseExtraField() {
-    const Token& t = Next();
+  ExprPtr ParseExtraField(const Token& t, std::string_view name) {
     std::string key;
-    if (t.text == "extra") {
+    if (name == "extra") {
       if (Peek().kind != Tok::LBracket)
         FailAt(t,
                "extra is the map of fields outside the schema: write extra.NAME or "
@@ -849,12 +905,41 @@ class Parser {
       key = k.text;
       if (key.empty()) FailAt(k, "empty extra key");
     } else {
-      key = t.text.substr(6);
+      key = std::string(name.substr(6));
       if (key.empty() || key.back() == '.')
         FailAt(t, "expected a key after 'extra.' (extra.NAME or extra[\"NAME\"])");
     }
     auto e = Make(t, ValueType::String);
     e->node = FieldRef{nullptr, std::move(key)};
+    return e;
+  }
+
+  // `events[N].field` (one token, see the lexer): the field of the match's N-th event, resolved
+  // in that event's category.
+  ExprPtr ParseEventField() {
+    const Token& t = Next();
+    std::size_t close = t.text.find(']');
+    std::string digits = t.text.substr(7, close - 7);
+    if (match_events_.empty())
+      FailAt(t,
+             "events[N] names an event of a sequence or sample match: it is only allowed in "
+             "pipes after one");
+    std::size_t n = digits.size() > 4 ? kMaxSteps : std::stoul(digits);
+    if (n >= match_events_.size())
+      FailAt(t, "events[" + digits + "]: a match has " + std::to_string(match_events_.size()) +
+                    " events (events[0] to events[" + std::to_string(match_events_.size() - 1) +
+                    "])");
+    std::string name = t.text.substr(close + 2);
+    ExprPtr e;
+    if (name == "extra" || name.starts_with("extra.")) {
+      e = ParseExtraField(t, name);
+    } else {
+      auto lookup = ResolveField(name, match_events_[n]);
+      if (!lookup.field) FailAt(t, "events[" + digits + "]: " + lookup.error);
+      e = Make(t, TypeOf(*lookup.field));
+      e->node = FieldRef{lookup.field, {}};
+    }
+    std::get<FieldRef>(e->node).event = static_cast<int>(n);
     return e;
   }
 
@@ -865,7 +950,9 @@ class Parser {
                  : kw.text == "descendant" ? Relation::DescendantOf
                                            : Relation::EventOf;
     Expect(Tok::LBracket, "'[' after '" + kw.text + " of'");
+    auto match_events = std::exchange(match_events_, {});  // no events[N] in the inner query
     auto filter = std::make_unique<EventFilter>(ParseFilter());
+    match_events_ = std::move(match_events);
     Expect(Tok::RBracket, "']'");
     auto e = Make(kw, ValueType::Bool);
     e->node = Relationship{r, std::move(filter)};
@@ -952,6 +1039,7 @@ class Parser {
   int depth_ = 0;
   std::optional<schema::Category> category_;
   std::map<const Expr*, std::string> key_text_;
+  std::vector<std::optional<schema::Category>> match_events_;  // pipes after a sequence/sample
   bool defer_fields_ = false;
 };
 

@@ -149,6 +149,17 @@ TEST(Rules, ErrorsSayWhereAndWhy) {
   ASSERT_FALSE(live);
   EXPECT_NE(live.error().message.find("live | unique pipes take fields as keys"), std::string::npos)
       << live.error().message;
+  // A sequence filter on one event (events[N]) has no live form: refused, not evaluated on
+  // every event of the match.
+  auto event_filter = detect::ParseRule(
+      "sequence [process where true] [process where true] | filter events[1].name == \"sh\"",
+      detect::RuleKind::Eql, "x");
+  ASSERT_TRUE(event_filter) << event_filter.error().message;
+  live = detect::CompileLive(*event_filter);
+  ASSERT_FALSE(live);
+  EXPECT_NE(live.error().message.find("| filter on events[1] is not supported live"),
+            std::string::npos)
+      << live.error().message;
   auto sigma = detect::ParseRule(
       "title: t\nid: 11111111-2222-3333-4444-555555555555\nlogsource:\n  product: aws\n"
       "detection:\n  sel:\n    a: b\n  condition: sel\n",

@@ -76,6 +76,9 @@ std::string FormatRow(const ordered_json& row, const std::vector<std::string>& c
   if (columns.size() == 1 && columns[0] == "json") {
     ordered_json copy = row;
     copy.erase("event.ingested");  // set by the store at commit time
+    for (const char* group : {"sequence", "sample"})
+      if (copy.contains(group))
+        for (auto& e : copy[group]) e.erase("event.ingested");
     return copy.dump();
   }
   auto fields = [&](const ordered_json& obj) {
