@@ -236,6 +236,14 @@ Result<LiveRule> CompileLive(const RuleSpec& spec) {
     rule.category = filter->category;
   } else if (const auto* seq = std::get_if<hunt::Sequence>(&q.body)) {
     rule.kind = LiveKind::Sequence;
+    for (std::size_t i = 0; i < seq->steps.size(); ++i) {
+      const bool first = i == 0, last = i + 1 == seq->steps.size();
+      if (seq->steps[i].missing && (first || last))
+        return Fail(StepName(i) + ": a missing-event step " + (first ? "first" : "last") +
+                    " in a sequence is not supported live (a live rule would have to hold its "
+                    "matches for the maxspan); run it with `vigil hunt`, or put the step between "
+                    "two steps");
+    }
     std::size_t nkeys = 0;
     for (std::size_t i = 0; i < seq->steps.size(); ++i) {
       auto step = compiler.Step(seq->steps[i], i, "sequences");

@@ -800,21 +800,38 @@ class MatchOutput {
 // tried last to first so one event never advances a sequence twice); step 1 starts a new one;
 // maxspan bounds last - first; until drops the key's partial sequences. A missing-event step
 // `![q]` between steps i and i+1 drops the key's partial sequence that has completed step i when
-// an event matching q arrives before one matching step i+1. `runs=N` steps are N plain steps.
+// an event matching q arrives before one matching step i+1; first in the sequence, it drops a
+// match [first .. last] with such an event in [last - maxspan, first); last, one in
+// (last, first + maxspan]. `runs=N` steps are N plain steps.
 Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
   struct Partial {
     std::vector<EventRef> events;
     std::int64_t start = 0;
   };
   const std::size_t listed = plan.step_sql.size() - (plan.has_until ? 1 : 0);
-  // Per listed step: its stage (positive steps), or for a missing step the stage it cancels.
+  auto missing_at = [&](std::size_t j) {
+    return j < plan.step_missing.size() && plan.step_missing[j];
+  };
+  // Per listed step: its stage (positive steps), or for a missing step between two positive ones
+  // the stage it cancels. Missing steps before the first positive step are leading, after the
+  // last one trailing (both need maxspan, checked by the parser).
+  enum class Missing { No, Between, Leading, Trailing };
   std::vector<std::size_t> stage_of(listed);
+  std::vector<Missing> kind(listed, Missing::No);
   std::size_t steps = 0;
   for (std::size_t j = 0; j < listed; ++j) {
-    bool missing = j < plan.step_missing.size() && plan.step_missing[j];
-    stage_of[j] = missing ? steps - 1 : steps;
-    if (!missing) ++steps;
+    if (!missing_at(j)) {
+      stage_of[j] = steps++;
+      continue;
+    }
+    bool after = false;
+    for (std::size_t k = j + 1; k < listed; ++k) after |= !missing_at(k);
+    kind[j] = steps == 0 ? Missing::Leading : after ? Missing::Between : Missing::Trailing;
+    stage_of[j] = steps == 0 ? 0 : steps - 1;
   }
+  const bool leading = std::ranges::count(kind, Missing::Leading) > 0;
+  const bool trailing = std::ranges::count(kind, Missing::Trailing) > 0;
+  const std::int64_t maxspan = plan.maxspan_ns.value_or(0);
   std::unordered_map<std::string, std::vector<std::optional<Partial>>> state;
   std::size_t partials = 0;
   std::uint64_t seen = 0;
@@ -822,7 +839,61 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
   auto expired = [&](const Partial& p, std::int64_t ts) {
     return plan.maxspan_ns && ts - p.start > *plan.maxspan_ns;
   };
+  // Leading missing steps: per key, the times of their events in the last maxspan. A match
+  // [first .. last] is dropped when one lies in [last - maxspan, first).
+  std::unordered_map<std::string, std::deque<std::int64_t>> before;
+  // Trailing missing steps: a completed match waits until first + maxspan has passed; one of
+  // their events in (last, first + maxspan] (same key) drops it.
+  struct Pending {
+    std::string key;
+    std::vector<EventRef> events;
+    std::int64_t last = 0;
+  };
+  std::map<std::uint64_t, Pending> pending;              // by completion order
+  std::multimap<std::int64_t, std::uint64_t> deadlines;  // first + maxspan -> pending
+  std::unordered_map<std::string, std::vector<std::uint64_t>> pending_of;
+  std::uint64_t next_pending = 0;
+  // Writes the pending matches whose window closed before ts (all: at the end).
+  auto release = [&](std::int64_t ts, bool all) -> Result<bool> {
+    while (!deadlines.empty() && (all || deadlines.begin()->first < ts)) {
+      std::uint64_t id = deadlines.begin()->second;
+      deadlines.erase(deadlines.begin());
+      auto p = pending.find(id);
+      if (p == pending.end()) continue;  // dropped by a trailing missing event
+      auto events = std::move(p->second.events);
+      auto& ids = pending_of[p->second.key];
+      std::erase(ids, id);
+      if (ids.empty()) pending_of.erase(p->second.key);
+      pending.erase(p);
+      auto more = out.Add(std::move(events));
+      if (!more || !*more) return more;
+    }
+    return true;
+  };
+  auto complete = [&](const std::string& key, std::vector<EventRef> events) -> Result<bool> {
+    const std::int64_t first = events.front().ts, last = events.back().ts;
+    if (leading)
+      if (auto b = before.find(key);
+          b != before.end() && std::ranges::any_of(b->second, [&](std::int64_t t) {
+            return t >= last - maxspan && t < first;
+          }))
+        return true;
+    if (!trailing) return out.Add(std::move(events));
+    std::uint64_t id = next_pending++;
+    pending.emplace(id, Pending{key, std::move(events), last});
+    deadlines.emplace(first + maxspan, id);
+    pending_of[key].push_back(id);
+    if (pending.size() > kMaxPartialSequences)
+      return Fail("sequence state limit reached (" + std::to_string(kMaxPartialSequences) +
+                  " matches waiting for their trailing missing-event window): narrow the steps "
+                  "or the time range");
+    return true;
+  };
   auto r = MergeSteps(session, plan, [&](const EventRef& ev, const auto& matched) -> Result<bool> {
+    if (trailing) {
+      auto more = release(ev.ts, false);
+      if (!more || !*more) return more;
+    }
     if (plan.maxspan_ns && ++seen % 65536 == 0) {  // drop expired partial sequences
       for (auto it = state.begin(); it != state.end();) {
         bool any = false;
@@ -832,6 +903,9 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
         }
         it = any ? std::next(it) : state.erase(it);
       }
+      std::erase_if(before, [&](auto& kv) {
+        return !kv.second.empty() && kv.second.back() < ev.ts - maxspan;
+      });
     }
     for (auto m = matched.rbegin(); m != matched.rend(); ++m) {
       auto [listed_step, key] = *m;
@@ -843,7 +917,30 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
         }
         continue;
       }
-      if (plan.step_missing.size() > listed_step && plan.step_missing[listed_step]) {
+      if (kind[listed_step] == Missing::Leading) {
+        auto& times = before[key];
+        while (!times.empty() && times.front() < ev.ts - maxspan) times.pop_front();
+        times.push_back(ev.ts);
+        if (before.size() > kMaxPartialSequences)
+          return Fail("sequence state limit reached (" + std::to_string(kMaxPartialSequences) +
+                      " keys of leading missing-event steps): narrow the steps or the time range");
+        continue;
+      }
+      if (kind[listed_step] == Missing::Trailing) {
+        if (auto ids = pending_of.find(key); ids != pending_of.end()) {
+          std::erase_if(ids->second, [&](std::uint64_t id) {
+            auto p = pending.find(id);
+            if (p == pending.end()) return true;
+            if (ev.ts < p->second.last || ev.ts > p->second.events.front().ts + maxspan)
+              return false;
+            pending.erase(p);
+            return true;
+          });
+          if (ids->second.empty()) pending_of.erase(ids);
+        }
+        continue;
+      }
+      if (kind[listed_step] == Missing::Between) {
         std::size_t cancel = stage_of[listed_step];
         if (it != state.end() && it->second[cancel]) {
           it->second[cancel].reset();
@@ -861,7 +958,7 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
           auto done = std::move(*it->second[0]);
           it->second[0].reset();
           --partials;
-          auto more = out.Add(std::move(done.events));
+          auto more = complete(key, std::move(done.events));
           if (!more || !*more) return more;
         }
       } else if (it != state.end() && it->second[step - 1]) {
@@ -871,7 +968,7 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
         if (expired(p, ev.ts)) continue;
         p.events.push_back(ev);
         if (step + 1 == steps) {
-          auto more = out.Add(std::move(p.events));
+          auto more = complete(key, std::move(p.events));
           if (!more || !*more) return more;
         } else {
           if (!it->second[step]) ++partials;
@@ -885,6 +982,7 @@ Result<void> RunSequence(Session& session, const Plan& plan, const Sink& sink) {
     return true;
   });
   if (!r) return r;
+  if (auto more = release(0, true); !more) return std::unexpected(more.error());
   return out.Finish();
 }
 

@@ -319,15 +319,26 @@ class Parser {
         FailAt(step_at,
                "a sequence has at most " + std::to_string(kMaxSteps) + " steps (runs included)");
     }
-    for (std::size_t i = 0; i < seq.steps.size(); ++i)
-      if (seq.steps[i].missing && (i == 0 || i + 1 == seq.steps.size()))
-        FailAt(*at[i], "a missing-event step (![...]) must be between two steps");
+    if (seq.steps.empty()) Expected("'[' (a sequence step)");
     std::size_t positive = 0;
     for (const auto& s : seq.steps) positive += s.missing ? 0 : static_cast<std::size_t>(s.runs);
-    if (positive < 2) {
-      if (seq.steps.empty()) Expected("'[' (a sequence step)");
-      FailAt(start, "a sequence needs at least two steps");
+    // Missing-event steps before the first or after the last positive step (Elastic): they need
+    // a maxspan, the window in which the event must not occur.
+    const Token* edge = nullptr;
+    for (std::size_t i = 0; i < seq.steps.size() && !edge; ++i) {
+      if (!seq.steps[i].missing) continue;
+      bool before = false, after = false;
+      for (std::size_t j = 0; j < seq.steps.size(); ++j)
+        (j < i ? before : after) |= j != i && !seq.steps[j].missing;
+      if (!before || !after) edge = at[i];
     }
+    if (positive == 0)
+      FailAt(start, "a sequence needs a step that is not a missing-event step (![...])");
+    if (positive < 2 && !edge) FailAt(start, "a sequence needs at least two steps");
+    if (edge && !seq.maxspan_ns)
+      FailAt(*edge,
+             "a missing-event step (![...]) first or last in a sequence needs `with maxspan` "
+             "(the window in which the event must not occur)");
     if (IsKw("until")) {
       Next();
       at.push_back(&Peek());

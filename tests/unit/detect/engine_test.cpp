@@ -160,6 +160,17 @@ TEST(Rules, ErrorsSayWhereAndWhy) {
   EXPECT_NE(live.error().message.find("| filter on events[1] is not supported live"),
             std::string::npos)
       << live.error().message;
+  // A missing-event step first or last would hold matches for the maxspan: refused live.
+  for (const char* text :
+       {"sequence with maxspan=5s [process where true] ![network where true]",
+        "sequence with maxspan=5s ![network where true] [process where true] [file where true]"}) {
+    auto edge = detect::ParseRule(text, detect::RuleKind::Eql, "x");
+    ASSERT_TRUE(edge) << edge.error().message;
+    live = detect::CompileLive(*edge);
+    ASSERT_FALSE(live) << text;
+    EXPECT_NE(live.error().message.find("in a sequence is not supported live"), std::string::npos)
+        << live.error().message;
+  }
   auto sigma = detect::ParseRule(
       "title: t\nid: 11111111-2222-3333-4444-555555555555\nlogsource:\n  product: aws\n"
       "detection:\n  sel:\n    a: b\n  condition: sel\n",
