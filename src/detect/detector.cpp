@@ -356,14 +356,16 @@ Result<bool> Detector::EvaluateChunk() {
   // Alerts and cursors in one transaction: after a crash, either both are stored or neither.
   // A failed write is retried as it is (the engine must not see these events twice).
   const auto alerts = Alerts(matches);
-  while (!cursors.empty()) {
+  for (int attempt = 0; !cursors.empty(); ++attempt) {
     auto raised = store_.RaiseAlerts(alerts, options_.suppress_window_ns, cursors);
     if (raised) {
+      if (attempt > 0) VLOG_INFO("alerts and detection cursors stored after {} retries", attempt);
       Publish(*raised);
       break;
     }
-    VLOG_WARN("{} alert(s) and the detection cursors not stored: {}; retrying", alerts.size(),
-              raised.error().message);
+    if (attempt % 60 == 0)  // once a minute while it lasts (a full disk can last long)
+      VLOG_WARN("{} alert(s) and the detection cursors not stored: {}; retrying every second",
+                alerts.size(), raised.error().message);
     std::unique_lock lock(mu_);
     ++counters_.alert_errors;
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });

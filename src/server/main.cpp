@@ -22,12 +22,13 @@ using namespace vigil;
 
 namespace {
 
-Result<std::unique_ptr<store::Store>> OpenStore(const fs::path& data_dir) {
+Result<std::unique_ptr<store::Store>> OpenStore(
+    const fs::path& data_dir, std::optional<std::uint64_t> min_free = std::nullopt) {
   std::error_code ec;
   fs::create_directories(data_dir, ec);
   if (ec) return Fail("cannot create data dir " + data_dir.string() + ": " + ec.message());
   ::chmod(data_dir.c_str(), 0700);
-  return store::OpenSqliteStore({.path = data_dir / "vigil.db"});
+  return store::OpenSqliteStore({.path = data_dir / "vigil.db"}, {.min_free_bytes = min_free});
 }
 
 Result<std::uint64_t> ParseSize(const std::string& text) {
@@ -39,6 +40,7 @@ Result<std::uint64_t> ParseSize(const std::string& text) {
   } catch (const std::exception&) {
     return Fail("bad size '" + text + "': expected e.g. 500M, 20G");
   }
+  if (!(n >= 0) || n > 1e18) return Fail("bad size '" + text + "': expected e.g. 500M, 20G");
   std::string unit = text.substr(used);
   double mult = 1;
   if (unit == "K" || unit == "KiB")
@@ -68,8 +70,9 @@ fs::path ConsoleDir(const std::string& flag) {
 
 int Run(const fs::path& data_dir, const std::string& agent_listen, const std::string& api_listen,
         const std::vector<std::string>& names, const std::string& retention_age,
-        const std::string& retention_size, const std::string& console_dir,
-        const std::string& session_ttl, const std::string& suppress_window) {
+        const std::string& retention_size, const std::string& min_free,
+        const std::string& console_dir, const std::string& session_ttl,
+        const std::string& suppress_window) {
   // Block the stop signals in every thread; the main thread waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -77,7 +80,14 @@ int Run(const fs::path& data_dir, const std::string& agent_listen, const std::st
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto store = OpenStore(data_dir);
+  std::optional<std::uint64_t> min_free_bytes;
+  if (!min_free.empty()) {
+    auto parsed = ParseSize(min_free);
+    if (!parsed)
+      return std::cerr << "vigil-server: --min-free: " << parsed.error().message << "\n", 2;
+    min_free_bytes = *parsed;
+  }
+  auto store = OpenStore(data_dir, min_free_bytes);
   if (!store) return std::cerr << "vigil-server: " << store.error().message << "\n", 1;
   auto pki = pki::EnsureServerPki(data_dir, names);
   if (!pki) return std::cerr << "vigil-server: " << pki.error().message << "\n", 1;
@@ -216,6 +226,11 @@ int main(int argc, char** argv) {
   run->add_option("--server-name", names, "Extra DNS name or IP for the server certificate");
   run->add_option("--retention-age", retention_age, "Delete events older than this (e.g. 30d)");
   run->add_option("--retention-size", retention_size, "Keep the store under this size (e.g. 20G)");
+  std::string min_free;
+  run->add_option("--min-free", min_free,
+                  "Pause ingest while the data dir's filesystem has less free than this (agents "
+                  "keep their events and resend them; 0: never pause). Default: 1G, or 5% of the "
+                  "filesystem when smaller");
   std::string console_dir, session_ttl = "12h";
   run->add_option("--console-dir", console_dir,
                   "The built web console (default: BIN/../share/vigil/console or web/dist of "
@@ -252,7 +267,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   if (*run)
-    return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size,
+    return Run(data_dir, agent_listen, api_listen, names, retention_age, retention_size, min_free,
                console_dir, session_ttl, suppress_window);
 
   if (*api_create) {

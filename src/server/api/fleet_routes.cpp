@@ -11,13 +11,16 @@ namespace vigil::server {
 using nlohmann::json;
 
 void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx) {
-  http.Get("/api/health", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"status", "ok"},
-                         {"version", VIGIL_VERSION},
-                         {"schema_version", schema::kSchemaVersion}}
-                            .dump() +
-                        "\n",
-                    "application/json");
+  // Unauthenticated: no paths or sizes here (the server log and `vigil hosts` have them).
+  http.Get("/api/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+    const bool paused = ctx.store.Disk().ingest_paused;
+    json out{{"status", paused ? "degraded" : "ok"},
+             {"version", VIGIL_VERSION},
+             {"schema_version", schema::kSchemaVersion},
+             {"ingest", paused ? "paused" : "ok"}};
+    if (paused)
+      out["reason"] = "ingest paused: the data directory is low on free space (see the log)";
+    res.set_content(out.dump() + "\n", "application/json");
   });
 
   http.Get("/api/hosts", [&ctx](const httplib::Request&, httplib::Response& res) {

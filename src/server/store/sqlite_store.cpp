@@ -16,6 +16,7 @@
 
 #include "common/sha256.hpp"
 #include "common/time.hpp"
+#include "server/store/free_space.hpp"
 #include "server/store/hunt_indexes.hpp"
 #include "server/store/json_text.hpp"
 #include "server/store/sqlite_tuning.hpp"
@@ -194,8 +195,12 @@ struct TableWriter {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(SqliteOptions options, SqliteTuning tuning)
-      : options_(std::move(options)), tuning_(tuning), tables_(BuildTables()) {}
+  SqliteStore(SqliteOptions options, SqliteTuning tuning, StoreLimits limits)
+      : options_(std::move(options)),
+        tuning_(tuning),
+        tables_(BuildTables()),
+        free_space_(options_.path.parent_path().empty() ? "." : options_.path.parent_path(),
+                    limits.min_free_bytes) {}
 
   Result<void> Open();
 
@@ -209,6 +214,7 @@ class SqliteStore final : public Store {
   Result<void> ReadEventsAfter(schema::Category category, std::int64_t after_id, std::size_t limit,
                                const std::function<bool(std::int64_t, v1::Event&&)>& sink) override;
   Result<std::int64_t> LastEventId(schema::Category category) override;
+  DiskStatus Disk() const override { return free_space_.Status(); }
 
   Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) override;
   Result<bool> AgentExists(const std::string& agent_id) override;
@@ -252,6 +258,7 @@ class SqliteStore final : public Store {
   SqliteOptions options_;
   SqliteTuning tuning_;
   std::vector<TableDef> tables_;
+  FreeSpaceGuard free_space_;
 
   std::mutex writer_mu_;  // guards writer_ and everything prepared on it
   DbPtr writer_;
@@ -518,6 +525,7 @@ Result<std::vector<AppendResult>> SqliteStore::Append(std::span<const IngestBatc
 }
 
 Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
+  if (auto room = free_space_.Check(); !room) return room;
   std::lock_guard writer_lock(writer_mu_);
   sqlite3* w = writer_.get();
   const std::int64_t now = NowNs();
@@ -1188,14 +1196,16 @@ Result<bool> SqliteStore::DeleteHunt(const std::string& name) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenSqliteStoreTuned(const SqliteOptions& options,
-                                                    const SqliteTuning& tuning) {
-  auto store = std::make_unique<SqliteStore>(options, tuning);
+                                                    const SqliteTuning& tuning,
+                                                    const StoreLimits& limits) {
+  auto store = std::make_unique<SqliteStore>(options, tuning, limits);
   if (auto r = store->Open(); !r) return std::unexpected(r.error());
   return std::unique_ptr<Store>(std::move(store));
 }
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
-  return OpenSqliteStoreTuned(options, SqliteTuning{});
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
+                                               const StoreLimits& limits) {
+  return OpenSqliteStoreTuned(options, SqliteTuning{}, limits);
 }
 
 }  // namespace vigil::store

@@ -17,6 +17,7 @@ struct SqliteTuning {
 };
 
 Result<std::unique_ptr<Store>> OpenSqliteStoreTuned(const SqliteOptions& options,
-                                                    const SqliteTuning& tuning);
+                                                    const SqliteTuning& tuning,
+                                                    const StoreLimits& limits = {});
 
 }  // namespace vigil::store

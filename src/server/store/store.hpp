@@ -95,6 +95,14 @@ struct SavedHunt {
   std::int64_t updated_ns = 0;
 };
 
+struct DiskStatus {
+  std::string dir;     // the directory holding the store
+  bool known = false;  // statvfs answered
+  std::uint64_t free_bytes = 0;
+  std::uint64_t min_free_bytes = 0;
+  bool ingest_paused = false;  // free_bytes < min_free_bytes: Append refuses batches
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -117,6 +125,8 @@ class Store {
       const std::function<bool(std::int64_t, v1::Event&&)>& sink) = 0;
   virtual Result<std::int64_t> LastEventId(schema::Category category) = 0;  // 0: none yet
   virtual Result<std::uint64_t> CountEvents(std::optional<schema::Category> category) = 0;
+  // Free space where the store lives, and whether ingest is paused for lack of it.
+  virtual DiskStatus Disk() const = 0;
 
   // ---- agents
   virtual Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) = 0;
@@ -166,7 +176,15 @@ struct SqliteOptions {
   bool synchronous_full = true;  // fsync on every commit (durable against power loss)
 };
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+// What a deployment bounds (vigil-server run flags).
+struct StoreLimits {
+  // Append fails (retryably) while the database's filesystem has less free than this; nullopt:
+  // 1 GiB or 5 % of the filesystem, whichever is smaller (free_space.hpp).
+  std::optional<std::uint64_t> min_free_bytes;
+};
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
+                                               const StoreLimits& limits = {});
 
 std::string_view RoleName(Role role);
 std::optional<Role> ParseRole(std::string_view name);

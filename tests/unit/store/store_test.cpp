@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/time.hpp"
+#include "server/store/free_space.hpp"
 #include "server/store/store.hpp"
 
 namespace vigil::store {
@@ -366,6 +368,38 @@ TEST_F(StoreTest, TrigramIndexFindsSubstrings) {
             std::vector<std::string>{"1"});
   EXPECT_TRUE(
       Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"no such text\"'").empty());
+}
+
+// Below the free-space minimum ingest pauses: Append fails (the gateway does not acknowledge, so
+// agents keep the events and resend), nothing is stored; with room it stores as usual.
+TEST_F(StoreTest, IngestPausesBelowTheFreeSpaceMinimum) {
+  {
+    auto blocked = OpenSqliteStore(SqliteOptions{path_, false},
+                                   {.min_free_bytes = std::numeric_limits<std::uint64_t>::max()});
+    ASSERT_TRUE(blocked) << blocked.error().message;
+    auto r = (*blocked)->Append(std::vector{Batch("a", 1, 1, Simple(3, 100))});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("ingest paused: " + dir_.string() + " has "),
+              std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("less than the minimum"), std::string::npos);
+    const DiskStatus disk = (*blocked)->Disk();
+    EXPECT_TRUE(disk.known);
+    EXPECT_TRUE(disk.ingest_paused);
+    EXPECT_EQ(disk.dir, dir_.string());
+    EXPECT_EQ(*(*blocked)->CountEvents(std::nullopt), 0u);
+    EXPECT_EQ(*(*blocked)->CommittedSequence("a", 1), 0u);
+  }
+  auto store = OpenSqliteStore(SqliteOptions{path_, false}, {.min_free_bytes = 0});
+  ASSERT_TRUE(store);
+  auto r = (*store)->Append(std::vector{Batch("a", 1, 1, Simple(3, 100))});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0].stored, 3u);
+  EXPECT_FALSE((*store)->Disk().ingest_paused);
+  EXPECT_GT((*store)->Disk().free_bytes, 0u);
+  // The default minimum: 1 GiB, or 5 % of a smaller filesystem.
+  EXPECT_EQ(DefaultMinFree(100ull << 30), 1ull << 30);
+  EXPECT_EQ(DefaultMinFree(10ull << 30), 512ull << 20);
 }
 
 TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
