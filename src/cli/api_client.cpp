@@ -18,12 +18,24 @@ std::string Trim(std::string s) {
 }  // namespace
 
 Result<Connection> ResolveConnection(const std::string& server, const std::string& token,
-                                     const std::string& data_dir) {
+                                     const std::string& data_dir, const std::string& ca_file) {
   Connection c;
+  if (!ca_file.empty()) {
+    std::error_code ec;
+    if (!fs::is_regular_file(ca_file, ec))
+      return Fail("--ca " + ca_file + ": no such file (the server's CA is DATA_DIR/pki/ca.crt)");
+    c.ca_file = ca_file;
+  }
   if (!server.empty()) {
     c.url = server;
+    if (c.url.find("://") == std::string::npos) c.url = "https://" + c.url;  // HOST:PORT
+    if (!c.url.starts_with("https://"))
+      return Fail(
+          "--server " + server +
+          ": the API is HTTPS only; give https://HOST:PORT (e.g. https://vigil.example:8443)");
+    while (c.url.ends_with("/")) c.url.pop_back();
     c.token = token;
-    if (!data_dir.empty() && fs::exists(fs::path(data_dir) / "pki/ca.crt"))
+    if (c.ca_file.empty() && !data_dir.empty() && fs::exists(fs::path(data_dir) / "pki/ca.crt"))
       c.ca_file = (fs::path(data_dir) / "pki/ca.crt").string();
     if (c.token.empty()) return Fail("--server needs --token (or VIGIL_TOKEN)");
     return c;
@@ -38,8 +50,39 @@ Result<Connection> ResolveConnection(const std::string& server, const std::strin
   auto t = token.empty() ? pki::ReadFile(dir / "admin.token") : Result<std::string>(token);
   if (!t) return Fail("cannot read the API token: " + t.error().message);
   c.token = Trim(*t);
-  c.ca_file = (dir / "pki/ca.crt").string();
+  if (c.ca_file.empty()) c.ca_file = (dir / "pki/ca.crt").string();
   return c;
+}
+
+std::string CannotReach(const Connection& c, httplib::Error error) {
+  std::string why;
+  switch (error) {
+    case httplib::Error::Connection:
+    case httplib::Error::ConnectionTimeout:
+      why =
+          "connection refused or timed out (is vigil-server running, and is this its API address?)";
+      break;
+    case httplib::Error::SSLServerVerification:
+      why = c.ca_file.empty()
+                ? "its certificate is not trusted: pass the server's CA with --ca FILE or VIGIL_CA "
+                  "(DATA_DIR/pki/ca.crt on the server)"
+                : "its certificate is not trusted: not signed by " + c.ca_file +
+                      " (another server's CA?), or not issued for this host name (start the "
+                      "server with --server-name NAME)";
+      break;
+    case httplib::Error::SSLLoadingCerts:
+      why = "cannot load the CA file " + c.ca_file;
+      break;
+    case httplib::Error::SSLConnection:
+      why = "TLS handshake failed (is this the Vigil API's HTTPS port?)";
+      break;
+    case httplib::Error::Read:
+      why = "the connection closed without an answer (is this the Vigil API's HTTPS port?)";
+      break;
+    default:
+      why = httplib::to_string(error);
+  }
+  return "cannot reach " + c.url + ": " + why;
 }
 
 namespace {
@@ -60,9 +103,7 @@ Result<HttpReply> Request(const Connection& c, const std::string& method, const 
                         : method == "PUT"    ? client.Put(path.c_str(), body, content_type.c_str())
                         : method == "DELETE" ? client.Delete(path.c_str())
                                              : client.Get(path.c_str());
-  if (!res)
-    return Fail("cannot reach " + c.url + ": " + httplib::to_string(res.error()) +
-                (res.error() == httplib::Error::Connection ? " (is vigil-server running?)" : ""));
+  if (!res) return Fail(CannotReach(c, res.error()));
   return HttpReply{res->status, res->body};
 }
 
@@ -106,8 +147,7 @@ Result<void> StreamEvents(
         return true;
       });
   if (stopped) return {};
-  if (!res && status == 0)
-    return Fail("cannot reach " + c.url + ": " + httplib::to_string(res.error()));
+  if (!res && status == 0) return Fail(CannotReach(c, res.error()));
   if (status != 200) return Fail(ErrorText(HttpReply{status, error_body}));
   return {};
 }

@@ -1,5 +1,5 @@
 // The CLI's view of a Vigil server: where its HTTPS API is, the token to use, the CA to trust.
-// Found from --server/--token, or from a data directory (--data-dir, VIGIL_DATA_DIR,
+// Found from --server/--token (and --ca), or from a data directory (--data-dir, VIGIL_DATA_DIR,
 // /var/lib/vigil).
 #pragma once
 
@@ -9,6 +9,10 @@
 
 #include "common/error.hpp"
 
+namespace httplib {
+enum class Error;
+}
+
 namespace vigil::cli {
 
 struct Connection {
@@ -17,8 +21,13 @@ struct Connection {
   std::string ca_file;  // CA to verify the server with; empty: system store
 };
 
+// server: an https:// URL or HOST:PORT; ca_file: the server's CA, else the data dir's when it has
+// one, else the system store.
 Result<Connection> ResolveConnection(const std::string& server, const std::string& token,
-                                     const std::string& data_dir);
+                                     const std::string& data_dir, const std::string& ca_file = {});
+
+// "cannot reach URL: " and what the transport error means for the user.
+std::string CannotReach(const Connection& c, httplib::Error error);
 
 struct HttpReply {
   int status = 0;

@@ -16,6 +16,7 @@ struct CliContext {
   std::string data_dir;  // a local server's data directory (token and CA are read from it)
   std::string server;    // API URL
   std::string token;     // API bearer token
+  std::string ca_file;   // the server's CA certificate (else the data dir's, else the system's)
   std::function<int()> run;
 
   // Runs body with a resolved connection; prints the reason and returns 1 when there is none.
@@ -40,6 +41,9 @@ void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
 void RegisterActionCommands(CLI::App& app, CliContext& ctx);  // action, actions
 void RegisterScanCommands(CLI::App& app, CliContext& ctx);    // scan
 void RegisterSweepCommands(CLI::App& app, CliContext& ctx);   // ioc sweep
+// After a --host filter found nothing: a note on stderr when no enrolled host has that name or id
+// (a mistyped host otherwise looks like a quiet one). Imported hosts are not enrolled: a note only.
+void NoteIfHostUnknown(const Connection& c, const std::string& host);
 // The `ioc` subcommand that find, sweep and the set commands share (made on first use).
 CLI::App* IocCommand(CLI::App& app);
 

@@ -62,9 +62,27 @@ int Events(const Connection& c, const std::string& host, const std::string& cate
     rows.push_back(EventCells(e, false));
   }
   if (format == Format::Table) PrintTable(std::cout, EventHeaders(), rows, 100);
+  if (reply->body.find_first_not_of(" \n") == std::string::npos) NoteIfHostUnknown(c, host);
   return 0;
 }
 }  // namespace
+
+void NoteIfHostUnknown(const Connection& c, const std::string& host) {
+  if (host.empty()) return;
+  auto reply = Request(c, "GET", "/api/hosts");
+  if (!reply || reply->status != 200) return;
+  json hosts = json::parse(reply->body, nullptr, false);
+  if (!hosts.is_array()) return;
+  std::string names;
+  for (const auto& h : hosts) {
+    if (Cell(h, "host.name") == host || Cell(h, "agent.id") == host || Cell(h, "host.id") == host)
+      return;
+    names += (names.empty() ? "" : ", ") + Cell(h, "host.name");
+  }
+  std::cerr << "vigil: note: no enrolled host is named '" << host
+            << "' or has that id (enrolled: " << (names.empty() ? "none" : names)
+            << "); imported Windows hosts go by their Computer name\n";
+}
 
 void RegisterFleetCommands(CLI::App& app, CliContext& ctx) {
   struct Options {

@@ -10,7 +10,7 @@
 namespace vigil::cli {
 
 int CliContext::WithConnection(const std::function<int(const Connection&)>& body) const {
-  auto connection = ResolveConnection(server, token, data_dir);
+  auto connection = ResolveConnection(server, token, data_dir, ca_file);
   if (!connection) return std::cerr << "vigil: " << connection.error().message << "\n", 1;
   return body(*connection);
 }
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   CliContext ctx{.data_dir = EnvOr("VIGIL_DATA_DIR", "/var/lib/vigil"),
                  .server = EnvOr("VIGIL_SERVER", ""),
                  .token = EnvOr("VIGIL_TOKEN", ""),
+                 .ca_file = EnvOr("VIGIL_CA", ""),
                  .run = {}};
   app.add_option("--data-dir", ctx.data_dir,
                  "Data directory of a local server (env VIGIL_DATA_DIR)")
@@ -48,6 +49,9 @@ int main(int argc, char** argv) {
   app.add_option("--server", ctx.server,
                  "API URL, e.g. https://vigil.example:8443 (env VIGIL_SERVER)");
   app.add_option("--token", ctx.token, "API bearer token (env VIGIL_TOKEN)");
+  app.add_option("--ca", ctx.ca_file,
+                 "The server's CA certificate, for --server (DATA_DIR/pki/ca.crt on the server; "
+                 "env VIGIL_CA; default: the data dir's)");
 
   RegisterUpCommand(app, ctx);
   RegisterFleetCommands(app, ctx);

@@ -307,8 +307,12 @@ void RegisterScanCommands(CLI::App& app, CliContext& ctx) {
   AddFormatOption(follow, &o->format);
   follow->callback(run([o](const Connection& c) { return FollowScan(c, o->id, o->format); }));
 
-  for (const char* op : {"pause", "resume", "cancel"}) {
-    auto* cmd = scan->add_subcommand(op, std::string(op) + " a running scan job on its hosts");
+  const std::pair<const char*, const char*> controls[] = {
+      {"pause", "Pause a running scan job on its hosts (resume continues it)"},
+      {"resume", "Resume a paused scan job on its hosts"},
+      {"cancel", "Cancel a scan job on its hosts (a recurring job stops recurring)"}};
+  for (const auto& [op, help] : controls) {
+    auto* cmd = scan->add_subcommand(op, help);
     cmd->add_option("id", o->id, "Scan job id")->required();
     cmd->callback(
         run([o, op = std::string(op)](const Connection& c) { return ControlScan(c, o->id, op); }));

@@ -200,11 +200,16 @@ int Up(const UpOptions& o) {
             << "  agents:       " << agent_addr
             << "  (enroll more: vigil-server token create --data-dir " << data.string() << ")\n"
             << "  data:         " << data.string() << "\n\n";
+  // Other shells find this server by the default data dir only.
+  const std::string vigil =
+      data == fs::path("/var/lib/vigil") ? "vigil" : "vigil --data-dir " + data.string();
   if (*first_admin)
-    std::cout << "First console user (shown this once; change it with `vigil user passwd admin`):\n"
+    std::cout << "First console user (shown this once; change it with `" << vigil
+              << " user passwd admin`):\n"
               << "  user:         admin\n"
               << "  password:     " << **first_admin << "\n\n";
-  std::cout << "Try, in another shell:  vigil hosts;  vigil events --category process --since 1m\n"
+  std::cout << "Try, in another shell:  " << vigil << " hosts;  " << vigil
+            << " events --category process --since 1m\n"
             << "Stop with Ctrl-C.\n"
             << std::endl;
 

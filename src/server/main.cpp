@@ -1,9 +1,12 @@
 // vigil-server: the gateway for agents, the store and the HTTPS API in one process.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
@@ -28,7 +31,21 @@ Result<std::unique_ptr<store::Store>> OpenStore(
   fs::create_directories(data_dir, ec);
   if (ec) return Fail("cannot create data dir " + data_dir.string() + ": " + ec.message());
   ::chmod(data_dir.c_str(), 0700);
+  if (::access(data_dir.c_str(), W_OK) != 0)
+    return Fail("data dir " + data_dir.string() + " is not writable: " + std::strerror(errno));
   return store::OpenSqliteStore({.path = data_dir / "vigil.db"}, {.min_free_bytes = min_free});
+}
+
+// The store of a data dir a server has run in: token commands must not start a new, empty one
+// (a mistyped --data-dir would print a token no running server knows).
+Result<std::unique_ptr<store::Store>> OpenExistingStore(const fs::path& data_dir) {
+  std::error_code ec;
+  if (!fs::exists(data_dir / "vigil.db", ec))
+    return Fail("no Vigil server data in " + data_dir.string() +
+                " (pass the server's --data-dir or VIGIL_DATA_DIR, or start it once there: "
+                "vigil-server run --data-dir " +
+                data_dir.string() + ")");
+  return OpenStore(data_dir);
 }
 
 Result<std::uint64_t> ParseSize(const std::string& text) {
@@ -271,7 +288,7 @@ int main(int argc, char** argv) {
                console_dir, session_ttl, suppress_window);
 
   if (*api_create) {
-    auto store = OpenStore(data_dir);
+    auto store = OpenExistingStore(data_dir);
     if (!store) return std::cerr << "vigil-server: " << store.error().message << "\n", 1;
     auto secret = (*store)->CreateApiToken(token_name, *store::ParseRole(token_role));
     if (!secret) return std::cerr << "vigil-server: " << secret.error().message << "\n", 1;
@@ -282,7 +299,7 @@ int main(int argc, char** argv) {
   if (*create) {
     auto ttl_ns = ParseDurationNs(ttl);
     if (!ttl_ns) return std::cerr << "vigil-server: --ttl: " << ttl_ns.error().message << "\n", 2;
-    auto store = OpenStore(data_dir);
+    auto store = OpenExistingStore(data_dir);
     if (!store) return std::cerr << "vigil-server: " << store.error().message << "\n", 1;
     auto pki = pki::EnsureServerPki(data_dir);
     if (!pki) return std::cerr << "vigil-server: " << pki.error().message << "\n", 1;

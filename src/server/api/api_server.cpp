@@ -15,6 +15,21 @@ namespace {
 constexpr std::size_t kMaxBodyBytes = 64u << 20;
 constexpr std::size_t kWorkerThreads = 64;
 
+// The message for an error httplib raised before any route ran.
+std::string ApiErrorText(int status, const std::string& method, const std::string& path,
+                         std::size_t max_body) {
+  switch (status) {
+    case 404:
+      return "no route " + method + " " + path + " (the routes are in docs/server.md)";
+    case 413:
+      return "request body larger than " + std::to_string(max_body >> 20) + " MiB";
+    case 400:
+      return "malformed HTTP request";
+    default:
+      return "HTTP " + std::to_string(status) + " for " + method + " " + path;
+  }
+}
+
 }  // namespace
 
 void SendError(httplib::Response& res, int status, const std::string& message) {
@@ -179,6 +194,16 @@ void ApiServer::Routes() {
                              " (needs analyst or admin)");
     return Server::HandlerResponse::Unhandled;
   });
+  // Errors httplib answers itself (no route, body too large, unparsable request) come without a
+  // body; API clients get the same {"error": ...} as from every route.
+  http_->set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        using httplib::Server;
+        if (!res.body.empty() || req.path.rfind("/api/", 0) != 0)
+          return Server::HandlerResponse::Unhandled;
+        SendError(res, res.status, ApiErrorText(res.status, req.method, req.path, kMaxBodyBytes));
+        return Server::HandlerResponse::Handled;
+      }));
 
   ApiContext& ctx = *context_;
   RegisterFleetRoutes(*http_, ctx);

@@ -1,4 +1,5 @@
 // GET /api/health, /api/hosts and /api/events: the fleet and its stored telemetry.
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "common/event_json.hpp"
@@ -60,21 +61,32 @@ void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx) {
     }
     if (req.has_param("category")) {
       auto c = schema::ParseCategory(req.get_param_value("category"));
-      if (!c)
-        return SendError(res, 400, "unknown category '" + req.get_param_value("category") + "'");
+      if (!c) {
+        std::string known;
+        for (const auto& def : schema::Categories())
+          known += (known.empty() ? "" : ", ") + std::string(def.name);
+        return SendError(
+            res, 400, "unknown category '" + req.get_param_value("category") + "' (" + known + ")");
+      }
       query.category = *c;
     }
     if (req.has_param("host")) query.host = req.get_param_value("host");
     if (req.has_param("limit")) {
-      try {
-        query.limit = std::stoull(req.get_param_value("limit"));
-      } catch (const std::exception&) {
-        return SendError(res, 400, "limit must be a number");
-      }
-      if (query.limit > ctx.options.max_event_limit)
-        return SendError(res, 400, "limit exceeds " + std::to_string(ctx.options.max_event_limit));
+      const std::string text = req.get_param_value("limit");
+      const std::string bounds = "limit must be a number from 0 to " +
+                                 std::to_string(ctx.options.max_event_limit) + ", not '" + text +
+                                 "'";
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), query.limit);
+      if (ec != std::errc() || end != text.data() + text.size() || text.empty() ||
+          query.limit > ctx.options.max_event_limit)
+        return SendError(res, 400, bounds);
     }
-    if (req.has_param("order")) query.newest_first = req.get_param_value("order") != "asc";
+    if (req.has_param("order")) {
+      const std::string order = req.get_param_value("order");
+      if (order != "asc" && order != "desc")
+        return SendError(res, 400, "order must be asc or desc, not '" + order + "'");
+      query.newest_first = order == "desc";
+    }
     // Streamed: a large limit never builds the whole answer in memory.
     res.set_chunked_content_provider("application/x-ndjson",
                                      [&ctx, query](std::size_t, httplib::DataSink& sink) {
