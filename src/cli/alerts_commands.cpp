@@ -172,7 +172,7 @@ void RegisterAlertsCommands(CLI::App& app, CliContext& ctx) {
   auto add_change = [&](const char* name, const char* help, const char* status, bool assign) {
     auto a = std::make_shared<ChangeArgs>();
     auto* cmd = alerts->add_subcommand(name, help);
-    cmd->add_option("id", a->id, "Alert id")->required();
+    cmd->add_option("id", a->id, "Alert id")->required()->check(CLI::PositiveNumber);
     if (assign) cmd->add_option("user", a->user, "Who takes it")->required();
     cmd->add_option("--comment,-m", a->comment, "Add this comment");
     AddFormatOption(cmd, &a->format);
@@ -196,7 +196,7 @@ void RegisterAlertsCommands(CLI::App& app, CliContext& ctx) {
 
   auto show = std::make_shared<ChangeArgs>();
   auto* show_cmd = alerts->add_subcommand("show", "One alert with its matching events");
-  show_cmd->add_option("id", show->id, "Alert id")->required();
+  show_cmd->add_option("id", show->id, "Alert id")->required()->check(CLI::PositiveNumber);
   AddFormatOption(show_cmd, &show->format);
   show_cmd->callback([&ctx, show] {
     ctx.run = [&ctx, show] {

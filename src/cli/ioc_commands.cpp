@@ -1,6 +1,7 @@
 // vigil ioc add-set | sets | remove-set: IOC sets that the server matches live (/api/ioc/sets),
 // and the shared `ioc` subcommand. `vigil ioc find` (a retro-hunt for single values) is in
 // hunt_commands.cpp, `vigil ioc sweep` (files on the hosts now) in sweep_commands.cpp.
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -13,23 +14,36 @@ using nlohmann::json;
 int AddSet(const Connection& c, const std::string& name, const std::vector<std::string>& files,
            const std::string& source, const std::string& expires, bool as_json) {
   json indicators = json::array();
+  std::vector<std::string> origins;  // FILE:LINE of each indicator, for the server's errors
   for (const auto& f : files) {
     std::ifstream in(f);
     if (!in) return std::cerr << "vigil: cannot read " << f << "\n", 2;
     std::string line;
-    while (std::getline(in, line)) {
+    for (std::size_t number = 1; std::getline(in, line); ++number) {
       auto hash = line.find('#');
       if (hash != std::string::npos) line.erase(hash);
       while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
         line.pop_back();
-      if (!line.empty()) indicators.push_back(line);
+      if (line.empty()) continue;
+      indicators.push_back(line);
+      origins.push_back(f + ":" + std::to_string(number));
     }
   }
   json body{{"name", name}, {"source", source}, {"indicators", indicators}};
   if (!expires.empty()) body["expires"] = expires;
   auto reply = Request(c, "POST", "/api/ioc/sets", body.dump(), "application/json");
   if (!reply) return std::cerr << "vigil: " << reply.error().message << "\n", 1;
-  if (reply->status != 200) return std::cerr << "vigil: " << ErrorText(*reply) << "\n", 1;
+  if (reply->status != 200) {
+    // "indicators[N]: why" (N from 1) names the file and line instead.
+    std::string error = ErrorText(*reply);
+    std::size_t n = 0;
+    int end = 0;
+    if (error.starts_with("indicators[") &&
+        std::sscanf(error.c_str(), "indicators[%zu]%n", &n, &end) == 1 && end > 0 && n >= 1 &&
+        n <= origins.size())
+      error = origins[n - 1] + error.substr(static_cast<std::size_t>(end));
+    return std::cerr << "vigil: " << error << "\n", 1;
+  }
   auto r = json::parse(reply->body);
   if (as_json) return std::cout << r.dump() << "\n", 0;
   std::cout << "IOC set " << name << ": " << r["sha256"] << " sha256, " << r["ips"]

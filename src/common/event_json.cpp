@@ -21,45 +21,6 @@ void Flatten(const json& object, const std::string& prefix,
   }
 }
 
-Result<std::int64_t> ParseRfc3339Ns(const std::string& text) {
-  int year, mon, day, hour, min, sec;
-  char rest[64] = {};
-  if (std::sscanf(text.c_str(), "%d-%d-%d%*[T ]%d:%d:%d%63s", &year, &mon, &day, &hour, &min, &sec,
-                  rest) < 6)
-    return Fail("bad timestamp '" + text + "': expected RFC 3339 or nanoseconds");
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0 || min > 59 ||
-      sec < 0 || sec > 60)
-    return Fail("bad timestamp '" + text + "': a date or time field is out of range");
-  // Nanoseconds since 1970 in 64 bits reach from 1677 to 2262.
-  if (year < 1678 || year > 2261)
-    return Fail("bad timestamp '" + text + "': year " + std::to_string(year) +
-                " is outside 1678-2261");
-  std::tm tm{};
-  tm.tm_year = year - 1900, tm.tm_mon = mon - 1, tm.tm_mday = day;
-  tm.tm_hour = hour, tm.tm_min = min, tm.tm_sec = sec;
-  std::int64_t ns = static_cast<std::int64_t>(timegm(&tm)) * 1'000'000'000;
-  const char* p = rest;
-  if (*p == '.') {
-    ++p;
-    std::int64_t frac = 0;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9') {
-      if (digits < 9) frac = frac * 10 + (*p - '0'), ++digits;
-      ++p;
-    }
-    while (digits++ < 9) frac *= 10;
-    ns += frac;
-  }
-  if (*p == '+' || *p == '-') {
-    int oh = 0, om = 0;
-    std::sscanf(p + 1, "%d:%d", &oh, &om);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59)
-      return Fail("bad timestamp '" + text + "': bad UTC offset");
-    std::int64_t offset = (oh * 3600LL + om * 60LL) * 1'000'000'000;
-    ns += (*p == '+') ? -offset : offset;
-  }
-  return ns;
-}
 }  // namespace
 
 Result<std::int64_t> ParseTimestamp(const json& value) {
@@ -69,7 +30,11 @@ Result<std::int64_t> ParseTimestamp(const json& value) {
     if (!(ns > -9.2e18 && ns < 9.2e18)) return Fail("timestamp out of range: " + value.dump());
     return static_cast<std::int64_t>(ns);
   }
-  if (value.is_string()) return ParseRfc3339Ns(value.get<std::string>());
+  if (value.is_string()) {
+    auto ns = ParseRfc3339Ns(value.get<std::string>());
+    if (!ns) return Fail(ns.error().message + " or nanoseconds");
+    return ns;
+  }
   return Fail("timestamp must be a string or an integer");
 }
 

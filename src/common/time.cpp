@@ -50,18 +50,54 @@ Result<std::int64_t> ParseDurationNs(std::string_view text) {
   return total;
 }
 
+Result<std::int64_t> ParseRfc3339Ns(const std::string& text) {
+  int year, mon, day, hour, min, sec;
+  char rest[64] = {};
+  if (std::sscanf(text.c_str(), "%d-%d-%d%*[T ]%d:%d:%d%63s", &year, &mon, &day, &hour, &min, &sec,
+                  rest) < 6)
+    return Fail("bad timestamp '" + text + "': expected RFC 3339 (2026-01-31T12:00:00Z)");
+  // timegm would take 2026-02-31 for March 3rd.
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+  if (mon < 1 || mon > 12 || day < 1 || day > kDays[mon - 1] || (mon == 2 && day == 29 && !leap) ||
+      hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60)
+    return Fail("bad timestamp '" + text + "': a date or time field is out of range");
+  // Nanoseconds since 1970 in 64 bits reach from 1677 to 2262.
+  if (year < 1678 || year > 2261)
+    return Fail("bad timestamp '" + text + "': year " + std::to_string(year) +
+                " is outside 1678-2261");
+  std::tm tm{};
+  tm.tm_year = year - 1900, tm.tm_mon = mon - 1, tm.tm_mday = day;
+  tm.tm_hour = hour, tm.tm_min = min, tm.tm_sec = sec;
+  std::int64_t ns = static_cast<std::int64_t>(timegm(&tm)) * 1'000'000'000;
+  const char* p = rest;
+  if (*p == '.') {
+    ++p;
+    std::int64_t frac = 0;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (digits < 9) frac = frac * 10 + (*p - '0'), ++digits;
+      ++p;
+    }
+    while (digits++ < 9) frac *= 10;
+    ns += frac;
+  }
+  if (*p == '+' || *p == '-') {
+    int oh = 0, om = 0;
+    std::sscanf(p + 1, "%d:%d", &oh, &om);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59)
+      return Fail("bad timestamp '" + text + "': bad UTC offset");
+    std::int64_t offset = (oh * 3600LL + om * 60LL) * 1'000'000'000;
+    ns += (*p == '+') ? -offset : offset;
+  }
+  return ns;
+}
+
 Result<std::int64_t> ParseSinceNs(std::string_view text, std::int64_t now_ns) {
   if (text.size() >= 10 && text[4] == '-') {
-    std::tm tm{};
-    int year, mon, day, hour = 0, min = 0, sec = 0;
-    int n = std::sscanf(std::string(text).c_str(), "%d-%d-%dT%d:%d:%d", &year, &mon, &day, &hour,
-                        &min, &sec);
-    if (n < 3)
-      return Fail("bad time '" + std::string(text) +
-                  "': expected RFC 3339 like 2026-01-31T12:00:00Z");
-    tm.tm_year = year - 1900, tm.tm_mon = mon - 1, tm.tm_mday = day;
-    tm.tm_hour = hour, tm.tm_min = min, tm.tm_sec = sec;
-    return static_cast<std::int64_t>(timegm(&tm)) * 1'000'000'000;
+    std::string time(text);
+    if (time.size() == 10) time += "T00:00:00Z";  // a date: its midnight, UTC
+    return ParseRfc3339Ns(time);
   }
   auto d = ParseDurationNs(text);
   if (!d) return std::unexpected(d.error());

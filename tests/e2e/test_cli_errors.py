@@ -70,6 +70,17 @@ with Vigil() as v:
     check(r.returncode == 0 and "no enrolled host is named 'web-nope'" in r.stderr,
           f"hunt --host unknown: {r.stderr.strip()}")
 
+    # --- an IOC file with a bad line names the file and the line; an alert id must be a number
+    iocs = os.path.join(v.dir, "iocs.txt")
+    with open(iocs, "w") as f:
+        f.write("# feed\n203.0.113.7\n\nnot-an-ioc!!\n")
+    r = run("--data-dir", v.dir, "ioc", "add-set", "feed", iocs)
+    check(r.returncode == 1 and f"{iocs}:4: 'not-an-ioc!!' is not a SHA-256" in r.stderr,
+          f"ioc add-set names file:line: {r.stderr.strip()}")
+    r = run("--data-dir", v.dir, "alerts", "ack", "abc")
+    check(r.returncode != 0 and "abc" in r.stderr and "HTTP 404" not in r.stderr,
+          f"alerts ack abc: {r.stderr.strip()}")
+
     # --- the API's own errors are JSON with a message
     def api(method, path, body=None, token=admin):
         args = ["curl", "-s", "--cacert", os.path.join(v.dir, "pki/ca.crt"), "-X", method,

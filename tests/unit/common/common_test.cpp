@@ -92,6 +92,17 @@ TEST(Time, DurationsAndSince) {
   EXPECT_FALSE(ParseDurationNs("-5s"));
   EXPECT_EQ(*ParseSinceNs("1m", 120'000'000'000), 60'000'000'000);
   EXPECT_EQ(*ParseSinceNs("2026-01-02T03:04:05Z", 0), 1767323045'000'000'000);
+  // A UTC offset moves the instant (it was ignored: a window off by the offset); so do fractions.
+  EXPECT_EQ(*ParseSinceNs("2026-01-02T05:04:05+02:00", 0), 1767323045'000'000'000);
+  EXPECT_EQ(*ParseSinceNs("2026-01-01T22:04:05.25-05:00", 0), 1767323045'250'000'000);
+  EXPECT_EQ(*ParseSinceNs("2026-01-02", 0), 1767312000'000'000'000);  // a date: midnight UTC
+  for (const char* bad : {"2026-13-45T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31",
+                          "2026-01-02T25:00:00Z", "2026-01-02Tnoon"}) {
+    auto r = ParseSinceNs(bad, 0);
+    EXPECT_FALSE(r) << bad;
+    if (!r) EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+  }
+  EXPECT_TRUE(ParseSinceNs("2024-02-29T00:00:00Z", 0));  // a leap day
   EXPECT_EQ(FormatRfc3339(1767323045'000000001), "2026-01-02T03:04:05.000000001Z");
 }
 
