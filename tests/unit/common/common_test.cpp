@@ -100,7 +100,9 @@ TEST(Time, DurationsAndSince) {
                           "2026-01-02T25:00:00Z", "2026-01-02Tnoon"}) {
     auto r = ParseSinceNs(bad, 0);
     EXPECT_FALSE(r) << bad;
-    if (!r) EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+    if (!r) {
+      EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+    }
   }
   EXPECT_TRUE(ParseSinceNs("2024-02-29T00:00:00Z", 0));  // a leap day
   EXPECT_EQ(FormatRfc3339(1767323045'000000001), "2026-01-02T03:04:05.000000001Z");
