@@ -70,11 +70,11 @@ class Vigil:
         self.logs.append(path)
         return open(path, "a")
 
-    def start_server(self):
+    def start_server(self, *args):
         self.server = subprocess.Popen(
             [f"{BIN}/vigil-server", "run", "--data-dir", self.dir,
              "--agent-listen", f"127.0.0.1:{self.agent_port}",
-             "--api-listen", f"127.0.0.1:{self.api_port}"],
+             "--api-listen", f"127.0.0.1:{self.api_port}", *args],
             stdout=self._log("server"), stderr=subprocess.STDOUT)
         wait_for(lambda: self._healthy(), 20, "the server's API")
         return self.server

@@ -12,7 +12,7 @@ namespace vigil::server {
 using nlohmann::json;
 
 void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx) {
-  // Unauthenticated: no paths or sizes here (the server log and `vigil hosts` have them).
+  // Unauthenticated: no paths or sizes here (the server log has them).
   http.Get("/api/health", [&ctx](const httplib::Request&, httplib::Response& res) {
     const bool paused = ctx.store.Disk().ingest_paused;
     json out{{"status", paused ? "degraded" : "ok"},
