@@ -246,8 +246,8 @@ int main(int argc, char** argv) {
   std::string min_free;
   run->add_option("--min-free", min_free,
                   "Pause ingest while the data dir's filesystem has less free than this (agents "
-                  "keep their events and resend them; 0: never pause). Default: 1G, or 5% of the "
-                  "filesystem when smaller");
+                  "keep their events and resend them; 0: never pause). Default: 5% of the "
+                  "filesystem, at least 128M (half of a smaller filesystem), at most 1G");
   std::string console_dir, session_ttl = "12h";
   run->add_option("--console-dir", console_dir,
                   "The built web console (default: BIN/../share/vigil/console or web/dist of "

@@ -16,7 +16,11 @@ std::string Mib(std::uint64_t bytes) { return std::to_string((bytes + (1u << 19)
 }  // namespace
 
 std::uint64_t DefaultMinFree(std::uint64_t filesystem_bytes) {
-  return std::min<std::uint64_t>(1ull << 30, filesystem_bytes / 20);
+  // A floor of 128 MiB because one group commit can grow the WAL by tens of MiB (a dirty page per
+  // row of each scattered index), and 5 % of a filesystem of a few hundred MiB is less than that;
+  // on a filesystem under 256 MiB the floor is half of it, so ingest is possible at all.
+  const std::uint64_t floor = std::min<std::uint64_t>(128ull << 20, filesystem_bytes / 2);
+  return std::min<std::uint64_t>(1ull << 30, std::max(filesystem_bytes / 20, floor));
 }
 
 FreeSpaceGuard::FreeSpaceGuard(std::filesystem::path dir, std::optional<std::uint64_t> min_free)

@@ -15,7 +15,8 @@
 
 namespace vigil::store {
 
-// The default minimum: 1 GiB, or 5 % of the filesystem when that is smaller.
+// The default minimum: 5 % of the filesystem, at least 128 MiB (at most half of a small
+// filesystem) and at most 1 GiB.
 std::uint64_t DefaultMinFree(std::uint64_t filesystem_bytes);
 
 class FreeSpaceGuard {

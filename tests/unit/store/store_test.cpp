@@ -397,9 +397,11 @@ TEST_F(StoreTest, IngestPausesBelowTheFreeSpaceMinimum) {
   EXPECT_EQ((*r)[0].stored, 3u);
   EXPECT_FALSE((*store)->Disk().ingest_paused);
   EXPECT_GT((*store)->Disk().free_bytes, 0u);
-  // The default minimum: 1 GiB, or 5 % of a smaller filesystem.
+  // The default minimum: 5 % of the filesystem, within 128 MiB (half of a tiny one) and 1 GiB.
   EXPECT_EQ(DefaultMinFree(100ull << 30), 1ull << 30);
   EXPECT_EQ(DefaultMinFree(10ull << 30), 512ull << 20);
+  EXPECT_EQ(DefaultMinFree(1ull << 30), 128ull << 20);
+  EXPECT_EQ(DefaultMinFree(12ull << 20), 6ull << 20);
 }
 
 TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
