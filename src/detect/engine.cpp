@@ -225,7 +225,11 @@ void Engine::Evaluate(const v1::Event& event, std::vector<EngineMatch>& out) {
     const hunt::RelationOracle* o = oracle ? &*oracle : nullptr;
     switch (rule.kind) {
       case LiveKind::Sequence:
-        EvaluateSequence(index, event, o, out);
+        if (rule.count) {
+          EvaluateCount(index, event, o, out);
+        } else {
+          EvaluateSequence(index, event, o, out);
+        }
         break;
       case LiveKind::Sample:
         EvaluateSample(index, event, o, out);
@@ -423,6 +427,41 @@ void Engine::EvaluateSequence(std::size_t index, const v1::Event& event,
 // As hunt/executor.cpp's RunSample: per join key, the first event of each filter (an event fills
 // one slot); each key gives at most one sample, when every filter has an event. The keys that gave
 // theirs are remembered up to max_related_per_rule (the oldest is forgotten first, counted).
+// `sequence [q] with runs=N`: the same matches as N plain steps (each stage holding the newest
+// partial sequence, so a match is the newest N events within maxspan, and every further event
+// within it matches again), kept as one window of at most N events per join key: O(N) memory per
+// key instead of the O(N²) of N stages.
+void Engine::EvaluateCount(std::size_t index, const v1::Event& event,
+                           const hunt::RelationOracle* oracle, std::vector<EngineMatch>& out) {
+  const LiveRule& rule = rules_[index];
+  RuleState& state = state_[index];
+  const SequenceStep& step = rule.steps[0];
+  if (!InCategory(step, schema::CategoryOf(event))) return;
+  ++counters_.rule_evaluations;
+  if (!step.matcher.Matches(event, oracle)) return;
+  auto key = JoinKey(step, event);
+  if (!key) return;
+  auto it = state.keys.find(*key);
+  if (it == state.keys.end()) it = AddKey(state, *key, 1);
+  auto& slot = it->second.stages[0];
+  if (!slot) {
+    slot = Partial{};
+    ++state.partials, ++counters_.sequence_partials;
+  }
+  auto& events = slot->events;
+  events.push_back(event);
+  const std::int64_t ts = event.timestamp();
+  std::size_t drop = events.size() > rule.count ? events.size() - rule.count : 0;
+  while (rule.maxspan_ns && drop + 1 < events.size() &&
+         ts - events[drop].timestamp() > rule.maxspan_ns) {
+    ++drop;
+    ++counters_.sequence_expired;
+  }
+  events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(drop));
+  slot->start = events.front().timestamp();
+  if (events.size() == rule.count) Emit(index, events, out);
+}
+
 void Engine::EvaluateSample(std::size_t index, const v1::Event& event,
                             const hunt::RelationOracle* oracle, std::vector<EngineMatch>& out) {
   const LiveRule& rule = rules_[index];

@@ -120,6 +120,8 @@ class Engine {
   void Emit(std::size_t index, std::vector<v1::Event> events, std::vector<EngineMatch>& out);
   void EvaluateSequence(std::size_t index, const v1::Event& event, const hunt::RelationOracle* o,
                         std::vector<EngineMatch>& out);
+  void EvaluateCount(std::size_t index, const v1::Event& event, const hunt::RelationOracle* o,
+                     std::vector<EngineMatch>& out);
   void EvaluateSample(std::size_t index, const v1::Event& event, const hunt::RelationOracle* o,
                       std::vector<EngineMatch>& out);
   std::unordered_map<std::string, KeyState>::iterator AddKey(RuleState& state,

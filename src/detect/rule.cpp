@@ -245,7 +245,15 @@ Result<LiveRule> CompileLive(const RuleSpec& spec) {
                     "two steps");
     }
     std::size_t nkeys = 0;
-    for (std::size_t i = 0; i < seq->steps.size(); ++i) {
+    if (seq->steps.size() == 1 && seq->steps[0].runs > 1 && !seq->until) {
+      auto step = compiler.Step(seq->steps[0], 0, "sequences");
+      if (!step) return std::unexpected(step.error());
+      step->stage = 0;
+      rule.steps.push_back(std::move(*step));
+      rule.stages = 1;
+      rule.count = static_cast<std::size_t>(seq->steps[0].runs);
+    }
+    for (std::size_t i = rule.count ? seq->steps.size() : 0; i < seq->steps.size(); ++i) {
       auto step = compiler.Step(seq->steps[i], i, "sequences");
       if (!step) return std::unexpected(step.error());
       if (i == 0) nkeys = step->keys.size();

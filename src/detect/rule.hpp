@@ -80,6 +80,9 @@ struct LiveRule {
   std::optional<SequenceStep> until;
   std::size_t stages = 0;       // positive sequence steps
   std::int64_t maxspan_ns = 0;  // 0: unbounded
+  // `sequence [q] with runs=N` (N > 1, one step, no until): a sliding count of the step's matches
+  // per join key (Sigma event_count correlations), kept as one window of at most N events.
+  std::size_t count = 0;
   std::vector<RelatedQuery> related;
   std::vector<LivePipe> pipes;
   bool IsSequence() const { return kind == LiveKind::Sequence; }

@@ -1,8 +1,8 @@
 """`vigil rules test` on the Sigma regression corpus: for every rule -> sample pair, the CLI (offline,
 the live engine) reports the expected number of matches, once from the evtx_dump .json sample and
 once from the .evtx file itself (libevtx). Floor: the 98 of 101 the library test reaches (the 3
-others are documented in docs/detection.md). Then EQL rules beyond single events (a sequence, a
-relationship) on a small JSON-lines file, with their exact matches."""
+others are documented in docs/detection.md). Then rules beyond single events (an EQL sequence and
+relationship, a Sigma correlation) on a small JSON-lines file, with their exact matches."""
 import glob
 import json
 import os
@@ -94,10 +94,22 @@ found, summary = rules_test("desc.eql", "process where process.name == \"curl\" 
 check(summary["matches"] == 1, f"descendant-of summary {summary}")
 check([e["process.entity_id"] for e in found] == ["p3"], f"descendant-of events {found}")
 
+# A Sigma correlation (event_count) and the rule it counts, in one file: two curls in the file, one
+# per host, so grouped by host nothing reaches 2 and across hosts one match of both.
+curl_rule = ("title: curl\nname: curl_exec\nlogsource:\n  product: linux\n  category: process_creation\n"
+             "detection:\n  s:\n    CommandLine|startswith: 'curl '\n  condition: s\n---\n"
+             "title: Two downloads\nid: two-downloads\ncorrelation:\n  type: event_count\n"
+             "  rules: [curl_exec]\n  timespan: 1m\n  condition: {gte: 2}\n")
+found, summary = rules_test("count.yml", curl_rule)
+check(summary["matches"] == 1 and summary["rule"] == "Two downloads", f"correlation summary {summary}")
+check([e["process.entity_id"] for e in found[0]["sequence"]] == ["p3", "p6"], f"correlation events {found}")
+found, summary = rules_test("count-by-host.yml", curl_rule + "  group-by: [host.id]\n")
+check(summary["matches"] == 0, f"correlation by host: {summary}")
+
 count_rule = os.path.join(tmp, "count.eql")
 with open(count_rule, "w") as f:
     f.write("process where true | count process.name\n")
 r = subprocess.run([f"{BIN}/vigil", "rules", "test", count_rule, "--events", events_file],
                    capture_output=True, text=True)
 check(r.returncode == 2 and "count" in r.stderr and "vigil hunt" in r.stderr, f"count pipe refused: {r.stderr}")
-print("rules test: sequence, descendant of and a refused pipe as the live engine runs them")
+print("rules test: sequence, descendant of, a Sigma correlation and a refused pipe as the live engine runs them")

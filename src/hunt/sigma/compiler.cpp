@@ -10,6 +10,7 @@
 #include <set>
 
 #include "hunt/functions.hpp"
+#include "hunt/sigma/detection.hpp"
 #include "hunt/sigma/logsource.hpp"
 #include "hunt/sigma/sigma.hpp"
 #include "hunt/sigma/values.hpp"
@@ -281,6 +282,7 @@ class RuleCompiler {
     Reject("a detection item must be a map, a list or a keyword");
   }
 
+ public:
   // The storage of a Sigma field name in each route (deduplicated), with the categories of the
   // routes that store it there.
   struct Resolved {
@@ -312,6 +314,7 @@ class RuleCompiler {
     return out;
   }
 
+ private:
   std::vector<FieldRef> KeywordFields() {
     std::vector<FieldRef> out;
     auto add = [&](FieldRef f) {
@@ -586,17 +589,24 @@ std::string Text(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : 
 
 }  // namespace
 
-Result<Rule> Compile(std::string_view yaml, const Options& options) {
-  std::vector<YAML::Node> docs;
+Result<FieldRef> ResolveField(const Logsource& logsource, const std::string& name) {
   try {
-    docs = YAML::LoadAll(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    return Fail(std::string("YAML: ") + e.what());
+    static const YAML::Node kNoDetection;
+    static const Options kNoOptions;
+    RuleCompiler compiler(kNoDetection, logsource, kNoOptions);
+    auto refs = compiler.Resolve(name);
+    if (refs.size() == 1) return refs[0];
+    if (refs.empty()) return Fail("field " + name + " is not stored by this logsource");
+    return Fail("field " + name + " is stored in " + std::to_string(refs.size()) +
+                " different places by this logsource's event kinds; narrow the logsource");
+  } catch (const Unsupported& u) {
+    // A Vigil field name (host.id, user.name, ...) is accepted as it is.
+    if (const auto* f = schema::FindField(name)) return FieldRef{f, {}};
+    return Fail(u.reason);
   }
-  if (docs.empty()) return Fail("empty rule");
-  if (docs.size() > 1) return Fail("rule collections (several YAML documents) are not supported");
-  const YAML::Node& doc = docs[0];
-  if (!doc.IsMap()) return Fail("a Sigma rule must be a YAML map");
+}
+
+Rule RuleMetadata(const YAML::Node& doc) {
   Rule rule;
   rule.id = Text(doc["id"]);
   rule.title = Text(doc["title"]);
@@ -605,7 +615,15 @@ Result<Rule> Compile(std::string_view yaml, const Options& options) {
   rule.description = Text(doc["description"]);
   if (doc["tags"] && doc["tags"].IsSequence())
     for (const auto& t : doc["tags"]) rule.tags.push_back(Text(t));
-  if (doc["correlation"]) return Fail("correlation rules are not supported");
+  return rule;
+}
+
+Result<Detection> CompileDetection(const YAML::Node& doc, const Options& options) {
+  if (!doc.IsMap()) return Fail("a Sigma rule must be a YAML map");
+  Detection out;
+  out.rule = RuleMetadata(doc);
+  Rule& rule = out.rule;
+  out.name = Text(doc["name"]);
   try {
     const YAML::Node ls = doc["logsource"];
     std::string product = Text(ls["product"]), category = Text(ls["category"]),
@@ -613,6 +631,7 @@ Result<Rule> Compile(std::string_view yaml, const Options& options) {
     rule.logsource = product + "/" + category + "/" + service;
     auto logsource = RouteLogsource(product, category, service);
     if (!logsource) return std::unexpected(logsource.error());
+    out.logsource = *logsource;
     const YAML::Node detection = doc["detection"];
     if (!detection || !detection.IsMap()) return Fail("rule has no detection map");
     if (detection["timeframe"]) return Fail("timeframe (aggregations) is not supported");
@@ -633,7 +652,23 @@ Result<Rule> Compile(std::string_view yaml, const Options& options) {
   } catch (const YAML::Exception& e) {
     return Fail(std::string("YAML: ") + e.what());
   }
-  return rule;
+  return out;
+}
+
+Result<Rule> Compile(std::string_view yaml, const Options& options) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return Fail(std::string("YAML: ") + e.what());
+  }
+  if (docs.empty()) return Fail("empty rule");
+  if (docs.size() == 1 && docs[0].IsMap() && !docs[0]["correlation"]) {
+    auto detection = CompileDetection(docs[0], options);
+    if (!detection) return std::unexpected(detection.error());
+    return std::move(detection->rule);
+  }
+  return CompileCollection(docs, options);
 }
 
 }  // namespace vigil::hunt::sigma
