@@ -15,9 +15,9 @@
 namespace vigil::hunt::sigma {
 namespace {
 
-// Above this an alert would carry more events than anyone reads, and the live state per group
-// grows with it.
-constexpr std::int64_t kMaxThreshold = 10'000;
+// Above this an alert carries more events than anyone reads, and a retro-hunt's sequence state
+// (N stages per group, O(N²) event references) grows with it.
+constexpr std::int64_t kMaxThreshold = 1'000;
 
 std::string Scalar(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : std::string(); }
 
