@@ -55,6 +55,20 @@ def start_server(v, binary):
     wait_for(lambda: v._healthy(), 20, "the server's API")
 
 
+def thread_switches(pid):
+    """Voluntary context switches per thread name (threads of one name summed)."""
+    out = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = open(f"/proc/{pid}/task/{task}/comm").read().strip()
+            for line in open(f"/proc/{pid}/task/{task}/status"):
+                if line.startswith("voluntary_ctxt_switches"):
+                    out[name] = out.get(name, 0) + int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def run_agent(v, n, command, rate, seconds, calls):
     binary, *args = shlex.split(command)
     state = os.path.join(v.dir, f"agent{n}")
@@ -70,15 +84,18 @@ def run_agent(v, n, command, rate, seconds, calls):
         settle(agent.pid)
         exe = storm_binary(f"ab{n}")
         before, switches = cpu_seconds(agent.pid), wakeups(agent.pid)
+        threads = thread_switches(agent.pid)
         t0 = time.monotonic()
         result = storm(exe, rate, seconds)
         cpu = cpu_seconds(agent.pid) - before
-        switches = (wakeups(agent.pid) - switches) / (time.monotonic() - t0)
+        elapsed = time.monotonic() - t0
+        switches = (wakeups(agent.pid) - switches) / elapsed
+        threads = {k: (c - threads.get(k, 0)) / elapsed for k, c in thread_switches(agent.pid).items()}
         stored = stored_execs(v, exe, result["execs"], 60)
         os.unlink(exe)
         return {"execs": result["execs"], "latency_us": result["latency_us"],
                 "storm_cpu_us": result["cpu_us_per_exec"], "wakeups_per_s": switches,
-                "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored,
+                "us_per_exec": cpu / max(result["execs"], 1) * 1e6, "stored": stored, "threads": threads,
                 **syscall_cost(calls)}
     finally:
         agent.send_signal(signal.SIGTERM)
@@ -134,6 +151,11 @@ def main():
               f"{(b['storm_cpu_us'] / none['cpu_us_per_exec'] - 1) * 100:+.1f} % | "
               f"{a['wakeups_per_s']:.0f} | {b['wakeups_per_s']:.0f} | "
               f"{a['stored']} / {a['execs']} | {b['stored']} / {b['execs']} |")
+    print("\nWake-ups/s by thread name (voluntary switches; threads of one name summed):")
+    for i, (none, a, b, first) in enumerate(rows):
+        for which, r in (("A", a), ("B", b)):
+            top = sorted(r["threads"].items(), key=lambda kv: -kv[1])
+            print(f"pair {i + 1} {which}: " + ", ".join(f"{k} {c:.1f}" for k, c in top if c >= 0.05))
     if args.syscalls:
         print("\n| pair | getppid ns: none | A | B | openat+close ns: none | A | B |")
         print("|---|---|---|---|---|---|---|")

@@ -1,5 +1,6 @@
 // vigil-agent: enrolls with a server once, then runs the sensor -> enrich -> spool -> uplink
 // pipeline until stopped.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -279,6 +280,7 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   VLOG_INFO("agent {} running: sensor {}, server {}", state->agent_id, sensor_kind, state->server);
 
   std::thread syncer([&] {
+    pthread_setname_np(pthread_self(), "vigil-syncer");
     // Bound what a power loss can take from the spool; process crashes lose nothing anyway.
     bool replay_reported = false;
     // Losses become events too (category host), so they are searchable next to what they hid.

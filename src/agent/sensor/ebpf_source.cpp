@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -257,7 +258,10 @@ class EbpfSource final : public EventSource {
     if (started_) return Fail("ebpf source: already started");
     sink_ = std::move(sink);
     started_ = true;
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "vigil-ebpf");  // per-thread costs in /proc, perf
+      Run();
+    });
     return {};
   }
 

@@ -1,16 +1,17 @@
 #include "agent/uplink/command_channel.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "agent/uplink/gateway_stub.hpp"
+#include "agent/uplink/reconnect.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
@@ -94,7 +95,11 @@ Result<void> CommandChannel::Start() {
   if (!journal_fd_)
     return Fail("cannot open " + options_.journal.string() + ": " + std::strerror(errno));
   running_ = true;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "vigil-commands");
+    ReconnectLoop{"command channel", options_.server, options_.max_backoff, running_, mutex_, cv_}
+        .Run([this] { return Session(); });
+  });
   return {};
 }
 
@@ -174,25 +179,6 @@ void CommandChannel::Report(void* stub_ptr, const std::string& id, const Command
   // Not stored: the server sends the command again on the next connection and gets the journaled
   // result then.
   if (!status.ok()) VLOG_WARN("result of command {} not delivered: {}", id, status.error_message());
-}
-
-void CommandChannel::Loop() {
-  std::mt19937_64 rng(std::random_device{}());
-  auto backoff = std::chrono::milliseconds(250);
-  while (running_) {
-    auto started = std::chrono::steady_clock::now();
-    std::string reason = Session();
-    if (!running_) break;
-    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30))
-      backoff = std::chrono::milliseconds(250);
-    auto jittered = std::chrono::milliseconds(
-        std::uniform_int_distribution<long>(backoff.count() / 2, backoff.count())(rng));
-    VLOG_WARN("command channel to {}: {}; retrying in {} ms", options_.server, reason,
-              jittered.count());
-    std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, jittered, [&] { return !running_; });
-    backoff = std::min(backoff * 2, options_.max_backoff);
-  }
 }
 
 std::string CommandChannel::Session() {

@@ -60,7 +60,6 @@ class CommandChannel {
                          const std::string& payload);
 
  private:
-  void Loop();
   std::string Session();
   Result<void> Journal(const nlohmann::json& entry);
   void Report(void* stub, const std::string& id, const CommandOutcome& outcome);

@@ -1,11 +1,14 @@
 #include "agent/uplink/uplink.hpp"
 
 #include <grpcpp/grpcpp.h>
+#include <pthread.h>
 
-#include <iterator>
-#include <random>
+#include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "agent/uplink/gateway_stub.hpp"
+#include "agent/uplink/reconnect.hpp"
 #include "common/log.hpp"
 #include "common/zstd.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
@@ -33,7 +36,17 @@ Uplink::~Uplink() { Stop(); }
 
 void Uplink::Start() {
   running_ = true;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "vigil-uplink");  // per-thread costs in /proc, perf
+    ReconnectLoop{"uplink", options_.server, options_.max_backoff, running_, mutex_, cv_}.Run(
+        [this] { return Session(); },
+        [this](const std::string& reason) {
+          std::lock_guard lock(mutex_);
+          stats_.connected = false;
+          stats_.last_error = reason;
+          stats_.reconnects++;
+        });
+  });
 }
 
 void Uplink::Stop() {
@@ -49,32 +62,6 @@ void Uplink::Stop() {
 UplinkStats Uplink::Stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
-}
-
-void Uplink::Loop() {
-  std::mt19937_64 rng(std::random_device{}());
-  auto backoff = std::chrono::milliseconds(250);
-  while (running_) {
-    auto started = std::chrono::steady_clock::now();
-    std::string reason = Session();
-    if (!running_) break;
-    {
-      std::lock_guard lock(mutex_);
-      stats_.connected = false;
-      stats_.last_error = reason;
-      stats_.reconnects++;
-    }
-    // A session that lasted a while resets the backoff; a failing one doubles it (with jitter so a
-    // fleet does not reconnect in lockstep after a server restart).
-    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30))
-      backoff = std::chrono::milliseconds(250);
-    auto jittered = std::chrono::milliseconds(
-        std::uniform_int_distribution<long>(backoff.count() / 2, backoff.count())(rng));
-    VLOG_WARN("uplink to {}: {}; retrying in {} ms", options_.server, reason, jittered.count());
-    std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, jittered, [&] { return !running_; });
-    backoff = std::min(backoff * 2, options_.max_backoff);
-  }
 }
 
 std::string Uplink::Session() {
@@ -94,18 +81,54 @@ std::string Uplink::Session() {
     }
   } clear_context{this};
 
-  auto stream = stub->Stream(&context);
-  v1::AgentMessage hello;
-  *hello.mutable_hello() = options_.hello();
-  if (!stream->Write(hello)) {
-    auto status = stream->Finish();
-    return "cannot open stream: " + status.error_message();
-  }
+  // Every operation's completion comes back on this queue, to this thread. Tags name the
+  // operation; at most one read and one write are outstanding at any time.
+  enum Op : std::intptr_t { kStart = 1, kWrite, kRead, kFinish };
+  grpc::CompletionQueue cq;
+  auto stream = stub->PrepareAsyncStream(&context, &cq);
+  bool read_pending = false, write_pending = false;
   v1::ServerMessage reply;
-  if (!stream->Read(&reply) || !reply.has_welcome()) {
-    auto status = stream->Finish();
-    return "no welcome from server: " + status.error_message();
+  v1::AgentMessage out;
+  // Waits for the one outstanding operation `op` (handshake only; Stop() cancels the call).
+  auto await = [&](Op op) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) return false;
+    if (reinterpret_cast<std::intptr_t>(tag) == kRead) read_pending = false;
+    if (reinterpret_cast<std::intptr_t>(tag) == kWrite) write_pending = false;
+    return ok && reinterpret_cast<std::intptr_t>(tag) == op;
+  };
+  // Ends the call and drains the queue: no completion may arrive after the stream is gone.
+  auto finish = [&](bool cancel) {
+    if (cancel) context.TryCancel();
+    void* tag = nullptr;
+    bool ok = false;
+    while ((read_pending || write_pending) && cq.Next(&tag, &ok)) {
+      if (reinterpret_cast<std::intptr_t>(tag) == kRead) read_pending = false;
+      if (reinterpret_cast<std::intptr_t>(tag) == kWrite) write_pending = false;
+    }
+    grpc::Status status;
+    stream->Finish(&status, reinterpret_cast<void*>(kFinish));
+    while (cq.Next(&tag, &ok) && reinterpret_cast<std::intptr_t>(tag) != kFinish) {
+    }
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return status;
+  };
+
+  stream->StartCall(reinterpret_cast<void*>(kStart));
+  *out.mutable_hello() = options_.hello();
+  bool started = await(kStart);
+  if (started) {
+    stream->Write(out, reinterpret_cast<void*>(kWrite));
+    write_pending = true;
   }
+  if (!started || !await(kWrite)) return "cannot open stream: " + finish(true).error_message();
+  stream->Read(&reply, reinterpret_cast<void*>(kRead));
+  read_pending = true;
+  if (!await(kRead) || !reply.has_welcome())
+    return "no welcome from server: " + finish(true).error_message();
   std::uint64_t committed = reply.welcome().committed_sequence();
   if (committed) (void)spool_.Ack(committed);
   std::uint64_t sent = std::max(committed, spool_.Stats().acked_sequence);
@@ -116,15 +139,97 @@ std::string Uplink::Session() {
   VLOG_INFO("uplink connected to {} as {}; server has up to sequence {}", options_.server,
             reply.welcome().agent_id(), committed);
 
-  std::mutex window_mutex;
-  std::condition_variable window_cv;
+  stream->Read(&reply, reinterpret_cast<void*>(kRead));
+  read_pending = true;
   int in_flight = 0;
-  bool reader_done = false;
-  std::thread reader([&] {
-    v1::ServerMessage message;
-    while (stream->Read(&message)) {
-      if (!message.has_ack()) continue;
-      const auto& ack = message.ack();
+  std::string reason = "stopped";
+  bool server_closed = false;
+  auto now = std::chrono::steady_clock::now();
+  auto next_status = options_.status ? now : std::chrono::steady_clock::time_point::max();
+  auto next_look = now;
+  std::string payload;
+  std::vector<SpoolRecord> records;  // read from the spool, not yet written
+  std::size_t next_record = 0;
+  while (running_) {
+    now = std::chrono::steady_clock::now();
+    // The next write: a status when due, else the next batch of consecutive sequences (a gap,
+    // records dropped by the spool bound, splits a batch).
+    if (!write_pending) {
+      bool have = false;
+      if (now >= next_status && options_.status) {
+        out.Clear();
+        *out.mutable_status() = options_.status();
+        next_status = now + options_.status_interval;
+        have = true;
+      } else if (in_flight < options_.window) {
+        if (next_record == records.size() && now >= next_look) {
+          auto got = spool_.Read(sent, options_.max_batch_events, options_.max_batch_bytes, {});
+          if (!got) {
+            reason = "spool: " + got.error().message;
+            break;
+          }
+          records = std::move(*got);
+          next_record = 0;
+          // A full batch means a backlog: the next look is at once, once this one is written.
+          next_look = records.size() >= options_.max_batch_events ? now
+                      : records.empty()                           ? now + options_.idle_wait
+                                                                  : now + options_.linger;
+        }
+        if (next_record < records.size()) {
+          std::size_t end = next_record + 1;
+          while (end < records.size() && records[end].sequence == records[end - 1].sequence + 1)
+            ++end;
+          payload.clear();
+          for (std::size_t i = next_record; i < end; ++i)
+            AppendEventListEntry(payload, records[i].payload);
+          out.Clear();
+          auto* batch = out.mutable_batch();
+          batch->set_first_sequence(records[next_record].sequence);
+          batch->set_count(static_cast<std::uint32_t>(end - next_record));
+          batch->set_raw_size(static_cast<std::uint32_t>(payload.size()));
+          batch->set_events_zstd(ZstdCompress(payload, 1));
+          sent = records[end - 1].sequence;
+          next_record = end;
+          if (next_record == records.size()) records.clear(), next_record = 0;
+          in_flight++;
+          std::lock_guard lock(mutex_);
+          stats_.batches_sent++;
+          have = true;
+        }
+      }
+      if (have) {
+        stream->Write(out, reinterpret_cast<void*>(kWrite));
+        write_pending = true;
+      }
+    }
+    // Sleep until an operation completes or the next timer: the status, or the next look at the
+    // spool (only when a batch could be written then).
+    auto deadline = now + options_.status_interval;  // while writing, the write's end wakes us
+    if (!write_pending) {
+      deadline = next_status;
+      if (in_flight < options_.window) deadline = std::min(deadline, next_look);
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    // (gRPC takes system_clock deadlines; the timers above are steady.)
+    auto wait =
+        std::clamp<std::chrono::steady_clock::duration>(deadline - now, {}, std::chrono::hours(1));
+    auto got = cq.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + wait);
+    if (got == grpc::CompletionQueue::SHUTDOWN) break;
+    if (got == grpc::CompletionQueue::TIMEOUT) continue;
+    if (reinterpret_cast<std::intptr_t>(tag) == kWrite) {
+      write_pending = false;
+      if (!ok) break;  // the call is over; the read tells why
+      continue;
+    }
+    // kRead
+    read_pending = false;
+    if (!ok) {
+      server_closed = true;
+      break;
+    }
+    if (reply.has_ack()) {
+      const auto& ack = reply.ack();
       std::uint64_t last = ack.first_sequence() + ack.count() - 1;
       if (ack.ok()) {
         (void)spool_.Ack(std::max<std::uint64_t>(ack.committed_sequence(), last));
@@ -139,83 +244,12 @@ std::string Uplink::Session() {
         stats_.batches_rejected++;
         stats_.events_rejected += ack.count();
       }
-      std::lock_guard lock(window_mutex);
       in_flight--;
-      window_cv.notify_all();
     }
-    std::lock_guard lock(window_mutex);
-    reader_done = true;
-    window_cv.notify_all();
-  });
-
-  std::string reason = "stopped";
-  auto next_status = std::chrono::steady_clock::now();
-  std::string payload;
-  while (running_) {
-    if (std::chrono::steady_clock::now() >= next_status && options_.status) {
-      v1::AgentMessage status;
-      *status.mutable_status() = options_.status();
-      if (!stream->Write(status)) break;
-      next_status = std::chrono::steady_clock::now() + options_.status_interval;
-    }
-    {
-      std::unique_lock lock(window_mutex);
-      window_cv.wait_for(lock, options_.idle_wait,
-                         [&] { return in_flight < options_.window || reader_done; });
-      if (reader_done) break;
-      if (in_flight >= options_.window) continue;
-    }
-    auto records =
-        spool_.Read(sent, options_.max_batch_events, options_.max_batch_bytes, options_.idle_wait);
-    if (!records) {
-      reason = "spool: " + records.error().message;
-      break;
-    }
-    if (records->empty()) continue;
-    if (records->size() < options_.max_batch_events && options_.linger.count() > 0) {
-      std::unique_lock lock(mutex_);
-      cv_.wait_for(lock, options_.linger, [&] { return !running_; });
-      lock.unlock();
-      auto more = spool_.Read(records->back().sequence, options_.max_batch_events - records->size(),
-                              options_.max_batch_bytes, std::chrono::milliseconds(0));
-      if (more) std::move(more->begin(), more->end(), std::back_inserter(*records));
-    }
-    // A batch holds consecutive sequences; a gap (records dropped by the spool bound) splits it.
-    std::size_t begin = 0;
-    bool write_failed = false;
-    while (begin < records->size()) {
-      std::size_t end = begin + 1;
-      while (end < records->size() && (*records)[end].sequence == (*records)[end - 1].sequence + 1)
-        ++end;
-      payload.clear();
-      for (std::size_t i = begin; i < end; ++i)
-        AppendEventListEntry(payload, (*records)[i].payload);
-      v1::AgentMessage message;
-      auto* batch = message.mutable_batch();
-      batch->set_first_sequence((*records)[begin].sequence);
-      batch->set_count(static_cast<std::uint32_t>(end - begin));
-      batch->set_raw_size(static_cast<std::uint32_t>(payload.size()));
-      batch->set_events_zstd(ZstdCompress(payload, 1));
-      {
-        std::lock_guard lock(window_mutex);
-        in_flight++;
-      }
-      if (!stream->Write(message)) {
-        write_failed = true;
-        break;
-      }
-      sent = (*records)[end - 1].sequence;
-      {
-        std::lock_guard lock(mutex_);
-        stats_.batches_sent++;
-      }
-      begin = end;
-    }
-    if (write_failed) break;
+    stream->Read(&reply, reinterpret_cast<void*>(kRead));
+    read_pending = true;
   }
-  context.TryCancel();
-  reader.join();
-  auto status = stream->Finish();
+  auto status = finish(!server_closed);
   if (!running_) return "stopped";
   if (!status.ok()) return "stream ended: " + status.error_message();
   return reason == "stopped" ? "stream closed by server" : reason;

@@ -1,6 +1,11 @@
 // The agent's connection to the server: a gRPC stream over mTLS that sends the spool's records in
 // zstd-compressed batches (several in flight) and acknowledges them in the spool only when the
 // server says they are durably stored. Reconnects with exponential backoff and jitter.
+//
+// One thread does everything: it drives the stream with gRPC's async API on its own completion
+// queue (writes, the acks' reads, status messages) and looks at the spool on a timer. With no
+// reader thread and no thread blocked in a sync call, a network event is taken by the thread that
+// handles it instead of being handed between threads (each hand-off is a wake-up).
 #pragma once
 
 #include <atomic>
@@ -23,14 +28,12 @@ struct UplinkOptions {
   std::size_t max_batch_events = 1000;
   std::size_t max_batch_bytes = 1u << 20;
   int window = 8;  // batches in flight before waiting for acks
-  // How long a partial batch waits for more events: a trickle then costs one message per linger
-  // instead of one per event, for at most this much extra latency. Each batch is a gRPC/TLS round
-  // trip and an ack, several thread wake-ups on each side: at 100 execs/s the batches, not the
-  // events, were most of the agent's CPU. With the eBPF source's 250 ms reads, a batch then
-  // carries two reads' events.
+  // How often the spool is looked at while events arrive: a trickle then costs one message per
+  // linger instead of one per event, for at most this much extra latency. Each batch is a TLS
+  // round trip and an ack, a wake-up of the agent and of the server: at 100 execs/s the batches,
+  // not the events, were most of the agent's CPU. A full batch is sent at once.
   std::chrono::milliseconds linger{250};
-  // How long the sender waits for new records (or acks) before looking at the status timer and
-  // the stop flag again.
+  // How often the spool is looked at when the last look found nothing.
   std::chrono::milliseconds idle_wait{500};
   std::chrono::milliseconds status_interval{5000};
   std::chrono::milliseconds max_backoff{30000};
@@ -60,7 +63,6 @@ class Uplink {
   UplinkStats Stats() const;
 
  private:
-  void Loop();
   // One connection's life; returns the reason it ended.
   std::string Session();
 
