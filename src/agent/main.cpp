@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "agent/enrich/enricher.hpp"
+#include "agent/guard/guard_command.hpp"
 #include "agent/response/responder.hpp"
 #include "agent/scan/scan_command.hpp"
 #include "agent/scan/scan_jobs.hpp"
@@ -350,6 +351,8 @@ int main(int argc, char** argv) {
   // The one-shot scanner has its own option parser (see `vigil-agent scan --help`).
   if (argc > 1 && std::string_view(argv[1]) == "scan")
     return agent::scan::RunScanCommand(argc, argv);
+  if (argc > 1 && std::string_view(argv[1]) == "guard")
+    return agent::guard::RunGuardCommand(argc, argv);
 
   CLI::App app{"vigil-agent: Vigil's endpoint agent"};
   app.require_subcommand(1);
@@ -396,6 +399,10 @@ int main(int argc, char** argv) {
   app.add_subcommand("scan",
                      "Scan files or process memory with YARA rules, locally, no server needed "
                      "(vigil-agent scan files|memory --help)");
+
+  app.add_subcommand("guard",
+                     "Run a command under a kernel-enforced process-protection policy "
+                     "(vigil-agent guard exec|presets|check --help)");
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
