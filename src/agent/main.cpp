@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "agent/enrich/enricher.hpp"
+#include "agent/guard/denial_listener.hpp"
 #include "agent/guard/guard_command.hpp"
 #include "agent/response/responder.hpp"
 #include "agent/scan/scan_command.hpp"
@@ -246,6 +247,10 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
        .hashes = &enricher.Hashes(),
        .emit = sink});
   responder.Start();
+  // What `vigil-agent guard` policies refuse on this host becomes policy events.
+  agent::guard::DenialListener guard_denials(sink);
+  if (auto r = guard_denials.Start(); !r)
+    VLOG_WARN("guard policy denials will not be reported: {}", r.error().message);
   {
     std::lock_guard lock(pipeline_mutex);
     responder_ptr = &responder;

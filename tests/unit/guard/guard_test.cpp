@@ -6,10 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <set>
+#include <thread>
 
+#include "agent/guard/denial_listener.hpp"
 #include "agent/guard/landlock.hpp"
 #include "agent/guard/policy.hpp"
 
@@ -136,6 +141,100 @@ TEST_F(GuardTest, TheKernelRefusesExactlyWhatThePolicyDenies) {
             0);
   EXPECT_TRUE(fs::exists(root_ / "d/old"));
   EXPECT_FALSE(fs::exists(root_ / "d/moved"));
+}
+
+// Records as this kernel wrote them (Landlock ABI 7, from dmesg), parsed and turned into events.
+TEST(GuardAudit, ParsesLandlockAndSyscallRecords) {
+  auto landlock = ParseAuditRecord(
+      kAuditLandlockAccess,
+      "audit(1795415403.257:180226): domain=1581200d2 blockers=fs.execute path=\"/usr/bin/id\" "
+      "dev=\"vda\" ino=247513");
+  ASSERT_TRUE(landlock);
+  EXPECT_EQ(landlock->serial, 180226u);
+  EXPECT_EQ(landlock->time_ns, 1795415403257000000);
+  EXPECT_EQ(landlock->Get("path"), "/usr/bin/id");
+  EXPECT_EQ(landlock->Get("blockers"), "fs.execute");
+  auto syscall = ParseAuditRecord(
+      kAuditSyscall,
+      "audit(1795415403.257:180226): arch=c000003e syscall=59 success=no exit=-13 "
+      "a0=55e5beb35c28 a1=55e59ec88858 a2=55e59ec88868 a3=8 items=0 ppid=29884 pid=29885 "
+      "auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) "
+      "ses=4294967295 comm=\"sh\" exe=\"/usr/bin/dash\" key=(null)");
+  ASSERT_TRUE(syscall);
+  auto e = DenialEvent(*landlock, &*syscall);
+  EXPECT_EQ(e.event_category(), "policy");
+  EXPECT_EQ(e.event_action(), "exec_denied");
+  EXPECT_EQ(e.file_path(), "/usr/bin/id");
+  EXPECT_EQ(e.process_pid(), 29885);
+  EXPECT_EQ(e.process_parent_pid(), 29884);
+  EXPECT_EQ(e.process_executable(), "/usr/bin/dash");
+  EXPECT_EQ(e.process_name(), "sh");
+  EXPECT_EQ(e.rule_id(), "landlock:1581200d2");
+  EXPECT_EQ(e.timestamp(), 1795415403257000000);
+
+  // A path with a space comes hex-encoded; a write denial; damaged records are refused.
+  auto hex = ParseAuditRecord(kAuditLandlockAccess,
+                              "audit(1.002:3): domain=1 blockers=fs.make_reg "
+                              "path=2F746D702F6120620A dev=\"vda\" ino=1");
+  ASSERT_TRUE(hex);
+  EXPECT_EQ(hex->Get("path"), "/tmp/a b\n");
+  EXPECT_EQ(DenialEvent(*hex, nullptr).event_action(), "write_denied");
+  EXPECT_FALSE(ParseAuditRecord(kAuditLandlockAccess, "audit(1.002:3) domain=1"));
+  EXPECT_FALSE(ParseAuditRecord(kAuditLandlockAccess, "audit(x.002:3): domain=1"));
+  EXPECT_FALSE(ParseAuditRecord(kAuditLandlockAccess, "audit(1.002:3): path=\"/unterminated"));
+}
+
+// The kernel's own records of a real denial reach a listening DenialListener as a policy event
+// naming the denied file and the process that tried.
+TEST_F(GuardTest, ARealDenialBecomesAPolicyEvent) {
+  ASSERT_TRUE(LandlockAbi()) << "this test needs Landlock";
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<vigil::v1::Event> events;
+  DenialListener listener([&](vigil::v1::Event&& e) {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(e));
+    cv.notify_all();
+  });
+  auto started = listener.Start();
+  ASSERT_TRUE(started) << started.error().message;
+  const fs::path x = root_ / "a/b/x";
+  pid_t denied_pid = 0;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  EXPECT_EQ(InChild([&] {
+              Policy p;
+              p.deny_exec = {x};
+              if (!Restrict(p)) return 90;
+              pid_t pid = ::fork();
+              if (pid == 0) {
+                ::execl(x.c_str(), x.c_str(), nullptr);
+                ::_exit(errno == EACCES ? 13 : 91);
+              }
+              (void)!::write(pipe_fds[1], &pid, sizeof pid);
+              int status = 0;
+              ::waitpid(pid, &status, 0);
+              return WEXITSTATUS(status);
+            }),
+            13);
+  ASSERT_EQ(::read(pipe_fds[0], &denied_pid, sizeof denied_pid),
+            static_cast<ssize_t>(sizeof denied_pid));
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  std::unique_lock lock(mutex);
+  auto ours = [&] {
+    return std::ranges::find_if(
+        events, [&](const vigil::v1::Event& e) { return e.file_path() == x.string(); });
+  };
+  cv.wait_for(lock, std::chrono::seconds(5), [&] { return ours() != events.end(); });
+  ASSERT_NE(ours(), events.end()) << "no policy event for " << x << " (" << events.size()
+                                  << " other events)";
+  EXPECT_EQ(ours()->event_action(), "exec_denied");
+  EXPECT_EQ(ours()->process_pid(), denied_pid);
+  EXPECT_EQ(ours()->extra().at("landlock.blockers"), "fs.execute");
+  lock.unlock();
+  listener.Stop();
+  EXPECT_GE(listener.Stats().denials, 1u);
 }
 
 }  // namespace
