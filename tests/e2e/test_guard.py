@@ -4,6 +4,7 @@ enforces (Landlock), and what it refuses reaches the server as policy events.
 - no-shell: the command may not start a shell, even through env or a grandchild;
 - system-readonly: no writes, renames into or removals beneath /etc or /usr; /tmp stays writable;
 - no-exec-from-writable: a copy of /usr/bin/true in /tmp does not run, the original does;
+- no-outbound / --allow-connect: outbound TCP only to the allowed ports;
 - explicit --deny-exec binds a great-grandchild;
 - bad input is refused with the reason and the command is not run;
 - with an agent running, a denial is stored as a policy event with the path, the action and the
@@ -54,6 +55,24 @@ r = guard("exec", "--preset", "no-exec-from-writable", "--", "/bin/sh", "-c",
           f"cp /usr/bin/true {tmp}/payload; {tmp}/payload; echo dropped=$?; /usr/bin/true; echo system=$?")
 check("dropped=126" in r.stdout and "system=0" in r.stdout, f"no-exec-from-writable: {r.stdout} {r.stderr}")
 
+# no-outbound / --allow-connect: TCP connections only to the allowed port (a reverse shell's way out
+# is closed); the listeners are on loopback.
+import socket
+listeners = [socket.socket() for _ in range(2)]
+for s in listeners:
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+allowed, other = (s.getsockname()[1] for s in listeners)
+connect = ("import socket, sys\nfor port in map(int, sys.argv[1:]):\n"
+           "    try:\n        socket.create_connection(('127.0.0.1', port), 2).close(); print(port, 'ok')\n"
+           "    except PermissionError:\n        print(port, 'denied')\n")
+r = guard("exec", "--allow-connect", str(allowed), "--", "/usr/bin/python3", "-c", connect, str(allowed), str(other))
+check(r.stdout.split("\n")[:2] == [f"{allowed} ok", f"{other} denied"], f"--allow-connect: {r.stdout} {r.stderr}")
+r = guard("exec", "--preset", "no-outbound", "--", "/usr/bin/python3", "-c", connect, str(allowed))
+check(r.stdout.strip() == f"{allowed} denied", f"no-outbound: {r.stdout} {r.stderr}")
+r = guard("exec", "--allow-connect", "70000", "--", "/bin/true")
+check(r.returncode != 0 and "70000" in r.stderr, f"--allow-connect 70000 refused: {r.stderr.strip()}")
+
 # The policy is inherited: a great-grandchild cannot run what the root may not.
 r = guard("exec", "--deny-exec", "/usr/bin/id", "--", "/bin/sh", "-c", "sh -c 'sh -c id; echo rc=$?'")
 check("rc=126" in r.stdout and "uid=" not in r.stdout, f"inherited: {r.stdout} {r.stderr}")
@@ -96,4 +115,17 @@ with Vigil() as v:
     check(e["rule.name"] == "vigil-agent guard" and e["rule.id"].startswith("landlock:"),
           f"rule {e['rule.id']} {e['rule.name']}")
     check(e["error.message"] == "denied by Landlock (fs.execute)", f"why: {e['error.message']}")
-    print("guard denial stored as a policy event")
+    # A refused TCP connection: where it was going.
+    r = guard("exec", "--preset", "no-outbound", "--", "/usr/bin/python3", "-c", connect, str(other))
+    check(r.stdout.strip() == f"{other} denied", f"no-outbound under a running agent: {r.stdout} {r.stderr}")
+
+    def refused_connect():
+        for e in v.events("--category", "policy", "--since", "5m"):
+            if e.get("event.action") == "network_denied" and e.get("destination.port") == str(other):
+                return e
+        return None
+
+    e = wait_for(refused_connect, 20, "the policy event of the refused connection")
+    check(e["destination.ip"] == "127.0.0.1" and e["error.message"] == "denied by Landlock (net.connect_tcp)",
+          f"refused connection: {e}")
+    print("guard denials (exec, connect) stored as policy events")

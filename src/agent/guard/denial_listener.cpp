@@ -165,6 +165,10 @@ v1::Event DenialEvent(const AuditRecord& landlock, const AuditRecord* syscall) {
   const std::string blockers(landlock.Get("blockers"));
   e.set_event_action(Action(blockers));
   if (auto path = landlock.Get("path"); !path.empty()) e.set_file_path(std::string(path));
+  // A refused TCP connection: where it was going (extra: the policy table has no destination).
+  if (auto ip = landlock.Get("daddr"); !ip.empty()) (*e.mutable_extra())["destination.ip"] = ip;
+  if (auto port = landlock.Get("dest"); !port.empty())
+    (*e.mutable_extra())["destination.port"] = port;
   e.set_rule_id("landlock:" + std::string(landlock.Get("domain")));
   e.set_rule_name("vigil-agent guard");
   e.set_error_message("denied by Landlock (" + blockers + ")");

@@ -40,12 +40,17 @@ int RunGuardCommand(int argc, char** argv) {
   app.require_subcommand(1);
   auto* exec = app.add_subcommand("exec", "Run COMMAND (after --) under the policy");
   std::vector<std::string> presets, deny_exec, deny_write;
+  std::vector<std::uint16_t> allow_connect;
   bool verbose = false;
   exec->add_option("--preset", presets, "A preset policy (repeatable; `guard presets` lists them)");
   exec->add_option("--deny-exec", deny_exec,
                    "No execution of this file, or of anything beneath this directory (repeatable)");
   exec->add_option("--deny-write", deny_write,
                    "No writes, creations, renames or removals beneath this path (repeatable)");
+  exec->add_option("--allow-connect", allow_connect,
+                   "Outbound TCP only to this destination port (repeatable; implies --preset "
+                   "no-outbound for every other port)")
+      ->check(CLI::Range(1, 65535));
   exec->add_flag("-v,--verbose", verbose, "Say on stderr what the policy denies and grants");
   auto* list = app.add_subcommand("presets", "List the preset policies");
   auto* check = app.add_subcommand("check", "Say whether this kernel can enforce policies");
@@ -81,6 +86,8 @@ int RunGuardCommand(int argc, char** argv) {
       return std::cerr << "vigil-agent guard exec: --preset: " << r.error().message << "\n", 2;
   for (const auto& p : deny_exec) policy.deny_exec.emplace_back(p);
   for (const auto& p : deny_write) policy.deny_write.emplace_back(p);
+  if (!allow_connect.empty()) policy.restrict_connect = true;
+  policy.connect_ports = allow_connect;
   auto stats = Restrict(policy);
   if (!stats) {
     // Fail closed: the command does not run unguarded.
@@ -97,6 +104,11 @@ int RunGuardCommand(int argc, char** argv) {
     std::cerr << "vigil-agent guard: Landlock ABI " << stats->abi << ", " << stats->rules
               << " rules\n  no execution of: " << list_paths(stats->exec.denied)
               << "\n  no writes beneath: " << list_paths(stats->write.denied) << "\n";
+    if (policy.restrict_connect) {
+      std::string ports;
+      for (auto port : policy.connect_ports) ports += " " + std::to_string(port);
+      std::cerr << "  outbound TCP only to ports:" << (ports.empty() ? " (none)" : ports) << "\n";
+    }
     if (!stats->exec.missing.empty() || !stats->write.missing.empty())
       std::cerr << "  not on this system (skipped): "
                 << list_paths(stats->exec.missing) + " " + list_paths(stats->write.missing) << "\n";

@@ -20,7 +20,17 @@ namespace vigil::agent::guard {
 namespace {
 
 // Newer than Debian 12's headers.
-constexpr std::uint64_t kTruncate = 1ULL << 14;   // ABI 3
+constexpr std::uint64_t kTruncate = 1ULL << 14;      // ABI 3
+constexpr std::uint64_t kNetConnectTcp = 1ULL << 1;  // ABI 4
+constexpr int kRuleNetPort = 2;                      // LANDLOCK_RULE_NET_PORT, ABI 4
+struct RulesetAttrV4 {
+  std::uint64_t handled_access_fs;
+  std::uint64_t handled_access_net;
+};
+struct NetPortAttr {
+  std::uint64_t allowed_access;
+  std::uint64_t port;
+};
 constexpr std::uint32_t kLogNewExecOn = 1U << 1;  // ABI 7: audit denials after exec
 constexpr std::uint64_t kFileRights = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
                                       LANDLOCK_ACCESS_FS_READ_FILE | kTruncate;
@@ -72,12 +82,18 @@ Result<RestrictStats> Restrict(const Policy& policy) {
     handled |= write_class;
     for (const auto& p : stats.write.granted) rights[p] |= write_class;
   }
-  if (!handled)
-    return Fail("the policy denies nothing: give --preset, --deny-exec or --deny-write");
+  if (policy.restrict_connect && *abi < 4)
+    return Fail("restricting TCP connections needs Landlock ABI 4 (Linux 6.7); this kernel has " +
+                std::to_string(*abi));
+  if (!handled && !policy.restrict_connect)
+    return Fail(
+        "the policy denies nothing: give --preset, --deny-exec, --deny-write or --allow-connect");
 
-  landlock_ruleset_attr attr{};
-  attr.handled_access_fs = handled;
-  UniqueFd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
+  RulesetAttrV4 attr{handled, policy.restrict_connect ? kNetConnectTcp : 0};
+  // The version-1 structure when nothing of ABI 4 is asked (older kernels reject the larger one).
+  const std::size_t attr_size =
+      policy.restrict_connect ? sizeof attr : sizeof(landlock_ruleset_attr);
+  UniqueFd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0)));
   if (!ruleset) return Fail(Errno("landlock_create_ruleset"));
   for (const auto& [path, granted] : rights) {
     UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC | O_NOFOLLOW));
@@ -90,6 +106,12 @@ Result<RestrictStats> Restrict(const Policy& policy) {
     rule.parent_fd = fd.get();
     if (::syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0)
       return Fail(Errno("landlock_add_rule " + path.string()));
+    ++stats.rules;
+  }
+  for (std::uint16_t port : policy.connect_ports) {
+    NetPortAttr rule{kNetConnectTcp, port};
+    if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &rule, 0) != 0)
+      return Fail(Errno("landlock_add_rule tcp port " + std::to_string(port)));
     ++stats.rules;
   }
   // no_new_privs: a set-user-id program in the tree cannot gain privileges (Landlock requires it

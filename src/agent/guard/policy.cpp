@@ -59,7 +59,10 @@ const std::map<std::string, std::string, std::less<>>& Presets() {
       {"system-readonly",
        "no writes, creations, renames or removals beneath /etc, /usr, /bin, /sbin, /lib*, /boot, "
        "/root, /opt, /var/spool/cron"},
-      {"strict", "all three: no-shell, no-exec-from-writable and system-readonly"},
+      {"no-outbound",
+       "no outbound TCP connections (except to the ports of --allow-connect); UDP, DNS "
+       "included, is not governed"},
+      {"strict", "no-shell, no-exec-from-writable and system-readonly (not no-outbound)"},
   };
   return presets;
 }
@@ -73,6 +76,8 @@ Result<void> AddPreset(Policy& policy, std::string_view name) {
   } else if (name == "system-readonly") {
     policy.deny_write.insert(policy.deny_write.end(), std::begin(kSystemDirs),
                              std::end(kSystemDirs));
+  } else if (name == "no-outbound") {
+    policy.restrict_connect = true;
   } else if (name == "strict") {
     for (const char* part : {"no-shell", "no-exec-from-writable", "system-readonly"})
       if (auto r = AddPreset(policy, part); !r) return r;

@@ -17,6 +17,10 @@ namespace vigil::agent::guard {
 struct Policy {
   std::vector<std::filesystem::path> deny_exec;  // no execution of these files / beneath these dirs
   std::vector<std::filesystem::path> deny_write;  // no create/write/truncate/remove/rename beneath
+  // Outbound TCP: when restricted, connect(2) succeeds only to these destination ports (none: no
+  // outbound TCP at all, the reverse shell's way out).
+  bool restrict_connect = false;
+  std::vector<std::uint16_t> connect_ports;
 };
 
 // The presets by name with a line of description each.

@@ -1,7 +1,10 @@
 // The guard's policy planner (which paths get allow rules so that exactly the denied ones are
 // refused) on a temporary tree, and the kernel's enforcement of a plan in forked children.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,8 +93,9 @@ TEST_F(GuardTest, PresetsByNameAndUnknownOnesListTheKnown) {
   EXPECT_NE(std::ranges::find(policy.deny_exec, fs::path("/usr/bin/bash")), policy.deny_exec.end());
   auto unknown = AddPreset(policy, "paranoid");
   ASSERT_FALSE(unknown);
-  EXPECT_NE(unknown.error().message.find("unknown preset 'paranoid' (known: no-exec-from-writable, "
-                                         "no-shell, strict, system-readonly)"),
+  EXPECT_NE(unknown.error().message.find(
+                "unknown preset 'paranoid' (known: no-exec-from-writable, no-outbound, "
+                "no-shell, strict, system-readonly)"),
             std::string::npos);
 }
 
@@ -141,6 +145,55 @@ TEST_F(GuardTest, TheKernelRefusesExactlyWhatThePolicyDenies) {
             0);
   EXPECT_TRUE(fs::exists(root_ / "d/old"));
   EXPECT_FALSE(fs::exists(root_ / "d/moved"));
+}
+
+// Outbound TCP: only the allowed port connects; with no port allowed, none does.
+TEST_F(GuardTest, OnlyAllowedTcpPortsConnect) {
+  auto abi = LandlockAbi();
+  ASSERT_TRUE(abi && *abi >= 4) << "this test needs Landlock ABI 4";
+  auto listener = [] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd, 4), 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    return std::pair{fd, ntohs(a.sin_port)};
+  };
+  auto [allowed_fd, allowed] = listener();
+  auto [other_fd, other] = listener();
+  auto connects = [](std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    int r = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int err = errno;
+    ::close(fd);
+    return r == 0 ? 0 : err;
+  };
+  EXPECT_EQ(InChild([&] {
+              Policy p;
+              p.restrict_connect = true;
+              p.connect_ports = {allowed};
+              if (!Restrict(p)) return 90;
+              if (connects(allowed) != 0) return 1;
+              if (connects(other) != EACCES) return 2;
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
+              Policy p;
+              if (!AddPreset(p, "no-outbound")) return 91;
+              if (!Restrict(p)) return 90;
+              return connects(allowed) == EACCES && connects(other) == EACCES ? 0 : 1;
+            }),
+            0);
+  ::close(allowed_fd);
+  ::close(other_fd);
 }
 
 // Records as this kernel wrote them (Landlock ABI 7, from dmesg), parsed and turned into events.
