@@ -55,60 +55,7 @@ std::string Action(std::string_view blockers) {
   return "denied";
 }
 
-// One request to the kernel's audit control (unicast netlink) and its answer or error.
-Result<audit_status> AuditControl(std::uint16_t type, const audit_status* set) {
-  UniqueFd s(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT));
-  if (!s) return Fail(std::string("audit netlink socket: ") + std::strerror(errno));
-  timeval timeout{1, 0};
-  (void)::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  struct {
-    nlmsghdr header;
-    audit_status status;
-  } request{};
-  request.header.nlmsg_len = NLMSG_LENGTH(set ? sizeof(audit_status) : 0);
-  request.header.nlmsg_type = type;
-  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  request.header.nlmsg_seq = 1;
-  if (set) request.status = *set;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(s.get(), &request, request.header.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
-               sizeof kernel) < 0)
-    return Fail(std::string("audit request: ") + std::strerror(errno));
-  audit_status status{};
-  for (int replies = 0; replies < 4; ++replies) {
-    alignas(nlmsghdr) char buffer[1024];
-    ssize_t got = ::recv(s.get(), buffer, sizeof buffer, 0);
-    if (got < 0) return Fail(std::string("audit reply: ") + std::strerror(errno));
-    auto* h = reinterpret_cast<nlmsghdr*>(buffer);
-    if (!NLMSG_OK(h, static_cast<std::size_t>(got))) return Fail("audit reply: truncated");
-    if (h->nlmsg_type == NLMSG_ERROR) {
-      const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-      if (err->error) return Fail(std::string("audit request: ") + std::strerror(-err->error));
-      if (type == AUDIT_SET) return status;  // the ack
-      continue;
-    }
-    if (h->nlmsg_type == AUDIT_GET) {
-      std::memcpy(&status, NLMSG_DATA(h),
-                  std::min<std::size_t>(sizeof status, h->nlmsg_len - NLMSG_HDRLEN));
-      return status;
-    }
-  }
-  return Fail("audit reply: no status");
-}
-
 }  // namespace
-
-Result<bool> EnsureAuditEnabled() {
-  auto status = AuditControl(AUDIT_GET, nullptr);
-  if (!status) return std::unexpected(status.error());
-  if (status->enabled != 0) return false;
-  audit_status set{};
-  set.mask = AUDIT_STATUS_ENABLED;
-  set.enabled = 1;
-  if (auto r = AuditControl(AUDIT_SET, &set); !r) return std::unexpected(r.error());
-  return true;
-}
 
 std::string_view AuditRecord::Get(std::string_view key) const {
   auto it = fields.find(key);
@@ -199,12 +146,6 @@ Result<void> DenialListener::Start() {
   if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return Fail(std::string("cannot read the kernel's audit records (needs CAP_AUDIT_READ): ") +
                 std::strerror(errno));
-  // The kernel writes Landlock's records only while audit is enabled (auditd turns it on; on a
-  // host without auditd it is off).
-  if (auto enabled = EnsureAuditEnabled(); !enabled)
-    return Fail("cannot enable the kernel's audit: " + enabled.error().message);
-  else if (*enabled)
-    VLOG_INFO("enabled the kernel's audit (it was off) so that guard denials are recorded");
   int size = 1 << 20;
   (void)::setsockopt(s.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -2,9 +2,9 @@
 // (the NETLINK_AUDIT multicast group that journald uses; auditd, when present, is not disturbed)
 // and turns each Landlock denial (record 1423, with the SYSCALL record 1300 of the same audit
 // event for the process) into a `policy` event, so a blocked shell or write is searchable and
-// alertable like any other event. It turns the kernel's audit on when it is off (Landlock
-// records nothing otherwise); without audit support it reports why and does nothing. One thread
-// that sleeps in poll(2) until a record arrives.
+// alertable like any other event. The kernel writes Landlock's records only while its audit is
+// enabled (audit_control.hpp; `guard exec` turns it on). One thread that sleeps in poll(2) until a
+// record arrives.
 #pragma once
 
 #include <atomic>
@@ -33,10 +33,6 @@ struct AuditRecord {
   std::string_view Get(std::string_view key) const;
 };
 std::optional<AuditRecord> ParseAuditRecord(int type, std::string_view text);
-
-// Turns the kernel's audit on when it is off (true: it was off). Landlock writes its records only
-// while audit is enabled.
-Result<bool> EnsureAuditEnabled();
 
 // The policy event of a Landlock denial and, when it came, the SYSCALL record of its audit event.
 v1::Event DenialEvent(const AuditRecord& landlock, const AuditRecord* syscall);

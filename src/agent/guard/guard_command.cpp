@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/guard/audit_control.hpp"
 #include "agent/guard/landlock.hpp"
 #include "agent/guard/policy.hpp"
 
@@ -88,6 +89,9 @@ int RunGuardCommand(int argc, char** argv) {
   for (const auto& p : deny_write) policy.deny_write.emplace_back(p);
   if (!allow_connect.empty()) policy.restrict_connect = true;
   policy.connect_ports = allow_connect;
+  // Landlock records denials only while the kernel's audit is on: turn it on (root only; a guarded
+  // command of an unprivileged user still runs, its denials are just not recorded).
+  auto audit = EnsureAuditEnabled();
   auto stats = Restrict(policy);
   if (!stats) {
     // Fail closed: the command does not run unguarded.
@@ -109,6 +113,11 @@ int RunGuardCommand(int argc, char** argv) {
       for (auto port : policy.connect_ports) ports += " " + std::to_string(port);
       std::cerr << "  outbound TCP only to ports:" << (ports.empty() ? " (none)" : ports) << "\n";
     }
+    if (!audit)
+      std::cerr << "  denials are not recorded: cannot turn the kernel's audit on ("
+                << audit.error().message << ")\n";
+    else if (*audit)
+      std::cerr << "  turned the kernel's audit on so that denials are recorded\n";
     if (!stats->exec.missing.empty() || !stats->write.missing.empty())
       std::cerr << "  not on this system (skipped): "
                 << list_paths(stats->exec.missing) + " " + list_paths(stats->write.missing) << "\n";

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/guard/audit_control.hpp"
 #include "agent/guard/denial_listener.hpp"
 #include "agent/guard/landlock.hpp"
 #include "agent/guard/policy.hpp"
@@ -241,6 +242,7 @@ TEST(GuardAudit, ParsesLandlockAndSyscallRecords) {
 // naming the denied file and the process that tried.
 TEST_F(GuardTest, ARealDenialBecomesAPolicyEvent) {
   ASSERT_TRUE(LandlockAbi()) << "this test needs Landlock";
+  ASSERT_TRUE(EnsureAuditEnabled()) << "as guard exec does: Landlock records only with audit on";
   std::mutex mutex;
   std::condition_variable cv;
   std::vector<vigil::v1::Event> events;
