@@ -8,8 +8,10 @@ enforces (Landlock), and what it refuses reaches the server as policy events.
 - explicit --deny-exec binds a great-grandchild;
 - bad input is refused with the reason and the command is not run;
 - with an agent running, a denial is stored as a policy event with the path, the action and the
-  process (pid and entity id), searchable with `vigil events --category policy`.
+  process (pid and entity id), searchable with `vigil events --category policy`, and the built-in
+  rule vigil-linux-guard-denial raises an alert.
 """
+import json
 import os
 import subprocess
 import tempfile
@@ -129,3 +131,12 @@ with Vigil() as v:
     check(e["destination.ip"] == "127.0.0.1" and e["error.message"] == "denied by Landlock (net.connect_tcp)",
           f"refused connection: {e}")
     print("guard denials (exec, connect) stored as policy events")
+
+    # The built-in rule raises an alert for each prevented action.
+    def guard_alerts():
+        out = v.cli("alerts", "--format", "json", "--limit", "1000")
+        return [a for a in (json.loads(l) for l in out.splitlines() if l.strip())
+                if a["rule_id"] == "vigil-linux-guard-denial"]
+    alerts = wait_for(lambda: guard_alerts() or None, 20, "an alert from the guard denials")
+    paths = {e.get("file.path") for a in alerts for e in a["events"]}
+    check("/usr/bin/id" in paths, f"alert on the refused exec: {paths}")
