@@ -191,6 +191,8 @@ class RuleCompiler {
       out.push_back(in_list(FieldRef{nullptr, "Channel"}, {logsource_.channel}));
     if (!logsource_.datasets.empty())
       out.push_back(in_list(FieldRef{schema::FindField("event.dataset"), {}}, logsource_.datasets));
+    if (!logsource_.actions.empty())
+      out.push_back(in_list(FieldRef{schema::FindField("event.action"), {}}, logsource_.actions));
     return out;
   }
 

@@ -155,9 +155,12 @@ Result<Logsource> RouteLogsource(const std::string& product, const std::string& 
     return Fail(where + ": Windows service " + service + " is not mapped");
   }
   if (product == "linux") {
+    // The sensor's process table also holds forks, exits and the start-up snapshot, which carry
+    // the command line too: a creation is an exec.
     if (category == "process_creation")
       return Logsource{
-          Category::Process, {{Category::Process, WindowsKind::Process, true}}, {}, "", {}};
+          Category::Process, {{Category::Process, WindowsKind::Process, true}}, {}, "", {},
+          {"exec"}};
     if (category == "network_connection")
       return Logsource{
           Category::Network, {{Category::Network, WindowsKind::Network, true}}, {}, "", {}};

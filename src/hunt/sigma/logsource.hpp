@@ -22,9 +22,10 @@ struct Route {
 struct Logsource {
   std::optional<schema::Category> category;  // the query's category; nullopt: any
   std::vector<Route> routes;
-  std::vector<std::string> event_ids;  // extra EventID must be one of these (empty: any)
-  std::string channel;                 // extra Channel must equal this (empty: any)
-  std::vector<std::string> datasets;   // event.dataset must be one of these (empty: any)
+  std::vector<std::string> event_ids;     // extra EventID must be one of these (empty: any)
+  std::string channel;                    // extra Channel must equal this (empty: any)
+  std::vector<std::string> datasets;      // event.dataset must be one of these (empty: any)
+  std::vector<std::string> actions = {};  // event.action must be one of these (empty: any)
 };
 
 Result<Logsource> RouteLogsource(const std::string& product, const std::string& category,

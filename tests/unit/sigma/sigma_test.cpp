@@ -341,6 +341,25 @@ TEST(SigmaLogsource, RoutesAndGuards) {
                      "  product: windows\n  service: security\n"));
 }
 
+// Linux process_creation is an exec: the sensor's fork, exit and snapshot events carry the same
+// command line and must not fire the rule again.
+TEST(SigmaLogsource, LinuxProcessCreationIsAnExec) {
+  auto rule =
+      sigma::Compile(RuleText("  s:\n    CommandLine|contains: 'evil-marker'\n  condition: s\n",
+                              "  product: linux\n  category: process_creation\n"));
+  ASSERT_TRUE(rule) << rule.error().message;
+  auto matcher = vigil::hunt::Matcher::Compile(rule->query);
+  ASSERT_TRUE(matcher);
+  for (const char* action : {"exec", "fork", "exit", "snapshot"}) {
+    auto e = vigil::EventFromJson({{"@timestamp", 1},
+                                   {"event.category", "process"},
+                                   {"event.action", action},
+                                   {"process.command_line", "sh -c evil-marker"}});
+    ASSERT_TRUE(e);
+    EXPECT_EQ(matcher->Matches(*e), std::string_view(action) == "exec") << action;
+  }
+}
+
 TEST(WindowsMapping, SysmonProcess) {
   auto e =
       vigil::hunt::MapWindowsEvent(Proc("cmd /c x", {{"Hashes", "MD5=AA,SHA256=ABCDEF,IMPHASH=CC"},
