@@ -164,8 +164,14 @@ Result<Logsource> RouteLogsource(const std::string& product, const std::string& 
     if (category == "network_connection")
       return Logsource{
           Category::Network, {{Category::Network, WindowsKind::Network, true}}, {}, "", {}};
+    // Sysmon's FileCreate: a file created or written, not removed (Sigma's file_delete is apart).
     if (category == "file_event" || category == "file_create")
-      return Logsource{Category::File, {{Category::File, WindowsKind::File, true}}, {}, "", {}};
+      return Logsource{Category::File,
+                       {{Category::File, WindowsKind::File, true}},
+                       {},
+                       "",
+                       {},
+                       {"create", "open_write", "rename", "chmod"}};
     return Fail(where + ": Linux " + (category.empty() ? "service " + service : category) +
                 " is not collected by the Vigil sensor");
   }

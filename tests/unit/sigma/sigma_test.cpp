@@ -342,7 +342,7 @@ TEST(SigmaLogsource, RoutesAndGuards) {
 }
 
 // Linux process_creation is an exec: the sensor's fork, exit and snapshot events carry the same
-// command line and must not fire the rule again.
+// command line and must not fire the rule again. file_event is not a deletion.
 TEST(SigmaLogsource, LinuxProcessCreationIsAnExec) {
   auto rule =
       sigma::Compile(RuleText("  s:\n    CommandLine|contains: 'evil-marker'\n  condition: s\n",
@@ -357,6 +357,22 @@ TEST(SigmaLogsource, LinuxProcessCreationIsAnExec) {
                                    {"process.command_line", "sh -c evil-marker"}});
     ASSERT_TRUE(e);
     EXPECT_EQ(matcher->Matches(*e), std::string_view(action) == "exec") << action;
+  }
+  // file_event: a file created or written, not one removed.
+  auto file_rule =
+      sigma::Compile(RuleText("  s:\n    TargetFilename|startswith: '/etc/cron.d/'\n"
+                              "  condition: s\n",
+                              "  product: linux\n  category: file_event\n"));
+  ASSERT_TRUE(file_rule) << file_rule.error().message;
+  auto file_matcher = vigil::hunt::Matcher::Compile(file_rule->query);
+  ASSERT_TRUE(file_matcher);
+  for (const char* action : {"create", "open_write", "unlink"}) {
+    auto e = vigil::EventFromJson({{"@timestamp", 1},
+                                   {"event.category", "file"},
+                                   {"event.action", action},
+                                   {"file.path", "/etc/cron.d/job"}});
+    ASSERT_TRUE(e);
+    EXPECT_EQ(file_matcher->Matches(*e), std::string_view(action) != "unlink") << action;
   }
 }
 
