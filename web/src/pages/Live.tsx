@@ -10,7 +10,7 @@ import { navigate, processPath } from "../router";
 const KEEP = 5000; // rows kept in the view
 const FRESH_MS = 3000;
 const FLUSH_MS = 100; // table updates at most this often
-const CATEGORIES = ["", "process", "network", "dns", "file", "persistence", "authentication", "scan", "alert", "action", "host"];
+const CATEGORIES = ["", "process", "network", "dns", "file", "persistence", "authentication", "scan", "alert", "action", "policy", "host"];
 
 interface Row {
   raw: string;
