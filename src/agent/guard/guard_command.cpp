@@ -114,8 +114,8 @@ int RunGuardCommand(int argc, char** argv) {
       std::cerr << "  outbound TCP only to ports:" << (ports.empty() ? " (none)" : ports) << "\n";
     }
     if (!audit)
-      std::cerr << "  denials are not recorded: cannot turn the kernel's audit on ("
-                << audit.error().message << ")\n";
+      std::cerr << "  cannot check or turn on the kernel's audit (" << audit.error().message
+                << "): denials are recorded only if it is on\n";
     else if (*audit)
       std::cerr << "  turned the kernel's audit on so that denials are recorded\n";
     if (!stats->exec.missing.empty() || !stats->write.missing.empty())
