@@ -233,7 +233,7 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   agent::Uplink uplink(uplink_options, spool_ref);
   uplink.Start();
 
-  // Response: executors for the server's commands, on their own gRPC call (command channel).
+  // Response: executors for the server's commands (command channel).
   agent::response::Responder responder(
       {.state_dir = state_dir,
        .host = host,
@@ -262,12 +262,11 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
                                    .emit = sink,
                                    .progress_interval = std::chrono::milliseconds(5000),
                                    .max_jobs = 4});
-  agent::CommandChannel commands({.server = state->server,
-                                  .ca_pem = *ca,
-                                  .cert_pem = *cert,
-                                  .key_pem = *key,
-                                  .journal = state_dir / "commands.journal",
-                                  .agent_version = VIGIL_VERSION});
+  // Commands come on a call the uplink runs on its connection and thread; results go back on it.
+  agent::CommandChannel commands(
+      {.journal = state_dir / "commands.journal",
+       .agent_version = VIGIL_VERSION,
+       .report = [&](const v1::CommandResult& r) { return uplink.Report(r); }});
   responder.Register(commands);
   auto outcome = [](Result<nlohmann::json> r) {
     return r ? agent::CommandOutcome{.ok = true, .error = {}, .result = std::move(*r)}
@@ -283,6 +282,8 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     auto started = grouped ? source->Start(group_sink) : source->Start(sink);
     if (!started) return Die(sensor_kind + " sensor: " + started.error().message);
   }
+  uplink.AttachCommands([&] { return commands.Request(); },
+                        [&](v1::Command c) { commands.Deliver(std::move(c)); });
   VLOG_INFO("agent {} running: sensor {}, server {}", state->agent_id, sensor_kind, state->server);
 
   std::thread syncer([&] {

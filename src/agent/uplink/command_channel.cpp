@@ -8,13 +8,8 @@
 #include <fstream>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
-#include "agent/uplink/gateway_stub.hpp"
-#include "agent/uplink/reconnect.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
-#include "vigil/v1/gateway.grpc.pb.h"
 
 namespace vigil::agent {
 namespace {
@@ -97,20 +92,54 @@ Result<void> CommandChannel::Start() {
   running_ = true;
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "vigil-commands");
-    ReconnectLoop{"command channel", options_.server, options_.max_backoff, running_, mutex_, cv_}
-        .Run([this] { return Session(); });
+    Run();
   });
   return {};
 }
 
 void CommandChannel::Stop() {
-  if (!running_.exchange(false)) return;
   {
     std::lock_guard lock(mutex_);
-    if (active_context_) static_cast<grpc::ClientContext*>(active_context_)->TryCancel();
+    if (!running_.exchange(false)) return;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+v1::CommandsRequest CommandChannel::Request() const {
+  v1::CommandsRequest request;
+  request.set_agent_version(options_.agent_version);
+  for (const auto& [type, handler] : handlers_) request.add_supported_types(type);
+  return request;
+}
+
+void CommandChannel::Deliver(v1::Command command) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(command));
+  }
+  cv_.notify_all();
+}
+
+void CommandChannel::Run() {
+  while (true) {
+    v1::Command command;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return !running_ || !queue_.empty(); });
+      // Not run after Stop: without a result the server sends it again on the next connection.
+      if (!running_) return;
+      command = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    VLOG_INFO("command {} ({}) received", command.id(), command.type());
+    auto outcome = Execute(command.id(), command.type(), command.payload());
+    if (outcome.ok)
+      VLOG_INFO("command {} ({}) done", command.id(), command.type());
+    else
+      VLOG_WARN("command {} ({}) failed: {}", command.id(), command.type(), outcome.error);
+    Report(command.id(), outcome);
+  }
 }
 
 Result<void> CommandChannel::Journal(const json& entry) {
@@ -164,58 +193,17 @@ CommandOutcome CommandChannel::Execute(const std::string& id, const std::string&
   return outcome;
 }
 
-void CommandChannel::Report(void* stub_ptr, const std::string& id, const CommandOutcome& outcome) {
-  auto* stub = static_cast<v1::AgentGateway::Stub*>(stub_ptr);
+void CommandChannel::Report(const std::string& id, const CommandOutcome& outcome) {
   v1::CommandResult result;
   result.set_id(id);
   result.set_status(outcome.ok ? v1::CommandResult::DONE : v1::CommandResult::FAILED);
   result.set_error(outcome.error);
   if (!outcome.result.is_null()) result.set_result(outcome.result.dump());
   result.set_finished_ns(NowNs());
-  v1::CommandResultAck ack;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto status = stub->ReportResult(&context, result, &ack);
   // Not stored: the server sends the command again on the next connection and gets the journaled
   // result then.
-  if (!status.ok()) VLOG_WARN("result of command {} not delivered: {}", id, status.error_message());
-}
-
-std::string CommandChannel::Session() {
-  // The call is idle between commands: keepalive pings notice a server that vanished.
-  auto stub =
-      GatewayStub({options_.server, options_.ca_pem, options_.cert_pem, options_.key_pem}, true);
-  grpc::ClientContext context;
-  {
-    std::lock_guard lock(mutex_);
-    if (!running_) return "stopped";
-    active_context_ = &context;
-  }
-  struct ClearContext {
-    CommandChannel* self;
-    ~ClearContext() {
-      std::lock_guard lock(self->mutex_);
-      self->active_context_ = nullptr;
-    }
-  } clear_context{this};
-
-  v1::CommandsRequest request;
-  request.set_agent_version(options_.agent_version);
-  for (const auto& [type, handler] : handlers_) request.add_supported_types(type);
-  auto reader = stub->Commands(&context, request);
-  v1::Command command;
-  while (reader->Read(&command)) {
-    VLOG_INFO("command {} ({}) received", command.id(), command.type());
-    auto outcome = Execute(command.id(), command.type(), command.payload());
-    if (outcome.ok)
-      VLOG_INFO("command {} ({}) done", command.id(), command.type());
-    else
-      VLOG_WARN("command {} ({}) failed: {}", command.id(), command.type(), outcome.error);
-    Report(stub.get(), command.id(), outcome);
-  }
-  auto status = reader->Finish();
-  if (!running_) return "stopped";
-  return status.ok() ? "closed by the server" : "stream ended: " + status.error_message();
+  if (auto r = options_.report ? options_.report(result) : Fail("no connection to the server"); !r)
+    VLOG_WARN("result of command {} not delivered: {}", id, r.error().message);
 }
 
 }  // namespace vigil::agent

@@ -1,11 +1,12 @@
 // The agent's mTLS connection to the server's gateway, shared by the event uplink and the command
-// channel: the CA that pins the server, the agent's certificate and key.
+// channel (both calls run on one channel, hence one TCP/TLS connection): the CA that pins the
+// server, the agent's certificate and key.
 #pragma once
+
+#include <grpcpp/channel.h>
 
 #include <memory>
 #include <string>
-
-#include "vigil/v1/gateway.grpc.pb.h"
 
 namespace vigil::agent {
 
@@ -14,8 +15,8 @@ struct GatewayTls {
   std::string ca_pem, cert_pem, key_pem;
 };
 
-// idle_keepalive: ping the server while no call is active, so a long idle call notices a server
-// that vanished without a FIN.
-std::unique_ptr<v1::AgentGateway::Stub> GatewayStub(const GatewayTls& tls, bool idle_keepalive);
+// Keepalive pings (every 20 s, also without calls) notice a server that vanished without a FIN
+// while the command call is idle.
+std::shared_ptr<grpc::Channel> GatewayChannel(const GatewayTls& tls);
 
 }  // namespace vigil::agent

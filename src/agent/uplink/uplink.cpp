@@ -64,9 +64,51 @@ UplinkStats Uplink::Stats() const {
   return stats_;
 }
 
+void Uplink::AttachCommands(std::function<v1::CommandsRequest()> request,
+                            std::function<void(v1::Command)> on_command) {
+  std::lock_guard lock(mutex_);
+  commands_request_ = std::move(request);
+  on_command_ = std::move(on_command);
+}
+
+Result<void> Uplink::Report(const v1::CommandResult& result) {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard lock(mutex_);
+    channel = channel_;
+  }
+  if (!channel) return Fail("not connected to the server");
+  v1::CommandResultAck ack;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto status = v1::AgentGateway::NewStub(channel)->ReportResult(&context, result, &ack);
+  if (!status.ok()) return Fail(status.error_message());
+  return {};
+}
+
+namespace {
+
+// Completion queue tags: which operation completed. At most one of each call's operations is
+// outstanding at any time (one read and one write of the stream; one of the command call).
+enum Op : std::intptr_t { kStart = 1, kWrite, kRead, kFinish, kCmdStart, kCmdRead, kCmdFinish };
+
+void* Tag(Op op) { return reinterpret_cast<void*>(op); }
+
+// The command call of one connection.
+struct CommandCall {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientAsyncReader<v1::Command>> reader;
+  v1::Command command;
+  grpc::Status status;
+  std::chrono::steady_clock::time_point started;
+};
+
+}  // namespace
+
 std::string Uplink::Session() {
-  auto stub =
-      GatewayStub({options_.server, options_.ca_pem, options_.cert_pem, options_.key_pem}, false);
+  auto channel =
+      GatewayChannel({options_.server, options_.ca_pem, options_.cert_pem, options_.key_pem});
+  auto stub = v1::AgentGateway::NewStub(channel);
   grpc::ClientContext context;
   {
     std::lock_guard lock(mutex_);
@@ -78,38 +120,42 @@ std::string Uplink::Session() {
     ~ClearContext() {
       std::lock_guard lock(self->mutex_);
       self->active_context_ = nullptr;
+      self->channel_.reset();
     }
   } clear_context{this};
 
-  // Every operation's completion comes back on this queue, to this thread. Tags name the
-  // operation; at most one read and one write are outstanding at any time.
-  enum Op : std::intptr_t { kStart = 1, kWrite, kRead, kFinish };
   grpc::CompletionQueue cq;
   auto stream = stub->PrepareAsyncStream(&context, &cq);
-  bool read_pending = false, write_pending = false;
+  bool read_pending = false, write_pending = false, cmd_pending = false;
+  std::unique_ptr<CommandCall> cmd;
   v1::ServerMessage reply;
   v1::AgentMessage out;
+  auto op_done = [&](void* tag) {
+    auto op = static_cast<Op>(reinterpret_cast<std::intptr_t>(tag));
+    if (op == kRead) read_pending = false;
+    if (op == kWrite) write_pending = false;
+    return op;
+  };
   // Waits for the one outstanding operation `op` (handshake only; Stop() cancels the call).
   auto await = [&](Op op) {
     void* tag = nullptr;
     bool ok = false;
-    if (!cq.Next(&tag, &ok)) return false;
-    if (reinterpret_cast<std::intptr_t>(tag) == kRead) read_pending = false;
-    if (reinterpret_cast<std::intptr_t>(tag) == kWrite) write_pending = false;
-    return ok && reinterpret_cast<std::intptr_t>(tag) == op;
+    return cq.Next(&tag, &ok) && op_done(tag) == op && ok;
   };
-  // Ends the call and drains the queue: no completion may arrive after the stream is gone.
+  // Ends both calls and drains the queue: no completion may arrive after the calls are gone.
   auto finish = [&](bool cancel) {
     if (cancel) context.TryCancel();
+    if (cmd) cmd->context.TryCancel();
     void* tag = nullptr;
     bool ok = false;
-    while ((read_pending || write_pending) && cq.Next(&tag, &ok)) {
-      if (reinterpret_cast<std::intptr_t>(tag) == kRead) read_pending = false;
-      if (reinterpret_cast<std::intptr_t>(tag) == kWrite) write_pending = false;
+    while ((read_pending || write_pending || cmd_pending) && cq.Next(&tag, &ok)) {
+      auto op = op_done(tag);
+      if (op == kCmdStart || op == kCmdRead) cmd->reader->Finish(&cmd->status, Tag(kCmdFinish));
+      if (op == kCmdFinish) cmd_pending = false;
     }
     grpc::Status status;
-    stream->Finish(&status, reinterpret_cast<void*>(kFinish));
-    while (cq.Next(&tag, &ok) && reinterpret_cast<std::intptr_t>(tag) != kFinish) {
+    stream->Finish(&status, Tag(kFinish));
+    while (cq.Next(&tag, &ok) && tag != Tag(kFinish)) {
     }
     cq.Shutdown();
     while (cq.Next(&tag, &ok)) {
@@ -117,15 +163,15 @@ std::string Uplink::Session() {
     return status;
   };
 
-  stream->StartCall(reinterpret_cast<void*>(kStart));
+  stream->StartCall(Tag(kStart));
   *out.mutable_hello() = options_.hello();
   bool started = await(kStart);
   if (started) {
-    stream->Write(out, reinterpret_cast<void*>(kWrite));
+    stream->Write(out, Tag(kWrite));
     write_pending = true;
   }
   if (!started || !await(kWrite)) return "cannot open stream: " + finish(true).error_message();
-  stream->Read(&reply, reinterpret_cast<void*>(kRead));
+  stream->Read(&reply, Tag(kRead));
   read_pending = true;
   if (!await(kRead) || !reply.has_welcome())
     return "no welcome from server: " + finish(true).error_message();
@@ -135,11 +181,12 @@ std::string Uplink::Session() {
   {
     std::lock_guard lock(mutex_);
     stats_.connected = true;
+    channel_ = channel;
   }
   VLOG_INFO("uplink connected to {} as {}; server has up to sequence {}", options_.server,
             reply.welcome().agent_id(), committed);
 
-  stream->Read(&reply, reinterpret_cast<void*>(kRead));
+  stream->Read(&reply, Tag(kRead));
   read_pending = true;
   int in_flight = 0;
   std::string reason = "stopped";
@@ -147,16 +194,34 @@ std::string Uplink::Session() {
   auto now = std::chrono::steady_clock::now();
   auto next_status = options_.status ? now : std::chrono::steady_clock::time_point::max();
   auto next_look = now;
+  auto next_cmd_start = now;
+  Backoff cmd_backoff(options_.max_backoff);
+  bool ended = false;
   std::string payload;
   std::vector<SpoolRecord> records;  // read from the spool, not yet written
   std::size_t next_record = 0;
-  while (running_) {
+  while (running_ && !ended) {
     now = std::chrono::steady_clock::now();
+    // The command call: (re)started when attached and due.
+    std::function<v1::CommandsRequest()> cmd_request;
+    std::function<void(v1::Command)> on_command;
+    {
+      std::lock_guard lock(mutex_);
+      cmd_request = commands_request_;
+      on_command = on_command_;
+    }
+    if (!cmd && cmd_request && now >= next_cmd_start) {
+      cmd = std::make_unique<CommandCall>();
+      cmd->started = now;
+      cmd->reader = stub->PrepareAsyncCommands(&cmd->context, cmd_request(), &cq);
+      cmd->reader->StartCall(Tag(kCmdStart));
+      cmd_pending = true;
+    }
     // The next write: a status when due, else the next batch of consecutive sequences (a gap,
     // records dropped by the spool bound, splits a batch).
     if (!write_pending) {
       bool have = false;
-      if (now >= next_status && options_.status) {
+      if (now >= next_status) {
         out.Clear();
         *out.mutable_status() = options_.status();
         next_status = now + options_.status_interval;
@@ -170,10 +235,14 @@ std::string Uplink::Session() {
           }
           records = std::move(*got);
           next_record = 0;
-          // A full batch means a backlog: the next look is at once, once this one is written.
-          next_look = records.size() >= options_.max_batch_events ? now
-                      : records.empty()                           ? now + options_.idle_wait
-                                                                  : now + options_.linger;
+          // More in the spool than one batch took (by count or by bytes) is a backlog: the next
+          // look is at once, once this batch is written.
+          bool backlog =
+              records.size() >= options_.max_batch_events ||
+              (!records.empty() && spool_.Stats().next_sequence > records.back().sequence + 1);
+          next_look = backlog           ? now
+                      : records.empty() ? now + options_.idle_wait
+                                        : now + options_.linger;
         }
         if (next_record < records.size()) {
           std::size_t end = next_record + 1;
@@ -198,56 +267,81 @@ std::string Uplink::Session() {
         }
       }
       if (have) {
-        stream->Write(out, reinterpret_cast<void*>(kWrite));
+        stream->Write(out, Tag(kWrite));
         write_pending = true;
       }
     }
-    // Sleep until an operation completes or the next timer: the status, or the next look at the
-    // spool (only when a batch could be written then).
+    // Sleep until an operation completes or the next timer: the status, the next look at the
+    // spool (only when a batch could be written then), the command call's restart.
     auto deadline = now + options_.status_interval;  // while writing, the write's end wakes us
     if (!write_pending) {
       deadline = next_status;
       if (in_flight < options_.window) deadline = std::min(deadline, next_look);
     }
-    void* tag = nullptr;
-    bool ok = false;
+    if (!cmd && cmd_request) deadline = std::min(deadline, next_cmd_start);
     // (gRPC takes system_clock deadlines; the timers above are steady.)
     auto wait =
         std::clamp<std::chrono::steady_clock::duration>(deadline - now, {}, std::chrono::hours(1));
+    void* tag = nullptr;
+    bool ok = false;
     auto got = cq.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + wait);
     if (got == grpc::CompletionQueue::SHUTDOWN) break;
     if (got == grpc::CompletionQueue::TIMEOUT) continue;
-    if (reinterpret_cast<std::intptr_t>(tag) == kWrite) {
-      write_pending = false;
-      if (!ok) break;  // the call is over; the read tells why
-      continue;
-    }
-    // kRead
-    read_pending = false;
-    if (!ok) {
-      server_closed = true;
-      break;
-    }
-    if (reply.has_ack()) {
-      const auto& ack = reply.ack();
-      std::uint64_t last = ack.first_sequence() + ack.count() - 1;
-      if (ack.ok()) {
-        (void)spool_.Ack(std::max<std::uint64_t>(ack.committed_sequence(), last));
-        std::lock_guard lock(mutex_);
-        stats_.events_acked += ack.count();
-      } else {
-        // The server could not decode the batch: resending cannot help. It is dropped and counted
-        // on both sides.
-        VLOG_ERROR("server rejected batch {}..{}: {}", ack.first_sequence(), last, ack.error());
-        (void)spool_.Ack(last);
-        std::lock_guard lock(mutex_);
-        stats_.batches_rejected++;
-        stats_.events_rejected += ack.count();
+    switch (op_done(tag)) {
+      case kWrite:
+        ended = !ok;  // the call is over; the read tells why
+        break;
+      case kRead:
+        if (!ok) {
+          server_closed = ended = true;
+          break;
+        }
+        if (reply.has_ack()) {
+          const auto& ack = reply.ack();
+          std::uint64_t last = ack.first_sequence() + ack.count() - 1;
+          if (ack.ok()) {
+            (void)spool_.Ack(std::max<std::uint64_t>(ack.committed_sequence(), last));
+            std::lock_guard lock(mutex_);
+            stats_.events_acked += ack.count();
+          } else {
+            // The server could not decode the batch: resending cannot help. It is dropped and
+            // counted on both sides.
+            VLOG_ERROR("server rejected batch {}..{}: {}", ack.first_sequence(), last, ack.error());
+            (void)spool_.Ack(last);
+            std::lock_guard lock(mutex_);
+            stats_.batches_rejected++;
+            stats_.events_rejected += ack.count();
+          }
+          in_flight--;
+        }
+        stream->Read(&reply, Tag(kRead));
+        read_pending = true;
+        break;
+      case kCmdStart:
+      case kCmdRead:
+        if (!ok) {
+          cmd->reader->Finish(&cmd->status, Tag(kCmdFinish));
+          break;
+        }
+        if (tag == Tag(kCmdRead) && on_command) on_command(std::move(cmd->command));
+        cmd->command.Clear();
+        cmd->reader->Read(&cmd->command, Tag(kCmdRead));
+        break;
+      case kCmdFinish: {
+        // The command call ended while the stream lives on: restarted on its own, with backoff.
+        cmd_pending = false;
+        auto ended_at = std::chrono::steady_clock::now();
+        auto wait = cmd_backoff.Next(ended_at - cmd->started);
+        VLOG_WARN("command channel to {}: {}; retrying in {} ms", options_.server,
+                  cmd->status.ok() ? "closed by the server" : cmd->status.error_message(),
+                  wait.count());
+        next_cmd_start = ended_at + wait;
+        cmd.reset();
+        break;
       }
-      in_flight--;
+      default:
+        break;
     }
-    stream->Read(&reply, reinterpret_cast<void*>(kRead));
-    read_pending = true;
   }
   auto status = finish(!server_closed);
   if (!running_) return "stopped";

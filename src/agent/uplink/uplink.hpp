@@ -3,9 +3,11 @@
 // server says they are durably stored. Reconnects with exponential backoff and jitter.
 //
 // One thread does everything: it drives the stream with gRPC's async API on its own completion
-// queue (writes, the acks' reads, status messages) and looks at the spool on a timer. With no
-// reader thread and no thread blocked in a sync call, a network event is taken by the thread that
-// handles it instead of being handed between threads (each hand-off is a wake-up).
+// queue (writes, the acks' reads, status messages), looks at the spool on a timer, and runs the
+// command channel's call (AttachCommands) on the same channel and queue. With no reader thread and
+// no thread blocked in a sync call, a network event is taken by the thread that handles it instead
+// of being handed between threads (each hand-off is a wake-up), and one TCP/TLS connection serves
+// both calls.
 #pragma once
 
 #include <atomic>
@@ -17,7 +19,10 @@
 #include <string>
 #include <thread>
 
+#include <grpcpp/channel.h>
+
 #include "agent/spool/spool.hpp"
+#include "common/error.hpp"
 #include "vigil/v1/gateway.pb.h"
 
 namespace vigil::agent {
@@ -62,6 +67,14 @@ class Uplink {
   void Stop();
   UplinkStats Stats() const;
 
+  // Also runs the Commands call (request from `request`) on each connection and passes every
+  // command received to on_command, on the uplink's thread (it must return quickly). A call that
+  // ends is restarted with backoff; the event stream is not affected. Thread-safe; once.
+  void AttachCommands(std::function<v1::CommandsRequest()> request,
+                      std::function<void(v1::Command)> on_command);
+  // Sends a command's result on the current connection (a unary call, from the caller's thread).
+  Result<void> Report(const v1::CommandResult& result);
+
  private:
   // One connection's life; returns the reason it ended.
   std::string Session();
@@ -72,7 +85,10 @@ class Uplink {
   std::atomic<bool> running_{false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  void* active_context_ = nullptr;  // grpc::ClientContext* of the live session, for Stop()
+  void* active_context_ = nullptr;          // grpc::ClientContext* of the live session, for Stop()
+  std::shared_ptr<grpc::Channel> channel_;  // of the live session, for Report()
+  std::function<v1::CommandsRequest()> commands_request_;
+  std::function<void(v1::Command)> on_command_;
   UplinkStats stats_;
 };
 

@@ -1,5 +1,6 @@
 // The gateway over real TLS with a real store: enrollment, mTLS identity, exactly-once ingest,
-// rejection of bad batches without losing the connection or other data.
+// rejection of bad batches without losing the connection or other data; the agent's uplink
+// against it.
 #include "server/gateway/gateway.hpp"
 
 #include <grpcpp/grpcpp.h>
@@ -9,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "agent/spool/spool.hpp"
+#include "agent/uplink/uplink.hpp"
 #include "common/pki/pki.hpp"
 #include "common/zstd.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
@@ -230,6 +233,58 @@ TEST_F(GatewayTest,
     return true;
   }));
   EXPECT_EQ(checked, 135u);
+}
+
+// The agent's uplink against the real gateway: a spooled backlog of events too large for one
+// batch's byte bound leaves batch after batch without waiting for the linger timer (an hour here),
+// every event is acked and stored, and a command call the server refuses (this gateway has no
+// command queue) is retried on its own without dropping the event stream.
+TEST_F(GatewayTest, UplinkDrainsABacklogAtOnceAndKeepsTheStreamWhenTheCommandCallFails) {
+  pki::KeyAndCsr key;
+  v1::EnrollResponse enrolled;
+  ASSERT_TRUE(Enroll(Token(), key, enrolled).ok());
+  auto spool = agent::Spool::Open({.dir = dir_ / "spool"});
+  ASSERT_TRUE(spool) << spool.error().message;
+  constexpr std::uint64_t kEvents = 3000;  // ~2 KiB each: a 1 MiB batch holds ~500
+  for (std::uint64_t i = 1; i <= kEvents; ++i) {
+    v1::Event e;
+    e.set_timestamp(1'700'000'000'000'000'000 + static_cast<std::int64_t>(i));
+    e.set_event_category("process");
+    e.set_event_action("exec");
+    e.set_process_pid(static_cast<std::int64_t>(i));
+    e.set_process_command_line(std::string(2000, 'x'));
+    e.set_host_id("h1");
+    ASSERT_TRUE((*spool)->Append(e.SerializeAsString()));
+  }
+  agent::UplinkOptions options;
+  options.server = address_;
+  options.ca_pem = ca_pem_;
+  options.cert_pem = enrolled.certificate_pem();
+  options.key_pem = key.key_pem;
+  options.linger = std::chrono::hours(1);
+  options.idle_wait = std::chrono::hours(1);
+  options.hello = [&] { return Hello((*spool)->Stats().epoch).hello(); };
+  agent::Uplink uplink(options, **spool);
+  int commands = 0;
+  uplink.AttachCommands([] { return v1::CommandsRequest(); }, [&](v1::Command) { ++commands; });
+  uplink.Start();
+  for (int i = 0; i < 600 && (*spool)->Stats().acked_sequence < kEvents; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto stats = uplink.Stats();
+  uplink.Stop();
+  EXPECT_EQ((*spool)->Stats().acked_sequence, kEvents);
+  EXPECT_EQ(stats.events_acked, kEvents);
+  EXPECT_GE(stats.batches_sent, 6u);  // the byte bound split the backlog
+  EXPECT_EQ(stats.batches_rejected, 0u);
+  EXPECT_EQ(stats.reconnects, 0u) << stats.last_error;
+  EXPECT_TRUE(stats.connected);
+  EXPECT_EQ(commands, 0);
+  auto committed = store_->CommittedSequence(enrolled.agent_id(), (*spool)->Stats().epoch);
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(*committed, kEvents);
+  auto stored = store_->CountEvents(std::nullopt);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(*stored, kEvents);
 }
 
 }  // namespace

@@ -173,14 +173,8 @@ using CommandJournalTest = TempDir;
 TEST_F(CommandJournalTest, RedeliveredCommandRunsOnceAcrossRestarts) {
   int runs = 0;
   auto make = [&] {
-    auto c = std::make_unique<agent::CommandChannel>(
-        agent::CommandChannelOptions{.server = "127.0.0.1:1",
-                                     .ca_pem = "",
-                                     .cert_pem = "",
-                                     .key_pem = "",
-                                     .journal = dir_ / "commands.journal",
-                                     .agent_version = "test",
-                                     .max_backoff = std::chrono::milliseconds(30000)});
+    auto c = std::make_unique<agent::CommandChannel>(agent::CommandChannelOptions{
+        .journal = dir_ / "commands.journal", .agent_version = "test", .report = {}});
     c->Register("count", [&](const nlohmann::json& p) {
       ++runs;
       return agent::CommandOutcome{true, "", {{"n", p.value("n", 0)}}};
