@@ -111,7 +111,8 @@ std::atomic<bool> g_stop{false};
 
 int Run(const fs::path& state_dir, std::string sensor, const std::string& replay_file,
         double replay_rate, std::uint64_t spool_max_bytes, bool simulate_no_ebpf,
-        const std::string& syscall_hooks, std::size_t batch_events, int window) {
+        const std::string& syscall_hooks, std::size_t batch_events, int window,
+        int send_interval_ms) {
   auto state = LoadState(state_dir);
   if (!state) return Die(state.error().message);
   auto ca = pki::ReadFile(state_dir / "ca.crt");
@@ -197,6 +198,7 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   uplink_options.key_pem = *key;
   uplink_options.max_batch_events = batch_events;
   uplink_options.window = window;
+  uplink_options.linger = std::chrono::milliseconds(send_interval_ms);
   uplink_options.hello = [&] {
     v1::Hello hello;
     hello.set_host_id(host.host_id);
@@ -379,6 +381,7 @@ int main(int argc, char** argv) {
   std::string syscall_hooks = "raw";
   std::size_t batch_events = 1000;
   int window = 8;
+  int send_interval_ms = 250;
   run->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
       ->capture_default_str();
   run->add_option("--sensor", sensor,
@@ -393,6 +396,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--window", window, "Batches in flight before waiting for acks")
       ->capture_default_str();
+  run->add_option("--send-interval-ms", send_interval_ms,
+                  "How often the uplink looks at the spool while events come: a partial batch "
+                  "waits up to this long (fewer, larger batches: fewer wake-ups, more latency)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60000));
   run->add_option("--syscall-hooks", syscall_hooks,
                   "How the eBPF sensor hooks file/DNS/UDP/accept/module syscalls: tracepoint (only "
                   "those syscalls run a program; mounts tracefs when absent), raw (sys_enter/"
@@ -415,6 +423,6 @@ int main(int argc, char** argv) {
   if (*enroll) return Enroll(state_dir, server, token);
   if (*run)
     return Run(state_dir, sensor, replay_file, replay_rate, spool_max_mib << 20, simulate_no_ebpf,
-               syscall_hooks, batch_events, window);
+               syscall_hooks, batch_events, window, send_interval_ms);
   return 0;
 }
