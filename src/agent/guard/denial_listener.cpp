@@ -4,6 +4,7 @@
 #include <linux/audit.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -153,7 +154,10 @@ Result<void> DenialListener::Start() {
   socket_ = std::move(s);
   wake_ = std::move(wake);
   running_ = true;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "vigil-guard");  // per-thread costs in /proc, perf
+    Loop();
+  });
   return {};
 }
 
