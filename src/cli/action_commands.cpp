@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/command.hpp"
+#include "common/cli_lists.hpp"
 #include "common/time.hpp"
 
 namespace vigil::cli {
@@ -179,9 +180,9 @@ void RegisterActionCommands(CLI::App& app, CliContext& ctx) {
     cmd->add_flag("--no-wait", o->no_wait, "Queue the action and return at once");
     AddFormatOption(cmd, &o->format);
     if (has_hosts_option)
-      cmd->add_option("--hosts", o->hosts,
-                      "all (a standing order: hosts that enroll later get it too), or host names / "
-                      "agent ids")
+      AddListOption(cmd, "--hosts", o->hosts,
+                    "all (a standing order: hosts that enroll later get it too), or host names / "
+                    "agent ids")
           ->capture_default_str();
     (void)ctx;
   };

@@ -41,9 +41,6 @@ void RegisterUserCommands(CLI::App& app, CliContext& ctx);    // user
 void RegisterActionCommands(CLI::App& app, CliContext& ctx);  // action, actions
 void RegisterScanCommands(CLI::App& app, CliContext& ctx);    // scan
 void RegisterSweepCommands(CLI::App& app, CliContext& ctx);   // ioc sweep
-// After a --host filter found nothing: a note on stderr when no enrolled host has that name or id
-// (a mistyped host otherwise looks like a quiet one). Imported hosts are not enrolled: a note only.
-void NoteIfHostUnknown(const Connection& c, const std::string& host);
 // The `ioc` subcommand that find, sweep and the set commands share (made on first use).
 CLI::App* IocCommand(CLI::App& app);
 

@@ -25,11 +25,17 @@ int Hosts(const Connection& c, Format format) {
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& h : hosts)
+  for (const auto& h : hosts) {
+    // An imported host has no agent: no online state, and its last event stands for last seen.
+    const bool imported = h.value("imported", false);
     rows.push_back({Cell(h, "host.name"), Cell(h, "agent.id"),
-                    h.value("online", false) ? "online" : "offline", Cell(h, "sensor"),
-                    Cell(h, "last_seen"), Cell(h, "events_received"), Cell(h, "events_dropped"),
-                    Cell(h, "agent.version"), Cell(h, "os")});
+                    imported                   ? "imported"
+                    : h.value("online", false) ? "online"
+                                               : "offline",
+                    Cell(h, "sensor"), Cell(h, imported ? "last_event" : "last_seen"),
+                    Cell(h, "events_received"), Cell(h, "events_dropped"), Cell(h, "agent.version"),
+                    Cell(h, "os")});
+  }
   PrintTable(
       std::cout,
       {"HOST", "AGENT", "STATE", "SENSOR", "LAST SEEN", "RECEIVED", "DROPPED", "VERSION", "OS"},
@@ -62,27 +68,9 @@ int Events(const Connection& c, const std::string& host, const std::string& cate
     rows.push_back(EventCells(e, false));
   }
   if (format == Format::Table) PrintTable(std::cout, EventHeaders(), rows, 100);
-  if (reply->body.find_first_not_of(" \n") == std::string::npos) NoteIfHostUnknown(c, host);
   return 0;
 }
 }  // namespace
-
-void NoteIfHostUnknown(const Connection& c, const std::string& host) {
-  if (host.empty()) return;
-  auto reply = Request(c, "GET", "/api/hosts");
-  if (!reply || reply->status != 200) return;
-  json hosts = json::parse(reply->body, nullptr, false);
-  if (!hosts.is_array()) return;
-  std::string names;
-  for (const auto& h : hosts) {
-    if (Cell(h, "host.name") == host || Cell(h, "agent.id") == host || Cell(h, "host.id") == host)
-      return;
-    names += (names.empty() ? "" : ", ") + Cell(h, "host.name");
-  }
-  std::cerr << "vigil: note: no enrolled host is named '" << host
-            << "' or has that id (enrolled: " << (names.empty() ? "none" : names)
-            << "); imported Windows hosts go by their Computer name\n";
-}
 
 void RegisterFleetCommands(CLI::App& app, CliContext& ctx) {
   struct Options {
@@ -91,7 +79,10 @@ void RegisterFleetCommands(CLI::App& app, CliContext& ctx) {
   };
   auto o = std::make_shared<Options>();
   auto* hosts = app.add_subcommand(
-      "hosts", "Enrolled hosts: state, sensor, last seen, events received and dropped");
+      "hosts",
+      "Every host Vigil has data for: enrolled agents (state online/offline, last contact, events "
+      "received and dropped) and hosts of imported telemetry (state imported, sensor "
+      "import:evtx or import:json, LAST SEEN is their last event, RECEIVED the events imported)");
   AddFormatOption(hosts, &o->format);
   hosts->callback([&ctx, o] {
     ctx.run = [&ctx, o] {
@@ -101,7 +92,8 @@ void RegisterFleetCommands(CLI::App& app, CliContext& ctx) {
   });
 
   auto* events = app.add_subcommand("events", "Recent events, newest first");
-  events->add_option("--host", o->host, "Host name or id");
+  events->add_option("--host", o->host,
+                     "Host name or id (one `vigil hosts` lists; another is an error)");
   events->add_option("--category", o->category, "process, network, dns, file, persistence, ...");
   events->add_option("--since", o->since, "Start: a duration ago (10m, 24h, 7d) or RFC 3339 time")
       ->capture_default_str();

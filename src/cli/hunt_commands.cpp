@@ -221,7 +221,6 @@ int Hunt(const Connection& c, const std::string& query, const std::string& saved
     }
   }
   if (truncated) std::cerr << "vigil: stopped at --limit " << limit << "; more results exist\n";
-  if (rows.empty()) NoteIfHostUnknown(c, host);
   return 0;
 }
 }  // namespace

@@ -64,7 +64,7 @@ int RulesTest(const std::string& rule_file, const std::string& events_file, bool
     auto text = pki::ReadFile(events_file);
     if (!text) return fail(text.error().message);
     auto parsed = hunt::ParseWindowsRecords(*text);
-    if (!parsed) return fail(events_file + ": " + parsed.error().message);
+    if (!parsed) return fail(events_file + ":" + parsed.error().message);  // FILE:LINE:COLUMN: why
     records = std::move(*parsed);
   }
 

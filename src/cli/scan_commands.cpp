@@ -11,6 +11,7 @@
 
 #include "cli/command.hpp"
 #include "cli/scan_follow.hpp"
+#include "common/cli_lists.hpp"
 
 namespace vigil::cli {
 namespace {
@@ -238,9 +239,7 @@ int ControlScan(const Connection& c, std::int64_t id, const std::string& op) {
 }
 
 void AddJobOptions(CLI::App* cmd, ScanOptions& o) {
-  cmd->add_option("--hosts", o.hosts, "all, or host names / agent ids")
-      ->delimiter(',')
-      ->capture_default_str();
+  AddListOption(cmd, "--hosts", o.hosts, "all, or host names / agent ids")->capture_default_str();
   cmd->add_option("--rules", o.rules, "YARA rule set (vigil yara list)")->required();
   cmd->add_option("--rules-version", o.rules_version, "Rule set version (default: the latest)");
   cmd->add_option("--cpu", o.cpu, "CPU cap, % of one core, per host")->capture_default_str();
@@ -270,10 +269,8 @@ void RegisterScanCommands(CLI::App& app, CliContext& ctx) {
 
   auto* files = scan->add_subcommand("files", "Scan files on hosts and follow the progress");
   AddJobOptions(files, *o);
-  files->add_option("--paths", o->paths, "Absolute paths or globs, comma separated")
-      ->delimiter(',')
-      ->required();
-  files->add_option("--exclude", o->exclude, "Globs of paths or names to skip")->delimiter(',');
+  AddListOption(files, "--paths", o->paths, "Absolute paths or globs")->required();
+  AddListOption(files, "--exclude", o->exclude, "Globs of paths or names to skip");
   files->add_option("--max-size", o->max_size_mb, "Skip files larger than this (MB)")
       ->capture_default_str();
   files->add_flag("--one-fs", o->one_fs, "Stay on the file system of each path");
@@ -285,7 +282,7 @@ void RegisterScanCommands(CLI::App& app, CliContext& ctx) {
 
   auto* memory = scan->add_subcommand("memory", "Scan process memory on hosts");
   AddJobOptions(memory, *o);
-  memory->add_option("--pids", o->pids, "Processes to scan (default: all)")->delimiter(',');
+  AddListOption(memory, "--pids", o->pids, "Processes to scan (default: all)");
   memory->callback(run([o](const Connection& c) {
     o->kind = "memory";
     return StartScan(c, *o);

@@ -11,6 +11,7 @@
 #include "agent/scan/hash_list.hpp"
 #include "cli/command.hpp"
 #include "cli/scan_follow.hpp"
+#include "common/cli_lists.hpp"
 
 namespace vigil::cli {
 namespace {
@@ -62,13 +63,10 @@ void RegisterSweepCommands(CLI::App& app, CliContext& ctx) {
       ->required()
       ->check(CLI::IsMember({"sha256"}));
   sweep->add_option("values", o->values, "SHA-256 values, 64 hex digits each")->required();
-  sweep->add_option("--paths", o->paths, "Absolute directories, files or globs, comma separated")
-      ->delimiter(',')
-      ->required();
-  sweep->add_option("--hosts", o->hosts, "all, or host names / agent ids")
-      ->delimiter(',')
+  AddListOption(sweep, "--paths", o->paths, "Absolute directories, files or globs")->required();
+  AddListOption(sweep, "--hosts", o->hosts, "all, or host names / agent ids")
       ->capture_default_str();
-  sweep->add_option("--exclude", o->exclude, "Globs of paths or names to skip")->delimiter(',');
+  AddListOption(sweep, "--exclude", o->exclude, "Globs of paths or names to skip");
   sweep->add_option("--max-size", o->max_size_mb, "Skip files larger than this (MB; 0: no limit)")
       ->capture_default_str();
   sweep->add_flag("--one-fs", o->one_fs, "Stay on the file system of each path");

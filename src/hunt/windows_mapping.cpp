@@ -374,17 +374,43 @@ Result<v1::Event> MapWindowsEvent(const nlohmann::json& record) {
   return e;
 }
 
+namespace {
+// "LINE:COLUMN" (both from 1) of byte offset in text.
+std::string TextPosition(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  const std::string_view before = text.substr(0, offset);
+  const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+  const auto newline = before.rfind('\n');
+  const auto column = newline == std::string_view::npos ? offset + 1 : offset - newline;
+  return std::to_string(line) + ":" + std::to_string(column);
+}
+
+// nlohmann's message without its "[json.exception...] parse error at line L, column C: " prefix,
+// whose position counts from the start of one value, not of the file.
+std::string ParseErrorReason(std::string_view what) {
+  const auto at = what.find(", column ");
+  if (at == std::string_view::npos) return std::string(what);
+  const auto colon = what.find(": ", at);
+  return std::string(colon == std::string_view::npos ? what : what.substr(colon + 2));
+}
+}  // namespace
+
 Result<std::vector<nlohmann::json>> ParseWindowsRecords(std::string_view text) {
   std::vector<nlohmann::json> out;
   std::istringstream in{std::string(text)};
   while (true) {
     in >> std::ws;
     if (in.peek() == std::char_traits<char>::eof()) break;
+    const auto start = static_cast<std::size_t>(in.tellg());
     nlohmann::json value;
     try {
       in >> value;
+    } catch (const nlohmann::json::parse_error& e) {
+      // The parser counts from the start of this value: place the error in the whole text.
+      return Fail(TextPosition(text, start + (e.byte > 0 ? e.byte - 1 : 0)) +
+                  ": bad JSON: " + ParseErrorReason(e.what()));
     } catch (const nlohmann::json::exception& e) {
-      return Fail(std::string("bad JSON record: ") + e.what());
+      return Fail(TextPosition(text, start) + ": bad JSON: " + e.what());
     }
     if (value.is_array()) {
       for (auto& v : value) out.push_back(std::move(v));

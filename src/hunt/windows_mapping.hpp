@@ -53,6 +53,7 @@ bool IsAutostartKey(std::string_view key);
 Result<v1::Event> MapWindowsEvent(const nlohmann::json& record);
 
 // Every record of a file's text: one JSON value, an array, or concatenated / line-separated values.
+// Bad JSON is an error "LINE:COLUMN: bad JSON: why", placed in the whole text.
 Result<std::vector<nlohmann::json>> ParseWindowsRecords(std::string_view text);
 
 }  // namespace vigil::hunt

@@ -16,7 +16,7 @@ with Vigil() as v:
     check(len(samples) == 5, f"five process_creation samples in the corpus ({len(samples)})")
 
     # What the files hold, read independently of Vigil: Computer and EventID of every record.
-    expected_hosts, expected_process = set(), 0
+    expected_hosts, expected_process, per_host = set(), 0, {}
     decoder = json.JSONDecoder()
     for path in samples:
         text = open(path).read()
@@ -29,6 +29,7 @@ with Vigil() as v:
             record, pos = decoder.raw_decode(text, pos)
             system = record["Event"]["System"]
             expected_hosts.add(system["Computer"])
+            per_host[system["Computer"]] = per_host.get(system["Computer"], 0) + 1
             provider = system["Provider"]["#attributes"]["Name"]
             if (provider == "Microsoft-Windows-Sysmon" and system["EventID"] == 1) or system["EventID"] == 4688:
                 expected_process += 1
@@ -46,6 +47,22 @@ with Vigil() as v:
     check(all(e.get("process.executable") and e.get("process.command_line") for e in events),
           "executable and command line mapped")
 
+    # Every host Vigil has data for is listed: an imported one with its sensor kind, no online claim,
+    # its events' count and last event time.
+    def listed():
+        return [json.loads(line) for line in v.cli("hosts", "--format", "json").splitlines()]
+
+    hosts = {h["host.name"]: h for h in listed()}
+    check(set(hosts) == expected_hosts, f"the imported hosts are listed: {sorted(hosts)} == {sorted(expected_hosts)}")
+    for name, h in hosts.items():
+        check(h["sensor"] == "import:json" and h["imported"] is True and h["online"] is None
+              and h["agent.id"] == "" and h["events_received"] == per_host[name] and h["last_event"] >= "20"
+              and h["first_event"] <= h["last_event"],
+              f"{name}: sensor import:json, no online state, {per_host[name]} events, last event: {h}")
+    table = v.cli("hosts")
+    check(all(name in table for name in expected_hosts) and "imported" in table and "online" not in table,
+          f"vigil hosts shows them as imported:\n{table}")
+
     rows = [json.loads(line) for line in v.cli("hunt", "process where process.executable : \"*.exe\"", "--since",
                                                "2000-01-01T00:00:00Z", "--format", "json").splitlines()]
     check(len(rows) == expected_process, f"imported events are huntable ({len(rows)})")
@@ -57,6 +74,8 @@ with Vigil() as v:
         f.write('{"event.category": "process", "process.name": "ok", "host.name": "imported-host"}\n')
     r = json.loads(v.cli("import", "jsonl", mixed, "--format", "json"))
     check(r["records"] == 3 and r["imported"] == 1 and r["skipped"] == 2, f"mixed file: {r}")
+    again = [h for h in listed() if h["host.name"] == "imported-host"]
+    check(len(again) == 1 and again[0]["events_received"] == 1, f"a JSON Lines event's host counted: {again}")
     check(any("process.pid" in reason for reason in r["reasons"]), f"the reason names the field: {r['reasons']}")
     check("record 2: unknown event.category 'nope'" in r["reasons"] and r["by_type"] == {"process": 1}, f"unknown category reported: {r}")
 

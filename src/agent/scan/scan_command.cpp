@@ -17,6 +17,7 @@
 #include "agent/scan/file_scanner.hpp"
 #include "agent/scan/memory_scanner.hpp"
 #include "agent/scan/output.hpp"
+#include "common/cli_lists.hpp"
 #include "common/host_info.hpp"
 #include "common/time.hpp"
 
@@ -35,7 +36,8 @@ struct CommonArgs {
 };
 
 void AddCommon(CLI::App* cmd, CommonArgs& a) {
-  cmd->add_option("--rules", a.rules, "YARA rule files or directories (*.yar, *.yara)")->required();
+  AddListOption(cmd, "--rules", a.rules, "YARA rule files or directories (*.yar, *.yara)")
+      ->required();
   cmd->add_option("--cpu", a.cpu, "CPU cap in percent of one core, all threads together (0: none)")
       ->capture_default_str();
   cmd->add_option("--threads", a.threads, "Scanner threads")
@@ -122,8 +124,8 @@ int RunScanCommand(int argc, char** argv) {
   double max_size_mb = 100, io_mbps = 0;
   bool one_fs = false, no_cache = false;
   std::string window, splay = "0", state_dir = "/var/lib/vigil-agent";
-  files->add_option("--paths", paths, "Files, directories or globs")->required();
-  files->add_option("--exclude", excludes, "Globs of paths or names to skip");
+  AddListOption(files, "--paths", paths, "Files, directories or globs")->required();
+  AddListOption(files, "--exclude", excludes, "Globs of paths or names to skip");
   files->add_option("--max-size", max_size_mb, "Skip files larger than this (MB; 0: no limit)")
       ->capture_default_str();
   files->add_flag("--one-fs", one_fs, "Stay on the file system of each path");
@@ -137,7 +139,7 @@ int RunScanCommand(int argc, char** argv) {
 
   std::vector<pid_t> pids;
   double max_region_mb = 1024;
-  memory->add_option("--pids", pids, "Processes to scan (default: all)");
+  AddListOption(memory, "--pids", pids, "Processes to scan (default: all)");
   memory->add_option("--max-region", max_region_mb, "Skip memory regions larger than this (MB)")
       ->capture_default_str();
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -11,6 +12,7 @@
 
 #include "common/time.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -160,13 +162,6 @@ bool IsStandingOrder(const std::string& type) {
   return standing.contains(type);
 }
 
-std::chrono::milliseconds WaitParam(const httplib::Request& req) {
-  if (!req.has_param("wait")) return std::chrono::milliseconds(0);
-  auto ns = ParseDurationNs(req.get_param_value("wait"));
-  if (!ns || *ns < 0) return std::chrono::milliseconds(0);
-  return std::min<std::chrono::milliseconds>(std::chrono::milliseconds(*ns / 1'000'000), kMaxWait);
-}
-
 }  // namespace
 
 void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
@@ -245,15 +240,15 @@ void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
   // for `vigil actions --follow`); ?limit=N (default 1000, the newest).
   http.Get("/api/actions", [&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!ctx.actions) return SendError(res, 503, "this server does not run response actions");
-    std::int64_t after = 0;
-    std::size_t limit = 1000;
-    try {
-      if (req.has_param("after")) after = std::stoll(req.get_param_value("after"));
-      if (req.has_param("limit")) limit = std::stoull(req.get_param_value("limit"));
-    } catch (const std::exception&) {
-      return SendError(res, 400, "after and limit must be numbers");
-    }
-    auto wait = WaitParam(req);
+    auto after_param = IntParam(req, "after", 0, 0, std::numeric_limits<std::int64_t>::max());
+    if (!after_param) return SendError(res, 400, after_param.error().message);
+    auto limit_param = IntParam(req, "limit", 1000, 0, std::numeric_limits<std::int64_t>::max());
+    if (!limit_param) return SendError(res, 400, limit_param.error().message);
+    auto wait_param = DurationParam(req, "wait", kMaxWait);
+    if (!wait_param) return SendError(res, 400, wait_param.error().message);
+    const std::int64_t after = *after_param;
+    const auto limit = static_cast<std::size_t>(*limit_param);
+    const auto wait = *wait_param;
     if (wait.count() > 0 && ctx.actions->Sequence() <= after)
       ctx.actions->WaitForChange(after, wait);
     auto list = ctx.actions->List(after, limit);
@@ -269,8 +264,13 @@ void RegisterActionRoutes(httplib::Server& http, ApiContext& ctx) {
   // One action. ?wait=10s: block until every target answered (done or failed) or the time is up.
   http.Get(R"(/api/actions/(\d+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!ctx.actions) return SendError(res, 503, "this server does not run response actions");
-    std::int64_t id = std::stoll(req.matches[1]);
-    auto deadline = std::chrono::steady_clock::now() + WaitParam(req);
+    auto id_param = ParseIntParam("action id", req.matches[1].str(), 1,
+                                  std::numeric_limits<std::int64_t>::max());
+    if (!id_param) return SendError(res, 400, id_param.error().message);
+    auto wait = DurationParam(req, "wait", kMaxWait);
+    if (!wait) return SendError(res, 400, wait.error().message);
+    const std::int64_t id = *id_param;
+    auto deadline = std::chrono::steady_clock::now() + *wait;
     while (true) {
       const std::int64_t seen = ctx.actions->Sequence();
       auto action = ctx.actions->Get(id);

@@ -2,6 +2,7 @@
 // and admins) and the live stream of new alerts as Server-Sent Events. See docs/detection.md.
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "common/time.hpp"
 #include "detect/detector.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -17,6 +19,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxAlertsListed = 10000;
+constexpr std::int64_t kMaxId = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t kMaxStreamBacklog = 10000;  // alerts waiting for a slow SSE client
 
 bool Ready(ApiContext& ctx, httplib::Response& res) {
@@ -57,14 +60,13 @@ void RegisterAlertsRoutes(httplib::Server& http, ApiContext& ctx) {
       if (!t) return SendError(res, 400, "since: " + t.error().message);
       f.since_ns = *t;
     }
-    try {
-      if (req.has_param("after")) f.after_id = std::stoll(req.get_param_value("after"));
-      if (req.has_param("limit")) f.limit = std::stoul(req.get_param_value("limit"));
-    } catch (const std::exception&) {
-      return SendError(res, 400, "after and limit must be numbers");
-    }
-    if (f.limit > kMaxAlertsListed)
-      return SendError(res, 400, "limit exceeds " + std::to_string(kMaxAlertsListed));
+    auto after = IntParam(req, "after", f.after_id, 0, kMaxId);
+    if (!after) return SendError(res, 400, after.error().message);
+    auto limit = IntParam(req, "limit", static_cast<std::int64_t>(f.limit), 0,
+                          static_cast<std::int64_t>(kMaxAlertsListed));
+    if (!limit) return SendError(res, 400, limit.error().message);
+    f.after_id = *after;
+    f.limit = static_cast<std::size_t>(*limit);
     auto alerts = ctx.options.detection->ListAlerts(f);
     if (!alerts) return SendError(res, 500, alerts.error().message);
     json out = json::array();
@@ -89,12 +91,12 @@ void RegisterAlertsRoutes(httplib::Server& http, ApiContext& ctx) {
     });
     if (req.has_param("after")) {
       store::AlertFilter f;
-      try {
-        f.after_id = std::stoll(req.get_param_value("after"));
-      } catch (const std::exception&) {
+      auto after = IntParam(req, "after", 0, 0, kMaxId);
+      if (!after) {
         ctx.options.detector->Unsubscribe(feed->subscription);
-        return SendError(res, 400, "after must be an alert id");
+        return SendError(res, 400, after.error().message);
       }
+      f.after_id = *after;
       f.limit = kMaxAlertsListed;
       auto backlog = ctx.options.detection->ListAlerts(f);
       if (backlog) {
@@ -136,7 +138,9 @@ void RegisterAlertsRoutes(httplib::Server& http, ApiContext& ctx) {
 
   http.Get(R"(/api/alerts/(\d+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!Ready(ctx, res)) return;
-    auto alert = ctx.options.detection->GetAlert(std::stoll(req.matches[1]));
+    auto id = ParseIntParam("alert id", req.matches[1].str(), 1, kMaxId);
+    if (!id) return SendError(res, 404, "no alert " + std::string(req.matches[1]));
+    auto alert = ctx.options.detection->GetAlert(*id);
     if (!alert) return SendError(res, 500, alert.error().message);
     if (!*alert) return SendError(res, 404, "no alert " + std::string(req.matches[1]));
     SendJson(res, detect::AlertJson(**alert));
@@ -164,7 +168,9 @@ void RegisterAlertsRoutes(httplib::Server& http, ApiContext& ctx) {
                        "status must be new, acknowledged or closed, not '" + *change.status + "'");
     auto who = Caller(ctx, req);
     change.author = who ? who->name : "";
-    auto updated = ctx.options.detection->UpdateAlert(std::stoll(req.matches[1]), change);
+    auto id = ParseIntParam("alert id", req.matches[1].str(), 1, kMaxId);
+    if (!id) return SendError(res, 404, "no alert " + std::string(req.matches[1]));
+    auto updated = ctx.options.detection->UpdateAlert(*id, change);
     if (!updated) return SendError(res, 500, updated.error().message);
     if (!*updated) return SendError(res, 404, "no alert " + std::string(req.matches[1]));
     SendJson(res, detect::AlertJson(**updated));

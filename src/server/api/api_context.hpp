@@ -14,6 +14,10 @@
 #include "server/api/event_hub.hpp"
 #include "server/store/user_store.hpp"
 
+namespace vigil::store {
+class HostDirectory;
+}
+
 namespace vigil::server {
 
 struct ApiContext {
@@ -26,6 +30,7 @@ struct ApiContext {
   // null/empty when the server runs without them (then /api/actions answers 503).
   store::ActionStore* actions = nullptr;
   ApiServer::ConnectedAgentsFn command_channels = {};
+  store::HostDirectory* hosts = nullptr;  // imported hosts, and which host names are known
 };
 
 // How a request authenticated: an API bearer token, or a console session cookie.

@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "server/api/api_context.hpp"
 #include "server/api/routes.hpp"
+#include "server/store/host_directory.hpp"
 
 namespace vigil::server {
 namespace {
@@ -128,6 +129,10 @@ Result<void> ApiServer::Start() {
   if (!users) return Fail("api: " + users.error().message);
   users_ = std::move(*users);
   context_->users = users_.get();
+  auto hosts = store::HostDirectory::Open(options_.db_path);
+  if (!hosts) return Fail("api: " + hosts.error().message);
+  hosts_ = std::move(*hosts);
+  context_->hosts = hosts_.get();
   http_ = std::make_unique<httplib::SSLServer>(options_.pki.server_cert.c_str(),
                                                options_.pki.server_key.c_str());
   if (!http_->is_valid()) return Fail("api: cannot load the server certificate or key");

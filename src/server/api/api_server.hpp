@@ -21,7 +21,8 @@ class SSLServer;
 }
 namespace vigil::store {
 class DetectionStore;
-}
+class HostDirectory;
+}  // namespace vigil::store
 namespace vigil::detect {
 class Detector;
 }
@@ -63,6 +64,7 @@ class ApiServer {
   ConnectedAgentsFn connected_;
   std::shared_ptr<EventHub> hub_;
   std::unique_ptr<store::UserStore> users_;
+  std::unique_ptr<store::HostDirectory> hosts_;
   std::unique_ptr<ApiContext> context_;
   std::unique_ptr<httplib::SSLServer> http_;
   std::thread thread_;

@@ -1,12 +1,13 @@
 // GET /api/health, /api/hosts and /api/events: the fleet and its stored telemetry.
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "common/event_json.hpp"
 #include "common/schema.hpp"
 #include "common/time.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
+#include "server/store/host_directory.hpp"
 
 namespace vigil::server {
 using nlohmann::json;
@@ -43,6 +44,29 @@ void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx) {
                      {"events_dropped", h.events_dropped},
                      {"batches_rejected", h.batches_rejected}});
     }
+    // Hosts known only from imported telemetry: no agent, so no online state and no last contact;
+    // what there is, is their events' time span and count.
+    if (ctx.hosts) {
+      auto imported = ctx.hosts->ListImported();
+      if (!imported) return SendError(res, 500, imported.error().message);
+      for (const auto& h : *imported)
+        out.push_back({{"agent.id", ""},
+                       {"host.id", h.host_id},
+                       {"host.name", h.hostname},
+                       {"os", ""},
+                       {"agent.version", ""},
+                       {"sensor", h.source},
+                       {"imported", true},
+                       {"online", nullptr},
+                       {"enrolled", ""},
+                       {"last_seen", ""},
+                       {"first_event", FormatRfc3339(h.first_event_ns)},
+                       {"last_event", FormatRfc3339(h.last_event_ns)},
+                       {"last_import", FormatRfc3339(h.imported_ns)},
+                       {"events_received", h.events},
+                       {"events_dropped", 0},
+                       {"batches_rejected", 0}});
+    }
     res.set_content(out.dump() + "\n", "application/json");
   });
 
@@ -59,6 +83,10 @@ void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx) {
       if (!until) return SendError(res, 400, "until: " + until.error().message);
       query.until_ns = *until;
     }
+    if (auto w = CheckWindow(query.since_ns, req.get_param_value("since"), query.until_ns,
+                             req.has_param("until") ? req.get_param_value("until") : "now");
+        !w)
+      return SendError(res, 400, w.error().message);
     if (req.has_param("category")) {
       auto c = schema::ParseCategory(req.get_param_value("category"));
       if (!c) {
@@ -71,16 +99,11 @@ void RegisterFleetRoutes(httplib::Server& http, ApiContext& ctx) {
       query.category = *c;
     }
     if (req.has_param("host")) query.host = req.get_param_value("host");
-    if (req.has_param("limit")) {
-      const std::string text = req.get_param_value("limit");
-      const std::string bounds = "limit must be a number from 0 to " +
-                                 std::to_string(ctx.options.max_event_limit) + ", not '" + text +
-                                 "'";
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), query.limit);
-      if (ec != std::errc() || end != text.data() + text.size() || text.empty() ||
-          query.limit > ctx.options.max_event_limit)
-        return SendError(res, 400, bounds);
-    }
+    if (!CheckHostKnown(ctx, query.host, res)) return;
+    auto limit = IntParam(req, "limit", static_cast<std::int64_t>(query.limit), 0,
+                          static_cast<std::int64_t>(ctx.options.max_event_limit));
+    if (!limit) return SendError(res, 400, limit.error().message);
+    query.limit = static_cast<std::size_t>(*limit);
     if (req.has_param("order")) {
       const std::string order = req.get_param_value("order");
       if (order != "asc" && order != "desc")

@@ -6,6 +6,7 @@
 #include "hunt/hunt.hpp"
 #include "server/api/api_context.hpp"
 #include "server/api/hunt_stream.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -97,23 +98,9 @@ void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
     }
     auto query = hunt::Parse(text);
     if (!query) return SendError(res, 400, query.error().message);
-    hunt::HuntOptions options;
-    const std::int64_t now = NowNs();
-    for (const char* key : {"since", "until"}) {
-      if (!body.contains(key)) continue;
-      if (!body[key].is_string())
-        return SendError(res, 400, std::string(key) + " must be a string");
-      auto t = ParseSinceNs(body[key].get<std::string>(), now);
-      if (!t) return SendError(res, 400, std::string(key) + ": " + t.error().message);
-      (std::string_view(key) == "since" ? options.since_ns : options.until_ns) = *t;
-    }
-    if (body.contains("host") && body["host"].is_string()) options.host = body["host"];
-    if (body.contains("limit")) {
-      if (!body["limit"].is_number_unsigned()) return SendError(res, 400, "limit must be a number");
-      options.limit = body["limit"].get<std::size_t>();
-      if (options.limit > ctx.options.max_event_limit)
-        return SendError(res, 400, "limit exceeds " + std::to_string(ctx.options.max_event_limit));
-    }
+    auto window = HuntOptionsFromBody(ctx, body, res);
+    if (!window) return;
+    hunt::HuntOptions options = std::move(*window);
     if (body.contains("timeout")) {  // per query, "500ms" .. "10m" (default 30 s)
       if (!body["timeout"].is_string())
         return SendError(res, 400, "timeout must be a duration string like \"30s\"");
@@ -131,6 +118,51 @@ void RegisterHuntRoutes(httplib::Server& http, ApiContext& ctx) {
     }
     StreamHunt(res, ctx, std::make_shared<const hunt::Query>(std::move(*query)), options);
   });
+}
+
+std::optional<hunt::HuntOptions> HuntOptionsFromBody(ApiContext& ctx, const json& body,
+                                                     httplib::Response& res) {
+  hunt::HuntOptions options;
+  const std::int64_t now = NowNs();
+  std::string texts[2] = {"", "now"};
+  for (int i = 0; i < 2; ++i) {
+    const char* key = i == 0 ? "since" : "until";
+    if (!body.contains(key)) continue;
+    if (!body[key].is_string()) {
+      SendError(res, 400, std::string(key) + " must be a string");
+      return std::nullopt;
+    }
+    texts[i] = body[key].get<std::string>();
+    auto t = ParseSinceNs(texts[i], now);
+    if (!t) {
+      SendError(res, 400, std::string(key) + ": " + t.error().message);
+      return std::nullopt;
+    }
+    (i == 0 ? options.since_ns : options.until_ns) = *t;
+  }
+  if (auto w = CheckWindow(options.since_ns, texts[0], options.until_ns, texts[1]); !w) {
+    SendError(res, 400, w.error().message);
+    return std::nullopt;
+  }
+  if (body.contains("host")) {
+    if (!body["host"].is_string()) {
+      SendError(res, 400, "host must be a string");
+      return std::nullopt;
+    }
+    options.host = body["host"];
+  }
+  if (!CheckHostKnown(ctx, options.host, res)) return std::nullopt;
+  if (body.contains("limit")) {
+    const auto max = ctx.options.max_event_limit;
+    if (!body["limit"].is_number_unsigned() || body["limit"].get<std::size_t>() > max) {
+      SendError(res, 400,
+                "limit must be a whole number from 0 to " + std::to_string(max) + ", not " +
+                    body["limit"].dump());
+      return std::nullopt;
+    }
+    options.limit = body["limit"].get<std::size_t>();
+  }
+  return options;
 }
 
 void StreamHunt(httplib::Response& res, ApiContext& ctx, std::shared_ptr<const hunt::Query> query,

@@ -9,6 +9,7 @@
 
 #include "common/schema.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 
 namespace vigil::server {
@@ -35,15 +36,9 @@ void RegisterLiveRoutes(httplib::Server& http, ApiContext& ctx) {
     filter.text = req.get_param_value("q");
     if (filter.text.size() > 1024) return SendError(res, 400, "q is longer than 1024 characters");
     std::size_t capacity = EventHub::kDefaultCapacity;
-    if (req.has_param("buffer")) {
-      try {
-        capacity = std::stoul(req.get_param_value("buffer"));
-      } catch (const std::exception&) {
-        return SendError(res, 400, "buffer must be a number of events");
-      }
-      if (capacity == 0 || capacity > 200000)
-        return SendError(res, 400, "buffer must be between 1 and 200000 events");
-    }
+    auto buffer = IntParam(req, "buffer", static_cast<std::int64_t>(capacity), 1, 200000);
+    if (!buffer) return SendError(res, 400, buffer.error().message + " (events)");
+    capacity = static_cast<std::size_t>(*buffer);
     auto subscriber = ctx.hub->Subscribe(std::move(filter), capacity);
     EventHub* hub = ctx.hub;
     res.set_header("X-Accel-Buffering", "no");

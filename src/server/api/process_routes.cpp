@@ -15,6 +15,7 @@
 #include "common/time.hpp"
 #include "hunt/hunt.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 #include "server/store/sqlite_util.hpp"
 
@@ -40,16 +41,6 @@ bool ValidEntityId(const std::string& id) {
          id.find_first_not_of(
              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:._-") ==
              std::string::npos;
-}
-
-std::int64_t ParamInt(const httplib::Request& req, const char* name, std::int64_t fallback,
-                      std::int64_t lo, std::int64_t hi) {
-  if (!req.has_param(name)) return fallback;
-  try {
-    return std::clamp<std::int64_t>(std::stoll(req.get_param_value(name)), lo, hi);
-  } catch (const std::exception&) {
-    return fallback;
-  }
 }
 
 // Prepared statements of one tree request.
@@ -196,10 +187,15 @@ void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx) {
     const std::string id = req.get_param_value("entity_id");
     if (!ValidEntityId(id))
       return SendError(res, 400, "entity_id must be a process.entity_id (letters, digits, ':._-')");
-    const bool want_ancestors = ParamInt(req, "ancestors", 1, 0, 1) == 1;
-    const auto depth = ParamInt(req, "depth", 2, 0, 64);
-    const auto max_nodes = static_cast<std::size_t>(
-        ParamInt(req, "max", 2000, 1, static_cast<std::int64_t>(kMaxNodes)));
+    auto ancestors_param = IntParam(req, "ancestors", 1, 0, 1);
+    if (!ancestors_param) return SendError(res, 400, ancestors_param.error().message);
+    auto depth_param = IntParam(req, "depth", 2, 0, 64);
+    if (!depth_param) return SendError(res, 400, depth_param.error().message);
+    auto max_param = IntParam(req, "max", 2000, 1, static_cast<std::int64_t>(kMaxNodes));
+    if (!max_param) return SendError(res, 400, max_param.error().message);
+    const bool want_ancestors = *ancestors_param == 1;
+    const auto depth = *depth_param;
+    const auto max_nodes = static_cast<std::size_t>(*max_param);
     auto reader = TreeReader::Open(ctx.options.db_path);
     if (!reader) return SendError(res, 500, reader.error().message);
 
@@ -267,7 +263,9 @@ void RegisterProcessRoutes(httplib::Server& http, ApiContext& ctx) {
     auto query = hunt::Parse(category + " where process.entity_id == \"" + id + "\"");
     if (!query) return SendError(res, 500, query.error().message);
     hunt::HuntOptions options;
-    options.limit = static_cast<std::size_t>(ParamInt(req, "limit", 200, 1, 10000));
+    auto limit = IntParam(req, "limit", 200, 1, 10000);
+    if (!limit) return SendError(res, 400, limit.error().message);
+    options.limit = static_cast<std::size_t>(*limit);
     json rows = json::array();
     auto stats =
         hunt::Run(ctx.options.db_path, *query, options, [&](const nlohmann::ordered_json& row) {

@@ -119,41 +119,28 @@ void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx) {
 
   // Retro-hunt: the stored rule through the SQL path over history. Body: {"since": "30d",
   // "until": ..., "host": ..., "limit": N}. Streams JSON Lines like POST /api/hunt.
-  http.Post(R"(/api/rules/([A-Za-z0-9._-]+)/hunt)", [&ctx](const httplib::Request& req,
-                                                           httplib::Response& res) {
-    if (!Ready(ctx, res)) return;
-    auto rule = ctx.options.detection->GetRule(req.matches[1]);
-    if (!rule) return SendError(res, 500, rule.error().message);
-    if (!*rule) return SendError(res, 404, "no rule with id '" + std::string(req.matches[1]) + "'");
-    json body = json::object();
-    if (!req.body.empty()) {
-      auto parsed = ParseJsonObject(req, res);
-      if (!parsed) return;
-      body = std::move(*parsed);
-    }
-    auto kind = detect::ParseKind((*rule)->kind);
-    auto spec =
-        detect::ParseRule((*rule)->source, kind.value_or(detect::RuleKind::Eql), (*rule)->id);
-    if (!spec) return SendError(res, 400, "rule " + (*rule)->id + ": " + spec.error().message);
-    hunt::HuntOptions options;
-    const std::int64_t now = NowNs();
-    for (const char* key : {"since", "until"}) {
-      if (!body.contains(key)) continue;
-      if (!body[key].is_string())
-        return SendError(res, 400, std::string(key) + " must be a string");
-      auto t = ParseSinceNs(body[key].get<std::string>(), now);
-      if (!t) return SendError(res, 400, std::string(key) + ": " + t.error().message);
-      (std::string_view(key) == "since" ? options.since_ns : options.until_ns) = *t;
-    }
-    if (body.contains("host") && body["host"].is_string()) options.host = body["host"];
-    if (body.contains("limit")) {
-      if (!body["limit"].is_number_unsigned()) return SendError(res, 400, "limit must be a number");
-      options.limit = body["limit"].get<std::size_t>();
-      if (options.limit > ctx.options.max_event_limit)
-        return SendError(res, 400, "limit exceeds " + std::to_string(ctx.options.max_event_limit));
-    }
-    StreamHunt(res, ctx, spec->query, options);
-  });
+  http.Post(R"(/api/rules/([A-Za-z0-9._-]+)/hunt)",
+            [&ctx](const httplib::Request& req, httplib::Response& res) {
+              if (!Ready(ctx, res)) return;
+              auto rule = ctx.options.detection->GetRule(req.matches[1]);
+              if (!rule) return SendError(res, 500, rule.error().message);
+              if (!*rule)
+                return SendError(res, 404, "no rule with id '" + std::string(req.matches[1]) + "'");
+              json body = json::object();
+              if (!req.body.empty()) {
+                auto parsed = ParseJsonObject(req, res);
+                if (!parsed) return;
+                body = std::move(*parsed);
+              }
+              auto kind = detect::ParseKind((*rule)->kind);
+              auto spec = detect::ParseRule((*rule)->source, kind.value_or(detect::RuleKind::Eql),
+                                            (*rule)->id);
+              if (!spec)
+                return SendError(res, 400, "rule " + (*rule)->id + ": " + spec.error().message);
+              auto options = HuntOptionsFromBody(ctx, body, res);
+              if (!options) return;
+              StreamHunt(res, ctx, spec->query, *options);
+            });
 
   http.Get("/api/detection/stats", [&ctx](const httplib::Request&, httplib::Response& res) {
     if (!ctx.options.detector) return SendError(res, 503, "live detection is not running");

@@ -7,6 +7,7 @@
 // offline agents); recurring jobs are dispatched by a scheduler thread.
 #include <atomic>
 #include <condition_variable>
+#include <limits>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 #include "server/store/action_store.hpp"
 #include "server/store/scan_store.hpp"
@@ -214,20 +216,19 @@ class ScanService {
 // The job of a request's first path match, or a 404/500 already sent.
 std::optional<store::ScanJob> JobOf(ScanService& scans, const httplib::Request& req,
                                     httplib::Response& res) {
-  std::int64_t id = 0;
-  try {
-    id = std::stoll(req.matches[1]);
-  } catch (const std::exception&) {
-    SendError(res, 400, "a scan job id is a number");
+  auto id = ParseIntParam("scan job id", req.matches[1].str(), 1,
+                          std::numeric_limits<std::int64_t>::max());
+  if (!id) {
+    SendError(res, 400, id.error().message);
     return std::nullopt;
   }
-  auto job = scans.jobs().Get(id);
+  auto job = scans.jobs().Get(*id);
   if (!job) {
     SendError(res, 500, job.error().message);
     return std::nullopt;
   }
   if (!*job) {
-    SendError(res, 404, "no scan job " + std::to_string(id));
+    SendError(res, 404, "no scan job " + std::to_string(*id));
     return std::nullopt;
   }
   return **job;

@@ -1,12 +1,15 @@
 // YARA rule sets: GET /api/yara (latest version of each), POST /api/yara (upload a new version:
 // compiled before it is stored, errors as origin:line: reason), GET /api/yara/NAME (versions, and
 // ?sources=1 for the texts of the latest or ?version=N), DELETE /api/yara/NAME.
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "agent/scan/rule_set.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/request_checks.hpp"
 #include "server/api/routes.hpp"
 #include "server/store/yara_store.hpp"
 
@@ -76,38 +79,30 @@ void RegisterYaraRoutes(httplib::Server& http, ApiContext& ctx) {
     SendJson(res, out);
   });
 
-  http.Get(R"(/api/yara/([A-Za-z0-9._-]+))",
-           [rules, unavailable](const httplib::Request& req, httplib::Response& res) {
-             if (!rules) return unavailable(res);
-             const std::string name = req.matches[1];
-             auto versions = rules->Versions(name);
-             if (!versions) return SendError(res, 500, versions.error().message);
-             if (versions->empty())
-               return SendError(res, 404, "no YARA rule set named '" + name + "'");
-             json out = InfoJson(versions->front());
-             out["versions"] = json::array();
-             for (const auto& v : *versions) out["versions"].push_back(InfoJson(v));
-             if (req.has_param("sources") || req.has_param("version")) {
-               std::int64_t version = 0;
-               if (req.has_param("version")) {
-                 try {
-                   version = std::stoll(req.get_param_value("version"));
-                 } catch (const std::exception&) {
-                   return SendError(res, 400, "version must be a number");
-                 }
-               }
-               auto got = rules->Get(name, version);
-               if (!got) return SendError(res, 500, got.error().message);
-               if (!*got)
-                 return SendError(res, 404, name + " has no version " + std::to_string(version));
-               out["selected"] = InfoJson((*got)->first);
-               out["sources"] = json::array();
-               for (const auto& s : (*got)->second)
-                 out["sources"].push_back(
-                     {{"namespace", s.name_space}, {"origin", s.origin}, {"text", s.text}});
-             }
-             SendJson(res, out);
-           });
+  http.Get(R"(/api/yara/([A-Za-z0-9._-]+))", [rules, unavailable](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    if (!rules) return unavailable(res);
+    const std::string name = req.matches[1];
+    auto versions = rules->Versions(name);
+    if (!versions) return SendError(res, 500, versions.error().message);
+    if (versions->empty()) return SendError(res, 404, "no YARA rule set named '" + name + "'");
+    json out = InfoJson(versions->front());
+    out["versions"] = json::array();
+    for (const auto& v : *versions) out["versions"].push_back(InfoJson(v));
+    if (req.has_param("sources") || req.has_param("version")) {
+      auto version = IntParam(req, "version", 0, 0, std::numeric_limits<std::int64_t>::max());
+      if (!version) return SendError(res, 400, version.error().message);
+      auto got = rules->Get(name, *version);
+      if (!got) return SendError(res, 500, got.error().message);
+      if (!*got) return SendError(res, 404, name + " has no version " + std::to_string(*version));
+      out["selected"] = InfoJson((*got)->first);
+      out["sources"] = json::array();
+      for (const auto& s : (*got)->second)
+        out["sources"].push_back(
+            {{"namespace", s.name_space}, {"origin", s.origin}, {"text", s.text}});
+    }
+    SendJson(res, out);
+  });
 
   http.Delete(R"(/api/yara/([A-Za-z0-9._-]+))",
               [rules, unavailable](const httplib::Request& req, httplib::Response& res) {

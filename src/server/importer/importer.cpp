@@ -1,6 +1,7 @@
 #include "server/importer/importer.hpp"
 
 #include "common/event_json.hpp"
+#include "common/log.hpp"
 #include "common/time.hpp"
 #include "hunt/evtx_reader.hpp"
 #include "hunt/windows_mapping.hpp"
@@ -39,15 +40,18 @@ std::string Label(const nlohmann::json& record, std::size_t i) {
 
 }  // namespace
 
-Result<ImportReport> ImportRecords(store::Store& store, std::string_view text) {
+Result<ImportReport> ImportRecords(store::Store& store, std::string_view text,
+                                   store::HostDirectory* hosts) {
   auto records = hunt::ParseWindowsRecords(text);
   if (!records) return std::unexpected(records.error());
   ImportReport report;
-  if (auto r = ImportParsed(store, *records, report); !r) return std::unexpected(r.error());
+  if (auto r = ImportParsed(store, *records, report, "import:json", hosts); !r)
+    return std::unexpected(r.error());
   return report;
 }
 
-Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes, bool recovered) {
+Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes, bool recovered,
+                                store::HostDirectory* hosts) {
   auto contents = hunt::ReadEvtxBytes(bytes, recovered);
   if (!contents) return std::unexpected(contents.error());
   ImportReport report;
@@ -56,13 +60,14 @@ Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes, boo
   report.skipped = contents->error_count;
   for (const auto& e : contents->errors)
     if (report.reasons.size() < kMaxImportReasons) report.reasons.push_back(e);
-  if (auto r = ImportParsed(store, contents->records, report); !r)
+  if (auto r = ImportParsed(store, contents->records, report, "import:evtx", hosts); !r)
     return std::unexpected(r.error());
   return report;
 }
 
 Result<void> ImportParsed(store::Store& store, const std::vector<nlohmann::json>& parsed,
-                          ImportReport& report) {
+                          ImportReport& report, std::string_view source,
+                          store::HostDirectory* hosts) {
   const auto* records = &parsed;
   std::vector<store::IngestBatch> batch(1);
   auto flush = [&]() -> Result<void> {
@@ -70,6 +75,10 @@ Result<void> ImportParsed(store::Store& store, const std::vector<nlohmann::json>
     auto r = store.Append(batch);
     if (!r) return Fail("store: " + r.error().message);
     report.imported += r->front().stored;
+    // The events are stored whatever happens here: a failure only leaves the hosts list short.
+    if (hosts)
+      if (auto recorded = hosts->RecordImported(source, batch.front().events); !recorded)
+        VLOG_WARN("import: hosts list not updated: {}", recorded.error().message);
     if (r->front().rejected) {
       report.skipped += r->front().rejected;
       if (report.reasons.size() < kMaxImportReasons)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "server/store/host_directory.hpp"
 #include "server/store/store.hpp"
 
 namespace vigil::server {
@@ -27,19 +28,22 @@ inline constexpr std::size_t kMaxImportReasons = 100;
 
 // Parses text (one JSON value, an array, or one value per line), maps every record and appends
 // them to the store (unsequenced batches: never deduplicated). A record that cannot be mapped is
-// skipped and reported; a text that is not JSON at all is an error.
-Result<ImportReport> ImportRecords(store::Store& store, std::string_view text);
+// skipped and reported; a text that is not JSON at all is an error. hosts (if given) records the
+// hosts of the stored events as imported ("import:json"), so the hosts list shows them.
+Result<ImportReport> ImportRecords(store::Store& store, std::string_view text,
+                                   store::HostDirectory* hosts = nullptr);
 
 // An .evtx file's bytes: every readable record is mapped and appended; a damaged record is
 // counted as skipped with its record number, file offset and libevtx's reason. An error only when
 // the bytes are not an EVTX file or its header is unreadable. `recovered`: also the records
-// libevtx recovers outside the allocated ones (hunt::ReadEvtxFile).
-Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes,
-                                bool recovered = false);
+// libevtx recovers outside the allocated ones (hunt::ReadEvtxFile). Hosts as "import:evtx".
+Result<ImportReport> ImportEvtx(store::Store& store, std::string_view bytes, bool recovered = false,
+                                store::HostDirectory* hosts = nullptr);
 
 // Maps and appends already parsed records, adding to report (record numbers count from
-// report.records).
+// report.records); the hosts of every stored batch go to hosts (if given) under source.
 Result<void> ImportParsed(store::Store& store, const std::vector<nlohmann::json>& records,
-                          ImportReport& report);
+                          ImportReport& report, std::string_view source = "import:json",
+                          store::HostDirectory* hosts = nullptr);
 
 }  // namespace vigil::server

@@ -12,8 +12,10 @@ export interface Host {
   os: string;
   "agent.version": string;
   sensor: string;
-  online: boolean;
+  online: boolean | null; // null: an imported host (no agent, so no online state)
+  imported?: boolean;
   last_seen: string;
+  last_event?: string; // imported hosts: their last event's time
   events_received: number;
   events_dropped: number;
   batches_rejected: number;
@@ -135,12 +137,14 @@ export function FleetPage() {
         </thead>
         <tbody>
           {shown.map((h) => (
-            <tr key={h["agent.id"]} data-host={h["host.name"]}>
+            <tr key={h["agent.id"] || "import:" + h["host.id"] + ":" + h["host.name"] + ":" + h.sensor} data-host={h["host.name"]}>
+              <td>{h.imported ? h["host.name"] || h["host.id"] : <Link to={hostPath(h["agent.id"])}>{h["host.name"] || h["agent.id"]}</Link>}</td>
               <td>
-                <Link to={hostPath(h["agent.id"])}>{h["host.name"] || h["agent.id"]}</Link>
-              </td>
-              <td>
-                <span className={h.online ? "badge ok" : "badge off"}>{h.online ? "online" : "offline"}</span>
+                {h.imported ? (
+                  <span className="badge">imported</span>
+                ) : (
+                  <span className={h.online ? "badge ok" : "badge off"}>{h.online ? "online" : "offline"}</span>
+                )}
               </td>
               <td>
                 <IsolationBadge state={h.isolation} />
@@ -151,7 +155,7 @@ export function FleetPage() {
               <td className="num">{h.rate === undefined ? "…" : h.rate.toFixed(1)}</td>
               <td className="num">{h.events_received.toLocaleString()}</td>
               <td className={"num" + (h.events_dropped ? " warn" : "")}>{h.events_dropped.toLocaleString()}</td>
-              <td title={h.last_seen}>{ago(h.last_seen)}</td>
+              <td title={h.imported ? "last event " + h.last_event : h.last_seen}>{ago((h.imported ? h.last_event : h.last_seen) || "")}</td>
             </tr>
           ))}
           {shown.length === 0 && (
