@@ -41,6 +41,19 @@ void Reload(ApiContext& ctx) {
   if (ctx.options.detector) (void)ctx.options.detector->Reload();
 }
 
+// The stored rule the path names (a Ready check first), or a 503/500/404 already sent.
+std::optional<store::RuleRecord> RuleOf(ApiContext& ctx, const httplib::Request& req,
+                                        httplib::Response& res) {
+  if (!Ready(ctx, res)) return std::nullopt;
+  auto rule = ctx.options.detection->GetRule(req.matches[1]);
+  if (!rule) {
+    SendError(res, 500, rule.error().message);
+    return std::nullopt;
+  }
+  if (!*rule) SendError(res, 404, "no rule with id '" + std::string(req.matches[1]) + "'");
+  return std::move(*rule);
+}
+
 }  // namespace
 
 void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx) {
@@ -55,12 +68,8 @@ void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx) {
 
   http.Get(R"(/api/rules/([A-Za-z0-9._-]+))",
            [&ctx](const httplib::Request& req, httplib::Response& res) {
-             if (!Ready(ctx, res)) return;
-             auto rule = ctx.options.detection->GetRule(req.matches[1]);
-             if (!rule) return SendError(res, 500, rule.error().message);
-             if (!*rule)
-               return SendError(res, 404, "no rule with id '" + std::string(req.matches[1]) + "'");
-             SendJson(res, RuleJson(**rule, true));
+             auto rule = RuleOf(ctx, req, res);
+             if (rule) SendJson(res, RuleJson(*rule, true));
            });
 
   // Body: {"source": "...", "file": "name.eql" or "name.yml", "kind": "eql"|"sigma"}. The kind
@@ -119,28 +128,23 @@ void RegisterRulesRoutes(httplib::Server& http, ApiContext& ctx) {
 
   // Retro-hunt: the stored rule through the SQL path over history. Body: {"since": "30d",
   // "until": ..., "host": ..., "limit": N}. Streams JSON Lines like POST /api/hunt.
-  http.Post(R"(/api/rules/([A-Za-z0-9._-]+)/hunt)",
-            [&ctx](const httplib::Request& req, httplib::Response& res) {
-              if (!Ready(ctx, res)) return;
-              auto rule = ctx.options.detection->GetRule(req.matches[1]);
-              if (!rule) return SendError(res, 500, rule.error().message);
-              if (!*rule)
-                return SendError(res, 404, "no rule with id '" + std::string(req.matches[1]) + "'");
-              json body = json::object();
-              if (!req.body.empty()) {
-                auto parsed = ParseJsonObject(req, res);
-                if (!parsed) return;
-                body = std::move(*parsed);
-              }
-              auto kind = detect::ParseKind((*rule)->kind);
-              auto spec = detect::ParseRule((*rule)->source, kind.value_or(detect::RuleKind::Eql),
-                                            (*rule)->id);
-              if (!spec)
-                return SendError(res, 400, "rule " + (*rule)->id + ": " + spec.error().message);
-              auto options = HuntOptionsFromBody(ctx, body, res);
-              if (!options) return;
-              StreamHunt(res, ctx, spec->query, *options);
-            });
+  http.Post(R"(/api/rules/([A-Za-z0-9._-]+)/hunt)", [&ctx](const httplib::Request& req,
+                                                           httplib::Response& res) {
+    auto rule = RuleOf(ctx, req, res);
+    if (!rule) return;
+    json body = json::object();
+    if (!req.body.empty()) {
+      auto parsed = ParseJsonObject(req, res);
+      if (!parsed) return;
+      body = std::move(*parsed);
+    }
+    auto kind = detect::ParseKind(rule->kind);
+    auto spec = detect::ParseRule(rule->source, kind.value_or(detect::RuleKind::Eql), rule->id);
+    if (!spec) return SendError(res, 400, "rule " + rule->id + ": " + spec.error().message);
+    auto options = HuntOptionsFromBody(ctx, body, res);
+    if (!options) return;
+    StreamHunt(res, ctx, spec->query, *options);
+  });
 
   http.Get("/api/detection/stats", [&ctx](const httplib::Request&, httplib::Response& res) {
     if (!ctx.options.detector) return SendError(res, 503, "live detection is not running");
