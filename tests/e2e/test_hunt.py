@@ -101,7 +101,10 @@ with Vigil() as v:
     host = v.hosts()[0]
     for h in (host["host.id"], host["host.name"]):
         check(len(hunt(q, "--host", h)) == 3, f"--host {h} keeps the three execs")
-    check(hunt(q, "--host", "no-such-host") == [], "--host of another host: nothing")
+    r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", q, "--since", "10m", "--host", "no-such-host"],
+                       capture_output=True, text=True)
+    check(r.returncode == 1 and 'unknown host "no-such-host"' in r.stderr and not r.stdout,
+          f"--host of no known host: an error, not an empty answer: {r.stderr.strip()}")
     r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", q, "--since", "10m", "--format", "json",
                         "--limit", "1"], capture_output=True, text=True)
     check(r.returncode == 0 and len(r.stdout.splitlines()) == 1 and "stopped at --limit 1" in r.stderr,
