@@ -128,19 +128,14 @@ HashCacheStats HashCache::Stats() const {
 }
 
 Result<void> HashCache::Load(const std::filesystem::path& path) {
-  auto bytes = ReadWholeFile(path);
-  if (!bytes) return std::unexpected(bytes.error());
-  if (!*bytes) return {};  // no cache yet
-  const std::string& b = **bytes;
-  if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0 ||
-      (b.size() - sizeof kMagic) % sizeof(DiskRecord) != 0)
-    return Fail(path.string() + ": not a hash cache file (bad header or truncated)");
-  const std::size_t n = (b.size() - sizeof kMagic) / sizeof(DiskRecord);
+  auto records =
+      ReadRecordFile<DiskRecord>(path, std::string_view(kMagic, sizeof kMagic), "hash cache");
+  if (!records) return std::unexpected(records.error());
+  if (!*records) return {};  // no cache yet
   std::lock_guard lock(mu_);
   // Stored most recent first: inserted oldest first so the order survives.
-  for (std::size_t i = n; i-- > 0;) {
-    DiskRecord r;
-    std::memcpy(&r, b.data() + sizeof kMagic + i * sizeof r, sizeof r);
+  for (auto it = (*records)->rbegin(); it != (*records)->rend(); ++it) {
+    const DiskRecord& r = *it;
     InsertLocked(Key{static_cast<dev_t>(r.dev), static_cast<ino_t>(r.ino),
                      static_cast<off_t>(r.size), r.mtime_ns, r.ctime_ns},
                  ToHex(r.digest, sizeof r.digest));

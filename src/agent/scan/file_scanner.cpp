@@ -43,6 +43,17 @@ std::uint64_t RandomSplayValue() {
   return (std::uint64_t{rd()} << 32) ^ rd();
 }
 
+void RunWorkers(int threads, const std::function<void()>& worker) {
+  std::vector<std::jthread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+}  // the jthreads join here
+
+HashCache* RunHashCache(HashCache* given, std::unique_ptr<HashCache>& own, std::size_t capacity) {
+  if (given) return given;
+  own = std::make_unique<HashCache>(capacity);
+  return own.get();
+}
+
 FileScanner::FileScanner(std::shared_ptr<const RuleSet> rules, FileScanOptions options,
                          ScanContext context)
     : rules_(std::move(rules)), options_(std::move(options)), context_(std::move(context)) {
@@ -112,32 +123,17 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
   const auto& files = (*walked)->files;
 
   std::unique_ptr<HashCache> own_hashes;
-  HashCache* hashes = options_.hashes;
-  if (!hashes) {
-    own_hashes = std::make_unique<HashCache>(1024);
-    hashes = own_hashes.get();
-  }
+  HashCache* hashes = RunHashCache(options_.hashes, own_hashes, 1024);
   const std::uint64_t rules_key = ScanCache::RulesKey(rules_->version());
   const int timeout = StretchedTimeout(options_.timeout_seconds, governor.thread_share());
-  std::mutex sink_mu;
-  auto emit = [&](const v1::Event& e) {
-    std::lock_guard lock(sink_mu);
-    if (sink) sink(e);
-  };
+  RunSink emit(sink);
   Checkpointer checkpoints(options_.resume, files, options_.checkpoint, progress);
   std::atomic<std::size_t> next{checkpoints.first()};
-  std::atomic<bool> setup_failed{false};
-  std::string setup_error;
 
   auto worker = [&] {
     Governor::ThreadScope scope(governor);
     auto scanner = YaraScanner::Create(rules_, timeout);
-    if (!scanner) {
-      std::lock_guard lock(sink_mu);
-      setup_failed = true;
-      setup_error = scanner.error().message;
-      return;
-    }
+    if (!scanner) return emit.SetupFailed(scanner.error().message);
     std::vector<std::uint8_t> buffer;
     for (;;) {
       if (!governor.Checkpoint()) return;
@@ -154,7 +150,7 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
       }
       UniqueFd fd;
       struct stat st {};
-      if (!OpenWalkedFile(entry, fd, st, context_, progress, emit)) continue;
+      if (!OpenWalkedFile(entry, fd, st, context_, progress, std::ref(emit))) continue;
       const FileIdentity id = IdentityOf(st);
       auto size = static_cast<std::uint64_t>(st.st_size);
       if (options_.walk.max_size && size > options_.walk.max_size) size = options_.walk.max_size;
@@ -214,11 +210,8 @@ Result<ScanSummary> FileScanner::Run(ScanControl& control, const Clock& clock,
     }
   };
 
-  std::vector<std::jthread> pool;
-  // Every worker has its own thread: the governor lowers the priorities of the threads it runs on.
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  pool.clear();  // joins
-  if (setup_failed) return Fail(setup_error);
+  RunWorkers(threads, worker);
+  if (auto ok = emit.SetupResult(); !ok) return std::unexpected(ok.error());
   checkpoints.Flush();
 
   FinishSummary(summary, progress, control, governor, started);

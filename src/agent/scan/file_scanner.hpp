@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 
 #include "agent/scan/checkpoint.hpp"
 #include "agent/scan/file_walker.hpp"
@@ -86,5 +88,40 @@ void FinishSummary(ScanSummary& summary, ProgressTracker& progress, const ScanCo
 int StretchedTimeout(int seconds, double share);
 // A random 64-bit value for the splay.
 std::uint64_t RandomSplayValue();
+
+// What a scan's Run shares with its worker threads: their events reach the caller's sink one at a
+// time, and a worker that cannot set up (no YARA scanner) fails the run with its reason.
+class RunSink {
+ public:
+  explicit RunSink(const EventSink& sink) : sink_(sink) {}
+  RunSink(const RunSink&) = delete;
+  RunSink& operator=(const RunSink&) = delete;
+  void operator()(const v1::Event& e) {
+    std::lock_guard lock(mu_);
+    if (sink_) sink_(e);
+  }
+  void SetupFailed(const std::string& why) {
+    std::lock_guard lock(mu_);
+    if (!setup_error_) setup_error_ = why;
+  }
+  // After the workers joined: the first set-up failure, if any.
+  Result<void> SetupResult() const {
+    std::lock_guard lock(mu_);
+    if (setup_error_) return Fail(*setup_error_);
+    return {};
+  }
+
+ private:
+  const EventSink& sink_;
+  mutable std::mutex mu_;
+  std::optional<std::string> setup_error_;
+};
+
+// Runs worker on `threads` threads of its own (the governor lowers the priority of the threads it
+// runs on, so none is reused) and joins them.
+void RunWorkers(int threads, const std::function<void()>& worker);
+
+// The hash cache a run uses: the caller's, else a new one of `capacity` entries kept in own.
+HashCache* RunHashCache(HashCache* given, std::unique_ptr<HashCache>& own, std::size_t capacity);
 
 }  // namespace vigil::agent::scan

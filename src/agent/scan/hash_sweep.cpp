@@ -30,16 +30,8 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
   const auto& files = (*walked)->files;
 
   std::unique_ptr<HashCache> own_hashes;
-  HashCache* hashes = options_.hashes;
-  if (!hashes) {
-    own_hashes = std::make_unique<HashCache>(1 << 16);
-    hashes = own_hashes.get();
-  }
-  std::mutex sink_mu;
-  auto emit = [&](const v1::Event& e) {
-    std::lock_guard lock(sink_mu);
-    if (sink) sink(e);
-  };
+  HashCache* hashes = RunHashCache(options_.hashes, own_hashes, 1 << 16);
+  RunSink emit(sink);
   Checkpointer checkpoints(options_.resume, files, options_.checkpoint, progress);
   std::atomic<std::size_t> next{checkpoints.first()};
 
@@ -58,7 +50,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
       if (!cached) {
         UniqueFd fd;
         struct stat st {};
-        if (!OpenWalkedFile(entry, fd, st, context_, progress, emit)) continue;
+        if (!OpenWalkedFile(entry, fd, st, context_, progress, std::ref(emit))) continue;
         bool stopped = false;
         auto digest = hashes->Sha256(fd.get(), [&](std::size_t bytes) {
           stopped = !governor.AcquireIo(bytes);
@@ -85,9 +77,7 @@ Result<ScanSummary> HashSweeper::Run(ScanControl& control, const Clock& clock,
       progress.MaybeReport();
     }
   };
-  std::vector<std::jthread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  pool.clear();  // joins
+  RunWorkers(threads, worker);
   checkpoints.Flush();
 
   FinishSummary(summary, progress, control, governor, started);

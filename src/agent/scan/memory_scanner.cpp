@@ -125,24 +125,13 @@ Result<ScanSummary> MemoryScanner::Run(ScanControl& control, const Clock& clock,
   progress.SetTotals(0, 0, pids.size());
   const int timeout = StretchedTimeout(options_.timeout_seconds, governor.thread_share());
 
-  std::mutex sink_mu;
-  auto emit = [&](const v1::Event& e) {
-    std::lock_guard lock(sink_mu);
-    if (sink) sink(e);
-  };
+  RunSink emit(sink);
   std::atomic<std::size_t> next{0};
-  std::atomic<bool> setup_failed{false};
-  std::string setup_error;
 
   auto worker = [&] {
     Governor::ThreadScope scope(governor);
     auto scanner = YaraScanner::Create(rules_, timeout);
-    if (!scanner) {
-      std::lock_guard lock(sink_mu);
-      setup_failed = true;
-      setup_error = scanner.error().message;
-      return;
-    }
+    if (!scanner) return emit.SetupFailed(scanner.error().message);
     BlockIterator blocks;
     blocks.block_size = options_.block_size;
     blocks.governor = &governor;
@@ -204,10 +193,8 @@ Result<ScanSummary> MemoryScanner::Run(ScanControl& control, const Clock& clock,
     }
   };
 
-  std::vector<std::jthread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  pool.clear();
-  if (setup_failed) return Fail(setup_error);
+  RunWorkers(threads, worker);
+  if (auto ok = emit.SetupResult(); !ok) return std::unexpected(ok.error());
 
   FinishSummary(summary, progress, control, governor, started);
   return summary;

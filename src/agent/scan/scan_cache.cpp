@@ -83,21 +83,16 @@ std::size_t ScanCache::size() const {
 }
 
 Result<void> ScanCache::Load(const std::filesystem::path& path) {
-  auto bytes = ReadWholeFile(path);
-  if (!bytes) return std::unexpected(bytes.error());
-  if (!*bytes) return {};  // no cache yet
-  const std::string& b = **bytes;
-  if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0 ||
-      (b.size() - sizeof kMagic) % sizeof(DiskRecord) != 0)
-    return Fail(path.string() + ": not a scan cache file (bad header or truncated)");
+  auto records =
+      ReadRecordFile<DiskRecord>(path, std::string_view(kMagic, sizeof kMagic), "scan cache");
+  if (!records) return std::unexpected(records.error());
+  if (!*records) return {};  // no cache yet
   std::lock_guard lock(mu_);
   lru_.clear();
   index_.clear();
-  const std::size_t n = (b.size() - sizeof kMagic) / sizeof(DiskRecord);
   // Stored most recent first: insert oldest first so the order survives.
-  for (std::size_t i = n; i-- > 0;) {
-    DiskRecord r;
-    std::memcpy(&r, b.data() + sizeof kMagic + i * sizeof r, sizeof r);
+  for (auto it = (*records)->rbegin(); it != (*records)->rend(); ++it) {
+    const DiskRecord& r = *it;
     InsertLocked(FileIdentity{static_cast<dev_t>(r.dev), static_cast<ino_t>(r.ino), r.size,
                               r.mtime_ns, r.ctime_ns},
                  r.rules_key);

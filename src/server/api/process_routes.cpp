@@ -52,29 +52,27 @@ class TreeReader {
     sqlite3_busy_timeout(db->get(), 5000);
     TreeReader r;
     r.db_ = std::move(*db);
-    auto node = store::sqlite::Prepare(
-        r.db_.get(),
-        "SELECT process_parent_entity_id, process_pid, process_name, process_executable, "
-        "process_command_line, user_name, process_hash_sha256, process_start, timestamp, "
-        "host_name, event_action, process_parent_pid, process_parent_name, "
-        "process_parent_command_line, process_working_directory, user_id FROM process "
-        "WHERE process_entity_id = ? ORDER BY CASE event_action WHEN 'exec' THEN 0 "
-        "WHEN 'snapshot' THEN 1 WHEN 'fork' THEN 2 ELSE 3 END, timestamp DESC LIMIT 1");
-    if (!node) return std::unexpected(node.error());
-    r.node_ = std::move(*node);
-    auto end = store::sqlite::Prepare(
-        r.db_.get(),
-        "SELECT process_end, process_exit_code FROM process WHERE process_entity_id = ? AND "
-        "event_action = 'exit' LIMIT 1");
-    if (!end) return std::unexpected(end.error());
-    r.end_ = std::move(*end);
-    auto children = store::sqlite::Prepare(
-        r.db_.get(),
-        "SELECT process_entity_id, min(timestamp) AS t FROM process WHERE "
-        "process_parent_entity_id = ? AND process_entity_id IS NOT NULL "
-        "AND process_entity_id != process_parent_entity_id GROUP BY process_entity_id ORDER BY t");
-    if (!children) return std::unexpected(children.error());
-    r.children_ = std::move(*children);
+    const std::pair<StmtPtr*, const char*> statements[] = {
+        {&r.node_,
+         "SELECT process_parent_entity_id, process_pid, process_name, process_executable, "
+         "process_command_line, user_name, process_hash_sha256, process_start, timestamp, "
+         "host_name, event_action, process_parent_pid, process_parent_name, "
+         "process_parent_command_line, process_working_directory, user_id FROM process "
+         "WHERE process_entity_id = ? ORDER BY CASE event_action WHEN 'exec' THEN 0 "
+         "WHEN 'snapshot' THEN 1 WHEN 'fork' THEN 2 ELSE 3 END, timestamp DESC LIMIT 1"},
+        {&r.end_,
+         "SELECT process_end, process_exit_code FROM process WHERE process_entity_id = ? AND "
+         "event_action = 'exit' LIMIT 1"},
+        {&r.children_,
+         "SELECT process_entity_id, min(timestamp) AS t FROM process WHERE "
+         "process_parent_entity_id = ? AND process_entity_id IS NOT NULL "
+         "AND process_entity_id != process_parent_entity_id GROUP BY process_entity_id "
+         "ORDER BY t"}};
+    for (const auto& [stmt, sql] : statements) {
+      auto prepared = store::sqlite::Prepare(r.db_.get(), sql);
+      if (!prepared) return std::unexpected(prepared.error());
+      *stmt = std::move(*prepared);
+    }
     // Alerts of the detection engine live in its own table (when it is there): counted with the
     // alert events. Without it the statement stays empty.
     if (auto alerts =
@@ -115,23 +113,25 @@ class TreeReader {
                                                           : json(sqlite3_column_int64(s, i));
         };
         n["known"] = true;
-        n["parent_entity_id"] = text(0);
+        // The node statement's text columns by key (see Open).
+        static constexpr std::pair<const char*, int> kTextColumns[] = {{"parent_entity_id", 0},
+                                                                       {"name", 2},
+                                                                       {"executable", 3},
+                                                                       {"command_line", 4},
+                                                                       {"user", 5},
+                                                                       {"sha256", 6},
+                                                                       {"host", 9},
+                                                                       {"action", 10},
+                                                                       {"parent_name", 12},
+                                                                       {"parent_command_line", 13},
+                                                                       {"working_directory", 14},
+                                                                       {"user_id", 15}};
+        for (const auto& [key, column] : kTextColumns) n[key] = text(column);
         n["pid"] = integer(1);
-        n["name"] = text(2);
-        n["executable"] = text(3);
-        n["command_line"] = text(4);
-        n["user"] = text(5);
-        n["sha256"] = text(6);
+        n["parent_pid"] = integer(11);
         n["start"] = sqlite3_column_type(s, 7) == SQLITE_NULL
                          ? json(FormatRfc3339(sqlite3_column_int64(s, 8)))
                          : json(FormatRfc3339(sqlite3_column_int64(s, 7)));
-        n["host"] = text(9);
-        n["action"] = text(10);
-        n["parent_pid"] = integer(11);
-        n["parent_name"] = text(12);
-        n["parent_command_line"] = text(13);
-        n["working_directory"] = text(14);
-        n["user_id"] = text(15);
       } else {
         n["known"] = false;
         if (stub_from_child) {

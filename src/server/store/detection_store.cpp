@@ -229,11 +229,7 @@ Result<std::vector<RuleRecord>> DetectionStore::ListRules() {
   std::lock_guard lock(mu_);
   auto stmt = Bound(db_.get(), std::string(kRuleColumns) + " ORDER BY id", {});
   if (!stmt) return std::unexpected(stmt.error());
-  std::vector<RuleRecord> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(RuleFromRow(stmt->get()));
-  if (rc != SQLITE_DONE) return DbFail(db_.get(), "list rules");
-  return out;
+  return sqlite::CollectRows(db_.get(), stmt->get(), RuleFromRow, "rules");
 }
 
 Result<std::optional<RuleRecord>> DetectionStore::GetRule(const std::string& id) {
@@ -367,11 +363,7 @@ Result<std::vector<AlertRecord>> DetectionStore::ListAlerts(const AlertFilter& f
   params.emplace_back(static_cast<std::int64_t>(f.limit));
   auto stmt = Bound(db_.get(), sql, params);
   if (!stmt) return std::unexpected(stmt.error());
-  std::vector<AlertRecord> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(AlertFromRow(stmt->get()));
-  if (rc != SQLITE_DONE) return DbFail(db_.get(), "list alerts");
-  return out;
+  return sqlite::CollectRows(db_.get(), stmt->get(), AlertFromRow, "alerts");
 }
 
 Result<std::optional<AlertRecord>> DetectionStore::GetAlert(std::int64_t id) {

@@ -81,16 +81,16 @@ Result<std::vector<ImportedHost>> HostDirectory::ListImported() {
                       "SELECT host_id, hostname, source, first_event_ns, last_event_ns, events,"
                       " imported_ns FROM imported_hosts ORDER BY hostname, host_id, source");
   if (!stmt) return std::unexpected(stmt.error());
-  std::vector<ImportedHost> out;
-  sqlite3_stmt* s = stmt->get();
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-    out.push_back(
-        {std::string(ColumnText(s, 0)), std::string(ColumnText(s, 1)),
-         std::string(ColumnText(s, 2)), sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4),
-         static_cast<std::uint64_t>(sqlite3_column_int64(s, 5)), sqlite3_column_int64(s, 6)});
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db_.get(), "read imported_hosts");
-  return out;
+  return sqlite::CollectRows(
+      db_.get(), stmt->get(),
+      [](sqlite3_stmt* s) {
+        return ImportedHost{
+            std::string(ColumnText(s, 0)), std::string(ColumnText(s, 1)),
+            std::string(ColumnText(s, 2)), sqlite3_column_int64(s, 3),
+            sqlite3_column_int64(s, 4),    static_cast<std::uint64_t>(sqlite3_column_int64(s, 5)),
+            sqlite3_column_int64(s, 6)};
+      },
+      "imported_hosts");
 }
 
 Result<bool> HostDirectory::Known(const std::string& host) {

@@ -42,12 +42,29 @@ Result<std::vector<ScanJob>> Jobs(sqlite3* db, const std::string& where,
   if (!stmt) return std::unexpected(stmt.error());
   sqlite::ResetGuard guard(stmt->get());
   if (arg) sqlite3_bind_int64(stmt->get(), 1, *arg);
-  std::vector<ScanJob> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(JobFromRow(stmt->get()));
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db, "read scan_jobs");
-  return out;
+  return sqlite::CollectRows(db, stmt->get(), JobFromRow, "scan_jobs");
 }
+ScanJobStore::HostProgress ProgressFromRow(sqlite3_stmt* s) {
+  ScanJobStore::HostProgress p;
+  p.agent_id = ColumnText(s, 0);
+  p.host_name = ColumnText(s, 1);
+  p.status = ColumnText(s, 2);
+  p.error = ColumnText(s, 3);
+  p.files_total = sqlite3_column_int64(s, 4);
+  p.files_done = sqlite3_column_int64(s, 5);
+  p.bytes_total = sqlite3_column_int64(s, 6);
+  p.bytes_done = sqlite3_column_int64(s, 7);
+  p.processes_total = sqlite3_column_int64(s, 8);
+  p.processes_done = sqlite3_column_int64(s, 9);
+  p.findings = sqlite3_column_int64(s, 10);
+  p.errors = sqlite3_column_int64(s, 11);
+  p.eta_seconds = sqlite3_column_type(s, 12) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 12);
+  p.updated_ns = sqlite3_column_int64(s, 13);
+  p.files_cached = sqlite3_column_int64(s, 14);
+  p.files_hashed = sqlite3_column_int64(s, 15);
+  return p;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ScanJobStore>> ScanJobStore::Open(const std::filesystem::path& db_path) {
@@ -157,13 +174,13 @@ Result<std::vector<ScanRun>> ScanJobStore::Runs(std::int64_t job_id) {
   if (!stmt) return std::unexpected(stmt.error());
   sqlite::ResetGuard guard(stmt->get());
   sqlite3_bind_int64(stmt->get(), 1, job_id);
-  std::vector<ScanRun> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW)
-    out.push_back({sqlite3_column_int64(stmt->get(), 0), sqlite3_column_int64(stmt->get(), 1),
-                   sqlite3_column_int64(stmt->get(), 2), sqlite3_column_int64(stmt->get(), 3)});
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db_.get(), "read scan_runs");
-  return out;
+  return sqlite::CollectRows(
+      db_.get(), stmt->get(),
+      [](sqlite3_stmt* s) {
+        return ScanRun{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                       sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)};
+      },
+      "scan_runs");
 }
 
 Result<std::vector<ScanJob>> ScanJobStore::Due(std::int64_t now_ns) {
@@ -190,30 +207,7 @@ Result<std::vector<ScanJobStore::HostProgress>> ScanJobStore::Progress(const std
   sqlite::ResetGuard guard(stmt->get());
   auto* s = stmt->get();
   BindText(s, 1, scan_id);
-  std::vector<HostProgress> out;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    HostProgress p;
-    p.agent_id = ColumnText(s, 0);
-    p.host_name = ColumnText(s, 1);
-    p.status = ColumnText(s, 2);
-    p.error = ColumnText(s, 3);
-    p.files_total = sqlite3_column_int64(s, 4);
-    p.files_done = sqlite3_column_int64(s, 5);
-    p.bytes_total = sqlite3_column_int64(s, 6);
-    p.bytes_done = sqlite3_column_int64(s, 7);
-    p.processes_total = sqlite3_column_int64(s, 8);
-    p.processes_done = sqlite3_column_int64(s, 9);
-    p.findings = sqlite3_column_int64(s, 10);
-    p.errors = sqlite3_column_int64(s, 11);
-    p.eta_seconds = sqlite3_column_type(s, 12) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 12);
-    p.updated_ns = sqlite3_column_int64(s, 13);
-    p.files_cached = sqlite3_column_int64(s, 14);
-    p.files_hashed = sqlite3_column_int64(s, 15);
-    out.push_back(std::move(p));
-  }
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db_.get(), "read scan progress");
-  return out;
+  return sqlite::CollectRows(db_.get(), s, ProgressFromRow, "scan progress");
 }
 
 }  // namespace vigil::store

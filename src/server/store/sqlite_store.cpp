@@ -1050,26 +1050,24 @@ Result<std::vector<HostRecord>> SqliteStore::ListHosts() {
                       "sensor_dropped + spool_dropped + events_rejected, batches_rejected "
                       "FROM agents ORDER BY hostname, agent_id");
   if (!stmt) return std::unexpected(stmt.error());
-  std::vector<HostRecord> hosts;
-  sqlite3_stmt* s = stmt->get();
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    HostRecord h;
-    h.agent_id = ColumnText(s, 0);
-    h.host_id = ColumnText(s, 1);
-    h.hostname = ColumnText(s, 2);
-    h.os = ColumnText(s, 3);
-    h.agent_version = ColumnText(s, 4);
-    h.sensor_kind = ColumnText(s, 5);
-    h.enrolled_ns = sqlite3_column_int64(s, 6);
-    h.last_seen_ns = sqlite3_column_int64(s, 7);
-    h.events_received = static_cast<std::uint64_t>(sqlite3_column_int64(s, 8));
-    h.events_dropped = static_cast<std::uint64_t>(sqlite3_column_int64(s, 9));
-    h.batches_rejected = static_cast<std::uint64_t>(sqlite3_column_int64(s, 10));
-    hosts.push_back(std::move(h));
-  }
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db->get(), "read agents");
-  return hosts;
+  return sqlite::CollectRows(
+      db->get(), stmt->get(),
+      [](sqlite3_stmt* s) {
+        HostRecord h;
+        h.agent_id = ColumnText(s, 0);
+        h.host_id = ColumnText(s, 1);
+        h.hostname = ColumnText(s, 2);
+        h.os = ColumnText(s, 3);
+        h.agent_version = ColumnText(s, 4);
+        h.sensor_kind = ColumnText(s, 5);
+        h.enrolled_ns = sqlite3_column_int64(s, 6);
+        h.last_seen_ns = sqlite3_column_int64(s, 7);
+        h.events_received = static_cast<std::uint64_t>(sqlite3_column_int64(s, 8));
+        h.events_dropped = static_cast<std::uint64_t>(sqlite3_column_int64(s, 9));
+        h.batches_rejected = static_cast<std::uint64_t>(sqlite3_column_int64(s, 10));
+        return h;
+      },
+      "agents");
 }
 
 // ---------------------------------------------------------------- tokens
@@ -1168,11 +1166,7 @@ Result<std::vector<SavedHunt>> SqliteStore::ListHunts() {
   if (!db) return std::unexpected(db.error());
   auto stmt = PrepareBound(db->get(), std::string(kHuntColumns) + " ORDER BY name", {});
   if (!stmt) return std::unexpected(stmt.error());
-  std::vector<SavedHunt> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(HuntFromRow(stmt->get()));
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db->get(), "list saved hunts");
-  return out;
+  return sqlite::CollectRows(db->get(), stmt->get(), HuntFromRow, "saved hunts");
 }
 
 Result<std::optional<SavedHunt>> SqliteStore::GetHunt(const std::string& name) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -88,6 +89,18 @@ inline std::string_view ColumnText(sqlite3_stmt* stmt, int index) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, index));
   return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, index)))
            : std::string_view();
+}
+
+// Steps a prepared, bound statement to its end and maps each row with from_row(stmt); an error
+// says what was being read. The one row loop of every store's list queries.
+template <class FromRow>
+auto CollectRows(sqlite3* db, sqlite3_stmt* stmt, FromRow&& from_row, std::string_view what)
+    -> Result<std::vector<decltype(from_row(stmt))>> {
+  std::vector<decltype(from_row(stmt))> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) out.push_back(from_row(stmt));
+  if (rc != SQLITE_DONE) return DbFail(db, "read " + std::string(what));
+  return out;
 }
 
 // Runs a statement that returns one integer (or none: fallback).

@@ -28,11 +28,7 @@ Result<std::vector<YaraRuleSetInfo>> Infos(sqlite3* db, const std::string& sql,
   if (!stmt) return std::unexpected(stmt.error());
   sqlite::ResetGuard guard(stmt->get());
   if (!name.empty()) BindText(stmt->get(), 1, name);
-  std::vector<YaraRuleSetInfo> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(InfoFromRow(stmt->get()));
-  if (rc != SQLITE_DONE) return sqlite::DbFail(db, "read yara_rule_sets");
-  return out;
+  return sqlite::CollectRows(db, stmt->get(), InfoFromRow, "yara_rule_sets");
 }
 }  // namespace
 
