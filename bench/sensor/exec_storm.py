@@ -119,10 +119,10 @@ def pid_of(name):
     return [int(p) for p in out]
 
 
-def run_vigil(v, rates, seconds, round_no):
+def run_vigil(v, rates, seconds, round_no, agent_args=()):
     state = os.path.join(v.dir, f"agent{round_no}")
     v.enroll(state)
-    agent = v.start_agent(state, "--sensor", "ebpf")
+    agent = v.start_agent(state, "--sensor", "ebpf", *agent_args)
     try:
         wait_for(lambda: any(h["online"] for h in v.hosts()), 30, "agent online")
         settle(agent.pid)
@@ -175,6 +175,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--rates", default="100,200,0")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the three configurations")
+    ap.add_argument("--agent-args", default="", help="extra `vigil-agent run` arguments, e.g. '--send-interval-ms 500'")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     names = ["none", "vigil", "auditd"]
@@ -189,7 +190,7 @@ def main():
                 if name == "none":
                     rows = run_phases(lambda: [], rates, args.seconds, f"none{round_no}")
                 elif name == "vigil":
-                    rows = run_vigil(v, rates, args.seconds, round_no)
+                    rows = run_vigil(v, rates, args.seconds, round_no, args.agent_args.split())
                 else:
                     rows = run_auditd(rates, args.seconds, round_no)
                 for r in rows:

@@ -249,10 +249,12 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
        .hashes = &enricher.Hashes(),
        .emit = sink});
   responder.Start();
-  // What `vigil-agent guard` policies refuse on this host becomes policy events.
+  // What `vigil-agent guard` policies refuse on this host becomes policy events (not in replay: its
+  // events come from a file, not from this host).
   agent::guard::DenialListener guard_denials(sink);
-  if (auto r = guard_denials.Start(); !r)
-    VLOG_WARN("guard policy denials will not be reported: {}", r.error().message);
+  if (sensor != "replay")
+    if (auto r = guard_denials.Start(); !r)
+      VLOG_WARN("guard policy denials will not be reported: {}", r.error().message);
   {
     std::lock_guard lock(pipeline_mutex);
     responder_ptr = &responder;
@@ -381,7 +383,7 @@ int main(int argc, char** argv) {
   std::string syscall_hooks = "raw";
   std::size_t batch_events = 1000;
   int window = 8;
-  int send_interval_ms = 250;
+  int send_interval_ms = 500;
   run->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
       ->capture_default_str();
   run->add_option("--sensor", sensor,
