@@ -65,9 +65,10 @@ int main(int argc, char** argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fprintf(stderr, "spawn failed\n"), 1;
   }
   double c1 = CpuNs();
-  printf("{\"getppid_ns\": %.1f, \"open_read_ns\": %.1f, \"create_write_unlink_ns\": %.1f, "
-         "\"spawn_cpu_us\": %.1f}\n",
-         (t1 - t0) / (double)n, (t2 - t1) / (double)(n / 10), (t3 - t2) / (double)(n / 20),
-         (c1 - c0) / 1e3 / (double)spawns);
+  printf(
+      "{\"getppid_ns\": %.1f, \"open_read_ns\": %.1f, \"create_write_unlink_ns\": %.1f, "
+      "\"spawn_cpu_us\": %.1f}\n",
+      (t1 - t0) / (double)n, (t2 - t1) / (double)(n / 10), (t3 - t2) / (double)(n / 20),
+      (c1 - c0) / 1e3 / (double)spawns);
   return 0;
 }

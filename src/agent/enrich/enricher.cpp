@@ -22,17 +22,10 @@
 #include "common/entity_id.hpp"
 #include "common/fd.hpp"
 #include "common/log.hpp"
+#include "common/number.hpp"
 
 namespace vigil::agent {
 namespace {
-
-template <class T>
-std::optional<T> ToNumber(std::string_view text) {
-  T value{};
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Removes key from the event's extra map and returns its value as start ticks.
 std::optional<std::uint64_t> TakeTicks(v1::Event& e, const char* key) {

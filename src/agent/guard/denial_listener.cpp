@@ -9,11 +9,11 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/number.hpp"
 #include "common/time.hpp"
 
 namespace vigil::agent::guard {
@@ -40,14 +40,6 @@ std::string HexDecode(std::string_view v) {
   return out;
 }
 
-template <typename T>
-std::optional<T> Number(std::string_view v) {
-  T n{};
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || p != v.data() + v.size()) return std::nullopt;
-  return n;
-}
-
 // What the denied access was, from Landlock's `blockers` (fs.execute, fs.write_file, ...).
 std::string Action(std::string_view blockers) {
   if (blockers.find("fs.execute") != std::string_view::npos) return "exec_denied";
@@ -71,9 +63,9 @@ std::optional<AuditRecord> ParseAuditRecord(int type, std::string_view text) {
   if (close == std::string_view::npos || dot > colon || colon > close) return std::nullopt;
   AuditRecord r;
   r.type = type;
-  auto secs = Number<std::int64_t>(text.substr(6, dot - 6));
-  auto millis = Number<std::int64_t>(text.substr(dot + 1, colon - dot - 1));
-  auto serial = Number<std::uint64_t>(text.substr(colon + 1, close - colon - 1));
+  auto secs = ToNumber<std::int64_t>(text.substr(6, dot - 6));
+  auto millis = ToNumber<std::int64_t>(text.substr(dot + 1, colon - dot - 1));
+  auto serial = ToNumber<std::uint64_t>(text.substr(colon + 1, close - colon - 1));
   if (!secs || !millis || !serial) return std::nullopt;
   r.time_ns = *secs * 1'000'000'000 + *millis * 1'000'000;
   r.serial = *serial;
@@ -124,8 +116,8 @@ v1::Event DenialEvent(const AuditRecord& landlock, const AuditRecord* syscall) {
   extra["landlock.blockers"] = blockers;
   extra["landlock.domain"] = std::string(landlock.Get("domain"));
   if (syscall) {
-    if (auto pid = Number<std::int64_t>(syscall->Get("pid"))) e.set_process_pid(*pid);
-    if (auto ppid = Number<std::int64_t>(syscall->Get("ppid"))) e.set_process_parent_pid(*ppid);
+    if (auto pid = ToNumber<std::int64_t>(syscall->Get("pid"))) e.set_process_pid(*pid);
+    if (auto ppid = ToNumber<std::int64_t>(syscall->Get("ppid"))) e.set_process_parent_pid(*ppid);
     if (auto exe = syscall->Get("exe"); !exe.empty()) e.set_process_executable(std::string(exe));
     if (auto comm = syscall->Get("comm"); !comm.empty()) e.set_process_name(std::string(comm));
     if (auto uid = syscall->Get("uid"); !uid.empty()) e.set_user_id(std::string(uid));

@@ -68,20 +68,21 @@ Result<RestrictStats> Restrict(const Policy& policy) {
   const std::uint64_t write_class = WriteClass(*abi);
   std::uint64_t handled = 0;
   std::map<std::filesystem::path, std::uint64_t> rights;  // path -> granted rights
-  if (!policy.deny_exec.empty()) {
-    auto plan = PlanGrants(policy.deny_exec);
-    if (!plan) return std::unexpected(plan.error());
-    stats.exec = std::move(*plan);
-    handled |= LANDLOCK_ACCESS_FS_EXECUTE;
-    for (const auto& p : stats.exec.granted) rights[p] |= LANDLOCK_ACCESS_FS_EXECUTE;
-  }
-  if (!policy.deny_write.empty()) {
-    auto plan = PlanGrants(policy.deny_write);
-    if (!plan) return std::unexpected(plan.error());
-    stats.write = std::move(*plan);
-    handled |= write_class;
-    for (const auto& p : stats.write.granted) rights[p] |= write_class;
-  }
+  // One access class: handled, and granted everywhere the plan says.
+  auto plan_class = [&](const std::vector<std::filesystem::path>& deny, Plan& plan,
+                        std::uint64_t access) -> Result<void> {
+    if (deny.empty()) return {};
+    auto planned = PlanGrants(deny);
+    if (!planned) return std::unexpected(planned.error());
+    plan = std::move(*planned);
+    handled |= access;
+    for (const auto& p : plan.granted) rights[p] |= access;
+    return {};
+  };
+  if (auto r = plan_class(policy.deny_exec, stats.exec, LANDLOCK_ACCESS_FS_EXECUTE); !r)
+    return std::unexpected(r.error());
+  if (auto r = plan_class(policy.deny_write, stats.write, write_class); !r)
+    return std::unexpected(r.error());
   if (policy.restrict_connect && *abi < 4)
     return Fail("restricting TCP connections needs Landlock ABI 4 (Linux 6.7); this kernel has " +
                 std::to_string(*abi));

@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "common/fd.hpp"
+#include "common/number.hpp"
 
 namespace vigil::agent::procfs {
 namespace {
@@ -46,14 +47,6 @@ std::optional<std::string> ReadLink(const std::string& path) {
   ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
   if (n <= 0) return std::nullopt;
   return std::string(buf.data(), static_cast<std::size_t>(n));
-}
-
-template <class T>
-std::optional<T> ToNumber(std::string_view text) {
-  T value{};
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
-  return value;
 }
 
 std::string_view Trim(std::string_view s) {
