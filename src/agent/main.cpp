@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
@@ -145,7 +148,12 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   } else if (sensor != "none") {
     auto hooks = agent::ParseSyscallHooks(syscall_hooks);
     if (!hooks) return Die(hooks.error().message, 2);
-    auto choice = agent::MakeSensor(sensor, simulate_no_ebpf, {.syscall_hooks = *hooks});
+    // The ring is read on the uplink's tick (common/tick.hpp), at most a second apart.
+    auto choice =
+        agent::MakeSensor(sensor, simulate_no_ebpf,
+                          {.poll_interval = std::min(std::chrono::milliseconds(send_interval_ms),
+                                                     std::chrono::milliseconds(1000)),
+                           .syscall_hooks = *hooks});
     if (!choice) return Die("sensor: " + choice.error().message, sensor == "auto" ? 1 : 2);
     VLOG_INFO("sensor: {}", choice->note);
     source = std::move(choice->source);
@@ -199,6 +207,22 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   uplink_options.max_batch_events = batch_events;
   uplink_options.window = window;
   uplink_options.linger = std::chrono::milliseconds(send_interval_ms);
+  // The spool is synced on the uplink's tick while it is connected (the wake-up that sends the
+  // records syncs them), by the syncer thread below while it is not: either way every record
+  // appended is synced within 500 ms (or the send interval, if shorter).
+  std::mutex sync_mutex;
+  std::condition_variable sync_cv;
+  bool uplink_syncs = false;
+  uplink_options.on_tick = [&] { (void)spool_ref.Sync(); };
+  uplink_options.tick_interval =
+      std::min(std::chrono::milliseconds(send_interval_ms), std::chrono::milliseconds(500));
+  uplink_options.on_connected = [&](bool connected) {
+    {
+      std::lock_guard lock(sync_mutex);
+      uplink_syncs = connected;
+    }
+    sync_cv.notify_all();
+  };
   uplink_options.hello = [&] {
     v1::Hello hello;
     hello.set_host_id(host.host_id);
@@ -299,8 +323,19 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     std::uint64_t reported_spool_dropped = spool_ref.Stats().dropped_records;
     auto next_health = std::chrono::steady_clock::now();
     while (!g_stop) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      (void)spool_ref.Sync();
+      {
+        std::unique_lock lock(sync_mutex);
+        const bool was = uplink_syncs;
+        // Connected: only the health check (every 10 s) and the end of a replay are due here.
+        const bool short_wait = !was || (sensor_kind == "replay" && !replay_reported);
+        sync_cv.wait_for(lock,
+                         short_wait ? std::chrono::milliseconds(500) : std::chrono::seconds(10),
+                         [&] { return g_stop || uplink_syncs != was; });
+        if (!uplink_syncs) {
+          lock.unlock();
+          (void)spool_ref.Sync();
+        }
+      }
       if (source && std::chrono::steady_clock::now() >= next_health) {
         next_health = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         auto c = source->Counters();
@@ -338,7 +373,11 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   int signal = 0;
   sigwait(&stop_signals, &signal);
   VLOG_INFO("stopping (signal {})", signal);
-  g_stop = true;
+  {
+    std::lock_guard lock(sync_mutex);
+    g_stop = true;
+  }
+  sync_cv.notify_all();
   commands.Stop();
   if (source) source->Stop();
   {

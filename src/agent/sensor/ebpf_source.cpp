@@ -45,6 +45,7 @@
 #include "agent/sensor/procfs.hpp"
 #include "common/fd.hpp"
 #include "common/log.hpp"
+#include "common/tick.hpp"
 #include "common/time.hpp"
 #include "sensor.skel.h"
 
@@ -322,10 +323,14 @@ class EbpfSource final : public EventSource {
     }
     if (options_.persistence_inventory && !StopRequested()) Inventory();
     EndBatch();
-    const int timeout = static_cast<int>(options_.poll_interval.count());
     for (;;) {
       pollfd fds[2] = {{ring_buffer__epoll_fd(ring_.get()), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      int r = ::poll(fds, 2, timeout);
+      // Reads on the agent's tick grid (common/tick.hpp): the uplink looks at the spool (and syncs
+      // it) just after, in the same wake-up of the machine.
+      auto now = std::chrono::steady_clock::now();
+      auto timeout =
+          std::chrono::ceil<std::chrono::milliseconds>(NextTick(now, options_.poll_interval) - now);
+      int r = ::poll(fds, 2, static_cast<int>(timeout.count()));
       if (r < 0 && errno != EINTR) {
         VLOG_ERROR("ebpf source: poll: {}", std::strerror(errno));
         return;

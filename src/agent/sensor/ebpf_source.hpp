@@ -23,7 +23,9 @@ struct EbpfSourceOptions {
   std::size_t ring_bytes = 8u << 20;  // BPF ring buffer size (a power of two, >= page size)
   // Records are read when this many bytes are waiting or every poll_interval, whichever first.
   // Each read is a wake-up of the agent's threads (source, then the uplink's batch), which costs
-  // more here than the events of a trickle do; 250 ms keeps the 2 s visibility budget easily.
+  // more here than the events of a trickle do. The timed reads are on the tick grid
+  // (common/tick.hpp) at offset 0; the agent sets the uplink's send interval here, so that its
+  // looks at the spool come right after the reads.
   std::size_t wakeup_bytes = 64u << 10;
   std::chrono::milliseconds poll_interval{250};
   // File events only for paths starting with one of these (in-kernel LPM filter on the first 64

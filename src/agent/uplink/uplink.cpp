@@ -10,6 +10,7 @@
 #include "agent/uplink/gateway_stub.hpp"
 #include "agent/uplink/reconnect.hpp"
 #include "common/log.hpp"
+#include "common/tick.hpp"
 #include "common/zstd.hpp"
 #include "vigil/v1/gateway.grpc.pb.h"
 
@@ -41,11 +42,15 @@ void Uplink::Start() {
     ReconnectLoop{"uplink", options_.server, options_.max_backoff, running_, mutex_, cv_}.Run(
         [this] { return Session(); },
         [this](const std::string& reason) {
-          std::lock_guard lock(mutex_);
-          stats_.connected = false;
-          stats_.last_error = reason;
-          stats_.reconnects++;
+          {
+            std::lock_guard lock(mutex_);
+            stats_.connected = false;
+            stats_.last_error = reason;
+            stats_.reconnects++;
+          }
+          if (options_.on_connected) options_.on_connected(false);
         });
+    if (options_.on_connected) options_.on_connected(false);
   });
 }
 
@@ -185,6 +190,7 @@ std::string Uplink::Session() {
   }
   VLOG_INFO("uplink connected to {} as {}; server has up to sequence {}", options_.server,
             reply.welcome().agent_id(), committed);
+  if (options_.on_connected) options_.on_connected(true);
 
   stream->Read(&reply, Tag(kRead));
   read_pending = true;
@@ -194,6 +200,7 @@ std::string Uplink::Session() {
   auto now = std::chrono::steady_clock::now();
   auto next_status = options_.status ? now : std::chrono::steady_clock::time_point::max();
   auto next_look = now;
+  auto next_tick = options_.on_tick ? now : std::chrono::steady_clock::time_point::max();
   auto next_cmd_start = now;
   Backoff cmd_backoff(options_.max_backoff);
   bool ended = false;
@@ -209,6 +216,10 @@ std::string Uplink::Session() {
       std::lock_guard lock(mutex_);
       cmd_request = commands_request_;
       on_command = on_command_;
+    }
+    if (now >= next_tick) {
+      options_.on_tick();
+      next_tick = NextTick(now, options_.tick_interval, options_.tick_offset);
     }
     if (!cmd && cmd_request && now >= next_cmd_start) {
       cmd = std::make_unique<CommandCall>();
@@ -241,8 +252,8 @@ std::string Uplink::Session() {
               records.size() >= options_.max_batch_events ||
               (!records.empty() && spool_.Stats().next_sequence > records.back().sequence + 1);
           next_look = backlog           ? now
-                      : records.empty() ? now + options_.idle_wait
-                                        : now + options_.linger;
+                      : records.empty() ? NextTick(now, options_.idle_wait, options_.tick_offset)
+                                        : NextTick(now, options_.linger, options_.tick_offset);
         }
         if (next_record < records.size()) {
           std::size_t end = next_record + 1;
@@ -271,13 +282,14 @@ std::string Uplink::Session() {
         write_pending = true;
       }
     }
-    // Sleep until an operation completes or the next timer: the status, the next look at the
-    // spool (only when a batch could be written then), the command call's restart.
+    // Sleep until an operation completes or the next timer: the tick, the status, the next look
+    // at the spool (only when a batch could be written then), the command call's restart.
     auto deadline = now + options_.status_interval;  // while writing, the write's end wakes us
     if (!write_pending) {
       deadline = next_status;
       if (in_flight < options_.window) deadline = std::min(deadline, next_look);
     }
+    deadline = std::min(deadline, next_tick);
     if (!cmd && cmd_request) deadline = std::min(deadline, next_cmd_start);
     // (gRPC takes system_clock deadlines; the timers above are steady.)
     auto wait =

@@ -40,6 +40,17 @@ struct UplinkOptions {
   std::chrono::milliseconds linger{250};
   // How often the spool is looked at when the last look found nothing.
   std::chrono::milliseconds idle_wait{500};
+  // The looks are on the agent's tick grid (common/tick.hpp) at this offset: the eBPF source reads
+  // its ring on the same grid at offset 0, so what it read is in the spool by the look.
+  std::chrono::milliseconds tick_offset{20};
+  // Runs on the uplink's thread every tick_interval on the same grid while connected, before the
+  // look at the spool (the agent syncs the spool there: no thread of its own wakes for it). With
+  // tick_interval == linger (or a divisor of it) the looks come at ticks.
+  std::function<void()> on_tick;
+  std::chrono::milliseconds tick_interval{500};
+  // Told when a connection is established (true) and when it ends or the uplink stops (false):
+  // on_tick runs only in between.
+  std::function<void(bool)> on_connected;
   std::chrono::milliseconds status_interval{5000};
   std::chrono::milliseconds max_backoff{30000};
   std::function<v1::Hello()> hello;         // sent first on every connection

@@ -6,6 +6,7 @@
 #include "common/event_json.hpp"
 #include "common/schema.hpp"
 #include "common/sha256.hpp"
+#include "common/tick.hpp"
 #include "common/time.hpp"
 #include "common/zstd.hpp"
 
@@ -157,6 +158,23 @@ TEST(ParseTimestampTest, RangesAreCheckedBeforeArithmetic) {
   auto huge = ParseTimestamp(nlohmann::json(1e300));
   ASSERT_FALSE(huge);
   EXPECT_NE(huge.error().message.find("out of range"), std::string::npos);
+}
+
+TEST(NextTick, IsTheNextPointAtTheOffsetModuloThePeriod) {
+  using namespace std::chrono;
+  using T = steady_clock::time_point;
+  // 10.000 s, 500 ms grid at offset 20 ms: 10.020 s; exactly on a tick: the next one.
+  EXPECT_EQ(NextTick(T(seconds(10)), milliseconds(500), milliseconds(20)), T(milliseconds(10020)));
+  EXPECT_EQ(NextTick(T(milliseconds(10020)), milliseconds(500), milliseconds(20)),
+            T(milliseconds(10520)));
+  EXPECT_EQ(NextTick(T(milliseconds(10019)), milliseconds(500), milliseconds(20)),
+            T(milliseconds(10020)));
+  EXPECT_EQ(NextTick(T(milliseconds(10499)), milliseconds(500)), T(milliseconds(10500)));
+  // Two periods that divide each other share ticks: every 1 s tick is a 500 ms tick too.
+  auto now = T(milliseconds(123456));
+  EXPECT_EQ(NextTick(now, milliseconds(1000), milliseconds(20)),
+            NextTick(NextTick(now, milliseconds(500), milliseconds(20)), milliseconds(500),
+                     milliseconds(20)));
 }
 
 }  // namespace

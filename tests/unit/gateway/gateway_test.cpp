@@ -6,9 +6,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "agent/spool/spool.hpp"
 #include "agent/uplink/uplink.hpp"
@@ -264,14 +267,35 @@ TEST_F(GatewayTest, UplinkDrainsABacklogAtOnceAndKeepsTheStreamWhenTheCommandCal
   options.linger = std::chrono::hours(1);
   options.idle_wait = std::chrono::hours(1);
   options.hello = [&] { return Hello((*spool)->Stats().epoch).hello(); };
+  // The periodic work (the agent syncs the spool there) runs on the uplink's thread, only while
+  // connected, and the agent is told when a connection comes and goes.
+  std::atomic<int> ticks = 0, ticks_unconnected = 0;
+  std::mutex states_mutex;
+  std::vector<bool> states;
+  std::atomic<bool> connected = false;
+  options.tick_interval = std::chrono::milliseconds(100);
+  options.on_tick = [&] {
+    ++ticks;
+    if (!connected) ++ticks_unconnected;
+  };
+  options.on_connected = [&](bool c) {
+    connected = c;
+    std::lock_guard lock(states_mutex);
+    states.push_back(c);
+  };
   agent::Uplink uplink(options, **spool);
   int commands = 0;
   uplink.AttachCommands([] { return v1::CommandsRequest(); }, [&](v1::Command) { ++commands; });
   uplink.Start();
   for (int i = 0; i < 600 && (*spool)->Stats().acked_sequence < kEvents; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 100 && ticks < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto stats = uplink.Stats();
   uplink.Stop();
+  EXPECT_GE(ticks, 3);
+  EXPECT_EQ(ticks_unconnected, 0);
+  EXPECT_EQ(states, (std::vector<bool>{true, false}));
   EXPECT_EQ((*spool)->Stats().acked_sequence, kEvents);
   EXPECT_EQ(stats.events_acked, kEvents);
   EXPECT_GE(stats.batches_sent, 6u);  // the byte bound split the backlog
