@@ -207,13 +207,27 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   uplink_options.max_batch_events = batch_events;
   uplink_options.window = window;
   uplink_options.linger = std::chrono::milliseconds(send_interval_ms);
-  // The spool is synced on the uplink's tick while it is connected (the wake-up that sends the
-  // records syncs them), by the syncer thread below while it is not: either way every record
-  // appended is synced within 500 ms (or the send interval, if shorter).
+  // Power loss: a record is safe once it is synced (fdatasync) or acknowledged by the server (which
+  // commits before it acks). While the uplink is connected it syncs the spool when a batch's ack is
+  // 100 ms overdue, and at its tick (every 500 ms, or the send interval if shorter) when records
+  // appended before the previous tick are still not acknowledged (unsent: the window is full), and
+  // at every tick while that keeps happening. A record the server acknowledges in time is never
+  // synced: at 100 execs/s each fdatasync was ~3.5 of the agent's ~18 wake-ups a second, for
+  // records acked ~20 ms later. While the uplink is not connected the syncer thread below syncs
+  // every 500 ms. Either way a record is safe within about 500 ms (+100) of its append.
   std::mutex sync_mutex;
   std::condition_variable sync_cv;
   bool uplink_syncs = false;
-  uplink_options.on_tick = [&] { (void)spool_ref.Sync(); };
+  std::uint64_t tick_next_sequence = 0;  // the spool's next sequence at the previous tick
+  bool unacked_at_tick = false;          // the previous tick found old records not acknowledged
+  uplink_options.on_tick = [&] {
+    auto stats = spool_ref.Stats();
+    const bool unacked = stats.acked_sequence + 1 < tick_next_sequence;
+    if (unacked || unacked_at_tick) (void)spool_ref.Sync();
+    unacked_at_tick = unacked;
+    tick_next_sequence = stats.next_sequence;
+  };
+  uplink_options.on_ack_overdue = [&] { (void)spool_ref.Sync(); };
   uplink_options.tick_interval =
       std::min(std::chrono::milliseconds(send_interval_ms), std::chrono::milliseconds(500));
   uplink_options.on_connected = [&](bool connected) {

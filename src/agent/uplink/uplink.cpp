@@ -195,6 +195,8 @@ std::string Uplink::Session() {
   stream->Read(&reply, Tag(kRead));
   read_pending = true;
   int in_flight = 0;
+  // When the oldest batch in flight whose ack is overdue is due (max: none is waited for).
+  auto ack_due = std::chrono::steady_clock::time_point::max();
   std::string reason = "stopped";
   bool server_closed = false;
   auto now = std::chrono::steady_clock::now();
@@ -216,6 +218,10 @@ std::string Uplink::Session() {
       std::lock_guard lock(mutex_);
       cmd_request = commands_request_;
       on_command = on_command_;
+    }
+    if (now >= ack_due) {
+      if (options_.on_ack_overdue) options_.on_ack_overdue();
+      ack_due = std::chrono::steady_clock::time_point::max();  // the next write waits again
     }
     if (now >= next_tick) {
       options_.on_tick();
@@ -272,6 +278,8 @@ std::string Uplink::Session() {
           next_record = end;
           if (next_record == records.size()) records.clear(), next_record = 0;
           in_flight++;
+          if (options_.on_ack_overdue && ack_due == std::chrono::steady_clock::time_point::max())
+            ack_due = now + options_.ack_grace;
           std::lock_guard lock(mutex_);
           stats_.batches_sent++;
           have = true;
@@ -289,7 +297,7 @@ std::string Uplink::Session() {
       deadline = next_status;
       if (in_flight < options_.window) deadline = std::min(deadline, next_look);
     }
-    deadline = std::min(deadline, next_tick);
+    deadline = std::min({deadline, next_tick, ack_due});
     if (!cmd && cmd_request) deadline = std::min(deadline, next_cmd_start);
     // (gRPC takes system_clock deadlines; the timers above are steady.)
     auto wait =
@@ -325,6 +333,9 @@ std::string Uplink::Session() {
             stats_.events_rejected += ack.count();
           }
           in_flight--;
+          if (ack_due != std::chrono::steady_clock::time_point::max())
+            ack_due = in_flight ? std::chrono::steady_clock::now() + options_.ack_grace
+                                : std::chrono::steady_clock::time_point::max();
         }
         stream->Read(&reply, Tag(kRead));
         read_pending = true;

@@ -48,6 +48,11 @@ struct UplinkOptions {
   // tick_interval == linger (or a divisor of it) the looks come at ticks.
   std::function<void()> on_tick;
   std::chrono::milliseconds tick_interval{500};
+  // Runs on the uplink's thread when a batch's ack has not come `ack_grace` after the batch was
+  // written (a slow or stalled server; the agent syncs the spool there, since it does not sync
+  // records that the server acknowledges within a tick). Once per overdue batch.
+  std::function<void()> on_ack_overdue;
+  std::chrono::milliseconds ack_grace{100};
   // Told when a connection is established (true) and when it ends or the uplink stops (false):
   // on_tick runs only in between.
   std::function<void(bool)> on_connected;
