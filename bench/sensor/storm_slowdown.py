@@ -22,18 +22,22 @@ and are charged there), relative to the pair's off phase, with a 95 % confidence
 t over the pairs; the median of the pairs' differences beside it, as a check against a few
 outlying pairs); the same for the spawn-to-reap latency and, at the maximum rate, for the execs/s
 achieved (negative = slower). And the end-to-end loss: exec events stored for the storm's binary
-against the execs done in the agent-on phases.
+against the execs done in the agent-on phases. With --bpf-stats, also the run time of the agent's
+BPF programs per exec (kernel.bpf_stats_enabled): the in-path cost measured directly, which the
+machine's load disturbs much less than the storm's CPU time.
 
 usage: bench/sensor/storm_slowdown.py [--pairs 30] [--phase-seconds 4] [--rates 100,200,0]
-                                      [--agent-args "--send-interval-ms 500"]   (0 = max rate)
+                                      [--agent-args "--send-interval-ms 500"] [--bpf-stats]   (0 = max rate)
 Needs root and a built tree (VIGIL_BIN=build/bin).
 """
 import argparse
+import json
 import math
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import time
 
@@ -57,6 +61,34 @@ def mean_ci(values):
     if len(values) < 2:
         return (values[0] if values else float("nan")), float("nan")
     return statistics.mean(values), t975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+# The agent's programs on the storm's own path (tp_btf sched_process_fork/exec/exit): one run each
+# per spawn.
+LIFECYCLE_PROGRAMS = ("handle_fork", "handle_exec", "handle_exit")
+
+
+def bpf_run_ns(pid):
+    """Run time in ns of the process-lifecycle BPF programs held by pid (kernel.bpf_stats_enabled),
+    and of all its other programs (mostly the syscall hooks: every syscall of the host, the storm's
+    and everyone else's)."""
+    ids = set()  # the programs pid holds, by the prog_id in its fds' fdinfo (Debian's bpftool lists no pids)
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            ids.update(int(line.split()[1]) for line in open(f"/proc/{pid}/fdinfo/{fd}")
+                       if line.startswith("prog_id:"))
+        except (FileNotFoundError, ValueError, IndexError):
+            pass
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True).stdout
+    lifecycle = other = 0
+    for prog in json.loads(out or "[]"):
+        if prog.get("id") not in ids:
+            continue
+        if prog.get("name") in LIFECYCLE_PROGRAMS:
+            lifecycle += prog.get("run_time_ns", 0)
+        else:
+            other += prog.get("run_time_ns", 0)
+    return lifecycle, other
 
 
 def rate_name(rate):
@@ -95,6 +127,10 @@ def main():
     ap.add_argument("--phase-seconds", type=float, default=4)
     ap.add_argument("--rates", default="100,200,0")
     ap.add_argument("--agent-args", default="", help="extra `vigil-agent run` arguments")
+    ap.add_argument("--bpf-stats", action="store_true",
+                    help="also time the agent's BPF programs in the agent-on phases (sets "
+                         "kernel.bpf_stats_enabled=1 for the run: a clock read per program run, "
+                         "charged to the 'on' phases)")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     # One storm binary per rate for the agent-on phases (the stored exec events of each are counted at
@@ -109,6 +145,10 @@ def main():
     phases = {key: [None] * args.pairs for key in binaries}
     agent_cpu = {rate: [] for rate in rates}
     server_cpu = {rate: [] for rate in rates}  # the local server's ingest competes with the storm too
+    bpf_us = {rate: [] for rate in rates}  # (lifecycle, syscall hooks) µs per exec, with --bpf-stats
+    if args.bpf_stats:
+        stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+        open("/proc/sys/kernel/bpf_stats_enabled", "w").write("1")
     started = time.monotonic()
     try:
         with Vigil() as v:
@@ -124,12 +164,17 @@ def main():
                 for rate in rates:
                     before = cpu_seconds(agent.proc.pid) if agent.proc else 0
                     server_before = cpu_seconds(v.server.pid)
+                    bpf_before = bpf_run_ns(agent.proc.pid) if agent.proc and args.bpf_stats else None
                     result = storm(binaries[(mode, rate)], rate, args.phase_seconds)
                     phases[(mode, rate)][pair] = result
                     if agent.proc:
                         execs = max(result["execs"], 1)
                         agent_cpu[rate].append((cpu_seconds(agent.proc.pid) - before) / execs * 1e6)
                         server_cpu[rate].append((cpu_seconds(v.server.pid) - server_before) / execs * 1e6)
+                        if bpf_before:
+                            bpf_after = bpf_run_ns(agent.proc.pid)
+                            bpf_us[rate].append(tuple((a - b) / execs / 1e3
+                                                      for a, b in zip(bpf_after, bpf_before)))
                 print(f"pair {pair + 1} {mode}: " + ", ".join(
                     f"{rate_name(r)} {phases[(mode, r)][pair]['execs']} execs "
                     f"{phases[(mode, r)][pair]['cpu_us_per_exec']:.0f} µs CPU/exec" for r in rates),
@@ -145,6 +190,8 @@ def main():
     finally:
         for path in binaries.values():
             os.unlink(path)
+        if args.bpf_stats:
+            open("/proc/sys/kernel/bpf_stats_enabled", "w").write(stats_before)
 
     minutes = (time.monotonic() - started) / 60
     print(f"{args.pairs} pairs of {args.phase_seconds:g} s phases per rate, agent on/off in ABBA blocks "
@@ -166,6 +213,16 @@ def main():
               f"{lm:+.2f} % ± {lc:.2f} | " + (f"{tm:+.2f} % ± {tc:.2f}" if rate == 0 else "-") + " | "
               f"{statistics.median(agent_cpu[rate]):.0f} | {statistics.median(server_cpu[rate]):.0f} | "
               f"{n} / {execs - n} |")
+    if args.bpf_stats:
+        print("\nThe agent's BPF programs, run time per exec of the storm in the agent-on phases "
+              "(mean ± 95 % CI over the phases):\n")
+        print("| rate | fork + exec + exit programs (µs) | share of the storm's CPU per exec (on) | "
+              "other programs (syscall hooks), whole host (µs, upper bound) |")
+        print("|---|---|---|---|")
+        for rate in rates:
+            (lm, lc), (om, oc) = mean_ci([x[0] for x in bpf_us[rate]]), mean_ci([x[1] for x in bpf_us[rate]])
+            on_cpu = statistics.mean(p["cpu_us_per_exec"] for p in phases[("on", rate)])
+            print(f"| {rate_name(rate)} | {lm:.2f} ± {lc:.2f} | {lm / on_cpu * 100:.2f} % | {om:.1f} ± {oc:.1f} |")
 
 
 if __name__ == "__main__":
