@@ -1,12 +1,13 @@
 // AST -> SQL. Conditions become WHERE clauses on the category tables (indexes on equality, GLOB
-// prefixes, FTS5 trigram MATCH for substring wildcards on text fields), relationships become
-// IN-subqueries over the process table (a recursive CTE for descendants), pipes become nested
-// SELECTs with window functions and GROUP BY.
+// prefixes, the store's text index (vigil_text) for substring wildcards on text fields),
+// relationships become IN-subqueries over the process table (a recursive CTE for descendants),
+// pipes become nested SELECTs with window functions and GROUP BY.
 #include "hunt/compiler.hpp"
 
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
 
@@ -88,27 +89,16 @@ std::size_t Utf8Length(std::string_view s) {
   return n;
 }
 
-// The FTS5 query that every string matching the wildcard pattern satisfies (its literal runs of
-// 3+ characters as phrases), or "" when the pattern has no such run.
-std::string FtsQuery(std::string_view pattern) {
-  std::string out;
+// Whether the wildcard pattern has a literal run of 3+ characters (the text index needs one).
+bool HasTrigramRun(const std::string& pattern) {
   std::size_t start = 0;
   while (start <= pattern.size()) {
     std::size_t end = pattern.find_first_of("*?", start);
-    if (end == std::string_view::npos) end = pattern.size();
-    std::string_view run = pattern.substr(start, end - start);
-    if (Utf8Length(run) >= 3) {
-      if (!out.empty()) out += " AND ";
-      out += '"';
-      for (char c : run) {
-        if (c == '"') out += '"';
-        out += c;
-      }
-      out += '"';
-    }
+    if (end == std::string::npos) end = pattern.size();
+    if (Utf8Length(std::string_view(pattern).substr(start, end - start)) >= 3) return true;
     start = end + 1;
   }
-  return out;
+  return false;
 }
 
 const std::string_view kTimestampColumn = "timestamp";
@@ -450,24 +440,21 @@ class Compiler {
     return "=";
   }
 
-  // The text field's FTS5 prefilter for the patterns, or "" when it cannot be used.
+  // The text index's prefilter for the patterns (the ids of the rows whose text holds every
+  // literal run of 3+ characters of one pattern), or "" when it cannot be used.
   std::string FtsFilter(const hunt::Expr& subject, const std::vector<std::string>& patterns,
                         const Scope& scope, bool top) {
     const auto* f = std::get_if<FieldRef>(&subject.node);
     if (!f || !f->field || scope.pipe) return "";
-    std::string fts = FullTextTable(*f->field, *scope.table);
-    if (fts.empty() || !FullTextServes(*f->field, patterns)) return "";
-    std::string query;
-    for (const auto& p : patterns) {
-      std::string q = FtsQuery(p);
-      if (q.empty()) return "";
-      query += (query.empty() ? "(" : " OR (") + q + ")";
-    }
-    std::string match = std::string(f->field->column) + " MATCH " + QuoteString(query);
+    if (!TextIndexed(*f->field, *scope.table) || !FullTextServes(*f->field, patterns)) return "";
+    if (!std::ranges::all_of(patterns, HasTrigramRun)) return "";
+    std::string source = "vigil_text(" + QuoteString(schema::CategoryName(*scope.table)) + ", " +
+                         QuoteString(f->field->column) + ", " +
+                         QuoteString(nlohmann::json(patterns).dump()) + ")";
     std::string id = scope.qualifier + ".id";
-    std::string in = " IN (SELECT rowid FROM " + QuoteIdent(fts) + " WHERE " + match + ")";
+    std::string in = " IN (SELECT id FROM " + source + ")";
     if (!top) return id + in;
-    terms_.push_back({IndexTerm::Kind::FullText, group_, fts, "", match});
+    terms_.push_back({IndexTerm::Kind::FullText, group_, source, "", "1"});
     return MarkIndexTerm(terms_.size() - 1, id + in);
   }
 

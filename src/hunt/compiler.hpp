@@ -13,15 +13,15 @@
 
 namespace vigil::hunt {
 
-// A search of a NOCASE hunt index (server/store/hunt_indexes.cpp) or an FTS5 prefilter that is a
-// top-level conjunct of one table's WHERE. SQLite (no STAT4) only knows an index's average rows per
-// key, so with two such terms it may pick the common value's index; the executor counts each
+// A search of a NOCASE hunt index (server/store/hunt_indexes.cpp) or a text-index prefilter that is
+// a top-level conjunct of one table's WHERE. SQLite (no STAT4) only knows an index's average rows
+// per key, so with two such terms it may pick the common value's index; the executor counts each
 // term's candidates (`SELECT 1 FROM table [INDEXED BY index] WHERE predicate LIMIT n`) and
 // disables the others (a unary + on the column or rowid).
 struct IndexTerm {
   enum class Kind { Nocase, FullText } kind = Kind::Nocase;
   int group = 0;      // the SELECT it belongs to: terms of one group compete
-  std::string table;  // FullText: the FTS5 table
+  std::string table;  // FullText: the vigil_text(...) call
   std::string index;  // Nocase: the index
   std::string predicate;
 };

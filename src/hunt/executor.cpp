@@ -15,6 +15,7 @@
 #include "hunt/compiler.hpp"
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace vigil::hunt {
 namespace {
@@ -79,6 +80,7 @@ class Session {
     for (const char* pragma : {"PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"})
       sqlite3_exec(db_.get(), pragma, nullptr, nullptr, nullptr);
     if (auto r = RegisterFunctions(db_.get()); !r) return r;
+    if (auto r = store::text_index::RegisterFunction(db_.get()); !r) return r;
     sqlite3_progress_handler(db_.get(), 10000, &Session::Progress, this);
     return {};
   }
@@ -1041,7 +1043,8 @@ Result<void> SteerIndexes(Session& session, Plan& plan) {
       const IndexTerm& t = plan.index_terms[i];
       bool fts = t.kind == IndexTerm::Kind::FullText;
       nocase |= !fts;
-      std::string from = "\"" + t.table + "\"" + (fts ? "" : " INDEXED BY \"" + t.index + "\"");
+      // FullText: `table` is the vigil_text(...) call itself
+      std::string from = fts ? t.table : "\"" + t.table + "\" INDEXED BY \"" + t.index + "\"";
       auto stmt = session.TryPrepare("SELECT count(*) FROM (SELECT 1 FROM " + from + " WHERE " +
                                      t.predicate + " LIMIT " + std::to_string(kProbeRows) + ")");
       if (!stmt) {  // no such index (a store without hunt indexes): leave it to SQLite

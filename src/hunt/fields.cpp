@@ -5,6 +5,8 @@
 #include <array>
 #include <cctype>
 
+#include "server/store/text_index.hpp"
+
 namespace vigil::hunt {
 namespace {
 
@@ -144,12 +146,8 @@ std::vector<std::string> SuggestFunctions(std::string_view name) {
   return out;
 }
 
-std::string FullTextTable(const schema::FieldDef& field, schema::Category table) {
-  if (!field.In(table)) return "";
-  if (field.type == schema::FieldType::Text)
-    return std::string(schema::CategoryName(table)) + "_fts";
-  if (field.name == "dns.question.name") return std::string(kDnsNameFullText);
-  return "";
+bool TextIndexed(const schema::FieldDef& field, schema::Category table) {
+  return store::text_index::Indexed(field, table);
 }
 
 bool FullTextServes(const schema::FieldDef& field, const std::vector<std::string>& patterns) {

@@ -22,12 +22,11 @@ FieldLookup ResolveField(std::string_view name, std::optional<schema::Category> 
 
 ValueType TypeOf(const schema::FieldDef& field);
 
-// The FTS5 trigram table indexing the field in `table` ("" when none): the store's `<table>_fts`
-// for text fields, and `dns_name_fts` for dns.question.name (server/store/hunt_indexes.cpp), so
-// suffix and substring matches on DNS names search instead of scanning.
-std::string FullTextTable(const schema::FieldDef& field, schema::Category table);
-inline constexpr std::string_view kDnsNameFullText = "dns_name_fts";
-// Whether wildcard patterns on the field get the FTS5 prefilter of FullTextTable (given a 3+
+// Whether the store's text index (server/store/text_index.hpp, the vigil_text SQL function) covers
+// the field in `table`: text fields, and dns.question.name, so suffix and substring matches on DNS
+// names search instead of scanning.
+bool TextIndexed(const schema::FieldDef& field, schema::Category table);
+// Whether wildcard patterns on the field get the text-index prefilter (given a 3+
 // character literal run in each): always on text fields; on keywords only when a pattern starts
 // with a wildcard (otherwise their NOCASE/B-tree index serves the prefix). The SQL path and the
 // live matcher (null semantics) both follow it.

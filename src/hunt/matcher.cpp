@@ -199,7 +199,7 @@ std::string_view LowerInto(std::string_view s) {
 bool FtsApplies(const schema::FieldDef* f, const std::vector<std::string>& patterns) {
   bool indexed = false;
   if (f)
-    for (const auto& c : schema::Categories()) indexed |= !FullTextTable(*f, c.category).empty();
+    for (const auto& c : schema::Categories()) indexed |= TextIndexed(*f, c.category);
   if (!indexed || !FullTextServes(*f, patterns)) return false;
   for (const auto& p : patterns) {
     bool found = false;
@@ -313,7 +313,7 @@ class Evaluator {
               if (e.IsText()) return FromBool(one(e.View()));
               return FromBool(one(e.Text()));
             },
-            n.fts_false_on_null && !FullTextTable(*n.fts_field, category_).empty());
+            n.fts_false_on_null&& TextIndexed(*n.fts_field, category_));
       }
       case Kind::In:
         return In(n);

@@ -82,7 +82,7 @@ with Vigil() as v:
     check(r.returncode != 0 and "no saved hunt named 'echoes'" in r.stderr, f"gone: {r.stderr.strip()}")
 
     sql = v.cli("hunt", q, "--explain")
-    check("process_fts" in sql and "MATCH" in sql, "the substring uses the FTS5 trigram index")
+    check("vigil_text('process', 'process_command_line'" in sql, "the substring uses the text index")
 
     r = subprocess.run([f"{BIN}/vigil", "--data-dir", v.dir, "hunt", "process where process.nmae == 1"],
                        capture_output=True, text=True)

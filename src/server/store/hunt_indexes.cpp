@@ -24,31 +24,12 @@ constexpr HuntIndex kHuntIndexes[] = {
     {"host.name", "", false},           {"destination.port", "network", false},
 };
 
-// A trigram FTS5 index of DNS names (hunt/fields.hpp FullTextTable names it), so suffix and
-// substring matches (`dns.question.name : "*.evil-c2.net"`) search instead of scanning. External
-// content (the dns rows, no copy of the text); triggers keep it in step with every writer.
-Result<void> CreateDnsNameIndex(sqlite3* db) {
-  auto exists =
-      sqlite::QueryInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dns_name_fts'");
-  if (!exists) return std::unexpected(exists.error());
-  if (*exists) return {};
-  const char* statements[] = {
-      "CREATE VIRTUAL TABLE dns_name_fts USING fts5(dns_question_name, content='dns', "
-      "content_rowid='id', tokenize='trigram')",
-      "CREATE TRIGGER IF NOT EXISTS dns_name_fts_insert AFTER INSERT ON dns BEGIN "
-      "INSERT INTO dns_name_fts (rowid, dns_question_name) VALUES (new.id, new.dns_question_name); "
-      "END",
-      "CREATE TRIGGER IF NOT EXISTS dns_name_fts_delete AFTER DELETE ON dns BEGIN "
-      "INSERT INTO dns_name_fts (dns_name_fts, rowid, dns_question_name) "
-      "VALUES ('delete', old.id, old.dns_question_name); END",
-      "CREATE TRIGGER IF NOT EXISTS dns_name_fts_update AFTER UPDATE OF dns_question_name ON dns "
-      "BEGIN INSERT INTO dns_name_fts (dns_name_fts, rowid, dns_question_name) "
-      "VALUES ('delete', old.id, old.dns_question_name); "
-      "INSERT INTO dns_name_fts (rowid, dns_question_name) VALUES (new.id, new.dns_question_name); "
-      "END",
-      "INSERT INTO dns_name_fts (dns_name_fts) VALUES ('rebuild')",  // the rows already there
-  };
-  for (const char* sql : statements)
+// The FTS5 index of DNS names of older versions (with its triggers): the store's text index
+// (text_index.hpp) covers dns.question.name now.
+Result<void> DropDnsNameIndex(sqlite3* db) {
+  for (const char* sql :
+       {"DROP TRIGGER IF EXISTS dns_name_fts_insert", "DROP TRIGGER IF EXISTS dns_name_fts_delete",
+        "DROP TRIGGER IF EXISTS dns_name_fts_update", "DROP TABLE IF EXISTS dns_name_fts"})
     if (auto r = sqlite::Exec(db, sql); !r) return r;
   return {};
 }
@@ -100,7 +81,7 @@ Result<void> CreateHuntIndexes(sqlite3* db) {
   }
   for (const auto& w : kWidenedIndexes)
     if (auto r = CreateIndex(db, w.table, w.name, w.columns); !r) return r;
-  return CreateDnsNameIndex(db);
+  return DropDnsNameIndex(db);
 }
 
 }  // namespace vigil::store

