@@ -542,7 +542,7 @@ void Generate(const fs::path& db, std::uint64_t events) {
   fs::create_directories(db.parent_path());
   auto started = Clock::now();
   {
-    // The store creates the tables; indexes and FTS come after the rows (bulk builds are faster).
+    // The store creates the tables; the indexes come after the rows (bulk builds are faster).
     vigil::store::SqliteTuning bare;
     bare.secondary_indexes = false;
     bare.full_text = false;
@@ -563,7 +563,7 @@ void Generate(const fs::path& db, std::uint64_t events) {
               << static_cast<int>(Ms(Clock::now() - started) / 1000) << " s; building indexes\n";
   }
   {
-    auto store = vigil::store::OpenSqliteStore({db, false});  // secondary indexes + FTS rebuild
+    auto store = vigil::store::OpenSqliteStore({db, false});  // secondary and text indexes
     if (!store) {
       std::cerr << "bench_hunt: " << store.error().message << "\n";
       std::exit(1);
@@ -650,21 +650,22 @@ int main(int argc, char** argv) {
     Generate(db, events);
     have = DatasetSize(db);
   }
-  {
-    // Indexes added since the dataset was cached (CREATE INDEX IF NOT EXISTS), then statistics.
-    auto t0 = Clock::now();
-    auto store = vigil::store::OpenSqliteStore({db, false});
-    if (!store) {
-      std::cerr << "bench_hunt: " << store.error().message << "\n";
-      return 1;
-    }
-    store->reset();
-    if (Ms(Clock::now() - t0) > 1000) {
-      Db d;
-      sqlite3_open(db.c_str(), &d.db);
-      d.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      d.Exec("ANALYZE");
-    }
+  // Indexes added since the dataset was cached (CREATE INDEX IF NOT EXISTS), then statistics. The
+  // store stays open while the hunts run, as in the server: the text index's partition being
+  // written is answered from its memory.
+  auto t0 = Clock::now();
+  auto store = vigil::store::OpenSqliteStore({db, false});
+  if (!store) {
+    std::cerr << "bench_hunt: " << store.error().message << "\n";
+    return 1;
+  }
+  if (Ms(Clock::now() - t0) > 1000) {
+    std::cerr << "bench_hunt: dataset upgraded in " << static_cast<int>(Ms(Clock::now() - t0))
+              << " ms\n";
+    Db d;
+    sqlite3_open(db.c_str(), &d.db);
+    d.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    d.Exec("ANALYZE");
   }
   std::cout << "dataset: " << db << ", " << have << " events, " << kHosts << " hosts\n";
   std::printf("%-26s %9s %9s %9s %9s %10s %8s %8s\n", "hunt", "p50 ms", "p99 ms", "cpu ms", "rows",

@@ -13,6 +13,7 @@
 
 #include "hunt/fields.hpp"
 #include "hunt/functions.hpp"
+#include "server/store/text_index.hpp"
 
 namespace vigil::hunt {
 namespace {
@@ -192,15 +193,24 @@ class Compiler {
     return out;
   }
 
-  std::string Bounds() const {
+  // host.name has no B-tree index: its term index finds the rows (host ids have one).
+  std::string Bounds(const std::string& table, const std::string& qualifier) const {
     std::string out;
     if (options_.since_ns > 0) out += " AND timestamp >= " + std::to_string(options_.since_ns);
     if (options_.until_ns != std::numeric_limits<std::int64_t>::max())
       out += " AND timestamp < " + std::to_string(options_.until_ns);
     if (!options_.host.empty())
       out += " AND (host_id = " + QuoteString(options_.host) +
-             " OR host_name = " + QuoteString(options_.host) + ")";
+             " OR (host_name = " + QuoteString(options_.host) + " AND " + qualifier +
+             ".id IN (SELECT id FROM " + TermsSource(table, "host_name", false, {options_.host}) +
+             ")))";
     return out;
+  }
+
+  static std::string TermsSource(const std::string& table, std::string_view column, bool prefix,
+                                 const std::vector<std::string>& values) {
+    return "vigil_terms(" + QuoteString(table) + ", " + QuoteString(column) + ", " +
+           (prefix ? "'prefix'" : "'eq'") + ", " + QuoteString(nlohmann::json(values).dump()) + ")";
   }
 
   std::string Column(Category table, const schema::FieldDef& f) const {
@@ -220,7 +230,7 @@ class Compiler {
       std::string where = Expr(*f.where, scope);
       out += "SELECT " + QuoteString(name) + " AS tbl, " + scope.qualifier + ".id AS id, " +
              scope.qualifier + ".timestamp AS ts" + projections(t, scope) + " FROM " +
-             QuoteIdent(name) + " WHERE " + where + Bounds();
+             QuoteIdent(name) + " WHERE " + where + Bounds(name, scope.qualifier);
     }
     return out;
   }
@@ -454,8 +464,37 @@ class Compiler {
     std::string id = scope.qualifier + ".id";
     std::string in = " IN (SELECT id FROM " + source + ")";
     if (!top) return id + in;
-    terms_.push_back({IndexTerm::Kind::FullText, group_, source, "", "1"});
+    terms_.push_back({IndexTerm::Kind::Postings, group_, source, "", "1"});
     return MarkIndexTerm(terms_.size() - 1, id + in);
+  }
+
+  // The term index's prefilter (server/store/text_index.hpp) for values of a term-indexed keyword
+  // field (exact, or prefixes), or "" when the field has none. Only for a top-level conjunct of a
+  // table's WHERE (never under NOT, where "false" for a null value would differ from the exact
+  // check's NULL), recorded as an IndexTerm the executor may steer like the others.
+  std::string TermsFilter(const hunt::Expr& subject, bool prefix,
+                          const std::vector<std::string>& values, const Scope& scope, bool top) {
+    const auto* f = std::get_if<FieldRef>(&subject.node);
+    if (!top || !f || !f->field || f->IsList() || scope.pipe || !scope.table || values.empty())
+      return "";
+    if (!store::text_index::TermIndexed(*f->field, *scope.table)) return "";
+    std::string source = TermsSource(std::string(schema::CategoryName(*scope.table)),
+                                     f->field->column, prefix, values);
+    std::string in = scope.qualifier + ".id IN (SELECT id FROM " + source + ")";
+    terms_.push_back({IndexTerm::Kind::Postings, group_, source, "", "1"});
+    return MarkIndexTerm(terms_.size() - 1, in);
+  }
+
+  // The literal prefixes of wildcard patterns for the term index ("" when one has none).
+  static std::optional<std::vector<std::string>> LiteralPrefixes(
+      const std::vector<std::string>& patterns) {
+    std::vector<std::string> out;
+    for (const auto& p : patterns) {
+      std::string prefix = p.substr(0, p.find_first_of("*?"));
+      if (prefix.empty()) return std::nullopt;
+      out.push_back(std::move(prefix));
+    }
+    return out;
   }
 
   std::string Wildcard(const hunt::Expr& subject, const std::vector<std::string>& patterns, bool ci,
@@ -475,6 +514,11 @@ class Compiler {
       return patterns.size() > 1 ? "(" + out + ")" : out;
     });
     std::string fts = FtsFilter(subject, patterns, scope, top);
+    if (fts.empty()) {
+      const bool exact = std::ranges::none_of(patterns, HasWildcard);
+      auto prefixes = exact ? std::optional(patterns) : LiteralPrefixes(patterns);
+      if (prefixes) fts = TermsFilter(subject, !exact, *prefixes, scope, top);
+    }
     if (fts.empty()) return check;
     return "(" + fts + " AND " + check + ")";
   }
@@ -526,7 +570,7 @@ class Compiler {
     return *s;
   }
 
-  std::string CallSql(const Call& c, const Scope& scope) {
+  std::string CallSql(const Call& c, const Scope& scope, bool top = false) {
     auto arg = [&](std::size_t i) {
       return i < c.args.size() ? Expr(*c.args[i], scope) : std::string("NULL");
     };
@@ -579,9 +623,13 @@ class Compiler {
         auto prefixes = Ipv4GlobPrefixes(cidrs);
         if (!prefixes) return exact;
         std::string col = Field(*f->field, scope), any;
-        for (const auto& p : *prefixes)
+        std::vector<std::string> literal;
+        for (const auto& p : *prefixes) {
           any += (any.empty() ? "" : " OR ") + col + " GLOB " + QuoteString(p);
-        return "((" + any + ") AND " + exact + ")";
+          literal.push_back(p.ends_with('*') ? p.substr(0, p.size() - 1) : p);
+        }
+        std::string terms = TermsFilter(*c.args[0], true, literal, scope, top);
+        return "((" + any + ") AND " + (terms.empty() ? "" : terms + " AND ") + exact + ")";
       }
       case Function::StartsWith:
       case Function::EndsWith:
@@ -679,6 +727,12 @@ class Compiler {
                 return "(" + col + " = " + q + " AND " +
                        Steerable(top, scope, col, " COLLATE NOCASE = " + q) + ")";
               }
+            if (const auto* lf = std::get_if<FieldRef>(&n.left->node); n.op == CompareOp::Eq && lf)
+              if (auto lit = StringLiteral(*n.right))
+                if (std::string terms = TermsFilter(*n.left, false, {*lit}, scope, top);
+                    !terms.empty())
+                  return "(" + Expr(*n.left, scope) + " = " + QuoteString(*lit) + " AND " + terms +
+                         ")";
             std::string op = OpSql(n.op);
             std::string right = Expr(*n.right, scope);
             if (const auto* rf = std::get_if<FieldRef>(&n.right->node);
@@ -729,7 +783,16 @@ class Compiler {
             }
             if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
             std::string in = AnyElement(*n.subject, scope, pred);
-            if (!n.negated) return in;
+            if (!n.negated) {
+              std::vector<std::string> values;
+              for (const auto& i : n.items)
+                if (auto lit = StringLiteral(*i)) values.push_back(*lit);
+              if (values.size() == n.items.size())
+                if (std::string terms = TermsFilter(*n.subject, false, values, scope, top);
+                    !terms.empty())
+                  return "(" + in + " AND " + terms + ")";
+              return in;
+            }
             return Expr(*n.subject, scope) + (n.case_insensitive ? " COLLATE NOCASE" : "") +
                    " NOT IN (" + items + ")";
           } else if constexpr (std::is_same_v<T, Logic>) {
@@ -754,7 +817,7 @@ class Compiler {
           } else if constexpr (std::is_same_v<T, Negate>) {
             return "(- " + Expr(*n.operand, scope) + ")";
           } else if constexpr (std::is_same_v<T, Call>) {
-            return CallSql(n, scope);
+            return CallSql(n, scope, top);
           } else {
             return RelationshipSql(n, scope);
           }
@@ -807,7 +870,7 @@ std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
       // In keyed statements the FTS5 prefilter only costs (its rowid list is built per statement
       // over the whole table); the exact check next to it decides alone.
       // Keyed statements search the join key's index: NOCASE indexes are disabled too.
-      bool fts = term < terms.size() && terms[term].kind == IndexTerm::Kind::FullText;
+      bool fts = term < terms.size() && terms[term].kind == IndexTerm::Kind::Postings;
       dropping.push_back(keyed && fts);
       if (keyed && fts)
         out += '1';

@@ -19,9 +19,9 @@ namespace vigil::hunt {
 // term's candidates (`SELECT 1 FROM table [INDEXED BY index] WHERE predicate LIMIT n`) and
 // disables the others (a unary + on the column or rowid).
 struct IndexTerm {
-  enum class Kind { Nocase, FullText } kind = Kind::Nocase;
+  enum class Kind { Nocase, Postings } kind = Kind::Nocase;  // Postings: vigil_text/vigil_terms
   int group = 0;      // the SELECT it belongs to: terms of one group compete
-  std::string table;  // FullText: the vigil_text(...) call
+  std::string table;  // Postings: the vigil_text(...) / vigil_terms(...) call
   std::string index;  // Nocase: the index
   std::string predicate;
 };

@@ -1041,9 +1041,9 @@ Result<void> SteerIndexes(Session& session, Plan& plan) {
     bool probed = true, nocase = false;
     for (std::size_t i : terms) {
       const IndexTerm& t = plan.index_terms[i];
-      bool fts = t.kind == IndexTerm::Kind::FullText;
+      bool fts = t.kind == IndexTerm::Kind::Postings;
       nocase |= !fts;
-      // FullText: `table` is the vigil_text(...) call itself
+      // Postings: `table` is the vigil_text(...) / vigil_terms(...) call itself
       std::string from = fts ? t.table : "\"" + t.table + "\" INDEXED BY \"" + t.index + "\"";
       auto stmt = session.TryPrepare("SELECT count(*) FROM (SELECT 1 FROM " + from + " WHERE " +
                                      t.predicate + " LIMIT " + std::to_string(kProbeRows) + ")");
@@ -1060,7 +1060,7 @@ Result<void> SteerIndexes(Session& session, Plan& plan) {
     for (std::size_t i : terms)
       disabled[i] = best_rows < kProbeRows
                         ? i != best
-                        : nocase && plan.index_terms[i].kind == IndexTerm::Kind::FullText;
+                        : nocase && plan.index_terms[i].kind == IndexTerm::Kind::Postings;
   }
   plan.sql = RenderSql(plan.sql, plan.index_terms, disabled, false);
   for (auto& sql : plan.step_sql) sql = RenderSql(sql, plan.index_terms, disabled, false);

@@ -19,9 +19,19 @@ struct HuntIndex {
 // host_id after the NOCASE column makes them covering for `| count host.id` (no table reads) and
 // lets SQLite skip-scan them for one host's values.
 constexpr HuntIndex kHuntIndexes[] = {
-    {"process.name", "process", true},  {"process.parent.name", "process", true},
-    {"dns.question.name", "dns", true}, {"file.name", "file", true},
-    {"host.name", "", false},           {"destination.port", "network", false},
+    {"process.name", "process", true},
+    {"process.parent.name", "process", true},
+    {"destination.port", "network", false},
+};
+// Hunt indexes of older versions that the store's term index replaces (dropped on open).
+constexpr const char* kRetiredHuntIndexes[] = {
+    "dns_dns_question_name_nocase",    "file_file_name_nocase",
+    "process_host_name_timestamp",     "network_host_name_timestamp",
+    "dns_host_name_timestamp",         "file_host_name_timestamp",
+    "persistence_host_name_timestamp", "authentication_host_name_timestamp",
+    "scan_host_name_timestamp",        "alert_host_name_timestamp",
+    "action_host_name_timestamp",      "policy_host_name_timestamp",
+    "host_host_name_timestamp",        "other_host_name_timestamp",
 };
 
 // The FTS5 index of DNS names of older versions (with its triggers): the store's text index
@@ -81,6 +91,9 @@ Result<void> CreateHuntIndexes(sqlite3* db) {
   }
   for (const auto& w : kWidenedIndexes)
     if (auto r = CreateIndex(db, w.table, w.name, w.columns); !r) return r;
+  for (const char* name : kRetiredHuntIndexes)
+    if (auto r = sqlite::Exec(db, std::string("DROP INDEX IF EXISTS \"") + name + "\""); !r)
+      return r;
   return DropDnsNameIndex(db);
 }
 

@@ -24,6 +24,7 @@
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
 #include "server/store/text_index.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace vigil::store {
 namespace {
@@ -46,39 +47,40 @@ struct TableDef {
   std::string name;
   std::vector<const schema::FieldDef*> columns;
   std::vector<std::size_t> text_columns;  // positions in `columns` of text-indexed fields
+  std::vector<std::size_t> term_columns;  // ... of term-indexed fields
 };
 
 std::string SqlType(const schema::FieldDef& f) {
   return f.IsInteger() ? "INTEGER" : "TEXT";  // strings, and lists as JSON arrays
 }
 
-// The secondary indexes, as column lists; one is created where the table has every column (and,
-// when `only` is set, only on that table). Each index costs ingest time, so the list is what hunts
-// need: time ranges, one host's timeline, a process's activity, lineage, hashes, IPs, domains.
+// The secondary B-tree indexes, as column lists; one is created where the table has every column
+// (and, when `only` is set, only on that table). Each index costs ingest time, so the list is what
+// hunts and the API need: time ranges, one host's timeline, a process's activity, lineage. Hashes,
+// IPs and domains are in the term index (text_index.hpp): their keys scatter over a B-tree.
 struct IndexDef {
   std::array<std::string_view, 2> columns;
   std::string_view only;  // a table name, or empty for every table that has the columns
 };
-constexpr std::array<IndexDef, 10> kIndexes{{
+constexpr std::array<IndexDef, 5> kIndexes{{
     {{"timestamp", ""}, ""},
     {{"host_id", "timestamp"}, ""},
     {{"process_entity_id", ""}, ""},
     {{"process_parent_entity_id", ""}, "process"},  // lineage lives in the process table
-    {{"process_hash_sha256", ""}, ""},
-    {{"file_hash_sha256", ""}, ""},
-    {{"source_ip", ""}, ""},
-    {{"destination_ip", ""}, ""},
-    {{"dns_question_name", ""}, ""},
-    {{"vigil_scan_id", "timestamp"}, "scan"},  // a scan job's progress and findings
+    {{"vigil_scan_id", "timestamp"}, "scan"},       // a scan job's progress and findings
 }};
+// B-tree indexes of older versions that the term index replaces (dropped on open).
+constexpr std::array<std::string_view, 5> kRetiredIndexColumns{
+    "process_hash_sha256", "file_hash_sha256", "source_ip", "destination_ip", "dns_question_name"};
 
 std::vector<TableDef> BuildTables() {
   std::vector<TableDef> tables;
   for (const auto& c : schema::Categories()) {
-    TableDef t{c.category, std::string(c.name), {}, {}};
+    TableDef t{c.category, std::string(c.name), {}, {}, {}};
     for (const auto& f : schema::Fields()) {
       if (!f.In(c.category)) continue;
       if (text_index::Indexed(f, c.category)) t.text_columns.push_back(t.columns.size());
+      if (text_index::TermIndexed(f, c.category)) t.term_columns.push_back(t.columns.size());
       t.columns.push_back(&f);
     }
     tables.push_back(std::move(t));
@@ -277,6 +279,7 @@ class SqliteStore final : public Store {
   StmtPtr agent_received_;
   StmtPtr put_text_block_;
   StmtPtr put_text_part_;
+  StmtPtr put_term_block_;
   std::string extra_json_;
   std::shared_ptr<text_index::LiveTextIndex> live_text_ =
       std::make_shared<text_index::LiveTextIndex>();
@@ -406,9 +409,13 @@ Result<void> SqliteStore::CreateSchema() {
     }
 
     if (tuning_.full_text) {
-      // FTS5 tables of older versions: the text index replaces them (LoadTextIndex indexes the
-      // rows already there).
+      // FTS5 tables and B-tree indexes of older versions: the text and term indexes replace them
+      // (LoadTextIndex indexes the rows already there).
       if (auto r = Exec(w, "DROP TABLE IF EXISTS " + Quote(t.name + "_fts")); !r) return r;
+      for (std::string_view column : kRetiredIndexColumns)
+        if (auto r = Exec(w, "DROP INDEX IF EXISTS " + Quote(t.name + "_" + std::string(column)));
+            !r)
+          return r;
     }
   }
   if (tuning_.full_text)
@@ -458,6 +465,11 @@ Result<void> SqliteStore::PrepareWriters() {
                          "data) VALUES (?, ?, ?, ?, ?, ?)");
     if (!block) return std::unexpected(block.error());
     put_text_block_ = std::move(*block);
+    auto term = Prepare(w,
+                        "INSERT OR REPLACE INTO term_postings (tbl, col, part, first_term, data) "
+                        "VALUES (?, ?, ?, ?, ?)");
+    if (!term) return std::unexpected(term.error());
+    put_term_block_ = std::move(*term);
     auto part = Prepare(w, "INSERT OR IGNORE INTO text_index_parts (tbl, part) VALUES (?, ?)");
     if (!part) return std::unexpected(part.error());
     put_text_part_ = std::move(*part);
@@ -477,6 +489,7 @@ Result<ReaderLease> SqliteStore::Reader() {
   auto db = sqlite::Open(options_.path.string(), SQLITE_OPEN_READWRITE);
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
+  if (auto r = text_index::RegisterFunction(db->get()); !r) return std::unexpected(r.error());
   if (auto r =
           Exec(db->get(), "PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" +
                               std::to_string(tuning_.reader_cache_mib * 1024));
@@ -690,12 +703,18 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
   if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.name);
 
   tw.max_id = sqlite3_last_insert_rowid(writer_.get());
-  if (tuning_.full_text)
+  if (tuning_.full_text) {
     for (std::size_t c : t.text_columns) {
       schema::FieldValue v = schema::Get(event, t.columns[c]->id);
       if (const auto* text = std::get_if<std::string_view>(&v); text && text->size() >= 3)
         live_text_->Add(t.name, std::string(t.columns[c]->column), tw.max_id, *text);
     }
+    for (std::size_t c : t.term_columns) {
+      schema::FieldValue v = schema::Get(event, t.columns[c]->id);
+      if (const auto* value = std::get_if<std::string_view>(&v); value && !value->empty())
+        live_text_->AddTerm(t.name, std::string(t.columns[c]->column), tw.max_id, *value);
+    }
+  }
   return {};
 }
 
@@ -705,6 +724,7 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
 Result<void> SqliteStore::LoadPartition(const TableDef& t, std::int64_t part) {
   std::string cols;
   for (std::size_t c : t.text_columns) cols += ", " + Quote(t.columns[c]->column);
+  for (std::size_t c : t.term_columns) cols += ", " + Quote(t.columns[c]->column);
   auto stmt = PrepareBound(
       writer_.get(),
       "SELECT id" + cols + " FROM " + Quote(t.name) + " WHERE id BETWEEN ? AND ? ORDER BY id",
@@ -712,10 +732,14 @@ Result<void> SqliteStore::LoadPartition(const TableDef& t, std::int64_t part) {
   if (!stmt) return std::unexpected(stmt.error());
   while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
     std::int64_t id = sqlite3_column_int64(stmt->get(), 0);
-    for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
-      std::string_view text = ColumnText(stmt->get(), static_cast<int>(i) + 1);
-      if (text.size() >= 3)
-        live_text_->Add(t.name, std::string(t.columns[t.text_columns[i]]->column), id, text);
+    int col = 1;
+    for (std::size_t c : t.text_columns) {
+      std::string_view text = ColumnText(stmt->get(), col++);
+      if (text.size() >= 3) live_text_->Add(t.name, std::string(t.columns[c]->column), id, text);
+    }
+    for (std::size_t c : t.term_columns) {
+      std::string_view value = ColumnText(stmt->get(), col++);
+      if (!value.empty()) live_text_->AddTerm(t.name, std::string(t.columns[c]->column), id, value);
     }
   }
   return {};
@@ -732,7 +756,7 @@ Result<void> SqliteStore::LoadTextIndex() {
     auto max_id = sqlite::QueryInt(w, "SELECT coalesce(max(id), 0) FROM " + Quote(t.name));
     if (!max_id) return std::unexpected(max_id.error());
     tw.max_id = *max_id;
-    if (t.text_columns.empty() || tw.max_id == 0) continue;
+    if ((t.text_columns.empty() && t.term_columns.empty()) || tw.max_id == 0) continue;
     auto min_id = sqlite::QueryInt(w, "SELECT min(id) FROM " + Quote(t.name));
     auto sealed = sqlite::QueryInt(
         w, "SELECT coalesce(max(part) + 1, 0) FROM text_index_parts WHERE tbl = '" + t.name + "'");
@@ -767,7 +791,7 @@ Result<std::vector<std::pair<std::size_t, std::int64_t>>> SqliteStore::SealCompl
   for (std::size_t i = 0; i < tables_.size(); ++i) {
     const TableDef& t = tables_[i];
     const TableWriter& tw = table_writers_[i];
-    if (t.text_columns.empty() || tw.max_id == 0) continue;
+    if ((t.text_columns.empty() && t.term_columns.empty()) || tw.max_id == 0) continue;
     for (std::int64_t part = tw.next_seal; part < text_index::PartitionOf(tw.max_id); ++part) {
       for (std::size_t c : t.text_columns) {
         std::string column(t.columns[c]->column);
@@ -782,6 +806,21 @@ Result<std::vector<std::pair<std::size_t, std::int64_t>>> SqliteStore::SealCompl
           sqlite3_bind_blob(s, 6, block.data.data(), static_cast<int>(block.data.size()),
                             SQLITE_STATIC);
           if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
+        }
+      }
+      for (std::size_t c : t.term_columns) {
+        std::string column(t.columns[c]->column);
+        for (const text_index::TermBlock& block : live_text_->SealTerms(t.name, column, part)) {
+          sqlite3_stmt* s = put_term_block_.get();
+          ResetGuard reset(s);
+          BindText(s, 1, t.name);
+          BindText(s, 2, column);
+          sqlite3_bind_int64(s, 3, part);
+          sqlite3_bind_blob(s, 4, block.first_term.data(),
+                            static_cast<int>(block.first_term.size()), SQLITE_STATIC);
+          sqlite3_bind_blob(s, 5, block.data.data(), static_cast<int>(block.data.size()),
+                            SQLITE_STATIC);
+          if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal term index");
         }
       }
       sqlite3_stmt* s = put_text_part_.get();
@@ -868,7 +907,14 @@ Result<void> SqliteStore::QueryEvents(const EventQuery& query,
     std::string sql = "SELECT id";
     for (const auto* f : t.columns) sql += ", " + Quote(f->column);
     sql += ", extra FROM " + Quote(t.name) + " WHERE timestamp >= ?1 AND timestamp < ?2";
-    if (!query.host.empty()) sql += " AND (host_id = ?3 OR host_name = ?3)";
+    // host.name has no B-tree index: its term index finds the rows (host ids have one).
+    if (!query.host.empty()) {
+      sql += " AND (host_id = ?3 OR host_name = ?3";
+      if (tuning_.full_text && HasColumn(t, "host_name"))
+        sql += " AND id IN (SELECT id FROM vigil_terms('" + t.name +
+               "', 'host_name', 'eq', json_array(?3)))";
+      sql += ")";
+    }
     sql += std::string(" ORDER BY timestamp ") + dir + ", id " + dir;
     if (query.limit != 0) sql += " LIMIT ?4";
     auto stmt = Prepare(db->get(), sql);
@@ -997,9 +1043,9 @@ Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
     auto n = Run(w, "DELETE FROM " + Quote(t.name) + " WHERE id IN (" + victims + ")",
                  {cutoff_exclusive});
     if (!n) return std::unexpected(n.error());
-    if (tuning_.full_text && !t.text_columns.empty() && *n > 0) {
-      // The text index of partitions with no row left.
-      for (const char* index : {"text_postings", "text_index_parts"})
+    if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty()) && *n > 0) {
+      // The text and term indexes of partitions with no row left.
+      for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
         if (auto r =
                 Run(w,
                     std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < " +

@@ -71,6 +71,143 @@ bool Indexed(const schema::FieldDef& field, schema::Category table) {
   return field.type == schema::FieldType::Text || field.name == "dns.question.name";
 }
 
+bool TermIndexed(const schema::FieldDef& field, schema::Category table) {
+  if (!field.In(table) ||
+      (field.type != schema::FieldType::Keyword && field.type != schema::FieldType::Ip))
+    return false;
+  static constexpr std::string_view kFields[] = {
+      "source.ip", "destination.ip", "process.hash.sha256", "file.hash.sha256", "dns.question.name",
+      "file.name", "host.name"};
+  return std::ranges::find(kFields, field.name) != std::end(kFields);
+}
+
+TermQuery MakeTermQuery(const std::vector<std::string>& values, bool prefix) {
+  TermQuery q;
+  for (const auto& v : values) {
+    std::string lower(v);
+    for (char& c : lower) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
+    (prefix ? q.prefixes : q.exact).push_back(std::move(lower));
+  }
+  std::ranges::sort(q.exact);
+  q.exact.erase(std::unique(q.exact.begin(), q.exact.end()), q.exact.end());
+  return q;
+}
+
+// ---------------------------------------------------------------- TermBuilder
+//
+// Term block format: entries in term order, each
+//   (bytes shared with the previous term) (length of the rest) (the rest) (count)
+//   (offset deltas: first absolute)
+// the first entry of a block shares nothing.
+
+void TermBuilder::Add(std::uint16_t offset, std::string_view value) {
+  thread_local std::string lower;
+  lower.assign(value);
+  for (char& c : lower) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
+  auto it = offsets_.find(std::string_view(lower));
+  if (it == offsets_.end()) it = offsets_.emplace(lower, std::vector<std::uint16_t>{}).first;
+  it->second.push_back(offset);
+}
+
+namespace {
+bool TermWanted(const TermQuery& q, std::string_view term) {
+  if (std::ranges::binary_search(q.exact, term)) return true;
+  return std::ranges::any_of(q.prefixes, [&](const std::string& p) { return term.starts_with(p); });
+}
+}  // namespace
+
+void TermBuilder::Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const {
+  std::size_t before = offsets.size();
+  if (query.prefixes.empty()) {
+    for (const auto& term : query.exact)
+      if (auto it = offsets_.find(std::string_view(term)); it != offsets_.end())
+        offsets.insert(offsets.end(), it->second.begin(), it->second.end());
+  } else {
+    for (const auto& [term, rows] : offsets_)
+      if (TermWanted(query, term)) offsets.insert(offsets.end(), rows.begin(), rows.end());
+  }
+  std::sort(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end());
+}
+
+std::vector<TermBlock> TermBuilder::Seal() const {
+  std::vector<const std::pair<const std::string, std::vector<std::uint16_t>>*> sorted;
+  sorted.reserve(offsets_.size());
+  for (const auto& entry : offsets_) sorted.push_back(&entry);
+  std::ranges::sort(sorted, [](auto* a, auto* b) { return a->first < b->first; });
+  std::vector<TermBlock> blocks;
+  TermBlock block;
+  std::string_view previous;
+  for (const auto* entry : sorted) {
+    const std::string& term = entry->first;
+    if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, TermBlock{}));
+    std::size_t shared = 0;
+    if (block.data.empty()) {
+      block.first_term = term;
+    } else {
+      while (shared < previous.size() && shared < term.size() && previous[shared] == term[shared])
+        ++shared;
+    }
+    PutVarint(block.data, shared);
+    PutVarint(block.data, term.size() - shared);
+    block.data.append(term, shared);
+    PutVarint(block.data, entry->second.size());
+    std::uint32_t last = 0;
+    for (std::uint16_t offset : entry->second) {  // ascending: rows are added in id order
+      PutVarint(block.data, offset - last);
+      last = offset;
+    }
+    previous = term;
+  }
+  if (!block.data.empty()) blocks.push_back(std::move(block));
+  return blocks;
+}
+
+void MatchSealedTerms(const TermQuery& query, const TermBlockLookup& lookup,
+                      std::vector<std::uint16_t>& offsets) {
+  std::size_t before = offsets.size();
+  // Walks the blocks from the one that can hold `from`, handing each (term, offsets) to `visit`
+  // until it returns false.
+  auto walk = [&](std::string_view from, const auto& visit) {
+    auto block = lookup(from, false);
+    if (!block) block = lookup(from, true);  // every term is past `from`
+    std::string term;
+    std::vector<std::uint16_t> rows;
+    while (block) {
+      std::string_view data = block->data;
+      term.clear();
+      for (std::size_t pos = 0; pos < data.size();) {
+        std::size_t shared = GetVarint(data, pos);
+        std::size_t rest = GetVarint(data, pos);
+        if (shared > term.size() || rest > data.size() - pos) return;  // damaged: stop
+        term.resize(shared);
+        term.append(data.substr(pos, rest));
+        pos += rest;
+        std::uint64_t count = GetVarint(data, pos);
+        rows.clear();
+        std::uint32_t offset = 0;
+        for (std::uint64_t k = 0; k < count && pos < data.size(); ++k)
+          rows.push_back(static_cast<std::uint16_t>(
+              offset += static_cast<std::uint32_t>(GetVarint(data, pos))));
+        if (!visit(std::string_view(term), rows)) return;
+      }
+      block = lookup(block->first_term, true);
+    }
+  };
+  for (const auto& value : query.exact)
+    walk(value, [&](std::string_view term, const std::vector<std::uint16_t>& rows) {
+      if (term == value) offsets.insert(offsets.end(), rows.begin(), rows.end());
+      return term < value;
+    });
+  for (const auto& prefix : query.prefixes)
+    walk(prefix, [&](std::string_view term, const std::vector<std::uint16_t>& rows) {
+      if (term.starts_with(prefix)) offsets.insert(offsets.end(), rows.begin(), rows.end());
+      return term < prefix || term.starts_with(prefix);
+    });
+  std::sort(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end());
+  offsets.erase(std::unique(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end()),
+                offsets.end());
+}
+
 std::optional<TrigramSets> PatternTrigrams(const std::vector<std::string>& patterns) {
   TrigramSets sets;
   std::vector<std::uint32_t> run_trigrams;
@@ -270,30 +407,65 @@ void LiveTextIndex::Add(const std::string& table, const std::string& column, std
   std::int64_t part = PartitionOf(id);
   auto offset = static_cast<std::uint16_t>(id - PartitionFirstId(part));
   std::unique_lock lock(mu_);
-  tables_[table][part][column].Add(offset, text);
+  auto& texts = tables_[table][part].texts;
+  auto it = texts.find(column);
+  if (it == texts.end()) it = texts.emplace(column, PartitionBuilder{}).first;
+  it->second.Add(offset, text);
+}
+
+void LiveTextIndex::AddTerm(const std::string& table, const std::string& column, std::int64_t id,
+                            std::string_view value) {
+  std::int64_t part = PartitionOf(id);
+  auto offset = static_cast<std::uint16_t>(id - PartitionFirstId(part));
+  std::unique_lock lock(mu_);
+  auto& terms = tables_[table][part].terms;
+  auto it = terms.find(column);
+  if (it == terms.end()) it = terms.emplace(column, TermBuilder{}).first;
+  it->second.Add(offset, value);
+}
+
+const LiveTextIndex::Part* LiveTextIndex::Find(const std::string& table, std::int64_t part) const {
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return nullptr;
+  auto p = t->second.find(part);
+  return p == t->second.end() ? nullptr : &p->second;
 }
 
 bool LiveTextIndex::Match(const std::string& table, const std::string& column, std::int64_t part,
                           const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const {
   std::shared_lock lock(mu_);
-  auto t = tables_.find(table);
-  if (t == tables_.end()) return false;
-  auto p = t->second.find(part);
-  if (p == t->second.end()) return false;
-  auto c = p->second.find(column);
-  if (c != p->second.end()) c->second.Match(sets, offsets);
+  const Part* p = Find(table, part);
+  if (!p) return false;
+  if (auto c = p->texts.find(column); c != p->texts.end()) c->second.Match(sets, offsets);
+  return true;
+}
+
+bool LiveTextIndex::MatchTerms(const std::string& table, const std::string& column,
+                               std::int64_t part, const TermQuery& query,
+                               std::vector<std::uint16_t>& offsets) const {
+  std::shared_lock lock(mu_);
+  const Part* p = Find(table, part);
+  if (!p) return false;
+  if (auto c = p->terms.find(column); c != p->terms.end()) c->second.Match(query, offsets);
   return true;
 }
 
 std::vector<Block> LiveTextIndex::Seal(const std::string& table, const std::string& column,
                                        std::int64_t part) const {
   std::shared_lock lock(mu_);
-  auto t = tables_.find(table);
-  if (t == tables_.end()) return {};
-  auto p = t->second.find(part);
-  if (p == t->second.end()) return {};
-  auto c = p->second.find(column);
-  return c == p->second.end() ? std::vector<Block>{} : c->second.Seal();
+  const Part* p = Find(table, part);
+  if (!p) return {};
+  auto c = p->texts.find(column);
+  return c == p->texts.end() ? std::vector<Block>{} : c->second.Seal();
+}
+
+std::vector<TermBlock> LiveTextIndex::SealTerms(const std::string& table, const std::string& column,
+                                                std::int64_t part) const {
+  std::shared_lock lock(mu_);
+  const Part* p = Find(table, part);
+  if (!p) return {};
+  auto c = p->terms.find(column);
+  return c == p->terms.end() ? std::vector<TermBlock>{} : c->second.Seal();
 }
 
 void LiveTextIndex::DropBelow(const std::string& table, std::int64_t part) {

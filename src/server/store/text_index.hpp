@@ -1,10 +1,15 @@
-// The store's substring index of text fields (command lines, paths, DNS names), in place of FTS5:
+// The store's postings indexes, in place of FTS5 and of B-tree indexes on scattered keys.
+// Text index, the substring index of text fields (command lines, paths, DNS names):
 // per partition of 65,536 rows of a table, a trigram index of the column's DISTINCT texts
 // (trigram -> text ordinals) and the rows of each text (ordinal -> row offsets). Command lines and
 // paths repeat across a fleet, so a repeated text costs one hash lookup instead of ~100 trigram
 // postings. The partition being written is held in memory (LiveTextIndex) and sealed into
 // compressed blocks (table text_postings) by the ingest transaction that completes it; queries go
-// through the vigil_text table-valued function (text_index_vtab.hpp). Design: docs/store.md.
+// through the vigil_text table-valued function (text_index_vtab.hpp).
+// Term index, the value index of keyword fields whose values scatter over a B-tree (IPs, hashes,
+// DNS and file names, host names): per partition, each distinct ASCII-lowercased value -> row
+// offsets, sealed as prefix-compressed sorted blocks (term_postings), read through vigil_terms
+// (exact values and prefixes). Design: docs/store.md.
 #pragma once
 
 #include <cstdint>
@@ -31,13 +36,19 @@ inline std::int64_t PartitionLastId(std::int64_t part) { return (part + 1) * kPa
 // DNS question name (suffix hunts such as `*.evil-c2.net`).
 bool Indexed(const schema::FieldDef& field, schema::Category table);
 
-// Tables and statements of the sealed index (created by the store).
+// Whether the store keeps a term index of `field`'s column of `table` (instead of a B-tree index).
+bool TermIndexed(const schema::FieldDef& field, schema::Category table);
+
+// Tables of the sealed indexes (created by the store).
 inline constexpr std::string_view kCreateSql =
     "CREATE TABLE IF NOT EXISTS text_postings (tbl TEXT NOT NULL, col TEXT NOT NULL, "
     "part INTEGER NOT NULL, kind INTEGER NOT NULL, first_key INTEGER NOT NULL, data BLOB NOT NULL, "
     "PRIMARY KEY (tbl, col, part, kind, first_key)) WITHOUT ROWID; "
     "CREATE TABLE IF NOT EXISTS text_index_parts (tbl TEXT NOT NULL, part INTEGER NOT NULL, "
-    "PRIMARY KEY (tbl, part)) WITHOUT ROWID;";
+    "PRIMARY KEY (tbl, part)) WITHOUT ROWID; "
+    "CREATE TABLE IF NOT EXISTS term_postings (tbl TEXT NOT NULL, col TEXT NOT NULL, "
+    "part INTEGER NOT NULL, first_term BLOB NOT NULL, data BLOB NOT NULL, "
+    "PRIMARY KEY (tbl, col, part, first_term)) WITHOUT ROWID;";
 
 // What a query needs: per pattern, the sorted distinct trigrams (ASCII-lowercased bytes) of its
 // literal runs of 3+ bytes. A text matching the pattern contains every one of them (a superset:
@@ -71,6 +82,40 @@ class PartitionBuilder {
   std::vector<std::uint32_t> ordinal_offsets_;   // (ordinal << 16) | offset, for each row
 };
 
+// What a term query asks for: rows whose (lowercased) value is one of `exact` or starts with one of
+// `prefixes` (both lowercased by MakeTermQuery).
+struct TermQuery {
+  std::vector<std::string> exact;
+  std::vector<std::string> prefixes;
+};
+TermQuery MakeTermQuery(const std::vector<std::string>& values, bool prefix);
+
+struct TermBlock {
+  std::string first_term;
+  std::string data;  // varints and bytes, see text_index.cpp
+};
+
+// One keyword column's term index of one partition, in memory while the partition is written.
+class TermBuilder {
+ public:
+  void Add(std::uint16_t offset, std::string_view value);
+  void Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const;
+  std::vector<TermBlock> Seal() const;
+
+ private:
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<std::uint16_t>, TextHash, std::equal_to<>> offsets_;
+};
+
+// Offsets matching `query` in the term blocks of one sealed partition: `at_or_before(term)` is the
+// block whose first term is the largest <= term, `after(term)` the first block past it.
+using TermBlockLookup = std::function<std::optional<TermBlock>(std::string_view term, bool after)>;
+void MatchSealedTerms(const TermQuery& query, const TermBlockLookup& lookup,
+                      std::vector<std::uint16_t>& offsets);
+
 // Offsets matching `sets` in the blocks of one sealed partition; `lookup(kind, key)` returns the
 // block of `kind` whose first key is the largest <= key (nullopt when there is none).
 using BlockLookup = std::function<std::optional<Block>(int kind, std::int64_t key)>;
@@ -84,22 +129,30 @@ class LiveTextIndex {
  public:
   void Add(const std::string& table, const std::string& column, std::int64_t id,
            std::string_view text);
+  void AddTerm(const std::string& table, const std::string& column, std::int64_t id,
+               std::string_view value);
   // False when the partition is not held (the caller then treats all its rows as candidates).
   bool Match(const std::string& table, const std::string& column, std::int64_t part,
              const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
+  bool MatchTerms(const std::string& table, const std::string& column, std::int64_t part,
+                  const TermQuery& query, std::vector<std::uint16_t>& offsets) const;
   // The blocks of a held partition's column (empty when it has no text).
   std::vector<Block> Seal(const std::string& table, const std::string& column,
                           std::int64_t part) const;
+  std::vector<TermBlock> SealTerms(const std::string& table, const std::string& column,
+                                   std::int64_t part) const;
   // Forgets a table's partitions below `part`.
   void DropBelow(const std::string& table, std::int64_t part);
   std::size_t HeldPartitions(const std::string& table) const;
 
  private:
   mutable std::shared_mutex mu_;
-  // table -> part -> column -> builder
-  std::map<std::string, std::map<std::int64_t, std::map<std::string, PartitionBuilder>>,
-           std::less<>>
-      tables_;
+  struct Part {
+    std::map<std::string, PartitionBuilder, std::less<>> texts;  // by column
+    std::map<std::string, TermBuilder, std::less<>> terms;
+  };
+  const Part* Find(const std::string& table, std::int64_t part) const;
+  std::map<std::string, std::map<std::int64_t, Part>, std::less<>> tables_;
 };
 
 // Process-wide: the live index of the database file at `path` (sqlite3_db_filename), if a store

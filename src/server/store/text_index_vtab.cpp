@@ -27,18 +27,26 @@ Result<sqlite::StmtPtr> Bound(sqlite3* db, const std::string& sql) {
 
 }  // namespace
 
-Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& table,
-                                             const std::string& column,
-                                             const std::vector<std::string>& patterns) {
-  if (!IsIdentifier(table) || !IsIdentifier(column))
-    return Fail("vigil_text: table and column must be plain names, got '" + table + "', '" +
-                column + "'");
-  auto sets = PatternTrigrams(patterns);
-  if (!sets)
-    return Fail(
-        "vigil_text: every pattern needs a literal run of 3 characters (between wildcards)");
-  std::vector<std::int64_t> ids;
+namespace {
 
+// How one index answers for one partition: sealed (from its blocks through `block_stmt`, bound to
+// tbl and col) or live (false when the live index does not hold the partition).
+struct PartitionMatcher {
+  std::string block_sql;  // ?1 tbl, ?2 col, ?3 part, then the matcher's own parameters
+  std::function<void(sqlite3_stmt* block_stmt, std::int64_t part,
+                     std::vector<std::uint16_t>& offsets)>
+      sealed;
+  std::function<bool(const LiveTextIndex& live, std::int64_t part,
+                     std::vector<std::uint16_t>& offsets)>
+      live;
+};
+
+// The candidate ids of `table` over all its partitions, ascending.
+Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
+                                       const std::string& column, const PartitionMatcher& m) {
+  if (!IsIdentifier(table) || !IsIdentifier(column))
+    return Fail("table and column must be plain names, got '" + table + "', '" + column + "'");
+  std::vector<std::int64_t> ids;
   auto range = Bound(db, "SELECT min(id), max(id) FROM \"" + table + "\"");
   if (!range) return std::unexpected(range.error());
   if (sqlite3_step(range->get()) != SQLITE_ROW ||
@@ -55,10 +63,7 @@ Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& tab
     sqlite3_bind_text(parts->get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
     while (sqlite3_step(parts->get()) == SQLITE_ROW)
       sealed.insert(sqlite3_column_int64(parts->get(), 0));
-    auto block =
-        Bound(db,
-              "SELECT first_key, data FROM text_postings WHERE tbl = ?1 AND col = ?2 AND "
-              "part = ?3 AND kind = ?4 AND first_key <= ?5 ORDER BY first_key DESC LIMIT 1");
+    auto block = Bound(db, m.block_sql);
     if (!block) return std::unexpected(block.error());
     block_stmt = std::move(*block);
     sqlite3_bind_text(block_stmt.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
@@ -72,25 +77,8 @@ Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& tab
     offsets.clear();
     const std::int64_t base = PartitionFirstId(part);
     if (sealed.contains(part)) {
-      sqlite3_stmt* s = block_stmt.get();
-      MatchSealed(
-          *sets,
-          [&](int kind, std::int64_t key) -> std::optional<Block> {
-            sqlite3_bind_int64(s, 3, part);
-            sqlite3_bind_int(s, 4, kind);
-            sqlite3_bind_int64(s, 5, key);
-            std::optional<Block> out;
-            if (sqlite3_step(s) == SQLITE_ROW) {
-              const auto* data = static_cast<const char*>(sqlite3_column_blob(s, 1));
-              out = Block{kind, sqlite3_column_int64(s, 0),
-                          std::string(data ? data : "",
-                                      static_cast<std::size_t>(sqlite3_column_bytes(s, 1)))};
-            }
-            sqlite3_reset(s);
-            return out;
-          },
-          offsets);
-    } else if (!live || !live->Match(table, column, part, *sets, offsets)) {
+      m.sealed(block_stmt.get(), part, offsets);
+    } else if (!live || !m.live(*live, part, offsets)) {
       // Not indexed in this snapshot nor held in memory: every row is a candidate.
       for (std::int64_t id = std::max(base, min_id); id <= std::min(PartitionLastId(part), max_id);
            ++id)
@@ -102,11 +90,86 @@ Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& tab
   return ids;
 }
 
+std::string BlobText(sqlite3_stmt* s, int column) {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, column));
+  return std::string(data ? data : "", static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
+}
+
+}  // namespace
+
+Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& table,
+                                             const std::string& column,
+                                             const std::vector<std::string>& patterns) {
+  auto sets = PatternTrigrams(patterns);
+  if (!sets) return Fail("every pattern needs a literal run of 3 characters (between wildcards)");
+  PartitionMatcher m;
+  m.block_sql =
+      "SELECT first_key, data FROM text_postings WHERE tbl = ?1 AND col = ?2 AND part = ?3 AND "
+      "kind = ?4 AND first_key <= ?5 ORDER BY first_key DESC LIMIT 1";
+  m.sealed = [&](sqlite3_stmt* s, std::int64_t part, std::vector<std::uint16_t>& offsets) {
+    MatchSealed(
+        *sets,
+        [&](int kind, std::int64_t key) -> std::optional<Block> {
+          sqlite3_bind_int64(s, 3, part);
+          sqlite3_bind_int(s, 4, kind);
+          sqlite3_bind_int64(s, 5, key);
+          std::optional<Block> out;
+          if (sqlite3_step(s) == SQLITE_ROW)
+            out = Block{kind, sqlite3_column_int64(s, 0), BlobText(s, 1)};
+          sqlite3_reset(s);
+          return out;
+        },
+        offsets);
+  };
+  m.live = [&](const LiveTextIndex& live, std::int64_t part, std::vector<std::uint16_t>& offsets) {
+    return live.Match(table, column, part, *sets, offsets);
+  };
+  return Walk(db, table, column, m);
+}
+
+Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string& table,
+                                                 const std::string& column,
+                                                 const std::vector<std::string>& values,
+                                                 bool prefix) {
+  const TermQuery query = MakeTermQuery(values, prefix);
+  PartitionMatcher m;
+  // ?4: the term, ?5: 0 for the block at or before it, 1 for the first block after it
+  m.block_sql =
+      "SELECT first_term, data FROM (SELECT first_term, data FROM term_postings WHERE tbl = ?1 "
+      "AND col = ?2 AND part = ?3 AND ?5 = 0 AND first_term <= ?4 ORDER BY first_term DESC LIMIT "
+      "1) UNION ALL SELECT first_term, data FROM (SELECT first_term, data FROM term_postings WHERE "
+      "tbl = ?1 AND col = ?2 AND part = ?3 AND ?5 = 1 AND first_term > ?4 ORDER BY first_term "
+      "LIMIT 1)";
+  m.sealed = [&](sqlite3_stmt* s, std::int64_t part, std::vector<std::uint16_t>& offsets) {
+    MatchSealedTerms(
+        query,
+        [&](std::string_view term, bool after) -> std::optional<TermBlock> {
+          sqlite3_bind_int64(s, 3, part);
+          sqlite3_bind_blob(s, 4, term.data(), static_cast<int>(term.size()), SQLITE_TRANSIENT);
+          sqlite3_bind_int(s, 5, after ? 1 : 0);
+          std::optional<TermBlock> out;
+          if (sqlite3_step(s) == SQLITE_ROW) out = TermBlock{BlobText(s, 0), BlobText(s, 1)};
+          sqlite3_reset(s);
+          return out;
+        },
+        offsets);
+  };
+  m.live = [&](const LiveTextIndex& live, std::int64_t part, std::vector<std::uint16_t>& offsets) {
+    return live.MatchTerms(table, column, part, query, offsets);
+  };
+  return Walk(db, table, column, m);
+}
+
 namespace {
+
+enum class Function { Text, Terms };
+constexpr Function kText = Function::Text, kTerms = Function::Terms;
 
 struct TextVtab {
   sqlite3_vtab base{};
   sqlite3* db = nullptr;
+  Function function = Function::Text;
+  int arguments = 3;
 };
 
 struct TextCursor {
@@ -115,14 +178,20 @@ struct TextCursor {
   std::size_t pos = 0;
 };
 
-enum Column { kId = 0, kTable, kColumn, kPatterns };
+// vigil_text(tbl, col, patterns), vigil_terms(tbl, col, mode, values): argument i is column i.
+constexpr int kId = 0, kTable = 1;
 
-int Connect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out, char**) {
+int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) {
+  const Function function = *static_cast<const Function*>(aux);
   int rc = sqlite3_declare_vtab(
-      db, "CREATE TABLE x(id INTEGER, tbl HIDDEN, col HIDDEN, patterns HIDDEN)");
+      db, function == Function::Text
+              ? "CREATE TABLE x(id INTEGER, tbl HIDDEN, col HIDDEN, patterns HIDDEN)"
+              : "CREATE TABLE x(id INTEGER, tbl HIDDEN, col HIDDEN, mode HIDDEN, vals HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   auto vtab = std::make_unique<TextVtab>();
   vtab->db = db;
+  vtab->function = function;
+  vtab->arguments = function == Function::Text ? 3 : 4;
   *out = &vtab.release()->base;  // owned by SQLite until Disconnect
   return SQLITE_OK;
 }
@@ -132,15 +201,16 @@ int Disconnect(sqlite3_vtab* vtab) {
   return SQLITE_OK;
 }
 
-int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
-  int argv_of[4] = {-1, -1, -1, -1};
+int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
+  const int arguments = reinterpret_cast<TextVtab*>(base)->arguments;
+  int argv_of[5] = {-1, -1, -1, -1, -1};
   for (int i = 0; i < info->nConstraint; ++i) {
     const auto& c = info->aConstraint[i];
     if (c.iColumn < kTable || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
     if (!c.usable) return SQLITE_CONSTRAINT;  // the arguments must be known before the scan
     argv_of[c.iColumn] = i;
   }
-  for (int col = kTable; col <= kPatterns; ++col) {
+  for (int col = kTable; col <= arguments; ++col) {
     if (argv_of[col] < 0) return SQLITE_CONSTRAINT;
     info->aConstraintUsage[argv_of[col]].argvIndex = col;
     info->aConstraintUsage[argv_of[col]].omit = 1;
@@ -172,21 +242,34 @@ int Filter(sqlite3_vtab_cursor* base, int, const char*, int argc, sqlite3_value*
     vtab->base.zErrMsg = sqlite3_mprintf("%s", message.c_str());
     return SQLITE_ERROR;
   };
-  if (argc != 3) return fail("vigil_text(tbl, col, patterns) takes three arguments");
+  const bool text_index = vtab->function == Function::Text;
+  const char* name = text_index ? "vigil_text" : "vigil_terms";
+  if (argc != vtab->arguments)
+    return fail(text_index ? "vigil_text(tbl, col, patterns) takes three arguments"
+                           : "vigil_terms(tbl, col, mode, values) takes four arguments");
   auto text = [&](int i) {
     const auto* t = sqlite3_value_text(argv[i]);
     return std::string(t ? reinterpret_cast<const char*>(t) : "");
   };
-  auto json = nlohmann::json::parse(text(2), nullptr, false);
+  auto json = nlohmann::json::parse(text(argc - 1), nullptr, false);
   if (json.is_discarded() || !json.is_array())
-    return fail("vigil_text: patterns must be a JSON array of strings");
-  std::vector<std::string> patterns;
+    return fail(std::string(name) + ": the last argument must be a JSON array of strings");
+  std::vector<std::string> values;
   for (const auto& p : json) {
-    if (!p.is_string()) return fail("vigil_text: patterns must be a JSON array of strings");
-    patterns.push_back(p.get<std::string>());
+    if (!p.is_string())
+      return fail(std::string(name) + ": the last argument must be a JSON array of strings");
+    values.push_back(p.get<std::string>());
   }
-  auto ids = Candidates(vtab->db, text(0), text(1), patterns);
-  if (!ids) return fail(ids.error().message);
+  Result<std::vector<std::int64_t>> ids;
+  if (text_index) {
+    ids = Candidates(vtab->db, text(0), text(1), values);
+  } else {
+    std::string mode = text(2);
+    if (mode != "eq" && mode != "prefix")
+      return fail("vigil_terms: mode must be 'eq' or 'prefix', got '" + mode + "'");
+    ids = TermCandidates(vtab->db, text(0), text(1), values, mode == "prefix");
+  }
+  if (!ids) return fail(std::string(name) + ": " + ids.error().message);
   cursor->ids = std::move(*ids);
   return SQLITE_OK;
 }
@@ -238,8 +321,12 @@ const sqlite3_module kModule = MakeModule();
 }  // namespace
 
 Result<void> RegisterFunction(sqlite3* db) {
-  if (sqlite3_create_module_v2(db, "vigil_text", &kModule, nullptr, nullptr) != SQLITE_OK)
-    return sqlite::DbFail(db, "register vigil_text");
+  // aux: which function (static, so it outlives every connection)
+  if (sqlite3_create_module_v2(db, "vigil_text", &kModule, const_cast<Function*>(&kText),
+                               nullptr) != SQLITE_OK ||
+      sqlite3_create_module_v2(db, "vigil_terms", &kModule, const_cast<Function*>(&kTerms),
+                               nullptr) != SQLITE_OK)
+    return sqlite::DbFail(db, "register vigil_text and vigil_terms");
   return {};
 }
 

@@ -17,11 +17,19 @@
 
 namespace vigil::store::text_index {
 
+// vigil_terms(tbl, col, mode, values): the same over the term index (text_index.hpp) of a
+// keyword column; mode 'eq' (rows whose value is one of `values`) or 'prefix' (starts with one),
+// ASCII case-insensitive (a superset of the case-sensitive answer).
+// Registers both functions on the connection.
 Result<void> RegisterFunction(sqlite3* db);
 
 // The candidates vigil_text yields (exposed for tests).
 Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& table,
                                              const std::string& column,
                                              const std::vector<std::string>& patterns);
+Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string& table,
+                                                 const std::string& column,
+                                                 const std::vector<std::string>& values,
+                                                 bool prefix);
 
 }  // namespace vigil::store::text_index

@@ -438,6 +438,73 @@ TEST_F(StoreTest, TextIndexSealsPartitionsAndRebuildsTheOpenOneOnRestart) {
             std::vector<std::string>{std::to_string(expected.size())});
 }
 
+// The term index (vigil_terms) of IPs, hashes, DNS and file names and host names: exact values
+// and prefixes, ASCII case-insensitive, from sealed partitions and from the one in memory.
+TEST_F(StoreTest, TermIndexFindsValuesAndPrefixesSealedAndLive) {
+  constexpr int kEvents = 66000;  // one sealed partition and the start of the next
+  auto store = Open();
+  for (int b = 0; b < kEvents / 1000; ++b) {
+    std::vector<v1::Event> events;
+    for (int i = b * 1000; i < (b + 1) * 1000; ++i) {
+      v1::Event e = NetworkEvent(1000 + i, "Web-" + std::to_string(i % 7));
+      e.set_destination_ip("10." + std::to_string(i % 3) + ".0." + std::to_string(i % 250));
+      events.push_back(std::move(e));
+    }
+    ASSERT_TRUE(store->Append(std::vector{Batch("", 0, 0, events)}));
+  }
+  auto expect = [&](auto wanted) {
+    int n = 0, first = 0, last = 0;
+    for (int i = 0; i < kEvents; ++i)
+      if (wanted(i)) {
+        ++n;
+        if (!first) first = i + 1;
+        last = i + 1;
+      }
+    return std::to_string(n) + "|" + std::to_string(first) + "|" + std::to_string(last);
+  };
+  auto row = [&](const std::string& column, const std::string& mode, const std::string& values) {
+    return Sql(
+        "SELECT count(*) || '|' || coalesce(min(id), '') || '|' || coalesce(max(id), '') "
+        "FROM vigil_terms('network', '" +
+        column + "', '" + mode + "', '" + values + "')")[0];
+  };
+  EXPECT_EQ(row("destination_ip", "eq", R"(["10.1.0.7"])"),
+            expect([](int i) { return i % 3 == 1 && i % 250 == 7; }));
+  EXPECT_EQ(row("destination_ip", "eq", R"(["10.1.0.7", "10.2.0.249"])"), expect([](int i) {
+              return (i % 3 == 1 && i % 250 == 7) || (i % 3 == 2 && i % 250 == 249);
+            }));
+  EXPECT_EQ(row("destination_ip", "prefix", R"(["10.2."])"),
+            expect([](int i) { return i % 3 == 2; }));
+  EXPECT_EQ(row("destination_ip", "prefix", R"(["10.0.0.2"])"),  // .2, .20-.29, .200-.249
+            expect([](int i) {
+              int last = i % 250;
+              return i % 3 == 0 && (last == 2 || (last >= 20 && last <= 29) || last >= 200);
+            }));
+  EXPECT_EQ(row("host_name", "eq", R"(["WEB-3"])"), expect([](int i) { return i % 7 == 3; }));
+  EXPECT_EQ(row("host_name", "eq", R"(["nope"])"), "0||");
+  EXPECT_EQ(Sql("SELECT tbl || ':' || part FROM text_index_parts"),
+            std::vector<std::string>{"network:0"});
+  // Bad arguments: clear errors.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(text_index::RegisterFunction(db));
+  EXPECT_NE(sqlite3_exec(db, "SELECT id FROM vigil_terms('network', 'host_name', 'like', '[]')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_NE(std::string(sqlite3_errmsg(db)).find("mode must be 'eq' or 'prefix'"),
+            std::string::npos)
+      << sqlite3_errmsg(db);
+  EXPECT_NE(sqlite3_exec(db, "SELECT id FROM vigil_terms('network', 'host_name', 'eq', '{')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_NE(std::string(sqlite3_errmsg(db)).find("JSON array of strings"), std::string::npos);
+  sqlite3_close(db);
+  // The events API finds a host by name through it (case as stored).
+  EventQuery q = Q(0);
+  q.host = "Web-3";
+  EXPECT_EQ(Query(*store, q).size(), static_cast<std::size_t>(kEvents / 7 + (kEvents % 7 > 3)));
+}
+
 // A database written without the text index (or with the FTS5 tables of older versions) gets
 // its rows indexed on open, partition by partition, and the FTS5 tables dropped.
 TEST_F(StoreTest, TextIndexIndexesTheRowsOfAnOlderDatabase) {
