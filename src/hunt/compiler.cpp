@@ -11,6 +11,7 @@
 #include <set>
 #include <utility>
 
+#include "common/utf8.hpp"
 #include "hunt/fields.hpp"
 #include "hunt/functions.hpp"
 #include "server/store/text_index.hpp"
@@ -88,6 +89,14 @@ std::size_t Utf8Length(std::string_view s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
   return n;
+}
+
+// The values as a JSON array for vigil_text / vigil_terms, or nullopt when one is not UTF-8 (JSON
+// cannot carry it; the prefilter is then left out and the exact check alone decides).
+std::optional<std::string> JsonArray(const std::vector<std::string>& values) {
+  if (!std::ranges::all_of(values, [](const std::string& v) { return IsValidUtf8(v); }))
+    return std::nullopt;
+  return nlohmann::json(values).dump();
 }
 
 // Whether the wildcard pattern has a literal run of 3+ characters (the text index needs one).
@@ -199,18 +208,22 @@ class Compiler {
     if (options_.since_ns > 0) out += " AND timestamp >= " + std::to_string(options_.since_ns);
     if (options_.until_ns != std::numeric_limits<std::int64_t>::max())
       out += " AND timestamp < " + std::to_string(options_.until_ns);
-    if (!options_.host.empty())
-      out += " AND (host_id = " + QuoteString(options_.host) +
-             " OR (host_name = " + QuoteString(options_.host) + " AND " + qualifier +
-             ".id IN (SELECT id FROM " + TermsSource(table, "host_name", false, {options_.host}) +
-             ")))";
+    if (!options_.host.empty()) {
+      std::string host = QuoteString(options_.host);
+      auto names = TermsSource(table, "host_name", false, {options_.host});
+      out += " AND (host_id = " + host + " OR (host_name = " + host +
+             (names ? " AND " + qualifier + ".id IN (SELECT id FROM " + *names + ")" : "") + "))";
+    }
     return out;
   }
 
-  static std::string TermsSource(const std::string& table, std::string_view column, bool prefix,
-                                 const std::vector<std::string>& values) {
+  static std::optional<std::string> TermsSource(const std::string& table, std::string_view column,
+                                                bool prefix,
+                                                const std::vector<std::string>& values) {
+    auto json = JsonArray(values);
+    if (!json) return std::nullopt;
     return "vigil_terms(" + QuoteString(table) + ", " + QuoteString(column) + ", " +
-           (prefix ? "'prefix'" : "'eq'") + ", " + QuoteString(nlohmann::json(values).dump()) + ")";
+           (prefix ? "'prefix'" : "'eq'") + ", " + QuoteString(*json) + ")";
   }
 
   std::string Column(Category table, const schema::FieldDef& f) const {
@@ -458,9 +471,10 @@ class Compiler {
     if (!f || !f->field || scope.pipe) return "";
     if (!TextIndexed(*f->field, *scope.table) || !FullTextServes(*f->field, patterns)) return "";
     if (!std::ranges::all_of(patterns, HasTrigramRun)) return "";
+    auto json = JsonArray(patterns);
+    if (!json) return "";
     std::string source = "vigil_text(" + QuoteString(schema::CategoryName(*scope.table)) + ", " +
-                         QuoteString(f->field->column) + ", " +
-                         QuoteString(nlohmann::json(patterns).dump()) + ")";
+                         QuoteString(f->field->column) + ", " + QuoteString(*json) + ")";
     std::string id = scope.qualifier + ".id";
     std::string in = " IN (SELECT id FROM " + source + ")";
     if (!top) return id + in;
@@ -478,10 +492,11 @@ class Compiler {
     if (!top || !f || !f->field || f->IsList() || scope.pipe || !scope.table || values.empty())
       return "";
     if (!store::text_index::TermIndexed(*f->field, *scope.table)) return "";
-    std::string source = TermsSource(std::string(schema::CategoryName(*scope.table)),
-                                     f->field->column, prefix, values);
-    std::string in = scope.qualifier + ".id IN (SELECT id FROM " + source + ")";
-    terms_.push_back({IndexTerm::Kind::Postings, group_, source, "", "1"});
+    auto source = TermsSource(std::string(schema::CategoryName(*scope.table)), f->field->column,
+                              prefix, values);
+    if (!source) return "";
+    std::string in = scope.qualifier + ".id IN (SELECT id FROM " + *source + ")";
+    terms_.push_back({IndexTerm::Kind::Postings, group_, *source, "", "1"});
     return MarkIndexTerm(terms_.size() - 1, in);
   }
 

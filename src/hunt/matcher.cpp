@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "common/utf8.hpp"
+
 #include "hunt/fields.hpp"
 #include "hunt/functions.hpp"
 
@@ -194,9 +196,11 @@ std::string_view LowerInto(std::string_view s) {
   return buffer;
 }
 
-// Whether the SQL path adds its FTS5 prefilter (a field with a trigram table, every pattern has a
-// 3+ char run).
+// Whether the SQL path adds its text-index prefilter (a text-indexed field, every pattern is UTF-8
+// and has a 3+ char run).
 bool FtsApplies(const schema::FieldDef* f, const std::vector<std::string>& patterns) {
+  if (!std::ranges::all_of(patterns, [](const std::string& p) { return IsValidUtf8(p); }))
+    return false;
   bool indexed = false;
   if (f)
     for (const auto& c : schema::Categories()) indexed |= TextIndexed(*f, c.category);

@@ -753,6 +753,28 @@ Result<void> SqliteStore::LoadTextIndex() {
   for (std::size_t i = 0; i < tables_.size(); ++i) {
     const TableDef& t = tables_[i];
     TableWriter& tw = table_writers_[i];
+    // Sealed partitions must cover every indexed column: another set of columns (a newer schema
+    // or index choice) rebuilds the table's postings from its rows.
+    std::string layout = "text:";
+    for (std::size_t c : t.text_columns) layout += std::string(t.columns[c]->column) + ",";
+    layout += " terms:";
+    for (std::size_t c : t.term_columns) layout += std::string(t.columns[c]->column) + ",";
+    auto recorded =
+        PrepareBound(w, "SELECT columns FROM text_index_layout WHERE tbl = ?", {t.name});
+    if (!recorded) return std::unexpected(recorded.error());
+    if (sqlite3_step(recorded->get()) != SQLITE_ROW || ColumnText(recorded->get(), 0) != layout) {
+      recorded->reset();
+      auto tx = Transaction::Begin(w);
+      if (!tx) return std::unexpected(tx.error());
+      for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
+        if (auto r = Run(w, std::string("DELETE FROM ") + index + " WHERE tbl = ?", {t.name}); !r)
+          return std::unexpected(r.error());
+      if (auto r = Run(w, "INSERT OR REPLACE INTO text_index_layout (tbl, columns) VALUES (?, ?)",
+                       {t.name, layout});
+          !r)
+        return std::unexpected(r.error());
+      if (auto r = tx->Commit(); !r) return r;
+    }
     auto max_id = sqlite::QueryInt(w, "SELECT coalesce(max(id), 0) FROM " + Quote(t.name));
     if (!max_id) return std::unexpected(max_id.error());
     tw.max_id = *max_id;

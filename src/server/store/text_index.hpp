@@ -48,7 +48,9 @@ inline constexpr std::string_view kCreateSql =
     "PRIMARY KEY (tbl, part)) WITHOUT ROWID; "
     "CREATE TABLE IF NOT EXISTS term_postings (tbl TEXT NOT NULL, col TEXT NOT NULL, "
     "part INTEGER NOT NULL, first_term BLOB NOT NULL, data BLOB NOT NULL, "
-    "PRIMARY KEY (tbl, col, part, first_term)) WITHOUT ROWID;";
+    "PRIMARY KEY (tbl, col, part, first_term)) WITHOUT ROWID; "
+    "CREATE TABLE IF NOT EXISTS text_index_layout (tbl TEXT PRIMARY KEY, columns TEXT NOT NULL) "
+    "WITHOUT ROWID;";
 
 // What a query needs: per pattern, the sorted distinct trigrams (ASCII-lowercased bytes) of its
 // literal runs of 3+ bytes. A text matching the pattern contains every one of them (a superset:
