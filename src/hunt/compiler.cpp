@@ -478,25 +478,27 @@ class Compiler {
     std::string id = scope.qualifier + ".id";
     std::string in = " IN (SELECT id FROM " + source + ")";
     if (!top) return id + in;
-    terms_.push_back({IndexTerm::Kind::Postings, group_, source, "", "1"});
+    terms_.push_back({IndexTerm::Kind::Text, group_, source});
     return MarkIndexTerm(terms_.size() - 1, id + in);
   }
 
   // The term index's prefilter (server/store/text_index.hpp) for values of a term-indexed keyword
-  // field (exact, or prefixes), or "" when the field has none. Only for a top-level conjunct of a
-  // table's WHERE (never under NOT, where "false" for a null value would differ from the exact
-  // check's NULL), recorded as an IndexTerm the executor may steer like the others.
+  // field (exact, or prefixes), or "" when the field has none. Never under NOT (where "false" for
+  // a null value would differ from the exact check's NULL); as a top-level conjunct of a table's
+  // WHERE it is recorded as an IndexTerm the executor may steer like the others.
   std::string TermsFilter(const hunt::Expr& subject, bool prefix,
                           const std::vector<std::string>& values, const Scope& scope, bool top) {
     const auto* f = std::get_if<FieldRef>(&subject.node);
-    if (!top || !f || !f->field || f->IsList() || scope.pipe || !scope.table || values.empty())
+    if (negated_ > 0 || !f || !f->field || f->IsList() || scope.pipe || !scope.table ||
+        values.empty())
       return "";
     if (!store::text_index::TermIndexed(*f->field, *scope.table)) return "";
     auto source = TermsSource(std::string(schema::CategoryName(*scope.table)), f->field->column,
                               prefix, values);
     if (!source) return "";
     std::string in = scope.qualifier + ".id IN (SELECT id FROM " + *source + ")";
-    terms_.push_back({IndexTerm::Kind::Postings, group_, *source, "", "1"});
+    if (!top) return in;
+    terms_.push_back({IndexTerm::Kind::Terms, group_, *source});
     return MarkIndexTerm(terms_.size() - 1, in);
   }
 
@@ -569,13 +571,6 @@ class Compiler {
       if (out.size() > 256) return std::nullopt;
     }
     return out;
-  }
-
-  // Keyword fields whose only index is COLLATE NOCASE (server/store/hunt_indexes.cpp).
-  static bool NocaseIndexed(const FieldRef& f) {
-    if (!f.field || f.IsList()) return false;
-    std::string_view n = f.field->name;
-    return n == "process.name" || n == "process.parent.name" || n == "file.name";
   }
 
   static std::optional<std::string> StringLiteral(const hunt::Expr& e) {
@@ -733,15 +728,6 @@ class Compiler {
             if (!n.field) return ExtraField(n.extra, scope);
             return Field(*n.field, scope);
           } else if constexpr (std::is_same_v<T, Compare>) {
-            // == on a field with only a NOCASE index: the NOCASE equality finds the candidates,
-            // the BINARY one decides (same truth value, nulls included).
-            if (const auto* lf = std::get_if<FieldRef>(&n.left->node);
-                n.op == CompareOp::Eq && lf && NocaseIndexed(*lf))
-              if (auto lit = StringLiteral(*n.right)) {
-                std::string col = Expr(*n.left, scope), q = QuoteString(*lit);
-                return "(" + col + " = " + q + " AND " +
-                       Steerable(top, scope, col, " COLLATE NOCASE = " + q) + ")";
-              }
             if (const auto* lf = std::get_if<FieldRef>(&n.left->node); n.op == CompareOp::Eq && lf)
               if (auto lit = StringLiteral(*n.right))
                 if (std::string terms = TermsFilter(*n.left, false, {*lit}, scope, top);
@@ -789,13 +775,6 @@ class Compiler {
               return v + (n.case_insensitive ? " COLLATE NOCASE" : "") + " IN (" + items + ")";
             };
             const auto* f = std::get_if<FieldRef>(&n.subject->node);
-            if (f && NocaseIndexed(*f) && !n.negated && !n.case_insensitive &&
-                std::ranges::all_of(n.items,
-                                    [](const auto& i) { return StringLiteral(*i).has_value(); })) {
-              std::string col = Expr(*n.subject, scope);
-              return "(" + col + " IN (" + items + ") AND " +
-                     Steerable(top, scope, col, " COLLATE NOCASE IN (" + items + ")") + ")";
-            }
             if (f && f->IsList() && n.negated) return "NOT " + AnyElement(*n.subject, scope, pred);
             std::string in = AnyElement(*n.subject, scope, pred);
             if (!n.negated) {
@@ -819,7 +798,10 @@ class Compiler {
             }
             return out + ")";
           } else if constexpr (std::is_same_v<T, Not>) {
-            return "NOT (" + Expr(*n.operand, scope) + ")";
+            ++negated_;
+            std::string operand = Expr(*n.operand, scope);
+            --negated_;
+            return "NOT (" + operand + ")";
           } else if constexpr (std::is_same_v<T, IsNull>) {
             return "(" + Expr(*n.operand, scope) + (n.negated ? " IS NOT NULL)" : " IS NULL)");
           } else if constexpr (std::is_same_v<T, Arith>) {
@@ -841,24 +823,11 @@ class Compiler {
   }
 
  private:
-  // The NOCASE-index search `col<rest>` (rest: " COLLATE NOCASE = 'x'" or "... IN (...)"). As a
-  // top-level conjunct of a table's WHERE it is recorded as an IndexTerm and marked, so the
-  // executor can disable its index when another term of the same WHERE is more selective (the
-  // FTS5 prefilters of FtsFilter likewise).
-  std::string Steerable(bool top, const Scope& scope, const std::string& col,
-                        const std::string& rest) {
-    if (!top || scope.pipe || !scope.table) return col + rest;
-    std::string table(schema::CategoryName(*scope.table));
-    std::size_t id = terms_.size();
-    terms_.push_back(
-        {IndexTerm::Kind::Nocase, group_, table, NocaseIndexName(table, col), col + rest});
-    return MarkIndexTerm(id, col + rest);
-  }
-
   const HuntOptions& options_;
   int subquery_ = 0;
   int group_ = 0;          // the current source SELECT (IndexTerm::group)
   bool conjunct_ = false;  // the next Expr is a top-level conjunct of its source's WHERE
+  int negated_ = 0;        // how many NOTs the current Expr is under
   std::vector<IndexTerm> terms_;
 };
 
@@ -868,11 +837,7 @@ std::string MarkIndexTerm(std::size_t term, std::string_view sql) {
   return "\x01" + std::to_string(term) + "\x01" + std::string(sql) + "\x02";
 }
 
-std::string NocaseIndexName(std::string_view table, std::string_view column) {
-  return std::string(table) + "_" + std::string(column) + "_nocase";
-}
-
-std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
+std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& /*terms*/,
                       const std::vector<bool>& disabled, bool keyed) {
   std::string out;
   out.reserve(sql.size());
@@ -882,15 +847,13 @@ std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
       std::size_t end = sql.find('\x01', i + 1);
       std::size_t term = std::stoul(std::string(sql.substr(i + 1, end - i - 1)));
       i = end;
-      // In keyed statements the FTS5 prefilter only costs (its rowid list is built per statement
-      // over the whole table); the exact check next to it decides alone.
-      // Keyed statements search the join key's index: NOCASE indexes are disabled too.
-      bool fts = term < terms.size() && terms[term].kind == IndexTerm::Kind::Postings;
-      dropping.push_back(keyed && fts);
-      if (keyed && fts)
+      // In keyed statements a prefilter only costs (its id list is built per statement over the
+      // whole table); the exact check next to it decides alone.
+      dropping.push_back(keyed);
+      if (keyed)
         out += '1';
-      else if (keyed || (term < disabled.size() && disabled[term]))
-        out += '+';  // unary +: no index on the column (or the rowid)
+      else if (term < disabled.size() && disabled[term])
+        out += '+';  // unary +: the rowid list filters but does not drive
       continue;
     }
     if (sql[i] == '\x02') {

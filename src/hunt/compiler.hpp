@@ -13,17 +13,15 @@
 
 namespace vigil::hunt {
 
-// A search of a NOCASE hunt index (server/store/hunt_indexes.cpp) or a text-index prefilter that is
-// a top-level conjunct of one table's WHERE. SQLite (no STAT4) only knows an index's average rows
-// per key, so with two such terms it may pick the common value's index; the executor counts each
-// term's candidates (`SELECT 1 FROM table [INDEXED BY index] WHERE predicate LIMIT n`) and
-// disables the others (a unary + on the column or rowid).
+// A postings prefilter (the store's text or term index, server/store/text_index.hpp) that is a
+// top-level conjunct of one table's WHERE. SQLite (no STAT4) only knows an index's average rows per
+// key, so with two such terms it may drive with the common value's; the executor counts each
+// term's candidates (`SELECT 1 FROM vigil_...(...) LIMIT n`) and disables the others (a unary +
+// on the rowid).
 struct IndexTerm {
-  enum class Kind { Nocase, Postings } kind = Kind::Nocase;  // Postings: vigil_text/vigil_terms
-  int group = 0;      // the SELECT it belongs to: terms of one group compete
-  std::string table;  // Postings: the vigil_text(...) / vigil_terms(...) call
-  std::string index;  // Nocase: the index
-  std::string predicate;
+  enum class Kind { Text, Terms } kind = Kind::Terms;  // vigil_text or vigil_terms
+  int group = 0;       // the SELECT it belongs to: terms of one group compete
+  std::string source;  // the vigil_text(...) / vigil_terms(...) call
 };
 
 struct Plan {
@@ -62,9 +60,8 @@ Result<Plan> Compile(const Query& query, const HuntOptions& options);
 std::string ExplainPlan(const Plan& plan);
 
 std::string MarkIndexTerm(std::size_t term, std::string_view sql);
-std::string NocaseIndexName(std::string_view table, std::string_view column);
 // The SQL without markers; a term whose `disabled` entry is true gets a unary + (no index);
-// keyed: FTS5 prefilters become 1 (the exact check beside them decides), NOCASE terms get +.
+// keyed: the prefilters become 1 (the exact check beside them decides).
 std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
                       const std::vector<bool>& disabled, bool keyed);
 

@@ -1023,10 +1023,9 @@ Result<void> RunSample(Session& session, const Plan& plan, const Sink& sink) {
 }
 
 // Per-value selectivity, which SQLite's statistics lack: counts the candidates of each competing
-// index term (up to kProbeRows). The term with the fewest, when below that, is the only one left
-// enabled; when every term is common, the FTS5 prefilters are disabled so a NOCASE index drives
-// (its entries hold the value and the rowid, so the FTS rowid list is checked without reading the
-// table). Then renders the plan's SQL without markers.
+// postings prefilter (up to kProbeRows). The term with the fewest, when below that, is the only one
+// left to drive; the others filter (a unary + on the rowid). Then renders the plan's SQL without
+// markers.
 constexpr int kProbeRows = 5000;
 
 Result<void> SteerIndexes(Session& session, Plan& plan) {
@@ -1038,29 +1037,18 @@ Result<void> SteerIndexes(Session& session, Plan& plan) {
     if (terms.size() < 2) continue;
     std::size_t best = 0;
     std::int64_t best_rows = kProbeRows;
-    bool probed = true, nocase = false;
     for (std::size_t i : terms) {
-      const IndexTerm& t = plan.index_terms[i];
-      bool fts = t.kind == IndexTerm::Kind::Postings;
-      nocase |= !fts;
-      // Postings: `table` is the vigil_text(...) / vigil_terms(...) call itself
-      std::string from = fts ? t.table : "\"" + t.table + "\" INDEXED BY \"" + t.index + "\"";
-      auto stmt = session.TryPrepare("SELECT count(*) FROM (SELECT 1 FROM " + from + " WHERE " +
-                                     t.predicate + " LIMIT " + std::to_string(kProbeRows) + ")");
-      if (!stmt) {  // no such index (a store without hunt indexes): leave it to SQLite
-        probed = false;
-        break;
-      }
+      auto stmt =
+          session.TryPrepare("SELECT count(*) FROM (SELECT 1 FROM " + plan.index_terms[i].source +
+                             " LIMIT " + std::to_string(kProbeRows) + ")");
+      if (!stmt) return session.DbError("index probe");
       int rc = sqlite3_step(stmt.get());
       if (rc != SQLITE_ROW) return session.DbError("index probe");
       if (std::int64_t rows = sqlite3_column_int64(stmt.get(), 0); rows < best_rows)
         best = i, best_rows = rows;
     }
-    if (!probed) continue;
-    for (std::size_t i : terms)
-      disabled[i] = best_rows < kProbeRows
-                        ? i != best
-                        : nocase && plan.index_terms[i].kind == IndexTerm::Kind::Postings;
+    if (best_rows < kProbeRows)
+      for (std::size_t i : terms) disabled[i] = i != best;
   }
   plan.sql = RenderSql(plan.sql, plan.index_terms, disabled, false);
   for (auto& sql : plan.step_sql) sql = RenderSql(sql, plan.index_terms, disabled, false);

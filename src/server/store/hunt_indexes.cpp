@@ -11,20 +11,16 @@ namespace {
 struct HuntIndex {
   const char* field;  // schema field name
   const char* only;   // the one table to index ("" = every table carrying the field)
-  bool nocase;  // (column COLLATE NOCASE, host_id) for `:` and `in~`, else (column, timestamp)
 };
 
-// Each index costs one more B-tree insert per event of its table: only the hot hunting fields.
-// hunt/compiler.cpp (NocaseIndexed) compiles == and in on the NOCASE-only fields so these serve.
-// host_id after the NOCASE column makes them covering for `| count host.id` (no table reads) and
-// lets SQLite skip-scan them for one host's values.
+// Each index costs one more B-tree insert per event of its table: only what the term index
+// (text_index.hpp) cannot serve. Ports are integers: (column, timestamp).
 constexpr HuntIndex kHuntIndexes[] = {
-    {"process.name", "process", true},
-    {"process.parent.name", "process", true},
-    {"destination.port", "network", false},
+    {"destination.port", "network"},
 };
 // Hunt indexes of older versions that the store's term index replaces (dropped on open).
 constexpr const char* kRetiredHuntIndexes[] = {
+    "process_process_name_nocase",     "process_process_parent_name_nocase",
     "dns_dns_question_name_nocase",    "file_file_name_nocase",
     "process_host_name_timestamp",     "network_host_name_timestamp",
     "dns_host_name_timestamp",         "file_host_name_timestamp",
@@ -83,9 +79,8 @@ Result<void> CreateHuntIndexes(sqlite3* db) {
       std::string table(c.name);
       if (!f->In(c.category) || (*index.only && table != index.only)) continue;
       std::string column(f->column);
-      std::string name = table + "_" + column + (index.nocase ? "_nocase" : "_timestamp");
-      std::string list = index.nocase ? "\"" + column + "\" COLLATE NOCASE, \"host_id\""
-                                      : "\"" + column + "\", timestamp";
+      std::string name = table + "_" + column + "_timestamp";
+      std::string list = "\"" + column + "\", timestamp";
       if (auto r = CreateIndex(db, table, name, list); !r) return r;
     }
   }

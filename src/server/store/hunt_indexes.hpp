@@ -1,10 +1,8 @@
-// Indexes that serve hunting (src/hunt) rather than ingest: case-insensitive (NOCASE) indexes on
-// the keyword fields analysts match with `:` and `in~` (process and parent names, DNS names, file
-// names), host.name for `vigil hunt --host NAME`, and network destination ports. SQLite's LIKE
-// optimisation uses a NOCASE index for `col LIKE 'abc%'` / `col LIKE 'exact'` (case_sensitive_like
-// off) and `col COLLATE NOCASE IN (...)` uses it too, so these hunts search instead of scanning.
-// (Suffix and substring matches on DNS names use the store's text index.) Kept apart from
-// sqlite_store.cpp (the ingest path); created with the other secondary indexes.
+// Indexes that serve hunting (src/hunt) rather than ingest: network destination ports, and the
+// process table's host timeline widened by the process name (one host's `| count process.name`
+// reads the index alone). Names, IPs, hashes and host names are in the store's term index
+// (text_index.hpp); the NOCASE and host-name B-tree indexes of older versions are dropped here.
+// Kept apart from sqlite_store.cpp (the ingest path); created with the other secondary indexes.
 #pragma once
 
 #include <sqlite3.h>

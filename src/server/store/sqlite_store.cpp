@@ -198,6 +198,8 @@ struct TableWriter {
   std::vector<std::string> json;  // one buffer per column (only list columns use theirs)
   std::int64_t max_id = 0;        // the table's highest row id (text index partitions)
   std::int64_t next_seal = 0;     // the lowest partition of the text index not sealed yet
+  text_index::LiveTextIndex::Sink postings;  // the builders of the partition being written
+  std::vector<std::string> text_columns, term_columns;  // their columns, in TableDef order
 };
 
 class SqliteStore final : public Store {
@@ -441,6 +443,8 @@ Result<void> SqliteStore::PrepareWriters() {
     if (!insert) return std::unexpected(insert.error());
     tw.insert = std::move(*insert);
     tw.json.resize(t.columns.size());
+    for (std::size_t c : t.text_columns) tw.text_columns.emplace_back(t.columns[c]->column);
+    for (std::size_t c : t.term_columns) tw.term_columns.emplace_back(t.columns[c]->column);
     table_writers_.push_back(std::move(tw));
   }
   auto get =
@@ -546,13 +550,19 @@ Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
     if (auto r = ReloadMaxIds(); !r) return std::unexpected(r.error());
     return std::unexpected(std::move(error));
   };
-  for (PendingAppend* p : group) {
-    p->results.clear();
-    p->results.reserve(p->batches.size());
-    for (const IngestBatch& batch : p->batches) {
-      auto r = AppendBatch(batch, now, committed);
-      if (!r) return rolled_back(r.error());
-      p->results.push_back(*r);
+  {
+    auto postings_lock = live_text_->WriteLock();  // readers match the live partition meanwhile
+    for (PendingAppend* p : group) {
+      p->results.clear();
+      p->results.reserve(p->batches.size());
+      for (const IngestBatch& batch : p->batches) {
+        auto r = AppendBatch(batch, now, committed);
+        if (!r) {
+          postings_lock.unlock();
+          return rolled_back(r.error());
+        }
+        p->results.push_back(*r);
+      }
     }
   }
   std::vector<std::pair<std::size_t, std::int64_t>> sealed;
@@ -565,7 +575,7 @@ Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
   // The partition sealed last stays in memory for readers whose snapshot predates this commit.
   for (auto [table, part] : sealed) {
     table_writers_[table].next_seal = part + 1;
-    live_text_->DropBelow(tables_[table].name, part);
+    live_text_->DropBelow(tables_[table].name, part);  // never the bound one (it is newer)
   }
   return {};
 }
@@ -703,16 +713,21 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
   if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.name);
 
   tw.max_id = sqlite3_last_insert_rowid(writer_.get());
-  if (tuning_.full_text) {
-    for (std::size_t c : t.text_columns) {
-      schema::FieldValue v = schema::Get(event, t.columns[c]->id);
+  if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty())) {
+    // CommitGroup holds the live index's write lock around the inserts.
+    const std::int64_t part = text_index::PartitionOf(tw.max_id);
+    if (tw.postings.part != part)
+      live_text_->Bind(tw.postings, t.name, part, tw.text_columns, tw.term_columns);
+    const auto offset = static_cast<std::uint16_t>(tw.max_id - text_index::PartitionFirstId(part));
+    for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
+      schema::FieldValue v = schema::Get(event, t.columns[t.text_columns[i]]->id);
       if (const auto* text = std::get_if<std::string_view>(&v); text && text->size() >= 3)
-        live_text_->Add(t.name, std::string(t.columns[c]->column), tw.max_id, *text);
+        tw.postings.texts[i]->Add(offset, *text);
     }
-    for (std::size_t c : t.term_columns) {
-      schema::FieldValue v = schema::Get(event, t.columns[c]->id);
+    for (std::size_t i = 0; i < t.term_columns.size(); ++i) {
+      schema::FieldValue v = schema::Get(event, t.columns[t.term_columns[i]]->id);
       if (const auto* value = std::get_if<std::string_view>(&v); value && !value->empty())
-        live_text_->AddTerm(t.name, std::string(t.columns[c]->column), tw.max_id, *value);
+        tw.postings.terms[i]->Add(offset, *value);
     }
   }
   return {};

@@ -76,8 +76,9 @@ bool TermIndexed(const schema::FieldDef& field, schema::Category table) {
       (field.type != schema::FieldType::Keyword && field.type != schema::FieldType::Ip))
     return false;
   static constexpr std::string_view kFields[] = {
-      "source.ip", "destination.ip", "process.hash.sha256", "file.hash.sha256", "dns.question.name",
-      "file.name", "host.name"};
+      "source.ip",        "destination.ip",    "process.hash.sha256",
+      "file.hash.sha256", "dns.question.name", "file.name",
+      "host.name",        "process.name",      "process.parent.name"};
   return std::ranges::find(kFields, field.name) != std::end(kFields);
 }
 
@@ -104,9 +105,10 @@ void TermBuilder::Add(std::uint16_t offset, std::string_view value) {
   thread_local std::string lower;
   lower.assign(value);
   for (char& c : lower) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
-  auto it = offsets_.find(std::string_view(lower));
-  if (it == offsets_.end()) it = offsets_.emplace(lower, std::vector<std::uint16_t>{}).first;
-  it->second.push_back(offset);
+  if (ordinal_offsets_.empty()) ordinal_offsets_.reserve(kPartitionRows);
+  bool inserted = false;
+  const std::uint32_t ordinal = terms_.Intern(lower, inserted);
+  ordinal_offsets_.push_back(ordinal << 16 | offset);
 }
 
 namespace {
@@ -117,28 +119,40 @@ bool TermWanted(const TermQuery& q, std::string_view term) {
 }  // namespace
 
 void TermBuilder::Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const {
-  std::size_t before = offsets.size();
+  std::vector<bool> wanted(terms_.size());
+  bool any = false;
   if (query.prefixes.empty()) {
     for (const auto& term : query.exact)
-      if (auto it = offsets_.find(std::string_view(term)); it != offsets_.end())
-        offsets.insert(offsets.end(), it->second.begin(), it->second.end());
+      if (auto ordinal = terms_.Find(term)) wanted[*ordinal] = any = true;
   } else {
-    for (const auto& [term, rows] : offsets_)
-      if (TermWanted(query, term)) offsets.insert(offsets.end(), rows.begin(), rows.end());
+    for (std::uint32_t o = 0; o < terms_.size(); ++o)
+      if (TermWanted(query, terms_.At(o))) wanted[o] = any = true;
   }
-  std::sort(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end());
+  if (!any) return;
+  for (std::uint32_t entry : ordinal_offsets_)  // in offset order already
+    if (wanted[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));
 }
 
 std::vector<TermBlock> TermBuilder::Seal() const {
-  std::vector<const std::pair<const std::string, std::vector<std::uint16_t>>*> sorted;
-  sorted.reserve(offsets_.size());
-  for (const auto& entry : offsets_) sorted.push_back(&entry);
-  std::ranges::sort(sorted, [](auto* a, auto* b) { return a->first < b->first; });
+  std::vector<std::uint32_t> order(terms_.size());
+  for (std::uint32_t o = 0; o < order.size(); ++o) order[o] = o;
+  std::ranges::sort(order,
+                    [&](std::uint32_t a, std::uint32_t b) { return terms_.At(a) < terms_.At(b); });
+  // offsets grouped by ordinal (counting sort; each group stays in offset order)
+  std::vector<std::uint32_t> start(terms_.size() + 1, 0);
+  for (std::uint32_t entry : ordinal_offsets_) ++start[(entry >> 16) + 1];
+  for (std::size_t o = 0; o < terms_.size(); ++o) start[o + 1] += start[o];
+  std::vector<std::uint16_t> grouped(ordinal_offsets_.size());
+  {
+    std::vector<std::uint32_t> next(start.begin(), start.end() - 1);
+    for (std::uint32_t entry : ordinal_offsets_)
+      grouped[next[entry >> 16]++] = static_cast<std::uint16_t>(entry);
+  }
   std::vector<TermBlock> blocks;
   TermBlock block;
   std::string_view previous;
-  for (const auto* entry : sorted) {
-    const std::string& term = entry->first;
+  for (std::uint32_t ordinal : order) {
+    std::string_view term = terms_.At(ordinal);
     if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, TermBlock{}));
     std::size_t shared = 0;
     if (block.data.empty()) {
@@ -149,12 +163,12 @@ std::vector<TermBlock> TermBuilder::Seal() const {
     }
     PutVarint(block.data, shared);
     PutVarint(block.data, term.size() - shared);
-    block.data.append(term, shared);
-    PutVarint(block.data, entry->second.size());
+    block.data.append(term.substr(shared));
+    PutVarint(block.data, start[ordinal + 1] - start[ordinal]);
     std::uint32_t last = 0;
-    for (std::uint16_t offset : entry->second) {  // ascending: rows are added in id order
-      PutVarint(block.data, offset - last);
-      last = offset;
+    for (std::uint32_t k = start[ordinal]; k < start[ordinal + 1]; ++k) {
+      PutVarint(block.data, grouped[k] - last);
+      last = grouped[k];
     }
     previous = term;
   }
@@ -230,16 +244,69 @@ std::optional<TrigramSets> PatternTrigrams(const std::vector<std::string>& patte
   return sets;
 }
 
+// ---------------------------------------------------------------- Dictionary
+
+std::size_t Dictionary::Slot(std::string_view s, std::uint64_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    std::uint32_t entry = slots_[i];
+    if (entry == 0 || (hashes_[entry - 1] == hash && strings_[entry - 1] == s)) return i;
+  }
+}
+
+void Dictionary::Grow() {
+  std::vector<std::uint32_t> old = std::move(slots_);
+  slots_.assign(old.empty() ? 1024 : old.size() * 2, 0);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::uint32_t entry : old) {
+    if (entry == 0) continue;
+    std::size_t i = hashes_[entry - 1] & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = entry;
+  }
+}
+
+std::uint32_t Dictionary::Intern(std::string_view s, bool& inserted) {
+  if ((strings_.size() + 1) * 2 > slots_.size()) Grow();  // load factor <= 1/2
+  const std::uint64_t hash = std::hash<std::string_view>{}(s);
+  std::size_t slot = Slot(s, hash);
+  if (slots_[slot] != 0) {
+    inserted = false;
+    return slots_[slot] - 1;
+  }
+  if (chunk_used_ + s.size() > chunk_size_) {
+    chunk_size_ = std::max<std::size_t>(64 * 1024, s.size());
+    chunks_.push_back(std::make_unique_for_overwrite<char[]>(chunk_size_));
+    chunk_used_ = 0;
+  }
+  char* copy = chunks_.back().get() + chunk_used_;
+  std::copy(s.begin(), s.end(), copy);
+  chunk_used_ += s.size();
+  auto ordinal = static_cast<std::uint32_t>(strings_.size());
+  strings_.emplace_back(copy, s.size());
+  hashes_.push_back(hash);
+  slots_[slot] = ordinal + 1;
+  inserted = true;
+  return ordinal;
+}
+
+std::optional<std::uint32_t> Dictionary::Find(std::string_view s) const {
+  if (slots_.empty()) return std::nullopt;
+  std::uint32_t entry = slots_[Slot(s, std::hash<std::string_view>{}(s))];
+  if (entry == 0) return std::nullopt;
+  return entry - 1;
+}
+
 // ---------------------------------------------------------------- PartitionBuilder
 
 void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
-  auto it = ordinals_.find(text);
-  std::uint32_t ordinal;
-  if (it != ordinals_.end()) {
-    ordinal = it->second;
-  } else {
-    ordinal = static_cast<std::uint32_t>(ordinals_.size());
-    ordinals_.emplace(std::string(text), ordinal);
+  if (ordinal_offsets_.empty()) {  // one row per offset at most: no regrowth on the hot path
+    ordinal_offsets_.reserve(kPartitionRows);
+    trigram_ordinals_.reserve(kPartitionRows * 8);
+  }
+  bool inserted = false;
+  const std::uint32_t ordinal = texts_.Intern(text, inserted);
+  if (inserted) {
     thread_local std::vector<std::uint32_t> trigrams;
     SortedTrigrams(text, trigrams);
     for (std::uint32_t t : trigrams)
@@ -251,16 +318,16 @@ void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
 void PartitionBuilder::Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const {
   // Per set, how many of its trigrams each ordinal's text has (a text's trigrams are distinct).
   std::vector<std::vector<std::uint16_t>> hits(sets.size(),
-                                               std::vector<std::uint16_t>(ordinals_.size()));
+                                               std::vector<std::uint16_t>(texts_.size()));
   for (std::uint64_t entry : trigram_ordinals_) {
     auto trigram = static_cast<std::uint32_t>(entry >> 32);
     auto ordinal = static_cast<std::uint32_t>(entry);
     for (std::size_t s = 0; s < sets.size(); ++s)
       if (std::ranges::binary_search(sets[s], trigram)) ++hits[s][ordinal];
   }
-  std::vector<bool> matched(ordinals_.size());
+  std::vector<bool> matched(texts_.size());
   for (std::size_t s = 0; s < sets.size(); ++s)
-    for (std::size_t o = 0; o < ordinals_.size(); ++o)
+    for (std::size_t o = 0; o < texts_.size(); ++o)
       if (hits[s][o] == sets[s].size()) matched[o] = true;
   std::size_t before = offsets.size();
   for (std::uint32_t entry : ordinal_offsets_)
@@ -422,6 +489,17 @@ void LiveTextIndex::AddTerm(const std::string& table, const std::string& column,
   auto it = terms.find(column);
   if (it == terms.end()) it = terms.emplace(column, TermBuilder{}).first;
   it->second.Add(offset, value);
+}
+
+void LiveTextIndex::Bind(Sink& sink, const std::string& table, std::int64_t part,
+                         const std::vector<std::string>& text_columns,
+                         const std::vector<std::string>& term_columns) {
+  Part& p = tables_[table][part];
+  sink.part = part;
+  sink.texts.clear();
+  sink.terms.clear();
+  for (const auto& column : text_columns) sink.texts.push_back(&p.texts[column]);
+  for (const auto& column : term_columns) sink.terms.push_back(&p.terms[column]);
 }
 
 const LiveTextIndex::Part* LiveTextIndex::Find(const std::string& table, std::int64_t part) const {

@@ -65,6 +65,26 @@ struct Block {
   std::string data;            // varints, see text_index.cpp
 };
 
+// The distinct strings of one partition's column, numbered in order of arrival: an open-addressing
+// table over strings copied into 64 KiB chunks (no allocation per string or per entry).
+class Dictionary {
+ public:
+  // The string's ordinal; `inserted` tells whether it is new.
+  std::uint32_t Intern(std::string_view s, bool& inserted);
+  std::optional<std::uint32_t> Find(std::string_view s) const;
+  std::string_view At(std::uint32_t ordinal) const { return strings_[ordinal]; }
+  std::size_t size() const { return strings_.size(); }
+
+ private:
+  std::size_t Slot(std::string_view s, std::uint64_t hash) const;
+  void Grow();
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  std::size_t chunk_used_ = 0, chunk_size_ = 0;
+  std::vector<std::string_view> strings_;  // by ordinal, into chunks_
+  std::vector<std::uint64_t> hashes_;      // by ordinal
+  std::vector<std::uint32_t> slots_;       // ordinal + 1, 0: empty
+};
+
 // One column's index of one partition, in memory while the partition is written.
 class PartitionBuilder {
  public:
@@ -72,14 +92,10 @@ class PartitionBuilder {
   // Appends the offsets of the rows whose text holds every trigram of one of the sets (sorted).
   void Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
   std::vector<Block> Seal() const;
-  std::size_t Texts() const { return ordinals_.size(); }
+  std::size_t Texts() const { return texts_.size(); }
 
  private:
-  struct TextHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, std::uint32_t, TextHash, std::equal_to<>> ordinals_;
+  Dictionary texts_;
   std::vector<std::uint64_t> trigram_ordinals_;  // (trigram << 32) | ordinal, for each new text
   std::vector<std::uint32_t> ordinal_offsets_;   // (ordinal << 16) | offset, for each row
 };
@@ -105,11 +121,8 @@ class TermBuilder {
   std::vector<TermBlock> Seal() const;
 
  private:
-  struct TextHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, std::vector<std::uint16_t>, TextHash, std::equal_to<>> offsets_;
+  Dictionary terms_;                            // lowercased values
+  std::vector<std::uint32_t> ordinal_offsets_;  // (ordinal << 16) | offset, for each row
 };
 
 // Offsets matching `query` in the term blocks of one sealed partition: `at_or_before(term)` is the
@@ -129,6 +142,19 @@ void MatchSealed(const TrigramSets& sets, const BlockLookup& lookup,
 // function of any connection of the same process reads (FindLive).
 class LiveTextIndex {
  public:
+  // The writer's hot path: under WriteLock(), Bind() points `sink` at the builders of a table's
+  // partition (one per text column, one per term column, in the given order); the pointers stay
+  // valid until that partition is dropped, so rows are added without lookups or locking per row.
+  struct Sink {
+    std::int64_t part = -1;
+    std::vector<PartitionBuilder*> texts;
+    std::vector<TermBuilder*> terms;
+  };
+  std::unique_lock<std::shared_mutex> WriteLock() { return std::unique_lock(mu_); }
+  void Bind(Sink& sink, const std::string& table, std::int64_t part,
+            const std::vector<std::string>& text_columns,
+            const std::vector<std::string>& term_columns);
+
   void Add(const std::string& table, const std::string& column, std::int64_t id,
            std::string_view text);
   void AddTerm(const std::string& table, const std::string& column, std::int64_t id,
