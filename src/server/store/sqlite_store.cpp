@@ -262,6 +262,7 @@ class SqliteStore final : public Store {
   Result<void> LoadTextIndex();
   Result<void> LoadPartition(const TableDef& t, std::int64_t part);
   Result<std::vector<std::pair<std::size_t, std::int64_t>>> SealCompletedPartitions();
+  Result<void> SealPartition(std::size_t table, std::int64_t part);
   Result<void> ReloadMaxIds();
   Result<std::uint64_t> UsedBytes();
   Result<std::uint64_t> DeleteOlderThan(const TableDef& t, std::int64_t cutoff_exclusive);
@@ -737,6 +738,7 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
 
 // Reads the rows of one partition into the live index.
 Result<void> SqliteStore::LoadPartition(const TableDef& t, std::int64_t part) {
+  live_text_->Hold(t.name, part);  // held (and sealed) even when no row has a value
   std::string cols;
   for (std::size_t c : t.text_columns) cols += ", " + Quote(t.columns[c]->column);
   for (std::size_t c : t.term_columns) cols += ", " + Quote(t.columns[c]->column);
@@ -801,74 +803,81 @@ Result<void> SqliteStore::LoadTextIndex() {
     tw.next_seal = std::max(*sealed, text_index::PartitionOf(*min_id));
     const std::int64_t last = text_index::PartitionOf(tw.max_id);
     if (last - tw.next_seal > 1)
-      std::fprintf(stderr, "vigil-server: indexing the texts of %lld partitions of %s\n",
+      std::fprintf(stderr, "vigil-server: indexing %lld partitions of %s (texts and terms)\n",
                    static_cast<long long>(last - tw.next_seal), t.name.c_str());
-    for (std::int64_t part = tw.next_seal; part <= last; ++part) {
-      if (auto r = LoadPartition(t, part); !r) return r;
-      if (part == last) break;
+    for (std::int64_t part = tw.next_seal; part < last; ++part) {
       auto tx = Transaction::Begin(w);
       if (!tx) return std::unexpected(tx.error());
-      auto sealed_now = SealCompletedPartitions();
-      if (!sealed_now) return std::unexpected(sealed_now.error());
+      if (auto r = SealPartition(i, part); !r) return r;  // reads the partition's rows
       if (auto r = tx->Commit(); !r) return r;
-      for (auto [table, part_sealed] : *sealed_now) {
-        table_writers_[table].next_seal = part_sealed + 1;
-        live_text_->DropBelow(tables_[table].name, part_sealed + 1);
-      }
+      tw.next_seal = part + 1;
+      live_text_->DropBelow(t.name, part + 1);
     }
+    if (auto r = LoadPartition(t, last); !r) return r;
   }
   return {};
 }
 
-// Within the ingest transaction: writes the blocks of every partition that is complete (the table
-// has a row past it) and not sealed yet. Returns (table, partition) of each, for after the commit.
+// Within the ingest transaction: seals every partition that is complete (the table has a row past
+// it) and not sealed yet. Returns (table, partition) of each, for after the commit.
 Result<std::vector<std::pair<std::size_t, std::int64_t>>> SqliteStore::SealCompletedPartitions() {
   std::vector<std::pair<std::size_t, std::int64_t>> sealed;
-  sqlite3* w = writer_.get();
   for (std::size_t i = 0; i < tables_.size(); ++i) {
     const TableDef& t = tables_[i];
     const TableWriter& tw = table_writers_[i];
     if ((t.text_columns.empty() && t.term_columns.empty()) || tw.max_id == 0) continue;
     for (std::int64_t part = tw.next_seal; part < text_index::PartitionOf(tw.max_id); ++part) {
-      for (std::size_t c : t.text_columns) {
-        std::string column(t.columns[c]->column);
-        for (const text_index::Block& block : live_text_->Seal(t.name, column, part)) {
-          sqlite3_stmt* s = put_text_block_.get();
-          ResetGuard reset(s);
-          BindText(s, 1, t.name);
-          BindText(s, 2, column);
-          sqlite3_bind_int64(s, 3, part);
-          sqlite3_bind_int(s, 4, block.kind);
-          sqlite3_bind_int64(s, 5, block.first_key);
-          sqlite3_bind_blob(s, 6, block.data.data(), static_cast<int>(block.data.size()),
-                            SQLITE_STATIC);
-          if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
-        }
-      }
-      for (std::size_t c : t.term_columns) {
-        std::string column(t.columns[c]->column);
-        for (const text_index::TermBlock& block : live_text_->SealTerms(t.name, column, part)) {
-          sqlite3_stmt* s = put_term_block_.get();
-          ResetGuard reset(s);
-          BindText(s, 1, t.name);
-          BindText(s, 2, column);
-          sqlite3_bind_int64(s, 3, part);
-          sqlite3_bind_blob(s, 4, block.first_term.data(),
-                            static_cast<int>(block.first_term.size()), SQLITE_STATIC);
-          sqlite3_bind_blob(s, 5, block.data.data(), static_cast<int>(block.data.size()),
-                            SQLITE_STATIC);
-          if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal term index");
-        }
-      }
-      sqlite3_stmt* s = put_text_part_.get();
-      ResetGuard reset(s);
-      BindText(s, 1, t.name);
-      sqlite3_bind_int64(s, 2, part);
-      if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
+      if (auto r = SealPartition(i, part); !r) return std::unexpected(r.error());
       sealed.emplace_back(i, part);
     }
   }
   return sealed;
+}
+
+// Writes one complete partition's blocks and records the seal (in the caller's transaction). A
+// partition that is not in memory (never the case on the ingest path) is read from its rows
+// first: a seal must cover every row.
+Result<void> SqliteStore::SealPartition(std::size_t table, std::int64_t part) {
+  sqlite3* w = writer_.get();
+  const TableDef& t = tables_[table];
+  if (!live_text_->Holds(t.name, part))
+    if (auto r = LoadPartition(t, part); !r) return r;
+  for (std::size_t c : t.text_columns) {
+    std::string column(t.columns[c]->column);
+    for (const text_index::Block& block : live_text_->Seal(t.name, column, part)) {
+      sqlite3_stmt* s = put_text_block_.get();
+      ResetGuard reset(s);
+      BindText(s, 1, t.name);
+      BindText(s, 2, column);
+      sqlite3_bind_int64(s, 3, part);
+      sqlite3_bind_int(s, 4, block.kind);
+      sqlite3_bind_int64(s, 5, block.first_key);
+      sqlite3_bind_blob(s, 6, block.data.data(), static_cast<int>(block.data.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
+    }
+  }
+  for (std::size_t c : t.term_columns) {
+    std::string column(t.columns[c]->column);
+    for (const text_index::TermBlock& block : live_text_->SealTerms(t.name, column, part)) {
+      sqlite3_stmt* s = put_term_block_.get();
+      ResetGuard reset(s);
+      BindText(s, 1, t.name);
+      BindText(s, 2, column);
+      sqlite3_bind_int64(s, 3, part);
+      sqlite3_bind_blob(s, 4, block.first_term.data(), static_cast<int>(block.first_term.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_blob(s, 5, block.data.data(), static_cast<int>(block.data.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal term index");
+    }
+  }
+  sqlite3_stmt* s = put_text_part_.get();
+  ResetGuard reset(s);
+  BindText(s, 1, t.name);
+  sqlite3_bind_int64(s, 2, part);
+  if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal text index");
+  return {};
 }
 
 // After a rolled-back transaction: its rows are gone, and so must be the ids they took.

@@ -546,6 +546,16 @@ std::vector<TermBlock> LiveTextIndex::SealTerms(const std::string& table, const 
   return c == p->terms.end() ? std::vector<TermBlock>{} : c->second.Seal();
 }
 
+bool LiveTextIndex::Holds(const std::string& table, std::int64_t part) const {
+  std::shared_lock lock(mu_);
+  return Find(table, part) != nullptr;
+}
+
+void LiveTextIndex::Hold(const std::string& table, std::int64_t part) {
+  std::unique_lock lock(mu_);
+  tables_[table][part];
+}
+
 void LiveTextIndex::DropBelow(const std::string& table, std::int64_t part) {
   std::unique_lock lock(mu_);
   auto t = tables_.find(table);

@@ -169,6 +169,9 @@ class LiveTextIndex {
                           std::int64_t part) const;
   std::vector<TermBlock> SealTerms(const std::string& table, const std::string& column,
                                    std::int64_t part) const;
+  // Whether the partition is in memory; Hold() puts an empty one there.
+  bool Holds(const std::string& table, std::int64_t part) const;
+  void Hold(const std::string& table, std::int64_t part);
   // Forgets a table's partitions below `part`.
   void DropBelow(const std::string& table, std::int64_t part);
   std::size_t HeldPartitions(const std::string& table) const;

@@ -514,17 +514,21 @@ TEST_F(StoreTest, TextIndexIndexesTheRowsOfAnOlderDatabase) {
     auto old = OpenSqliteStoreTuned(SqliteOptions{path_, false}, tuning);
     ASSERT_TRUE(old) << old.error().message;
     std::vector<v1::Event> events;
-    for (int i = 0; i < 66000; ++i)
-      events.push_back(ProcessEvent(1000 + i, "h", i == 5 || i == 65999 ? "needle x" : "hay"));
+    for (int i = 0; i < 140000; ++i)  // two complete partitions and part of a third
+      events.push_back(
+          ProcessEvent(1000 + i, "h", i == 5 || i == 70000 || i == 139999 ? "needle x" : "hay"));
     ASSERT_TRUE((*old)->Append(std::vector{Batch("", 0, 0, events)}));
   }
   Sql("CREATE VIRTUAL TABLE process_fts USING fts5(process_command_line, tokenize='trigram')");
   auto store = Open();
   EXPECT_TRUE(Sql("SELECT name FROM sqlite_master WHERE name LIKE '%_fts%'").empty());
   EXPECT_EQ(Sql("SELECT tbl || ':' || part FROM text_index_parts"),
-            std::vector<std::string>{"process:0"});
+            (std::vector<std::string>{"process:0", "process:1"}));
+  // Each sealed partition holds its own rows (sealed, then memory for the third).
   EXPECT_EQ(Sql("SELECT id FROM vigil_text('process', 'process_command_line', '[\"needle\"]')"),
-            (std::vector<std::string>{"6", "66000"}));
+            (std::vector<std::string>{"6", "70001", "140000"}));
+  EXPECT_EQ(Sql("SELECT count(*) FROM vigil_terms('process', 'host_name', 'eq', '[\"h\"]')"),
+            std::vector<std::string>{"140000"});
 }
 
 // Below the free-space minimum ingest pauses: Append fails (the gateway does not acknowledge, so
