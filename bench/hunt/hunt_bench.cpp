@@ -30,9 +30,11 @@
 #include "common/schema.hpp"
 
 namespace schema = vigil::schema;
+#include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/store.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace {
 
@@ -627,7 +629,7 @@ int main(int argc, char** argv) {
   std::uint64_t events = 10'000'000;
   int reps = 15, cpu = 0, baseline_timeout = 120;
   std::vector<int> only;
-  bool no_baseline = false;
+  bool no_baseline = false, plan = false;
   app.add_option("--db", db, "Dataset (generated and cached when missing)")->capture_default_str();
   app.add_option("--events", events, "Events to generate")->capture_default_str();
   app.add_option("--reps", reps, "Runs of each hunt (p50/p99 over them)")->capture_default_str();
@@ -636,6 +638,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--only", only, "Run only these hunts (1-based, comma-separated)")->delimiter(',');
   app.add_flag("--no-baseline", no_baseline, "Skip the sqlite3 shell baseline");
+  app.add_flag("--plan", plan, "Print each hunt's SQL (as it runs) and SQLite's query plan of it");
   CLI11_PARSE(app, argc, argv);
 
   if (cpu >= 0) {
@@ -683,6 +686,22 @@ int main(int argc, char** argv) {
     vigil::hunt::HuntOptions options;
     options.limit = 0;
     options.timeout = std::chrono::milliseconds(600000);
+    if (plan) {
+      auto sql = vigil::hunt::Explain(db, *query, options);
+      std::cout << "-- " << h.name << "\n" << (sql ? *sql : sql.error().message) << "\n";
+      if (sql && sql->find("-- step") == std::string::npos) {
+        Db d;
+        sqlite3_open(db.c_str(), &d.db);
+        (void)vigil::hunt::RegisterFunctions(d.db);
+        (void)vigil::store::text_index::RegisterFunction(d.db);
+        sqlite3_stmt* s = nullptr;
+        std::string eqp = "EXPLAIN QUERY PLAN " + sql->substr(0, sql->rfind(';'));
+        if (sqlite3_prepare_v2(d.db, eqp.c_str(), -1, &s, nullptr) == SQLITE_OK)
+          while (sqlite3_step(s) == SQLITE_ROW)
+            std::cout << "   " << reinterpret_cast<const char*>(sqlite3_column_text(s, 3)) << "\n";
+        sqlite3_finalize(s);
+      }
+    }
     std::vector<double> times, cpu_times;  // wall; CPU time of this thread (the load aside)
     std::uint64_t rows = 0, groups = 0;
     for (int r = 0; r < reps; ++r) {

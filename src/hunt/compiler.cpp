@@ -816,7 +816,10 @@ class Compiler {
           } else if constexpr (std::is_same_v<T, Call>) {
             return CallSql(n, scope, top);
           } else {
-            return RelationshipSql(n, scope);
+            std::string sql = RelationshipSql(n, scope);
+            if (!top || scope.pipe || !scope.table) return sql;
+            terms_.push_back({IndexTerm::Kind::Relationship, group_, ""});
+            return MarkIndexTerm(terms_.size() - 1, sql);
           }
         },
         e.node);
@@ -837,7 +840,7 @@ std::string MarkIndexTerm(std::size_t term, std::string_view sql) {
   return "\x01" + std::to_string(term) + "\x01" + std::string(sql) + "\x02";
 }
 
-std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& /*terms*/,
+std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
                       const std::vector<bool>& disabled, bool keyed) {
   std::string out;
   out.reserve(sql.size());
@@ -849,11 +852,10 @@ std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& /*term
       i = end;
       // In keyed statements a prefilter only costs (its id list is built per statement over the
       // whole table); the exact check next to it decides alone.
-      dropping.push_back(keyed);
-      if (keyed)
-        out += '1';
-      else if (term < disabled.size() && disabled[term])
-        out += '+';  // unary +: the rowid list filters but does not drive
+      bool relationship = term < terms.size() && terms[term].kind == IndexTerm::Kind::Relationship;
+      bool drop = !relationship && (keyed || (term < disabled.size() && disabled[term]));
+      dropping.push_back(drop);
+      if (drop) out += '1';
       continue;
     }
     if (sql[i] == '\x02') {

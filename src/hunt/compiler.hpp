@@ -14,14 +14,15 @@
 namespace vigil::hunt {
 
 // A postings prefilter (the store's text or term index, server/store/text_index.hpp) that is a
-// top-level conjunct of one table's WHERE. SQLite (no STAT4) only knows an index's average rows per
-// key, so with two such terms it may drive with the common value's; the executor counts each
-// term's candidates (`SELECT 1 FROM vigil_...(...) LIMIT n`) and disables the others (a unary +
-// on the rowid).
+// top-level conjunct of one table's WHERE, or such a conjunct that is a relationship (`child of
+// [...]`: an IN-subquery over an entity-id index). SQLite knows nothing of a prefilter's size, so
+// it may drive with a common value's id list; the executor counts each prefilter's candidates
+// (`SELECT 1 FROM vigil_...(...) LIMIT n`), lets the rarest drive, and leaves the others out (the
+// exact check beside each decides): a common one is never worth building its id list for.
 struct IndexTerm {
-  enum class Kind { Text, Terms } kind = Kind::Terms;  // vigil_text or vigil_terms
+  enum class Kind { Text, Terms, Relationship } kind = Kind::Terms;
   int group = 0;       // the SELECT it belongs to: terms of one group compete
-  std::string source;  // the vigil_text(...) / vigil_terms(...) call
+  std::string source;  // the vigil_text(...) / vigil_terms(...) call; empty for a relationship
 };
 
 struct Plan {
@@ -60,8 +61,8 @@ Result<Plan> Compile(const Query& query, const HuntOptions& options);
 std::string ExplainPlan(const Plan& plan);
 
 std::string MarkIndexTerm(std::size_t term, std::string_view sql);
-// The SQL without markers; a term whose `disabled` entry is true gets a unary + (no index);
-// keyed: the prefilters become 1 (the exact check beside them decides).
+// The SQL without markers; a prefilter whose `disabled` entry is true, and in keyed statements
+// every prefilter, becomes 1 (the exact check beside it decides). Relationships stay.
 std::string RenderSql(std::string_view sql, const std::vector<IndexTerm>& terms,
                       const std::vector<bool>& disabled, bool keyed);
 

@@ -1022,10 +1022,10 @@ Result<void> RunSample(Session& session, const Plan& plan, const Sink& sink) {
   return out.Finish();
 }
 
-// Per-value selectivity, which SQLite's statistics lack: counts the candidates of each competing
-// postings prefilter (up to kProbeRows). The term with the fewest, when below that, is the only one
-// left to drive; the others filter (a unary + on the rowid). Then renders the plan's SQL without
-// markers.
+// Per-value selectivity, which SQLite lacks: counts the candidates of each competing postings
+// prefilter (up to kProbeRows). The rarest, when below that, drives and the other prefilters are
+// left out; with a relationship in the group (an entity-id index search, assumed selective) the
+// common prefilters are left out. Then renders the plan's SQL without markers.
 constexpr int kProbeRows = 5000;
 
 Result<void> SteerIndexes(Session& session, Plan& plan) {
@@ -1035,20 +1035,25 @@ Result<void> SteerIndexes(Session& session, Plan& plan) {
     groups[plan.index_terms[i].group].push_back(i);
   for (const auto& [group, terms] : groups) {
     if (terms.size() < 2) continue;
-    std::size_t best = 0;
-    std::int64_t best_rows = kProbeRows;
+    std::map<std::size_t, std::int64_t> rows;  // postings prefilters only
+    bool relationship = false;
     for (std::size_t i : terms) {
+      if (plan.index_terms[i].kind == IndexTerm::Kind::Relationship) {
+        relationship = true;
+        continue;
+      }
       auto stmt =
           session.TryPrepare("SELECT count(*) FROM (SELECT 1 FROM " + plan.index_terms[i].source +
                              " LIMIT " + std::to_string(kProbeRows) + ")");
       if (!stmt) return session.DbError("index probe");
-      int rc = sqlite3_step(stmt.get());
-      if (rc != SQLITE_ROW) return session.DbError("index probe");
-      if (std::int64_t rows = sqlite3_column_int64(stmt.get(), 0); rows < best_rows)
-        best = i, best_rows = rows;
+      if (sqlite3_step(stmt.get()) != SQLITE_ROW) return session.DbError("index probe");
+      rows[i] = sqlite3_column_int64(stmt.get(), 0);
     }
-    if (best_rows < kProbeRows)
-      for (std::size_t i : terms) disabled[i] = i != best;
+    if (rows.empty()) continue;
+    auto best =
+        std::ranges::min_element(rows, {}, &std::pair<const std::size_t, std::int64_t>::second);
+    for (const auto& [i, n] : rows)
+      disabled[i] = best->second < kProbeRows ? i != best->first : relationship;
   }
   plan.sql = RenderSql(plan.sql, plan.index_terms, disabled, false);
   for (auto& sql : plan.step_sql) sql = RenderSql(sql, plan.index_terms, disabled, false);

@@ -47,7 +47,9 @@ Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
   if (!IsIdentifier(table) || !IsIdentifier(column))
     return Fail("table and column must be plain names, got '" + table + "', '" + column + "'");
   std::vector<std::int64_t> ids;
-  auto range = Bound(db, "SELECT min(id), max(id) FROM \"" + table + "\"");
+  // two subqueries: SQLite optimises a lone min() or max() into one seek, not both together
+  auto range = Bound(db, "SELECT (SELECT min(id) FROM \"" + table + "\"), (SELECT max(id) FROM \"" +
+                             table + "\")");
   if (!range) return std::unexpected(range.error());
   if (sqlite3_step(range->get()) != SQLITE_ROW ||
       sqlite3_column_type(range->get(), 0) == SQLITE_NULL)
