@@ -1,7 +1,8 @@
-// bench_store_ingest: sustained ingest rate of the SQLite store with every index and FTS on,
+// bench_store_ingest: sustained ingest rate of the SQLite store with every index on (B-tree and
+// postings: the text and term indexes),
 // fed by a generator of realistic endpoint telemetry (process exec with parents, network
 // connects, DNS, file events over ~100 hosts), in batches from a single writer thread; plus a
-// baseline run of the same events into tables without secondary indexes or FTS.
+// baseline run of the same events into tables without secondary or postings indexes.
 // Usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] [--no-baseline]
 //                           [--dir D] [--keep]
 #include <unistd.h>
@@ -33,7 +34,7 @@ struct Options {
   bool baseline = true;
   bool keep = false;
   bool indexes = true;  // of the "full" run: for finding what costs
-  bool fts = true;
+  bool fts = true;  // the postings (text and term) indexes; --no-postings (or --no-fts) drops them
   fs::path dir;
 };
 
@@ -387,12 +388,12 @@ int main(int argc, char** argv) {
       opt.keep = true;
     else if (a == "--no-indexes")
       opt.indexes = false;
-    else if (a == "--no-fts")
+    else if (a == "--no-postings" || a == "--no-fts")
       opt.fts = false;
     else {
       std::fprintf(stderr,
                    "usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] "
-                   "[--no-baseline] [--no-indexes] [--no-fts] [--dir D] [--keep]\n");
+                   "[--no-baseline] [--no-indexes] [--no-postings] [--dir D] [--keep]\n");
       return 2;
     }
   }
@@ -405,7 +406,7 @@ int main(int argc, char** argv) {
 
   RunResult base;
   if (opt.baseline) {
-    std::printf("baseline (no secondary indexes, no FTS):\n");
+    std::printf("baseline (no secondary indexes, no postings):\n");
     base = Run(opt, opt.dir / "baseline", false, false);
     std::printf("  %.0f ev/s (store time), %.0f ev/s (wall), db %.1f MiB\n",
                 static_cast<double>(opt.events) / base.store_seconds,
@@ -413,7 +414,7 @@ int main(int argc, char** argv) {
                 static_cast<double>(base.bytes) / 1048576.0);
     fs::remove_all(opt.dir / "baseline");
   }
-  std::printf("full (all indexes + FTS5 trigram):\n");
+  std::printf("full (all B-tree and postings indexes):\n");
   RunResult full = Run(opt, opt.dir / "full", true, true);
   const double rate = static_cast<double>(opt.events) / full.store_seconds;
   std::printf(

@@ -1,5 +1,5 @@
 // Internal to the store (and its benchmark): knobs of the SQLite store that production leaves at
-// their defaults. The benchmark turns secondary indexes and FTS off to measure a baseline.
+// their defaults. The benchmark turns secondary and postings indexes off to measure a baseline.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +10,8 @@
 namespace vigil::store {
 
 struct SqliteTuning {
-  bool secondary_indexes = true;  // time, host, entity, hash, IP, DNS indexes
-  bool full_text = true;          // FTS5 trigram tables over text fields
+  bool secondary_indexes = true;  // the B-tree indexes (time, host, entity, lineage, port)
+  bool full_text = true;          // the postings indexes (text and term, text_index.hpp)
   std::int64_t writer_cache_mib = 256;
   std::int64_t reader_cache_mib = 64;
 };
