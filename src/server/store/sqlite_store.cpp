@@ -260,7 +260,7 @@ class SqliteStore final : public Store {
   Result<void> InsertEvent(std::size_t table, const v1::Event& event, std::uint64_t sequence,
                            std::int64_t now);
   Result<void> LoadTextIndex();
-  Result<void> LoadPartition(const TableDef& t, std::int64_t part);
+  Result<void> LoadPartition(std::size_t table, std::int64_t part);
   Result<std::vector<std::pair<std::size_t, std::int64_t>>> SealCompletedPartitions();
   Result<void> SealPartition(std::size_t table, std::int64_t part);
   Result<void> ReloadMaxIds();
@@ -722,12 +722,12 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
     const auto offset = static_cast<std::uint16_t>(tw.max_id - text_index::PartitionFirstId(part));
     for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
       schema::FieldValue v = schema::Get(event, t.columns[t.text_columns[i]]->id);
-      if (const auto* text = std::get_if<std::string_view>(&v); text && text->size() >= 3)
+      if (const auto* text = std::get_if<std::string_view>(&v))
         tw.postings.texts[i]->Add(offset, *text);
     }
     for (std::size_t i = 0; i < t.term_columns.size(); ++i) {
       schema::FieldValue v = schema::Get(event, t.columns[t.term_columns[i]]->id);
-      if (const auto* value = std::get_if<std::string_view>(&v); value && !value->empty())
+      if (const auto* value = std::get_if<std::string_view>(&v))
         tw.postings.terms[i]->Add(offset, *value);
     }
   }
@@ -737,27 +737,26 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
 // ---------------------------------------------------------------- text index
 
 // Reads the rows of one partition into the live index.
-Result<void> SqliteStore::LoadPartition(const TableDef& t, std::int64_t part) {
-  live_text_->Hold(t.name, part);  // held (and sealed) even when no row has a value
+Result<void> SqliteStore::LoadPartition(std::size_t table, std::int64_t part) {
+  const TableDef& t = tables_[table];
+  const TableWriter& tw = table_writers_[table];
   std::string cols;
-  for (std::size_t c : t.text_columns) cols += ", " + Quote(t.columns[c]->column);
-  for (std::size_t c : t.term_columns) cols += ", " + Quote(t.columns[c]->column);
+  for (const auto& c : tw.text_columns) cols += ", " + Quote(c);
+  for (const auto& c : tw.term_columns) cols += ", " + Quote(c);
   auto stmt = PrepareBound(
       writer_.get(),
       "SELECT id" + cols + " FROM " + Quote(t.name) + " WHERE id BETWEEN ? AND ? ORDER BY id",
       {text_index::PartitionFirstId(part), text_index::PartitionLastId(part)});
   if (!stmt) return std::unexpected(stmt.error());
+  auto lock = live_text_->WriteLock();
+  text_index::LiveTextIndex::Sink sink;  // held (and sealed) even when no row has a value
+  live_text_->Bind(sink, t.name, part, tw.text_columns, tw.term_columns);
   while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
-    std::int64_t id = sqlite3_column_int64(stmt->get(), 0);
+    const auto offset = static_cast<std::uint16_t>(sqlite3_column_int64(stmt->get(), 0) -
+                                                   text_index::PartitionFirstId(part));
     int col = 1;
-    for (std::size_t c : t.text_columns) {
-      std::string_view text = ColumnText(stmt->get(), col++);
-      if (text.size() >= 3) live_text_->Add(t.name, std::string(t.columns[c]->column), id, text);
-    }
-    for (std::size_t c : t.term_columns) {
-      std::string_view value = ColumnText(stmt->get(), col++);
-      if (!value.empty()) live_text_->AddTerm(t.name, std::string(t.columns[c]->column), id, value);
-    }
+    for (auto* builder : sink.texts) builder->Add(offset, ColumnText(stmt->get(), col++));
+    for (auto* builder : sink.terms) builder->Add(offset, ColumnText(stmt->get(), col++));
   }
   return {};
 }
@@ -813,7 +812,7 @@ Result<void> SqliteStore::LoadTextIndex() {
       tw.next_seal = part + 1;
       live_text_->DropBelow(t.name, part + 1);
     }
-    if (auto r = LoadPartition(t, last); !r) return r;
+    if (auto r = LoadPartition(i, last); !r) return r;
   }
   return {};
 }
@@ -841,7 +840,7 @@ Result<void> SqliteStore::SealPartition(std::size_t table, std::int64_t part) {
   sqlite3* w = writer_.get();
   const TableDef& t = tables_[table];
   if (!live_text_->Holds(t.name, part))
-    if (auto r = LoadPartition(t, part); !r) return r;
+    if (auto r = LoadPartition(table, part); !r) return r;
   for (std::size_t c : t.text_columns) {
     std::string column(t.columns[c]->column);
     for (const text_index::Block& block : live_text_->Seal(t.name, column, part)) {

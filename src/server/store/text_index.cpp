@@ -102,6 +102,7 @@ TermQuery MakeTermQuery(const std::vector<std::string>& values, bool prefix) {
 // the first entry of a block shares nothing.
 
 void TermBuilder::Add(std::uint16_t offset, std::string_view value) {
+  if (value.empty()) return;
   thread_local std::string lower;
   lower.assign(value);
   for (char& c : lower) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
@@ -300,6 +301,7 @@ std::optional<std::uint32_t> Dictionary::Find(std::string_view s) const {
 // ---------------------------------------------------------------- PartitionBuilder
 
 void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
+  if (text.size() < 3) return;     // no trigram
   if (ordinal_offsets_.empty()) {  // one row per offset at most: no regrowth on the hot path
     ordinal_offsets_.reserve(kPartitionRows);
     trigram_ordinals_.reserve(kPartitionRows * 8);
@@ -469,28 +471,6 @@ void MatchSealed(const TrigramSets& sets, const BlockLookup& lookup,
 
 // ---------------------------------------------------------------- LiveTextIndex
 
-void LiveTextIndex::Add(const std::string& table, const std::string& column, std::int64_t id,
-                        std::string_view text) {
-  std::int64_t part = PartitionOf(id);
-  auto offset = static_cast<std::uint16_t>(id - PartitionFirstId(part));
-  std::unique_lock lock(mu_);
-  auto& texts = tables_[table][part].texts;
-  auto it = texts.find(column);
-  if (it == texts.end()) it = texts.emplace(column, PartitionBuilder{}).first;
-  it->second.Add(offset, text);
-}
-
-void LiveTextIndex::AddTerm(const std::string& table, const std::string& column, std::int64_t id,
-                            std::string_view value) {
-  std::int64_t part = PartitionOf(id);
-  auto offset = static_cast<std::uint16_t>(id - PartitionFirstId(part));
-  std::unique_lock lock(mu_);
-  auto& terms = tables_[table][part].terms;
-  auto it = terms.find(column);
-  if (it == terms.end()) it = terms.emplace(column, TermBuilder{}).first;
-  it->second.Add(offset, value);
-}
-
 void LiveTextIndex::Bind(Sink& sink, const std::string& table, std::int64_t part,
                          const std::vector<std::string>& text_columns,
                          const std::vector<std::string>& term_columns) {
@@ -551,22 +531,11 @@ bool LiveTextIndex::Holds(const std::string& table, std::int64_t part) const {
   return Find(table, part) != nullptr;
 }
 
-void LiveTextIndex::Hold(const std::string& table, std::int64_t part) {
-  std::unique_lock lock(mu_);
-  tables_[table][part];
-}
-
 void LiveTextIndex::DropBelow(const std::string& table, std::int64_t part) {
   std::unique_lock lock(mu_);
   auto t = tables_.find(table);
   if (t == tables_.end()) return;
   t->second.erase(t->second.begin(), t->second.lower_bound(part));
-}
-
-std::size_t LiveTextIndex::HeldPartitions(const std::string& table) const {
-  std::shared_lock lock(mu_);
-  auto t = tables_.find(table);
-  return t == tables_.end() ? 0 : t->second.size();
 }
 
 namespace {

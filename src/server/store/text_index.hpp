@@ -88,11 +88,10 @@ class Dictionary {
 // One column's index of one partition, in memory while the partition is written.
 class PartitionBuilder {
  public:
-  void Add(std::uint16_t offset, std::string_view text);
+  void Add(std::uint16_t offset, std::string_view text);  // texts under 3 bytes are skipped
   // Appends the offsets of the rows whose text holds every trigram of one of the sets (sorted).
   void Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
   std::vector<Block> Seal() const;
-  std::size_t Texts() const { return texts_.size(); }
 
  private:
   Dictionary texts_;
@@ -155,10 +154,6 @@ class LiveTextIndex {
             const std::vector<std::string>& text_columns,
             const std::vector<std::string>& term_columns);
 
-  void Add(const std::string& table, const std::string& column, std::int64_t id,
-           std::string_view text);
-  void AddTerm(const std::string& table, const std::string& column, std::int64_t id,
-               std::string_view value);
   // False when the partition is not held (the caller then treats all its rows as candidates).
   bool Match(const std::string& table, const std::string& column, std::int64_t part,
              const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
@@ -169,12 +164,10 @@ class LiveTextIndex {
                           std::int64_t part) const;
   std::vector<TermBlock> SealTerms(const std::string& table, const std::string& column,
                                    std::int64_t part) const;
-  // Whether the partition is in memory; Hold() puts an empty one there.
+  // Whether the partition is in memory (Bind puts it there).
   bool Holds(const std::string& table, std::int64_t part) const;
-  void Hold(const std::string& table, std::int64_t part);
   // Forgets a table's partitions below `part`.
   void DropBelow(const std::string& table, std::int64_t part);
-  std::size_t HeldPartitions(const std::string& table) const;
 
  private:
   mutable std::shared_mutex mu_;
