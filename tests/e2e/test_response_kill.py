@@ -51,8 +51,8 @@ with Vigil() as v:
 
     # --- the tree: sh -> (sleep, sh -> sleep); plus an unrelated sleep that must survive.
     marker = f"vigil-kill-{uuid.uuid4().hex[:8]}"
-    root = subprocess.Popen(["/bin/sh", "-c", f"sleep 301 & sh -c 'sleep 302; : {marker}-inner' & wait; : {marker}"])
-    bystander = subprocess.Popen(["sleep", "303"])
+    root = v.spawn(["/bin/sh", "-c", f"sleep 301 & sh -c 'sleep 302; : {marker}-inner' & wait; : {marker}"])
+    bystander = v.spawn(["sleep", "303"])
     tree = wait_for(lambda: (lambda kids: kids if len(kids) == 2 and all(
         children(k) or open(f"/proc/{k}/comm").read().strip() == "sleep" for k in kids) else None)(children(root.pid)),
         10, "the tree to start")
@@ -72,7 +72,7 @@ with Vigil() as v:
         check(f" {p}(" in r.stdout, f"pid {p} listed as killed")
 
     # --- a stale entity id whose pid now belongs to another process is refused.
-    victim = subprocess.Popen(["sleep", "304"])
+    victim = v.spawn(["sleep", "304"])
     ev = wait_for(lambda: exec_event(victim.pid), 10, "the victim's exec event")
     stale = ev["process.entity_id"]
     pid = victim.pid
@@ -82,7 +82,7 @@ with Vigil() as v:
     for _ in range(50):
         with open("/proc/sys/kernel/ns_last_pid", "w") as f:
             f.write(str(pid - 1))
-        p = subprocess.Popen(["sleep", "305"])
+        p = v.spawn(["sleep", "305"])
         if p.pid == pid:
             reused = p
             break
@@ -138,7 +138,7 @@ with Vigil() as v:
     try:
         seen = [json.loads(follow.stdout.readline()) for _ in range(3)]
         check([a["id"] for a in seen] == [1, 2, 3], "follow starts with the log")
-        last = subprocess.Popen(["sleep", "307"])
+        last = v.spawn(["sleep", "307"])
         lev = wait_for(lambda: exec_event(last.pid), 10, "the last sleep's exec event")
         r = action(v, "kill", host, lev["process.entity_id"], "--reason", "followed")
         check(r.returncode == 0, "one more kill")

@@ -46,13 +46,21 @@ class Vigil:
         self.agent_port = free_port()
         self.server = None
         self.agents = []
+        self.spawned = []
         self.logs = []
 
     def __enter__(self):
         return self
 
+    def spawn(self, args):
+        """A test's own process (a target, a bystander): killed when the test ends, even on a failed
+        check, and kept off the test's stdout so ctest does not wait for it."""
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.spawned.append(p)
+        return p
+
     def __exit__(self, *exc):
-        for p in self.agents + [self.server]:
+        for p in self.spawned + self.agents + [self.server]:
             if p and p.poll() is None:
                 p.kill()
                 p.wait()

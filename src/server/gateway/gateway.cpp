@@ -191,11 +191,14 @@ class Gateway::Service final : public v1::AgentGateway::Service {
     return grpc::Status::OK;
   }
 
+  // A command channel counts only while the agent's event stream is up too: a channel whose
+  // agent went away is noticed on its next poll (up to 500 ms later), and until then an action
+  // must still be reported as queued for an offline host, as `vigil hosts` shows it.
   std::set<std::string> Channels() const {
     std::lock_guard lock(mutex_);
     std::set<std::string> out;
     for (const auto& [id, n] : channels_)
-      if (n > 0) out.insert(id);
+      if (n > 0 && connected_.contains(id)) out.insert(id);
     return out;
   }
 

@@ -51,7 +51,7 @@ class Gateway {
   int port() const { return port_; }
 
   std::set<std::string> ConnectedAgents() const;
-  // Agents with an open command channel.
+  // Agents that can take a command now: command channel and event stream both open.
   std::set<std::string> CommandChannels() const;
   GatewayCounters Counters() const;
 
