@@ -433,7 +433,7 @@ int main(int argc, char** argv) {
   double replay_rate = 0;
   std::uint64_t spool_max_mib = 1024;
   bool simulate_no_ebpf = false;
-  std::string syscall_hooks = "raw";
+  std::string syscall_hooks = "auto";
   std::size_t batch_events = 1000;
   int window = 8;
   int send_interval_ms = 500;
