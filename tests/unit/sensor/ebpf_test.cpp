@@ -729,8 +729,12 @@ void EbpfTest::CheckFailedModuleLoad() {
   EXPECT_EQ(ev->process_pid(), ::getpid());
 }
 
+// Raw hooks: this kernel has no finit_module tracepoint (no module support), so the default
+// (per-syscall tracepoints) cannot see the attempt; with module support both do (below).
 TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
-  StartSource();
+  EbpfSourceOptions o;
+  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kRaw;
+  StartSource(o);
   CheckFailedModuleLoad();
 }
 
