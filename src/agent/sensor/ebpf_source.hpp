@@ -41,9 +41,9 @@ struct EbpfSourceOptions {
   // per-syscall tracepoints (syscalls/sys_enter_X, sys_exit_X), so only those syscalls run a
   // program; libbpf attaches them through tracefs, which is mounted at /sys/kernel/tracing when
   // absent. kRaw: the raw sys_enter/sys_exit tracepoints, a program on every syscall of the host.
-  // kAuto (the default): tracepoints, else (no tracefs, attach refused) raw. The raw hooks slow
-  // an exec storm by ~5 % on a quiet machine, the tracepoints by none measurable
-  // (bench/BENCHMARKS.md); but a syscall this kernel does not implement has no tracepoint (here
+  // kAuto (the default): tracepoints, else (no tracefs, attach refused) raw. An exec storm pays
+  // 23-25 us per exec for the raw programs, 2-3 us for the tracepoints (bench/BENCHMARKS.md,
+  // quiet runs of session 8); but a syscall this kernel does not implement has no tracepoint (here
   // init_module/finit_module: no module support), so its attempts are seen only by kRaw.
   enum class SyscallHooks { kAuto, kTracepoints, kRaw };
   SyscallHooks syscall_hooks = SyscallHooks::kAuto;
