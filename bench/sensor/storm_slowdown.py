@@ -26,8 +26,14 @@ against the execs done in the agent-on phases. With --bpf-stats, also the run ti
 BPF programs per exec (kernel.bpf_stats_enabled): the in-path cost measured directly, which the
 machine's load disturbs much less than the storm's CPU time.
 
+With --pause-server, the local server is stopped (SIGSTOP) during every measured block, on and off
+alike, and continued between blocks: the agent's cost alone, as on a fleet host whose server runs
+elsewhere. The agent spools what it cannot send meanwhile and uploads it between blocks, so the
+end-to-end loss count still holds.
+
 usage: bench/sensor/storm_slowdown.py [--pairs 30] [--phase-seconds 4] [--rates 100,200,0]
-                                      [--agent-args "--send-interval-ms 500"] [--bpf-stats]   (0 = max rate)
+                                      [--agent-args "--send-interval-ms 500"] [--bpf-stats]
+                                      [--pause-server]   (rate 0 = max rate)
 Needs root and a built tree (VIGIL_BIN=build/bin).
 """
 import argparse
@@ -131,6 +137,9 @@ def main():
                     help="also time the agent's BPF programs in the agent-on phases (sets "
                          "kernel.bpf_stats_enabled=1 for the run: a clock read per program run, "
                          "charged to the 'on' phases)")
+    ap.add_argument("--pause-server", action="store_true",
+                    help="SIGSTOP the local server during the measured blocks (agent cost alone, as "
+                         "with a remote server); it drains the agent's spool between blocks")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     # One storm binary per rate for the agent-on phases (the stored exec events of each are counted at
@@ -161,6 +170,8 @@ def main():
                     agent.start()
                 else:
                     agent.stop()
+                if args.pause_server:
+                    v.server.send_signal(signal.SIGSTOP)
                 for rate in rates:
                     before = cpu_seconds(agent.proc.pid) if agent.proc else 0
                     server_before = cpu_seconds(v.server.pid)
@@ -175,6 +186,11 @@ def main():
                             bpf_after = bpf_run_ns(agent.proc.pid)
                             bpf_us[rate].append(tuple((a - b) / execs / 1e3
                                                       for a, b in zip(bpf_after, bpf_before)))
+                if args.pause_server:
+                    v.server.send_signal(signal.SIGCONT)
+                    if agent.proc:  # the spooled block is uploaded and stored before the next one
+                        settle(agent.proc.pid)
+                    settle(v.server.pid)
                 print(f"pair {pair + 1} {mode}: " + ", ".join(
                     f"{rate_name(r)} {phases[(mode, r)][pair]['execs']} execs "
                     f"{phases[(mode, r)][pair]['cpu_us_per_exec']:.0f} µs CPU/exec" for r in rates),
@@ -195,7 +211,8 @@ def main():
 
     minutes = (time.monotonic() - started) / 60
     print(f"{args.pairs} pairs of {args.phase_seconds:g} s phases per rate, agent on/off in ABBA blocks "
-          f"({minutes:.1f} min); paired difference on − off relative to off, mean ± 95 % CI\n")
+          f"({minutes:.1f} min" + ("; local server stopped during the blocks" if args.pause_server else "")
+          + "); paired difference on − off relative to off, mean ± 95 % CI\n")
     print("| rate | execs on / off | storm CPU per exec off (µs, mean) | slowdown, storm CPU per exec | "
           "slowdown, spawn-to-reap latency | execs/s on vs off | agent CPU per exec (µs, median) | "
           "local server CPU per exec (µs, median) | stored / lost |")
