@@ -15,6 +15,7 @@
 #include "hunt/compiler.hpp"
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
+#include "server/store/sqlite_util.hpp"
 #include "server/store/text_index_vtab.hpp"
 
 namespace vigil::hunt {
@@ -75,9 +76,10 @@ class Session {
       return Fail("open " + path.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
     sqlite3_busy_timeout(db_.get(), 10000);
     // Hunts read many pages once and build temporary lists (IN-subqueries, sorts): pages through
-    // a memory map (up to SQLite's compile-time cap) instead of a pread and a copy each, a larger
-    // page cache, and temporary b-trees in memory rather than in spilled temp files.
-    for (const char* pragma : {"PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"})
+    // a memory map (sqlite_util.hpp) instead of a pread and a copy each, a larger page cache, and
+    // temporary b-trees in memory rather than in spilled temp files.
+    for (const char* pragma :
+         {store::sqlite::kReadMmapPragma, "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"})
       sqlite3_exec(db_.get(), pragma, nullptr, nullptr, nullptr);
     if (auto r = RegisterFunctions(db_.get()); !r) return r;
     if (auto r = store::text_index::RegisterFunction(db_.get()); !r) return r;

@@ -495,9 +495,10 @@ Result<ReaderLease> SqliteStore::Reader() {
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
   if (auto r = text_index::RegisterFunction(db->get()); !r) return std::unexpected(r.error());
-  if (auto r =
-          Exec(db->get(), "PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" +
-                              std::to_string(tuning_.reader_cache_mib * 1024));
+  if (auto r = Exec(db->get(),
+                    std::string(sqlite::kReadMmapPragma) +
+                        "; PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" +
+                        std::to_string(tuning_.reader_cache_mib * 1024));
       !r)
     return std::unexpected(r.error());
   return ReaderLease(this, std::move(*db));

@@ -23,6 +23,12 @@ struct StmtFinalizer {
 using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
+// Read connections (the store's readers, hunts) read the database file through a memory map, up to
+// SQLite's compile-time cap (2 GiB in Debian's build), instead of a pread and a copy per page:
+// hunts that visit many rows by id ran 1.2-1.9x faster on a 10 M-event store (BENCHMARKS,
+// Hunting). SQLite remaps when the file changes size (retention truncates it).
+inline constexpr const char* kReadMmapPragma = "PRAGMA mmap_size=2147418112";
+
 inline std::unexpected<Error> DbFail(sqlite3* db, std::string_view what) {
   return Fail(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
