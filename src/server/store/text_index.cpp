@@ -10,6 +10,7 @@
 #include "server/store/text_index.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <mutex>
 
 namespace vigil::store::text_index {
@@ -53,6 +54,47 @@ void SortedTrigrams(std::string_view text, std::vector<std::uint32_t>& out) {
   for (std::size_t i = 0; i + 3 <= text.size(); ++i) out.push_back(Trigram(text.data() + i));
   std::ranges::sort(out);
   out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
+// Counting sort of (key << 16 | offset) entries by key (< keys): key k's offsets are
+// grouped[start[k] .. start[k + 1]), ascending. Rows arrive in offset order, except after a
+// rolled-back transaction, whose offsets the next rows take again: such a group is sorted.
+void GroupOffsetsByKey(const std::vector<std::uint32_t>& entries, std::size_t keys,
+                       std::vector<std::uint32_t>& start, std::vector<std::uint16_t>& grouped) {
+  start.assign(keys + 1, 0);
+  for (std::uint32_t entry : entries) ++start[(entry >> 16) + 1];
+  for (std::size_t k = 0; k < keys; ++k) start[k + 1] += start[k];
+  grouped.resize(entries.size());
+  std::vector<std::uint32_t> next(start.begin(), start.end() - 1);
+  for (std::uint32_t entry : entries)
+    grouped[next[entry >> 16]++] = static_cast<std::uint16_t>(entry);
+  for (std::size_t k = 0; k < keys; ++k) {
+    auto first = grouped.begin() + start[k], last = grouped.begin() + start[k + 1];
+    if (!std::is_sorted(first, last)) std::sort(first, last);
+  }
+}
+
+// (trigram << 32 | ordinal) entries sorted by trigram, stably (two LSD radix passes over the 24
+// trigram bits): entries arrive in ordinal order, so each trigram's ordinals come out ascending,
+// the order a full sort gives, in two linear passes instead of an O(n log n) sort of millions.
+// (The buffers are not zeroed first: every slot is written by the pass that fills it.)
+std::unique_ptr<std::uint64_t[]> SortedByTrigram(const std::vector<std::uint64_t>& entries) {
+  constexpr int kDigitBits = 12;
+  constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
+  auto from = std::make_unique_for_overwrite<std::uint64_t[]>(entries.size());
+  auto to = std::make_unique_for_overwrite<std::uint64_t[]>(entries.size());
+  const std::uint64_t* source = entries.data();
+  for (int shift = 32; shift < 56; shift += kDigitBits) {
+    std::vector<std::size_t> next(kBuckets + 1, 0);
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      ++next[((source[i] >> shift) & (kBuckets - 1)) + 1];
+    for (std::size_t b = 0; b < kBuckets; ++b) next[b + 1] += next[b];
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      to[next[(source[i] >> shift) & (kBuckets - 1)]++] = source[i];
+    std::swap(from, to);
+    source = from.get();
+  }
+  return from;
 }
 
 // The ordinals of every set's intersection, united (sorted, distinct).
@@ -139,16 +181,9 @@ std::vector<TermBlock> TermBuilder::Seal() const {
   for (std::uint32_t o = 0; o < order.size(); ++o) order[o] = o;
   std::ranges::sort(order,
                     [&](std::uint32_t a, std::uint32_t b) { return terms_.At(a) < terms_.At(b); });
-  // offsets grouped by ordinal (counting sort; each group stays in offset order)
-  std::vector<std::uint32_t> start(terms_.size() + 1, 0);
-  for (std::uint32_t entry : ordinal_offsets_) ++start[(entry >> 16) + 1];
-  for (std::size_t o = 0; o < terms_.size(); ++o) start[o + 1] += start[o];
-  std::vector<std::uint16_t> grouped(ordinal_offsets_.size());
-  {
-    std::vector<std::uint32_t> next(start.begin(), start.end() - 1);
-    for (std::uint32_t entry : ordinal_offsets_)
-      grouped[next[entry >> 16]++] = static_cast<std::uint16_t>(entry);
-  }
+  std::vector<std::uint32_t> start;
+  std::vector<std::uint16_t> grouped;
+  GroupOffsetsByKey(ordinal_offsets_, terms_.size(), start, grouped);
   std::vector<TermBlock> blocks;
   TermBlock block;
   std::string_view previous;
@@ -304,7 +339,9 @@ void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
   if (text.size() < 3) return;     // no trigram
   if (ordinal_offsets_.empty()) {  // one row per offset at most: no regrowth on the hot path
     ordinal_offsets_.reserve(kPartitionRows);
-    trigram_ordinals_.reserve(kPartitionRows * 8);
+    // Room for 64 new trigrams per row (a partition of distinct command lines needs ~50): each
+    // regrowth copied tens of MiB. Address space only: untouched pages are never resident.
+    trigram_ordinals_.reserve(kPartitionRows * 64);
   }
   bool inserted = false;
   const std::uint32_t ordinal = texts_.Intern(text, inserted);
@@ -339,14 +376,14 @@ void PartitionBuilder::Match(const TrigramSets& sets, std::vector<std::uint16_t>
 
 std::vector<Block> PartitionBuilder::Seal() const {
   std::vector<Block> blocks;
-  std::vector<std::uint64_t> trigrams = trigram_ordinals_;
-  std::ranges::sort(trigrams);
+  const std::unique_ptr<std::uint64_t[]> trigrams = SortedByTrigram(trigram_ordinals_);
+  const std::size_t count = trigram_ordinals_.size();
   Block block{0, 0, {}};
   std::uint32_t previous = 0;
-  for (std::size_t i = 0; i < trigrams.size();) {
+  for (std::size_t i = 0; i < count;) {
     auto trigram = static_cast<std::uint32_t>(trigrams[i] >> 32);
     std::size_t end = i;
-    while (end < trigrams.size() && trigrams[end] >> 32 == trigram) ++end;
+    while (end < count && trigrams[end] >> 32 == trigram) ++end;
     if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, Block{0, 0, {}}));
     if (block.data.empty()) block.first_key = previous = trigram;
     PutVarint(block.data, trigram - previous);
@@ -362,23 +399,19 @@ std::vector<Block> PartitionBuilder::Seal() const {
   }
   if (!block.data.empty()) blocks.push_back(std::move(block));
 
-  std::vector<std::uint32_t> rows = ordinal_offsets_;
-  std::ranges::sort(rows);  // by ordinal, then offset
+  std::vector<std::uint32_t> start;
+  std::vector<std::uint16_t> grouped;
+  GroupOffsetsByKey(ordinal_offsets_, texts_.size(), start, grouped);
   block = Block{1, 0, {}};
-  for (std::size_t i = 0; i < rows.size();) {
-    std::uint32_t ordinal = rows[i] >> 16;
-    std::size_t end = i;
-    while (end < rows.size() && rows[end] >> 16 == ordinal) ++end;
+  for (std::uint32_t ordinal = 0; ordinal < texts_.size(); ++ordinal) {
     if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, Block{1, 0, {}}));
     if (block.data.empty()) block.first_key = ordinal;
-    PutVarint(block.data, end - i);
+    PutVarint(block.data, start[ordinal + 1] - start[ordinal]);
     std::uint32_t last = 0;
-    for (std::size_t k = i; k < end; ++k) {
-      std::uint32_t offset = rows[k] & 0xFFFF;
-      PutVarint(block.data, offset - last);
-      last = offset;
+    for (std::uint32_t k = start[ordinal]; k < start[ordinal + 1]; ++k) {
+      PutVarint(block.data, grouped[k] - last);
+      last = grouped[k];
     }
-    i = end;
   }
   if (!block.data.empty()) blocks.push_back(std::move(block));
   return blocks;
