@@ -220,10 +220,11 @@ struct Enricher::Impl {
     if (known) prev = *known;
 
     if (!e.has_process_entity_id()) {
-      if (ticks)
-        e.set_process_entity_id(EntityId(pid, *ticks));
-      else if (prev && !prev->entity_id.empty())
+      // An exec follows its fork: the table has the id of this very process (same start ticks).
+      if (prev && !prev->entity_id.empty() && (!ticks || prev->start_ticks == ticks))
         e.set_process_entity_id(prev->entity_id);
+      else if (ticks)
+        e.set_process_entity_id(EntityId(pid, *ticks));
     }
     if (!e.has_process_start()) {
       if (ticks)
