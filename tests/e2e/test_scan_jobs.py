@@ -3,8 +3,10 @@ memory scan sent to a real agent over the command channel, progress followed liv
 findings stored as events of category scan (with the job's run id and the rule set's digest), a
 scan waiting on its splay cancelled, a job for an offline agent delivered when it returns, and a
 viewer refused."""
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ with Vigil() as v:
     info = json.loads(v.cli("yara", "add", "markers", rules, "--format", "json"))
 
     tree = tempfile.mkdtemp(prefix="vigil-e2e-scan-")
+    atexit.register(shutil.rmtree, tree, True)  # also after a failed check
     expected = set()
     for i in range(6):
         path = os.path.join(tree, f"d{i % 2}", f"f{i}.bin")

@@ -2,8 +2,10 @@
 back by an I/O cap, is running when the agent is stopped; once the agent is back the same run goes
 on from its saved position (its progress continues, not from zero) and reaches done with exactly
 the expected findings, none reported twice."""
+import atexit
 import json
 import os
+import shutil
 import tempfile
 
 from vigil_e2e import Vigil, check, wait_for
@@ -20,6 +22,8 @@ with Vigil() as v:
     v.cli("yara", "add", "resume", rules)
 
     tree = tempfile.mkdtemp(prefix="vigil-e2e-resume-")
+
+    atexit.register(shutil.rmtree, tree, True)  # also after a failed check
     expected = set()
     files = 40
     for i in range(files):
