@@ -25,7 +25,7 @@ using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 // Read connections (the store's readers, hunts) read the database file through a memory map, up to
 // SQLite's compile-time cap (2 GiB in Debian's build), instead of a pread and a copy per page:
-// hunts that visit many rows by id ran 1.2-1.9x faster on a 10 M-event store (BENCHMARKS,
+// hunts that visit many rows by id ran 1.2-2.2x faster on a 10 M-event store (BENCHMARKS,
 // Hunting). SQLite remaps when the file changes size (retention truncates it).
 inline constexpr const char* kReadMmapPragma = "PRAGMA mmap_size=2147418112";
 
