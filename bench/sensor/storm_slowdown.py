@@ -141,6 +141,9 @@ def main():
                     help="SIGSTOP the local server during the measured blocks (agent cost alone, as "
                          "with a remote server); it drains the agent's spool between blocks")
     args = ap.parse_args()
+    # Stopped with SIGTERM too, the run still restores bpf_stats_enabled, removes its storm
+    # binaries and stops its server and agent (the finally blocks and Vigil's exit run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rates = [float(r) for r in args.rates.split(",")]
     # One storm binary per rate for the agent-on phases (the stored exec events of each are counted at
     # the end) and one for the agent-off phases.
