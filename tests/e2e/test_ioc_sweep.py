@@ -4,23 +4,19 @@ byte changed; the sweep for its SHA-256 reports exactly the three copies with th
 its progress reaches done, the findings raise an alert through the IOC set that lists the hash,
 a second sweep of the unchanged tree takes every hash from the agent's cache (files_hashed 0), a
 bad value is refused naming it, and `vigil ioc find` still searches the history."""
-import atexit
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 
-from vigil_e2e import BIN, Vigil, check, wait_for
+from vigil_e2e import BIN, Vigil, check, temp_dir, wait_for
 
 with Vigil() as v:
     state, _ = v.start_host("--sensor", "none")
 
     content = os.urandom(40000)
     sha = hashlib.sha256(content).hexdigest()
-    tree = tempfile.mkdtemp(prefix="vigil-e2e-sweep-")
-    atexit.register(shutil.rmtree, tree, True)  # also after a failed check
+    tree = temp_dir("vigil-e2e-sweep-")  # removed at exit
     expected = {os.path.join(tree, p) for p in ("original.bin", "renamed.jpg", "sub/deeper/copy")}
     for p in expected:
         os.makedirs(os.path.dirname(p), exist_ok=True)

@@ -3,16 +3,13 @@ memory scan sent to a real agent over the command channel, progress followed liv
 findings stored as events of category scan (with the job's run id and the rule set's digest), a
 scan waiting on its splay cancelled, a job for an offline agent delivered when it returns, and a
 viewer refused."""
-import atexit
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-from vigil_e2e import BIN, Vigil, check, wait_for
+from vigil_e2e import BIN, Vigil, check, temp_dir, wait_for
 
 MARKER = "VIGIL-SCAN-JOB-" + "MARKER-51c2"
 
@@ -26,8 +23,7 @@ with Vigil() as v:
                 .replace('" "', ""))
     info = json.loads(v.cli("yara", "add", "markers", rules, "--format", "json"))
 
-    tree = tempfile.mkdtemp(prefix="vigil-e2e-scan-")
-    atexit.register(shutil.rmtree, tree, True)  # also after a failed check
+    tree = temp_dir("vigil-e2e-scan-")  # removed at exit
     expected = set()
     for i in range(6):
         path = os.path.join(tree, f"d{i % 2}", f"f{i}.bin")

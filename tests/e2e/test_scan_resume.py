@@ -2,13 +2,10 @@
 back by an I/O cap, is running when the agent is stopped; once the agent is back the same run goes
 on from its saved position (its progress continues, not from zero) and reaches done with exactly
 the expected findings, none reported twice."""
-import atexit
 import json
 import os
-import shutil
-import tempfile
 
-from vigil_e2e import Vigil, check, wait_for
+from vigil_e2e import Vigil, check, temp_dir, wait_for
 
 MARKER = "VIGIL-RESUME-" + "MARKER-7d1e"
 
@@ -21,9 +18,7 @@ with Vigil() as v:
                 .replace('" "', ""))
     v.cli("yara", "add", "resume", rules)
 
-    tree = tempfile.mkdtemp(prefix="vigil-e2e-resume-")
-
-    atexit.register(shutil.rmtree, tree, True)  # also after a failed check
+    tree = temp_dir("vigil-e2e-resume-")  # removed at exit
     expected = set()
     files = 40
     for i in range(files):

@@ -162,6 +162,14 @@ class Vigil:
         return [json.loads(line) for line in self.cli("hosts", "--format", "json").splitlines() if line.strip()]
 
 
+def temp_dir(prefix):
+    """A new directory under /tmp, removed when the test exits (also after a failed check)."""
+    import atexit
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def unique_binary(path):
     """A copy of /bin/true with random bytes appended at path (mode 0755): a binary, with a SHA-256
     unique to this run, that exits 0. Returns that SHA-256."""
