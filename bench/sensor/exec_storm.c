@@ -4,8 +4,9 @@
 // reaped children per exec: a sensor's in-path cost (its BPF programs run in the storm's tasks and
 // are charged to them) shows there with much less noise than in the wall-clock latency. Also the
 // medians over the spawns of the latency and of each child's own CPU time (wait4's rusage: its
-// exec, run and exit, where the exec and exit programs of a sensor run): robust to the few spawns
-// a busy machine delays by milliseconds, which dominate the means' noise.
+// exec, run and exit, where the exec and exit programs of a sensor run): robust to a few spawns a
+// busy machine delays by milliseconds (on the VMs of BENCHMARKS.md, session 10, they were as noisy
+// as the means: the drift between phases dominates there).
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -36,6 +36,9 @@ end-to-end loss count still holds.
 usage: bench/sensor/storm_slowdown.py [--pairs 30] [--phase-seconds 4] [--rates 100,200,0]
                                       [--agent-args "--send-interval-ms 500"] [--bpf-stats]
                                       [--pause-server]   (rate 0 = max rate)
+       bench/sensor/storm_slowdown.py --pool RUN1.err RUN2.err ...
+         (the storm-CPU slowdown over the pairs of several runs, from the per-pair lines each run
+          writes to stderr)
 Needs root and a built tree (VIGIL_BIN=build/bin).
 """
 import argparse
@@ -129,8 +132,40 @@ class Agent:
         self.proc = None
 
 
+def pool(logs):
+    """Paired storm-CPU slowdown over every pair of several runs' stderr logs."""
+    diffs = {}
+    for path in logs:
+        phase = {}  # (pair, mode, rate name) -> storm CPU per exec
+        try:
+            lines = open(path).read().splitlines()
+        except OSError as e:
+            raise SystemExit(f"--pool: {path}: {e.strerror}")
+        for line in lines:
+            head, sep, rest = line.partition(": ")
+            words = head.split()
+            if not sep or len(words) != 3 or words[0] != "pair" or words[2] not in ("on", "off"):
+                continue
+            for part in rest.split(", "):
+                fields = part.split()  # RATE N execs CPU µs CPU/exec
+                phase[(words[1], words[2], fields[0])] = float(fields[3])
+        for (pair, mode, rate), cpu in phase.items():
+            if mode == "on" and (pair, "off", rate) in phase:
+                diffs.setdefault(rate, []).append((cpu / phase[(pair, "off", rate)] - 1) * 100)
+    if not diffs:
+        raise SystemExit("--pool: no 'pair N on|off: ...' lines in " + ", ".join(logs))
+    print(f"{len(logs)} runs pooled; paired slowdown of the storm's CPU per exec, mean ± 95 % CI\n")
+    print("| rate | pairs | slowdown | median of the pairs |")
+    print("|---|---|---|---|")
+    for rate, d in diffs.items():
+        m, c = mean_ci(d)
+        print(f"| {rate} | {len(d)} | **{m:+.2f} % ± {c:.2f}** | {statistics.median(d):+.2f} % |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pool", nargs="+", metavar="LOG",
+                    help="only pool the per-pair lines of earlier runs' stderr logs (no new run)")
     ap.add_argument("--pairs", type=int, default=30)
     ap.add_argument("--phase-seconds", type=float, default=4)
     ap.add_argument("--rates", default="100,200,0")
@@ -143,6 +178,8 @@ def main():
                     help="SIGSTOP the local server during the measured blocks (agent cost alone, as "
                          "with a remote server); it drains the agent's spool between blocks")
     args = ap.parse_args()
+    if args.pool:
+        return pool(args.pool)
     # Stopped with SIGTERM too, the run still restores bpf_stats_enabled, removes its storm
     # binaries and stops its server and agent (the finally blocks and Vigil's exit run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
