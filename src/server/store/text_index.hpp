@@ -72,6 +72,8 @@ class Dictionary {
   // The string's ordinal; `inserted` tells whether it is new.
   std::uint32_t Intern(std::string_view s, bool& inserted);
   std::optional<std::uint32_t> Find(std::string_view s) const;
+  // Forgets every string and keeps the memory (its pages stay resident for the next partition).
+  void Clear();
   std::string_view At(std::uint32_t ordinal) const { return strings_[ordinal]; }
   std::size_t size() const { return strings_.size(); }
 
@@ -89,6 +91,7 @@ class Dictionary {
 class PartitionBuilder {
  public:
   void Add(std::uint16_t offset, std::string_view text);  // texts under 3 bytes are skipped
+  void Clear();  // empty again, keeping the memory for the next partition
   // Appends the offsets of the rows whose text holds every trigram of one of the sets (sorted).
   void Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const;
   std::vector<Block> Seal() const;
@@ -116,6 +119,7 @@ struct TermBlock {
 class TermBuilder {
  public:
   void Add(std::uint16_t offset, std::string_view value);
+  void Clear();  // empty again, keeping the memory for the next partition
   void Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const;
   std::vector<TermBlock> Seal() const;
 

@@ -78,6 +78,43 @@ TEST(TextIndexBuilder, SealedTrigramBlocksAnswerLikeAScan) {
   }
 }
 
+// A builder cleared for the next partition (keeping its memory) seals exactly what a new one does.
+TEST(TextIndexBuilder, ClearedBuildersSealLikeNewOnes) {
+  const auto rows = Rows();
+  PartitionBuilder reused;
+  TermBuilder reused_terms;
+  for (const auto& [offset, text] : rows) {  // a first partition with other texts
+    reused.Add(offset, "old " + text + " partition");
+    reused_terms.Add(offset, "old " + text);
+  }
+  reused.Clear();
+  reused_terms.Clear();
+  PartitionBuilder fresh;
+  TermBuilder fresh_terms;
+  for (const auto& [offset, text] : rows) {
+    reused.Add(offset, text);
+    fresh.Add(offset, text);
+    reused_terms.Add(offset, text);
+    fresh_terms.Add(offset, text);
+  }
+  const auto a = reused.Seal(), b = fresh.Seal();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].kind, b[i].kind);
+    EXPECT_EQ(a[i].first_key, b[i].first_key);
+    EXPECT_EQ(a[i].data, b[i].data) << "block " << i;
+  }
+  const auto ta = reused_terms.Seal(), tb = fresh_terms.Seal();
+  ASSERT_EQ(ta.size(), tb.size());
+  for (std::size_t i = 0; i < ta.size(); ++i) {
+    EXPECT_EQ(ta[i].first_term, tb[i].first_term);
+    EXPECT_EQ(ta[i].data, tb[i].data) << "term block " << i;
+  }
+  std::vector<std::uint16_t> old_rows;
+  reused_terms.Match(MakeTermQuery({"old "}, true), old_rows);
+  EXPECT_TRUE(old_rows.empty());
+}
+
 TEST(TextIndexBuilder, SealedTermBlocksAnswerLikeAScan) {
   const auto rows = Rows();
   TermBuilder builder;
