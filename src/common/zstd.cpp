@@ -2,11 +2,33 @@
 
 #include <zstd.h>
 
+#include <memory>
+
 namespace vigil {
+namespace {
+
+// One context per thread, reused: creating one per call costs more than compressing a small input.
+struct ContextFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+ZSTD_CCtx* CompressContext() {
+  thread_local std::unique_ptr<ZSTD_CCtx, ContextFree> context(ZSTD_createCCtx());
+  return context.get();
+}
+
+ZSTD_DCtx* DecompressContext() {
+  thread_local std::unique_ptr<ZSTD_DCtx, ContextFree> context(ZSTD_createDCtx());
+  return context.get();
+}
+
+}  // namespace
 
 std::string ZstdCompress(std::string_view input, int level) {
   std::string out(ZSTD_compressBound(input.size()), '\0');
-  std::size_t n = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), level);
+  std::size_t n = ZSTD_compressCCtx(CompressContext(), out.data(), out.size(), input.data(),
+                                    input.size(), level);
   out.resize(ZSTD_isError(n) ? 0 : n);
   return out;
 }
@@ -22,7 +44,8 @@ Result<std::string> ZstdDecompress(std::string_view input, std::size_t expected_
     return Fail("zstd frame holds " + std::to_string(frame) + " bytes, batch declares " +
                 std::to_string(expected_size));
   std::string out(expected_size, '\0');
-  std::size_t n = ZSTD_decompress(out.data(), out.size(), input.data(), input.size());
+  std::size_t n =
+      ZSTD_decompressDCtx(DecompressContext(), out.data(), out.size(), input.data(), input.size());
   if (ZSTD_isError(n)) return Fail(std::string("zstd: ") + ZSTD_getErrorName(n));
   if (n != expected_size)
     return Fail("decompressed " + std::to_string(n) + " bytes, batch declares " +
