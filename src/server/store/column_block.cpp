@@ -1,0 +1,354 @@
+#include "server/store/column_block.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "common/zstd.hpp"
+
+// Stored block:
+//   "VB" 0x02, varint rows, varint columns (the table's, then one for the extra map),
+//   per column: varint raw size, varint (stored size << 1 | 1 when zstd-compressed),
+//   then the columns' stored bytes, in order. A column is compressed on its own (a reader
+//   decompresses only the columns it reads) and kept raw when compression does not shrink it.
+// Column bytes (raw), one entry per row:
+//   string (keyword, text, ip): 0 = none, else varint(length + 1) and the bytes
+//   integer (long, timestamp):  0 = none, 1 = the value in 8 bytes (little-endian; when the zigzag
+//                               delta is one of the 2 largest), else varint(zigzag(value -
+//                               previous value in the column) + 2)
+//   bool:                       0 = none, 1 = false, 2 = true
+//   keywords (list):            0 = none, else varint(count + 1), then varint length + bytes each
+//   extra map:                  varint count, then key and value, each varint length + bytes
+
+namespace vigil::store {
+namespace {
+
+constexpr std::string_view kMagic = "VB\x02";
+constexpr std::size_t kMaxRawBytes = 256u << 20;
+
+void PutVarint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+void PutString(std::string& out, std::string_view s) {
+  PutVarint(out, s.size());
+  out.append(s);
+}
+
+std::uint64_t ZigZag(std::uint64_t delta) {
+  const auto d = static_cast<std::int64_t>(delta);
+  return (delta << 1) ^ static_cast<std::uint64_t>(d >> 63);
+}
+
+std::uint64_t UnZigZag(std::uint64_t z) { return (z >> 1) ^ (~(z & 1) + 1); }
+
+// A bounded reader over one column's bytes.
+struct Cursor {
+  std::string_view data;
+  std::size_t pos = 0;
+
+  bool Varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos >= data.size()) return false;
+      const auto byte = static_cast<unsigned char>(data[pos++]);
+      v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return true;
+    }
+    return false;
+  }
+  bool Bytes(std::uint64_t n, std::string_view& out) {
+    if (n > data.size() - pos) return false;
+    out = data.substr(pos, n);
+    pos += n;
+    return true;
+  }
+  bool String(std::string_view& out) {
+    std::uint64_t n = 0;
+    return Varint(n) && Bytes(n, out);
+  }
+};
+
+Result<ColumnBlock> Corrupt(std::string_view what, const schema::FieldDef* column,
+                            std::size_t row) {
+  std::string where = column ? "column `" + std::string(column->column) + "`" : "extra map";
+  return Fail("column block: " + std::string(what) + " (" + where + ", row " + std::to_string(row) +
+              ")");
+}
+
+}  // namespace
+
+ColumnBlockWriter::ColumnBlockWriter(std::vector<const schema::FieldDef*> columns)
+    : columns_(std::move(columns)), data_(columns_.size() + 1), previous_(columns_.size(), 0) {}
+
+void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    const schema::FieldDef& f = *columns_[c];
+    std::string& out = data_[c];
+    schema::FieldValue v;
+    if (f.id == schema::field::kEventSequence && stamp.sequence != 0)
+      v = static_cast<std::int64_t>(stamp.sequence);
+    else if ((f.id == schema::field::kEventIngested && !event.has_event_ingested()) ||
+             (f.id == schema::field::kTimestamp && !event.has_timestamp()))
+      v = stamp.now_ns;
+    else
+      v = schema::Get(event, f.id);
+    switch (v.index()) {
+      case 0:
+        out += '\0';
+        break;
+      case 1: {
+        const auto s = std::get<1>(v);
+        PutVarint(out, s.size() + 1);
+        out.append(s);
+        break;
+      }
+      case 2: {
+        const std::int64_t n = std::get<2>(v);
+        const std::uint64_t z =
+            ZigZag(static_cast<std::uint64_t>(n) - static_cast<std::uint64_t>(previous_[c]));
+        if (z >= std::numeric_limits<std::uint64_t>::max() - 1) {
+          out += '\1';
+          for (int b = 0; b < 8; ++b)
+            out += static_cast<char>(static_cast<std::uint64_t>(n) >> (8 * b));
+        } else {
+          PutVarint(out, z + 2);
+        }
+        previous_[c] = n;
+        if (f.id == schema::field::kTimestamp) {
+          if (rows_ == 0 || n < min_ts_) min_ts_ = n;
+          if (rows_ == 0 || n > max_ts_) max_ts_ = n;
+        }
+        break;
+      }
+      case 3:
+        out += std::get<3>(v) ? '\2' : '\1';
+        break;
+      case 4: {
+        const auto& list = *std::get<4>(v);
+        if (list.empty()) {
+          out += '\0';
+          break;
+        }
+        PutVarint(out, static_cast<std::uint64_t>(list.size()) + 1);
+        for (const auto& item : list) PutString(out, item);
+        break;
+      }
+    }
+  }
+  std::string& extra = data_.back();
+  extra_.clear();
+  for (const auto& [key, value] : event.extra()) extra_.emplace_back(&key, &value);
+  std::ranges::sort(extra_, [](const auto& a, const auto& b) { return *a.first < *b.first; });
+  PutVarint(extra, extra_.size());
+  for (const auto& [key, value] : extra_) {
+    PutString(extra, *key);
+    PutString(extra, *value);
+  }
+  ++rows_;
+}
+
+std::string ColumnBlockWriter::Finish(int zstd_level) {
+  std::string block(kMagic), payload;
+  PutVarint(block, rows_);
+  PutVarint(block, data_.size());
+  last_raw_ = 0;
+  for (std::string& column : data_) {
+    std::string packed = column.size() > 64 ? ZstdCompress(column, zstd_level) : std::string();
+    const bool compressed = !packed.empty() && packed.size() < column.size();
+    const std::string& stored = compressed ? packed : column;
+    PutVarint(block, column.size());
+    PutVarint(block, stored.size() << 1 | (compressed ? 1 : 0));
+    payload += stored;
+    last_raw_ += column.size();
+    column.clear();
+  }
+  std::ranges::fill(previous_, 0);
+  rows_ = 0;
+  min_ts_ = max_ts_ = 0;
+  return block + payload;
+}
+
+Result<ColumnBlock> ColumnBlock::Open(std::string_view stored,
+                                      std::vector<const schema::FieldDef*> columns) {
+  ColumnBlock b;
+  b.d_->columns = std::move(columns);
+  b.d_->stored.assign(stored);
+  Cursor head{b.d_->stored};
+  std::string_view magic;
+  std::uint64_t rows = 0, ncolumns = 0;
+  if (!head.Bytes(kMagic.size(), magic) || magic != kMagic)
+    return Fail("column block: not a column block (bad magic or version)");
+  if (!head.Varint(rows) || !head.Varint(ncolumns)) return Fail("column block: truncated header");
+  if (ncolumns != b.d_->columns.size() + 1)
+    return Fail("column block: holds " + std::to_string(ncolumns) + " columns, the table has " +
+                std::to_string(b.d_->columns.size() + 1));
+  b.d_->extents.resize(ncolumns);
+  std::uint64_t total = 0;
+  for (std::size_t c = 0; c < ncolumns; ++c) {
+    std::uint64_t raw = 0, stored_size = 0;
+    if (!head.Varint(raw) || !head.Varint(stored_size))
+      return Fail("column block: truncated header");
+    // Every row takes at least one byte of every column.
+    if (raw > kMaxRawBytes || raw < rows)
+      return Corrupt("bad column size", c < b.d_->columns.size() ? b.d_->columns[c] : nullptr, 0);
+    b.d_->extents[c] = {total, stored_size >> 1, raw, (stored_size & 1) != 0};
+    total += stored_size >> 1;
+    if (total > b.d_->stored.size())
+      return Fail("column block: columns run past the end of the block");
+  }
+  if (head.pos + total != b.d_->stored.size())
+    return Fail("column block: " + std::to_string(b.d_->stored.size() - head.pos) +
+                " bytes of columns, the header declares " + std::to_string(total));
+  for (auto& e : b.d_->extents) e.offset += head.pos;
+  b.d_->rows = static_cast<std::size_t>(rows);
+  b.d_->values.resize(b.d_->columns.size());
+  b.d_->raw.resize(ncolumns);
+  return b;
+}
+
+Result<ColumnBlock> ColumnBlock::Decode(std::string_view stored,
+                                        std::vector<const schema::FieldDef*> columns) {
+  auto b = Open(stored, std::move(columns));
+  if (!b) return b;
+  if (auto r = b->LoadAll(); !r) return std::unexpected(r.error());
+  return b;
+}
+
+Result<void> ColumnBlock::LoadAll() {
+  for (std::size_t c = 0; c <= d_->columns.size(); ++c)
+    if (auto r = Load(c); !r) return r;
+  return {};
+}
+
+Result<void> ColumnBlock::Load(std::size_t c) {
+  const bool extra = c == d_->columns.size();
+  if (extra ? !d_->extra_first.empty() : !d_->values[c].empty() || d_->rows == 0) return {};
+  const schema::FieldDef* f = extra ? nullptr : d_->columns[c];
+  const Extent& e = d_->extents[c];
+  std::string_view bytes = std::string_view(d_->stored).substr(e.offset, e.stored);
+  if (e.compressed) {
+    auto raw = ZstdDecompress(bytes, e.raw, kMaxRawBytes);
+    if (!raw) {
+      auto where = Corrupt(raw.error().message, f, 0);
+      return std::unexpected(where.error());
+    }
+    d_->raw[c] = std::move(*raw);
+    bytes = d_->raw[c];
+  } else if (bytes.size() != e.raw) {
+    return std::unexpected(Corrupt("raw column of the wrong size", f, 0).error());
+  }
+  Cursor col{bytes};
+  auto fail = [&](std::string_view what, std::size_t row) -> Result<void> {
+    if (extra) {
+      d_->extra_first.clear();
+      d_->extra_items.clear();
+    } else {
+      d_->values[c].clear();
+    }
+    return std::unexpected(Corrupt(what, f, row).error());
+  };
+  if (extra) {
+    d_->extra_first.reserve(d_->rows + 1);
+    for (std::size_t r = 0; r < d_->rows; ++r) {
+      d_->extra_first.push_back(static_cast<std::uint32_t>(d_->extra_items.size()));
+      std::uint64_t n = 0;
+      if (!col.Varint(n) || n > col.data.size()) return fail("bad entry count", r);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        std::string_view key, value;
+        if (!col.String(key) || !col.String(value))
+          return fail("entry runs past the end of the column", r);
+        d_->extra_items.emplace_back(key, value);
+      }
+    }
+    d_->extra_first.push_back(static_cast<std::uint32_t>(d_->extra_items.size()));
+    if (col.pos != col.data.size()) return fail("bytes after the last row", d_->rows);
+    return {};
+  }
+  std::vector<BlockValue>& values = d_->values[c];
+  values.resize(d_->rows);
+  std::int64_t previous = 0;
+  for (std::size_t r = 0; r < d_->rows; ++r) {
+    BlockValue& out = values[r];
+    if (f->type == schema::FieldType::Bool) {
+      std::string_view byte;
+      if (!col.Bytes(1, byte) || static_cast<unsigned char>(byte[0]) > 2)
+        return fail("bad bool", r);
+      if (byte[0] != 0) out = byte[0] == 2;
+      continue;
+    }
+    std::uint64_t tag = 0;
+    if (!col.Varint(tag)) return fail("value runs past the end of the column", r);
+    if (tag == 0) continue;
+    if (f->IsString()) {
+      std::string_view s;
+      if (!col.Bytes(tag - 1, s)) return fail("string runs past the end of the column", r);
+      out = s;
+    } else if (f->IsInteger()) {
+      if (tag == 1) {
+        std::string_view bytes8;
+        if (!col.Bytes(8, bytes8)) return fail("value runs past the end of the column", r);
+        std::uint64_t u = 0;
+        for (int i = 7; i >= 0; --i) u = u << 8 | static_cast<unsigned char>(bytes8[i]);
+        previous = static_cast<std::int64_t>(u);
+      } else {
+        previous =
+            static_cast<std::int64_t>(static_cast<std::uint64_t>(previous) + UnZigZag(tag - 2));
+      }
+      out = previous;
+    } else {  // keywords
+      const std::uint64_t count = tag - 1;
+      if (count > col.data.size()) return fail("bad list length", r);
+      ListRef list{static_cast<std::uint32_t>(d_->list_items.size()),
+                   static_cast<std::uint32_t>(count)};
+      for (std::uint64_t i = 0; i < count; ++i) {
+        std::string_view item;
+        if (!col.String(item)) return fail("list item runs past the end of the column", r);
+        d_->list_items.push_back(item);
+      }
+      out = list;
+    }
+  }
+  if (col.pos != col.data.size()) return fail("bytes after the last row", d_->rows);
+  return {};
+}
+
+std::span<const std::pair<std::string_view, std::string_view>> ColumnBlock::Extra(
+    std::size_t row) const {
+  return std::span(d_->extra_items)
+      .subspan(d_->extra_first[row], d_->extra_first[row + 1] - d_->extra_first[row]);
+}
+
+void ColumnBlock::ToEvent(std::size_t row, v1::Event& event) const {
+  for (std::size_t c = 0; c < d_->columns.size(); ++c) {
+    const std::uint16_t id = d_->columns[c]->id;
+    const BlockValue v = Value(row, c);
+    switch (v.index()) {
+      case 1:
+        schema::SetString(event, id, std::get<1>(v));
+        break;
+      case 2:
+        schema::SetInt(event, id, std::get<2>(v));
+        break;
+      case 3:
+        schema::SetInt(event, id, std::get<3>(v) ? 1 : 0);
+        break;
+      case 4: {
+        const ListRef list = std::get<4>(v);
+        for (std::uint32_t i = 0; i < list.count; ++i)
+          schema::SetString(event, id, d_->list_items[list.first + i]);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  for (const auto& [key, value] : Extra(row))
+    (*event.mutable_extra())[std::string(key)] = std::string(value);
+}
+
+}  // namespace vigil::store

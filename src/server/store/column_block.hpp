@@ -1,0 +1,103 @@
+// Column blocks: rows of one event table stored column by column in one compressed value, the row
+// layout issue 2's ingest target needs (docs/store.md, *Performance*; measured by
+// bench/store/block_layout.cpp). One block holds the rows one transaction wrote to a table: each
+// column's values are contiguous (strings length-prefixed, integers as zigzag deltas against the
+// column's previous value, so timestamps, sequences and ids shrink to a byte or two) and
+// zstd-compressed on its own, so a reader decompresses and decodes only the columns it reads,
+// once, into typed arrays. A corrupt or truncated block is an error that names the column and
+// row, never a crash.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/schema.hpp"
+
+namespace vigil::store {
+
+// Values the store sets on the way in (as InsertEvent does): the batch's sequence (when not 0),
+// and the commit time for a missing `event.ingested` or `@timestamp`.
+struct RowStamp {
+  std::uint64_t sequence = 0;
+  std::int64_t now_ns = 0;
+};
+
+class ColumnBlockWriter {
+ public:
+  // `columns`: the table's fields in column order (a table's columns of schema::Fields()).
+  explicit ColumnBlockWriter(std::vector<const schema::FieldDef*> columns);
+
+  void Add(const v1::Event& event, const RowStamp& stamp);
+  std::size_t rows() const { return rows_; }
+  // The smallest and largest @timestamp of the rows added (0 when none).
+  std::int64_t min_timestamp() const { return min_ts_; }
+  std::int64_t max_timestamp() const { return max_ts_; }
+  // The compressed block of the rows added since the last Finish; the writer is empty after.
+  std::string Finish(int zstd_level = 1);
+  // Bytes of the last finished block before compression.
+  std::size_t last_raw_bytes() const { return last_raw_; }
+
+ private:
+  std::vector<const schema::FieldDef*> columns_;
+  std::vector<std::string> data_;       // per column, then the extra map last
+  std::vector<std::int64_t> previous_;  // per column: the last integer written (delta base)
+  std::vector<std::pair<const std::string*, const std::string*>> extra_;  // reused, sorted by key
+  std::size_t rows_ = 0, last_raw_ = 0;
+  std::int64_t min_ts_ = 0, max_ts_ = 0;
+};
+
+// One value of a decoded block; a list is the block's strings [first, first + count).
+struct ListRef {
+  std::uint32_t first = 0, count = 0;
+};
+using BlockValue = std::variant<std::monostate, std::string_view, std::int64_t, bool, ListRef>;
+
+class ColumnBlock {
+ public:
+  // Reads the header of a stored block of `columns` (which must be the writer's); no column is
+  // decompressed yet.
+  static Result<ColumnBlock> Open(std::string_view stored,
+                                  std::vector<const schema::FieldDef*> columns);
+  // Open and load every column.
+  static Result<ColumnBlock> Decode(std::string_view stored,
+                                    std::vector<const schema::FieldDef*> columns);
+  // Decompresses and decodes one column (index columns.size(): the extra map), once.
+  Result<void> Load(std::size_t column);
+  Result<void> LoadAll();
+
+  std::size_t rows() const { return d_->rows; }
+  // A value of a loaded column.
+  BlockValue Value(std::size_t row, std::size_t column) const { return d_->values[column][row]; }
+  std::string_view ListItem(std::uint32_t index) const { return d_->list_items[index]; }
+  // The row's extra map (loaded) as (key, value) pairs, sorted by key.
+  std::span<const std::pair<std::string_view, std::string_view>> Extra(std::size_t row) const;
+  // The row as an event (every column loaded): what the store stored.
+  void ToEvent(std::size_t row, v1::Event& event) const;
+
+ private:
+  struct Extent {
+    std::uint64_t offset = 0, stored = 0, raw = 0;
+    bool compressed = false;
+  };
+  // Behind a pointer: the string_views into the buffers must survive moves of the block.
+  struct Data {
+    std::vector<const schema::FieldDef*> columns;
+    std::string stored;            // the block as stored
+    std::vector<Extent> extents;   // per column, into stored
+    std::vector<std::string> raw;  // per column, once decompressed
+    std::size_t rows = 0;
+    std::vector<std::vector<BlockValue>> values;  // per loaded column, per row
+    std::vector<std::string_view> list_items;
+    std::vector<std::pair<std::string_view, std::string_view>> extra_items;
+    std::vector<std::uint32_t> extra_first;  // per row + 1: the row's range in extra_items
+  };
+  std::unique_ptr<Data> d_ = std::make_unique<Data>();
+};
+
+}  // namespace vigil::store

@@ -1,0 +1,232 @@
+// Unit tests of the column-block row layout (column_block.hpp): rows come back exactly as the
+// store would have stored them (stamped sequence, ingest time and timestamp; every field type;
+// lists; the extra map), and a damaged block is an error naming where, at every truncation.
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/zstd.hpp"
+#include "server/store/column_block.hpp"
+
+namespace vigil::store {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+std::vector<const schema::FieldDef*> Columns(schema::Category c) {
+  std::vector<const schema::FieldDef*> columns;
+  for (const auto& f : schema::Fields())
+    if (f.In(c)) columns.push_back(&f);
+  return columns;
+}
+
+std::vector<v1::Event> Events() {
+  std::vector<v1::Event> events;
+  for (int i = 0; i < 300; ++i) {
+    v1::Event e;
+    e.set_event_category("process");
+    if (i % 7 != 3) e.set_timestamp(1'700'000'000'000'000'000 + i * 1'000'003);
+    e.set_host_id("h-" + std::to_string(i % 5));
+    e.set_process_pid(i % 11 == 0 ? -i : i * 977);
+    e.set_process_command_line(i % 13 == 0 ? "" : "bash -c 'echo " + std::to_string(i) + "'");
+    if (i % 2) e.set_process_name("bash");
+    if (i % 3 == 0)
+      for (int a = 0; a < i % 4 + 1; ++a) e.add_process_args("arg" + std::to_string(a));
+    if (i % 5 == 0) (*e.mutable_extra())["zeta"] = "last", (*e.mutable_extra())["alpha"] = "1";
+    events.push_back(std::move(e));
+  }
+  events[1].set_process_pid(std::numeric_limits<std::int64_t>::min());
+  events[2].set_process_pid(std::numeric_limits<std::int64_t>::max());
+  events[4].set_event_sequence(77);  // kept when the batch has no sequence
+  return events;
+}
+
+TEST(ColumnBlock, RowsComeBackAsStored) {
+  const auto columns = Columns(schema::Category::Process);
+  ColumnBlockWriter writer(columns);
+  auto events = Events();
+  constexpr std::int64_t kNow = 1'800'000'000'000'000'000;
+  for (std::size_t i = 0; i < events.size(); ++i)
+    writer.Add(events[i], RowStamp{i == 4 ? 0 : 1000 + i, kNow});
+  EXPECT_EQ(writer.rows(), 300u);
+  EXPECT_EQ(writer.min_timestamp(), 1'700'000'000'000'000'000);
+  EXPECT_EQ(writer.max_timestamp(), kNow);  // rows without a timestamp get the commit time
+  const std::string data = writer.Finish();
+  EXPECT_EQ(writer.rows(), 0u);
+  EXPECT_LT(data.size(), writer.last_raw_bytes());
+
+  auto block = ColumnBlock::Decode(data, columns);
+  ASSERT_TRUE(block) << block.error().message;
+  ASSERT_EQ(block->rows(), 300u);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    v1::Event expected = events[i];
+    if (i != 4) expected.set_event_sequence(static_cast<std::int64_t>(1000 + i));
+    expected.set_event_ingested(kNow);
+    if (!expected.has_timestamp()) expected.set_timestamp(kNow);
+    v1::Event got;
+    block->ToEvent(i, got);
+    std::string diff;
+    MessageDifferencer differ;
+    differ.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(differ.Compare(expected, got)) << "row " << i << ": " << diff;
+  }
+  EXPECT_EQ(events[4].event_sequence(), 77);
+  const auto extra = block->Extra(5);
+  ASSERT_EQ(extra.size(), 2u);
+  EXPECT_EQ(extra[0].first, "alpha");  // sorted by key
+  EXPECT_EQ(extra[1].second, "last");
+  EXPECT_TRUE(block->Extra(6).empty());
+}
+
+TEST(ColumnBlock, WriterStartsOverAfterFinish) {
+  const auto columns = Columns(schema::Category::Network);
+  ColumnBlockWriter writer(columns);
+  v1::Event e;
+  e.set_timestamp(5);
+  e.set_destination_port(443);
+  writer.Add(e, {});
+  (void)writer.Finish();
+  e.set_timestamp(9);
+  writer.Add(e, {});
+  EXPECT_EQ(writer.min_timestamp(), 9);
+  auto block = ColumnBlock::Decode(writer.Finish(), columns);
+  ASSERT_TRUE(block) << block.error().message;
+  ASSERT_EQ(block->rows(), 1u);
+  v1::Event got;
+  block->ToEvent(0, got);
+  EXPECT_EQ(got.timestamp(), 9);  // deltas restart with each block
+  EXPECT_EQ(got.destination_port(), 443);
+}
+
+// A stored block split into its rows and raw columns, and put together again (columns raw).
+struct Parts {
+  std::size_t rows = 0;
+  std::vector<std::string> columns;
+};
+std::size_t Varint(std::string_view b, std::size_t& pos) {
+  std::size_t v = 0, shift = 0;
+  for (; static_cast<unsigned char>(b[pos]) & 0x80; ++pos, shift += 7)
+    v |= static_cast<std::size_t>(b[pos] & 0x7f) << shift;
+  return v | static_cast<std::size_t>(static_cast<unsigned char>(b[pos++])) << shift;
+}
+void PutVarint(std::string& out, std::size_t v) {
+  for (;; v >>= 7) {
+    out += static_cast<char>((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+    if (v < 0x80) break;
+  }
+}
+Parts Split(std::string_view stored) {
+  std::size_t pos = 3;
+  Parts p;
+  p.rows = Varint(stored, pos);
+  const std::size_t n = Varint(stored, pos);
+  std::vector<std::pair<std::size_t, std::size_t>> sizes;  // raw, stored << 1 | compressed
+  for (std::size_t c = 0; c < n; ++c) {
+    const std::size_t raw = Varint(stored, pos);
+    sizes.emplace_back(raw, Varint(stored, pos));
+  }
+  for (const auto& [raw, packed] : sizes) {
+    std::string_view bytes = stored.substr(pos, packed >> 1);
+    pos += packed >> 1;
+    if (packed & 1) {
+      auto column = ZstdDecompress(bytes, raw, raw);
+      p.columns.push_back(column ? *column : std::string());
+    } else {
+      p.columns.emplace_back(bytes);
+    }
+  }
+  return p;
+}
+std::string Join(const Parts& p) {
+  std::string out = "VB\x02", payload;
+  PutVarint(out, p.rows);
+  PutVarint(out, p.columns.size());
+  for (const auto& c : p.columns) {
+    PutVarint(out, c.size());
+    PutVarint(out, c.size() << 1);
+    payload += c;
+  }
+  return out + payload;
+}
+
+TEST(ColumnBlock, DamageIsAnErrorThatSaysWhere) {
+  const auto columns = Columns(schema::Category::Process);
+  ColumnBlockWriter writer(columns);
+  for (const auto& e : Events()) writer.Add(e, RowStamp{1, 2});
+  const std::string data = writer.Finish();
+  const Parts parts = Split(data);
+  ASSERT_EQ(parts.rows, 300u);
+  ASSERT_EQ(parts.columns.size(), columns.size() + 1);
+  {  // the raw form of the same block reads the same
+    auto a = ColumnBlock::Decode(data, columns);
+    auto b = ColumnBlock::Decode(Join(parts), columns);
+    ASSERT_TRUE(a && b) << (a ? b.error().message : a.error().message);
+    for (std::size_t r = 0; r < 300; r += 37) {
+      v1::Event x, y;
+      a->ToEvent(r, x);
+      b->ToEvent(r, y);
+      EXPECT_TRUE(MessageDifferencer::Equals(x, y)) << r;
+    }
+  }
+
+  // Every truncation is refused.
+  for (std::size_t n = 0; n < data.size(); n += 7)
+    EXPECT_FALSE(ColumnBlock::Decode(data.substr(0, n), columns)) << n << " bytes";
+
+  auto other = ColumnBlock::Decode(data, Columns(schema::Category::Dns));
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("columns, the table has"), std::string::npos);
+
+  std::string bad_magic = data;
+  bad_magic[2] = 9;
+  auto magic = ColumnBlock::Decode(bad_magic, columns);
+  ASSERT_FALSE(magic);
+  EXPECT_NE(magic.error().message.find("bad magic or version"), std::string::npos);
+
+  // A string longer than what is left of its column: the error names the column and the row.
+  std::size_t cmdline = 0;
+  while (columns[cmdline]->column != "process_command_line") ++cmdline;
+  Parts overrun = parts;
+  overrun.columns[cmdline] = std::string(299, '\0') +
+                             "\x05"
+                             "abc";  // row 299: 4 bytes, 3 there
+  auto opened = ColumnBlock::Open(Join(overrun), columns);
+  ASSERT_TRUE(opened) << opened.error().message;
+  ASSERT_TRUE(opened->Load(0));  // other columns still read
+  auto load = opened->Load(cmdline);
+  ASSERT_FALSE(load);
+  EXPECT_EQ(load.error().message,
+            "column block: string runs past the end of the column (column "
+            "`process_command_line`, row 299)");
+
+  // Random damage of the stored and of the raw form: an error that says so, or rows that read.
+  std::mt19937 rng(11);
+  int refused = 0;
+  const std::string joined = Join(parts);
+  for (int i = 0; i < 3000; ++i) {
+    std::string damaged = i % 2 ? data : joined;
+    damaged[rng() % damaged.size()] = static_cast<char>(rng());
+    auto b = ColumnBlock::Decode(damaged, columns);
+    if (!b) {
+      ++refused;
+      EXPECT_EQ(b.error().message.rfind("column block: ", 0), 0u) << b.error().message;
+      continue;
+    }
+    for (std::size_t r = 0; r < b->rows(); ++r) {
+      v1::Event e;
+      b->ToEvent(r, e);
+    }
+  }
+  EXPECT_GT(refused, 300);
+
+  auto garbage = ColumnBlock::Decode(std::string(64, '\xff'), columns);
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.error().message.find("column block"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::store
