@@ -7,7 +7,10 @@
 // process.parent.entity_id and destination.port, which the store keeps in B-trees. The
 // exactly-once bookkeeping (one sequence upsert per batch) is written in the same transaction.
 // It answers one question: how fast can rows + every index go on this machine with this layout?
+// It also checks that both layouts hold the same process command lines in the same order (exit 1
+// when not); ctest runs it small as bench_block_layout_agrees.
 // Usage: bench_block_layout [--events N] [--batch B] [--sync full|normal] [--level L] [--dir D]
+//                           [--no-compare]
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -40,6 +43,15 @@ void Check(int rc, sqlite3* db, const char* what) {
     std::fprintf(stderr, "%s: %s\n", what, sqlite3_errmsg(db));
     std::exit(1);
   }
+}
+
+// FNV-1a over a sequence of optional texts (a marker tells none from empty).
+std::uint64_t DigestText(std::uint64_t digest, const std::string_view* text) {
+  auto fold = [&](unsigned char c) { digest = (digest ^ c) * 1099511628211ull; };
+  fold(text ? 1 : 0);
+  if (text)
+    for (char c : *text) fold(static_cast<unsigned char>(c));
+  return digest;
 }
 
 bool KeyColumn(const schema::FieldDef& f) {
@@ -124,8 +136,9 @@ class Writer {
     Exec("COMMIT");
   }
 
-  // A full scan of the process table that reads every command line: rows that contain `needle`.
-  std::uint64_t ScanProcesses(std::string_view needle) {
+  // A full scan of the process table that reads every command line: rows that contain `needle`,
+  // and a digest of every command line in id order (`digest`, folded with DigestText).
+  std::uint64_t ScanProcesses(std::string_view needle, std::uint64_t& digest) {
     auto stmt = vigil::store::sqlite::Prepare(db_.get(), "SELECT data FROM process_blocks");
     if (!stmt) std::exit(1);
     const Table& t = tables_[static_cast<std::size_t>(schema::Category::Process)];
@@ -142,9 +155,9 @@ class Writer {
       }
       for (std::size_t r = 0; r < block->rows(); ++r) {
         const auto v = block->Value(r, column);
-        if (const auto* text = std::get_if<std::string_view>(&v);
-            text && text->find(needle) != std::string_view::npos)
-          ++hits;
+        const auto* text = std::get_if<std::string_view>(&v);
+        digest = DigestText(digest, text);
+        if (text && text->find(needle) != std::string_view::npos) ++hits;
       }
     }
     return hits;
@@ -286,22 +299,25 @@ int main(int argc, char** argv) {
       compare = false;
       continue;
     }
-    if (i + 1 >= argc) a == "--help" ? std::exit(0) : std::exit(2);
-    if (a == "--events")
+    const bool has_value = i + 1 < argc;
+    if (a == "--events" && has_value)
       events = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--batch")
+    else if (a == "--batch" && has_value)
       batch = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--sync")
+    else if (a == "--sync" && has_value)
       sync_full = std::string_view(argv[++i]) == "full";
-    else if (a == "--level")
+    else if (a == "--level" && has_value)
       level = std::atoi(argv[++i]);
-    else if (a == "--dir")
+    else if (a == "--dir" && has_value)
       dir = argv[++i];
     else {
-      std::fprintf(stderr,
+      std::fprintf(a == "--help" ? stdout : stderr,
                    "usage: bench_block_layout [--events N] [--batch B] [--sync full|normal] "
-                   "[--level L] [--dir D] [--no-compare]\n");
-      return 2;
+                   "[--level L] [--dir D] [--no-compare]\n"
+                   "Writes each batch as column blocks with every key as postings, into the store "
+                   "without indexes and into the store as it runs (unless --no-compare), then "
+                   "checks that both layouts hold the same process rows.\n");
+      return a == "--help" ? 0 : 2;
     }
   }
   fs::remove_all(dir);
@@ -311,6 +327,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(events), batch, sync_full ? "FULL" : "NORMAL", level,
       compare ? "; each batch also into the store without indexes and with all of them" : "");
   Timed blocks, rows, store;
+  bool agree = true;
   std::uint64_t raw = 0, compressed = 0;
   {
     vigil::bench::Generator gen(42);
@@ -362,7 +379,8 @@ int main(int argc, char** argv) {
     if (compare) {
       full.reset();
       const auto t0 = Clock::now();
-      const std::uint64_t block_hits = writer.ScanProcesses("curl");
+      std::uint64_t block_digest = 14695981039346656037ull, row_digest = block_digest;
+      const std::uint64_t block_hits = writer.ScanProcesses("curl", block_digest);
       const double block_scan = std::chrono::duration<double>(Clock::now() - t0).count();
       auto db =
           vigil::store::sqlite::Open((dir / "store" / "vigil.db").string(), SQLITE_OPEN_READONLY);
@@ -374,8 +392,10 @@ int main(int argc, char** argv) {
       std::uint64_t row_hits = 0, rows_read = 0;
       while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
         ++rows_read;
-        if (vigil::store::sqlite::ColumnText(stmt->get(), 0).find("curl") != std::string_view::npos)
-          ++row_hits;
+        const bool none = sqlite3_column_type(stmt->get(), 0) == SQLITE_NULL;
+        const std::string_view text = vigil::store::sqlite::ColumnText(stmt->get(), 0);
+        row_digest = DigestText(row_digest, none ? nullptr : &text);
+        if (text.find("curl") != std::string_view::npos) ++row_hits;
       }
       const double row_scan = std::chrono::duration<double>(Clock::now() - t1).count();
       std::printf(
@@ -384,6 +404,20 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(rows_read), static_cast<double>(rows_read) / block_scan,
           static_cast<unsigned long long>(block_hits), static_cast<double>(rows_read) / row_scan,
           static_cast<unsigned long long>(row_hits));
+      // The two layouts must hold the same rows: a check, so the bench also runs as a test.
+      if (block_hits != row_hits || block_digest != row_digest) {
+        std::fprintf(stderr,
+                     "the layouts disagree: %llu vs %llu hits, command line digests %016llx vs "
+                     "%016llx\n",
+                     static_cast<unsigned long long>(block_hits),
+                     static_cast<unsigned long long>(row_hits),
+                     static_cast<unsigned long long>(block_digest),
+                     static_cast<unsigned long long>(row_digest));
+        agree = false;
+      } else {
+        std::printf("the layouts agree: same %llu process command lines in the same order\n",
+                    static_cast<unsigned long long>(rows_read));
+      }
     }
   }
   auto bytes_of = [](const fs::path& p) {
@@ -409,5 +443,5 @@ int main(int argc, char** argv) {
                 rows.seconds / blocks.seconds, store.seconds / blocks.seconds);
   }
   fs::remove_all(dir);
-  return 0;
+  return agree ? 0 : 1;
 }
