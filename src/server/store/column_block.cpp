@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/zstd.hpp"
+#include "server/store/varint.hpp"
 
 // Stored block:
 //   "VB" 0x02, varint rows, varint columns (the table's, then one for the extra map),
@@ -26,14 +27,6 @@ namespace {
 constexpr std::string_view kMagic = "VB\x02";
 constexpr std::size_t kMaxRawBytes = 256u << 20;
 
-void PutVarint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
 void PutString(std::string& out, std::string_view s) {
   PutVarint(out, s.size());
   out.append(s);
@@ -51,16 +44,7 @@ struct Cursor {
   std::string_view data;
   std::size_t pos = 0;
 
-  bool Varint(std::uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos >= data.size()) return false;
-      const auto byte = static_cast<unsigned char>(data[pos++]);
-      v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return true;
-    }
-    return false;
-  }
+  bool Varint(std::uint64_t& v) { return ReadVarint(data, pos, v); }
   bool Bytes(std::uint64_t n, std::string_view& out) {
     if (n > data.size() - pos) return false;
     out = data.substr(pos, n);
@@ -73,8 +57,8 @@ struct Cursor {
   }
 };
 
-Result<ColumnBlock> Corrupt(std::string_view what, const schema::FieldDef* column,
-                            std::size_t row) {
+std::unexpected<Error> Corrupt(std::string_view what, const schema::FieldDef* column,
+                               std::size_t row) {
   std::string where = column ? "column `" + std::string(column->column) + "`" : "extra map";
   return Fail("column block: " + std::string(what) + " (" + where + ", row " + std::to_string(row) +
               ")");
@@ -89,14 +73,7 @@ void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     const schema::FieldDef& f = *columns_[c];
     std::string& out = data_[c];
-    schema::FieldValue v;
-    if (f.id == schema::field::kEventSequence && stamp.sequence != 0)
-      v = static_cast<std::int64_t>(stamp.sequence);
-    else if ((f.id == schema::field::kEventIngested && !event.has_event_ingested()) ||
-             (f.id == schema::field::kTimestamp && !event.has_timestamp()))
-      v = stamp.now_ns;
-    else
-      v = schema::Get(event, f.id);
+    const schema::FieldValue v = StampedValue(event, f, stamp);
     switch (v.index()) {
       case 0:
         out += '\0';
@@ -234,13 +211,12 @@ Result<void> ColumnBlock::Load(std::size_t c) {
   if (e.compressed) {
     auto raw = ZstdDecompress(bytes, e.raw, kMaxRawBytes);
     if (!raw) {
-      auto where = Corrupt(raw.error().message, f, 0);
-      return std::unexpected(where.error());
+      return Corrupt(raw.error().message, f, 0);
     }
     d_->raw[c] = std::move(*raw);
     bytes = d_->raw[c];
   } else if (bytes.size() != e.raw) {
-    return std::unexpected(Corrupt("raw column of the wrong size", f, 0).error());
+    return Corrupt("raw column of the wrong size", f, 0);
   }
   Cursor col{bytes};
   auto fail = [&](std::string_view what, std::size_t row) -> Result<void> {
@@ -250,7 +226,7 @@ Result<void> ColumnBlock::Load(std::size_t c) {
     } else {
       d_->values[c].clear();
     }
-    return std::unexpected(Corrupt(what, f, row).error());
+    return Corrupt(what, f, row);
   };
   if (extra) {
     d_->extra_first.reserve(d_->rows + 1);

@@ -18,15 +18,9 @@
 
 #include "common/error.hpp"
 #include "common/schema.hpp"
+#include "server/store/row_stamp.hpp"
 
 namespace vigil::store {
-
-// Values the store sets on the way in (as InsertEvent does): the batch's sequence (when not 0),
-// and the commit time for a missing `event.ingested` or `@timestamp`.
-struct RowStamp {
-  std::uint64_t sequence = 0;
-  std::int64_t now_ns = 0;
-};
 
 class ColumnBlockWriter {
  public:

@@ -20,6 +20,7 @@
 #include "server/store/free_space.hpp"
 #include "server/store/hunt_indexes.hpp"
 #include "server/store/json_text.hpp"
+#include "server/store/row_stamp.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
@@ -651,20 +652,11 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
   const TableDef& t = tables_[table];
   TableWriter& tw = table_writers_[table];
   sqlite3_stmt* s = tw.insert.get();
+  const RowStamp stamp{sequence, now};
   for (std::size_t c = 0; c < t.columns.size(); ++c) {
     const schema::FieldDef& f = *t.columns[c];
     const int index = static_cast<int>(c) + 1;
-    // Normalised on the way in: the spool's sequence, the commit time, a timestamp for every row.
-    if (f.id == schema::field::kEventSequence && sequence != 0) {
-      sqlite3_bind_int64(s, index, static_cast<std::int64_t>(sequence));
-      continue;
-    }
-    if ((f.id == schema::field::kEventIngested && !event.has_event_ingested()) ||
-        (f.id == schema::field::kTimestamp && !event.has_timestamp())) {
-      sqlite3_bind_int64(s, index, now);
-      continue;
-    }
-    schema::FieldValue v = schema::Get(event, f.id);
+    const schema::FieldValue v = StampedValue(event, f, stamp);
     switch (v.index()) {
       case 0:
         sqlite3_bind_null(s, index);

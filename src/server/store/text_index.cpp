@@ -13,6 +13,8 @@
 #include <memory>
 #include <mutex>
 
+#include "server/store/varint.hpp"
+
 namespace vigil::store::text_index {
 namespace {
 
@@ -28,23 +30,11 @@ std::uint32_t Trigram(const char* p) {
          Lower(static_cast<unsigned char>(p[2]));
 }
 
-void PutVarint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
 // Reads a varint at `pos`; a truncated one reads as 0 and moves pos to the end (blocks are
 // written by this file; a damaged one gives fewer candidates, never a crash).
 std::uint64_t GetVarint(std::string_view in, std::size_t& pos) {
   std::uint64_t v = 0;
-  for (int shift = 0; pos < in.size() && shift < 64; shift += 7) {
-    auto byte = static_cast<unsigned char>(in[pos++]);
-    v |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
-    if (!(byte & 0x80)) return v;
-  }
+  if (ReadVarint(in, pos, v)) return v;
   pos = in.size();
   return 0;
 }

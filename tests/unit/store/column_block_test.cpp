@@ -11,6 +11,7 @@
 
 #include "common/zstd.hpp"
 #include "server/store/column_block.hpp"
+#include "server/store/varint.hpp"
 
 namespace vigil::store {
 namespace {
@@ -108,16 +109,9 @@ struct Parts {
   std::vector<std::string> columns;
 };
 std::size_t Varint(std::string_view b, std::size_t& pos) {
-  std::size_t v = 0, shift = 0;
-  for (; static_cast<unsigned char>(b[pos]) & 0x80; ++pos, shift += 7)
-    v |= static_cast<std::size_t>(b[pos] & 0x7f) << shift;
-  return v | static_cast<std::size_t>(static_cast<unsigned char>(b[pos++])) << shift;
-}
-void PutVarint(std::string& out, std::size_t v) {
-  for (;; v >>= 7) {
-    out += static_cast<char>((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
-    if (v < 0x80) break;
-  }
+  std::uint64_t v = 0;
+  EXPECT_TRUE(ReadVarint(b, pos, v));
+  return static_cast<std::size_t>(v);
 }
 Parts Split(std::string_view stored) {
   std::size_t pos = 3;
