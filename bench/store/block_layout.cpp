@@ -7,8 +7,10 @@
 // process.parent.entity_id and destination.port, which the store keeps in B-trees. The
 // exactly-once bookkeeping (one sequence upsert per batch) is written in the same transaction.
 // It answers one question: how fast can rows + every index go on this machine with this layout?
-// It also checks that both layouts hold the same process command lines in the same order (exit 1
-// when not); ctest runs it small as bench_block_layout_agrees.
+// The rows are written by the store's BlockTablesWriter and read back through SQL (the blocks as
+// virtual tables, block_table_vtab.hpp): a scan of every process command line and random lookups
+// by id, timed on both layouts, which must return the same rows in the same order (exit 1 when
+// not); ctest runs it small as bench_block_layout_agrees.
 // Usage: bench_block_layout [--events N] [--batch B] [--sync full|normal] [--level L] [--dir D]
 //                           [--no-compare]
 #include <sqlite3.h>
@@ -19,12 +21,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/schema.hpp"
-#include "server/store/column_block.hpp"
+#include "server/store/block_table.hpp"
+#include "server/store/block_table_vtab.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
@@ -35,6 +40,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace ti = vigil::store::text_index;
+namespace blocks = vigil::store::blocks;
 namespace schema = vigil::schema;
 using Clock = std::chrono::steady_clock;
 
@@ -59,22 +65,19 @@ bool KeyColumn(const schema::FieldDef& f) {
          f.name == "process.parent.entity_id" || f.name == "destination.port";
 }
 
+// A table's postings (its rows are the store's BlockTablesWriter's).
 struct Table {
-  schema::Category category;
   std::string name;
   std::vector<const schema::FieldDef*> columns;
-  std::unique_ptr<vigil::store::ColumnBlockWriter> block;  // this transaction's rows
-  std::vector<std::size_t> text_columns, term_columns;     // indexes into columns
-  std::int64_t next_id = 1, block_first = 1;
+  std::vector<std::size_t> text_columns, term_columns;  // indexes into columns
   std::int64_t part = -1;
   std::vector<ti::PartitionBuilder> texts;
   std::vector<ti::TermBuilder> terms;
-  vigil::store::sqlite::StmtPtr insert;
 };
 
 class Writer {
  public:
-  Writer(const fs::path& path, bool sync_full, int level) : level_(level) {
+  Writer(const fs::path& path, bool sync_full, int level) {
     auto db = vigil::store::sqlite::Open(path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (!db) std::exit(1);
     db_ = std::move(*db);
@@ -86,25 +89,21 @@ class Writer {
          "PRIMARY KEY (agent_id, spool_epoch)) WITHOUT ROWID;");
     for (const auto& c : schema::Categories()) {
       Table t;
-      t.category = c.category;
       t.name = std::string(c.name);
-      for (const auto& f : schema::Fields()) {
-        if (!f.In(c.category)) continue;
-        if (ti::Indexed(f, c.category)) t.text_columns.push_back(t.columns.size());
-        if (ti::TermIndexed(f, c.category) || KeyColumn(f))
-          t.term_columns.push_back(t.columns.size());
-        t.columns.push_back(&f);
+      t.columns = blocks::TableColumns(c.category);
+      for (std::size_t i = 0; i < t.columns.size(); ++i) {
+        if (ti::Indexed(*t.columns[i], c.category)) t.text_columns.push_back(i);
+        if (ti::TermIndexed(*t.columns[i], c.category) || KeyColumn(*t.columns[i]))
+          t.term_columns.push_back(i);
       }
-      t.block = std::make_unique<vigil::store::ColumnBlockWriter>(t.columns);
-      Exec("CREATE TABLE " + t.name +
-           "_blocks (first_id INTEGER PRIMARY KEY, last_id INTEGER, min_ts INTEGER, "
-           "max_ts INTEGER, data BLOB)");
-      auto s = vigil::store::sqlite::Prepare(
-          db_.get(), "INSERT INTO " + t.name + "_blocks VALUES (?, ?, ?, ?, ?)");
-      if (!s) std::exit(1);
-      t.insert = std::move(*s);
       tables_.push_back(std::move(t));
     }
+    auto rows = blocks::BlockTablesWriter::Open(db_.get(), level);
+    if (!rows) {
+      std::fprintf(stderr, "%s\n", rows.error().message.c_str());
+      std::exit(1);
+    }
+    rows_.emplace(std::move(*rows));
     auto seq = vigil::store::sqlite::Prepare(
         db_.get(),
         "INSERT INTO sequences VALUES (?, 1, ?) ON CONFLICT (agent_id, spool_epoch) DO UPDATE "
@@ -126,7 +125,10 @@ class Writer {
                .count();
     for (std::size_t i = 0; i < batch.events.size(); ++i)
       Row(batch.events[i], batch.first_sequence + i);
-    for (auto& t : tables_) FlushBlock(t);
+    if (auto r = rows_->Flush(); !r) {
+      std::fprintf(stderr, "%s\n", r.error().message.c_str());
+      std::exit(1);
+    }
     sqlite3_stmt* s = sequence_.get();
     vigil::store::sqlite::BindText(s, 1, batch.agent_id);
     sqlite3_bind_int64(s, 2,
@@ -136,34 +138,9 @@ class Writer {
     Exec("COMMIT");
   }
 
-  // A full scan of the process table that reads every command line: rows that contain `needle`,
-  // and a digest of every command line in id order (`digest`, folded with DigestText).
-  std::uint64_t ScanProcesses(std::string_view needle, std::uint64_t& digest) {
-    auto stmt = vigil::store::sqlite::Prepare(db_.get(), "SELECT data FROM process_blocks");
-    if (!stmt) std::exit(1);
-    const Table& t = tables_[static_cast<std::size_t>(schema::Category::Process)];
-    std::size_t column = 0;
-    while (t.columns[column]->column != "process_command_line") ++column;
-    std::uint64_t hits = 0;
-    while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
-      const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt->get(), 0));
-      const auto size = static_cast<std::size_t>(sqlite3_column_bytes(stmt->get(), 0));
-      auto block = vigil::store::ColumnBlock::Open(std::string_view(data, size), t.columns);
-      if (auto loaded = block ? block->Load(column) : std::unexpected(block.error()); !loaded) {
-        std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
-        std::exit(1);
-      }
-      for (std::size_t r = 0; r < block->rows(); ++r) {
-        const auto v = block->Value(r, column);
-        const auto* text = std::get_if<std::string_view>(&v);
-        digest = DigestText(digest, text);
-        if (text && text->find(needle) != std::string_view::npos) ++hits;
-      }
-    }
-    return hits;
-  }
-
-  std::uint64_t raw_bytes = 0, compressed_bytes = 0;
+  sqlite3* db() const { return db_.get(); }
+  std::uint64_t raw_bytes() const { return rows_->raw_bytes(); }
+  std::uint64_t compressed_bytes() const { return rows_->stored_bytes(); }
 
  private:
   void Exec(const std::string& sql) {
@@ -171,13 +148,11 @@ class Writer {
   }
 
   void Row(const vigil::v1::Event& event, std::uint64_t sequence) {
-    auto category = schema::CategoryOf(event);
-    if (!category) return;
-    Table& t = tables_[static_cast<std::size_t>(*category)];
-    const std::int64_t id = t.next_id++;
-    if (ti::PartitionOf(id) != t.part) Seal(t, ti::PartitionOf(id));
-    const auto offset = static_cast<std::uint16_t>(id - ti::PartitionFirstId(t.part));
-    t.block->Add(event, vigil::store::RowStamp{sequence, now_});
+    const auto row = rows_->Add(event, vigil::store::RowStamp{sequence, now_});
+    if (!row) return;
+    Table& t = tables_[row->table];
+    if (ti::PartitionOf(row->id) != t.part) Seal(t, ti::PartitionOf(row->id));
+    const auto offset = static_cast<std::uint16_t>(row->id - ti::PartitionFirstId(t.part));
     for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
       schema::FieldValue v = schema::Get(event, t.columns[t.text_columns[i]]->id);
       if (const auto* text = std::get_if<std::string_view>(&v)) t.texts[i].Add(offset, *text);
@@ -192,23 +167,6 @@ class Writer {
         t.terms[i].Add(offset, std::string_view(digits, static_cast<std::size_t>(len)));
       }
     }
-  }
-
-  void FlushBlock(Table& t) {
-    if (t.next_id == t.block_first) return;
-    const std::int64_t min_ts = t.block->min_timestamp(), max_ts = t.block->max_timestamp();
-    const std::string data = t.block->Finish(level_);
-    raw_bytes += t.block->last_raw_bytes();
-    compressed_bytes += data.size();
-    sqlite3_stmt* s = t.insert.get();
-    sqlite3_bind_int64(s, 1, t.block_first);
-    sqlite3_bind_int64(s, 2, t.next_id - 1);
-    sqlite3_bind_int64(s, 3, min_ts);
-    sqlite3_bind_int64(s, 4, max_ts);
-    sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-    Check(sqlite3_step(s), db_.get(), "insert block");
-    sqlite3_reset(s);
-    t.block_first = t.next_id;
   }
 
   // Writes the completed partition's postings (in the transaction that starts the next one).
@@ -249,11 +207,58 @@ class Writer {
   }
 
   vigil::store::sqlite::DbPtr db_;
-  int level_;
+  std::optional<blocks::BlockTablesWriter> rows_;
   std::int64_t now_ = 0;
   std::vector<Table> tables_;
   vigil::store::sqlite::StmtPtr sequence_, text_insert_, term_insert_;
 };
+
+// What a read-back pass saw: rows, rows containing the needle, a digest of the texts in order.
+struct Read {
+  double rows = 0, seconds = 0;
+  std::uint64_t hits = 0, digest = 14695981039346656037ull;
+};
+
+// Steps `stmt` to the end, folding its first column into the digest.
+void Drain(sqlite3_stmt* stmt, std::string_view needle, Read& read) {
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    ++read.rows;
+    const bool none = sqlite3_column_type(stmt, 0) == SQLITE_NULL;
+    const std::string_view text = vigil::store::sqlite::ColumnText(stmt, 0);
+    read.digest = DigestText(read.digest, none ? nullptr : &text);
+    if (!needle.empty() && text.find(needle) != std::string_view::npos) ++read.hits;
+  }
+  Check(rc, sqlite3_db_handle(stmt), "read back");
+}
+
+Read ScanCommandLines(sqlite3* db, std::string_view needle) {
+  auto stmt = vigil::store::sqlite::Prepare(db, "SELECT process_command_line FROM process");
+  if (!stmt) std::exit(1);
+  Read read;
+  const auto t0 = Clock::now();
+  Drain(stmt->get(), needle, read);
+  read.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return read;
+}
+
+// `count` lookups of process ids drawn uniformly from 1..`rows` (the same ids for every layout).
+Read LookUp(sqlite3* db, double rows, int count) {
+  auto stmt =
+      vigil::store::sqlite::Prepare(db, "SELECT process_command_line FROM process WHERE id = ?");
+  if (!stmt) std::exit(1);
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<std::int64_t> pick(1, static_cast<std::int64_t>(rows));
+  Read read;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    sqlite3_bind_int64(stmt->get(), 1, pick(rng));
+    Drain(stmt->get(), "", read);
+    sqlite3_reset(stmt->get());
+  }
+  read.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return read;
+}
 
 struct Timed {
   double seconds = 0, window = 0;
@@ -373,50 +378,50 @@ int main(int argc, char** argv) {
         blocks.window = rows.window = store.window = 0;
       }
     }
-    raw = writer.raw_bytes;
-    compressed = writer.compressed_bytes;
-    // Reading back: a full scan of the process table's command lines, both layouts.
+    raw = writer.raw_bytes();
+    compressed = writer.compressed_bytes();
+    // Reading back through SQL, the same statements on both layouts: a full scan of the process
+    // command lines, then point lookups of random process ids.
     if (compare) {
       full.reset();
-      const auto t0 = Clock::now();
-      std::uint64_t block_digest = 14695981039346656037ull, row_digest = block_digest;
-      const std::uint64_t block_hits = writer.ScanProcesses("curl", block_digest);
-      const double block_scan = std::chrono::duration<double>(Clock::now() - t0).count();
       auto db =
           vigil::store::sqlite::Open((dir / "store" / "vigil.db").string(), SQLITE_OPEN_READONLY);
-      if (!db) std::exit(1);
-      auto stmt =
-          vigil::store::sqlite::Prepare(db->get(), "SELECT process_command_line FROM process");
-      if (!stmt) std::exit(1);
-      const auto t1 = Clock::now();
-      std::uint64_t row_hits = 0, rows_read = 0;
-      while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
-        ++rows_read;
-        const bool none = sqlite3_column_type(stmt->get(), 0) == SQLITE_NULL;
-        const std::string_view text = vigil::store::sqlite::ColumnText(stmt->get(), 0);
-        row_digest = DigestText(row_digest, none ? nullptr : &text);
-        if (text.find("curl") != std::string_view::npos) ++row_hits;
-      }
-      const double row_scan = std::chrono::duration<double>(Clock::now() - t1).count();
+      if (!db || !blocks::RegisterBlockTables(writer.db())) std::exit(1);
+      const Read block_scan = ScanCommandLines(writer.db(), "curl");
+      const Read row_scan = ScanCommandLines(db->get(), "curl");
       std::printf(
           "scan of %llu process rows for \"curl\": blocks %.0f rows/s (%llu hits), store %.0f "
           "rows/s (%llu hits)\n",
-          static_cast<unsigned long long>(rows_read), static_cast<double>(rows_read) / block_scan,
-          static_cast<unsigned long long>(block_hits), static_cast<double>(rows_read) / row_scan,
-          static_cast<unsigned long long>(row_hits));
+          static_cast<unsigned long long>(row_scan.rows), block_scan.rows / block_scan.seconds,
+          static_cast<unsigned long long>(block_scan.hits), row_scan.rows / row_scan.seconds,
+          static_cast<unsigned long long>(row_scan.hits));
+      const Read block_lookups = LookUp(writer.db(), row_scan.rows, 20000);
+      const Read row_lookups = LookUp(db->get(), row_scan.rows, 20000);
+      std::printf("%llu lookups of random process ids: blocks %.0f /s, store %.0f /s\n",
+                  static_cast<unsigned long long>(row_lookups.rows),
+                  block_lookups.rows / block_lookups.seconds,
+                  row_lookups.rows / row_lookups.seconds);
       // The two layouts must hold the same rows: a check, so the bench also runs as a test.
-      if (block_hits != row_hits || block_digest != row_digest) {
+      if (block_scan.hits != row_scan.hits || block_scan.digest != row_scan.digest ||
+          block_scan.rows != row_scan.rows || block_lookups.digest != row_lookups.digest) {
         std::fprintf(stderr,
-                     "the layouts disagree: %llu vs %llu hits, command line digests %016llx vs "
-                     "%016llx\n",
-                     static_cast<unsigned long long>(block_hits),
-                     static_cast<unsigned long long>(row_hits),
-                     static_cast<unsigned long long>(block_digest),
-                     static_cast<unsigned long long>(row_digest));
+                     "the layouts disagree: %llu vs %llu rows, %llu vs %llu hits, command line "
+                     "digests %016llx vs %016llx, lookup digests %016llx vs %016llx\n",
+                     static_cast<unsigned long long>(block_scan.rows),
+                     static_cast<unsigned long long>(row_scan.rows),
+                     static_cast<unsigned long long>(block_scan.hits),
+                     static_cast<unsigned long long>(row_scan.hits),
+                     static_cast<unsigned long long>(block_scan.digest),
+                     static_cast<unsigned long long>(row_scan.digest),
+                     static_cast<unsigned long long>(block_lookups.digest),
+                     static_cast<unsigned long long>(row_lookups.digest));
         agree = false;
       } else {
-        std::printf("the layouts agree: same %llu process command lines in the same order\n",
-                    static_cast<unsigned long long>(rows_read));
+        std::printf(
+            "the layouts agree: same %llu process command lines in the same order, same rows "
+            "for %llu lookups\n",
+            static_cast<unsigned long long>(row_scan.rows),
+            static_cast<unsigned long long>(row_lookups.rows));
       }
     }
   }

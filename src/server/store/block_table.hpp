@@ -1,0 +1,73 @@
+// Event tables as column blocks (docs/store.md, *Rows as column blocks*): a category's rows live
+// in `<table>_blocks (first_id, last_id, min_ts, max_ts, data)`, one row per table per
+// transaction, `data` a ColumnBlock (column_block.hpp) of the rows first_id..last_id.
+// BlockTablesWriter appends them; RegisterBlockTables (block_table_vtab.hpp) makes each readable in
+// SQL with the row table's name and columns (id, the schema's fields, extra), so the same queries
+// run on either layout.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/schema.hpp"
+#include "server/store/column_block.hpp"
+#include "server/store/row_stamp.hpp"
+#include "server/store/sqlite_util.hpp"
+
+namespace vigil::store::blocks {
+
+// The fields of a category's event table, in the store's column order (schema order).
+std::vector<const schema::FieldDef*> TableColumns(schema::Category category);
+// The table holding the blocks of event table `table`: "<table>_blocks".
+std::string BlocksTableName(std::string_view table);
+// CREATE TABLE IF NOT EXISTS of every category's blocks table.
+std::string CreateSql();
+
+// Appends events to the blocks tables of one writer connection: rows are buffered per table and
+// written as one block per table by Flush, inside the caller's transaction.
+class BlockTablesWriter {
+ public:
+  struct Row {
+    std::size_t table = 0;  // index into schema::Categories()
+    std::int64_t id = 0;
+  };
+
+  // Creates the blocks tables when missing and continues each table's ids after its last block.
+  static Result<BlockTablesWriter> Open(sqlite3* db, int zstd_level = 1);
+
+  // Buffers the event in its table's open block; nullopt when it has no known category.
+  std::optional<Row> Add(const v1::Event& event, const RowStamp& stamp);
+  // Writes every non-empty open block. On error the caller rolls its transaction back and calls
+  // Discard().
+  Result<void> Flush();
+  // Forgets the buffered rows and continues the ids after the blocks the database holds (after a
+  // rolled-back transaction).
+  Result<void> Discard();
+
+  // Bytes of the blocks written so far, before and after compression.
+  std::uint64_t raw_bytes() const { return raw_bytes_; }
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
+
+ private:
+  struct Table {
+    std::string name;
+    std::unique_ptr<ColumnBlockWriter> block;  // this transaction's rows
+    std::int64_t next_id = 1, block_first = 1;
+    sqlite::StmtPtr insert;
+  };
+  Result<void> ContinueIds(Table& t);
+
+  sqlite3* db_ = nullptr;
+  int zstd_level_ = 1;
+  std::vector<Table> tables_;
+  std::uint64_t raw_bytes_ = 0, stored_bytes_ = 0;
+};
+
+}  // namespace vigil::store::blocks

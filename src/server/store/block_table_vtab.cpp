@@ -1,0 +1,496 @@
+// The column-block event tables' virtual-table plumbing: plans (xBestIndex), block iteration
+// (xFilter/xNext) and values (xColumn).
+#include "server/store/block_table_vtab.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "server/store/block_table.hpp"
+#include "server/store/json_text.hpp"
+
+namespace vigil::store::blocks {
+namespace {
+
+constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+
+// What one virtual table reads: registered once per category, owned by SQLite's module.
+struct TableSpec {
+  std::string table;  // the event table, e.g. "process"
+  std::vector<const schema::FieldDef*> columns;
+  int timestamp_column = -1;  // position of @timestamp in columns
+};
+
+// Column numbers of the declared table: 0 id, 1..n the fields, n+1 extra.
+struct BlockVtab {
+  sqlite3_vtab base{};
+  sqlite3* db = nullptr;
+  const TableSpec* spec = nullptr;
+  std::string blocks;  // "schema"."<table>_blocks"
+};
+
+// The plan xBestIndex chose, as idxNum bits; the xFilter arguments come in this bit order.
+enum PlanBit : int {
+  kIdEq = 1,      // argument: one id
+  kIdIn = 2,      // argument: the IN list, all values at once
+  kIdLower = 4,   // id > or >= argument
+  kIdUpper = 8,   // id < or <= argument
+  kTsLower = 16,  // timestamp > or >= argument
+  kTsUpper = 32,  // timestamp < or <= argument
+  kDescending = 64,
+};
+
+struct Cursor {
+  sqlite3_vtab_cursor base{};
+  sqlite::StmtPtr ascending, descending_range;  // blocks in id order, for scans and ranges
+  sqlite3_stmt* range = nullptr;                // the one of the two in use
+  sqlite::StmtPtr point;                        // the block holding one id, for IN
+  bool descending = false, eof = true;
+  std::int64_t id_lower = kMin, id_upper = kMax, ts_lower = kMin, ts_upper = kMax;
+  std::optional<std::vector<std::int64_t>> ids;  // IN / = lists, sorted in output order
+  std::size_t next_id = 0;
+  std::optional<ColumnBlock> block;
+  std::int64_t first_id = 0, row = 0;
+  std::string text;  // the current JSON value of a list or extra column
+};
+
+BlockVtab& VtabOf(sqlite3_vtab_cursor* c) { return *reinterpret_cast<BlockVtab*>(c->pVtab); }
+Cursor& CursorOf(sqlite3_vtab_cursor* c) { return *reinterpret_cast<Cursor*>(c); }
+
+int VtabFail(sqlite3_vtab* vtab, const std::string& message) {
+  sqlite3_free(vtab->zErrMsg);
+  vtab->zErrMsg = sqlite3_mprintf("%s", message.c_str());
+  return SQLITE_ERROR;
+}
+
+// The integer bounds a value gives a column of integers (a superset: SQLite checks again).
+// nullopt when the value sets no bound (text, NULL, blobs compare above or outside integers).
+std::optional<std::int64_t> LowerBound(sqlite3_value* v, bool strict) {
+  switch (sqlite3_value_numeric_type(v)) {
+    case SQLITE_INTEGER: {
+      const std::int64_t n = sqlite3_value_int64(v);
+      return strict ? (n == kMax ? kMax : n + 1) : n;
+    }
+    case SQLITE_FLOAT: {
+      const double d = sqlite3_value_double(v);
+      if (!(d > -9.2e18)) return std::nullopt;
+      if (d >= 9.2e18) return kMax;
+      return static_cast<std::int64_t>(std::floor(d));
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<std::int64_t> UpperBound(sqlite3_value* v, bool strict) {
+  switch (sqlite3_value_numeric_type(v)) {
+    case SQLITE_INTEGER: {
+      const std::int64_t n = sqlite3_value_int64(v);
+      return strict ? (n == kMin ? kMin : n - 1) : n;
+    }
+    case SQLITE_FLOAT: {
+      const double d = sqlite3_value_double(v);
+      if (!(d < 9.2e18)) return std::nullopt;
+      if (d <= -9.2e18) return kMin;
+      return static_cast<std::int64_t>(std::ceil(d));
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
+            char** error) {
+  const auto* spec = static_cast<const TableSpec*>(aux);
+  std::string declare = "CREATE TABLE x(id INTEGER";
+  for (const auto* f : spec->columns)
+    declare += ", " + sqlite::Quote(f->column) + (f->IsInteger() ? " INTEGER" : " TEXT");
+  declare += ", extra TEXT)";
+  if (int rc = sqlite3_declare_vtab(db, declare.c_str()); rc != SQLITE_OK) return rc;
+  if (argc < 2) {
+    *error = sqlite3_mprintf("%s: no schema", spec->table.c_str());
+    return SQLITE_ERROR;
+  }
+  auto vtab = std::make_unique<BlockVtab>();
+  vtab->db = db;
+  vtab->spec = spec;
+  vtab->blocks = sqlite::Quote(argv[1]) + "." + sqlite::Quote(BlocksTableName(spec->table));
+  *out = &vtab.release()->base;  // owned by SQLite until Disconnect
+  return SQLITE_OK;
+}
+
+int Disconnect(sqlite3_vtab* vtab) {
+  std::unique_ptr<BlockVtab>(reinterpret_cast<BlockVtab*>(vtab));
+  return SQLITE_OK;
+}
+
+int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
+  const auto& spec = *reinterpret_cast<BlockVtab*>(base)->spec;
+  const int timestamp = spec.timestamp_column + 1;
+  int chosen[7] = {-1, -1, -1, -1, -1, -1, -1};  // constraint per plan bit position
+  auto take = [&](int bit, int constraint) {
+    const int slot = std::countr_zero(static_cast<unsigned>(bit));
+    if (chosen[slot] < 0) chosen[slot] = constraint;
+  };
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (!c.usable) continue;
+    const bool is_id = c.iColumn == 0 || c.iColumn == -1;
+    if (!is_id && c.iColumn != timestamp) continue;
+    switch (c.op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ:
+        if (is_id) take(sqlite3_vtab_in(info, i, -1) ? kIdIn : kIdEq, i);
+        break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+      case SQLITE_INDEX_CONSTRAINT_GE:
+        take(is_id ? kIdLower : kTsLower, i);
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+      case SQLITE_INDEX_CONSTRAINT_LE:
+        take(is_id ? kIdUpper : kTsUpper, i);
+        break;
+      default:
+        break;
+    }
+  }
+  if (chosen[0] >= 0) chosen[1] = -1;  // one id equality is enough
+  int plan = 0, argument = 0;
+  double cost = 4e6, rows = 1e6;
+  for (int slot = 0; slot < 6; ++slot) {
+    if (chosen[slot] < 0) continue;
+    plan |= 1 << slot;
+    info->aConstraintUsage[chosen[slot]].argvIndex = ++argument;
+    if ((1 << slot) == kIdIn) sqlite3_vtab_in(info, chosen[slot], 1);
+  }
+  if (plan & kIdEq) {
+    cost = 10, rows = 1;
+    info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+  } else if (plan & kIdIn) {
+    cost = 100, rows = 10;
+  } else {
+    if ((plan & kIdLower) && (plan & kIdUpper))
+      cost /= 100, rows /= 100;
+    else if (plan & (kIdLower | kIdUpper))
+      cost /= 4, rows /= 4;
+    if ((plan & kTsLower) && (plan & kTsUpper))
+      cost /= 20, rows /= 20;
+    else if (plan & (kTsLower | kTsUpper))
+      cost /= 2, rows /= 2;
+  }
+  if (info->nOrderBy == 1 && (info->aOrderBy[0].iColumn == 0 || info->aOrderBy[0].iColumn == -1)) {
+    info->orderByConsumed = 1;
+    if (info->aOrderBy[0].desc) plan |= kDescending;
+  }
+  info->idxNum = plan;
+  info->estimatedCost = cost;
+  info->estimatedRows = static_cast<sqlite3_int64>(rows);
+  return SQLITE_OK;
+}
+
+int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
+  *out = &std::make_unique<Cursor>().release()->base;
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_vtab_cursor* cursor) {
+  std::unique_ptr<Cursor>(&CursorOf(cursor));
+  return SQLITE_OK;
+}
+
+// Makes the block of the current statement row the cursor's block.
+int TakeBlock(sqlite3_vtab_cursor* base, sqlite3_stmt* s) {
+  Cursor& c = CursorOf(base);
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, 1));
+  const auto size = static_cast<std::size_t>(sqlite3_column_bytes(s, 1));
+  c.first_id = sqlite3_column_int64(s, 0);
+  auto block =
+      ColumnBlock::Open(std::string_view(data ? data : "", size), VtabOf(base).spec->columns);
+  if (!block)
+    return VtabFail(base->pVtab, VtabOf(base).spec->table + " block " + std::to_string(c.first_id) +
+                                     ": " + block.error().message);
+  c.block = std::move(*block);
+  const std::int64_t last_id = sqlite3_column_int64(s, 2);
+  if (last_id - c.first_id + 1 != static_cast<std::int64_t>(c.block->rows()))
+    return VtabFail(base->pVtab, VtabOf(base).spec->table + " block " + std::to_string(c.first_id) +
+                                     ": holds " + std::to_string(c.block->rows()) +
+                                     " rows, not ids " + std::to_string(c.first_id) + ".." +
+                                     std::to_string(last_id));
+  return SQLITE_OK;
+}
+
+// Whether the current row passes the cursor's bounds (skipping what SQLite would reject anyway).
+bool RowInBounds(sqlite3_vtab_cursor* base, int& rc) {
+  Cursor& c = CursorOf(base);
+  const std::int64_t id = c.first_id + c.row;
+  if (id < c.id_lower || id > c.id_upper) return false;
+  if (c.ts_lower == kMin && c.ts_upper == kMax) return true;
+  const auto column = static_cast<std::size_t>(VtabOf(base).spec->timestamp_column);
+  if (auto loaded = c.block->Load(column); !loaded) {
+    rc = VtabFail(base->pVtab, VtabOf(base).spec->table + " block " + std::to_string(c.first_id) +
+                                   ": " + loaded.error().message);
+    return false;
+  }
+  const BlockValue ts = c.block->Value(static_cast<std::size_t>(c.row), column);
+  const auto* n = std::get_if<std::int64_t>(&ts);
+  return n && *n >= c.ts_lower && *n <= c.ts_upper;
+}
+
+// Moves to the next row in output order that passes the bounds, reading blocks as needed.
+int Advance(sqlite3_vtab_cursor* base, bool first) {
+  Cursor& c = CursorOf(base);
+  int rc = SQLITE_OK;
+  if (c.ids) {  // IN or = : one id after another
+    for (; c.next_id < c.ids->size(); ++c.next_id) {
+      const std::int64_t id = (*c.ids)[c.next_id];
+      if (!c.block || id < c.first_id ||
+          id >= c.first_id + static_cast<std::int64_t>(c.block->rows())) {
+        sqlite3_stmt* s = c.point.get();
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, id);
+        const int step = sqlite3_step(s);
+        if (step == SQLITE_DONE) continue;
+        if (step != SQLITE_ROW) return VtabFail(base->pVtab, sqlite3_errmsg(VtabOf(base).db));
+        if (sqlite3_column_int64(s, 2) < id) continue;  // past the block's last id: no such row
+        if ((rc = TakeBlock(base, s)) != SQLITE_OK) return rc;
+      }
+      c.row = id - c.first_id;
+      if (RowInBounds(base, rc)) {
+        ++c.next_id;
+        c.eof = false;
+        return SQLITE_OK;
+      }
+      if (rc != SQLITE_OK) return rc;
+    }
+    c.eof = true;
+    return SQLITE_OK;
+  }
+  for (;;) {
+    if (c.block) {
+      const auto rows = static_cast<std::int64_t>(c.block->rows());
+      if (first) {
+        c.row = c.descending ? rows - 1 : 0;
+        first = false;
+      } else {
+        c.row += c.descending ? -1 : 1;
+      }
+      for (; c.row >= 0 && c.row < rows; c.row += c.descending ? -1 : 1) {
+        if (RowInBounds(base, rc)) {
+          c.eof = false;
+          return SQLITE_OK;
+        }
+        if (rc != SQLITE_OK) return rc;
+        const std::int64_t id = c.first_id + c.row;
+        if (c.descending ? id < c.id_lower : id > c.id_upper) break;  // the rest is out of range
+      }
+    }
+    const int step = sqlite3_step(c.range);
+    if (step == SQLITE_DONE) {
+      c.eof = true;
+      c.block.reset();
+      return SQLITE_OK;
+    }
+    if (step != SQLITE_ROW) return VtabFail(base->pVtab, sqlite3_errmsg(VtabOf(base).db));
+    if ((rc = TakeBlock(base, c.range)) != SQLITE_OK) return rc;
+    first = true;
+  }
+}
+
+int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_value** argv) {
+  Cursor& c = CursorOf(base);
+  BlockVtab& vtab = VtabOf(base);
+  // A new scan: keep the prepared statements, reset the rest.
+  c.eof = true;
+  c.range = nullptr;
+  c.id_lower = c.ts_lower = kMin;
+  c.id_upper = c.ts_upper = kMax;
+  c.ids.reset();
+  c.next_id = 0;
+  c.block.reset();
+  c.first_id = c.row = 0;
+  c.descending = (plan & kDescending) != 0;
+  int argument = 0;
+  auto next = [&]() -> sqlite3_value* { return argument < argc ? argv[argument++] : nullptr; };
+  if (plan & kIdEq) {
+    c.ids.emplace();
+    if (auto v = next(); v && sqlite3_value_numeric_type(v) == SQLITE_INTEGER)
+      c.ids->push_back(sqlite3_value_int64(v));
+    else if (v && sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
+      const double d = sqlite3_value_double(v);
+      if (d == std::floor(d) && std::abs(d) < 9e18) c.ids->push_back(static_cast<std::int64_t>(d));
+    }
+  }
+  if (plan & kIdIn) {
+    c.ids.emplace();
+    sqlite3_value* list = next();
+    sqlite3_value* v = nullptr;
+    int rc = sqlite3_vtab_in_first(list, &v);
+    for (; rc == SQLITE_OK && v; rc = sqlite3_vtab_in_next(list, &v)) {
+      if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) {
+        c.ids->push_back(sqlite3_value_int64(v));
+      } else if (sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
+        const double d = sqlite3_value_double(v);
+        if (d == std::floor(d) && std::abs(d) < 9e18)
+          c.ids->push_back(static_cast<std::int64_t>(d));
+      }
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) return VtabFail(base->pVtab, "reading an IN list");
+  }
+  if (c.ids) {
+    std::ranges::sort(*c.ids);
+    c.ids->erase(std::unique(c.ids->begin(), c.ids->end()), c.ids->end());
+    if (c.descending) std::ranges::reverse(*c.ids);
+  }
+  // Bounds: > is read as >= and < as <= (a superset; SQLite applies the exact test).
+  if (plan & kIdLower)
+    if (auto b = LowerBound(next(), false)) c.id_lower = *b;
+  if (plan & kIdUpper)
+    if (auto b = UpperBound(next(), false)) c.id_upper = *b;
+  if (plan & kTsLower)
+    if (auto b = LowerBound(next(), false)) c.ts_lower = *b;
+  if (plan & kTsUpper)
+    if (auto b = UpperBound(next(), false)) c.ts_upper = *b;
+
+  if (c.ids) {
+    if (!c.point) {
+      auto point =
+          sqlite::Prepare(vtab.db, "SELECT first_id, data, last_id FROM " + vtab.blocks +
+                                       " WHERE first_id <= ?1 ORDER BY first_id DESC LIMIT 1");
+      if (!point) return VtabFail(base->pVtab, point.error().message);
+      c.point = std::move(*point);
+    }
+  } else {
+    // ?1..?2: ids; ?3..?4: timestamps. The first block is the one holding ?1 (the last one
+    // starting at or before it).
+    auto prepare = [&](sqlite::StmtPtr& stmt, const char* order) -> int {
+      if (stmt) return SQLITE_OK;
+      auto range = sqlite::Prepare(
+          vtab.db, "SELECT first_id, data, last_id FROM " + vtab.blocks +
+                       " WHERE first_id >= coalesce((SELECT max(first_id) FROM " + vtab.blocks +
+                       " WHERE first_id <= ?1), ?1) AND first_id <= ?2 AND max_ts >= ?3 AND "
+                       "min_ts <= ?4 ORDER BY first_id " +
+                       order);
+      if (!range) return VtabFail(base->pVtab, range.error().message);
+      stmt = std::move(*range);
+      return SQLITE_OK;
+    };
+    sqlite::StmtPtr& stmt = c.descending ? c.descending_range : c.ascending;
+    if (int rc = prepare(stmt, c.descending ? "DESC" : "ASC"); rc != SQLITE_OK) return rc;
+    c.range = stmt.get();
+    sqlite3_stmt* s = c.range;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, c.id_lower);
+    sqlite3_bind_int64(s, 2, c.id_upper);
+    sqlite3_bind_int64(s, 3, c.ts_lower);
+    sqlite3_bind_int64(s, 4, c.ts_upper);
+  }
+  return Advance(base, true);
+}
+
+int Next(sqlite3_vtab_cursor* base) { return Advance(base, false); }
+
+int Eof(sqlite3_vtab_cursor* base) { return CursorOf(base).eof ? 1 : 0; }
+
+int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column) {
+  Cursor& c = CursorOf(base);
+  const TableSpec& spec = *VtabOf(base).spec;
+  const auto fields = static_cast<int>(spec.columns.size());
+  if (column <= 0 || column > fields + 1) {
+    sqlite3_result_int64(context, c.first_id + c.row);
+    return SQLITE_OK;
+  }
+  const auto index = static_cast<std::size_t>(column - 1);
+  if (auto loaded = c.block->Load(index); !loaded) {
+    const std::string message =
+        spec.table + " block " + std::to_string(c.first_id) + ": " + loaded.error().message;
+    sqlite3_result_error(context, message.c_str(), static_cast<int>(message.size()));
+    return SQLITE_ERROR;
+  }
+  const auto row = static_cast<std::size_t>(c.row);
+  if (column == fields + 1) {  // extra: a JSON object with sorted keys, NULL when empty
+    const auto extra = c.block->Extra(row);
+    if (extra.empty()) {
+      sqlite3_result_null(context);
+      return SQLITE_OK;
+    }
+    c.text.assign("{");
+    for (const auto& [key, value] : extra) {
+      if (c.text.size() > 1) c.text += ',';
+      json::AppendString(c.text, key);
+      c.text += ':';
+      json::AppendString(c.text, value);
+    }
+    c.text += '}';
+    sqlite3_result_text(context, c.text.data(), static_cast<int>(c.text.size()), SQLITE_TRANSIENT);
+    return SQLITE_OK;
+  }
+  const BlockValue v = c.block->Value(row, index);
+  if (const auto* s = std::get_if<std::string_view>(&v)) {
+    sqlite3_result_text(context, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+  } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
+    sqlite3_result_int64(context, *n);
+  } else if (const auto* b = std::get_if<bool>(&v)) {
+    sqlite3_result_int(context, *b ? 1 : 0);
+  } else if (const auto* list = std::get_if<ListRef>(&v)) {
+    c.text.assign("[");
+    for (std::uint32_t i = 0; i < list->count; ++i) {
+      if (i > 0) c.text += ',';
+      json::AppendString(c.text, c.block->ListItem(list->first + i));
+    }
+    c.text += ']';
+    sqlite3_result_text(context, c.text.data(), static_cast<int>(c.text.size()), SQLITE_TRANSIENT);
+  } else {
+    sqlite3_result_null(context);
+  }
+  return SQLITE_OK;
+}
+
+int Rowid(sqlite3_vtab_cursor* base, sqlite3_int64* rowid) {
+  *rowid = CursorOf(base).first_id + CursorOf(base).row;
+  return SQLITE_OK;
+}
+
+sqlite3_module MakeModule() {
+  sqlite3_module m{};
+  m.iVersion = 0;
+  m.xCreate = nullptr;  // eponymous only: the table exists under its name on every connection
+  m.xConnect = Connect;
+  m.xBestIndex = BestIndex;
+  m.xDisconnect = Disconnect;
+  m.xDestroy = Disconnect;
+  m.xOpen = Open;
+  m.xClose = Close;
+  m.xFilter = Filter;
+  m.xNext = Next;
+  m.xEof = Eof;
+  m.xColumn = ColumnValue;
+  m.xRowid = Rowid;
+  return m;
+}
+
+const sqlite3_module kModule = MakeModule();
+
+}  // namespace
+
+Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix) {
+  for (const auto& category : schema::Categories()) {
+    auto spec = std::make_unique<TableSpec>();
+    spec->table = std::string(category.name);
+    spec->columns = TableColumns(category.category);
+    for (std::size_t i = 0; i < spec->columns.size(); ++i)
+      if (spec->columns[i]->id == schema::field::kTimestamp)
+        spec->timestamp_column = static_cast<int>(i);
+    if (spec->timestamp_column < 0) return Fail(spec->table + " has no @timestamp column");
+    const std::string name = std::string(prefix) + spec->table;
+    // SQLite owns the spec from here: freed when the module is replaced or the connection closes.
+    if (sqlite3_create_module_v2(db, name.c_str(), &kModule, spec.release(), [](void* p) {
+          std::unique_ptr<TableSpec>(static_cast<TableSpec*>(p));
+        }) != SQLITE_OK)
+      return sqlite::DbFail(db, "register " + name);
+  }
+  return {};
+}
+
+}  // namespace vigil::store::blocks

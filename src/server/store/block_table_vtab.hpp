@@ -1,0 +1,22 @@
+// The event tables of the column-block layout as SQL tables: for every category an eponymous
+// virtual table `<prefix><table>` (e.g. `process`) with the row table's columns — id, the schema's
+// fields (lists as JSON arrays), extra (a JSON object) — reading `<table>_blocks`
+// (block_table.hpp). Rows come in id order (ascending, or descending for ORDER BY id DESC).
+// xBestIndex takes `id` equality, IN (all values at once) and ranges, and `timestamp` ranges
+// (blocks whose min/max miss the range are not read); a block decompresses only the columns a
+// query reads. Constraints stay checked by SQLite too: the table only skips what cannot match.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace vigil::store::blocks {
+
+// Registers the tables on `db`. An ordinary table of the same name in the database wins over a
+// virtual one, so a database of row tables can carry both (with a prefix) for comparison.
+Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix = "");
+
+}  // namespace vigil::store::blocks

@@ -1,0 +1,90 @@
+// BlockTablesWriter: buffers rows per table, writes one column block per table per transaction.
+#include "server/store/block_table.hpp"
+
+namespace vigil::store::blocks {
+
+std::vector<const schema::FieldDef*> TableColumns(schema::Category category) {
+  std::vector<const schema::FieldDef*> columns;
+  for (const auto& f : schema::Fields())
+    if (f.In(category)) columns.push_back(&f);
+  return columns;
+}
+
+std::string BlocksTableName(std::string_view table) { return std::string(table) + "_blocks"; }
+
+std::string CreateSql() {
+  std::string sql;
+  for (const auto& c : schema::Categories())
+    sql += "CREATE TABLE IF NOT EXISTS " + sqlite::Quote(BlocksTableName(c.name)) +
+           " (first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL, min_ts INTEGER NOT NULL, "
+           "max_ts INTEGER NOT NULL, data BLOB NOT NULL);\n";
+  return sql;
+}
+
+Result<BlockTablesWriter> BlockTablesWriter::Open(sqlite3* db, int zstd_level) {
+  if (auto r = sqlite::Exec(db, CreateSql()); !r) return std::unexpected(r.error());
+  BlockTablesWriter w;
+  w.db_ = db;
+  w.zstd_level_ = zstd_level;
+  for (const auto& c : schema::Categories()) {
+    Table t;
+    t.name = std::string(c.name);
+    t.block = std::make_unique<ColumnBlockWriter>(TableColumns(c.category));
+    if (auto r = w.ContinueIds(t); !r) return std::unexpected(r.error());
+    const std::string blocks = sqlite::Quote(BlocksTableName(c.name));
+    auto insert = sqlite::Prepare(db, "INSERT INTO " + blocks + " VALUES (?, ?, ?, ?, ?)");
+    if (!insert) return std::unexpected(insert.error());
+    t.insert = std::move(*insert);
+    w.tables_.push_back(std::move(t));
+  }
+  return w;
+}
+
+std::optional<BlockTablesWriter::Row> BlockTablesWriter::Add(const v1::Event& event,
+                                                             const RowStamp& stamp) {
+  const auto category = schema::CategoryOf(event);
+  if (!category) return std::nullopt;
+  const auto table = static_cast<std::size_t>(*category);
+  Table& t = tables_[table];
+  t.block->Add(event, stamp);
+  return Row{table, t.next_id++};
+}
+
+Result<void> BlockTablesWriter::Flush() {
+  for (Table& t : tables_) {
+    if (t.next_id == t.block_first) continue;
+    const std::int64_t min_ts = t.block->min_timestamp(), max_ts = t.block->max_timestamp();
+    const std::string data = t.block->Finish(zstd_level_);
+    sqlite3_stmt* s = t.insert.get();
+    sqlite3_bind_int64(s, 1, t.block_first);
+    sqlite3_bind_int64(s, 2, t.next_id - 1);
+    sqlite3_bind_int64(s, 3, min_ts);
+    sqlite3_bind_int64(s, 4, max_ts);
+    sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlite::DbFail(db_, "insert into " + BlocksTableName(t.name));
+    raw_bytes_ += t.block->last_raw_bytes();
+    stored_bytes_ += data.size();
+    t.block_first = t.next_id;
+  }
+  return {};
+}
+
+Result<void> BlockTablesWriter::Discard() {
+  for (Table& t : tables_) {
+    if (t.block->rows() > 0) t.block->Finish(zstd_level_);
+    if (auto r = ContinueIds(t); !r) return r;
+  }
+  return {};
+}
+
+Result<void> BlockTablesWriter::ContinueIds(Table& t) {
+  auto last = sqlite::QueryInt(
+      db_, "SELECT coalesce(max(last_id), 0) FROM " + sqlite::Quote(BlocksTableName(t.name)));
+  if (!last) return std::unexpected(last.error());
+  t.next_id = t.block_first = *last + 1;
+  return {};
+}
+
+}  // namespace vigil::store::blocks

@@ -1,0 +1,286 @@
+// Unit tests of the column-block event tables (block_table.hpp, block_table_vtab.hpp): the same
+// events written by the store as rows and by BlockTablesWriter as blocks answer the same SQL with
+// the same rows (point lookups, IN lists, id and time ranges, both orders, joins, subqueries);
+// plans use the id and time constraints; damaged blocks are errors that say which block and
+// column; a rolled-back transaction's ids are reused.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bench/store/telemetry_generator.hpp"
+#include "server/store/block_table.hpp"
+#include "server/store/block_table_vtab.hpp"
+#include "server/store/sqlite_tuning.hpp"
+#include "server/store/store.hpp"
+
+namespace vigil::store::blocks {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BlockTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vigil-block-table-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = dir_ / "vigil.db";
+  }
+  void TearDown() override {
+    db_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Writes `batches` batches of generated events (plus rows with lists, extra maps and bools) as
+  // rows through the store and as blocks through BlockTablesWriter, one transaction per batch
+  // each, into the same database; then opens a connection with the blocks tables as blk_*.
+  void WriteBoth(int batches) {
+    bench::Generator gen(7);
+    std::vector<IngestBatch> all;
+    for (int b = 0; b < batches; ++b) {
+      IngestBatch batch = gen.Next(b % 3 == 0 ? 1 : 500);
+      for (std::size_t i = 0; i < batch.events.size(); ++i) {
+        auto& e = batch.events[i];
+        e.set_event_ingested(e.timestamp() + 5);  // the store would stamp its commit time
+        if (i % 17 == 0 && e.event_category() == "process") {
+          e.add_process_args("-c");
+          e.add_process_args("echo \"quoted\" \\ back");
+          (*e.mutable_extra())["zz"] = "last";
+          (*e.mutable_extra())["aa"] = "first \"one\"";
+        }
+      }
+      all.push_back(std::move(batch));
+    }
+    {
+      auto store = OpenSqliteStore(SqliteOptions{path_, false});
+      ASSERT_TRUE(store.has_value()) << store.error().message;
+      for (const auto& h : gen.hosts()) ASSERT_TRUE((*store)->RegisterAgent(h.agent_id, h.name));
+      for (const auto& batch : all) {
+        auto r = (*store)->Append(std::span<const IngestBatch>(&batch, 1));
+        ASSERT_TRUE(r.has_value()) << r.error().message;
+        ASSERT_EQ((*r)[0].stored, batch.events.size());
+      }
+    }
+    auto db = sqlite::Open(path_.string(), SQLITE_OPEN_READWRITE);
+    ASSERT_TRUE(db.has_value());
+    db_ = std::move(*db);
+    auto writer = BlockTablesWriter::Open(db_.get());
+    ASSERT_TRUE(writer.has_value()) << writer.error().message;
+    for (const auto& batch : all) {
+      ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
+      for (std::size_t i = 0; i < batch.events.size(); ++i)
+        ASSERT_TRUE(writer->Add(batch.events[i], RowStamp{batch.first_sequence + i, 1}));
+      ASSERT_TRUE(writer->Flush());
+      ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
+    }
+    ASSERT_TRUE(RegisterBlockTables(db_.get(), "blk_"));
+  }
+
+  // Every row of `sql` as text, each value tagged with its SQLite type; or the error.
+  std::vector<std::string> Rows(const std::string& sql) {
+    std::vector<std::string> rows;
+    auto stmt = sqlite::Prepare(db_.get(), sql);
+    if (!stmt) return {"prepare: " + stmt.error().message};
+    int rc;
+    while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+      std::string row;
+      for (int c = 0; c < sqlite3_column_count(stmt->get()); ++c) {
+        const int type = sqlite3_column_type(stmt->get(), c);
+        const auto* text = sqlite3_column_text(stmt->get(), c);
+        row += std::to_string(type) + ":" + (text ? reinterpret_cast<const char*>(text) : "") + "|";
+      }
+      rows.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) rows.push_back(std::string("error: ") + sqlite3_errmsg(db_.get()));
+    return rows;
+  }
+
+  // `sql` with {T} naming the row table, then the blocks table: the same rows, in the same order.
+  std::size_t ExpectSame(const std::string& sql, const std::string& table) {
+    auto with = [&](const std::string& name) {
+      std::string out = sql;
+      for (std::size_t at; (at = out.find("{T}")) != std::string::npos;) out.replace(at, 3, name);
+      return out;
+    };
+    const auto rows = Rows(with(table));
+    const auto blocks = Rows(with("blk_" + table));
+    EXPECT_EQ(blocks, rows) << with("blk_" + table);
+    return rows.size();
+  }
+
+  std::string Plan(const std::string& sql) {
+    std::string plan;
+    for (const auto& row : Rows("EXPLAIN QUERY PLAN " + sql)) plan += row + "\n";
+    return plan;
+  }
+
+  std::int64_t Int(const std::string& sql) {
+    auto v = sqlite::QueryInt(db_.get(), sql, -1);
+    EXPECT_TRUE(v.has_value()) << sql;
+    return v ? *v : -1;
+  }
+
+  fs::path dir_, path_;
+  sqlite::DbPtr db_;
+};
+
+TEST_F(BlockTableTest, AnswersLikeTheRowTables) {
+  WriteBoth(40);
+  ASSERT_EQ(Int("SELECT count(*) FROM process"), Int("SELECT count(*) FROM blk_process"));
+  const std::int64_t processes = Int("SELECT count(*) FROM process");
+  ASSERT_GT(processes, 5000);
+  // Every table whole, every column, in both orders.
+  for (const auto& c : schema::Categories()) {
+    const std::string t(c.name);
+    ExpectSame("SELECT * FROM {T} ORDER BY id", t);
+    ExpectSame("SELECT * FROM {T} ORDER BY id DESC", t);
+    ExpectSame("SELECT count(*), min(id), max(id), sum(timestamp % 1000) FROM {T}", t);
+  }
+  EXPECT_EQ(ExpectSame("SELECT * FROM {T}", "process"), static_cast<std::size_t>(processes));
+
+  // Point lookups and IN lists (with ids that do not exist, duplicates, text and real values).
+  EXPECT_EQ(ExpectSame("SELECT * FROM {T} WHERE id = 17", "process"), 1u);
+  EXPECT_EQ(ExpectSame("SELECT * FROM {T} WHERE id = '18'", "process"), 1u);
+  EXPECT_EQ(ExpectSame("SELECT id FROM {T} WHERE id = 0", "process"), 0u);
+  EXPECT_EQ(ExpectSame("SELECT id FROM {T} WHERE id = " + std::to_string(processes + 1), "process"),
+            0u);
+  EXPECT_EQ(ExpectSame("SELECT id, process_command_line FROM {T} WHERE id IN (3, 1000, 5, 99999, "
+                       "2, 5, 2.0, 3.5, 'x') ORDER BY id",
+                       "process"),
+            4u);
+  EXPECT_EQ(ExpectSame("SELECT id, process_args FROM {T} WHERE id IN (3, 1000, 5, 2) ORDER BY id "
+                       "DESC",
+                       "process"),
+            4u);
+  EXPECT_EQ(
+      ExpectSame("SELECT id FROM {T} WHERE id IN (SELECT id FROM {T} WHERE "
+                 "destination_port = 443) ORDER BY id DESC",
+                 "network"),
+      static_cast<std::size_t>(Int("SELECT count(*) FROM network WHERE destination_port = 443")));
+
+  // Ranges of ids and of time, and LIMIT in both orders.
+  EXPECT_EQ(ExpectSame("SELECT id, timestamp FROM {T} WHERE id > 500 AND id <= 1700 ORDER BY id "
+                       "DESC LIMIT 50",
+                       "process"),
+            50u);
+  EXPECT_EQ(ExpectSame("SELECT * FROM {T} WHERE id >= 499.5 AND id < 1200 ORDER BY id", "process"),
+            700u);
+  const std::int64_t lo = Int("SELECT timestamp FROM process WHERE id = 2000");
+  const std::int64_t hi = Int("SELECT timestamp FROM process WHERE id = 2600");
+  EXPECT_EQ(ExpectSame("SELECT id, host_name FROM {T} WHERE timestamp >= " + std::to_string(lo) +
+                           " AND timestamp < " + std::to_string(hi) + " ORDER BY id",
+                       "process"),
+            600u);  // the generator's timestamps rise with ids
+  ExpectSame("SELECT id FROM {T} WHERE timestamp > 'text' ORDER BY id LIMIT 3", "process");
+
+  // Lineage joins and text filters.
+  EXPECT_GT(ExpectSame("SELECT c.id, p.id, p.process_name FROM {T} c JOIN {T} p ON "
+                       "p.process_entity_id = c.process_parent_entity_id WHERE c.id BETWEEN 100 "
+                       "AND 300 ORDER BY c.id, p.id",
+                       "process"),
+            100u);
+  EXPECT_GT(ExpectSame("SELECT count(*), group_concat(id) FROM {T} WHERE process_command_line LIKE "
+                       "'%python%' AND extra IS NULL",
+                       "process"),
+            0u);
+  EXPECT_EQ(ExpectSame("SELECT id, extra, process_args FROM {T} WHERE extra IS NOT NULL ORDER BY "
+                       "id LIMIT 5",
+                       "process"),
+            5u);
+  EXPECT_EQ(Rows("SELECT extra, json_extract(process_args, '$[#-1]') FROM blk_process WHERE "
+                 "extra IS NOT NULL LIMIT 1"),
+            std::vector<std::string>{
+                "3:{\"aa\":\"first \\\"one\\\"\",\"zz\":\"last\"}|3:echo \"quoted\" \\ back|"});
+}
+
+TEST_F(BlockTableTest, PlansUseIdsAndTime) {
+  WriteBoth(4);
+  EXPECT_NE(Plan("SELECT * FROM blk_process WHERE id = 5").find("VIRTUAL TABLE INDEX 1:"),
+            std::string::npos)
+      << Plan("SELECT * FROM blk_process WHERE id = 5");
+  EXPECT_NE(Plan("SELECT * FROM blk_process WHERE id IN (5, 6)").find("VIRTUAL TABLE INDEX 2:"),
+            std::string::npos);
+  EXPECT_NE(Plan("SELECT * FROM blk_process WHERE id > 5 AND id < 9 AND timestamp >= 1 AND "
+                 "timestamp < 2 ORDER BY id DESC")
+                .find("VIRTUAL TABLE INDEX 124:"),
+            std::string::npos);
+  // A join on ids looks up each id, no scan of the inner table.
+  EXPECT_NE(Plan("SELECT * FROM network n JOIN blk_process p ON p.id = n.id")
+                .find("SCAN p VIRTUAL TABLE INDEX 1:"),
+            std::string::npos)
+      << Plan("SELECT * FROM network n JOIN blk_process p ON p.id = n.id");
+}
+
+TEST_F(BlockTableTest, DamagedBlocksAreErrorsThatSayWhere) {
+  WriteBoth(4);
+  const std::int64_t first = Int("SELECT min(first_id) FROM process_blocks WHERE first_id > 1");
+  ASSERT_TRUE(sqlite::Exec(db_.get(),
+                           "UPDATE process_blocks SET data = substr(data, 1, 40) WHERE "
+                           "first_id = " +
+                               std::to_string(first)));
+  const auto rows = Rows("SELECT process_command_line FROM blk_process");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_NE(rows.back().find("error: process block " + std::to_string(first) + ": column block"),
+            std::string::npos)
+      << rows.back();
+  // Other blocks still read.
+  EXPECT_EQ(Rows("SELECT id FROM blk_process WHERE id = 1"), std::vector<std::string>{"1:1|"});
+
+  // A block whose id range does not match its rows.
+  const std::int64_t last = Int("SELECT last_id FROM process_blocks WHERE first_id = 1");
+  ASSERT_TRUE(sqlite::Exec(db_.get(),
+                           "UPDATE process_blocks SET last_id = last_id + 1 WHERE "
+                           "first_id = 1"));
+  EXPECT_EQ(Rows("SELECT id FROM blk_process WHERE id = 1"),
+            std::vector<std::string>{"error: process block 1: holds " + std::to_string(last) +
+                                     " rows, not ids 1.." + std::to_string(last + 1)});
+}
+
+TEST_F(BlockTableTest, RolledBackIdsAreReused) {
+  auto db = sqlite::Open(path_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  ASSERT_TRUE(db.has_value());
+  db_ = std::move(*db);
+  auto writer = BlockTablesWriter::Open(db_.get());
+  ASSERT_TRUE(writer.has_value()) << writer.error().message;
+  v1::Event e;
+  e.set_event_category("process");
+  e.set_timestamp(100);
+  e.set_process_name("first");
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
+  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 1);
+  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 2);
+  ASSERT_TRUE(writer->Flush());
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
+
+  e.set_process_name("lost");
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
+  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 3);
+  ASSERT_TRUE(writer->Flush());
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "ROLLBACK"));
+  ASSERT_TRUE(writer->Discard());
+
+  e.set_process_name("second");
+  e.set_event_category("no such category");
+  EXPECT_FALSE(writer->Add(e, RowStamp{}).has_value());
+  e.set_event_category("process");
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
+  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 3);
+  ASSERT_TRUE(writer->Flush());
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
+  ASSERT_TRUE(RegisterBlockTables(db_.get()));
+  EXPECT_EQ(Rows("SELECT id, process_name FROM process ORDER BY id DESC"),
+            (std::vector<std::string>{"1:3|3:second|", "1:2|3:first|", "1:1|3:first|"}));
+  // A reopened writer continues after the last block.
+  auto reopened = BlockTablesWriter::Open(db_.get());
+  ASSERT_TRUE(reopened.has_value());
+  EXPECT_EQ(reopened->Add(e, RowStamp{})->id, 4);
+}
+
+}  // namespace
+}  // namespace vigil::store::blocks
