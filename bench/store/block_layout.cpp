@@ -25,6 +25,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "common/schema.hpp"
@@ -34,6 +35,7 @@
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
 #include "server/store/text_index.hpp"
+#include "server/store/text_index_vtab.hpp"
 #include "telemetry_generator.hpp"
 
 namespace {
@@ -112,7 +114,10 @@ class Writer {
         db_.get(), "INSERT INTO text_postings VALUES (?, ?, ?, ?, ?, ?)");
     auto term = vigil::store::sqlite::Prepare(db_.get(),
                                               "INSERT INTO term_postings VALUES (?, ?, ?, ?, ?)");
-    if (!seq || !text || !term) std::exit(1);
+    auto part = vigil::store::sqlite::Prepare(
+        db_.get(), "INSERT OR IGNORE INTO text_index_parts (tbl, part) VALUES (?, ?)");
+    if (!seq || !text || !term || !part) std::exit(1);
+    part_insert_ = std::move(*part);
     sequence_ = std::move(*seq);
     text_insert_ = std::move(*text);
     term_insert_ = std::move(*term);
@@ -135,6 +140,14 @@ class Writer {
                        static_cast<std::int64_t>(batch.first_sequence + batch.events.size() - 1));
     Check(sqlite3_step(s), db_.get(), "sequence");
     sqlite3_reset(s);
+    Exec("COMMIT");
+  }
+
+  // Seals every table's last partition (before reading back: the bench keeps no live index).
+  void SealAll() {
+    Exec("BEGIN IMMEDIATE");
+    for (auto& t : tables_)
+      if (t.part >= 0) Seal(t, t.part + 1);
     Exec("COMMIT");
   }
 
@@ -199,6 +212,13 @@ class Writer {
           sqlite3_reset(s);
         }
     }
+    if (t.part >= 0) {  // readers read a partition's postings only once it is listed sealed
+      sqlite3_stmt* s = part_insert_.get();
+      vigil::store::sqlite::BindText(s, 1, t.name);
+      sqlite3_bind_int64(s, 2, t.part);
+      Check(sqlite3_step(s), db_.get(), "insert sealed partition");
+      sqlite3_reset(s);
+    }
     t.part = next_part;
     t.texts.resize(t.text_columns.size());
     t.terms.resize(t.term_columns.size());
@@ -210,7 +230,7 @@ class Writer {
   std::optional<blocks::BlockTablesWriter> rows_;
   std::int64_t now_ = 0;
   std::vector<Table> tables_;
-  vigil::store::sqlite::StmtPtr sequence_, text_insert_, term_insert_;
+  vigil::store::sqlite::StmtPtr sequence_, text_insert_, term_insert_, part_insert_;
 };
 
 // What a read-back pass saw: rows, rows containing the needle, a digest of the texts in order.
@@ -242,17 +262,21 @@ Read ScanCommandLines(sqlite3* db, std::string_view needle) {
   return read;
 }
 
-// `count` lookups of process ids drawn uniformly from 1..`rows` (the same ids for every layout).
-Read LookUp(sqlite3* db, double rows, int count) {
-  auto stmt =
-      vigil::store::sqlite::Prepare(db, "SELECT process_command_line FROM process WHERE id = ?");
-  if (!stmt) std::exit(1);
-  std::mt19937_64 rng(5);
-  std::uniform_int_distribution<std::int64_t> pick(1, static_cast<std::int64_t>(rows));
+// One run of `sql` per key (bound as ?1), in order.
+template <typename Key>
+Read LookUp(sqlite3* db, const std::string& sql, const std::vector<Key>& keys) {
+  auto stmt = vigil::store::sqlite::Prepare(db, sql);
+  if (!stmt) {
+    std::fprintf(stderr, "%s\n", stmt.error().message.c_str());
+    std::exit(1);
+  }
   Read read;
   const auto t0 = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    sqlite3_bind_int64(stmt->get(), 1, pick(rng));
+  for (const Key& key : keys) {
+    if constexpr (std::is_same_v<Key, std::string>)
+      vigil::store::sqlite::BindText(stmt->get(), 1, key);
+    else
+      sqlite3_bind_int64(stmt->get(), 1, key);
     Drain(stmt->get(), "", read);
     sqlite3_reset(stmt->get());
   }
@@ -395,15 +419,48 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(row_scan.rows), block_scan.rows / block_scan.seconds,
           static_cast<unsigned long long>(block_scan.hits), row_scan.rows / row_scan.seconds,
           static_cast<unsigned long long>(row_scan.hits));
-      const Read block_lookups = LookUp(writer.db(), row_scan.rows, 20000);
-      const Read row_lookups = LookUp(db->get(), row_scan.rows, 20000);
+      // Random process ids, and the entity ids of other random processes (lineage lookups).
+      std::mt19937_64 rng(5);
+      std::uniform_int_distribution<std::int64_t> pick(1, static_cast<std::int64_t>(row_scan.rows));
+      std::vector<std::int64_t> ids(20000);
+      for (auto& id : ids) id = pick(rng);
+      std::vector<std::string> entity_ids;
+      auto entity = vigil::store::sqlite::Prepare(
+          db->get(), "SELECT process_entity_id FROM process WHERE id = ?");
+      if (!entity) std::exit(1);
+      for (int i = 0; i < 2000; ++i) {
+        sqlite3_bind_int64(entity->get(), 1, pick(rng));
+        if (sqlite3_step(entity->get()) == SQLITE_ROW)
+          entity_ids.emplace_back(vigil::store::sqlite::ColumnText(entity->get(), 0));
+        sqlite3_reset(entity->get());
+      }
+      const std::string by_id = "SELECT process_command_line FROM process WHERE id = ?1";
+      const Read block_lookups = LookUp(writer.db(), by_id, ids);
+      const Read row_lookups = LookUp(db->get(), by_id, ids);
       std::printf("%llu lookups of random process ids: blocks %.0f /s, store %.0f /s\n",
                   static_cast<unsigned long long>(row_lookups.rows),
                   block_lookups.rows / block_lookups.seconds,
                   row_lookups.rows / row_lookups.seconds);
+      writer.SealAll();
+      if (!ti::RegisterFunction(writer.db())) std::exit(1);
+      const Read block_entities =
+          LookUp(writer.db(),
+                 "SELECT process_command_line FROM process WHERE id IN (SELECT id FROM "
+                 "vigil_terms('process', 'process_entity_id', 'eq', json_array(?1))) AND "
+                 "process_entity_id = ?1",
+                 entity_ids);
+      const Read row_entities =
+          LookUp(db->get(), "SELECT process_command_line FROM process WHERE process_entity_id = ?1",
+                 entity_ids);
+      std::printf(
+          "%llu lookups of random process entity ids: blocks (postings) %.0f /s, store (B-tree) "
+          "%.0f /s\n",
+          static_cast<unsigned long long>(row_entities.rows),
+          block_entities.rows / block_entities.seconds, row_entities.rows / row_entities.seconds);
       // The two layouts must hold the same rows: a check, so the bench also runs as a test.
       if (block_scan.hits != row_scan.hits || block_scan.digest != row_scan.digest ||
-          block_scan.rows != row_scan.rows || block_lookups.digest != row_lookups.digest) {
+          block_scan.rows != row_scan.rows || block_lookups.digest != row_lookups.digest ||
+          block_entities.digest != row_entities.digest || row_entities.rows != entity_ids.size()) {
         std::fprintf(stderr,
                      "the layouts disagree: %llu vs %llu rows, %llu vs %llu hits, command line "
                      "digests %016llx vs %016llx, lookup digests %016llx vs %016llx\n",
@@ -419,9 +476,10 @@ int main(int argc, char** argv) {
       } else {
         std::printf(
             "the layouts agree: same %llu process command lines in the same order, same rows "
-            "for %llu lookups\n",
+            "for %llu id and %llu entity id lookups\n",
             static_cast<unsigned long long>(row_scan.rows),
-            static_cast<unsigned long long>(row_lookups.rows));
+            static_cast<unsigned long long>(row_lookups.rows),
+            static_cast<unsigned long long>(row_entities.rows));
       }
     }
   }

@@ -30,7 +30,19 @@ struct BlockVtab {
   sqlite3* db = nullptr;
   const TableSpec* spec = nullptr;
   std::string blocks;  // "schema"."<table>_blocks"
+  // The blocks lookups by id read last, with the columns they loaded: lineage walks and id lists
+  // come back to the same blocks. Keyed by id range and stored size (blocks are written once;
+  // one rewritten by retention has another range or size).
+  struct Cached {
+    std::int64_t first_id = 0, last_id = 0, bytes = 0;
+    std::uint64_t used = 0;
+    std::shared_ptr<ColumnBlock> block;
+  };
+  std::vector<Cached> cache;
+  std::uint64_t clock = 0;
+  sqlite::StmtPtr fetch;  // a block's data by first_id
 };
+constexpr std::size_t kCachedBlocks = 16;
 
 // The plan xBestIndex chose, as idxNum bits; the xFilter arguments come in this bit order.
 enum PlanBit : int {
@@ -41,6 +53,7 @@ enum PlanBit : int {
   kTsLower = 16,  // timestamp > or >= argument
   kTsUpper = 32,  // timestamp < or <= argument
   kDescending = 64,
+  kIdsOnly = 128,  // the query reads no column but id: block data is never read
 };
 
 struct Cursor {
@@ -52,7 +65,10 @@ struct Cursor {
   std::int64_t id_lower = kMin, id_upper = kMax, ts_lower = kMin, ts_upper = kMax;
   std::optional<std::vector<std::int64_t>> ids;  // IN / = lists, sorted in output order
   std::size_t next_id = 0;
-  std::optional<ColumnBlock> block;
+  bool ids_only = false;
+  bool in_block = false;               // first_id and rows describe a block
+  std::int64_t rows = 0;               // rows of the current block
+  std::shared_ptr<ColumnBlock> block;  // its data (none when ids_only)
   std::int64_t first_id = 0, row = 0;
   std::string text;  // the current JSON value of a list or extra column
 };
@@ -184,6 +200,7 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
     info->orderByConsumed = 1;
     if (info->aOrderBy[0].desc) plan |= kDescending;
   }
+  if ((info->colUsed & ~static_cast<sqlite3_uint64>(1)) == 0) plan |= kIdsOnly;
   info->idxNum = plan;
   info->estimatedCost = cost;
   info->estimatedRows = static_cast<sqlite3_int64>(rows);
@@ -200,24 +217,65 @@ int Close(sqlite3_vtab_cursor* cursor) {
   return SQLITE_OK;
 }
 
-// Makes the block of the current statement row the cursor's block.
-int TakeBlock(sqlite3_vtab_cursor* base, sqlite3_stmt* s) {
+// Opens block (first_id, last_id, data) as the cursor's block.
+int TakeBlock(sqlite3_vtab_cursor* base, std::int64_t first_id, std::int64_t last_id,
+              std::string_view data) {
   Cursor& c = CursorOf(base);
-  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, 1));
-  const auto size = static_cast<std::size_t>(sqlite3_column_bytes(s, 1));
-  c.first_id = sqlite3_column_int64(s, 0);
-  auto block =
-      ColumnBlock::Open(std::string_view(data ? data : "", size), VtabOf(base).spec->columns);
+  const TableSpec& spec = *VtabOf(base).spec;
+  c.first_id = first_id;
+  auto block = ColumnBlock::Open(data, spec.columns);
   if (!block)
-    return VtabFail(base->pVtab, VtabOf(base).spec->table + " block " + std::to_string(c.first_id) +
-                                     ": " + block.error().message);
-  c.block = std::move(*block);
-  const std::int64_t last_id = sqlite3_column_int64(s, 2);
-  if (last_id - c.first_id + 1 != static_cast<std::int64_t>(c.block->rows()))
-    return VtabFail(base->pVtab, VtabOf(base).spec->table + " block " + std::to_string(c.first_id) +
-                                     ": holds " + std::to_string(c.block->rows()) +
-                                     " rows, not ids " + std::to_string(c.first_id) + ".." +
-                                     std::to_string(last_id));
+    return VtabFail(base->pVtab, spec.table + " block " + std::to_string(first_id) + ": " +
+                                     block.error().message);
+  if (last_id - first_id + 1 != static_cast<std::int64_t>(block->rows()))
+    return VtabFail(base->pVtab, spec.table + " block " + std::to_string(first_id) + ": holds " +
+                                     std::to_string(block->rows()) + " rows, not ids " +
+                                     std::to_string(first_id) + ".." + std::to_string(last_id));
+  c.block = std::make_shared<ColumnBlock>(std::move(*block));
+  c.rows = last_id - first_id + 1;
+  c.in_block = true;
+  return SQLITE_OK;
+}
+
+std::string_view BlobView(sqlite3_stmt* s, int column) {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, column));
+  return {data ? data : "", static_cast<std::size_t>(sqlite3_column_bytes(s, column))};
+}
+
+// Makes block (first_id, last_id) of `bytes` stored bytes the cursor's block, from the cache or
+// read and cached.
+int TakeCachedBlock(sqlite3_vtab_cursor* base, std::int64_t first_id, std::int64_t last_id,
+                    std::int64_t bytes) {
+  BlockVtab& vtab = VtabOf(base);
+  Cursor& c = CursorOf(base);
+  for (auto& entry : vtab.cache)
+    if (entry.first_id == first_id && entry.last_id == last_id && entry.bytes == bytes) {
+      entry.used = ++vtab.clock;
+      c.first_id = first_id;
+      c.block = entry.block;
+      c.rows = last_id - first_id + 1;
+      c.in_block = true;
+      return SQLITE_OK;
+    }
+  if (!vtab.fetch) {
+    auto fetch =
+        sqlite::Prepare(vtab.db, "SELECT data FROM " + vtab.blocks + " WHERE first_id = ?");
+    if (!fetch) return VtabFail(base->pVtab, fetch.error().message);
+    vtab.fetch = std::move(*fetch);
+  }
+  sqlite3_stmt* s = vtab.fetch.get();
+  sqlite3_bind_int64(s, 1, first_id);
+  const int step = sqlite3_step(s);
+  int rc = step == SQLITE_ROW ? TakeBlock(base, first_id, last_id, BlobView(s, 0))
+                              : VtabFail(base->pVtab, sqlite3_errmsg(vtab.db));
+  sqlite3_reset(s);
+  if (rc != SQLITE_OK) return rc;
+  auto slot = vtab.cache.end();
+  if (vtab.cache.size() < kCachedBlocks)
+    slot = vtab.cache.emplace(vtab.cache.end());
+  else
+    slot = std::ranges::min_element(vtab.cache, {}, &BlockVtab::Cached::used);
+  *slot = BlockVtab::Cached{first_id, last_id, bytes, ++vtab.clock, c.block};
   return SQLITE_OK;
 }
 
@@ -245,16 +303,21 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
   if (c.ids) {  // IN or = : one id after another
     for (; c.next_id < c.ids->size(); ++c.next_id) {
       const std::int64_t id = (*c.ids)[c.next_id];
-      if (!c.block || id < c.first_id ||
-          id >= c.first_id + static_cast<std::int64_t>(c.block->rows())) {
+      if (!c.in_block || id < c.first_id || id >= c.first_id + c.rows) {
         sqlite3_stmt* s = c.point.get();
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, id);
         const int step = sqlite3_step(s);
         if (step == SQLITE_DONE) continue;
         if (step != SQLITE_ROW) return VtabFail(base->pVtab, sqlite3_errmsg(VtabOf(base).db));
-        if (sqlite3_column_int64(s, 2) < id) continue;  // past the block's last id: no such row
-        if ((rc = TakeBlock(base, s)) != SQLITE_OK) return rc;
+        const std::int64_t first_id = sqlite3_column_int64(s, 0);
+        const std::int64_t last_id = sqlite3_column_int64(s, 1);
+        if (last_id < id) continue;  // past the block's last id: no such row
+        if (c.ids_only)
+          c.first_id = first_id, c.rows = last_id - first_id + 1, c.in_block = true;
+        else if ((rc = TakeCachedBlock(base, first_id, last_id, sqlite3_column_int64(s, 2))) !=
+                 SQLITE_OK)
+          return rc;
       }
       c.row = id - c.first_id;
       if (RowInBounds(base, rc)) {
@@ -268,8 +331,8 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
     return SQLITE_OK;
   }
   for (;;) {
-    if (c.block) {
-      const auto rows = static_cast<std::int64_t>(c.block->rows());
+    if (c.in_block) {
+      const std::int64_t rows = c.rows;
       if (first) {
         c.row = c.descending ? rows - 1 : 0;
         first = false;
@@ -290,10 +353,16 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
     if (step == SQLITE_DONE) {
       c.eof = true;
       c.block.reset();
+      c.in_block = false;
       return SQLITE_OK;
     }
     if (step != SQLITE_ROW) return VtabFail(base->pVtab, sqlite3_errmsg(VtabOf(base).db));
-    if ((rc = TakeBlock(base, c.range)) != SQLITE_OK) return rc;
+    const std::int64_t first_id = sqlite3_column_int64(c.range, 0);
+    const std::int64_t last_id = sqlite3_column_int64(c.range, 2);
+    if (c.ids_only)
+      c.first_id = first_id, c.rows = last_id - first_id + 1, c.in_block = true;
+    else if ((rc = TakeBlock(base, first_id, last_id, BlobView(c.range, 1))) != SQLITE_OK)
+      return rc;
     first = true;
   }
 }
@@ -309,7 +378,9 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
   c.ids.reset();
   c.next_id = 0;
   c.block.reset();
-  c.first_id = c.row = 0;
+  c.in_block = false;
+  c.first_id = c.row = c.rows = 0;
+  c.ids_only = (plan & kIdsOnly) != 0;
   c.descending = (plan & kDescending) != 0;
   int argument = 0;
   auto next = [&]() -> sqlite3_value* { return argument < argc ? argv[argument++] : nullptr; };
@@ -356,19 +427,20 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
   if (c.ids) {
     if (!c.point) {
       auto point =
-          sqlite::Prepare(vtab.db, "SELECT first_id, data, last_id FROM " + vtab.blocks +
+          sqlite::Prepare(vtab.db, "SELECT first_id, last_id, length(data) FROM " + vtab.blocks +
                                        " WHERE first_id <= ?1 ORDER BY first_id DESC LIMIT 1");
       if (!point) return VtabFail(base->pVtab, point.error().message);
       c.point = std::move(*point);
     }
   } else {
-    // ?1..?2: ids; ?3..?4: timestamps. The first block is the one holding ?1 (the last one
-    // starting at or before it).
+    // ?1..?2: ids; ?3..?4: timestamps; ?5: 1 when only ids are read. The first block is the one
+    // holding ?1 (the last one starting at or before it).
     auto prepare = [&](sqlite::StmtPtr& stmt, const char* order) -> int {
       if (stmt) return SQLITE_OK;
       auto range = sqlite::Prepare(
-          vtab.db, "SELECT first_id, data, last_id FROM " + vtab.blocks +
-                       " WHERE first_id >= coalesce((SELECT max(first_id) FROM " + vtab.blocks +
+          vtab.db, "SELECT first_id, CASE WHEN ?5 THEN NULL ELSE data END, last_id FROM " +
+                       vtab.blocks + " WHERE first_id >= coalesce((SELECT max(first_id) FROM " +
+                       vtab.blocks +
                        " WHERE first_id <= ?1), ?1) AND first_id <= ?2 AND max_ts >= ?3 AND "
                        "min_ts <= ?4 ORDER BY first_id " +
                        order);
@@ -385,6 +457,7 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
     sqlite3_bind_int64(s, 2, c.id_upper);
     sqlite3_bind_int64(s, 3, c.ts_lower);
     sqlite3_bind_int64(s, 4, c.ts_upper);
+    sqlite3_bind_int(s, 5, c.ids_only ? 1 : 0);
   }
   return Advance(base, true);
 }
@@ -402,6 +475,10 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
     return SQLITE_OK;
   }
   const auto index = static_cast<std::size_t>(column - 1);
+  if (!c.block) {  // ids_only: SQLite asked for no other column
+    sqlite3_result_null(context);
+    return SQLITE_OK;
+  }
   if (auto loaded = c.block->Load(index); !loaded) {
     const std::string message =
         spec.table + " block " + std::to_string(c.first_id) + ": " + loaded.error().message;

@@ -16,6 +16,7 @@
 #include "server/store/block_table_vtab.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/store.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace vigil::store::blocks {
 namespace {
@@ -80,6 +81,7 @@ class BlockTableTest : public ::testing::Test {
       ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
     }
     ASSERT_TRUE(RegisterBlockTables(db_.get(), "blk_"));
+    ASSERT_TRUE(text_index::RegisterFunction(db_.get()));
   }
 
   // Every row of `sql` as text, each value tagged with its SQLite type; or the error.
@@ -189,6 +191,13 @@ TEST_F(BlockTableTest, AnswersLikeTheRowTables) {
                        "'%python%' AND extra IS NULL",
                        "process"),
             0u);
+  // The term index's prefilter over either table (blk_process has no postings of its own: every
+  // row is a candidate, between its first and last id).
+  EXPECT_GT(ExpectSame("SELECT id, process_name FROM {T} WHERE id IN (SELECT id FROM "
+                       "vigil_terms('{T}', 'process_name', 'eq', '[\"bash\"]')) AND process_name = "
+                       "'bash' ORDER BY id",
+                       "process"),
+            100u);
   EXPECT_EQ(ExpectSame("SELECT id, extra, process_args FROM {T} WHERE extra IS NOT NULL ORDER BY "
                        "id LIMIT 5",
                        "process"),
@@ -229,15 +238,17 @@ TEST_F(BlockTableTest, DamagedBlocksAreErrorsThatSayWhere) {
   EXPECT_NE(rows.back().find("error: process block " + std::to_string(first) + ": column block"),
             std::string::npos)
       << rows.back();
-  // Other blocks still read.
-  EXPECT_EQ(Rows("SELECT id FROM blk_process WHERE id = 1"), std::vector<std::string>{"1:1|"});
+  // Other blocks still read, and a query of ids alone reads no block's data.
+  EXPECT_EQ(Rows("SELECT id, typeof(timestamp) FROM blk_process WHERE id = 1"),
+            std::vector<std::string>{"1:1|3:integer|"});
+  EXPECT_EQ(Int("SELECT count(*) FROM blk_process"), Int("SELECT count(*) FROM process"));
 
   // A block whose id range does not match its rows.
   const std::int64_t last = Int("SELECT last_id FROM process_blocks WHERE first_id = 1");
   ASSERT_TRUE(sqlite::Exec(db_.get(),
                            "UPDATE process_blocks SET last_id = last_id + 1 WHERE "
                            "first_id = 1"));
-  EXPECT_EQ(Rows("SELECT id FROM blk_process WHERE id = 1"),
+  EXPECT_EQ(Rows("SELECT id, typeof(timestamp) FROM blk_process WHERE id = 1"),
             std::vector<std::string>{"error: process block 1: holds " + std::to_string(last) +
                                      " rows, not ids 1.." + std::to_string(last + 1)});
 }
