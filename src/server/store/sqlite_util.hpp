@@ -120,6 +120,30 @@ inline Result<std::int64_t> QueryInt(sqlite3* db, const std::string& sql,
   return DbFail(db, sql);
 }
 
+// A read-only, eponymous-only virtual table module (no xCreate: the table exists under the
+// module's name on every connection that registers it); xDestroy is xDisconnect.
+inline sqlite3_module EponymousModule(
+    decltype(sqlite3_module::xConnect) connect, decltype(sqlite3_module::xBestIndex) best_index,
+    decltype(sqlite3_module::xDisconnect) disconnect, decltype(sqlite3_module::xOpen) open,
+    decltype(sqlite3_module::xClose) close, decltype(sqlite3_module::xFilter) filter,
+    decltype(sqlite3_module::xNext) next, decltype(sqlite3_module::xEof) eof,
+    decltype(sqlite3_module::xColumn) column, decltype(sqlite3_module::xRowid) rowid) {
+  sqlite3_module m{};
+  m.iVersion = 0;
+  m.xConnect = connect;
+  m.xBestIndex = best_index;
+  m.xDisconnect = disconnect;
+  m.xDestroy = disconnect;
+  m.xOpen = open;
+  m.xClose = close;
+  m.xFilter = filter;
+  m.xNext = next;
+  m.xEof = eof;
+  m.xColumn = column;
+  m.xRowid = rowid;
+  return m;
+}
+
 // Quotes an identifier for SQL ("name").
 inline std::string Quote(std::string_view ident) {
   std::string out = "\"";
