@@ -4,8 +4,8 @@
 // with the block's id range and time range; the keys as per-partition postings (the store's text
 // and term builders, sealed into blocks every 65,536 rows of a table): the text and term columns
 // the store indexes today plus host.id and destination.port, which it keeps in B-trees; and the
-// unique keys looked up one at a time (process.entity_id, process.parent.entity_id) in a narrow
-// (key, id) B-tree per table and column (or, --unique-keys postings, as postings too). The
+// unique keys looked up one at a time (process.entity_id, process.parent.entity_id) in the
+// writer's narrow (key, id) B-tree per table and column (block_table.hpp). The
 // exactly-once bookkeeping (one sequence upsert per batch) is written in the same transaction.
 // It answers one question: how fast can rows + every index go on this machine with this layout?
 // The rows are written by the store's BlockTablesWriter and read back through SQL (the blocks as
@@ -13,7 +13,7 @@
 // by id and by entity id, timed on both layouts, which must return the same rows in the same
 // order (exit 1 when not); ctest runs it small as bench_block_layout_agrees.
 // Usage: bench_block_layout [--events N] [--batch B] [--sync full|normal] [--level L] [--dir D]
-//                           [--unique-keys btree|postings] [--no-compare]
+//                           [--no-compare]
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -36,7 +36,6 @@
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
 #include "server/store/text_index.hpp"
-#include "server/store/text_index_vtab.hpp"
 #include "telemetry_generator.hpp"
 
 namespace {
@@ -68,16 +67,6 @@ bool SharedKey(const schema::FieldDef& f) {
   return f.name == "host.id" || f.name == "destination.port";
 }
 
-// Keys of one process each, looked up one at a time (lineage, sequences): a narrow B-tree
-// (key, id) per table and column, or (--unique-keys postings) term postings like the others.
-bool UniqueKey(const schema::FieldDef& f) {
-  return f.name == "process.entity_id" || f.name == "process.parent.entity_id";
-}
-
-std::string KeysTable(std::string_view table, std::string_view column) {
-  return std::string(table) + "_" + std::string(column) + "_keys";
-}
-
 // A table's postings (its rows are the store's BlockTablesWriter's).
 struct Table {
   std::string name;
@@ -86,12 +75,11 @@ struct Table {
   std::int64_t part = -1;
   std::vector<ti::PartitionBuilder> texts;
   std::vector<ti::TermBuilder> terms;
-  std::vector<std::pair<std::size_t, vigil::store::sqlite::StmtPtr>> key_inserts;  // B-tree keys
 };
 
 class Writer {
  public:
-  Writer(const fs::path& path, bool sync_full, int level, bool unique_key_btrees) {
+  Writer(const fs::path& path, bool sync_full, int level) {
     auto db = vigil::store::sqlite::Open(path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (!db) std::exit(1);
     db_ = std::move(*db);
@@ -107,19 +95,8 @@ class Writer {
       t.columns = blocks::TableColumns(c.category);
       for (std::size_t i = 0; i < t.columns.size(); ++i) {
         if (ti::Indexed(*t.columns[i], c.category)) t.text_columns.push_back(i);
-        const bool unique = UniqueKey(*t.columns[i]);
-        if (ti::TermIndexed(*t.columns[i], c.category) || SharedKey(*t.columns[i]) ||
-            (unique && !unique_key_btrees))
+        if (ti::TermIndexed(*t.columns[i], c.category) || SharedKey(*t.columns[i]))
           t.term_columns.push_back(i);
-        if (unique && unique_key_btrees) {
-          const std::string keys = KeysTable(t.name, t.columns[i]->column);
-          Exec("CREATE TABLE " + keys +
-               " (key TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (key, id)) WITHOUT ROWID");
-          auto insert =
-              vigil::store::sqlite::Prepare(db_.get(), "INSERT INTO " + keys + " VALUES (?, ?)");
-          if (!insert) std::exit(1);
-          t.key_inserts.emplace_back(i, std::move(*insert));
-        }
       }
       tables_.push_back(std::move(t));
     }
@@ -166,14 +143,6 @@ class Writer {
     Exec("COMMIT");
   }
 
-  // Seals every table's last partition (before reading back: the bench keeps no live index).
-  void SealAll() {
-    Exec("BEGIN IMMEDIATE");
-    for (auto& t : tables_)
-      if (t.part >= 0) Seal(t, t.part + 1);
-    Exec("COMMIT");
-  }
-
   sqlite3* db() const { return db_.get(); }
   std::uint64_t raw_bytes() const { return rows_->raw_bytes(); }
   std::uint64_t compressed_bytes() const { return rows_->stored_bytes(); }
@@ -184,20 +153,16 @@ class Writer {
   }
 
   void Row(const vigil::v1::Event& event, std::uint64_t sequence) {
-    const auto row = rows_->Add(event, vigil::store::RowStamp{sequence, now_});
+    const auto added = rows_->Add(event, vigil::store::RowStamp{sequence, now_});
+    if (!added) {
+      std::fprintf(stderr, "%s\n", added.error().message.c_str());
+      std::exit(1);
+    }
+    const auto& row = *added;
     if (!row) return;
     Table& t = tables_[row->table];
     if (ti::PartitionOf(row->id) != t.part) Seal(t, ti::PartitionOf(row->id));
     const auto offset = static_cast<std::uint16_t>(row->id - ti::PartitionFirstId(t.part));
-    for (auto& [column, insert] : t.key_inserts) {
-      schema::FieldValue v = schema::Get(event, t.columns[column]->id);
-      const auto* key = std::get_if<std::string_view>(&v);
-      if (!key) continue;
-      vigil::store::sqlite::BindText(insert.get(), 1, *key);
-      sqlite3_bind_int64(insert.get(), 2, row->id);
-      Check(sqlite3_step(insert.get()), db_.get(), "insert key");
-      sqlite3_reset(insert.get());
-    }
     for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
       schema::FieldValue v = schema::Get(event, t.columns[t.text_columns[i]]->id);
       if (const auto* text = std::get_if<std::string_view>(&v)) t.texts[i].Add(offset, *text);
@@ -351,7 +316,7 @@ void Time(Timed& t, F&& f) {
 int main(int argc, char** argv) {
   std::uint64_t events = 1'000'000;
   std::size_t batch = 1000;
-  bool sync_full = true, compare = true, unique_key_btrees = true;
+  bool sync_full = true, compare = true;
   int level = 1;
   fs::path dir = fs::temp_directory_path() / ("vigil-bench-blocks-" + std::to_string(::getpid()));
   for (int i = 1; i < argc; ++i) {
@@ -371,14 +336,10 @@ int main(int argc, char** argv) {
       level = std::atoi(argv[++i]);
     else if (a == "--dir" && has_value)
       dir = argv[++i];
-    else if (a == "--unique-keys" && has_value &&
-             (std::string_view(argv[i + 1]) == "btree" ||
-              std::string_view(argv[i + 1]) == "postings"))
-      unique_key_btrees = std::string_view(argv[++i]) == "btree";
     else {
       std::fprintf(a == "--help" ? stdout : stderr,
                    "usage: bench_block_layout [--events N] [--batch B] [--sync full|normal] "
-                   "[--level L] [--dir D] [--unique-keys btree|postings] [--no-compare]\n"
+                   "[--level L] [--dir D] [--no-compare]\n"
                    "Writes each batch as column blocks with every key as postings, into the store "
                    "without indexes and into the store as it runs (unless --no-compare), then "
                    "checks that both layouts hold the same process rows.\n");
@@ -396,7 +357,7 @@ int main(int argc, char** argv) {
   std::uint64_t raw = 0, compressed = 0;
   {
     vigil::bench::Generator gen(42);
-    Writer writer(dir / "blocks.db", sync_full, level, unique_key_btrees);
+    Writer writer(dir / "blocks.db", sync_full, level);
     std::unique_ptr<vigil::store::Store> baseline, full;
     if (compare) {
       baseline = OpenRowStore(dir / "rows", sync_full, false, gen);
@@ -404,7 +365,14 @@ int main(int argc, char** argv) {
     }
     auto append = [](vigil::store::Store& s, const vigil::store::IngestBatch& b) {
       auto r = s.Append(std::span<const vigil::store::IngestBatch>(&b, 1));
-      if (!r || (*r)[0].stored != b.events.size()) std::exit(1);
+      if (!r || (*r)[0].stored != b.events.size()) {
+        std::fprintf(stderr, "store append: %s\n",
+                     r ? ("stored " + std::to_string((*r)[0].stored) + " of " +
+                          std::to_string(b.events.size()))
+                             .c_str()
+                       : r.error().message.c_str());
+        std::exit(1);
+      }
     };
     std::uint64_t done = 0, window = 0, round = 0;
     while (done < events) {
@@ -477,25 +445,16 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(row_lookups.rows),
                   block_lookups.rows / block_lookups.seconds,
                   row_lookups.rows / row_lookups.seconds);
-      writer.SealAll();
-      if (!ti::RegisterFunction(writer.db())) std::exit(1);
-      const Read block_entities =
-          LookUp(writer.db(),
-                 unique_key_btrees
-                     ? "SELECT process_command_line FROM process WHERE id IN (SELECT id FROM " +
-                           KeysTable("process", "process_entity_id") + " WHERE key = ?1)"
-                     : "SELECT process_command_line FROM process WHERE id IN (SELECT id FROM "
-                       "vigil_terms('process', 'process_entity_id', 'eq', json_array(?1))) AND "
-                       "process_entity_id = ?1",
-                 entity_ids);
+      const Read block_entities = LookUp(
+          writer.db(), "SELECT process_command_line FROM process WHERE process_entity_id = ?1",
+          entity_ids);
       const Read row_entities =
           LookUp(db->get(), "SELECT process_command_line FROM process WHERE process_entity_id = ?1",
                  entity_ids);
       std::printf(
-          "%llu lookups of random process entity ids: blocks (%s) %.0f /s, store (B-tree) "
+          "%llu lookups of random process entity ids: blocks (key table) %.0f /s, store (index) "
           "%.0f /s\n",
           static_cast<unsigned long long>(row_entities.rows),
-          unique_key_btrees ? "key B-tree" : "postings",
           block_entities.rows / block_entities.seconds, row_entities.rows / row_entities.seconds);
       // The two layouts must hold the same rows: a check, so the bench also runs as a test.
       if (block_scan.hits != row_scan.hits || block_scan.digest != row_scan.digest ||

@@ -22,6 +22,8 @@ struct TableSpec {
   std::string table;  // the event table, e.g. "process"
   std::vector<const schema::FieldDef*> columns;
   int timestamp_column = -1;  // position of @timestamp in columns
+  // The unique keys (block_table.hpp): position in columns, and the table of (key, id).
+  std::vector<std::pair<int, std::string>> unique_keys;
 };
 
 // Column numbers of the declared table: 0 id, 1..n the fields, n+1 extra.
@@ -29,6 +31,7 @@ struct BlockVtab {
   sqlite3_vtab base{};
   sqlite3* db = nullptr;
   const TableSpec* spec = nullptr;
+  std::string schema;  // "schema"
   std::string blocks;  // "schema"."<table>_blocks"
   // The blocks lookups by id read last, with the columns they loaded: lineage walks and id lists
   // come back to the same blocks. Keyed by id range and stored size (blocks are written once;
@@ -40,7 +43,8 @@ struct BlockVtab {
   };
   std::vector<Cached> cache;
   std::uint64_t clock = 0;
-  sqlite::StmtPtr fetch;  // a block's data by first_id
+  sqlite::StmtPtr fetch;                     // a block's data by first_id
+  std::vector<sqlite::StmtPtr> key_lookups;  // per unique key: its ids by key (when it exists)
 };
 constexpr std::size_t kCachedBlocks = 16;
 
@@ -54,6 +58,7 @@ enum PlanBit : int {
   kTsUpper = 32,  // timestamp < or <= argument
   kDescending = 64,
   kIdsOnly = 128,  // the query reads no column but id: block data is never read
+  kKeyEq = 256,    // argument (after the others): a unique key's value; which key: bits 9..12
 };
 
 struct Cursor {
@@ -133,7 +138,8 @@ int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_v
   auto vtab = std::make_unique<BlockVtab>();
   vtab->db = db;
   vtab->spec = spec;
-  vtab->blocks = sqlite::Quote(argv[1]) + "." + sqlite::Quote(BlocksTableName(spec->table));
+  vtab->schema = sqlite::Quote(argv[1]);
+  vtab->blocks = vtab->schema + "." + sqlite::Quote(BlocksTableName(spec->table));
   *out = &vtab.release()->base;  // owned by SQLite until Disconnect
   return SQLITE_OK;
 }
@@ -173,6 +179,17 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
     }
   }
   if (chosen[0] >= 0) chosen[1] = -1;  // one id equality is enough
+  int key_constraint = -1, key = -1;   // a unique key's equality, when no id equality
+  if (chosen[0] < 0 && chosen[1] < 0)
+    for (int i = 0; i < info->nConstraint && key_constraint < 0; ++i) {
+      const auto& c = info->aConstraint[i];
+      if (!c.usable || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+      for (std::size_t k = 0; k < spec.unique_keys.size(); ++k)
+        if (c.iColumn == spec.unique_keys[k].first + 1) {
+          key_constraint = i;
+          key = static_cast<int>(k);
+        }
+    }
   int plan = 0, argument = 0;
   double cost = 4e6, rows = 1e6;
   for (int slot = 0; slot < 6; ++slot) {
@@ -181,11 +198,17 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
     info->aConstraintUsage[chosen[slot]].argvIndex = ++argument;
     if ((1 << slot) == kIdIn) sqlite3_vtab_in(info, chosen[slot], 1);
   }
+  if (key_constraint >= 0) {
+    plan |= kKeyEq | key << 9;
+    info->aConstraintUsage[key_constraint].argvIndex = ++argument;
+  }
   if (plan & kIdEq) {
     cost = 10, rows = 1;
     info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
   } else if (plan & kIdIn) {
     cost = 100, rows = 10;
+  } else if (plan & kKeyEq) {
+    cost = 20, rows = 4;
   } else {
     if ((plan & kIdLower) && (plan & kIdUpper))
       cost /= 100, rows /= 100;
@@ -367,6 +390,38 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
   }
 }
 
+// The ids of the rows whose unique key `key` equals `value`, ascending; nullopt when the database
+// has no table of that key (written before it had one): then the scan reads every block.
+Result<std::optional<std::vector<std::int64_t>>> KeyIds(sqlite3_vtab_cursor* base, int key,
+                                                        sqlite3_value* value) {
+  BlockVtab& vtab = VtabOf(base);
+  const auto k = static_cast<std::size_t>(key);
+  if (k >= vtab.spec->unique_keys.size()) return Fail("no unique key " + std::to_string(key));
+  vtab.key_lookups.resize(vtab.spec->unique_keys.size());
+  if (!vtab.key_lookups[k]) {
+    auto exists = sqlite::Prepare(vtab.db, "SELECT 1 FROM " + vtab.schema +
+                                               ".sqlite_master WHERE type = 'table' AND name = ?");
+    if (!exists) return std::unexpected(exists.error());
+    sqlite::BindText(exists->get(), 1, vtab.spec->unique_keys[k].second);
+    if (sqlite3_step(exists->get()) != SQLITE_ROW) return std::nullopt;
+    auto lookup = sqlite::Prepare(vtab.db, "SELECT id FROM " + vtab.schema + "." +
+                                               sqlite::Quote(vtab.spec->unique_keys[k].second) +
+                                               " WHERE key = ? ORDER BY id");
+    if (!lookup) return std::unexpected(lookup.error());
+    vtab.key_lookups[k] = std::move(*lookup);
+  }
+  std::vector<std::int64_t> ids;
+  if (!value || sqlite3_value_type(value) == SQLITE_NULL) return ids;  // = NULL matches nothing
+  sqlite3_stmt* s = vtab.key_lookups[k].get();
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
+  sqlite3_bind_text(s, 1, text ? text : "", sqlite3_value_bytes(value), SQLITE_TRANSIENT);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(sqlite3_column_int64(s, 0));
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return sqlite::DbFail(vtab.db, "read " + vtab.spec->unique_keys[k].second);
+  return ids;
+}
+
 int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_value** argv) {
   Cursor& c = CursorOf(base);
   BlockVtab& vtab = VtabOf(base);
@@ -423,6 +478,14 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
     if (auto b = LowerBound(next(), false)) c.ts_lower = *b;
   if (plan & kTsUpper)
     if (auto b = UpperBound(next(), false)) c.ts_upper = *b;
+  if (plan & kKeyEq) {
+    auto ids = KeyIds(base, (plan >> 9) & 15, next());
+    if (!ids) return VtabFail(base->pVtab, ids.error().message);
+    if (*ids) {
+      c.ids = std::move(**ids);
+      if (c.descending) std::ranges::reverse(*c.ids);
+    }
+  }
 
   if (c.ids) {
     if (!c.point) {
@@ -543,6 +606,10 @@ Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix) {
       if (spec->columns[i]->id == schema::field::kTimestamp)
         spec->timestamp_column = static_cast<int>(i);
     if (spec->timestamp_column < 0) return Fail(spec->table + " has no @timestamp column");
+    for (std::size_t i = 0; i < spec->columns.size(); ++i)
+      if (UniqueKey(*spec->columns[i]))
+        spec->unique_keys.emplace_back(static_cast<int>(i),
+                                       KeysTableName(spec->table, spec->columns[i]->column));
     const std::string name = std::string(prefix) + spec->table;
     // SQLite owns the spec from here: freed when the module is replaced or the connection closes.
     if (sqlite3_create_module_v2(db, name.c_str(), &kModule, spec.release(), [](void* p) {

@@ -23,6 +23,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The id BlockTablesWriter::Add gave the event; 0 when it was not added, -1 on an error.
+std::int64_t Added(BlockTablesWriter& writer, const v1::Event& event, RowStamp stamp = {}) {
+  auto row = writer.Add(event, stamp);
+  EXPECT_TRUE(row.has_value()) << row.error().message;
+  return !row ? -1 : *row ? (*row)->id : 0;
+}
+
 class BlockTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,7 +83,7 @@ class BlockTableTest : public ::testing::Test {
     for (const auto& batch : all) {
       ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
       for (std::size_t i = 0; i < batch.events.size(); ++i)
-        ASSERT_TRUE(writer->Add(batch.events[i], RowStamp{batch.first_sequence + i, 1}));
+        ASSERT_EQ(Added(*writer, batch.events[i], RowStamp{batch.first_sequence + i, 1}) > 0, true);
       ASSERT_TRUE(writer->Flush());
       ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
     }
@@ -181,6 +188,29 @@ TEST_F(BlockTableTest, AnswersLikeTheRowTables) {
             600u);  // the generator's timestamps rise with ids
   ExpectSame("SELECT id FROM {T} WHERE timestamp > 'text' ORDER BY id LIMIT 3", "process");
 
+  // Unique keys (entity ids) through their key tables; then without them (a scan, same rows).
+  const std::string entity = "(SELECT process_entity_id FROM process WHERE id = 77)";
+  const std::string parent = "(SELECT process_parent_entity_id FROM process WHERE id = 300)";
+  for (int pass = 0; pass < 2; ++pass) {
+    EXPECT_GE(ExpectSame("SELECT * FROM {T} WHERE process_entity_id = " + entity, "process"), 1u);
+    EXPECT_GE(ExpectSame("SELECT id FROM {T} WHERE process_parent_entity_id = " + parent +
+                             " ORDER BY id DESC",
+                         "process"),
+              1u);
+    ExpectSame("SELECT id, destination_port FROM {T} WHERE process_entity_id = " + entity,
+               "network");
+    EXPECT_EQ(ExpectSame("SELECT id FROM {T} WHERE process_entity_id = NULL", "process"), 0u);
+    EXPECT_EQ(ExpectSame("SELECT id FROM {T} WHERE process_entity_id = 'no such id'", "process"),
+              0u);
+    ASSERT_TRUE(sqlite::Exec(db_.get(),
+                             "DROP TABLE process_process_entity_id_keys; DROP TABLE "
+                             "process_process_parent_entity_id_keys; DROP TABLE "
+                             "network_process_entity_id_keys")
+                    .has_value() ||
+                pass == 1);
+    ASSERT_TRUE(RegisterBlockTables(db_.get(), "blk_"));  // new connections' statements
+  }
+
   // Lineage joins and text filters.
   EXPECT_GT(ExpectSame("SELECT c.id, p.id, p.process_name FROM {T} c JOIN {T} p ON "
                        "p.process_entity_id = c.process_parent_entity_id WHERE c.id BETWEEN 100 "
@@ -219,6 +249,21 @@ TEST_F(BlockTableTest, PlansUseIdsAndTime) {
                  "timestamp < 2 ORDER BY id DESC")
                 .find("VIRTUAL TABLE INDEX 124:"),
             std::string::npos);
+  // Unique keys: equality reads the key table (key 0: process_entity_id, 1: parent); a
+  // lineage join looks up each parent by its entity id.
+  EXPECT_NE(Plan("SELECT * FROM blk_process WHERE process_entity_id = 'x'")
+                .find("VIRTUAL TABLE INDEX 256:"),
+            std::string::npos);
+  EXPECT_NE(Plan("SELECT * FROM blk_process WHERE process_parent_entity_id = 'x'")
+                .find("VIRTUAL TABLE INDEX 768:"),
+            std::string::npos);
+  EXPECT_NE(Plan("SELECT c.id, p.id FROM blk_process c JOIN blk_process p ON p.process_entity_id "
+                 "= c.process_parent_entity_id WHERE c.id < 50")
+                .find("SCAN p VIRTUAL TABLE INDEX 256:"),
+            std::string::npos)
+      << Plan(
+             "SELECT c.id, p.id FROM blk_process c JOIN blk_process p ON p.process_entity_id "
+             "= c.process_parent_entity_id WHERE c.id < 50");
   // A join on ids looks up each id, no scan of the inner table.
   EXPECT_NE(Plan("SELECT * FROM network n JOIN blk_process p ON p.id = n.id")
                 .find("SCAN p VIRTUAL TABLE INDEX 1:"),
@@ -264,24 +309,24 @@ TEST_F(BlockTableTest, RolledBackIdsAreReused) {
   e.set_timestamp(100);
   e.set_process_name("first");
   ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
-  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 1);
-  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 2);
+  EXPECT_EQ(Added(*writer, e), 1);
+  EXPECT_EQ(Added(*writer, e), 2);
   ASSERT_TRUE(writer->Flush());
   ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
 
   e.set_process_name("lost");
   ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
-  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 3);
+  EXPECT_EQ(Added(*writer, e), 3);
   ASSERT_TRUE(writer->Flush());
   ASSERT_TRUE(sqlite::Exec(db_.get(), "ROLLBACK"));
   ASSERT_TRUE(writer->Discard());
 
   e.set_process_name("second");
   e.set_event_category("no such category");
-  EXPECT_FALSE(writer->Add(e, RowStamp{}).has_value());
+  EXPECT_EQ(Added(*writer, e), 0);
   e.set_event_category("process");
   ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
-  EXPECT_EQ(writer->Add(e, RowStamp{})->id, 3);
+  EXPECT_EQ(Added(*writer, e), 3);
   ASSERT_TRUE(writer->Flush());
   ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
   ASSERT_TRUE(RegisterBlockTables(db_.get()));
@@ -290,7 +335,7 @@ TEST_F(BlockTableTest, RolledBackIdsAreReused) {
   // A reopened writer continues after the last block.
   auto reopened = BlockTablesWriter::Open(db_.get());
   ASSERT_TRUE(reopened.has_value());
-  EXPECT_EQ(reopened->Add(e, RowStamp{})->id, 4);
+  EXPECT_EQ(Added(*reopened, e), 4);
 }
 
 }  // namespace
