@@ -3,8 +3,10 @@
 // fed by a generator of realistic endpoint telemetry (process exec with parents, network
 // connects, DNS, file events over ~100 hosts), in batches from a single writer thread; plus a
 // baseline run of the same events into tables without secondary or postings indexes.
+// --layout blocks runs the full pass with the column-block layout (SqliteTuning::column_blocks).
 // Usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] [--no-baseline]
-//                           [--dir D] [--keep]
+//                           [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D]
+//                           [--keep]
 #include <unistd.h>
 
 #include <array>
@@ -36,6 +38,7 @@ struct Options {
   bool keep = false;
   bool indexes = true;  // of the "full" run: for finding what costs
   bool fts = true;  // the postings (text and term) indexes; --no-postings (or --no-fts) drops them
+  bool blocks = false;  // --layout blocks: the full run keeps its rows as column blocks
   fs::path dir;
 };
 
@@ -58,6 +61,7 @@ RunResult Run(const Options& opt, const fs::path& dir, bool full, bool print_win
   vigil::store::SqliteTuning tuning;
   tuning.secondary_indexes = full && opt.indexes;
   tuning.full_text = full && opt.fts;
+  tuning.column_blocks = full && opt.blocks;
   auto store = vigil::store::OpenSqliteStoreTuned(
       vigil::store::SqliteOptions{dir / "vigil.db", opt.sync_full}, tuning);
   if (!store) {
@@ -134,10 +138,22 @@ int main(int argc, char** argv) {
       opt.indexes = false;
     else if (a == "--no-postings" || a == "--no-fts")
       opt.fts = false;
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] "
-                   "[--no-baseline] [--no-indexes] [--no-postings] [--dir D] [--keep]\n");
+    else if (a == "--layout") {
+      const std::string_view layout = value();
+      if (layout != "rows" && layout != "blocks") {
+        std::fprintf(stderr, "--layout is rows or blocks, not %.*s\n",
+                     static_cast<int>(layout.size()), layout.data());
+        return 2;
+      }
+      opt.blocks = layout == "blocks";
+    } else {
+      std::fprintf(
+          stderr,
+          "usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] "
+          "[--no-baseline] [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D] "
+          "[--keep]\n"
+          "--layout blocks: the full run keeps its rows as column blocks (an opt-in "
+          "layout under test), the baseline stays rows without indexes.\n");
       return 2;
     }
   }
@@ -158,7 +174,8 @@ int main(int argc, char** argv) {
                 static_cast<double>(base.bytes) / 1048576.0);
     fs::remove_all(opt.dir / "baseline");
   }
-  std::printf("full (all B-tree and postings indexes):\n");
+  std::printf(opt.blocks ? "full (column blocks, unique-key tables and postings):\n"
+                         : "full (all B-tree and postings indexes):\n");
   RunResult full = Run(opt, opt.dir / "full", true, true);
   const double rate = static_cast<double>(opt.events) / full.store_seconds;
   std::printf(

@@ -15,6 +15,7 @@
 #include "hunt/compiler.hpp"
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
+#include "server/store/block_table_vtab.hpp"
 #include "server/store/sqlite_util.hpp"
 #include "server/store/text_index_vtab.hpp"
 
@@ -83,6 +84,7 @@ class Session {
       sqlite3_exec(db_.get(), pragma, nullptr, nullptr, nullptr);
     if (auto r = RegisterFunctions(db_.get()); !r) return r;
     if (auto r = store::text_index::RegisterFunction(db_.get()); !r) return r;
+    if (auto r = store::blocks::RegisterBlockTables(db_.get()); !r) return r;
     sqlite3_progress_handler(db_.get(), 10000, &Session::Progress, this);
     return {};
   }
@@ -323,10 +325,16 @@ PlanShape Shape(const std::string& plan) {
         std::string head = std::string(verb) + std::string(c.name);
         if (!line.starts_with(head) || (line.size() > head.size() && line[head.size()] != ' '))
           continue;
-        if (verb == "SCAN ")
+        // A column-block table (block_table_vtab.hpp) is always a SCAN line; its plan number
+        // says whether it looks rows up, reads a range or reads every block.
+        if (auto access = store::blocks::PlannedAccess(line)) {
+          shape.scans |= *access == store::blocks::BlockAccess::kScan;
+          shape.searches_equal |= *access == store::blocks::BlockAccess::kLookup;
+        } else if (verb == "SCAN ") {
           shape.scans = true;
-        else if (line.find("=?") != std::string_view::npos)
+        } else if (line.find("=?") != std::string_view::npos) {
           shape.searches_equal = true;
+        }
       }
     }
   }

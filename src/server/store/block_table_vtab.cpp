@@ -597,6 +597,19 @@ const sqlite3_module kModule = sqlite::EponymousModule(Connect, BestIndex, Disco
 
 }  // namespace
 
+std::optional<BlockAccess> PlannedAccess(std::string_view plan_detail) {
+  constexpr std::string_view kMarker = " VIRTUAL TABLE INDEX ";
+  const std::size_t at = plan_detail.find(kMarker);
+  if (at == std::string_view::npos) return std::nullopt;
+  int plan = 0;
+  for (std::size_t i = at + kMarker.size();
+       i < plan_detail.size() && plan_detail[i] >= '0' && plan_detail[i] <= '9'; ++i)
+    plan = plan * 10 + (plan_detail[i] - '0');
+  if (plan & (kIdEq | kIdIn | kKeyEq)) return BlockAccess::kLookup;
+  if (plan & (kIdLower | kIdUpper | kTsLower | kTsUpper)) return BlockAccess::kRange;
+  return BlockAccess::kScan;
+}
+
 Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix) {
   for (const auto& category : schema::Categories()) {
     auto spec = std::make_unique<TableSpec>();

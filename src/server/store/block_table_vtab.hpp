@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <optional>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -18,5 +19,11 @@ namespace vigil::store::blocks {
 // Registers the tables on `db`. An ordinary table of the same name in the database wins over a
 // virtual one, so a database of row tables can carry both (with a prefix) for comparison.
 Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix = "");
+
+// What a block table's line of EXPLAIN QUERY PLAN ("SCAN process VIRTUAL TABLE INDEX n:") says
+// it does: reads every block, reads a range of ids or time, or looks rows up by id, an id list
+// or a unique key (the equivalent of a row table's "SEARCH ... (x=?)"). nullopt: not such a line.
+enum class BlockAccess { kScan, kRange, kLookup };
+std::optional<BlockAccess> PlannedAccess(std::string_view plan_detail);
 
 }  // namespace vigil::store::blocks

@@ -17,6 +17,8 @@
 
 #include "common/sha256.hpp"
 #include "common/time.hpp"
+#include "server/store/block_table.hpp"
+#include "server/store/block_table_vtab.hpp"
 #include "server/store/free_space.hpp"
 #include "server/store/hunt_indexes.hpp"
 #include "server/store/json_text.hpp"
@@ -260,6 +262,9 @@ class SqliteStore final : public Store {
       std::map<std::pair<std::string, std::uint64_t>, std::uint64_t>& committed);
   Result<void> InsertEvent(std::size_t table, const v1::Event& event, std::uint64_t sequence,
                            std::int64_t now);
+  Result<std::int64_t> InsertRow(std::size_t table, const v1::Event& event, const RowStamp& stamp);
+  Result<void> CheckLayout();
+  Result<std::uint64_t> DeleteBlocksOlderThan(const TableDef& t, std::int64_t cutoff_exclusive);
   Result<void> LoadTextIndex();
   Result<void> LoadPartition(std::size_t table, std::int64_t part);
   Result<std::vector<std::pair<std::size_t, std::int64_t>>> SealCompletedPartitions();
@@ -278,6 +283,7 @@ class SqliteStore final : public Store {
   std::mutex writer_mu_;  // guards writer_ and everything prepared on it
   DbPtr writer_;
   std::vector<TableWriter> table_writers_;
+  std::optional<blocks::BlockTablesWriter> blocks_;  // the column-block layout's rows
   StmtPtr get_sequence_;
   StmtPtr put_sequence_;
   StmtPtr agent_received_;
@@ -308,6 +314,7 @@ Result<void> SqliteStore::Open() {
   writer_ = std::move(*db);
   sqlite3* w = writer_.get();
   sqlite3_busy_timeout(w, kBusyTimeoutMs);
+  if (auto r = blocks::RegisterBlockTables(w); !r) return r;
 
   auto version = sqlite::QueryInt(w, "PRAGMA user_version");
   if (!version) return Fail(path + ": not a readable SQLite database: " + version.error().message);
@@ -374,7 +381,11 @@ Result<void> SqliteStore::CreateSchema() {
   )";
   if (auto r = Exec(w, control); !r) return r;
 
+  if (auto r = CheckLayout(); !r) return r;
+  if (tuning_.column_blocks)
+    if (auto r = Exec(w, blocks::CreateSql()); !r) return r;
   for (const TableDef& t : tables_) {
+    if (tuning_.column_blocks) break;  // no row tables, no B-tree indexes
     std::string create = "CREATE TABLE IF NOT EXISTS " + Quote(t.name) + " (id INTEGER PRIMARY KEY";
     for (const auto* f : t.columns) create += ", " + Quote(f->column) + " " + SqlType(*f);
     create += ", extra TEXT)";
@@ -424,7 +435,7 @@ Result<void> SqliteStore::CreateSchema() {
   }
   if (tuning_.full_text)
     if (auto r = Exec(w, std::string(text_index::kCreateSql)); !r) return r;
-  if (tuning_.secondary_indexes)
+  if (tuning_.secondary_indexes && !tuning_.column_blocks)
     if (auto r = CreateHuntIndexes(w); !r) return r;  // server/store/hunt_indexes.hpp
   if (auto r = Exec(w, "PRAGMA user_version=" + std::to_string(schema::kSchemaVersion)); !r)
     return r;
@@ -433,6 +444,11 @@ Result<void> SqliteStore::CreateSchema() {
 
 Result<void> SqliteStore::PrepareWriters() {
   sqlite3* w = writer_.get();
+  if (tuning_.column_blocks) {
+    auto writer = blocks::BlockTablesWriter::Open(w);
+    if (!writer) return std::unexpected(writer.error());
+    blocks_.emplace(std::move(*writer));
+  }
   for (const TableDef& t : tables_) {
     TableWriter tw;
     std::string cols, params;
@@ -440,10 +456,12 @@ Result<void> SqliteStore::PrepareWriters() {
       cols += Quote(t.columns[i]->column) + ", ";
       params += "?, ";
     }
-    auto insert = Prepare(
-        w, "INSERT INTO " + Quote(t.name) + " (" + cols + "extra) VALUES (" + params + "?)");
-    if (!insert) return std::unexpected(insert.error());
-    tw.insert = std::move(*insert);
+    if (!blocks_) {
+      auto insert = Prepare(
+          w, "INSERT INTO " + Quote(t.name) + " (" + cols + "extra) VALUES (" + params + "?)");
+      if (!insert) return std::unexpected(insert.error());
+      tw.insert = std::move(*insert);
+    }
     tw.json.resize(t.columns.size());
     for (std::size_t c : t.text_columns) tw.text_columns.emplace_back(t.columns[c]->column);
     for (std::size_t c : t.term_columns) tw.term_columns.emplace_back(t.columns[c]->column);
@@ -496,6 +514,7 @@ Result<ReaderLease> SqliteStore::Reader() {
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
   if (auto r = text_index::RegisterFunction(db->get()); !r) return std::unexpected(r.error());
+  if (auto r = blocks::RegisterBlockTables(db->get()); !r) return std::unexpected(r.error());
   if (auto r = Exec(db->get(),
                     std::string(sqlite::kReadMmapPragma) +
                         "; PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" +
@@ -550,6 +569,8 @@ Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
   // Any failure rolls the transaction back: the ids its rows took will be handed out again.
   auto rolled_back = [&](Error error) -> Result<void> {
     Transaction::RollBack(w);  // before the ids are read back
+    if (blocks_)
+      if (auto r = blocks_->Discard(); !r) return std::unexpected(r.error());
     if (auto r = ReloadMaxIds(); !r) return std::unexpected(r.error());
     return std::unexpected(std::move(error));
   };
@@ -568,6 +589,8 @@ Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
       }
     }
   }
+  if (blocks_)
+    if (auto r = blocks_->Flush(); !r) return rolled_back(r.error());
   std::vector<std::pair<std::size_t, std::int64_t>> sealed;
   if (tuning_.full_text) {
     auto s = SealCompletedPartitions();
@@ -651,8 +674,42 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
                                       std::uint64_t sequence, std::int64_t now) {
   const TableDef& t = tables_[table];
   TableWriter& tw = table_writers_[table];
+  auto id = InsertRow(table, event, RowStamp{sequence, now});
+  if (!id) return std::unexpected(id.error());
+  tw.max_id = *id;
+  if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty())) {
+    // CommitGroup holds the live index's write lock around the inserts.
+    const std::int64_t part = text_index::PartitionOf(tw.max_id);
+    if (tw.postings.part != part)
+      live_text_->Bind(tw.postings, t.name, part, tw.text_columns, tw.term_columns);
+    const auto offset = static_cast<std::uint16_t>(tw.max_id - text_index::PartitionFirstId(part));
+    for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
+      schema::FieldValue v = schema::Get(event, t.columns[t.text_columns[i]]->id);
+      if (const auto* text = std::get_if<std::string_view>(&v))
+        tw.postings.texts[i]->Add(offset, *text);
+    }
+    for (std::size_t i = 0; i < t.term_columns.size(); ++i) {
+      schema::FieldValue v = schema::Get(event, t.columns[t.term_columns[i]]->id);
+      if (const auto* value = std::get_if<std::string_view>(&v))
+        tw.postings.terms[i]->Add(offset, *value);
+    }
+  }
+  return {};
+}
+
+// Writes the event's row (a row of its table, or a row of its table's open block); its id.
+Result<std::int64_t> SqliteStore::InsertRow(std::size_t table, const v1::Event& event,
+                                            const RowStamp& stamp) {
+  if (blocks_) {
+    auto row = blocks_->Add(event, stamp);
+    if (!row) return std::unexpected(row.error());
+    if (!*row || (*row)->table != table)
+      return Fail("column blocks: the event's category is not table " + tables_[table].name);
+    return (*row)->id;
+  }
+  const TableDef& t = tables_[table];
+  TableWriter& tw = table_writers_[table];
   sqlite3_stmt* s = tw.insert.get();
-  const RowStamp stamp{sequence, now};
   for (std::size_t c = 0; c < t.columns.size(); ++c) {
     const schema::FieldDef& f = *t.columns[c];
     const int index = static_cast<int>(c) + 1;
@@ -705,26 +762,7 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return sqlite::DbFail(writer_.get(), "insert into " + t.name);
-
-  tw.max_id = sqlite3_last_insert_rowid(writer_.get());
-  if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty())) {
-    // CommitGroup holds the live index's write lock around the inserts.
-    const std::int64_t part = text_index::PartitionOf(tw.max_id);
-    if (tw.postings.part != part)
-      live_text_->Bind(tw.postings, t.name, part, tw.text_columns, tw.term_columns);
-    const auto offset = static_cast<std::uint16_t>(tw.max_id - text_index::PartitionFirstId(part));
-    for (std::size_t i = 0; i < t.text_columns.size(); ++i) {
-      schema::FieldValue v = schema::Get(event, t.columns[t.text_columns[i]]->id);
-      if (const auto* text = std::get_if<std::string_view>(&v))
-        tw.postings.texts[i]->Add(offset, *text);
-    }
-    for (std::size_t i = 0; i < t.term_columns.size(); ++i) {
-      schema::FieldValue v = schema::Get(event, t.columns[t.term_columns[i]]->id);
-      if (const auto* value = std::get_if<std::string_view>(&v))
-        tw.postings.terms[i]->Add(offset, *value);
-    }
-  }
-  return {};
+  return sqlite3_last_insert_rowid(writer_.get());
 }
 
 // ---------------------------------------------------------------- text index
@@ -1067,6 +1105,7 @@ Result<std::uint64_t> SqliteStore::UsedBytes() {
 // ingest interleaves; the text index of partitions left without rows goes with them.
 Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
                                                    std::int64_t cutoff_exclusive) {
+  if (blocks_) return DeleteBlocksOlderThan(t, cutoff_exclusive);
   // The table's last row stays whatever its age: SQLite gives a new row max(id) + 1, so deleting
   // it would hand its id out again, and live detection's cursor relies on ids never repeating.
   const std::string victims =
@@ -1097,6 +1136,76 @@ Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
     deleted += static_cast<std::uint64_t>(*n);
     if (*n < kDeleteChunk) return deleted;
   }
+}
+
+// The column-block layout's retention: whole blocks whose newest row is older than the cutoff (a
+// block straddling it stays whole), in chunks of one transaction each; never the table's newest
+// block (its last id continues the ids). The unique keys of deleted blocks below the oldest block
+// left go with them (keys of a block deleted out of order stay, pointing at no row), and the text
+// index of partitions left without rows.
+Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
+                                                         std::int64_t cutoff_exclusive) {
+  const std::string blocks = Quote(blocks::BlocksTableName(t.name));
+  const std::string victims = "SELECT first_id FROM " + blocks +
+                              " WHERE max_ts < ?1 AND first_id < (SELECT max(first_id) FROM " +
+                              blocks + ") ORDER BY first_id LIMIT " +
+                              std::to_string(std::max<std::int64_t>(kDeleteChunk / 256, 1));
+  std::uint64_t deleted = 0;
+  while (true) {
+    std::lock_guard lock(writer_mu_);
+    sqlite3* w = writer_.get();
+    auto tx = Transaction::Begin(w);
+    if (!tx) return std::unexpected(tx.error());
+    auto rows = PrepareBound(w,
+                             "SELECT coalesce(sum(last_id - first_id + 1), 0), count(*) FROM " +
+                                 blocks + " WHERE first_id IN (" + victims + ")",
+                             {cutoff_exclusive});
+    if (!rows) return std::unexpected(rows.error());
+    if (sqlite3_step(rows->get()) != SQLITE_ROW) return sqlite::DbFail(w, "count old blocks");
+    const std::int64_t n = sqlite3_column_int64(rows->get(), 0);
+    const std::int64_t block_count = sqlite3_column_int64(rows->get(), 1);
+    rows->reset();
+    if (block_count == 0) return deleted;
+    if (auto r = Run(w, "DELETE FROM " + blocks + " WHERE first_id IN (" + victims + ")",
+                     {cutoff_exclusive});
+        !r)
+      return std::unexpected(r.error());
+    for (const auto* f : t.columns)
+      if (blocks::UniqueKey(*f))
+        if (auto r = Run(w,
+                         "DELETE FROM " + Quote(blocks::KeysTableName(t.name, f->column)) +
+                             " WHERE id < (SELECT min(first_id) FROM " + blocks + ")",
+                         {});
+            !r)
+          return std::unexpected(r.error());
+    if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty()))
+      for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
+        if (auto r = Run(w,
+                         std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < " +
+                             "(SELECT (min(first_id) - 1) / " +
+                             std::to_string(text_index::kPartitionRows) + " FROM " + blocks + ")",
+                         {t.name});
+            !r)
+          return std::unexpected(r.error());
+    if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+    deleted += static_cast<std::uint64_t>(n);
+  }
+}
+
+// A database holds one row layout: opening it with the other would hide its events.
+Result<void> SqliteStore::CheckLayout() {
+  sqlite3* w = writer_.get();
+  const std::string other = tuning_.column_blocks ? "row tables" : "column blocks";
+  for (const TableDef& t : tables_) {
+    const std::string name = tuning_.column_blocks ? t.name : blocks::BlocksTableName(t.name);
+    auto n = PrepareBound(w, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          {name});
+    if (!n) return std::unexpected(n.error());
+    if (sqlite3_step(n->get()) == SQLITE_ROW && sqlite3_column_int64(n->get(), 0) > 0)
+      return Fail("the database keeps its events as " + other + " (table " + name +
+                  "); open it with the layout it was written with, or use another data directory");
+  }
+  return {};
 }
 
 // The timestamp of the k-th oldest event over all tables (k >= 1), or the newest when fewer.

@@ -264,6 +264,19 @@ TEST_F(BlockTableTest, PlansUseIdsAndTime) {
       << Plan(
              "SELECT c.id, p.id FROM blk_process c JOIN blk_process p ON p.process_entity_id "
              "= c.process_parent_entity_id WHERE c.id < 50");
+  // What the hunt executor reads from such plans.
+  auto access = [&](const std::string& sql) {
+    const std::string plan = Plan(sql);
+    const std::size_t at = plan.find("3:");
+    return PlannedAccess(plan.substr(at == std::string::npos ? 0 : at + 2));
+  };
+  EXPECT_EQ(access("SELECT * FROM blk_process WHERE id = 5"), BlockAccess::kLookup);
+  EXPECT_EQ(access("SELECT * FROM blk_process WHERE id IN (5, 7)"), BlockAccess::kLookup);
+  EXPECT_EQ(access("SELECT * FROM blk_process WHERE process_entity_id = 'x'"),
+            BlockAccess::kLookup);
+  EXPECT_EQ(access("SELECT * FROM blk_process WHERE timestamp > 5"), BlockAccess::kRange);
+  EXPECT_EQ(access("SELECT * FROM blk_process WHERE process_name = 'x'"), BlockAccess::kScan);
+  EXPECT_EQ(access("SELECT * FROM process WHERE id = 5"), std::nullopt);  // a row table
   // A join on ids looks up each id, no scan of the inner table.
   EXPECT_NE(Plan("SELECT * FROM network n JOIN blk_process p ON p.id = n.id")
                 .find("SCAN p VIRTUAL TABLE INDEX 1:"),
