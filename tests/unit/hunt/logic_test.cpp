@@ -40,6 +40,7 @@
 #include "common/time.hpp"
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
+#include "server/store/sqlite_tuning.hpp"
 #include "server/store/store.hpp"
 #include "server/store/text_index_vtab.hpp"
 
@@ -50,11 +51,21 @@ namespace {
 
 const fs::path kRoot = VIGIL_HUNT_TESTS;
 
-std::vector<fs::path> TestFiles() {
-  std::vector<fs::path> out;
+// One .test file on one of the store's row layouts: rows (the default) or column blocks
+// (SqliteTuning::column_blocks), where `plan` cases and candidate counts, which measure the row
+// layout's indexes, are not checked.
+struct LogicCase {
+  fs::path path;
+  bool column_blocks = false;
+};
+
+std::vector<LogicCase> TestFiles(bool column_blocks) {
+  std::vector<LogicCase> out;
   for (const auto& e : fs::recursive_directory_iterator(kRoot))
-    if (e.is_regular_file() && e.path().extension() == ".test") out.push_back(e.path());
-  std::sort(out.begin(), out.end());
+    if (e.is_regular_file() && e.path().extension() == ".test")
+      out.push_back({e.path(), column_blocks});
+  std::sort(out.begin(), out.end(),
+            [](const LogicCase& a, const LogicCase& b) { return a.path < b.path; });
   return out;
 }
 
@@ -105,14 +116,16 @@ struct Block {
   std::vector<std::string> expected;
 };
 
-class LogicTest : public testing::TestWithParam<fs::path> {
+class LogicTest : public testing::TestWithParam<LogicCase> {
  protected:
   void LoadDataset(const std::string& name, int line) {
     store_.reset();
     db_ =
         fs::path(testing::TempDir()) / ("hunt_" + std::to_string(::getpid()) + "_" + name + ".db");
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_.string() + suffix);
-    auto store = vigil::store::OpenSqliteStore({db_, false});
+    vigil::store::SqliteTuning tuning;
+    tuning.column_blocks = GetParam().column_blocks;
+    auto store = vigil::store::OpenSqliteStoreTuned({db_, false}, tuning);
     ASSERT_TRUE(store) << file_ << ":" << line << ": " << store.error().message;
     store_ = std::move(*store);
     std::ifstream in(kRoot / "data" / name);
@@ -194,6 +207,7 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       return;
     }
     if (b.kind == "plan") {
+      if (GetParam().column_blocks) return;
       auto sql = vigil::hunt::Explain(db_, *query, options);
       ASSERT_TRUE(sql) << where << ": " << sql.error().message;
       std::string text = *sql;
@@ -249,7 +263,9 @@ class LogicTest : public testing::TestWithParam<fs::path> {
       ADD_FAILURE() << where << ": run failed: " << r.error().message << "\n  query: " << b.text;
       return;
     }
-    if (candidates && r->candidates != *candidates)
+    // Candidate counts measure the row layout's keyed pushdown (host.id's B-tree); the block
+    // layout has no host.id index yet (docs/store.md) and reads more: only its rows are checked.
+    if (candidates && !GetParam().column_blocks && r->candidates != *candidates)
       ADD_FAILURE() << where << ": read " << r->candidates << " candidate rows, want "
                     << *candidates << "\n  query: " << b.text;
     auto want = b.expected;
@@ -273,7 +289,7 @@ class LogicTest : public testing::TestWithParam<fs::path> {
 };
 
 TEST_P(LogicTest, File) {
-  const fs::path& path = GetParam();
+  const fs::path& path = GetParam().path;
   file_ = fs::relative(path, kRoot.parent_path().parent_path()).string();
   std::ifstream in(path);
   ASSERT_TRUE(in) << path;
@@ -318,14 +334,15 @@ TEST_P(LogicTest, File) {
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_.string() + suffix);
 }
 
-INSTANTIATE_TEST_SUITE_P(Hunt, LogicTest, testing::ValuesIn(TestFiles()),
-                         [](const testing::TestParamInfo<fs::path>& info) {
-                           std::string name =
-                               fs::relative(info.param, kRoot).replace_extension().string();
-                           for (char& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+std::string CaseName(const testing::TestParamInfo<LogicCase>& info) {
+  std::string name = fs::relative(info.param.path, kRoot).replace_extension().string();
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Hunt, LogicTest, testing::ValuesIn(TestFiles(false)), CaseName);
+INSTANTIATE_TEST_SUITE_P(HuntOnBlocks, LogicTest, testing::ValuesIn(TestFiles(true)), CaseName);
 
 // Guards the size of the suite (the issue asks for at least 150 cases).
 class CaseCount : public testing::Environment {
