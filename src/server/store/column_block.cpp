@@ -8,10 +8,13 @@
 #include "server/store/varint.hpp"
 
 // Stored block:
-//   "VB" 0x02, varint rows, varint columns (the table's, then one for the extra map),
-//   per column: varint raw size, varint (stored size << 1 | 1 when zstd-compressed),
-//   then the columns' stored bytes, in order. A column is compressed on its own (a reader
-//   decompresses only the columns it reads) and kept raw when compression does not shrink it.
+//   "VB" 0x03, varint rows, varint fields (the table's columns when written),
+//   per field: varint field id, varint field type (schema::FieldType), varint raw size,
+//   varint (stored size << 1 | 1 when zstd-compressed); then the same two sizes of the extra map;
+//   then the columns' stored bytes, in order. Columns are matched to the reader's table by field
+//   id: a field the table gained since reads as absent, a field it lost is not read. A column is
+//   compressed on its own (a reader decompresses only the columns it reads) and kept raw when
+//   compression does not shrink it.
 // Column bytes (raw), one entry per row:
 //   string (keyword, text, ip): 0 = none, else varint(length + 1) and the bytes
 //   integer (long, timestamp):  0 = none, 1 = the value in 8 bytes (little-endian; when the zigzag
@@ -24,7 +27,7 @@
 namespace vigil::store {
 namespace {
 
-constexpr std::string_view kMagic = "VB\x02";
+constexpr std::string_view kMagic = "VB\x03";
 constexpr std::size_t kMaxRawBytes = 256u << 20;
 
 void PutString(std::string& out, std::string_view s) {
@@ -132,9 +135,14 @@ void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
 std::string ColumnBlockWriter::Finish(int zstd_level) {
   std::string block(kMagic), payload;
   PutVarint(block, rows_);
-  PutVarint(block, data_.size());
+  PutVarint(block, columns_.size());
   last_raw_ = 0;
-  for (std::string& column : data_) {
+  for (std::size_t c = 0; c < data_.size(); ++c) {
+    std::string& column = data_[c];
+    if (c < columns_.size()) {
+      PutVarint(block, columns_[c]->id);
+      PutVarint(block, static_cast<std::uint64_t>(columns_[c]->type));
+    }
     std::string packed = column.size() > 64 ? ZstdCompress(column, zstd_level) : std::string();
     const bool compressed = !packed.empty() && packed.size() < column.size();
     const std::string& stored = compressed ? packed : column;
@@ -157,23 +165,37 @@ Result<ColumnBlock> ColumnBlock::Open(std::string_view stored,
   b.d_->stored.assign(stored);
   Cursor head{b.d_->stored};
   std::string_view magic;
-  std::uint64_t rows = 0, ncolumns = 0;
+  std::uint64_t rows = 0, nfields = 0;
   if (!head.Bytes(kMagic.size(), magic) || magic != kMagic)
     return Fail("column block: not a column block (bad magic or version)");
-  if (!head.Varint(rows) || !head.Varint(ncolumns)) return Fail("column block: truncated header");
-  if (ncolumns != b.d_->columns.size() + 1)
-    return Fail("column block: holds " + std::to_string(ncolumns) + " columns, the table has " +
-                std::to_string(b.d_->columns.size() + 1));
-  b.d_->extents.resize(ncolumns);
+  if (!head.Varint(rows) || !head.Varint(nfields)) return Fail("column block: truncated header");
+  if (nfields > 4096) return Fail("column block: " + std::to_string(nfields) + " fields");
+  const std::size_t ncolumns = b.d_->columns.size() + 1;
+  b.d_->extents.assign(ncolumns, Extent{});  // absent until the header names the field
   std::uint64_t total = 0;
-  for (std::size_t c = 0; c < ncolumns; ++c) {
-    std::uint64_t raw = 0, stored_size = 0;
-    if (!head.Varint(raw) || !head.Varint(stored_size))
+  for (std::uint64_t c = 0; c <= nfields; ++c) {
+    std::uint64_t id = 0, type = 0, raw = 0, stored_size = 0;
+    if ((c < nfields && (!head.Varint(id) || !head.Varint(type))) || !head.Varint(raw) ||
+        !head.Varint(stored_size))
       return Fail("column block: truncated header");
+    // The table's column of this field (the extra map is always the last one); npos: a field the
+    // schema no longer has, not read.
+    std::size_t column = c == nfields ? ncolumns - 1 : std::string::npos;
+    for (std::size_t t = 0; c < nfields && t + 1 < ncolumns; ++t)
+      if (b.d_->columns[t]->id == id) column = t;
+    const schema::FieldDef* f = column < ncolumns - 1 ? b.d_->columns[column] : nullptr;
+    if (f && type != static_cast<std::uint64_t>(f->type))
+      return Fail("column block: column `" + std::string(f->column) + "` was written as " +
+                  (type <= static_cast<std::uint64_t>(schema::FieldType::Keywords)
+                       ? std::string(schema::TypeName(static_cast<schema::FieldType>(type)))
+                       : "type " + std::to_string(type)) +
+                  ", the schema says " + std::string(schema::TypeName(f->type)));
     // Every row takes at least one byte of every column.
-    if (raw > kMaxRawBytes || raw < rows)
-      return Corrupt("bad column size", c < b.d_->columns.size() ? b.d_->columns[c] : nullptr, 0);
-    b.d_->extents[c] = {total, stored_size >> 1, raw, (stored_size & 1) != 0};
+    if (raw > kMaxRawBytes || raw < rows) return Corrupt("bad column size", f, 0);
+    if (column != std::string::npos) {
+      if (b.d_->extents[column].present) return Corrupt("field written twice", f, 0);
+      b.d_->extents[column] = {total, stored_size >> 1, raw, (stored_size & 1) != 0, true};
+    }
     total += stored_size >> 1;
     if (total > b.d_->stored.size())
       return Fail("column block: columns run past the end of the block");
@@ -207,6 +229,10 @@ Result<void> ColumnBlock::Load(std::size_t c) {
   if (extra ? !d_->extra_first.empty() : !d_->values[c].empty() || d_->rows == 0) return {};
   const schema::FieldDef* f = extra ? nullptr : d_->columns[c];
   const Extent& e = d_->extents[c];
+  if (!e.present) {  // a field the table gained after the block was written: absent in every row
+    if (!extra) d_->values[c].assign(d_->rows, BlockValue{});
+    return {};
+  }
   std::string_view bytes = std::string_view(d_->stored).substr(e.offset, e.stored);
   if (e.compressed) {
     auto raw = ZstdDecompress(bytes, e.raw, kMaxRawBytes);

@@ -54,8 +54,9 @@ using BlockValue = std::variant<std::monostate, std::string_view, std::int64_t, 
 
 class ColumnBlock {
  public:
-  // Reads the header of a stored block of `columns` (which must be the writer's); no column is
-  // decompressed yet.
+  // Reads the header of a stored block for a table of `columns`; no column is decompressed yet.
+  // The block's columns are matched by field id: a field of `columns` the block lacks reads as
+  // absent in every row, a field of the block `columns` lack is not read (schema evolution).
   static Result<ColumnBlock> Open(std::string_view stored,
                                   std::vector<const schema::FieldDef*> columns);
   // Open and load every column.
@@ -78,6 +79,7 @@ class ColumnBlock {
   struct Extent {
     std::uint64_t offset = 0, stored = 0, raw = 0;
     bool compressed = false;
+    bool present = false;  // false: the block predates the field (every row reads as absent)
   };
   // Behind a pointer: the string_views into the buffers must survive moves of the block.
   struct Data {
