@@ -3,7 +3,7 @@
 // fed by a generator of realistic endpoint telemetry (process exec with parents, network
 // connects, DNS, file events over ~100 hosts), in batches from a single writer thread; plus a
 // baseline run of the same events into tables without secondary or postings indexes.
-// --layout blocks runs the full pass with the column-block layout (SqliteTuning::column_blocks).
+// --layout blocks runs the full pass with the column-block layout (SqliteOptions::column_blocks).
 // Usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] [--no-baseline]
 //                           [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D]
 //                           [--keep]
@@ -61,9 +61,8 @@ RunResult Run(const Options& opt, const fs::path& dir, bool full, bool print_win
   vigil::store::SqliteTuning tuning;
   tuning.secondary_indexes = full && opt.indexes;
   tuning.full_text = full && opt.fts;
-  tuning.column_blocks = full && opt.blocks;
   auto store = vigil::store::OpenSqliteStoreTuned(
-      vigil::store::SqliteOptions{dir / "vigil.db", opt.sync_full}, tuning);
+      vigil::store::SqliteOptions{dir / "vigil.db", opt.sync_full, full && opt.blocks}, tuning);
   if (!store) {
     std::fprintf(stderr, "open: %s\n", store.error().message.c_str());
     std::exit(1);

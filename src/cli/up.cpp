@@ -146,9 +146,10 @@ int Up(const UpOptions& o) {
   sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
   const std::string agent_addr = "127.0.0.1:" + std::to_string(o.agent_port);
-  pid_t server = Spawn({server_bin, "run", "--data-dir", data.string(), "--agent-listen",
-                        "0.0.0.0:" + std::to_string(o.agent_port), "--api-listen",
-                        "127.0.0.1:" + std::to_string(o.api_port)});
+  pid_t server =
+      Spawn({server_bin, "run", "--data-dir", data.string(), "--agent-listen",
+             "0.0.0.0:" + std::to_string(o.agent_port), "--api-listen",
+             "127.0.0.1:" + std::to_string(o.api_port), "--store-layout", o.store_layout});
   std::vector<pid_t> children{server};
   auto stop_all = [&](int code) {
     for (pid_t p : children) ::kill(p, SIGTERM);
@@ -240,6 +241,11 @@ void RegisterUpCommand(CLI::App& app, CliContext& ctx) {
   up->add_option("--api-port", o->api_port, "HTTPS API port")->capture_default_str();
   up->add_option("--agent-port", o->agent_port, "Agent gateway port")->capture_default_str();
   up->add_option("--sensor", o->sensor, "Local agent's sensor: auto (eBPF, else /proc), ebpf, proc")
+      ->capture_default_str();
+  up->add_option("--store-layout", o->store_layout,
+                 "How a new data dir's store keeps events: rows, or blocks (compressed column "
+                 "blocks, opt-in; see vigil-server run --help). An existing store keeps its layout")
+      ->check(CLI::IsMember({"rows", "blocks"}))
       ->capture_default_str();
   up->callback([&ctx, o] {
     ctx.run = [&ctx, o] {

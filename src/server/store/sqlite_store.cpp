@@ -283,6 +283,7 @@ class SqliteStore final : public Store {
   std::mutex writer_mu_;  // guards writer_ and everything prepared on it
   DbPtr writer_;
   std::vector<TableWriter> table_writers_;
+  bool column_blocks_ = false;  // the database's row layout (Open: its own, or the options')
   std::optional<blocks::BlockTablesWriter> blocks_;  // the column-block layout's rows
   StmtPtr get_sequence_;
   StmtPtr put_sequence_;
@@ -342,6 +343,13 @@ Result<void> SqliteStore::Open() {
                         " PRAGMA cache_size=-" +
                         std::to_string(tuning_.writer_cache_mib * 1024);
   if (auto r = Exec(w, pragmas); !r) return r;
+  auto layout = sqlite::QueryInt(
+      w,
+      "SELECT coalesce(max(name = 'process_blocks'), -1) FROM sqlite_master WHERE type = "
+      "'table' AND name IN ('process', 'process_blocks')",
+      -1);
+  if (!layout) return std::unexpected(layout.error());
+  column_blocks_ = *layout < 0 ? options_.column_blocks : *layout == 1;
   if (auto r = CreateSchema(); !r) return Fail(path + ": " + r.error().message);
   if (auto r = PrepareWriters(); !r) return r;
   if (!tuning_.full_text) return {};
@@ -382,10 +390,10 @@ Result<void> SqliteStore::CreateSchema() {
   if (auto r = Exec(w, control); !r) return r;
 
   if (auto r = CheckLayout(); !r) return r;
-  if (tuning_.column_blocks)
+  if (column_blocks_)
     if (auto r = Exec(w, blocks::CreateSql()); !r) return r;
   for (const TableDef& t : tables_) {
-    if (tuning_.column_blocks) break;  // no row tables, no B-tree indexes
+    if (column_blocks_) break;  // no row tables, no B-tree indexes
     std::string create = "CREATE TABLE IF NOT EXISTS " + Quote(t.name) + " (id INTEGER PRIMARY KEY";
     for (const auto* f : t.columns) create += ", " + Quote(f->column) + " " + SqlType(*f);
     create += ", extra TEXT)";
@@ -435,7 +443,7 @@ Result<void> SqliteStore::CreateSchema() {
   }
   if (tuning_.full_text)
     if (auto r = Exec(w, std::string(text_index::kCreateSql)); !r) return r;
-  if (tuning_.secondary_indexes && !tuning_.column_blocks)
+  if (tuning_.secondary_indexes && !column_blocks_)
     if (auto r = CreateHuntIndexes(w); !r) return r;  // server/store/hunt_indexes.hpp
   if (auto r = Exec(w, "PRAGMA user_version=" + std::to_string(schema::kSchemaVersion)); !r)
     return r;
@@ -444,7 +452,7 @@ Result<void> SqliteStore::CreateSchema() {
 
 Result<void> SqliteStore::PrepareWriters() {
   sqlite3* w = writer_.get();
-  if (tuning_.column_blocks) {
+  if (column_blocks_) {
     auto writer = blocks::BlockTablesWriter::Open(w);
     if (!writer) return std::unexpected(writer.error());
     blocks_.emplace(std::move(*writer));
@@ -1192,18 +1200,18 @@ Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
   }
 }
 
-// A database holds one row layout: opening it with the other would hide its events.
+// A database holds one row layout (Open picks the one it finds): both would hide one another.
 Result<void> SqliteStore::CheckLayout() {
   sqlite3* w = writer_.get();
-  const std::string other = tuning_.column_blocks ? "row tables" : "column blocks";
   for (const TableDef& t : tables_) {
-    const std::string name = tuning_.column_blocks ? t.name : blocks::BlocksTableName(t.name);
-    auto n = PrepareBound(w, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-                          {name});
+    auto n = PrepareBound(w,
+                          "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                          "(?1, ?2)",
+                          {t.name, blocks::BlocksTableName(t.name)});
     if (!n) return std::unexpected(n.error());
-    if (sqlite3_step(n->get()) == SQLITE_ROW && sqlite3_column_int64(n->get(), 0) > 0)
-      return Fail("the database keeps its events as " + other + " (table " + name +
-                  "); open it with the layout it was written with, or use another data directory");
+    if (sqlite3_step(n->get()) == SQLITE_ROW && sqlite3_column_int64(n->get(), 0) > 1)
+      return Fail("the database holds both row table " + t.name + " and its column blocks (" +
+                  blocks::BlocksTableName(t.name) + "); it was not written by Vigil");
   }
   return {};
 }

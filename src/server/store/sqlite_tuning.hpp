@@ -12,10 +12,6 @@ namespace vigil::store {
 struct SqliteTuning {
   bool secondary_indexes = true;  // the B-tree indexes (time, host, entity, lineage, port)
   bool full_text = true;          // the postings indexes (text and term, text_index.hpp)
-  // Event rows as column blocks (block_table.hpp; docs/store.md, *Rows as column blocks*): an
-  // opt-in layout under test, for a new database only. The B-tree indexes are replaced by the
-  // blocks' id and time ranges and the unique keys' tables.
-  bool column_blocks = false;
   std::int64_t writer_cache_mib = 256;
   std::int64_t reader_cache_mib = 64;
 };

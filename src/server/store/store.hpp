@@ -174,6 +174,9 @@ class Store {
 struct SqliteOptions {
   std::filesystem::path path;    // the database file, e.g. DATA_DIR/vigil.db
   bool synchronous_full = true;  // fsync on every commit (durable against power loss)
+  // The row layout of a new database: rows (false) or column blocks (docs/store.md, *Rows as
+  // column blocks*; opt-in, not yet the default). An existing database keeps its own.
+  bool column_blocks = false;
 };
 
 // What a deployment bounds (vigil-server run flags).

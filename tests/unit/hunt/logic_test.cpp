@@ -40,7 +40,6 @@
 #include "common/time.hpp"
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
-#include "server/store/sqlite_tuning.hpp"
 #include "server/store/store.hpp"
 #include "server/store/text_index_vtab.hpp"
 
@@ -52,7 +51,7 @@ namespace {
 const fs::path kRoot = VIGIL_HUNT_TESTS;
 
 // One .test file on one of the store's row layouts: rows (the default) or column blocks
-// (SqliteTuning::column_blocks), where `plan` cases and candidate counts, which measure the row
+// (SqliteOptions::column_blocks), where `plan` cases and candidate counts, which measure the row
 // layout's indexes, are not checked.
 struct LogicCase {
   fs::path path;
@@ -123,9 +122,7 @@ class LogicTest : public testing::TestWithParam<LogicCase> {
     db_ =
         fs::path(testing::TempDir()) / ("hunt_" + std::to_string(::getpid()) + "_" + name + ".db");
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_.string() + suffix);
-    vigil::store::SqliteTuning tuning;
-    tuning.column_blocks = GetParam().column_blocks;
-    auto store = vigil::store::OpenSqliteStoreTuned({db_, false}, tuning);
+    auto store = vigil::store::OpenSqliteStore({db_, false, GetParam().column_blocks});
     ASSERT_TRUE(store) << file_ << ":" << line << ": " << store.error().message;
     store_ = std::move(*store);
     std::ifstream in(kRoot / "data" / name);

@@ -1,4 +1,4 @@
-// Unit tests of the store with its opt-in column-block layout (SqliteTuning::column_blocks): the
+// Unit tests of the store with its opt-in column-block layout (SqliteOptions::column_blocks): the
 // same batches written to a row store and a block store read back the same through the Store
 // interface (queries, counts, live detection's cursor, exactly-once), across a reopen (ids and the
 // text index continue), retention deletes whole old blocks, and a database keeps the layout it
@@ -39,9 +39,7 @@ class BlockStoreTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<Store> Open(const std::string& layout, bool blocks) {
-    SqliteTuning tuning;
-    tuning.column_blocks = blocks;
-    auto store = OpenSqliteStoreTuned(SqliteOptions{dir_ / layout / "vigil.db", false}, tuning);
+    auto store = OpenSqliteStore(SqliteOptions{dir_ / layout / "vigil.db", false, blocks});
     EXPECT_TRUE(store.has_value()) << (store ? "" : store.error().message);
     return store ? std::move(*store) : nullptr;
   }
@@ -233,28 +231,35 @@ TEST_F(BlockStoreTest, RetentionDeletesWholeOldBlocks) {
 
 TEST_F(BlockStoreTest, ADatabaseKeepsItsLayout) {
   const auto batches = Batches(2);
-  {
-    auto rows = Open("rows", false);
-    ASSERT_TRUE(rows);
-    Append(*rows, batches);
+  const std::uint64_t n = batches[0].events.size() + batches[1].events.size();
+  for (const auto& [layout, blocks] : {std::pair{"rows", false}, std::pair{"blocks", true}}) {
+    {
+      auto store = Open(layout, blocks);
+      ASSERT_TRUE(store);
+      Append(*store, batches);
+    }
+    auto reopened = Open(layout, !blocks);  // the option is for new databases only
+    ASSERT_TRUE(reopened);
+    EXPECT_EQ(*reopened->CountEvents(std::nullopt), n) << layout;
+    auto db = sqlite::Open((dir_ / layout / "vigil.db").string(), SQLITE_OPEN_READONLY);
+    ASSERT_TRUE(db.has_value());
+    auto tables = sqlite::QueryInt(db->get(),
+                                   "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = 'process_blocks'");
+    EXPECT_EQ(*tables, blocks ? 1 : 0) << layout;
   }
-  SqliteTuning blocks_tuning;
-  blocks_tuning.column_blocks = true;
-  auto wrong =
-      OpenSqliteStoreTuned(SqliteOptions{dir_ / "rows" / "vigil.db", false}, blocks_tuning);
-  ASSERT_FALSE(wrong.has_value());
-  EXPECT_NE(wrong.error().message.find("keeps its events as row tables (table process)"),
+  // Both layouts in one database: refused, not half read.
+  {
+    auto db = sqlite::Open((dir_ / "rows" / "vigil.db").string(), SQLITE_OPEN_READWRITE);
+    ASSERT_TRUE(db.has_value());
+    ASSERT_TRUE(sqlite::Exec(db->get(), "CREATE TABLE network_blocks (first_id INTEGER)"));
+  }
+  auto mixed = OpenSqliteStore(SqliteOptions{dir_ / "rows" / "vigil.db", false, false});
+  ASSERT_FALSE(mixed.has_value());
+  EXPECT_NE(mixed.error().message.find(
+                "holds both row table network and its column blocks (network_blocks)"),
             std::string::npos)
-      << wrong.error().message;
-  {
-    auto blocks = Open("blocks", true);
-    ASSERT_TRUE(blocks);
-    Append(*blocks, batches);
-  }
-  auto wrong_rows = OpenSqliteStoreTuned(SqliteOptions{dir_ / "blocks" / "vigil.db", false}, {});
-  ASSERT_FALSE(wrong_rows.has_value());
-  EXPECT_NE(wrong_rows.error().message.find("keeps its events as column blocks"), std::string::npos)
-      << wrong_rows.error().message;
+      << mixed.error().message;
 }
 
 }  // namespace
