@@ -18,7 +18,6 @@
 #include "common/sha256.hpp"
 #include "common/time.hpp"
 #include "server/store/block_table.hpp"
-#include "server/store/block_table_vtab.hpp"
 #include "server/store/free_space.hpp"
 #include "server/store/hunt_indexes.hpp"
 #include "server/store/json_text.hpp"
@@ -315,7 +314,6 @@ Result<void> SqliteStore::Open() {
   writer_ = std::move(*db);
   sqlite3* w = writer_.get();
   sqlite3_busy_timeout(w, kBusyTimeoutMs);
-  if (auto r = blocks::RegisterBlockTables(w); !r) return r;
 
   auto version = sqlite::QueryInt(w, "PRAGMA user_version");
   if (!version) return Fail(path + ": not a readable SQLite database: " + version.error().message);
@@ -522,7 +520,6 @@ Result<ReaderLease> SqliteStore::Reader() {
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
   if (auto r = text_index::RegisterFunction(db->get()); !r) return std::unexpected(r.error());
-  if (auto r = blocks::RegisterBlockTables(db->get()); !r) return std::unexpected(r.error());
   if (auto r = Exec(db->get(),
                     std::string(sqlite::kReadMmapPragma) +
                         "; PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" +
@@ -1220,6 +1217,24 @@ Result<void> SqliteStore::CheckLayout() {
 Result<std::int64_t> SqliteStore::KthOldestTimestamp(std::uint64_t k) {
   auto db = Reader();
   if (!db) return std::unexpected(db.error());
+  if (column_blocks_) {
+    // Whole blocks by their newest row: the newest timestamp of the oldest blocks that hold k
+    // rows (retention deletes whole blocks, DeleteBlocksOlderThan).
+    std::string sql;
+    for (const TableDef& t : tables_)
+      sql += (sql.empty() ? "" : " UNION ALL ") +
+             std::string("SELECT max_ts, last_id - first_id + 1 FROM ") +
+             Quote(blocks::BlocksTableName(t.name));
+    auto stmt = Prepare(db->get(), sql + " ORDER BY 1");
+    if (!stmt) return std::unexpected(stmt.error());
+    std::int64_t ts = std::numeric_limits<std::int64_t>::min();
+    std::uint64_t rows = 0;
+    while (rows < k && sqlite3_step(stmt->get()) == SQLITE_ROW) {
+      ts = sqlite3_column_int64(stmt->get(), 0);
+      rows += static_cast<std::uint64_t>(sqlite3_column_int64(stmt->get(), 1));
+    }
+    return ts;
+  }
   std::vector<StmtPtr> stmts;
   using Item = std::pair<std::int64_t, std::size_t>;
   std::priority_queue<Item, std::vector<Item>, std::greater<>> heap;

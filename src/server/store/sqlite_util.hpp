@@ -33,12 +33,21 @@ inline std::unexpected<Error> DbFail(sqlite3* db, std::string_view what) {
   return Fail(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
+}  // namespace vigil::store::sqlite
+namespace vigil::store::blocks {
+Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix);  // block_table_vtab.hpp
+}  // namespace vigil::store::blocks
+namespace vigil::store::sqlite {
+
+// Every connection reads the event tables the same way whatever the database's row layout: the
+// column-block tables are registered on each (a row table of the same name wins).
 inline Result<DbPtr> Open(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) return DbFail(db.get(), "open " + path);
   sqlite3_extended_result_codes(db.get(), 1);
+  if (auto r = blocks::RegisterBlockTables(db.get(), ""); !r) return std::unexpected(r.error());
   return db;
 }
 

@@ -14,7 +14,6 @@
 
 #include "bench/store/telemetry_generator.hpp"
 #include "common/time.hpp"
-#include "server/store/block_table_vtab.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/sqlite_util.hpp"
 #include "server/store/store.hpp"
@@ -89,9 +88,9 @@ class BlockStoreTest : public ::testing::Test {
 
   // The ids of `sql`'s rows on the blocks database file (first column).
   std::vector<std::int64_t> Ids(const std::string& sql) {
+    // sqlite::Open registers the block tables on every connection (side stores read events too).
     auto db = sqlite::Open((dir_ / "blocks" / "vigil.db").string(), SQLITE_OPEN_READONLY);
     EXPECT_TRUE(db.has_value());
-    EXPECT_TRUE(blocks::RegisterBlockTables(db->get()));
     EXPECT_TRUE(text_index::RegisterFunction(db->get()));
     std::vector<std::int64_t> ids;
     auto stmt = sqlite::Prepare(db->get(), sql);
@@ -227,6 +226,31 @@ TEST_F(BlockStoreTest, RetentionDeletesWholeOldBlocks) {
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(Ids("SELECT count(*) FROM process_blocks"), std::vector<std::int64_t>{1});
   EXPECT_EQ(Ids("SELECT max(id) FROM process"), Ids("SELECT max(last_id) FROM process_blocks"));
+}
+
+TEST_F(BlockStoreTest, RetentionBySizeDeletesTheOldestBlocks) {
+  const auto batches = Batches(60);
+  auto blocks = Open("blocks", true);
+  ASSERT_TRUE(blocks);
+  Append(*blocks, batches);
+  auto used = [&] {
+    return Ids("SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM "
+               "pragma_freelist_count())")[0] *
+           Ids("SELECT page_size FROM pragma_page_size()")[0];
+  };
+  const std::int64_t before = used();
+  const std::uint64_t total = *blocks->CountEvents(std::nullopt);
+  const std::int64_t oldest = Ids("SELECT min(min_ts) FROM process_blocks")[0];
+  RetentionPolicy policy;
+  policy.max_bytes = static_cast<std::uint64_t>(before / 2);
+  auto r = blocks->ApplyRetention(policy);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_GT(r->deleted_events, 0u);
+  EXPECT_EQ(*blocks->CountEvents(std::nullopt), total - r->deleted_events);
+  EXPECT_LE(used(), before / 2);
+  EXPECT_GT(Ids("SELECT min(min_ts) FROM process_blocks")[0], oldest);  // the oldest went first
+  EXPECT_EQ(Ids("SELECT max(id) FROM process")[0],
+            Ids("SELECT max(last_id) FROM process_blocks")[0]);
 }
 
 TEST_F(BlockStoreTest, ADatabaseKeepsItsLayout) {
