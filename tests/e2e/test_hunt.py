@@ -1,19 +1,27 @@
 """EQL hunting through the API and the CLI on live telemetry from the local agent: substring, parent
 and count queries find exactly the activity the test caused; errors say line:column; --explain
-prints the SQL."""
+prints the SQL.
+
+usage: test_hunt.py [blocks]
+  blocks  the server's store keeps events as column blocks (--store-layout blocks); at the end the
+          server restarts without the flag and the store keeps its layout and its events"""
 import hashlib
 import http.client
 import json
 import os
 import socket
+import sqlite3
 import ssl
 import subprocess
+import sys
 import uuid
 
 from vigil_e2e import BIN, Vigil, check, wait_for
 
+blocks = len(sys.argv) > 1 and sys.argv[1] == "blocks"
+
 with Vigil() as v:
-    v.start_server()
+    v.start_server(*(["--store-layout", "blocks"] if blocks else []))
     state = os.path.join(v.dir, "agent")
     check(v.enroll(state).returncode == 0, "agent enrolls")
     v.start_agent(state)
@@ -152,3 +160,14 @@ with Vigil() as v:
           f"API: error with line:column and a suggestion ({data.strip()})")
     status, _, data = api("POST", "/api/hunt", {"query": q, "timeout": "1h"})
     check(status == 400 and "timeout" in data, f"API: timeout over 10m refused ({data.strip()})")
+
+    if blocks:
+        def tables():
+            with sqlite3.connect(f"file:{v.dir}/vigil.db?mode=ro", uri=True) as db:
+                return {r[0] for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE name IN ('process', 'process_blocks')")}
+        check(tables() == {"process_blocks"}, f"the store keeps process events as blocks: {tables()}")
+        v.kill_server()
+        v.start_server()  # no --store-layout: the store keeps its own
+        check(len(hunt(q)) == 3 and tables() == {"process_blocks"},
+              "after a restart without the flag: same layout, the three execs still found")
