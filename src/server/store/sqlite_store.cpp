@@ -264,6 +264,7 @@ class SqliteStore final : public Store {
   Result<std::int64_t> InsertRow(std::size_t table, const v1::Event& event, const RowStamp& stamp);
   Result<void> CheckLayout();
   Result<std::uint64_t> DeleteBlocksOlderThan(const TableDef& t, std::int64_t cutoff_exclusive);
+  Result<void> DropEmptyPartitions(const TableDef& t, const std::string& lowest_id_sql);
   Result<void> LoadTextIndex();
   Result<void> LoadPartition(std::size_t table, std::int64_t part);
   Result<std::vector<std::pair<std::size_t, std::int64_t>>> SealCompletedPartitions();
@@ -1106,6 +1107,20 @@ Result<std::uint64_t> SqliteStore::UsedBytes() {
   return static_cast<std::uint64_t>((*pages - *free_pages) * *page_size);
 }
 
+// After retention, in its transaction: the text and term indexes of `t`'s partitions below the
+// one holding the lowest id left (`lowest_id_sql`), which have no row left.
+Result<void> SqliteStore::DropEmptyPartitions(const TableDef& t, const std::string& lowest_id_sql) {
+  if (!tuning_.full_text || (t.text_columns.empty() && t.term_columns.empty())) return {};
+  for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
+    if (auto r = Run(writer_.get(),
+                     std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < ((" +
+                         lowest_id_sql + ") - 1) / " + std::to_string(text_index::kPartitionRows),
+                     {t.name});
+        !r)
+      return std::unexpected(r.error());
+  return {};
+}
+
 // Deletes every event of `t` older than the cutoff, in chunks of one transaction each so that
 // ingest interleaves; the text index of partitions left without rows goes with them.
 Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
@@ -1125,18 +1140,9 @@ Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
     auto n = Run(w, "DELETE FROM " + Quote(t.name) + " WHERE id IN (" + victims + ")",
                  {cutoff_exclusive});
     if (!n) return std::unexpected(n.error());
-    if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty()) && *n > 0) {
-      // The text and term indexes of partitions with no row left.
-      for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
-        if (auto r =
-                Run(w,
-                    std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < " +
-                        "(SELECT (min(id) - 1) / " + std::to_string(text_index::kPartitionRows) +
-                        " FROM " + Quote(t.name) + ")",
-                    {t.name});
-            !r)
-          return std::unexpected(r.error());
-    }
+    if (*n > 0)
+      if (auto r = DropEmptyPartitions(t, "SELECT min(id) FROM " + Quote(t.name)); !r)
+        return std::unexpected(r.error());
     if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
     deleted += static_cast<std::uint64_t>(*n);
     if (*n < kDeleteChunk) return deleted;
@@ -1183,15 +1189,8 @@ Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
                          {});
             !r)
           return std::unexpected(r.error());
-    if (tuning_.full_text && (!t.text_columns.empty() || !t.term_columns.empty()))
-      for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
-        if (auto r = Run(w,
-                         std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < " +
-                             "(SELECT (min(first_id) - 1) / " +
-                             std::to_string(text_index::kPartitionRows) + " FROM " + blocks + ")",
-                         {t.name});
-            !r)
-          return std::unexpected(r.error());
+    if (auto r = DropEmptyPartitions(t, "SELECT min(first_id) FROM " + blocks); !r)
+      return std::unexpected(r.error());
     if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
     deleted += static_cast<std::uint64_t>(n);
   }
