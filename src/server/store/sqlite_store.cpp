@@ -265,6 +265,12 @@ class SqliteStore final : public Store {
   Result<void> CheckLayout();
   Result<std::uint64_t> DeleteBlocksOlderThan(const TableDef& t, std::int64_t cutoff_exclusive);
   Result<void> DropEmptyPartitions(const TableDef& t, const std::string& lowest_id_sql);
+  // The table's highest id (0 when empty); blocks answer from their id ranges.
+  std::string MaxIdSql(const TableDef& t) const {
+    return column_blocks_
+               ? "SELECT coalesce(max(last_id), 0) FROM " + Quote(blocks::BlocksTableName(t.name))
+               : "SELECT coalesce(max(id), 0) FROM " + Quote(t.name);
+  }
   Result<void> LoadTextIndex();
   Result<void> LoadPartition(std::size_t table, std::int64_t part);
   Result<std::vector<std::pair<std::size_t, std::int64_t>>> SealCompletedPartitions();
@@ -828,11 +834,13 @@ Result<void> SqliteStore::LoadTextIndex() {
         return std::unexpected(r.error());
       if (auto r = tx->Commit(); !r) return r;
     }
-    auto max_id = sqlite::QueryInt(w, "SELECT coalesce(max(id), 0) FROM " + Quote(t.name));
+    auto max_id = sqlite::QueryInt(w, MaxIdSql(t));
     if (!max_id) return std::unexpected(max_id.error());
     tw.max_id = *max_id;
     if ((t.text_columns.empty() && t.term_columns.empty()) || tw.max_id == 0) continue;
-    auto min_id = sqlite::QueryInt(w, "SELECT min(id) FROM " + Quote(t.name));
+    auto min_id = sqlite::QueryInt(
+        w, column_blocks_ ? "SELECT min(first_id) FROM " + Quote(blocks::BlocksTableName(t.name))
+                          : "SELECT min(id) FROM " + Quote(t.name));
     auto sealed = sqlite::QueryInt(
         w, "SELECT coalesce(max(part) + 1, 0) FROM text_index_parts WHERE tbl = '" + t.name + "'");
     if (!min_id || !sealed) return Fail("read " + t.name + " partitions");
@@ -919,8 +927,7 @@ Result<void> SqliteStore::SealPartition(std::size_t table, std::int64_t part) {
 // After a rolled-back transaction: its rows are gone, and so must be the ids they took.
 Result<void> SqliteStore::ReloadMaxIds() {
   for (std::size_t i = 0; i < tables_.size(); ++i) {
-    auto max_id = sqlite::QueryInt(writer_.get(),
-                                   "SELECT coalesce(max(id), 0) FROM " + Quote(tables_[i].name));
+    auto max_id = sqlite::QueryInt(writer_.get(), MaxIdSql(tables_[i]));
     if (!max_id) return std::unexpected(max_id.error());
     table_writers_[i].max_id = *max_id;
   }
@@ -1055,7 +1062,11 @@ Result<std::uint64_t> SqliteStore::CountEvents(std::optional<schema::Category> c
   std::uint64_t total = 0;
   for (const TableDef& t : tables_) {
     if (category && *category != t.category) continue;
-    auto n = sqlite::QueryInt(db->get(), "SELECT count(*) FROM " + Quote(t.name));
+    // Blocks: their id ranges, not a walk of every row.
+    auto n = sqlite::QueryInt(
+        db->get(), column_blocks_ ? "SELECT coalesce(sum(last_id - first_id + 1), 0) FROM " +
+                                        Quote(blocks::BlocksTableName(t.name))
+                                  : "SELECT count(*) FROM " + Quote(t.name));
     if (!n) return std::unexpected(n.error());
     total += static_cast<std::uint64_t>(*n);
   }
@@ -1091,7 +1102,7 @@ Result<std::int64_t> SqliteStore::LastEventId(schema::Category category) {
   if (it == tables_.end()) return 0;
   auto db = Reader();
   if (!db) return std::unexpected(db.error());
-  return sqlite::QueryInt(db->get(), "SELECT coalesce(max(id), 0) FROM " + Quote(it->name));
+  return sqlite::QueryInt(db->get(), MaxIdSql(*it));
 }
 
 // ---------------------------------------------------------------- retention
