@@ -1162,9 +1162,9 @@ Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
 
 // The column-block layout's retention: whole blocks whose newest row is older than the cutoff (a
 // block straddling it stays whole), in chunks of one transaction each; never the table's newest
-// block (its last id continues the ids). The unique keys of deleted blocks below the oldest block
-// left go with them (keys of a block deleted out of order stay, pointing at no row), and the text
-// index of partitions left without rows.
+// block (its last id continues the ids). The text index of partitions left without rows goes with
+// each chunk, the unique keys below the oldest block left after the last (keys of a block deleted
+// out of order stay, pointing at no row).
 Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
                                                          std::int64_t cutoff_exclusive) {
   const std::string blocks = Quote(blocks::BlocksTableName(t.name));
@@ -1187,24 +1187,34 @@ Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
     const std::int64_t n = sqlite3_column_int64(rows->get(), 0);
     const std::int64_t block_count = sqlite3_column_int64(rows->get(), 1);
     rows->reset();
-    if (block_count == 0) return deleted;
+    if (block_count == 0) break;
     if (auto r = Run(w, "DELETE FROM " + blocks + " WHERE first_id IN (" + victims + ")",
                      {cutoff_exclusive});
         !r)
       return std::unexpected(r.error());
-    for (const auto* f : t.columns)
-      if (blocks::UniqueKey(*f))
-        if (auto r = Run(w,
-                         "DELETE FROM " + Quote(blocks::KeysTableName(t.name, f->column)) +
-                             " WHERE id < (SELECT min(first_id) FROM " + blocks + ")",
-                         {});
-            !r)
-          return std::unexpected(r.error());
     if (auto r = DropEmptyPartitions(t, "SELECT min(first_id) FROM " + blocks); !r)
       return std::unexpected(r.error());
     if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
     deleted += static_cast<std::uint64_t>(n);
   }
+  if (deleted == 0) return deleted;
+  // The key tables are ordered by key, so removing the ids below the oldest block left reads all
+  // of each once: after the chunks, not per chunk (keys left by a crash in between point at no
+  // row and are skipped by lookups).
+  std::lock_guard lock(writer_mu_);
+  sqlite3* w = writer_.get();
+  auto tx = Transaction::Begin(w);
+  if (!tx) return std::unexpected(tx.error());
+  for (const auto* f : t.columns)
+    if (blocks::UniqueKey(*f))
+      if (auto r = Run(w,
+                       "DELETE FROM " + Quote(blocks::KeysTableName(t.name, f->column)) +
+                           " WHERE id < (SELECT min(first_id) FROM " + blocks + ")",
+                       {});
+          !r)
+        return std::unexpected(r.error());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return deleted;
 }
 
 // A database holds one row layout (Open picks the one it finds): both would hide one another.
