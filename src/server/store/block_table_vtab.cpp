@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <ranges>
 
 #include "server/store/block_table.hpp"
 #include "server/store/json_text.hpp"
@@ -87,14 +88,19 @@ int VtabFail(sqlite3_vtab* vtab, const std::string& message) {
   return SQLITE_ERROR;
 }
 
-// The integer bounds a value gives a column of integers (a superset: SQLite checks again).
-// nullopt when the value sets no bound (text, NULL, blobs compare above or outside integers).
-std::optional<std::int64_t> LowerBound(sqlite3_value* v, bool strict) {
+// An error of the table's block `first_id`: "process block 401: ...".
+int BlockFail(sqlite3_vtab_cursor* base, std::int64_t first_id, const std::string& message) {
+  return VtabFail(base->pVtab,
+                  VtabOf(base).spec->table + " block " + std::to_string(first_id) + ": " + message);
+}
+
+// The integer bounds a value gives a column of integers, > read as >= and < as <= (a superset:
+// SQLite applies the exact test). nullopt when the value sets no bound (text, NULL and blobs
+// compare above or outside integers).
+std::optional<std::int64_t> LowerBound(sqlite3_value* v) {
   switch (sqlite3_value_numeric_type(v)) {
-    case SQLITE_INTEGER: {
-      const std::int64_t n = sqlite3_value_int64(v);
-      return strict ? (n == kMax ? kMax : n + 1) : n;
-    }
+    case SQLITE_INTEGER:
+      return sqlite3_value_int64(v);
     case SQLITE_FLOAT: {
       const double d = sqlite3_value_double(v);
       if (!(d > -9.2e18)) return std::nullopt;
@@ -106,12 +112,10 @@ std::optional<std::int64_t> LowerBound(sqlite3_value* v, bool strict) {
   }
 }
 
-std::optional<std::int64_t> UpperBound(sqlite3_value* v, bool strict) {
+std::optional<std::int64_t> UpperBound(sqlite3_value* v) {
   switch (sqlite3_value_numeric_type(v)) {
-    case SQLITE_INTEGER: {
-      const std::int64_t n = sqlite3_value_int64(v);
-      return strict ? (n == kMin ? kMin : n - 1) : n;
-    }
+    case SQLITE_INTEGER:
+      return sqlite3_value_int64(v);
     case SQLITE_FLOAT: {
       const double d = sqlite3_value_double(v);
       if (!(d < 9.2e18)) return std::nullopt;
@@ -123,12 +127,28 @@ std::optional<std::int64_t> UpperBound(sqlite3_value* v, bool strict) {
   }
 }
 
+// The id a value of an `id =` or `IN` names: an integer, or a real with no fraction; nullopt
+// when no id can equal it.
+std::optional<std::int64_t> ExactId(sqlite3_value* v) {
+  switch (sqlite3_value_numeric_type(v)) {
+    case SQLITE_INTEGER:
+      return sqlite3_value_int64(v);
+    case SQLITE_FLOAT: {
+      const double d = sqlite3_value_double(v);
+      if (d == std::floor(d) && std::abs(d) < 9e18) return static_cast<std::int64_t>(d);
+      return std::nullopt;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
 int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
             char** error) {
   const auto* spec = static_cast<const TableSpec*>(aux);
   std::string declare = "CREATE TABLE x(id INTEGER";
   for (const auto* f : spec->columns)
-    declare += ", " + sqlite::Quote(f->column) + (f->IsInteger() ? " INTEGER" : " TEXT");
+    declare += ", " + sqlite::Quote(f->column) + " " + ColumnType(*f);
   declare += ", extra TEXT)";
   if (int rc = sqlite3_declare_vtab(db, declare.c_str()); rc != SQLITE_OK) return rc;
   if (argc < 2) {
@@ -247,13 +267,11 @@ int TakeBlock(sqlite3_vtab_cursor* base, std::int64_t first_id, std::int64_t las
   const TableSpec& spec = *VtabOf(base).spec;
   c.first_id = first_id;
   auto block = ColumnBlock::Open(data, spec.columns);
-  if (!block)
-    return VtabFail(base->pVtab, spec.table + " block " + std::to_string(first_id) + ": " +
-                                     block.error().message);
+  if (!block) return BlockFail(base, first_id, block.error().message);
   if (last_id - first_id + 1 != static_cast<std::int64_t>(block->rows()))
-    return VtabFail(base->pVtab, spec.table + " block " + std::to_string(first_id) + ": holds " +
-                                     std::to_string(block->rows()) + " rows, not ids " +
-                                     std::to_string(first_id) + ".." + std::to_string(last_id));
+    return BlockFail(base, first_id,
+                     "holds " + std::to_string(block->rows()) + " rows, not ids " +
+                         std::to_string(first_id) + ".." + std::to_string(last_id));
   c.block = std::make_shared<ColumnBlock>(std::move(*block));
   c.rows = last_id - first_id + 1;
   c.in_block = true;
@@ -307,11 +325,11 @@ bool RowInBounds(sqlite3_vtab_cursor* base, int& rc) {
   Cursor& c = CursorOf(base);
   const std::int64_t id = c.first_id + c.row;
   if (id < c.id_lower || id > c.id_upper) return false;
-  if (c.ts_lower == kMin && c.ts_upper == kMax) return true;
+  // No time bounds, or no block data (a query of ids alone has no timestamp constraint).
+  if ((c.ts_lower == kMin && c.ts_upper == kMax) || !c.block) return true;
   const auto column = static_cast<std::size_t>(VtabOf(base).spec->timestamp_column);
   if (auto loaded = c.block->Load(column); !loaded) {
-    rc = VtabFail(base->pVtab, VtabOf(base).spec->table + " block " + std::to_string(c.first_id) +
-                                   ": " + loaded.error().message);
+    rc = BlockFail(base, c.first_id, loaded.error().message);
     return false;
   }
   const BlockValue ts = c.block->Value(static_cast<std::size_t>(c.row), column);
@@ -441,27 +459,15 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
   auto next = [&]() -> sqlite3_value* { return argument < argc ? argv[argument++] : nullptr; };
   if (plan & kIdEq) {
     c.ids.emplace();
-    if (auto v = next(); v && sqlite3_value_numeric_type(v) == SQLITE_INTEGER)
-      c.ids->push_back(sqlite3_value_int64(v));
-    else if (v && sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
-      const double d = sqlite3_value_double(v);
-      if (d == std::floor(d) && std::abs(d) < 9e18) c.ids->push_back(static_cast<std::int64_t>(d));
-    }
+    if (auto id = ExactId(next())) c.ids->push_back(*id);
   }
   if (plan & kIdIn) {
     c.ids.emplace();
     sqlite3_value* list = next();
     sqlite3_value* v = nullptr;
     int rc = sqlite3_vtab_in_first(list, &v);
-    for (; rc == SQLITE_OK && v; rc = sqlite3_vtab_in_next(list, &v)) {
-      if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) {
-        c.ids->push_back(sqlite3_value_int64(v));
-      } else if (sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
-        const double d = sqlite3_value_double(v);
-        if (d == std::floor(d) && std::abs(d) < 9e18)
-          c.ids->push_back(static_cast<std::int64_t>(d));
-      }
-    }
+    for (; rc == SQLITE_OK && v; rc = sqlite3_vtab_in_next(list, &v))
+      if (auto id = ExactId(v)) c.ids->push_back(*id);
     if (rc != SQLITE_OK && rc != SQLITE_DONE) return VtabFail(base->pVtab, "reading an IN list");
   }
   if (c.ids) {
@@ -469,15 +475,14 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
     c.ids->erase(std::unique(c.ids->begin(), c.ids->end()), c.ids->end());
     if (c.descending) std::ranges::reverse(*c.ids);
   }
-  // Bounds: > is read as >= and < as <= (a superset; SQLite applies the exact test).
   if (plan & kIdLower)
-    if (auto b = LowerBound(next(), false)) c.id_lower = *b;
+    if (auto b = LowerBound(next())) c.id_lower = *b;
   if (plan & kIdUpper)
-    if (auto b = UpperBound(next(), false)) c.id_upper = *b;
+    if (auto b = UpperBound(next())) c.id_upper = *b;
   if (plan & kTsLower)
-    if (auto b = LowerBound(next(), false)) c.ts_lower = *b;
+    if (auto b = LowerBound(next())) c.ts_lower = *b;
   if (plan & kTsUpper)
-    if (auto b = UpperBound(next(), false)) c.ts_upper = *b;
+    if (auto b = UpperBound(next())) c.ts_upper = *b;
   if (plan & kKeyEq) {
     auto ids = KeyIds(base, (plan >> 9) & 15, next());
     if (!ids) return VtabFail(base->pVtab, ids.error().message);
@@ -555,14 +560,7 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
       sqlite3_result_null(context);
       return SQLITE_OK;
     }
-    c.text.assign("{");
-    for (const auto& [key, value] : extra) {
-      if (c.text.size() > 1) c.text += ',';
-      json::AppendString(c.text, key);
-      c.text += ':';
-      json::AppendString(c.text, value);
-    }
-    c.text += '}';
+    json::SetStringObject(c.text, extra);  // stored sorted by key, as the row layout writes it
     sqlite3_result_text(context, c.text.data(), static_cast<int>(c.text.size()), SQLITE_TRANSIENT);
     return SQLITE_OK;
   }
@@ -574,12 +572,9 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
   } else if (const auto* b = std::get_if<bool>(&v)) {
     sqlite3_result_int(context, *b ? 1 : 0);
   } else if (const auto* list = std::get_if<ListRef>(&v)) {
-    c.text.assign("[");
-    for (std::uint32_t i = 0; i < list->count; ++i) {
-      if (i > 0) c.text += ',';
-      json::AppendString(c.text, c.block->ListItem(list->first + i));
-    }
-    c.text += ']';
+    json::SetStringArray(
+        c.text, std::views::iota(list->first, list->first + list->count) |
+                    std::views::transform([&](std::uint32_t i) { return c.block->ListItem(i); }));
     sqlite3_result_text(context, c.text.data(), static_cast<int>(c.text.size()), SQLITE_TRANSIENT);
   } else {
     sqlite3_result_null(context);

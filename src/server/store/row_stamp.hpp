@@ -14,6 +14,12 @@ struct RowStamp {
   std::int64_t now_ns = 0;     // the commit time
 };
 
+// The SQL type of field `f`'s column in an event table, whatever the layout: integers (also
+// timestamps and bools), else text (strings, and lists as JSON arrays).
+inline const char* ColumnType(const schema::FieldDef& f) {
+  return f.IsInteger() ? "INTEGER" : "TEXT";
+}
+
 // The value the store keeps for field `f` of `event`.
 inline schema::FieldValue StampedValue(const v1::Event& event, const schema::FieldDef& f,
                                        const RowStamp& stamp) {

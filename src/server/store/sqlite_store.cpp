@@ -52,10 +52,6 @@ struct TableDef {
   std::vector<std::size_t> term_columns;  // ... of term-indexed fields
 };
 
-std::string SqlType(const schema::FieldDef& f) {
-  return f.IsInteger() ? "INTEGER" : "TEXT";  // strings, and lists as JSON arrays
-}
-
 // The secondary B-tree indexes, as column lists; one is created where the table has every column
 // (and, when `only` is set, only on that table). Each index costs ingest time, so the list is what
 // hunts and the API need: time ranges, one host's timeline, a process's activity, lineage. Hashes,
@@ -355,6 +351,11 @@ Result<void> SqliteStore::Open() {
       -1);
   if (!layout) return std::unexpected(layout.error());
   column_blocks_ = *layout < 0 ? options_.column_blocks : *layout == 1;
+  if (options_.column_blocks && !column_blocks_)  // asked for, but not a new database
+    std::fprintf(stderr,
+                 "vigil-server: %s keeps its events as rows; the column-block layout applies to "
+                 "new databases only\n",
+                 path.c_str());
   if (auto r = CreateSchema(); !r) return Fail(path + ": " + r.error().message);
   if (auto r = PrepareWriters(); !r) return r;
   if (!tuning_.full_text) return {};
@@ -400,7 +401,7 @@ Result<void> SqliteStore::CreateSchema() {
   for (const TableDef& t : tables_) {
     if (column_blocks_) break;  // no row tables, no B-tree indexes
     std::string create = "CREATE TABLE IF NOT EXISTS " + Quote(t.name) + " (id INTEGER PRIMARY KEY";
-    for (const auto* f : t.columns) create += ", " + Quote(f->column) + " " + SqlType(*f);
+    for (const auto* f : t.columns) create += ", " + Quote(f->column) + " " + ColumnType(*f);
     create += ", extra TEXT)";
     if (auto r = Exec(w, create); !r) return r;
 
@@ -411,7 +412,7 @@ Result<void> SqliteStore::CreateSchema() {
     for (const auto* f : t.columns) {
       if (have.contains(f->column)) continue;
       if (auto r = Exec(w, "ALTER TABLE " + Quote(t.name) + " ADD COLUMN " + Quote(f->column) +
-                               " " + SqlType(*f));
+                               " " + ColumnType(*f));
           !r)
         return r;
     }
@@ -739,36 +740,21 @@ Result<std::int64_t> SqliteStore::InsertRow(std::size_t table, const v1::Event& 
       case 3:
         sqlite3_bind_int(s, index, std::get<3>(v) ? 1 : 0);
         break;
-      case 4: {
-        std::string& json = tw.json[c];
-        json.assign("[");
-        for (const std::string& item : *std::get<4>(v)) {
-          if (json.size() > 1) json += ',';
-          json::AppendString(json, item);
-        }
-        json += ']';
-        BindText(s, index, json);
+      case 4:
+        json::SetStringArray(tw.json[c], *std::get<4>(v));
+        BindText(s, index, tw.json[c]);
         break;
-      }
     }
   }
   const int extra_index = static_cast<int>(t.columns.size()) + 1;
   if (event.extra().empty()) {
     sqlite3_bind_null(s, extra_index);
   } else {
-    extra_json_.assign("{");
     // Sorted keys: the same map always gives the same text.
-    std::vector<const google::protobuf::MapPair<std::string, std::string>*> members;
-    members.reserve(event.extra().size());
-    for (const auto& kv : event.extra()) members.push_back(&kv);
-    std::ranges::sort(members, [](auto* a, auto* b) { return a->first < b->first; });
-    for (const auto* kv : members) {
-      if (extra_json_.size() > 1) extra_json_ += ',';
-      json::AppendString(extra_json_, kv->first);
-      extra_json_ += ':';
-      json::AppendString(extra_json_, kv->second);
-    }
-    extra_json_ += '}';
+    std::vector<std::pair<std::string_view, std::string_view>> members(event.extra().begin(),
+                                                                       event.extra().end());
+    std::ranges::sort(members);
+    json::SetStringObject(extra_json_, members);
     BindText(s, extra_index, extra_json_);
   }
   int rc = sqlite3_step(s);
