@@ -27,13 +27,14 @@ namespace vigil::store::blocks {
 std::vector<const schema::FieldDef*> TableColumns(schema::Category category);
 // The table holding the blocks of event table `table`: "<table>_blocks".
 std::string BlocksTableName(std::string_view table);
-// Keys of one process each that are looked up one at a time (lineage, sequences:
-// process.entity_id, process.parent.entity_id). Each table that has one keeps it in a narrow
-// B-tree, `<table>_<column>_keys (key, id)`: one seek per lookup, where term postings would walk
-// every partition (docs/store.md, *Rows as column blocks*).
-bool UniqueKey(const schema::FieldDef& f);
-std::string KeysTableName(std::string_view table, std::string_view column);
-// CREATE TABLE IF NOT EXISTS of every category's blocks table and unique-key tables.
+// Keys that select a few rows of a large table, which the row layout keeps in B-tree indexes
+// (process.entity_id, process.parent.entity_id, host.id): a block store keeps them in its term
+// postings instead (text_index.hpp), which cost a hash lookup per row to build where a B-tree
+// rewrote its hot pages at every commit (docs/store.md, *Rows as column blocks*). The tables
+// answer an equality on one of them from the postings (block_table_vtab.hpp).
+bool TermKey(const schema::FieldDef& f);
+// CREATE TABLE IF NOT EXISTS of every category's blocks table (and DROP of the unique-key tables
+// of the first block stores, which the term postings replace).
 std::string CreateSql();
 
 // Appends events to the blocks tables of one writer connection: rows are buffered per table and
@@ -48,8 +49,7 @@ class BlockTablesWriter {
   // Creates the blocks tables when missing and continues each table's ids after its last block.
   static Result<BlockTablesWriter> Open(sqlite3* db, int zstd_level = 1);
 
-  // Buffers the event in its table's open block and writes its unique keys; nullopt when it has
-  // no known category.
+  // Buffers the event in its table's open block; nullopt when it has no known category.
   Result<std::optional<Row>> Add(const v1::Event& event, const RowStamp& stamp);
   // Writes every non-empty open block. On error the caller rolls its transaction back and calls
   // Discard().
@@ -68,7 +68,6 @@ class BlockTablesWriter {
     std::unique_ptr<ColumnBlockWriter> block;  // this transaction's rows
     std::int64_t next_id = 1, block_first = 1;
     sqlite::StmtPtr insert;
-    std::vector<std::pair<std::uint16_t, sqlite::StmtPtr>> key_inserts;  // field id, INSERT
   };
   Result<void> ContinueIds(Table& t);
 

@@ -11,6 +11,7 @@
 
 #include "server/store/block_table.hpp"
 #include "server/store/json_text.hpp"
+#include "server/store/text_index_vtab.hpp"
 
 namespace vigil::store::blocks {
 namespace {
@@ -23,8 +24,8 @@ struct TableSpec {
   std::string table;  // the event table, e.g. "process"
   std::vector<const schema::FieldDef*> columns;
   int timestamp_column = -1;  // position of @timestamp in columns
-  // The unique keys (block_table.hpp): position in columns, and the table of (key, id).
-  std::vector<std::pair<int, std::string>> unique_keys;
+  // The term keys (block_table.hpp): their positions in columns.
+  std::vector<int> term_keys;
 };
 
 // Column numbers of the declared table: 0 id, 1..n the fields, n+1 extra.
@@ -44,8 +45,16 @@ struct BlockVtab {
   };
   std::vector<Cached> cache;
   std::uint64_t clock = 0;
-  sqlite::StmtPtr fetch;                     // a block's data by first_id
-  std::vector<sqlite::StmtPtr> key_lookups;  // per unique key: its ids by key (when it exists)
+  sqlite::StmtPtr fetch;  // a block's data by first_id
+  // Statements of closed cursors, for the next ones (SQLite opens a cursor per execution of a
+  // statement: preparing them anew made a lookup cost as much as its reading).
+  struct Statements {
+    sqlite::StmtPtr ascending, descending_range, point;
+  };
+  std::vector<Statements> idle;
+  // Per term key: whether the database's term postings cover it (read once), and its lookups.
+  std::optional<std::vector<bool>> indexed_keys;
+  std::vector<std::unique_ptr<text_index::TermLookup>> term_lookups;
 };
 constexpr std::size_t kCachedBlocks = 16;
 
@@ -59,14 +68,15 @@ enum PlanBit : int {
   kTsUpper = 32,  // timestamp < or <= argument
   kDescending = 64,
   kIdsOnly = 128,  // the query reads no column but id: block data is never read
-  kKeyEq = 256,    // argument (after the others): a unique key's value; which key: bits 9..12
+  kKeyEq = 256,    // argument (after the others): a term key's value; which key: bits 9..12
 };
 
 struct Cursor {
   sqlite3_vtab_cursor base{};
-  sqlite::StmtPtr ascending, descending_range;  // blocks in id order, for scans and ranges
-  sqlite3_stmt* range = nullptr;                // the one of the two in use
-  sqlite::StmtPtr point;                        // the block holding one id, for IN
+  // ascending, descending_range: blocks in id order, for scans and ranges; point: the block
+  // holding one id, for IN
+  BlockVtab::Statements statements;
+  sqlite3_stmt* range = nullptr;  // the one of the two range statements in use
   bool descending = false, eof = true;
   std::int64_t id_lower = kMin, id_upper = kMax, ts_lower = kMin, ts_upper = kMax;
   std::optional<std::vector<std::int64_t>> ids;  // IN / = lists, sorted in output order
@@ -204,8 +214,8 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
     for (int i = 0; i < info->nConstraint && key_constraint < 0; ++i) {
       const auto& c = info->aConstraint[i];
       if (!c.usable || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
-      for (std::size_t k = 0; k < spec.unique_keys.size(); ++k)
-        if (c.iColumn == spec.unique_keys[k].first + 1) {
+      for (std::size_t k = 0; k < spec.term_keys.size(); ++k)
+        if (c.iColumn == spec.term_keys[k] + 1) {
           key_constraint = i;
           key = static_cast<int>(k);
         }
@@ -250,13 +260,24 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
   return SQLITE_OK;
 }
 
-int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
-  *out = &std::make_unique<Cursor>().release()->base;
+int Open(sqlite3_vtab* base, sqlite3_vtab_cursor** out) {
+  auto cursor = std::make_unique<Cursor>();
+  auto& idle = reinterpret_cast<BlockVtab*>(base)->idle;
+  if (!idle.empty()) {
+    cursor->statements = std::move(idle.back());
+    idle.pop_back();
+  }
+  *out = &cursor.release()->base;
   return SQLITE_OK;
 }
 
-int Close(sqlite3_vtab_cursor* cursor) {
-  std::unique_ptr<Cursor>(&CursorOf(cursor));
+int Close(sqlite3_vtab_cursor* base) {
+  std::unique_ptr<Cursor> cursor(&CursorOf(base));
+  for (auto* s : {&cursor->statements.ascending, &cursor->statements.descending_range,
+                  &cursor->statements.point})
+    if (*s) sqlite3_reset(s->get());
+  auto& idle = VtabOf(base).idle;
+  if (idle.size() < 8) idle.push_back(std::move(cursor->statements));
   return SQLITE_OK;
 }
 
@@ -345,7 +366,7 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
     for (; c.next_id < c.ids->size(); ++c.next_id) {
       const std::int64_t id = (*c.ids)[c.next_id];
       if (!c.in_block || id < c.first_id || id >= c.first_id + c.rows) {
-        sqlite3_stmt* s = c.point.get();
+        sqlite3_stmt* s = c.statements.point.get();
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, id);
         const int step = sqlite3_step(s);
@@ -354,6 +375,13 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
         const std::int64_t first_id = sqlite3_column_int64(s, 0);
         const std::int64_t last_id = sqlite3_column_int64(s, 1);
         if (last_id < id) continue;  // past the block's last id: no such row
+        if (sqlite3_column_int64(s, 4) < c.ts_lower || sqlite3_column_int64(s, 3) > c.ts_upper) {
+          // No row of the block is in the time range: skip its ids without reading it.
+          while (c.next_id + 1 < c.ids->size() && (*c.ids)[c.next_id + 1] >= first_id &&
+                 (*c.ids)[c.next_id + 1] <= last_id)
+            ++c.next_id;
+          continue;
+        }
         if (c.ids_only)
           c.first_id = first_id, c.rows = last_id - first_id + 1, c.in_block = true;
         else if ((rc = TakeCachedBlock(base, first_id, last_id, sqlite3_column_int64(s, 2))) !=
@@ -408,36 +436,49 @@ int Advance(sqlite3_vtab_cursor* base, bool first) {
   }
 }
 
-// The ids of the rows whose unique key `key` equals `value`, ascending; nullopt when the database
-// has no table of that key (written before it had one): then the scan reads every block.
+// Whether the database's term postings cover each term key of the table: the layout the store
+// recorded for the table (text_index_layout) lists its term columns.
+std::vector<bool> IndexedKeys(const BlockVtab& vtab) {
+  const TableSpec& spec = *vtab.spec;
+  std::vector<bool> indexed(spec.term_keys.size(), false);
+  if (vtab.schema != "\"main\"") return indexed;  // the postings are the main database's
+  auto layout = sqlite::Prepare(vtab.db, "SELECT columns FROM text_index_layout WHERE tbl = ?");
+  if (!layout) return indexed;  // a database without postings
+  sqlite::BindText(layout->get(), 1, spec.table);
+  if (sqlite3_step(layout->get()) != SQLITE_ROW) return indexed;
+  const std::string columns(sqlite::ColumnText(layout->get(), 0));
+  const std::size_t terms = columns.find(" terms:");
+  if (terms == std::string::npos) return indexed;
+  const std::string listed = "," + columns.substr(terms + 7);  // ",a,b,"
+  for (std::size_t k = 0; k < spec.term_keys.size(); ++k)
+    indexed[k] = listed.find("," + std::string(spec.columns[spec.term_keys[k]]->column) + ",") !=
+                 std::string::npos;
+  return indexed;
+}
+
+// The ids of the rows whose term key `key` may equal `value` (a superset: SQLite tests every row
+// it gets), ascending; nullopt when the database keeps no postings of that column (a store
+// without postings): then the scan reads every block.
 Result<std::optional<std::vector<std::int64_t>>> KeyIds(sqlite3_vtab_cursor* base, int key,
                                                         sqlite3_value* value) {
   BlockVtab& vtab = VtabOf(base);
   const auto k = static_cast<std::size_t>(key);
-  if (k >= vtab.spec->unique_keys.size()) return Fail("no unique key " + std::to_string(key));
-  vtab.key_lookups.resize(vtab.spec->unique_keys.size());
-  if (!vtab.key_lookups[k]) {
-    auto exists = sqlite::Prepare(vtab.db, "SELECT 1 FROM " + vtab.schema +
-                                               ".sqlite_master WHERE type = 'table' AND name = ?");
-    if (!exists) return std::unexpected(exists.error());
-    sqlite::BindText(exists->get(), 1, vtab.spec->unique_keys[k].second);
-    if (sqlite3_step(exists->get()) != SQLITE_ROW) return std::nullopt;
-    auto lookup = sqlite::Prepare(vtab.db, "SELECT id FROM " + vtab.schema + "." +
-                                               sqlite::Quote(vtab.spec->unique_keys[k].second) +
-                                               " WHERE key = ? ORDER BY id");
-    if (!lookup) return std::unexpected(lookup.error());
-    vtab.key_lookups[k] = std::move(*lookup);
-  }
+  if (k >= vtab.spec->term_keys.size()) return Fail("no term key " + std::to_string(key));
+  if (!vtab.indexed_keys) vtab.indexed_keys = IndexedKeys(vtab);
+  if (!(*vtab.indexed_keys)[k]) return std::nullopt;
   std::vector<std::int64_t> ids;
   if (!value || sqlite3_value_type(value) == SQLITE_NULL) return ids;  // = NULL matches nothing
-  sqlite3_stmt* s = vtab.key_lookups[k].get();
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
-  sqlite3_bind_text(s, 1, text ? text : "", sqlite3_value_bytes(value), SQLITE_TRANSIENT);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(sqlite3_column_int64(s, 0));
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return sqlite::DbFail(vtab.db, "read " + vtab.spec->unique_keys[k].second);
-  return ids;
+  const std::string wanted(text ? text : "", static_cast<std::size_t>(sqlite3_value_bytes(value)));
+  vtab.term_lookups.resize(vtab.spec->term_keys.size());
+  if (!vtab.term_lookups[k])
+    vtab.term_lookups[k] = std::make_unique<text_index::TermLookup>(
+        vtab.db, vtab.spec->table, std::string(vtab.spec->columns[vtab.spec->term_keys[k]]->column),
+        "SELECT (SELECT first_id FROM " + vtab.blocks + " ORDER BY first_id LIMIT 1), (SELECT " +
+            "last_id FROM " + vtab.blocks + " ORDER BY first_id DESC LIMIT 1)");
+  auto candidates = vtab.term_lookups[k]->Find(wanted);
+  if (!candidates) return std::unexpected(candidates.error());
+  return std::move(*candidates);
 }
 
 int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_value** argv) {
@@ -493,12 +534,12 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
   }
 
   if (c.ids) {
-    if (!c.point) {
-      auto point =
-          sqlite::Prepare(vtab.db, "SELECT first_id, last_id, length(data) FROM " + vtab.blocks +
-                                       " WHERE first_id <= ?1 ORDER BY first_id DESC LIMIT 1");
+    if (!c.statements.point) {
+      auto point = sqlite::Prepare(
+          vtab.db, "SELECT first_id, last_id, length(data), min_ts, max_ts FROM " + vtab.blocks +
+                       " WHERE first_id <= ?1 ORDER BY first_id DESC LIMIT 1");
       if (!point) return VtabFail(base->pVtab, point.error().message);
-      c.point = std::move(*point);
+      c.statements.point = std::move(*point);
     }
   } else {
     // ?1..?2: ids; ?3..?4: timestamps; ?5: 1 when only ids are read. The first block is the one
@@ -516,7 +557,7 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
       stmt = std::move(*range);
       return SQLITE_OK;
     };
-    sqlite::StmtPtr& stmt = c.descending ? c.descending_range : c.ascending;
+    sqlite::StmtPtr& stmt = c.descending ? c.statements.descending_range : c.statements.ascending;
     if (int rc = prepare(stmt, c.descending ? "DESC" : "ASC"); rc != SQLITE_OK) return rc;
     c.range = stmt.get();
     sqlite3_stmt* s = c.range;
@@ -615,9 +656,7 @@ Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix) {
         spec->timestamp_column = static_cast<int>(i);
     if (spec->timestamp_column < 0) return Fail(spec->table + " has no @timestamp column");
     for (std::size_t i = 0; i < spec->columns.size(); ++i)
-      if (UniqueKey(*spec->columns[i]))
-        spec->unique_keys.emplace_back(static_cast<int>(i),
-                                       KeysTableName(spec->table, spec->columns[i]->column));
+      if (TermKey(*spec->columns[i])) spec->term_keys.push_back(static_cast<int>(i));
     const std::string name = std::string(prefix) + spec->table;
     // SQLite owns the spec from here: freed when the module is replaced or the connection closes.
     if (sqlite3_create_module_v2(db, name.c_str(), &kModule, spec.release(), [](void* p) {

@@ -12,12 +12,9 @@ std::vector<const schema::FieldDef*> TableColumns(schema::Category category) {
 
 std::string BlocksTableName(std::string_view table) { return std::string(table) + "_blocks"; }
 
-bool UniqueKey(const schema::FieldDef& f) {
-  return f.id == schema::field::kProcessEntityId || f.id == schema::field::kProcessParentEntityId;
-}
-
-std::string KeysTableName(std::string_view table, std::string_view column) {
-  return std::string(table) + "_" + std::string(column) + "_keys";
+bool TermKey(const schema::FieldDef& f) {
+  return f.id == schema::field::kProcessEntityId || f.id == schema::field::kProcessParentEntityId ||
+         f.id == schema::field::kHostId;
 }
 
 std::string CreateSql() {
@@ -27,9 +24,10 @@ std::string CreateSql() {
            " (first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL, min_ts INTEGER NOT NULL, "
            "max_ts INTEGER NOT NULL, data BLOB NOT NULL);\n";
     for (const auto* f : TableColumns(c.category))
-      if (UniqueKey(*f))
-        sql += "CREATE TABLE IF NOT EXISTS " + sqlite::Quote(KeysTableName(c.name, f->column)) +
-               " (key TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (key, id)) WITHOUT ROWID;\n";
+      if (f->id == schema::field::kProcessEntityId ||
+          f->id == schema::field::kProcessParentEntityId)
+        sql += "DROP TABLE IF EXISTS " +
+               sqlite::Quote(std::string(c.name) + "_" + std::string(f->column) + "_keys") + ";\n";
   }
   return sql;
 }
@@ -48,13 +46,6 @@ Result<BlockTablesWriter> BlockTablesWriter::Open(sqlite3* db, int zstd_level) {
     auto insert = sqlite::Prepare(db, "INSERT INTO " + blocks + " VALUES (?, ?, ?, ?, ?)");
     if (!insert) return std::unexpected(insert.error());
     t.insert = std::move(*insert);
-    for (const auto* f : TableColumns(c.category)) {
-      if (!UniqueKey(*f)) continue;
-      auto key = sqlite::Prepare(
-          db, "INSERT INTO " + sqlite::Quote(KeysTableName(c.name, f->column)) + " VALUES (?, ?)");
-      if (!key) return std::unexpected(key.error());
-      t.key_inserts.emplace_back(f->id, std::move(*key));
-    }
     w.tables_.push_back(std::move(t));
   }
   return w;
@@ -67,16 +58,6 @@ Result<std::optional<BlockTablesWriter::Row>> BlockTablesWriter::Add(const v1::E
   const auto table = static_cast<std::size_t>(*category);
   Table& t = tables_[table];
   const std::int64_t id = t.next_id;
-  for (auto& [field, insert] : t.key_inserts) {
-    const schema::FieldValue v = schema::Get(event, field);
-    const auto* key = std::get_if<std::string_view>(&v);
-    if (!key) continue;
-    sqlite::BindText(insert.get(), 1, *key);
-    sqlite3_bind_int64(insert.get(), 2, id);
-    const int rc = sqlite3_step(insert.get());
-    sqlite3_reset(insert.get());
-    if (rc != SQLITE_DONE) return sqlite::DbFail(db_, "insert into the keys of " + t.name);
-  }
   t.block->Add(event, stamp);
   ++t.next_id;
   return Row{table, id};

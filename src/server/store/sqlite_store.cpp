@@ -71,14 +71,17 @@ constexpr std::array<IndexDef, 5> kIndexes{{
 constexpr std::array<std::string_view, 5> kRetiredIndexColumns{
     "process_hash_sha256", "file_hash_sha256", "source_ip", "destination_ip", "dns_question_name"};
 
-std::vector<TableDef> BuildTables() {
+// column_blocks: the block layout, whose term postings also hold the keys the row layout keeps
+// in B-tree indexes (blocks::TermKey).
+std::vector<TableDef> BuildTables(bool column_blocks) {
   std::vector<TableDef> tables;
   for (const auto& c : schema::Categories()) {
     TableDef t{c.category, std::string(c.name), {}, {}, {}};
     for (const auto& f : schema::Fields()) {
       if (!f.In(c.category)) continue;
       if (text_index::Indexed(f, c.category)) t.text_columns.push_back(t.columns.size());
-      if (text_index::TermIndexed(f, c.category)) t.term_columns.push_back(t.columns.size());
+      if (text_index::TermIndexed(f, c.category) || (column_blocks && blocks::TermKey(f)))
+        t.term_columns.push_back(t.columns.size());
       t.columns.push_back(&f);
     }
     tables.push_back(std::move(t));
@@ -205,7 +208,7 @@ class SqliteStore final : public Store {
   SqliteStore(SqliteOptions options, SqliteTuning tuning, StoreLimits limits)
       : options_(std::move(options)),
         tuning_(tuning),
-        tables_(BuildTables()),
+        tables_(BuildTables(false)),
         free_space_(options_.path.parent_path().empty() ? "." : options_.path.parent_path(),
                     limits.min_free_bytes) {}
 
@@ -351,6 +354,7 @@ Result<void> SqliteStore::Open() {
       -1);
   if (!layout) return std::unexpected(layout.error());
   column_blocks_ = *layout < 0 ? options_.column_blocks : *layout == 1;
+  tables_ = BuildTables(column_blocks_);
   if (options_.column_blocks && !column_blocks_)  // asked for, but not a new database
     std::fprintf(stderr,
                  "vigil-server: %s keeps its events as rows; the column-block layout applies to "
@@ -1148,9 +1152,8 @@ Result<std::uint64_t> SqliteStore::DeleteOlderThan(const TableDef& t,
 
 // The column-block layout's retention: whole blocks whose newest row is older than the cutoff (a
 // block straddling it stays whole), in chunks of one transaction each; never the table's newest
-// block (its last id continues the ids). The text index of partitions left without rows goes with
-// each chunk, the unique keys below the oldest block left after the last (keys of a block deleted
-// out of order stay, pointing at no row).
+// block (its last id continues the ids). The postings of partitions left without rows go with
+// each chunk (those of a block deleted out of order stay, pointing at no row).
 Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
                                                          std::int64_t cutoff_exclusive) {
   const std::string blocks = Quote(blocks::BlocksTableName(t.name));
@@ -1183,23 +1186,6 @@ Result<std::uint64_t> SqliteStore::DeleteBlocksOlderThan(const TableDef& t,
     if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
     deleted += static_cast<std::uint64_t>(n);
   }
-  if (deleted == 0) return deleted;
-  // The key tables are ordered by key, so removing the ids below the oldest block left reads all
-  // of each once: after the chunks, not per chunk (keys left by a crash in between point at no
-  // row and are skipped by lookups).
-  std::lock_guard lock(writer_mu_);
-  sqlite3* w = writer_.get();
-  auto tx = Transaction::Begin(w);
-  if (!tx) return std::unexpected(tx.error());
-  for (const auto* f : t.columns)
-    if (blocks::UniqueKey(*f))
-      if (auto r = Run(w,
-                       "DELETE FROM " + Quote(blocks::KeysTableName(t.name, f->column)) +
-                           " WHERE id < (SELECT min(first_id) FROM " + blocks + ")",
-                       {});
-          !r)
-        return std::unexpected(r.error());
-  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
   return deleted;
 }
 

@@ -138,9 +138,15 @@ void TermBuilder::Add(std::uint16_t offset, std::string_view value) {
   thread_local std::string lower;
   lower.assign(value);
   for (char& c : lower) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
-  if (ordinal_offsets_.empty()) ordinal_offsets_.reserve(kPartitionRows);
+  if (ordinal_offsets_.empty()) {
+    ordinal_offsets_.reserve(kPartitionRows);
+    previous_entry_.reserve(kPartitionRows);
+  }
   bool inserted = false;
   const std::uint32_t ordinal = terms_.Intern(lower, inserted);
+  if (inserted) last_entry_.push_back(kNone);
+  previous_entry_.push_back(last_entry_[ordinal]);
+  last_entry_[ordinal] = static_cast<std::uint32_t>(ordinal_offsets_.size());
   ordinal_offsets_.push_back(ordinal << 16 | offset);
 }
 
@@ -154,18 +160,26 @@ bool TermWanted(const TermQuery& q, std::string_view term) {
 void TermBuilder::Clear() {
   terms_.Clear();
   ordinal_offsets_.clear();
+  previous_entry_.clear();
+  last_entry_.clear();
 }
 
 void TermBuilder::Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const {
+  if (query.prefixes.empty()) {  // each value's own rows, newest first
+    const std::size_t before = offsets.size();
+    for (const auto& term : query.exact)
+      if (auto ordinal = terms_.Find(term))
+        for (std::uint32_t e = last_entry_[*ordinal]; e != kNone; e = previous_entry_[e])
+          offsets.push_back(static_cast<std::uint16_t>(ordinal_offsets_[e]));
+    const auto first = offsets.begin() + static_cast<std::ptrdiff_t>(before);
+    std::sort(first, offsets.end());
+    offsets.erase(std::unique(first, offsets.end()), offsets.end());  // offsets a rollback reused
+    return;
+  }
   std::vector<bool> wanted(terms_.size());
   bool any = false;
-  if (query.prefixes.empty()) {
-    for (const auto& term : query.exact)
-      if (auto ordinal = terms_.Find(term)) wanted[*ordinal] = any = true;
-  } else {
-    for (std::uint32_t o = 0; o < terms_.size(); ++o)
-      if (TermWanted(query, terms_.At(o))) wanted[o] = any = true;
-  }
+  for (std::uint32_t o = 0; o < terms_.size(); ++o)
+    if (TermWanted(query, terms_.At(o))) wanted[o] = any = true;
   if (!any) return;
   for (std::uint32_t entry : ordinal_offsets_)  // in offset order already
     if (wanted[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));

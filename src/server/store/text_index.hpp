@@ -126,6 +126,11 @@ class TermBuilder {
  private:
   Dictionary terms_;                            // lowercased values
   std::vector<std::uint32_t> ordinal_offsets_;  // (ordinal << 16) | offset, for each row
+  // Exact lookups walk a value's rows only (keys such as entity ids have a few rows each in a
+  // partition of 65,536): per entry the previous entry of its value, per value its last entry
+  // (kNone: none).
+  static constexpr std::uint32_t kNone = 0xffffffff;
+  std::vector<std::uint32_t> previous_entry_, last_entry_;
 };
 
 // Offsets matching `query` in the term blocks of one sealed partition: `at_or_before(term)` is the

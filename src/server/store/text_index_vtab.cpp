@@ -41,37 +41,51 @@ struct PartitionMatcher {
       live;
 };
 
-// The candidate ids of `table` over all its partitions, ascending.
+// The candidate ids of `table` over all its partitions, ascending. `st` keeps the statements
+// for the next walk of the same table, column and matcher.
 Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
-                                       const std::string& column, const PartitionMatcher& m) {
+                                       const std::string& column, const PartitionMatcher& m,
+                                       WalkStatements& st) {
   if (!IsIdentifier(table) || !IsIdentifier(column))
     return Fail("table and column must be plain names, got '" + table + "', '" + column + "'");
   std::vector<std::int64_t> ids;
-  // Two subqueries, each one seek (a lone min() or max() is one too, but not on a virtual table:
-  // the column-block tables, block_table_vtab.hpp, take ORDER BY id and read no row data).
-  auto range = Bound(db, "SELECT (SELECT id FROM \"" + table +
-                             "\" ORDER BY id LIMIT 1), (SELECT id FROM \"" + table +
-                             "\" ORDER BY id DESC LIMIT 1)");
-  if (!range) return std::unexpected(range.error());
-  if (sqlite3_step(range->get()) != SQLITE_ROW ||
-      sqlite3_column_type(range->get(), 0) == SQLITE_NULL)
-    return ids;
-  const std::int64_t min_id = sqlite3_column_int64(range->get(), 0);
-  const std::int64_t max_id = sqlite3_column_int64(range->get(), 1);
-  range->reset();
+  if (!st.range) {
+    // Two subqueries, each one seek (a lone min() or max() is one too, but not on a virtual
+    // table: the column-block tables, block_table_vtab.hpp, take ORDER BY id and read no row
+    // data).
+    auto range =
+        Bound(db, !st.range_sql.empty() ? st.range_sql
+                                        : "SELECT (SELECT id FROM \"" + table +
+                                              "\" ORDER BY id LIMIT 1), (SELECT id FROM \"" +
+                                              table + "\" ORDER BY id DESC LIMIT 1)");
+    if (!range) return std::unexpected(range.error());
+    st.range = std::move(*range);
+    // A database without the index (no store has opened it since) has no partition sealed.
+    if (auto parts = Bound(db, "SELECT part FROM text_index_parts WHERE tbl = ?1")) {
+      auto block = Bound(db, m.block_sql);
+      if (!block) return std::unexpected(block.error());
+      st.parts = std::move(*parts);
+      st.block = std::move(*block);
+      sqlite3_bind_text(st.parts.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st.block.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st.block.get(), 2, column.c_str(), -1, SQLITE_TRANSIENT);
+    }
+  }
+  sqlite3_stmt* range = st.range.get();
+  const int stepped = sqlite3_step(range);
+  const bool empty = stepped != SQLITE_ROW || sqlite3_column_type(range, 0) == SQLITE_NULL;
+  const std::int64_t min_id = empty ? 0 : sqlite3_column_int64(range, 0);
+  const std::int64_t max_id = empty ? 0 : sqlite3_column_int64(range, 1);
+  sqlite3_reset(range);
+  if (stepped != SQLITE_ROW && stepped != SQLITE_DONE) return sqlite::DbFail(db, "vigil_text");
+  if (empty) return ids;
 
   std::set<std::int64_t> sealed;
-  auto parts = Bound(db, "SELECT part FROM text_index_parts WHERE tbl = ?1");
-  sqlite::StmtPtr block_stmt;
-  if (parts) {  // a database without the index (no store has opened it since) has none sealed
-    sqlite3_bind_text(parts->get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(parts->get()) == SQLITE_ROW)
-      sealed.insert(sqlite3_column_int64(parts->get(), 0));
-    auto block = Bound(db, m.block_sql);
-    if (!block) return std::unexpected(block.error());
-    block_stmt = std::move(*block);
-    sqlite3_bind_text(block_stmt.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(block_stmt.get(), 2, column.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_stmt* block_stmt = st.block.get();
+  if (st.parts) {
+    while (sqlite3_step(st.parts.get()) == SQLITE_ROW)
+      sealed.insert(sqlite3_column_int64(st.parts.get(), 0));
+    sqlite3_reset(st.parts.get());
   }
   const char* file = sqlite3_db_filename(db, "main");
   auto live = FindLive(file ? file : "");
@@ -81,7 +95,7 @@ Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
     offsets.clear();
     const std::int64_t base = PartitionFirstId(part);
     if (sealed.contains(part)) {
-      m.sealed(block_stmt.get(), part, offsets);
+      m.sealed(block_stmt, part, offsets);
     } else if (!live || !m.live(*live, part, offsets)) {
       // Not indexed in this snapshot nor held in memory: every row is a candidate.
       for (std::int64_t id = std::max(base, min_id); id <= std::min(PartitionLastId(part), max_id);
@@ -128,14 +142,14 @@ Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& tab
   m.live = [&](const LiveTextIndex& live, std::int64_t part, std::vector<std::uint16_t>& offsets) {
     return live.Match(table, column, part, *sets, offsets);
   };
-  return Walk(db, table, column, m);
+  WalkStatements statements;
+  return Walk(db, table, column, m, statements);
 }
 
-Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string& table,
-                                                 const std::string& column,
-                                                 const std::vector<std::string>& values,
-                                                 bool prefix) {
-  const TermQuery query = MakeTermQuery(values, prefix);
+namespace {
+
+PartitionMatcher TermMatcher(const std::string& table, const std::string& column,
+                             const TermQuery& query) {
   PartitionMatcher m;
   // ?4: the term, ?5: 0 for the block at or before it, 1 for the first block after it
   m.block_sql =
@@ -144,7 +158,7 @@ Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string&
       "1) UNION ALL SELECT first_term, data FROM (SELECT first_term, data FROM term_postings WHERE "
       "tbl = ?1 AND col = ?2 AND part = ?3 AND ?5 = 1 AND first_term > ?4 ORDER BY first_term "
       "LIMIT 1)";
-  m.sealed = [&](sqlite3_stmt* s, std::int64_t part, std::vector<std::uint16_t>& offsets) {
+  m.sealed = [&query](sqlite3_stmt* s, std::int64_t part, std::vector<std::uint16_t>& offsets) {
     MatchSealedTerms(
         query,
         [&](std::string_view term, bool after) -> std::optional<TermBlock> {
@@ -158,10 +172,32 @@ Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string&
         },
         offsets);
   };
-  m.live = [&](const LiveTextIndex& live, std::int64_t part, std::vector<std::uint16_t>& offsets) {
+  m.live = [&table, &column, &query](const LiveTextIndex& live, std::int64_t part,
+                                     std::vector<std::uint16_t>& offsets) {
     return live.MatchTerms(table, column, part, query, offsets);
   };
-  return Walk(db, table, column, m);
+  return m;
+}
+
+}  // namespace
+
+Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string& table,
+                                                 const std::string& column,
+                                                 const std::vector<std::string>& values,
+                                                 bool prefix) {
+  const TermQuery query = MakeTermQuery(values, prefix);
+  WalkStatements statements;
+  return Walk(db, table, column, TermMatcher(table, column, query), statements);
+}
+
+TermLookup::TermLookup(sqlite3* db, std::string table, std::string column, std::string range_sql)
+    : db_(db), table_(std::move(table)), column_(std::move(column)) {
+  statements_.range_sql = std::move(range_sql);
+}
+
+Result<std::vector<std::int64_t>> TermLookup::Find(const std::string& value) {
+  const TermQuery query = MakeTermQuery({value}, false);
+  return Walk(db_, table_, column_, TermMatcher(table_, column_, query), statements_);
 }
 
 namespace {

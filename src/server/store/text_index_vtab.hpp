@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "server/store/sqlite_util.hpp"
 
 namespace vigil::store::text_index {
 
@@ -31,5 +32,26 @@ Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string&
                                                  const std::string& column,
                                                  const std::vector<std::string>& values,
                                                  bool prefix);
+
+// The statements a walk over a table's partitions uses, kept for the next walk.
+struct WalkStatements {
+  std::string range_sql;  // the table's first and last id; empty: read from the table
+  sqlite::StmtPtr range, parts, block;
+};
+
+// TermCandidates of one exact value at a time, for many lookups of one column on one connection
+// (the block tables' key equality, block_table_vtab.hpp): the statements are prepared once.
+// `range_sql` yields the table's first and last id (empty: from the table itself; a virtual table
+// passes its own source, as a statement of its own connection must not hold the table open).
+class TermLookup {
+ public:
+  TermLookup(sqlite3* db, std::string table, std::string column, std::string range_sql = "");
+  Result<std::vector<std::int64_t>> Find(const std::string& value);
+
+ private:
+  sqlite3* db_;
+  std::string table_, column_;
+  WalkStatements statements_;
+};
 
 }  // namespace vigil::store::text_index
