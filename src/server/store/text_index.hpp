@@ -84,7 +84,7 @@ class Dictionary {
   std::size_t chunk_used_ = 0, chunk_size_ = 0;
   std::vector<std::string_view> strings_;  // by ordinal, into chunks_
   std::vector<std::uint64_t> hashes_;      // by ordinal
-  std::vector<std::uint32_t> slots_;       // ordinal + 1, 0: empty
+  std::vector<std::uint64_t> slots_;       // hash's high half | (ordinal + 1); 0: empty
 };
 
 // One column's index of one partition, in memory while the partition is written.
@@ -131,6 +131,7 @@ class TermBuilder {
   // (kNone: none).
   static constexpr std::uint32_t kNone = 0xffffffff;
   std::vector<std::uint32_t> previous_entry_, last_entry_;
+  std::uint32_t last_ordinal_ = 0;  // the value of the row added last
 };
 
 // Offsets matching `query` in the term blocks of one sealed partition: `at_or_before(term)` is the
@@ -186,6 +187,7 @@ class LiveTextIndex {
   };
   const Part* Find(const std::string& table, std::int64_t part) const;
   std::map<std::string, std::map<std::int64_t, Part>, std::less<>> tables_;
+  std::map<std::string, Part, std::less<>> spares_;  // per table: builders to clear and reuse
 };
 
 // Process-wide: the live index of the database file at `path` (sqlite3_db_filename), if a store
