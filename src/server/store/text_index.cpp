@@ -382,12 +382,11 @@ void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
   }
   bool inserted = false;
   const std::uint32_t ordinal = texts_.Intern(text, inserted);
-  if (inserted) {
-    thread_local std::vector<std::uint32_t> trigrams;
-    SortedTrigrams(text, trigrams);
-    for (std::uint32_t t : trigrams)
-      trigram_ordinals_.push_back(static_cast<std::uint64_t>(t) << 32 | ordinal);
-  }
+  if (inserted)  // every trigram, repeats too: Seal drops them after its sort (a sort per text
+                 // cost more)
+    for (std::size_t i = 0; i + 3 <= text.size(); ++i)
+      trigram_ordinals_.push_back(static_cast<std::uint64_t>(Trigram(text.data() + i)) << 32 |
+                                  ordinal);
   ordinal_offsets_.push_back(ordinal << 16 | offset);
 }
 
@@ -398,19 +397,30 @@ void PartitionBuilder::Clear() {
 }
 
 void PartitionBuilder::Match(const TrigramSets& sets, std::vector<std::uint16_t>& offsets) const {
-  // Per set, how many of its trigrams each ordinal's text has (a text's trigrams are distinct).
-  std::vector<std::vector<std::uint16_t>> hits(sets.size(),
-                                               std::vector<std::uint16_t>(texts_.size()));
-  for (std::uint64_t entry : trigram_ordinals_) {
-    auto trigram = static_cast<std::uint32_t>(entry >> 32);
-    auto ordinal = static_cast<std::uint32_t>(entry);
-    for (std::size_t s = 0; s < sets.size(); ++s)
-      if (std::ranges::binary_search(sets[s], trigram)) ++hits[s][ordinal];
-  }
+  // A text's trigrams are contiguous (in text order, repeats included): per text and set, which
+  // of the set's trigrams it has.
   std::vector<bool> matched(texts_.size());
-  for (std::size_t s = 0; s < sets.size(); ++s)
-    for (std::size_t o = 0; o < texts_.size(); ++o)
-      if (hits[s][o] == sets[s].size()) matched[o] = true;
+  std::vector<std::vector<bool>> seen(sets.size());
+  auto finish = [&](std::uint32_t ordinal) {
+    for (std::size_t s = 0; s < sets.size(); ++s) {
+      if (std::ranges::count(seen[s], true) == static_cast<std::ptrdiff_t>(sets[s].size()))
+        matched[ordinal] = true;
+      seen[s].assign(sets[s].size(), false);
+    }
+  };
+  for (std::size_t s = 0; s < sets.size(); ++s) seen[s].assign(sets[s].size(), false);
+  for (std::size_t i = 0; i < trigram_ordinals_.size(); ++i) {
+    const std::uint64_t entry = trigram_ordinals_[i];
+    const auto trigram = static_cast<std::uint32_t>(entry >> 32);
+    const auto ordinal = static_cast<std::uint32_t>(entry);
+    for (std::size_t s = 0; s < sets.size(); ++s)
+      if (auto at = std::ranges::lower_bound(sets[s], trigram);
+          at != sets[s].end() && *at == trigram)
+        seen[s][static_cast<std::size_t>(at - sets[s].begin())] = true;
+    if (i + 1 == trigram_ordinals_.size() ||
+        static_cast<std::uint32_t>(trigram_ordinals_[i + 1]) != ordinal)
+      finish(ordinal);
+  }
   std::size_t before = offsets.size();
   for (std::uint32_t entry : ordinal_offsets_)
     if (matched[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));
@@ -423,17 +433,20 @@ std::vector<Block> PartitionBuilder::Seal() const {
   const std::size_t count = trigram_ordinals_.size();
   Block block{0, 0, {}};
   std::uint32_t previous = 0;
+  std::vector<std::uint32_t> ordinals;
   for (std::size_t i = 0; i < count;) {
     auto trigram = static_cast<std::uint32_t>(trigrams[i] >> 32);
     std::size_t end = i;
-    while (end < count && trigrams[end] >> 32 == trigram) ++end;
+    ordinals.clear();
+    for (; end < count && trigrams[end] >> 32 == trigram; ++end)  // ascending, repeats adjacent
+      if (end == i || trigrams[end] != trigrams[end - 1])
+        ordinals.push_back(static_cast<std::uint32_t>(trigrams[end]));
     if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, Block{0, 0, {}}));
     if (block.data.empty()) block.first_key = previous = trigram;
     PutVarint(block.data, trigram - previous);
-    PutVarint(block.data, end - i);
+    PutVarint(block.data, ordinals.size());
     std::uint32_t last = 0;
-    for (std::size_t k = i; k < end; ++k) {
-      auto ordinal = static_cast<std::uint32_t>(trigrams[k]);
+    for (std::uint32_t ordinal : ordinals) {
       PutVarint(block.data, ordinal - last);
       last = ordinal;
     }

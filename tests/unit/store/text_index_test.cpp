@@ -78,6 +78,37 @@ TEST(TextIndexBuilder, SealedTrigramBlocksAnswerLikeAScan) {
   }
 }
 
+// Texts whose trigrams repeat: a text matches when it holds each of the pattern's trigrams, however
+// often it holds one of them (exact sets here, on both the live builder and its sealed blocks).
+TEST(TextIndexBuilder, RepeatedTrigramsCountOnce) {
+  const std::vector<std::string> texts = {"aaaa", "aaab", "xaaay", "abab ab", "babababa", "aaaa"};
+  PartitionBuilder builder;
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    builder.Add(static_cast<std::uint16_t>(i), texts[i]);
+  const std::vector<Block> blocks = builder.Seal();
+  BlockLookup lookup = [&](int kind, std::int64_t key) -> std::optional<Block> {
+    const Block* best = nullptr;
+    for (const Block& b : blocks)
+      if (b.kind == kind && b.first_key <= key && (!best || b.first_key > best->first_key))
+        best = &b;
+    return best ? std::optional<Block>(*best) : std::nullopt;
+  };
+  const std::vector<std::pair<std::string, std::vector<std::uint16_t>>> cases = {
+      {"*aaab*", {1}},
+      {"*abab*", {3, 4}},
+      {"*aaa*", {0, 1, 2, 5}},
+      {"*bababab*", {3, 4}}};  // no positions: a superset
+  for (const auto& [pattern, expected] : cases) {
+    auto sets = PatternTrigrams({pattern});
+    ASSERT_TRUE(sets);
+    std::vector<std::uint16_t> sealed, live;
+    MatchSealed(*sets, lookup, sealed);
+    builder.Match(*sets, live);
+    EXPECT_EQ(live, expected) << pattern;
+    EXPECT_EQ(sealed, expected) << pattern;
+  }
+}
+
 // A builder cleared for the next partition (keeping its memory) seals exactly what a new one does.
 TEST(TextIndexBuilder, ClearedBuildersSealLikeNewOnes) {
   const auto rows = Rows();
