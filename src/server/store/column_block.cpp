@@ -8,15 +8,17 @@
 #include "server/store/varint.hpp"
 
 // Stored block:
-//   "VB" 0x03, varint rows, varint fields (the table's columns when written),
-//   per field: varint field id, varint field type (schema::FieldType), varint raw size,
-//   varint (stored size << 1 | 1 when zstd-compressed); then the same two sizes of the extra map;
-//   then the columns' stored bytes, in order. Columns are matched to the reader's table by field
-//   id: a field the table gained since reads as absent, a field it lost is not read. A column is
-//   compressed on its own (a reader decompresses only the columns it reads) and kept raw when
-//   compression does not shrink it.
+//   "VB" 0x04 (0x03: strings without the repeat tag), varint rows, varint fields (the table's
+//   columns when written), per field: varint field id, varint field type (schema::FieldType),
+//   varint raw size, varint (stored size << 1 | 1 when zstd-compressed); then the same two sizes of
+//   the extra map; then the columns' stored bytes, in order. Columns are matched to the reader's
+//   table by field id: a field the table gained since reads as absent, a field it lost is not read.
+//   A column is compressed on its own (a reader decompresses only the columns it reads) and kept
+//   raw when compression does not shrink it.
 // Column bytes (raw), one entry per row:
-//   string (keyword, text, ip): 0 = none, else varint(length + 1) and the bytes
+//   string (keyword, text, ip): 0 = none, 1 = the previous row's value (host, agent, event kind,
+//                               parent: runs of rows share them), else varint(length + 2) and
+//                               the bytes
 //   integer (long, timestamp):  0 = none, 1 = the value in 8 bytes (little-endian; when the zigzag
 //                               delta is one of the 2 largest), else varint(zigzag(value -
 //                               previous value in the column) + 2)
@@ -27,7 +29,7 @@
 namespace vigil::store {
 namespace {
 
-constexpr std::string_view kMagic = "VB\x03";
+constexpr std::string_view kMagic = "VB\x04", kMagicWithoutRepeats = "VB\x03";
 constexpr std::size_t kMaxRawBytes = 256u << 20;
 
 void PutString(std::string& out, std::string_view s) {
@@ -70,7 +72,10 @@ std::unexpected<Error> Corrupt(std::string_view what, const schema::FieldDef* co
 }  // namespace
 
 ColumnBlockWriter::ColumnBlockWriter(std::vector<const schema::FieldDef*> columns)
-    : columns_(std::move(columns)), data_(columns_.size() + 1), previous_(columns_.size(), 0) {}
+    : columns_(std::move(columns)),
+      data_(columns_.size() + 1),
+      previous_(columns_.size(), 0),
+      previous_string_(columns_.size()) {}
 
 void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
   for (std::size_t c = 0; c < columns_.size(); ++c) {
@@ -80,10 +85,18 @@ void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
     switch (v.index()) {
       case 0:
         out += '\0';
+        previous_string_[c] = {};
         break;
       case 1: {
         const auto s = std::get<1>(v);
-        PutVarint(out, s.size() + 1);
+        auto& [at, size] = previous_string_[c];  // size: length + 1, 0: none
+        if (size == s.size() + 1 && out.compare(at, s.size(), s) == 0) {
+          out += '\1';
+          break;
+        }
+        PutVarint(out, s.size() + 2);
+        at = out.size();
+        size = s.size() + 1;
         out.append(s);
         break;
       }
@@ -153,6 +166,7 @@ std::string ColumnBlockWriter::Finish(int zstd_level) {
     column.clear();
   }
   std::ranges::fill(previous_, 0);
+  std::ranges::fill(previous_string_, std::pair<std::size_t, std::size_t>{});
   rows_ = 0;
   min_ts_ = max_ts_ = 0;
   return block + payload;
@@ -166,8 +180,9 @@ Result<ColumnBlock> ColumnBlock::Open(std::string_view stored,
   Cursor head{b.d_->stored};
   std::string_view magic;
   std::uint64_t rows = 0, nfields = 0;
-  if (!head.Bytes(kMagic.size(), magic) || magic != kMagic)
+  if (!head.Bytes(kMagic.size(), magic) || (magic != kMagic && magic != kMagicWithoutRepeats))
     return Fail("column block: not a column block (bad magic or version)");
+  b.d_->repeats = magic == kMagic;
   if (!head.Varint(rows) || !head.Varint(nfields)) return Fail("column block: truncated header");
   if (nfields > 4096) return Fail("column block: " + std::to_string(nfields) + " fields");
   const std::size_t ncolumns = b.d_->columns.size() + 1;
@@ -287,8 +302,15 @@ Result<void> ColumnBlock::Load(std::size_t c) {
     if (!col.Varint(tag)) return fail("value runs past the end of the column", r);
     if (tag == 0) continue;
     if (f->IsString()) {
+      if (d_->repeats && tag == 1) {
+        if (r == 0 || !std::holds_alternative<std::string_view>(values[r - 1]))
+          return fail("repeats a value the row before does not have", r);
+        out = values[r - 1];
+        continue;
+      }
       std::string_view s;
-      if (!col.Bytes(tag - 1, s)) return fail("string runs past the end of the column", r);
+      if (!col.Bytes(tag - (d_->repeats ? 2 : 1), s))
+        return fail("string runs past the end of the column", r);
       out = s;
     } else if (f->IsInteger()) {
       if (tag == 1) {

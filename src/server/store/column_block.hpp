@@ -41,6 +41,9 @@ class ColumnBlockWriter {
   std::vector<const schema::FieldDef*> columns_;
   std::vector<std::string> data_;       // per column, then the extra map last
   std::vector<std::int64_t> previous_;  // per column: the last integer written (delta base)
+  // Per string column: where the previous row's value is in the column (offset, length + 1; 0:
+  // the row had none).
+  std::vector<std::pair<std::size_t, std::size_t>> previous_string_;
   std::vector<std::pair<const std::string*, const std::string*>> extra_;  // reused, sorted by key
   std::size_t rows_ = 0, last_raw_ = 0;
   std::int64_t min_ts_ = 0, max_ts_ = 0;
@@ -88,6 +91,7 @@ class ColumnBlock {
     std::vector<Extent> extents;   // per column, into stored
     std::vector<std::string> raw;  // per column, once decompressed
     std::size_t rows = 0;
+    bool repeats = true;  // strings may repeat the row before (every block since VB 0x04)
     std::vector<std::vector<BlockValue>> values;  // per loaded column, per row
     std::vector<std::string_view> list_items;
     std::vector<std::pair<std::string_view, std::string_view>> extra_items;

@@ -105,6 +105,7 @@ TEST(ColumnBlock, WriterStartsOverAfterFinish) {
 
 // A stored block split into its rows and raw columns, and put together again (columns raw).
 struct Parts {
+  std::string magic = "VB\x04";
   std::size_t rows = 0;
   std::vector<std::pair<std::size_t, std::size_t>> fields;  // id, type (extra map: none)
   std::vector<std::string> columns;
@@ -117,6 +118,7 @@ std::size_t Varint(std::string_view b, std::size_t& pos) {
 Parts Split(std::string_view stored) {
   std::size_t pos = 3;
   Parts p;
+  p.magic = stored.substr(0, 3);
   p.rows = Varint(stored, pos);
   const std::size_t n = Varint(stored, pos);
   std::vector<std::pair<std::size_t, std::size_t>> sizes;  // raw, stored << 1 | compressed
@@ -141,7 +143,7 @@ Parts Split(std::string_view stored) {
   return p;
 }
 std::string Join(const Parts& p) {
-  std::string out = "VB\x03", payload;
+  std::string out = p.magic, payload;
   PutVarint(out, p.rows);
   PutVarint(out, p.fields.size());
   for (std::size_t i = 0; i < p.columns.size(); ++i) {
@@ -239,8 +241,8 @@ TEST(ColumnBlock, DamageIsAnErrorThatSaysWhere) {
   while (columns[cmdline]->column != "process_command_line") ++cmdline;
   Parts overrun = parts;
   overrun.columns[cmdline] = std::string(299, '\0') +
-                             "\x05"
-                             "abc";  // row 299: 4 bytes, 3 there
+                             "\x06"
+                             "abc";  // row 299: 4 bytes (tag: length + 2), 3 there
   auto opened = ColumnBlock::Open(Join(overrun), columns);
   ASSERT_TRUE(opened) << opened.error().message;
   ASSERT_TRUE(opened->Load(0));  // other columns still read
@@ -249,6 +251,33 @@ TEST(ColumnBlock, DamageIsAnErrorThatSaysWhere) {
   EXPECT_EQ(load.error().message,
             "column block: string runs past the end of the column (column "
             "`process_command_line`, row 299)");
+
+  // Blocks of the format before repeats (VB 0x03): string tags are length + 1, no repeats.
+  Parts v3 = overrun;
+  v3.magic = "VB\x03";
+  v3.columns[cmdline] = std::string("\x01") + std::string(298, '\0') +
+                        "\x04"
+                        "abc";
+  auto old_format = ColumnBlock::Open(Join(v3), columns);
+  ASSERT_TRUE(old_format && old_format->Load(cmdline)) << "VB 0x03";
+  EXPECT_EQ(std::get<std::string_view>(old_format->Value(0, cmdline)), "");
+  EXPECT_EQ(std::get<std::string_view>(old_format->Value(299, cmdline)), "abc");
+  EXPECT_EQ(std::get<std::monostate>(old_format->Value(1, cmdline)), std::monostate{});
+
+  // A repeat of the row before, in the first row or after a row without a value.
+  for (const std::string& column : {std::string("\x01") + std::string(299, '\0'),
+                                    std::string(10, '\0') + '\x01' + std::string(289, '\0')}) {
+    Parts repeat = parts;
+    repeat.columns[cmdline] = column;
+    auto block = ColumnBlock::Open(Join(repeat), columns);
+    ASSERT_TRUE(block) << block.error().message;
+    auto loaded = block->Load(cmdline);
+    ASSERT_FALSE(loaded);
+    EXPECT_EQ(loaded.error().message,
+              "column block: repeats a value the row before does not have (column "
+              "`process_command_line`, row " +
+                  std::string(column[0] == 1 ? "0" : "10") + ")");
+  }
 
   // Random damage of the stored and of the raw form: an error that says so, or rows that read.
   std::mt19937 rng(11);
