@@ -243,8 +243,8 @@ void RegisterUpCommand(CLI::App& app, CliContext& ctx) {
   up->add_option("--sensor", o->sensor, "Local agent's sensor: auto (eBPF, else /proc), ebpf, proc")
       ->capture_default_str();
   up->add_option("--store-layout", o->store_layout,
-                 "How a new data dir's store keeps events: rows, or blocks (compressed column "
-                 "blocks, opt-in; see vigil-server run --help). An existing store keeps its layout")
+                 "How a new data dir's store keeps events: blocks (compressed column blocks) or "
+                 "rows; see vigil-server run --help. An existing store keeps its layout")
       ->check(CLI::IsMember({"rows", "blocks"}))
       ->capture_default_str();
   up->callback([&ctx, o] {

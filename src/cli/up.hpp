@@ -10,7 +10,7 @@ struct UpOptions {
   int api_port = 8443;
   int agent_port = 8444;
   std::string sensor = "auto";
-  std::string store_layout = "rows";  // a new data dir's store: rows or blocks
+  std::string store_layout = "blocks";  // a new data dir's store: blocks or rows
 };
 
 int Up(const UpOptions& options);

@@ -2,9 +2,10 @@
 and count queries find exactly the activity the test caused; errors say line:column; --explain
 prints the SQL.
 
-usage: test_hunt.py [blocks]
-  blocks  the server's store keeps events as column blocks (--store-layout blocks); at the end the
-          server restarts without the flag and the store keeps its layout and its events"""
+usage: test_hunt.py [rows]
+  (none)  a new store's default layout, column blocks
+  rows    the store keeps events as rows (--store-layout rows); at the end the server restarts
+          without the flag and the store keeps its layout and its events"""
 import hashlib
 import http.client
 import json
@@ -18,10 +19,10 @@ import uuid
 
 from vigil_e2e import BIN, Vigil, check, wait_for
 
-blocks = len(sys.argv) > 1 and sys.argv[1] == "blocks"
+row_layout = len(sys.argv) > 1 and sys.argv[1] == "rows"
 
 with Vigil() as v:
-    v.start_server(*(["--store-layout", "blocks"] if blocks else []))
+    v.start_server(*(["--store-layout", "rows"] if row_layout else []))
     state = os.path.join(v.dir, "agent")
     check(v.enroll(state).returncode == 0, "agent enrolls")
     v.start_agent(state)
@@ -161,13 +162,15 @@ with Vigil() as v:
     status, _, data = api("POST", "/api/hunt", {"query": q, "timeout": "1h"})
     check(status == 400 and "timeout" in data, f"API: timeout over 10m refused ({data.strip()})")
 
-    if blocks:
-        def tables():
-            with sqlite3.connect(f"file:{v.dir}/vigil.db?mode=ro", uri=True) as db:
-                return {r[0] for r in db.execute(
-                    "SELECT name FROM sqlite_master WHERE name IN ('process', 'process_blocks')")}
-        check(tables() == {"process_blocks"}, f"the store keeps process events as blocks: {tables()}")
+    def tables():
+        with sqlite3.connect(f"file:{v.dir}/vigil.db?mode=ro", uri=True) as db:
+            return {r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE name IN ('process', 'process_blocks')")}
+    layout = {"process"} if row_layout else {"process_blocks"}
+    check(tables() == layout, f"the store keeps process events as {'rows' if row_layout else 'blocks'}: "
+          f"{tables()}")
+    if row_layout:
         v.kill_server()
-        v.start_server()  # no --store-layout: the store keeps its own
-        check(len(hunt(q)) == 3 and tables() == {"process_blocks"},
+        v.start_server()  # no --store-layout (default: blocks): the store keeps its own
+        check(len(hunt(q)) == 3 and tables() == layout,
               "after a restart without the flag: same layout, the three execs still found")

@@ -175,7 +175,8 @@ struct SqliteOptions {
   std::filesystem::path path;    // the database file, e.g. DATA_DIR/vigil.db
   bool synchronous_full = true;  // fsync on every commit (durable against power loss)
   // The row layout of a new database: rows (false) or column blocks (docs/store.md, *Rows as
-  // column blocks*; opt-in, not yet the default). An existing database keeps its own.
+  // column blocks*; what vigil-server and vigil up choose unless told otherwise). An existing
+  // database keeps its own.
   bool column_blocks = false;
 };
 
