@@ -1,10 +1,10 @@
 // bench_store_ingest: sustained ingest rate of the SQLite store with every index on (the text and
 // term postings; with --layout rows also the row tables' B-trees), fed by a generator of realistic
 // endpoint telemetry (process exec with parents, network connects, DNS, file events over ~100
-// hosts), in batches from a single writer thread; plus a baseline run of the same events into
-// tables without secondary or postings indexes. The full pass uses the server's default layout,
-// column blocks (SqliteOptions::column_blocks);
-// --layout rows the row layout.
+// hosts), in batches from a single writer thread. Each batch also goes to a baseline store (rows
+// without secondary or postings indexes), the two in alternating order so that both see the same
+// machine. The full store has the server's default layout, column blocks
+// (SqliteOptions::column_blocks); --layout rows the row layout.
 // Usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] [--no-baseline]
 //                           [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D]
 //                           [--keep]
@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -50,13 +51,15 @@ std::uint64_t DirBytes(const fs::path& dir) {
   return total;
 }
 
-struct RunResult {
-  double store_seconds = 0;
-  double wall_seconds = 0;
+// One store the batches go to, and the time its Append calls took.
+struct Target {
+  fs::path dir;
+  std::unique_ptr<vigil::store::Store> store;
+  double seconds = 0, window = 0;
   std::uint64_t bytes = 0;
 };
 
-RunResult Run(const Options& opt, const fs::path& dir, bool full, bool print_windows) {
+Target Open(const Options& opt, const fs::path& dir, bool full, Generator& gen) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   vigil::store::SqliteTuning tuning;
@@ -68,45 +71,63 @@ RunResult Run(const Options& opt, const fs::path& dir, bool full, bool print_win
     std::fprintf(stderr, "open: %s\n", store.error().message.c_str());
     std::exit(1);
   }
-  Generator gen(42);
   for (const auto& h : gen.hosts())
     if (auto r = (*store)->RegisterAgent(h.agent_id, h.name); !r) std::exit(1);
-  RunResult result;
+  return Target{dir, std::move(*store)};
+}
+
+void Append(Target& t, const IngestBatch& batch) {
+  const auto t0 = Clock::now();
+  auto r = t.store->Append(std::span<const IngestBatch>(&batch, 1));
+  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!r || (*r)[0].stored != batch.events.size()) {
+    std::fprintf(stderr, "append failed: %s\n", r ? "not all stored" : r.error().message.c_str());
+    std::exit(1);
+  }
+  t.seconds += dt;
+  t.window += dt;
+}
+
+// The full store, and the baseline (when asked for) fed the same batches in alternating order, so
+// both see the same machine: this VM's speed drifts by tens of percent from one minute to the next.
+void Run(const Options& opt, Target& full, Target* baseline) {
+  Generator gen(42);
   const auto wall_start = Clock::now();
-  double window_store = 0;
   auto window_wall_start = wall_start;
-  std::uint64_t done = 0, window_events = 0;
+  std::uint64_t done = 0, window_events = 0, round = 0;
   constexpr std::uint64_t kWindow = 1'000'000;
   while (done < opt.events) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(opt.batch, opt.events - done));
-    IngestBatch batch = gen.Next(n);
-    const auto t0 = Clock::now();
-    auto r = (*store)->Append(std::span<const IngestBatch>(&batch, 1));
-    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (!r || (*r)[0].stored != n) {
-      std::fprintf(stderr, "append failed: %s\n", r ? "not all stored" : r.error().message.c_str());
-      std::exit(1);
-    }
-    result.store_seconds += dt;
-    window_store += dt;
+    const IngestBatch batch = gen.Next(n);
+    if (baseline && round % 2 == 1) Append(*baseline, batch);
+    Append(full, batch);
+    if (baseline && round % 2 == 0) Append(*baseline, batch);
+    ++round;
     done += n;
     window_events += n;
-    if (print_windows && (window_events >= kWindow || done == opt.events)) {
+    if (window_events >= kWindow || done == opt.events) {
       const double wall = std::chrono::duration<double>(Clock::now() - window_wall_start).count();
-      std::printf(
-          "  events %9llu  window %7.0f ev/s (store time)  %7.0f ev/s (wall, incl. generator)\n",
-          static_cast<unsigned long long>(done), static_cast<double>(window_events) / window_store,
-          static_cast<double>(window_events) / wall);
+      const auto events = static_cast<double>(window_events);
+      std::printf("  events %9llu  window %7.0f ev/s (store time)",
+                  static_cast<unsigned long long>(done), events / full.window);
+      if (baseline)
+        std::printf("  baseline %7.0f  full / baseline %.2f", events / baseline->window,
+                    baseline->window / full.window);
+      else
+        std::printf("  %7.0f ev/s (wall, incl. generator)", events / wall);
+      std::printf("\n");
       std::fflush(stdout);
       window_events = 0;
-      window_store = 0;
+      full.window = 0;
+      if (baseline) baseline->window = 0;
       window_wall_start = Clock::now();
     }
   }
-  result.wall_seconds = std::chrono::duration<double>(Clock::now() - wall_start).count();
-  store->reset();  // closes: final checkpoint
-  result.bytes = DirBytes(dir);
-  return result;
+  for (Target* t : {&full, baseline}) {
+    if (!t) continue;
+    t->store.reset();  // closes: final checkpoint
+    t->bytes = DirBytes(t->dir);
+  }
 }
 
 }  // namespace
@@ -165,28 +186,25 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(opt.events), opt.batch,
               opt.sync_full ? "FULL" : "NORMAL", opt.dir.c_str());
 
-  RunResult base;
-  if (opt.baseline) {
-    std::printf("baseline (no secondary indexes, no postings):\n");
-    base = Run(opt, opt.dir / "baseline", false, false);
-    std::printf("  %.0f ev/s (store time), %.0f ev/s (wall), db %.1f MiB\n",
-                static_cast<double>(opt.events) / base.store_seconds,
-                static_cast<double>(opt.events) / base.wall_seconds,
-                static_cast<double>(base.bytes) / 1048576.0);
-    fs::remove_all(opt.dir / "baseline");
-  }
-  std::printf(opt.blocks ? "full (column blocks, every key in the postings indexes):\n"
-                         : "full (all B-tree and postings indexes):\n");
-  RunResult full = Run(opt, opt.dir / "full", true, true);
-  const double rate = static_cast<double>(opt.events) / full.store_seconds;
-  std::printf(
-      "  overall %.0f ev/s (store time), %.0f ev/s (wall), db %.1f MiB (%.0f bytes/event)\n", rate,
-      static_cast<double>(opt.events) / full.wall_seconds,
-      static_cast<double>(full.bytes) / 1048576.0,
-      static_cast<double>(full.bytes) / static_cast<double>(opt.events));
-  if (opt.baseline)
-    std::printf("  full / baseline = %.2f\n",
-                rate / (static_cast<double>(opt.events) / base.store_seconds));
+  std::printf("full (%s), %s:\n",
+              opt.blocks ? "column blocks, every key in the postings indexes"
+                         : "rows, all B-tree and postings indexes",
+              opt.baseline ? "each batch also into the baseline (rows without secondary indexes or "
+                             "postings), in alternating order"
+                           : "no baseline");
+  Generator hosts(42);
+  Target full = Open(opt, opt.dir / "full", true, hosts);
+  std::optional<Target> base;
+  if (opt.baseline) base = Open(opt, opt.dir / "baseline", false, hosts);
+  Run(opt, full, base ? &*base : nullptr);
+  const auto events = static_cast<double>(opt.events);
+  std::printf("  overall %.0f ev/s (store time), db %.1f MiB (%.0f bytes/event)\n",
+              events / full.seconds, static_cast<double>(full.bytes) / 1048576.0,
+              static_cast<double>(full.bytes) / events);
+  if (base)
+    std::printf("  baseline %.0f ev/s (store time), db %.1f MiB\n  full / baseline = %.2f\n",
+                events / base->seconds, static_cast<double>(base->bytes) / 1048576.0,
+                base->seconds / full.seconds);
   if (!opt.keep) fs::remove_all(opt.dir);
   return 0;
 }
