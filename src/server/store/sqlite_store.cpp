@@ -893,7 +893,10 @@ Result<void> SqliteStore::SealPartition(std::size_t table, std::int64_t part) {
   }
   for (std::size_t c : t.term_columns) {
     std::string column(t.columns[c]->column);
-    for (const text_index::TermBlock& block : live_text_->SealTerms(t.name, column, part)) {
+    const std::size_t block_bytes =
+        blocks::TermKey(*t.columns[c]) ? text_index::kKeyBlockBytes : text_index::kBlockBytes;
+    for (const text_index::TermBlock& block :
+         live_text_->SealTerms(t.name, column, part, block_bytes)) {
       sqlite3_stmt* s = put_term_block_.get();
       ResetGuard reset(s);
       BindText(s, 1, t.name);

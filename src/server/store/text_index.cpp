@@ -18,8 +18,6 @@
 namespace vigil::store::text_index {
 namespace {
 
-constexpr std::size_t kBlockBytes = 16 * 1024;
-
 unsigned char Lower(unsigned char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
 }
@@ -200,7 +198,7 @@ void TermBuilder::Match(const TermQuery& query, std::vector<std::uint16_t>& offs
     if (wanted[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));
 }
 
-std::vector<TermBlock> TermBuilder::Seal() const {
+std::vector<TermBlock> TermBuilder::Seal(std::size_t block_bytes) const {
   std::vector<std::uint32_t> order(terms_.size());
   for (std::uint32_t o = 0; o < order.size(); ++o) order[o] = o;
   std::ranges::sort(order,
@@ -213,7 +211,7 @@ std::vector<TermBlock> TermBuilder::Seal() const {
   std::string_view previous;
   for (std::uint32_t ordinal : order) {
     std::string_view term = terms_.At(ordinal);
-    if (block.data.size() >= kBlockBytes) blocks.push_back(std::exchange(block, TermBlock{}));
+    if (block.data.size() >= block_bytes) blocks.push_back(std::exchange(block, TermBlock{}));
     std::size_t shared = 0;
     if (block.data.empty()) {
       block.first_term = term;
@@ -621,12 +619,12 @@ std::vector<Block> LiveTextIndex::Seal(const std::string& table, const std::stri
 }
 
 std::vector<TermBlock> LiveTextIndex::SealTerms(const std::string& table, const std::string& column,
-                                                std::int64_t part) const {
+                                                std::int64_t part, std::size_t block_bytes) const {
   std::shared_lock lock(mu_);
   const Part* p = Find(table, part);
   if (!p) return {};
   auto c = p->terms.find(column);
-  return c == p->terms.end() ? std::vector<TermBlock>{} : c->second.Seal();
+  return c == p->terms.end() ? std::vector<TermBlock>{} : c->second.Seal(block_bytes);
 }
 
 bool LiveTextIndex::Holds(const std::string& table, std::int64_t part) const {

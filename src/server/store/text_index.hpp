@@ -28,6 +28,10 @@
 namespace vigil::store::text_index {
 
 constexpr std::int64_t kPartitionRows = 65536;  // row offsets fit in 16 bits
+// A sealed block closes at the first entry past this many bytes: a lookup reads one block per
+// partition and walks it up to its term, so keys looked up one at a time (entity ids) get smaller
+// blocks.
+constexpr std::size_t kBlockBytes = 16 * 1024, kKeyBlockBytes = 2 * 1024;
 inline std::int64_t PartitionOf(std::int64_t id) { return (id - 1) / kPartitionRows; }
 inline std::int64_t PartitionFirstId(std::int64_t part) { return part * kPartitionRows + 1; }
 inline std::int64_t PartitionLastId(std::int64_t part) { return (part + 1) * kPartitionRows; }
@@ -121,7 +125,7 @@ class TermBuilder {
   void Add(std::uint16_t offset, std::string_view value);
   void Clear();  // empty again, keeping the memory for the next partition
   void Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const;
-  std::vector<TermBlock> Seal() const;
+  std::vector<TermBlock> Seal(std::size_t block_bytes = kBlockBytes) const;
 
  private:
   Dictionary terms_;                            // lowercased values
@@ -173,7 +177,7 @@ class LiveTextIndex {
   std::vector<Block> Seal(const std::string& table, const std::string& column,
                           std::int64_t part) const;
   std::vector<TermBlock> SealTerms(const std::string& table, const std::string& column,
-                                   std::int64_t part) const;
+                                   std::int64_t part, std::size_t block_bytes = kBlockBytes) const;
   // Whether the partition is in memory (Bind puts it there).
   bool Holds(const std::string& table, std::int64_t part) const;
   // Forgets a table's partitions below `part`.
