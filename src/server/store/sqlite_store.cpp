@@ -295,7 +295,7 @@ class SqliteStore final : public Store {
   StmtPtr agent_received_;
   StmtPtr put_text_block_;
   StmtPtr put_text_part_;
-  StmtPtr put_term_block_;
+  StmtPtr put_term_block_, put_term_filter_;
   std::string extra_json_;
   std::shared_ptr<text_index::LiveTextIndex> live_text_ =
       std::make_shared<text_index::LiveTextIndex>();
@@ -512,6 +512,10 @@ Result<void> SqliteStore::PrepareWriters() {
                         "VALUES (?, ?, ?, ?, ?)");
     if (!term) return std::unexpected(term.error());
     put_term_block_ = std::move(*term);
+    auto filter = Prepare(
+        w, "INSERT OR REPLACE INTO term_filters (tbl, col, part, bits) VALUES (?, ?, ?, ?)");
+    if (!filter) return std::unexpected(filter.error());
+    put_term_filter_ = std::move(*filter);
     auto part = Prepare(w, "INSERT OR IGNORE INTO text_index_parts (tbl, part) VALUES (?, ?)");
     if (!part) return std::unexpected(part.error());
     put_text_part_ = std::move(*part);
@@ -815,7 +819,8 @@ Result<void> SqliteStore::LoadTextIndex() {
       recorded->reset();
       auto tx = Transaction::Begin(w);
       if (!tx) return std::unexpected(tx.error());
-      for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
+      for (const char* index :
+           {"text_postings", "term_postings", "term_filters", "text_index_parts"})
         if (auto r = Run(w, std::string("DELETE FROM ") + index + " WHERE tbl = ?", {t.name}); !r)
           return std::unexpected(r.error());
       if (auto r = Run(w, "INSERT OR REPLACE INTO text_index_layout (tbl, columns) VALUES (?, ?)",
@@ -893,8 +898,18 @@ Result<void> SqliteStore::SealPartition(std::size_t table, std::int64_t part) {
   }
   for (std::size_t c : t.term_columns) {
     std::string column(t.columns[c]->column);
-    const std::size_t block_bytes =
-        blocks::TermKey(*t.columns[c]) ? text_index::kKeyBlockBytes : text_index::kBlockBytes;
+    const bool key = blocks::TermKey(*t.columns[c]);
+    if (key) {  // looked up one value at a time: a filter spares the partitions without it
+      const std::string filter = live_text_->TermsFilter(t.name, column, part);
+      sqlite3_stmt* s = put_term_filter_.get();
+      ResetGuard reset(s);
+      BindText(s, 1, t.name);
+      BindText(s, 2, column);
+      sqlite3_bind_int64(s, 3, part);
+      sqlite3_bind_blob(s, 4, filter.data(), static_cast<int>(filter.size()), SQLITE_STATIC);
+      if (sqlite3_step(s) != SQLITE_DONE) return sqlite::DbFail(w, "seal term filter");
+    }
+    const std::size_t block_bytes = key ? text_index::kKeyBlockBytes : text_index::kBlockBytes;
     for (const text_index::TermBlock& block :
          live_text_->SealTerms(t.name, column, part, block_bytes)) {
       sqlite3_stmt* s = put_term_block_.get();
@@ -1115,7 +1130,7 @@ Result<std::uint64_t> SqliteStore::UsedBytes() {
 // one holding the lowest id left (`lowest_id_sql`), which have no row left.
 Result<void> SqliteStore::DropEmptyPartitions(const TableDef& t, const std::string& lowest_id_sql) {
   if (!tuning_.full_text || (t.text_columns.empty() && t.term_columns.empty())) return {};
-  for (const char* index : {"text_postings", "term_postings", "text_index_parts"})
+  for (const char* index : {"text_postings", "term_postings", "term_filters", "text_index_parts"})
     if (auto r = Run(writer_.get(),
                      std::string("DELETE FROM ") + index + " WHERE tbl = ?1 AND part < ((" +
                          lowest_id_sql + ") - 1) / " + std::to_string(text_index::kPartitionRows),

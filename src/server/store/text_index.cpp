@@ -234,6 +234,52 @@ std::vector<TermBlock> TermBuilder::Seal(std::size_t block_bytes) const {
   return blocks;
 }
 
+namespace {
+// A hash of the bytes that stays the same across builds (filters are stored).
+std::uint64_t StableHash(std::string_view s) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  h ^= h >> 33;  // finish (splitmix64's): FNV's high bits alone mix poorly
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+constexpr int kFilterProbes = 7;  // with 10 bits per term: ~1 % false positives
+}  // namespace
+
+std::string TermFilter(const std::vector<std::string_view>& terms) {
+  const std::size_t bits = std::max<std::size_t>(64, terms.size() * 10);
+  std::string filter(1 + (bits + 7) / 8, '\0');
+  filter[0] = static_cast<char>(kFilterProbes);
+  const std::uint64_t m = (filter.size() - 1) * 8;
+  for (std::string_view term : terms) {
+    const std::uint64_t h = StableHash(term), step = (h >> 32) | 1;
+    for (int i = 0; i < kFilterProbes; ++i) {
+      const std::uint64_t bit = (h + static_cast<std::uint64_t>(i) * step) % m;
+      filter[1 + bit / 8] = static_cast<char>(filter[1 + bit / 8] | (1 << (bit % 8)));
+    }
+  }
+  return filter;
+}
+
+bool FilterMayHold(std::string_view filter, std::string_view term) {
+  if (filter.size() < 2) return true;
+  const int probes = static_cast<unsigned char>(filter[0]);
+  const std::uint64_t m = (filter.size() - 1) * 8;
+  const std::uint64_t h = StableHash(term), step = (h >> 32) | 1;
+  for (int i = 0; i < probes; ++i) {
+    const std::uint64_t bit = (h + static_cast<std::uint64_t>(i) * step) % m;
+    if (!(static_cast<unsigned char>(filter[1 + bit / 8]) & (1 << (bit % 8)))) return false;
+  }
+  return true;
+}
+
+std::string TermBuilder::Filter() const {
+  std::vector<std::string_view> terms(terms_.size());
+  for (std::uint32_t o = 0; o < terms.size(); ++o) terms[o] = terms_.At(o);
+  return TermFilter(terms);
+}
+
 void MatchSealedTerms(const TermQuery& query, const TermBlockLookup& lookup,
                       std::vector<std::uint16_t>& offsets) {
   std::size_t before = offsets.size();
@@ -625,6 +671,15 @@ std::vector<TermBlock> LiveTextIndex::SealTerms(const std::string& table, const 
   if (!p) return {};
   auto c = p->terms.find(column);
   return c == p->terms.end() ? std::vector<TermBlock>{} : c->second.Seal(block_bytes);
+}
+
+std::string LiveTextIndex::TermsFilter(const std::string& table, const std::string& column,
+                                       std::int64_t part) const {
+  std::shared_lock lock(mu_);
+  const Part* p = Find(table, part);
+  if (!p) return {};
+  auto c = p->terms.find(column);
+  return c == p->terms.end() ? std::string() : c->second.Filter();
 }
 
 bool LiveTextIndex::Holds(const std::string& table, std::int64_t part) const {

@@ -31,7 +31,9 @@ constexpr std::int64_t kPartitionRows = 65536;  // row offsets fit in 16 bits
 // A sealed block closes at the first entry past this many bytes: a lookup reads one block per
 // partition and walks it up to its term, so keys looked up one at a time (entity ids) get smaller
 // blocks.
-constexpr std::size_t kBlockBytes = 16 * 1024, kKeyBlockBytes = 2 * 1024;
+// (1,536: a key block's row stays within the 8 KiB page's local payload; a few bytes more and each
+// row took an overflow page, doubling the store's size.)
+constexpr std::size_t kBlockBytes = 16 * 1024, kKeyBlockBytes = 1536;
 inline std::int64_t PartitionOf(std::int64_t id) { return (id - 1) / kPartitionRows; }
 inline std::int64_t PartitionFirstId(std::int64_t part) { return part * kPartitionRows + 1; }
 inline std::int64_t PartitionLastId(std::int64_t part) { return (part + 1) * kPartitionRows; }
@@ -54,7 +56,17 @@ inline constexpr std::string_view kCreateSql =
     "part INTEGER NOT NULL, first_term BLOB NOT NULL, data BLOB NOT NULL, "
     "PRIMARY KEY (tbl, col, part, first_term)) WITHOUT ROWID; "
     "CREATE TABLE IF NOT EXISTS text_index_layout (tbl TEXT PRIMARY KEY, columns TEXT NOT NULL) "
-    "WITHOUT ROWID;";
+    "WITHOUT ROWID; "
+    "CREATE TABLE IF NOT EXISTS term_filters (tbl TEXT NOT NULL, col TEXT NOT NULL, "
+    "part INTEGER NOT NULL, bits BLOB NOT NULL, PRIMARY KEY (tbl, col, part)) WITHOUT ROWID;";
+
+// A Bloom filter of a sealed partition's terms of a key column (table term_filters): a lookup of
+// one value skips the partitions whose filter says it is not there (~1 % false positives), where
+// it read a block of every partition. Format: one byte, the number of probes; then the bits.
+std::string TermFilter(const std::vector<std::string_view>& terms);
+// False when `term` (lowercased) is certainly not among the filter's terms; true for an empty or
+// damaged filter.
+bool FilterMayHold(std::string_view filter, std::string_view term);
 
 // What a query needs: per pattern, the sorted distinct trigrams (ASCII-lowercased bytes) of its
 // literal runs of 3+ bytes. A text matching the pattern contains every one of them (a superset:
@@ -126,6 +138,7 @@ class TermBuilder {
   void Clear();  // empty again, keeping the memory for the next partition
   void Match(const TermQuery& query, std::vector<std::uint16_t>& offsets) const;
   std::vector<TermBlock> Seal(std::size_t block_bytes = kBlockBytes) const;
+  std::string Filter() const;  // TermFilter of the partition's terms
 
  private:
   Dictionary terms_;                            // lowercased values
@@ -178,6 +191,8 @@ class LiveTextIndex {
                           std::int64_t part) const;
   std::vector<TermBlock> SealTerms(const std::string& table, const std::string& column,
                                    std::int64_t part, std::size_t block_bytes = kBlockBytes) const;
+  std::string TermsFilter(const std::string& table, const std::string& column,
+                          std::int64_t part) const;
   // Whether the partition is in memory (Bind puts it there).
   bool Holds(const std::string& table, std::int64_t part) const;
   // Forgets a table's partitions below `part`.

@@ -39,6 +39,8 @@ struct PartitionMatcher {
   std::function<bool(const LiveTextIndex& live, std::int64_t part,
                      std::vector<std::uint16_t>& offsets)>
       live;
+  // False when a sealed partition certainly has no match (its filter says so); none: probe all.
+  std::function<bool(std::int64_t part)> may_hold;
 };
 
 // The candidate ids of `table` over all its partitions, ascending. `st` keeps the statements
@@ -95,7 +97,7 @@ Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
     offsets.clear();
     const std::int64_t base = PartitionFirstId(part);
     if (sealed.contains(part)) {
-      m.sealed(block_stmt, part, offsets);
+      if (!m.may_hold || m.may_hold(part)) m.sealed(block_stmt, part, offsets);
     } else if (!live || !m.live(*live, part, offsets)) {
       // Not indexed in this snapshot nor held in memory: every row is a candidate.
       for (std::int64_t id = std::max(base, min_id); id <= std::min(PartitionLastId(part), max_id);
@@ -197,7 +199,31 @@ TermLookup::TermLookup(sqlite3* db, std::string table, std::string column, std::
 
 Result<std::vector<std::int64_t>> TermLookup::Find(const std::string& value) {
   const TermQuery query = MakeTermQuery({value}, false);
-  return Walk(db_, table_, column_, TermMatcher(table_, column_, query), statements_);
+  PartitionMatcher m = TermMatcher(table_, column_, query);
+  if (!filter_stmt_) {
+    auto stmt =
+        Bound(db_, "SELECT bits FROM term_filters WHERE tbl = ?1 AND col = ?2 AND part = ?3");
+    if (!stmt) return Walk(db_, table_, column_, m, statements_);  // a database without filters
+    filter_stmt_ = std::move(*stmt);
+    sqlite3_bind_text(filter_stmt_.get(), 1, table_.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(filter_stmt_.get(), 2, column_.c_str(), -1, SQLITE_TRANSIENT);
+  }
+  const std::string& term = query.exact.front();
+  m.may_hold = [&](std::int64_t part) {
+    auto cached = filters_.find(part);
+    if (cached == filters_.end()) {
+      if (filter_bytes_ > kFilterCacheBytes) filters_.clear(), filter_bytes_ = 0;
+      sqlite3_stmt* s = filter_stmt_.get();
+      sqlite3_bind_int64(s, 3, part);
+      // No filter (a partition sealed before filters, or not a key column): it is probed.
+      std::string bits = sqlite3_step(s) == SQLITE_ROW ? BlobText(s, 0) : std::string();
+      sqlite3_reset(s);
+      filter_bytes_ += bits.size();
+      cached = filters_.emplace(part, std::move(bits)).first;
+    }
+    return cached->second.empty() || FilterMayHold(cached->second, term);
+  };
+  return Walk(db_, table_, column_, m, statements_);
 }
 
 namespace {

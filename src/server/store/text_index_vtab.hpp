@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,11 @@ class TermLookup {
   sqlite3* db_;
   std::string table_, column_;
   WalkStatements statements_;
+  // The sealed partitions' filters (term_filters) read so far; emptied past the bound.
+  static constexpr std::size_t kFilterCacheBytes = 64 << 20;
+  sqlite::StmtPtr filter_stmt_;
+  std::map<std::int64_t, std::string> filters_;
+  std::size_t filter_bytes_ = 0;
 };
 
 }  // namespace vigil::store::text_index

@@ -175,4 +175,22 @@ TEST(TextIndexBuilder, SealedTermBlocksAnswerLikeAScan) {
 }
 
 }  // namespace
+// A partition's filter never misses one of its terms and rarely claims one it does not have.
+TEST(TextIndexBuilder, TermFiltersHaveNoFalseNegatives) {
+  TermBuilder builder;
+  std::vector<std::string> held;
+  for (int i = 0; i < 20000; ++i) held.push_back("00a1b2c3d4" + std::to_string(i * 7919));
+  for (std::size_t i = 0; i < held.size(); ++i)
+    builder.Add(static_cast<std::uint16_t>(i % 65536), held[i]);
+  const std::string filter = builder.Filter();
+  EXPECT_EQ(filter.size(), 1 + 20000 * 10 / 8);
+  for (const auto& term : held) ASSERT_TRUE(FilterMayHold(filter, term)) << term;
+  int false_positives = 0;
+  for (int i = 0; i < 20000; ++i)
+    false_positives += FilterMayHold(filter, "ffee" + std::to_string(i)) ? 1 : 0;
+  EXPECT_LT(false_positives, 20000 * 3 / 100);  // ~1 % expected
+  EXPECT_TRUE(FilterMayHold("", "anything"));   // no filter: every partition is probed
+  EXPECT_FALSE(FilterMayHold(TermFilter({}), "anything"));
+}
+
 }  // namespace vigil::store::text_index
