@@ -46,19 +46,25 @@ std::string Lower(std::string s) {
   return s;
 }
 
-TEST(TextIndexBuilder, SealedTrigramBlocksAnswerLikeAScan) {
-  const auto rows = Rows();
-  PartitionBuilder builder;
-  for (const auto& [offset, text] : rows) builder.Add(offset, text);
-  const std::vector<Block> blocks = builder.Seal();
-  ASSERT_GT(blocks.size(), 2u);  // several blocks of each kind: lookups cross block bounds
-  BlockLookup lookup = [&](int kind, std::int64_t key) -> std::optional<Block> {
+// Sealed blocks looked up as the store's table does: the block of a kind whose first key is the
+// largest at or below the key.
+BlockLookup LookupIn(const std::vector<Block>& blocks) {
+  return [&blocks](int kind, std::int64_t key) -> std::optional<Block> {
     const Block* best = nullptr;
     for (const Block& b : blocks)
       if (b.kind == kind && b.first_key <= key && (!best || b.first_key > best->first_key))
         best = &b;
     return best ? std::optional<Block>(*best) : std::nullopt;
   };
+}
+
+TEST(TextIndexBuilder, SealedTrigramBlocksAnswerLikeAScan) {
+  const auto rows = Rows();
+  PartitionBuilder builder;
+  for (const auto& [offset, text] : rows) builder.Add(offset, text);
+  const std::vector<Block> blocks = builder.Seal();
+  ASSERT_GT(blocks.size(), 2u);  // several blocks of each kind: lookups cross block bounds
+  const BlockLookup lookup = LookupIn(blocks);
   for (const std::string needle :
        {"chmod +x", "2999", "re-added 3", "CRON sshd", "python3 /tmp/"}) {
     auto sets = PatternTrigrams({"*" + needle + "*"});
@@ -86,13 +92,7 @@ TEST(TextIndexBuilder, RepeatedTrigramsCountOnce) {
   for (std::size_t i = 0; i < texts.size(); ++i)
     builder.Add(static_cast<std::uint16_t>(i), texts[i]);
   const std::vector<Block> blocks = builder.Seal();
-  BlockLookup lookup = [&](int kind, std::int64_t key) -> std::optional<Block> {
-    const Block* best = nullptr;
-    for (const Block& b : blocks)
-      if (b.kind == kind && b.first_key <= key && (!best || b.first_key > best->first_key))
-        best = &b;
-    return best ? std::optional<Block>(*best) : std::nullopt;
-  };
+  const BlockLookup lookup = LookupIn(blocks);
   const std::vector<std::pair<std::string, std::vector<std::uint16_t>>> cases = {
       {"*aaab*", {1}},
       {"*abab*", {3, 4}},
