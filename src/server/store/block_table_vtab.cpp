@@ -209,7 +209,7 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
     }
   }
   if (chosen[0] >= 0) chosen[1] = -1;  // one id equality is enough
-  int key_constraint = -1, key = -1;   // a unique key's equality, when no id equality
+  int key_constraint = -1, key = -1;   // a term key's equality, when no id equality
   if (chosen[0] < 0 && chosen[1] < 0)
     for (int i = 0; i < info->nConstraint && key_constraint < 0; ++i) {
       const auto& c = info->aConstraint[i];

@@ -2,9 +2,11 @@
 // virtual table `<prefix><table>` (e.g. `process`) with the row table's columns — id, the schema's
 // fields (lists as JSON arrays), extra (a JSON object) — reading `<table>_blocks`
 // (block_table.hpp). Rows come in id order (ascending, or descending for ORDER BY id DESC).
-// xBestIndex takes `id` equality, IN (all values at once) and ranges, and `timestamp` ranges
-// (blocks whose min/max miss the range are not read); a block decompresses only the columns a
-// query reads. Constraints stay checked by SQLite too: the table only skips what cannot match.
+// xBestIndex takes `id` equality, IN (all values at once) and ranges, `timestamp` ranges
+// (blocks whose min/max miss the range are not read) and equality on a term key (entity ids,
+// parent entity ids, host ids: candidates from the store's term postings); a block decompresses
+// only the columns a query reads. Constraints stay checked by SQLite too: the table only skips
+// what cannot match.
 #pragma once
 
 #include <sqlite3.h>
@@ -22,7 +24,7 @@ Result<void> RegisterBlockTables(sqlite3* db, std::string_view prefix = "");
 
 // What a block table's line of EXPLAIN QUERY PLAN ("SCAN process VIRTUAL TABLE INDEX n:") says
 // it does: reads every block, reads a range of ids or time, or looks rows up by id, an id list
-// or a unique key (the equivalent of a row table's "SEARCH ... (x=?)"). nullopt: not such a line.
+// or a term key (the equivalent of a row table's "SEARCH ... (x=?)"). nullopt: not such a line.
 enum class BlockAccess { kScan, kRange, kLookup };
 std::optional<BlockAccess> PlannedAccess(std::string_view plan_detail);
 
