@@ -470,6 +470,7 @@ Result<std::optional<std::vector<std::int64_t>>> KeyIds(sqlite3_vtab_cursor* bas
   if (!value || sqlite3_value_type(value) == SQLITE_NULL) return ids;  // = NULL matches nothing
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
   const std::string wanted(text ? text : "", static_cast<std::size_t>(sqlite3_value_bytes(value)));
+  if (wanted.empty()) return std::nullopt;  // the term index skips empty values: a scan finds them
   vtab.term_lookups.resize(vtab.spec->term_keys.size());
   if (!vtab.term_lookups[k])
     vtab.term_lookups[k] = std::make_unique<text_index::TermLookup>(

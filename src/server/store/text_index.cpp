@@ -47,14 +47,14 @@ void SortedTrigrams(std::string_view text, std::vector<std::uint32_t>& out) {
 // Counting sort of (key << 16 | offset) entries by key (< keys): key k's offsets are
 // grouped[start[k] .. start[k + 1]), ascending. Rows arrive in offset order, except after a
 // rolled-back transaction, whose offsets the next rows take again: such a group is sorted.
-void GroupOffsetsByKey(const std::vector<std::uint32_t>& entries, std::size_t keys,
+void GroupOffsetsByKey(const std::vector<std::uint64_t>& entries, std::size_t keys,
                        std::vector<std::uint32_t>& start, std::vector<std::uint16_t>& grouped) {
   start.assign(keys + 1, 0);
-  for (std::uint32_t entry : entries) ++start[(entry >> 16) + 1];
+  for (std::uint64_t entry : entries) ++start[(entry >> 16) + 1];
   for (std::size_t k = 0; k < keys; ++k) start[k + 1] += start[k];
   grouped.resize(entries.size());
   std::vector<std::uint32_t> next(start.begin(), start.end() - 1);
-  for (std::uint32_t entry : entries)
+  for (std::uint64_t entry : entries)
     grouped[next[entry >> 16]++] = static_cast<std::uint16_t>(entry);
   for (std::size_t k = 0; k < keys; ++k) {
     auto first = grouped.begin() + start[k], last = grouped.begin() + start[k + 1];
@@ -66,13 +66,20 @@ void GroupOffsetsByKey(const std::vector<std::uint32_t>& entries, std::size_t ke
 // trigram bits): entries arrive in ordinal order, so each trigram's ordinals come out ascending,
 // the order a full sort gives, in two linear passes instead of an O(n log n) sort of millions.
 // (The buffers are not zeroed first: every slot is written by the pass that fills it.)
-// The two buffers are the calling thread's, kept from one seal to the next (allocated anew, their
-// tens of MiB were page-faulted in at every seal).
-const std::uint64_t* SortedByTrigram(const std::vector<std::uint64_t>& entries) {
+// The sort's two buffers, one pair for the process, kept from one seal to the next (allocated
+// anew, their tens of MiB were page-faulted in at every seal; per thread, every thread that led a
+// group commit would keep a pair). Seals take turns: SortLock() guards the buffers and the
+// result, which is valid until the lock is released.
+std::unique_lock<std::mutex> SortLock() {
+  static std::mutex mu;
+  return std::unique_lock(mu);
+}
+const std::uint64_t* SortedByTrigram(const std::vector<std::uint64_t>& entries,
+                                     const std::unique_lock<std::mutex>&) {
   constexpr int kDigitBits = 12;
   constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
-  thread_local std::unique_ptr<std::uint64_t[]> from, to;
-  thread_local std::size_t capacity = 0;
+  static std::unique_ptr<std::uint64_t[]> from, to;
+  static std::size_t capacity = 0;
   if (capacity < entries.size()) {
     capacity = entries.size();
     from = std::make_unique_for_overwrite<std::uint64_t[]>(capacity);
@@ -160,7 +167,7 @@ void TermBuilder::Add(std::uint16_t offset, std::string_view value) {
   if (inserted) last_entry_.push_back(kNone);
   previous_entry_.push_back(last_entry_[ordinal]);
   last_entry_[ordinal] = static_cast<std::uint32_t>(ordinal_offsets_.size());
-  ordinal_offsets_.push_back(ordinal << 16 | offset);
+  ordinal_offsets_.push_back(std::uint64_t{ordinal} << 16 | offset);
 }
 
 namespace {
@@ -194,7 +201,7 @@ void TermBuilder::Match(const TermQuery& query, std::vector<std::uint16_t>& offs
   for (std::uint32_t o = 0; o < terms_.size(); ++o)
     if (TermWanted(query, terms_.At(o))) wanted[o] = any = true;
   if (!any) return;
-  for (std::uint32_t entry : ordinal_offsets_)  // in offset order already
+  for (std::uint64_t entry : ordinal_offsets_)  // in offset order already
     if (wanted[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));
 }
 
@@ -431,7 +438,7 @@ void PartitionBuilder::Add(std::uint16_t offset, std::string_view text) {
     for (std::size_t i = 0; i + 3 <= text.size(); ++i)
       trigram_ordinals_.push_back(static_cast<std::uint64_t>(Trigram(text.data() + i)) << 32 |
                                   ordinal);
-  ordinal_offsets_.push_back(ordinal << 16 | offset);
+  ordinal_offsets_.push_back(std::uint64_t{ordinal} << 16 | offset);
 }
 
 void PartitionBuilder::Clear() {
@@ -466,14 +473,15 @@ void PartitionBuilder::Match(const TrigramSets& sets, std::vector<std::uint16_t>
       finish(ordinal);
   }
   std::size_t before = offsets.size();
-  for (std::uint32_t entry : ordinal_offsets_)
+  for (std::uint64_t entry : ordinal_offsets_)
     if (matched[entry >> 16]) offsets.push_back(static_cast<std::uint16_t>(entry));
   std::sort(offsets.begin() + static_cast<std::ptrdiff_t>(before), offsets.end());
 }
 
 std::vector<Block> PartitionBuilder::Seal() const {
   std::vector<Block> blocks;
-  const std::uint64_t* trigrams = SortedByTrigram(trigram_ordinals_);
+  const auto sort_lock = SortLock();
+  const std::uint64_t* trigrams = SortedByTrigram(trigram_ordinals_, sort_lock);
   const std::size_t count = trigram_ordinals_.size();
   Block block{0, 0, {}};
   std::uint32_t previous = 0;

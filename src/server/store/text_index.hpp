@@ -115,7 +115,9 @@ class PartitionBuilder {
  private:
   Dictionary texts_;
   std::vector<std::uint64_t> trigram_ordinals_;  // (trigram << 32) | ordinal, for each new text
-  std::vector<std::uint32_t> ordinal_offsets_;   // (ordinal << 16) | offset, for each row
+  // (ordinal << 16) | offset, for each row: 64 bits, as a partition can hold more than 65,536
+  // distinct texts (rows of a rolled-back transaction stay, their offsets are taken again)
+  std::vector<std::uint64_t> ordinal_offsets_;
 };
 
 // What a term query asks for: rows whose (lowercased) value is one of `exact` or starts with one of
@@ -142,7 +144,7 @@ class TermBuilder {
 
  private:
   Dictionary terms_;                            // lowercased values
-  std::vector<std::uint32_t> ordinal_offsets_;  // (ordinal << 16) | offset, for each row
+  std::vector<std::uint64_t> ordinal_offsets_;  // (ordinal << 16) | offset (64 bits: see above)
   // Exact lookups walk a value's rows only (keys such as entity ids have a few rows each in a
   // partition of 65,536): per entry the previous entry of its value, per value its last entry
   // (kNone: none).

@@ -52,6 +52,8 @@ class BlockStoreTest : public ::testing::Test {
         auto& e = batch.events[i];
         e.set_event_ingested(e.timestamp() + 9);  // the store would stamp its commit time
         if (i % 29 == 0) (*e.mutable_extra())["custom.field"] = "value " + std::to_string(i);
+        if (i % 31 == 0 && e.has_process_parent_entity_id())
+          e.set_process_parent_entity_id("");  // set, empty (imports do that): not NULL
       }
       batches.push_back(std::move(batch));
     }
@@ -196,6 +198,10 @@ TEST_F(BlockStoreTest, ReopenContinuesIdsAndTextIndex) {
   ASSERT_GT(Ids("SELECT count(*) FROM term_postings WHERE tbl = 'process' AND col = "
                 "'process_parent_entity_id'")[0],
             0);
+  // An empty key is a value too (the term index does not hold it: those lookups scan).
+  const auto empty = Ids("SELECT id FROM process WHERE +process_parent_entity_id = ''");
+  ASSERT_GT(empty.size(), 100u);
+  EXPECT_EQ(Ids("SELECT id FROM process WHERE process_parent_entity_id = ''"), empty);
   for (const char* table : {"process", "network"})
     for (std::int64_t row : {77, 2000, 70000})
       for (std::string column : {"process_entity_id", "process_parent_entity_id", "host_id"}) {

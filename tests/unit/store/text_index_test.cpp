@@ -193,4 +193,36 @@ TEST(TextIndexBuilder, TermFiltersHaveNoFalseNegatives) {
   EXPECT_FALSE(FilterMayHold(TermFilter({}), "anything"));
 }
 
+// More than 65,536 distinct values in one partition (rows of rolled-back transactions stay in the
+// builders while new rows take their offsets again): every value keeps its own rows when sealed.
+TEST(TextIndexBuilder, MoreValuesThanOffsets) {
+  TermBuilder terms;
+  PartitionBuilder texts;
+  for (std::uint32_t i = 0; i < 70000; ++i) {
+    const auto offset = static_cast<std::uint16_t>(i % 65536);
+    terms.Add(offset, "id-" + std::to_string(i));
+    texts.Add(offset, "text-" + std::to_string(i));
+  }
+  const std::vector<TermBlock> blocks = terms.Seal();
+  TermBlockLookup lookup = [&](std::string_view term, bool after) -> std::optional<TermBlock> {
+    const TermBlock* best = nullptr;
+    for (const TermBlock& b : blocks)
+      if (after ? b.first_term > term && (!best || b.first_term < best->first_term)
+                : b.first_term <= term && (!best || b.first_term > best->first_term))
+        best = &b;
+    return best ? std::optional<TermBlock>(*best) : std::nullopt;
+  };
+  for (std::uint32_t i : {3u, 65535u, 65536u, 69999u}) {
+    std::vector<std::uint16_t> sealed;
+    MatchSealedTerms(MakeTermQuery({"id-" + std::to_string(i)}, false), lookup, sealed);
+    EXPECT_EQ(sealed, std::vector<std::uint16_t>{static_cast<std::uint16_t>(i % 65536)}) << i;
+    auto sets = PatternTrigrams({"*text-" + std::to_string(i) + "*"});
+    ASSERT_TRUE(sets);
+    std::vector<std::uint16_t> texts_sealed;
+    MatchSealed(*sets, LookupIn(texts.Seal()), texts_sealed);
+    EXPECT_TRUE(std::ranges::binary_search(texts_sealed, static_cast<std::uint16_t>(i % 65536)))
+        << i;
+  }
+}
+
 }  // namespace vigil::store::text_index
