@@ -104,53 +104,29 @@ int BlockFail(sqlite3_vtab_cursor* base, std::int64_t first_id, const std::strin
                   VtabOf(base).spec->table + " block " + std::to_string(first_id) + ": " + message);
 }
 
-// The integer bounds a value gives a column of integers, > read as >= and < as <= (a superset:
-// SQLite applies the exact test). nullopt when the value sets no bound (text, NULL and blobs
-// compare above or outside integers).
-std::optional<std::int64_t> LowerBound(sqlite3_value* v) {
-  switch (sqlite3_value_numeric_type(v)) {
-    case SQLITE_INTEGER:
-      return sqlite3_value_int64(v);
-    case SQLITE_FLOAT: {
-      const double d = sqlite3_value_double(v);
+// The integer a value gives an integer column: itself, or a real rounded down (a lower bound:
+// `>` read as `>=`), up (an upper bound: `<` read as `<=`) or kept only when it has no fraction
+// (an `id =` or `IN` value). A bound is a superset: SQLite applies the exact test. nullopt when
+// the value sets no bound or names no id (text, NULL and blobs compare above or outside
+// integers).
+enum class Rounding { kDown, kUp, kExact };
+std::optional<std::int64_t> IntegerOf(sqlite3_value* v, Rounding rounding) {
+  const int type = sqlite3_value_numeric_type(v);
+  if (type == SQLITE_INTEGER) return sqlite3_value_int64(v);
+  if (type != SQLITE_FLOAT) return std::nullopt;
+  const double d = sqlite3_value_double(v);
+  switch (rounding) {
+    case Rounding::kDown:
       if (!(d > -9.2e18)) return std::nullopt;
-      if (d >= 9.2e18) return kMax;
-      return static_cast<std::int64_t>(std::floor(d));
-    }
-    default:
-      return std::nullopt;
-  }
-}
-
-std::optional<std::int64_t> UpperBound(sqlite3_value* v) {
-  switch (sqlite3_value_numeric_type(v)) {
-    case SQLITE_INTEGER:
-      return sqlite3_value_int64(v);
-    case SQLITE_FLOAT: {
-      const double d = sqlite3_value_double(v);
+      return d >= 9.2e18 ? kMax : static_cast<std::int64_t>(std::floor(d));
+    case Rounding::kUp:
       if (!(d < 9.2e18)) return std::nullopt;
-      if (d <= -9.2e18) return kMin;
-      return static_cast<std::int64_t>(std::ceil(d));
-    }
-    default:
-      return std::nullopt;
-  }
-}
-
-// The id a value of an `id =` or `IN` names: an integer, or a real with no fraction; nullopt
-// when no id can equal it.
-std::optional<std::int64_t> ExactId(sqlite3_value* v) {
-  switch (sqlite3_value_numeric_type(v)) {
-    case SQLITE_INTEGER:
-      return sqlite3_value_int64(v);
-    case SQLITE_FLOAT: {
-      const double d = sqlite3_value_double(v);
+      return d <= -9.2e18 ? kMin : static_cast<std::int64_t>(std::ceil(d));
+    case Rounding::kExact:
       if (d == std::floor(d) && std::abs(d) < 9e18) return static_cast<std::int64_t>(d);
       return std::nullopt;
-    }
-    default:
-      return std::nullopt;
   }
+  return std::nullopt;
 }
 
 int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
@@ -501,7 +477,7 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
   auto next = [&]() -> sqlite3_value* { return argument < argc ? argv[argument++] : nullptr; };
   if (plan & kIdEq) {
     c.ids.emplace();
-    if (auto id = ExactId(next())) c.ids->push_back(*id);
+    if (auto id = IntegerOf(next(), Rounding::kExact)) c.ids->push_back(*id);
   }
   if (plan & kIdIn) {
     c.ids.emplace();
@@ -509,7 +485,7 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
     sqlite3_value* v = nullptr;
     int rc = sqlite3_vtab_in_first(list, &v);
     for (; rc == SQLITE_OK && v; rc = sqlite3_vtab_in_next(list, &v))
-      if (auto id = ExactId(v)) c.ids->push_back(*id);
+      if (auto id = IntegerOf(v, Rounding::kExact)) c.ids->push_back(*id);
     if (rc != SQLITE_OK && rc != SQLITE_DONE) return VtabFail(base->pVtab, "reading an IN list");
   }
   if (c.ids) {
@@ -518,13 +494,13 @@ int Filter(sqlite3_vtab_cursor* base, int plan, const char*, int argc, sqlite3_v
     if (c.descending) std::ranges::reverse(*c.ids);
   }
   if (plan & kIdLower)
-    if (auto b = LowerBound(next())) c.id_lower = *b;
+    if (auto b = IntegerOf(next(), Rounding::kDown)) c.id_lower = *b;
   if (plan & kIdUpper)
-    if (auto b = UpperBound(next())) c.id_upper = *b;
+    if (auto b = IntegerOf(next(), Rounding::kUp)) c.id_upper = *b;
   if (plan & kTsLower)
-    if (auto b = LowerBound(next())) c.ts_lower = *b;
+    if (auto b = IntegerOf(next(), Rounding::kDown)) c.ts_lower = *b;
   if (plan & kTsUpper)
-    if (auto b = UpperBound(next())) c.ts_upper = *b;
+    if (auto b = IntegerOf(next(), Rounding::kUp)) c.ts_upper = *b;
   if (plan & kKeyEq) {
     auto ids = KeyIds(base, (plan >> 9) & 15, next());
     if (!ids) return VtabFail(base->pVtab, ids.error().message);

@@ -208,7 +208,6 @@ class SqliteStore final : public Store {
   SqliteStore(SqliteOptions options, SqliteTuning tuning, StoreLimits limits)
       : options_(std::move(options)),
         tuning_(tuning),
-        tables_(BuildTables(false)),
         free_space_(options_.path.parent_path().empty() ? "." : options_.path.parent_path(),
                     limits.min_free_bytes) {}
 
@@ -282,7 +281,7 @@ class SqliteStore final : public Store {
 
   SqliteOptions options_;
   SqliteTuning tuning_;
-  std::vector<TableDef> tables_;
+  std::vector<TableDef> tables_;  // built by Open for the database's layout
   FreeSpaceGuard free_space_;
 
   std::mutex writer_mu_;  // guards writer_ and everything prepared on it
