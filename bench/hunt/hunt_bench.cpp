@@ -1,11 +1,13 @@
 // Hunting benchmark: a generator of realistic fleet telemetry (process trees, connections, DNS,
-// files over 100 hosts and 7 days; 10 M events by default) written straight into a real store's
-// tables, and 20 representative hunts (plus three one-host counts) run through vigil::hunt (p50/p99
-// over repetitions, pinned to one core), each against the same question asked as a naive LIKE scan
-// in the sqlite3 shell over the same database, in the same run. Both answers are compared (row or
-// group counts) so the speed-up is for the same result. See bench/BENCHMARKS.md.
+// files over 100 hosts and 7 days; 10 M events by default) written into a real store (column
+// blocks through the store's ingest, the server's default; or rows straight into the tables), and
+// 20 representative hunts (plus three one-host counts) run through vigil::hunt (p50/p99 over
+// repetitions, pinned to one core), each against the same question asked as a naive LIKE scan
+// over the same database, in the same run (the sqlite3 shell for rows; for blocks, which the shell
+// cannot read, a connection of this process). Both answers are compared (row or group counts) so
+// the speed-up is for the same result. See bench/BENCHMARKS.md.
 //
-//   bench_hunt [--db build/bench-hunt/hunt.db] [--events 10000000] [--reps 15] [--cpu 0]
+//   bench_hunt [--layout blocks|rows] [--db FILE] [--events 10000000] [--reps 15] [--cpu 0]
 //              [--baseline-timeout 120] [--only N,M,...] [--no-baseline]
 //
 // The dataset is generated once and cached (a bench_meta row records the generator version and
@@ -19,9 +21,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -32,6 +36,7 @@
 namespace schema = vigil::schema;
 #include "hunt/functions.hpp"
 #include "hunt/hunt.hpp"
+#include "server/store/block_table_vtab.hpp"
 #include "server/store/sqlite_tuning.hpp"
 #include "server/store/store.hpp"
 #include "server/store/text_index_vtab.hpp"
@@ -62,10 +67,26 @@ struct Db {
   }
 };
 
-// One table's INSERT of a fixed set of schema fields (the ones the table carries).
+[[noreturn]] void Die(const std::string& why) {
+  std::cerr << "bench_hunt: " << why << "\n";
+  std::exit(1);
+}
+
+// Where the generator's rows of one table go: a row of the table (row layout) or an event for the
+// store (block layout). Fields the table does not carry are skipped.
 class Writer {
  public:
-  Writer(sqlite3* db, const std::string& table, const std::vector<std::string>& fields) {
+  virtual ~Writer() = default;
+  virtual void Text(const char* field, const std::string& v) = 0;
+  virtual void Int(const char* field, std::int64_t v) = 0;
+  virtual void List(const char* field, const std::string& item) = 0;  // a one-item list
+  virtual void Insert() = 0;
+};
+
+// Row layout: one table's INSERT of a fixed set of schema fields, straight into the table.
+class RowWriter final : public Writer {
+ public:
+  RowWriter(sqlite3* db, const std::string& table, const std::vector<std::string>& fields) {
     auto category = schema::ParseCategory(table);
     std::string cols, params;
     for (const auto& name : fields) {
@@ -80,27 +101,77 @@ class Writer {
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
       Die(sqlite3_errmsg(db) + std::string(" in ") + sql);
   }
-  ~Writer() { sqlite3_finalize(stmt_); }
-  void Text(const char* field, const std::string& v) {
+  ~RowWriter() override { sqlite3_finalize(stmt_); }
+  void Text(const char* field, const std::string& v) override {
     if (auto it = index_.find(field); it != index_.end())
       sqlite3_bind_text(stmt_, it->second, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
-  void Int(const char* field, std::int64_t v) {
+  void Int(const char* field, std::int64_t v) override {
     if (auto it = index_.find(field); it != index_.end()) sqlite3_bind_int64(stmt_, it->second, v);
   }
-  void Insert() {
+  void List(const char* field, const std::string& item) override {
+    Text(field, "[\"" + item + "\"]");  // the store's JSON array (items here need no escapes)
+  }
+  void Insert() override {
     if (sqlite3_step(stmt_) != SQLITE_DONE) Die(sqlite3_errmsg(sqlite3_db_handle(stmt_)));
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
 
  private:
-  [[noreturn]] static void Die(const std::string& why) {
-    std::cerr << "bench_hunt: " << why << "\n";
-    std::exit(1);
-  }
   sqlite3_stmt* stmt_ = nullptr;
   std::map<std::string, int, std::less<>> index_;
+};
+
+// Block layout: events through the store's ingest (Store::Append, batches of 1,000), as the server
+// writes them.
+class EventBatcher {
+ public:
+  explicit EventBatcher(vigil::store::Store& store) : store_(store) {}
+  vigil::v1::Event& Next() { return batch_.events.emplace_back(); }
+  void Flush() {
+    if (batch_.events.empty()) return;
+    auto r = store_.Append(std::span<const vigil::store::IngestBatch>(&batch_, 1));
+    if (!r) Die("append: " + r.error().message);
+    batch_.events.clear();
+  }
+  void Added() {
+    if (batch_.events.size() >= 1000) Flush();
+  }
+
+ private:
+  vigil::store::Store& store_;
+  vigil::store::IngestBatch batch_;
+};
+
+class EventWriter final : public Writer {
+ public:
+  EventWriter(EventBatcher& out, const std::string& table, const std::vector<std::string>& fields)
+      : out_(out) {
+    auto category = schema::ParseCategory(table);
+    for (const auto& name : fields) {
+      const schema::FieldDef* f = schema::FindField(name);
+      if (!f) Die("unknown field " + name);
+      if (f->In(*category)) ids_[name] = f->id;
+    }
+  }
+  void Text(const char* field, const std::string& v) override {
+    if (auto it = ids_.find(field); it != ids_.end()) schema::SetString(event_, it->second, v);
+  }
+  void Int(const char* field, std::int64_t v) override {
+    if (auto it = ids_.find(field); it != ids_.end()) schema::SetInt(event_, it->second, v);
+  }
+  void List(const char* field, const std::string& item) override { Text(field, item); }
+  void Insert() override {
+    out_.Next().Swap(&event_);
+    event_.Clear();
+    out_.Added();
+  }
+
+ private:
+  EventBatcher& out_;
+  vigil::v1::Event event_;
+  std::map<std::string, std::uint16_t, std::less<>> ids_;
 };
 
 const std::vector<std::string> kCommon = {"@timestamp",   "event.category",     "event.type",
@@ -164,7 +235,16 @@ std::string BadHash() { return Hex64(std::hash<std::string>{}("/var/tmp/kworkerd
 
 class Generator {
  public:
-  Generator(sqlite3* db, std::uint64_t events) : db_(db), target_(events), rng_(20260101) {
+  // `open(table, fields)`: the writer of a table; `commit`: called after each host's events.
+  using OpenWriter =
+      std::function<std::unique_ptr<Writer>(const std::string&, const std::vector<std::string>&)>;
+  Generator(OpenWriter open, std::function<void()> begin, std::function<void()> commit,
+            std::uint64_t events)
+      : open_(std::move(open)),
+        begin_(std::move(begin)),
+        commit_(std::move(commit)),
+        target_(events),
+        rng_(20260101) {
     for (int i = 0; i < 2000; ++i)
       domains_.push_back((i % 7 == 0   ? "cdn"
                           : i % 5 == 0 ? "api"
@@ -177,23 +257,18 @@ class Generator {
   }
 
   void Run() {
-    process_ = std::make_unique<Writer>(
-        db_, "process",
-        With({"process.command_line", "process.args", "process.args_count",
-              "process.parent.entity_id", "process.parent.pid", "process.parent.name",
-              "process.parent.executable", "process.parent.command_line", "process.hash.sha256",
-              "process.working_directory"}));
-    network_ = std::make_unique<Writer>(
-        db_, "network",
-        With({"source.ip", "source.port", "destination.ip", "destination.port", "network.transport",
-              "network.type", "network.direction", "vigil.destination.external",
-              "destination.domain"}));
-    dns_ =
-        std::make_unique<Writer>(db_, "dns",
-                                 With({"dns.question.name", "dns.question.type", "dns.resolved_ip",
-                                       "destination.ip", "destination.port", "network.transport"}));
-    file_ =
-        std::make_unique<Writer>(db_, "file", With({"file.path", "file.name", "file.hash.sha256"}));
+    process_ = open_("process",
+                     With({"process.command_line", "process.args", "process.args_count",
+                           "process.parent.entity_id", "process.parent.pid", "process.parent.name",
+                           "process.parent.executable", "process.parent.command_line",
+                           "process.hash.sha256", "process.working_directory"}));
+    network_ =
+        open_("network", With({"source.ip", "source.port", "destination.ip", "destination.port",
+                               "network.transport", "network.type", "network.direction",
+                               "vigil.destination.external", "destination.domain"}));
+    dns_ = open_("dns", With({"dns.question.name", "dns.question.type", "dns.resolved_ip",
+                              "destination.ip", "destination.port", "network.transport"}));
+    file_ = open_("file", With({"file.path", "file.name", "file.hash.sha256"}));
     auto started = Clock::now();
     std::uint64_t per_host = target_ / kHosts;
     for (int h = 0; h < kHosts; ++h) {
@@ -215,9 +290,8 @@ class Generator {
     std::string name, exe, cmd;
   };
 
-  void Begin() { Exec("BEGIN"); }
-  void Commit() { Exec("COMMIT"); }
-  void Exec(const char* sql) { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+  void Begin() { begin_(); }
+  void Commit() { commit_(); }
 
   std::uint64_t R(std::uint64_t n) {
     return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_);
@@ -256,7 +330,7 @@ class Generator {
            args.empty() ? exe : exe + " " + args};
     Common(*process_, "process", "start", "exec", ts, p);
     process_->Text("process.command_line", p.cmd);
-    process_->Text("process.args", "[\"" + exe + "\"]");
+    process_->List("process.args", exe);
     process_->Int(
         "process.args_count",
         1 + static_cast<std::int64_t>(std::count(args.begin(), args.end(), ' ')) + !args.empty());
@@ -298,7 +372,7 @@ class Generator {
     Common(*dns_, "dns", "protocol", "query", ts, p);
     dns_->Text("dns.question.name", name);
     dns_->Text("dns.question.type", "A");
-    dns_->Text("dns.resolved_ip", "[\"" + ip + "\"]");
+    dns_->List("dns.resolved_ip", ip);
     dns_->Text("destination.ip", "10.0.0.2");
     dns_->Int("destination.port", 53);
     dns_->Text("network.transport", "udp");
@@ -422,7 +496,8 @@ class Generator {
     }
   }
 
-  sqlite3* db_;
+  OpenWriter open_;
+  std::function<void()> begin_, commit_;
   std::uint64_t target_;
   std::mt19937_64 rng_;
   std::vector<std::string> domains_;
@@ -539,40 +614,57 @@ std::uint64_t DatasetSize(const fs::path& db) {
   return n;
 }
 
-void Generate(const fs::path& db, std::uint64_t events) {
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
-  fs::create_directories(db.parent_path());
-  auto started = Clock::now();
+void GenerateRows(const fs::path& db, std::uint64_t events) {
   {
     // The store creates the tables; the indexes come after the rows (bulk builds are faster).
     vigil::store::SqliteTuning bare;
     bare.secondary_indexes = false;
     bare.full_text = false;
     auto store = vigil::store::OpenSqliteStoreTuned({db, false}, bare);
-    if (!store) {
-      std::cerr << "bench_hunt: " << store.error().message << "\n";
-      std::exit(1);
-    }
+    if (!store) Die(store.error().message);
   }
   {
     Db d;
     sqlite3_open(db.c_str(), &d.db);
     d.Exec("PRAGMA synchronous=OFF");
     d.Exec("PRAGMA cache_size=-262144");
-    Generator g(d.db, events);
+    Generator g(
+        [&](const std::string& table, const std::vector<std::string>& fields)
+            -> std::unique_ptr<Writer> { return std::make_unique<RowWriter>(d.db, table, fields); },
+        [&] { d.Exec("BEGIN"); }, [&] { d.Exec("COMMIT"); }, events);
     g.Run();
-    std::cerr << "bench_hunt: " << g.written() << " events written in "
-              << static_cast<int>(Ms(Clock::now() - started) / 1000) << " s; building indexes\n";
+    std::cerr << "bench_hunt: " << g.written() << " events written; building indexes\n";
   }
-  {
-    auto store = vigil::store::OpenSqliteStore({db, false});  // secondary and text indexes
-    if (!store) {
-      std::cerr << "bench_hunt: " << store.error().message << "\n";
-      std::exit(1);
-    }
-  }
+  auto store = vigil::store::OpenSqliteStore({db, false});  // secondary and text indexes
+  if (!store) Die(store.error().message);
+}
+
+// The block layout's dataset goes through the store's own ingest, as the server's would (its
+// indexes are built as the rows arrive).
+void GenerateBlocks(const fs::path& db, std::uint64_t events) {
+  auto store = vigil::store::OpenSqliteStore({db, false, true});
+  if (!store) Die(store.error().message);
+  EventBatcher out(**store);
+  Generator g(
+      [&](const std::string& table, const std::vector<std::string>& fields)
+          -> std::unique_ptr<Writer> { return std::make_unique<EventWriter>(out, table, fields); },
+      [] {}, [&] { out.Flush(); }, events);
+  g.Run();
+  out.Flush();
+  std::cerr << "bench_hunt: " << g.written() << " events stored\n";
+}
+
+void Generate(const fs::path& db, std::uint64_t events, bool blocks) {
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+  fs::create_directories(db.parent_path());
+  auto started = Clock::now();
+  if (blocks)
+    GenerateBlocks(db, events);
+  else
+    GenerateRows(db, events);
   Db d;
   sqlite3_open(db.c_str(), &d.db);
+  if (auto r = vigil::store::blocks::RegisterBlockTables(d.db); !r) Die(r.error().message);
   std::uint64_t total = 0;
   for (const char* t : {"process", "network", "dns", "file"}) {
     sqlite3_stmt* s = nullptr;
@@ -588,6 +680,36 @@ void Generate(const fs::path& db, std::uint64_t events) {
   d.Exec("ANALYZE");
   std::cerr << "bench_hunt: dataset ready (" << total << " events) in "
             << static_cast<int>(Ms(Clock::now() - started) / 1000) << " s\n";
+}
+
+// The naive scan of a block store, in this process (the sqlite3 shell cannot read column blocks):
+// the same SQL without NOT INDEXED (a virtual table has no index to avoid) and with every key
+// column the tables answer from their postings (blocks::TermKey) behind a unary `+`, which keeps
+// SQLite from handing the constraint to the table: a scan. Wall time and the number (-1: timed
+// out).
+std::pair<double, std::int64_t> InProcess(const fs::path& db, std::string sql, int timeout_s) {
+  for (std::size_t at; (at = sql.find(" NOT INDEXED")) != std::string::npos;)
+    sql.erase(at, std::string_view(" NOT INDEXED").size());
+  static const std::regex kKeys(
+      R"(\b((?:[a-z]\.)?(?:process_entity_id|process_parent_entity_id|host_id|destination_port))\b)");
+  sql = std::regex_replace(sql, kKeys, "+$1");
+  Db d;
+  sqlite3_open_v2(db.c_str(), &d.db, SQLITE_OPEN_READONLY, nullptr);
+  if (auto r = vigil::store::blocks::RegisterBlockTables(d.db); !r) Die(r.error().message);
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  sqlite3_progress_handler(
+      d.db, 10000,
+      [](void* at) { return Clock::now() > *static_cast<Clock::time_point*>(at) ? 1 : 0; },
+      const_cast<Clock::time_point*>(&deadline));
+  auto t0 = Clock::now();
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(d.db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
+    Die(std::string(sqlite3_errmsg(d.db)) + " in " + sql);
+  const int rc = sqlite3_step(s);
+  const std::int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_INTERRUPT) Die(std::string(sqlite3_errmsg(d.db)));
+  return {Ms(Clock::now() - t0), n};
 }
 
 // Runs SQL in the sqlite3 shell; the wall time and the single number it prints (-1: timed out).
@@ -625,12 +747,19 @@ double Percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Hunting benchmark: 23 EQL hunts vs naive LIKE scans in the sqlite3 shell"};
-  std::string db = "build/bench-hunt/hunt.db";
+  std::string db, layout = "blocks";
   std::uint64_t events = 10'000'000;
   int reps = 15, cpu = 0, baseline_timeout = 120;
   std::vector<int> only;
   bool no_baseline = false, plan = false;
-  app.add_option("--db", db, "Dataset (generated and cached when missing)")->capture_default_str();
+  app.add_option("--layout", layout,
+                 "Row layout of the dataset: blocks (the server's default for a new store; "
+                 "written through the store's ingest) or rows (with every B-tree index)")
+      ->check(CLI::IsMember({"blocks", "rows"}))
+      ->capture_default_str();
+  app.add_option("--db", db,
+                 "Dataset, generated and cached when missing (default: "
+                 "build/bench-hunt/hunt-blocks.db, or build/bench-hunt/hunt.db for rows)");
   app.add_option("--events", events, "Events to generate")->capture_default_str();
   app.add_option("--reps", reps, "Runs of each hunt (p50/p99 over them)")->capture_default_str();
   app.add_option("--cpu", cpu, "Pin to this CPU (-1: no pinning)")->capture_default_str();
@@ -640,6 +769,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-baseline", no_baseline, "Skip the sqlite3 shell baseline");
   app.add_flag("--plan", plan, "Print each hunt's SQL (as it runs) and SQLite's query plan of it");
   CLI11_PARSE(app, argc, argv);
+  const bool blocks = layout == "blocks";
+  if (db.empty()) db = blocks ? "build/bench-hunt/hunt-blocks.db" : "build/bench-hunt/hunt.db";
 
   if (cpu >= 0) {
     cpu_set_t set;
@@ -650,7 +781,7 @@ int main(int argc, char** argv) {
   std::uint64_t have = fs::exists(db) ? DatasetSize(db) : 0;
   if (have < events * 9 / 10) {
     std::cerr << "bench_hunt: generating " << events << " events into " << db << "\n";
-    Generate(db, events);
+    Generate(db, events, blocks);
     have = DatasetSize(db);
   }
   // Indexes added since the dataset was cached (CREATE INDEX IF NOT EXISTS), then statistics. The
@@ -670,7 +801,8 @@ int main(int argc, char** argv) {
     d.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
     d.Exec("ANALYZE");
   }
-  std::cout << "dataset: " << db << ", " << have << " events, " << kHosts << " hosts\n";
+  std::cout << "dataset: " << db << " (" << layout << "), " << have << " events, " << kHosts
+            << " hosts\n";
   std::printf("%-26s %9s %9s %9s %9s %10s %8s %8s\n", "hunt", "p50 ms", "p99 ms", "cpu ms", "rows",
               "naive ms", "naive n", "speedup");
   auto hunts = Hunts();
@@ -694,6 +826,7 @@ int main(int argc, char** argv) {
         sqlite3_open(db.c_str(), &d.db);
         (void)vigil::hunt::RegisterFunctions(d.db);
         (void)vigil::store::text_index::RegisterFunction(d.db);
+        (void)vigil::store::blocks::RegisterBlockTables(d.db);
         sqlite3_stmt* s = nullptr;
         std::string eqp = "EXPLAIN QUERY PLAN " + sql->substr(0, sql->rfind(';'));
         if (sqlite3_prepare_v2(d.db, eqp.c_str(), -1, &s, nullptr) == SQLITE_OK)
@@ -725,9 +858,12 @@ int main(int argc, char** argv) {
     double p50 = Percentile(times, 0.5), p99 = Percentile(times, 0.99);
     double naive_ms = 0;
     std::int64_t naive_n = 0;
-    if (!no_baseline) std::tie(naive_ms, naive_n) = Shell(db, h.naive, baseline_timeout);
+    if (!no_baseline)
+      std::tie(naive_ms, naive_n) =
+          blocks ? InProcess(db, h.naive, baseline_timeout) : Shell(db, h.naive, baseline_timeout);
     // A timed-out baseline (-1) gives a lower bound of the speed-up and no answer to compare.
-    bool same = h.sequence || naive_n < 0 || naive_n == static_cast<std::int64_t>(rows);
+    bool same =
+        no_baseline || h.sequence || naive_n < 0 || naive_n == static_cast<std::int64_t>(rows);
     double speedup = naive_ms / p50;
     bool met =
         (h.sequence ? p99 <= 3000 : (p50 <= 100 && p99 <= 1000)) && (no_baseline || speedup >= 20);

@@ -28,10 +28,11 @@ std::vector<const schema::FieldDef*> TableColumns(schema::Category category);
 // The table holding the blocks of event table `table`: "<table>_blocks".
 std::string BlocksTableName(std::string_view table);
 // Keys that select a few rows of a large table, which the row layout keeps in B-tree indexes
-// (process.entity_id, process.parent.entity_id, host.id): a block store keeps them in its term
-// postings instead (text_index.hpp), which cost a hash lookup per row to build where a B-tree
-// rewrote its hot pages at every commit (docs/store.md, *Rows as column blocks*). The tables
-// answer an equality on one of them from the postings (block_table_vtab.hpp).
+// (process.entity_id, process.parent.entity_id, host.id, destination.port): a block store keeps
+// them in its term postings instead (text_index.hpp; an integer as its decimal text), which cost a
+// hash lookup per row to build where a B-tree rewrote its hot pages at every commit
+// (docs/store.md, *Rows as column blocks*). The tables answer an equality on one of them from the
+// postings (block_table_vtab.hpp).
 bool TermKey(const schema::FieldDef& f);
 // CREATE TABLE IF NOT EXISTS of every category's blocks table (and DROP of the unique-key tables
 // of the first block stores, which the term postings replace).

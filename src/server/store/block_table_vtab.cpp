@@ -444,13 +444,21 @@ Result<std::optional<std::vector<std::int64_t>>> KeyIds(sqlite3_vtab_cursor* bas
   if (!(*vtab.indexed_keys)[k]) return std::nullopt;
   std::vector<std::int64_t> ids;
   if (!value || sqlite3_value_type(value) == SQLITE_NULL) return ids;  // = NULL matches nothing
-  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
-  const std::string wanted(text ? text : "", static_cast<std::size_t>(sqlite3_value_bytes(value)));
+  const schema::FieldDef& column = *vtab.spec->columns[vtab.spec->term_keys[k]];
+  std::string wanted;
+  if (column.type == schema::FieldType::Long) {  // held as decimal text
+    const auto n = IntegerOf(value, Rounding::kExact);
+    if (!n) return std::nullopt;  // 'abc', 443.5: no integer equals it; the scan decides
+    wanted = std::to_string(*n);
+  } else {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
+    wanted.assign(text ? text : "", static_cast<std::size_t>(sqlite3_value_bytes(value)));
+  }
   if (wanted.empty()) return std::nullopt;  // the term index skips empty values: a scan finds them
   vtab.term_lookups.resize(vtab.spec->term_keys.size());
   if (!vtab.term_lookups[k])
     vtab.term_lookups[k] = std::make_unique<text_index::TermLookup>(
-        vtab.db, vtab.spec->table, std::string(vtab.spec->columns[vtab.spec->term_keys[k]]->column),
+        vtab.db, vtab.spec->table, std::string(column.column),
         "SELECT (SELECT first_id FROM " + vtab.blocks + " ORDER BY first_id LIMIT 1), (SELECT " +
             "last_id FROM " + vtab.blocks + " ORDER BY first_id DESC LIMIT 1)");
   auto candidates = vtab.term_lookups[k]->Find(wanted);

@@ -14,7 +14,7 @@ std::string BlocksTableName(std::string_view table) { return std::string(table) 
 
 bool TermKey(const schema::FieldDef& f) {
   return f.id == schema::field::kProcessEntityId || f.id == schema::field::kProcessParentEntityId ||
-         f.id == schema::field::kHostId;
+         f.id == schema::field::kHostId || f.id == schema::field::kDestinationPort;
 }
 
 std::string CreateSql() {
@@ -93,8 +93,11 @@ Result<void> BlockTablesWriter::Discard() {
 }
 
 Result<void> BlockTablesWriter::ContinueIds(Table& t) {
-  auto last = sqlite::QueryInt(
-      db_, "SELECT coalesce(max(last_id), 0) FROM " + sqlite::Quote(BlocksTableName(t.name)));
+  // Blocks hold consecutive id ranges: the last block (by its key) holds the largest id. (max of
+  // last_id read every row of the table: 1.5 s at each start of a 10 M-event store.)
+  auto last = sqlite::QueryInt(db_, "SELECT coalesce((SELECT last_id FROM " +
+                                        sqlite::Quote(BlocksTableName(t.name)) +
+                                        " ORDER BY first_id DESC LIMIT 1), 0)");
   if (!last) return std::unexpected(last.error());
   t.next_id = t.block_first = *last + 1;
   return {};

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -710,8 +711,13 @@ Result<void> SqliteStore::InsertEvent(std::size_t table, const v1::Event& event,
     }
     for (std::size_t i = 0; i < t.term_columns.size(); ++i) {
       schema::FieldValue v = schema::Get(event, t.columns[t.term_columns[i]]->id);
-      if (const auto* value = std::get_if<std::string_view>(&v))
+      if (const auto* value = std::get_if<std::string_view>(&v)) {
         tw.postings.terms[i]->Add(offset, *value);
+      } else if (const auto* number = std::get_if<std::int64_t>(&v)) {  // a key such as a port
+        char text[24];
+        const auto end = std::to_chars(text, text + sizeof text, *number).ptr;
+        tw.postings.terms[i]->Add(offset, std::string_view(text, end));
+      }
     }
   }
   return {};
