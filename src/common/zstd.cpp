@@ -26,11 +26,22 @@ ZSTD_DCtx* DecompressContext() {
 }  // namespace
 
 std::string ZstdCompress(std::string_view input, int level) {
-  std::string out(ZSTD_compressBound(input.size()), '\0');
-  std::size_t n = ZSTD_compressCCtx(CompressContext(), out.data(), out.size(), input.data(),
-                                    input.size(), level);
-  out.resize(ZSTD_isError(n) ? 0 : n);
+  std::string out;
+  ZstdCompressTo(out, input, level);
   return out;
+}
+
+std::size_t ZstdCompressTo(std::string& out, std::string_view input, int level) {
+  const std::size_t before = out.size();
+  std::size_t written = 0;
+  // resize_and_overwrite: the bound's bytes are not zeroed first.
+  out.resize_and_overwrite(before + ZSTD_compressBound(input.size()), [&](char* p, std::size_t n) {
+    const std::size_t r = ZSTD_compressCCtx(CompressContext(), p + before, n - before, input.data(),
+                                            input.size(), level);
+    written = ZSTD_isError(r) ? 0 : r;
+    return before + written;
+  });
+  return written;
 }
 
 Result<std::string> ZstdDecompress(std::string_view input, std::size_t expected_size,

@@ -10,6 +10,9 @@
 namespace vigil {
 
 std::string ZstdCompress(std::string_view input, int level = 3);
+// Appends the compressed input to `out` (no intermediate buffer); the bytes appended, 0 when
+// compression failed (nothing appended).
+std::size_t ZstdCompressTo(std::string& out, std::string_view input, int level = 3);
 Result<std::string> ZstdDecompress(std::string_view input, std::size_t expected_size,
                                    std::size_t max_size);
 

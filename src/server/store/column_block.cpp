@@ -146,7 +146,8 @@ void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
 }
 
 std::string ColumnBlockWriter::Finish(int zstd_level) {
-  std::string block(kMagic), payload;
+  std::string block(kMagic);
+  payload_.clear();  // its capacity stays: compressed straight into it
   PutVarint(block, rows_);
   PutVarint(block, columns_.size());
   last_raw_ = 0;
@@ -156,12 +157,16 @@ std::string ColumnBlockWriter::Finish(int zstd_level) {
       PutVarint(block, columns_[c]->id);
       PutVarint(block, static_cast<std::uint64_t>(columns_[c]->type));
     }
-    std::string packed = column.size() > 64 ? ZstdCompress(column, zstd_level) : std::string();
-    const bool compressed = !packed.empty() && packed.size() < column.size();
-    const std::string& stored = compressed ? packed : column;
+    const std::size_t at = payload_.size();
+    std::size_t stored = column.size() > 64 ? ZstdCompressTo(payload_, column, zstd_level) : 0;
+    const bool compressed = stored > 0 && stored < column.size();
+    if (!compressed) {
+      payload_.resize(at);
+      payload_ += column;
+      stored = column.size();
+    }
     PutVarint(block, column.size());
-    PutVarint(block, stored.size() << 1 | (compressed ? 1 : 0));
-    payload += stored;
+    PutVarint(block, stored << 1 | (compressed ? 1 : 0));
     last_raw_ += column.size();
     column.clear();
   }
@@ -169,7 +174,8 @@ std::string ColumnBlockWriter::Finish(int zstd_level) {
   std::ranges::fill(previous_string_, std::pair<std::size_t, std::size_t>{});
   rows_ = 0;
   min_ts_ = max_ts_ = 0;
-  return block + payload;
+  block += payload_;
+  return block;
 }
 
 Result<ColumnBlock> ColumnBlock::Open(std::string_view stored,

@@ -45,6 +45,7 @@ class ColumnBlockWriter {
   // the row had none).
   std::vector<std::pair<std::size_t, std::size_t>> previous_string_;
   std::vector<std::pair<const std::string*, const std::string*>> extra_;  // reused, sorted by key
+  std::string payload_;  // Finish's columns, reused
   std::size_t rows_ = 0, last_raw_ = 0;
   std::int64_t min_ts_ = 0, max_ts_ = 0;
 };
