@@ -27,6 +27,8 @@ namespace vigil::store::blocks {
 std::vector<const schema::FieldDef*> TableColumns(schema::Category category);
 // The table holding the blocks of event table `table`: "<table>_blocks".
 std::string BlocksTableName(std::string_view table);
+// SELECT of the largest id of event table `table`'s blocks (0 when it has none).
+std::string LastIdSql(std::string_view table);
 // Keys that select a few rows of a large table, which the row layout keeps in B-tree indexes
 // (process.entity_id, process.parent.entity_id, host.id, destination.port): a block store keeps
 // them in its term postings instead (text_index.hpp; an integer as its decimal text), which cost a

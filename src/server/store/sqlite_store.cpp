@@ -266,9 +266,8 @@ class SqliteStore final : public Store {
   Result<void> DropEmptyPartitions(const TableDef& t, const std::string& lowest_id_sql);
   // The table's highest id (0 when empty); blocks answer from their id ranges.
   std::string MaxIdSql(const TableDef& t) const {
-    return column_blocks_
-               ? "SELECT coalesce(max(last_id), 0) FROM " + Quote(blocks::BlocksTableName(t.name))
-               : "SELECT coalesce(max(id), 0) FROM " + Quote(t.name);
+    return column_blocks_ ? blocks::LastIdSql(t.name)
+                          : "SELECT coalesce(max(id), 0) FROM " + Quote(t.name);
   }
   Result<void> LoadTextIndex();
   Result<void> LoadPartition(std::size_t table, std::int64_t part);
