@@ -155,6 +155,13 @@ int Disconnect(sqlite3_vtab* vtab) {
   return SQLITE_OK;
 }
 
+// How many rows a value of a term key selects, roughly: 0 a few (entity ids), 1 a host's share,
+// 2 possibly most of the table (ports).
+int KeyRank(const schema::FieldDef& f) {
+  if (f.id == schema::field::kHostId) return 1;
+  return f.type == schema::FieldType::Long ? 2 : 0;
+}
+
 int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
   const auto& spec = *reinterpret_cast<BlockVtab*>(base)->spec;
   const int timestamp = spec.timestamp_column + 1;
@@ -185,13 +192,17 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
     }
   }
   if (chosen[0] >= 0) chosen[1] = -1;  // one id equality is enough
-  int key_constraint = -1, key = -1;   // a term key's equality, when no id equality
+  // A term key's equality, when no id equality: the most selective key of those constrained.
+  int key_constraint = -1, key = -1;
   if (chosen[0] < 0 && chosen[1] < 0)
-    for (int i = 0; i < info->nConstraint && key_constraint < 0; ++i) {
+    for (int i = 0; i < info->nConstraint; ++i) {
       const auto& c = info->aConstraint[i];
       if (!c.usable || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
       for (std::size_t k = 0; k < spec.term_keys.size(); ++k)
-        if (c.iColumn == spec.term_keys[k] + 1) {
+        if (c.iColumn == spec.term_keys[k] + 1 &&
+            (key < 0 ||
+             KeyRank(*spec.columns[spec.term_keys[k]]) <
+                 KeyRank(*spec.columns[spec.term_keys[static_cast<std::size_t>(key)]]))) {
           key_constraint = i;
           key = static_cast<int>(k);
         }
@@ -214,7 +225,18 @@ int BestIndex(sqlite3_vtab* base, sqlite3_index_info* info) {
   } else if (plan & kIdIn) {
     cost = 100, rows = 10;
   } else if (plan & kKeyEq) {
-    cost = 20, rows = 4;
+    // An entity id has a few rows, a host many; a port value (443, 53) can be most of the table.
+    switch (KeyRank(*spec.columns[spec.term_keys[static_cast<std::size_t>(key)]])) {
+      case 0:
+        cost = 20, rows = 4;
+        break;
+      case 1:
+        cost = 4e3, rows = 1e3;
+        break;
+      default:
+        cost = 4e4, rows = 1e4;
+        break;
+    }
   } else {
     if ((plan & kIdLower) && (plan & kIdUpper))
       cost /= 100, rows /= 100;
@@ -461,7 +483,8 @@ Result<std::optional<std::vector<std::int64_t>>> KeyIds(sqlite3_vtab_cursor* bas
         vtab.db, vtab.spec->table, std::string(column.column),
         "SELECT (SELECT first_id FROM " + vtab.blocks + " ORDER BY first_id LIMIT 1), (SELECT " +
             "last_id FROM " + vtab.blocks + " ORDER BY first_id DESC LIMIT 1)");
-  auto candidates = vtab.term_lookups[k]->Find(wanted);
+  // Past an eighth of the table, a scan (each block read once) beats a list of its ids.
+  auto candidates = vtab.term_lookups[k]->Find(wanted, 1.0 / 8);
   if (!candidates) return std::unexpected(candidates.error());
   return std::move(*candidates);
 }

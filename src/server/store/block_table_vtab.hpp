@@ -4,7 +4,8 @@
 // (block_table.hpp). Rows come in id order (ascending, or descending for ORDER BY id DESC).
 // xBestIndex takes `id` equality, IN (all values at once) and ranges, `timestamp` ranges
 // (blocks whose min/max miss the range are not read) and equality on a term key (entity ids,
-// parent entity ids, host ids: candidates from the store's term postings); a block decompresses
+// parent entity ids, host ids, destination ports: candidates from the store's term postings; a
+// value on more than an eighth of the table scans instead); a block decompresses
 // only the columns a query reads. Constraints stay checked by SQLite too: the table only skips
 // what cannot match.
 #pragma once

@@ -2,6 +2,7 @@
 #include "server/store/text_index_vtab.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -44,10 +45,12 @@ struct PartitionMatcher {
 };
 
 // The candidate ids of `table` over all its partitions, ascending. `st` keeps the statements
-// for the next walk of the same table, column and matcher.
-Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
-                                       const std::string& column, const PartitionMatcher& m,
-                                       WalkStatements& st) {
+// for the next walk of the same table, column and matcher. nullopt once the candidates pass
+// `max_share` of the table's id range (and 4,096): a caller that can scan instead does. (Postings
+// may still list rows retention deleted: without a bound, never nullopt.)
+Result<std::optional<std::vector<std::int64_t>>> Walk(
+    sqlite3* db, const std::string& table, const std::string& column, const PartitionMatcher& m,
+    WalkStatements& st, double max_share = std::numeric_limits<double>::infinity()) {
   if (!IsIdentifier(table) || !IsIdentifier(column))
     return Fail("table and column must be plain names, got '" + table + "', '" + column + "'");
   std::vector<std::int64_t> ids;
@@ -103,9 +106,15 @@ Result<std::vector<std::int64_t>> Walk(sqlite3* db, const std::string& table,
       for (std::int64_t id = std::max(base, min_id); id <= std::min(PartitionLastId(part), max_id);
            ++id)
         ids.push_back(id);
+      if (ids.size() > 4096 &&
+          static_cast<double>(ids.size()) > max_share * static_cast<double>(max_id - min_id + 1))
+        return std::nullopt;
       continue;
     }
     for (std::uint16_t offset : offsets) ids.push_back(base + offset);
+    if (ids.size() > 4096 &&
+        static_cast<double>(ids.size()) > max_share * static_cast<double>(max_id - min_id + 1))
+      return std::nullopt;
   }
   return ids;
 }
@@ -145,7 +154,9 @@ Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& tab
     return live.Match(table, column, part, *sets, offsets);
   };
   WalkStatements statements;
-  return Walk(db, table, column, m, statements);
+  auto ids = Walk(db, table, column, m, statements);
+  if (!ids) return std::unexpected(ids.error());
+  return std::move(**ids);  // no share bound: never nullopt
 }
 
 namespace {
@@ -189,7 +200,9 @@ Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string&
                                                  bool prefix) {
   const TermQuery query = MakeTermQuery(values, prefix);
   WalkStatements statements;
-  return Walk(db, table, column, TermMatcher(table, column, query), statements);
+  auto ids = Walk(db, table, column, TermMatcher(table, column, query), statements);
+  if (!ids) return std::unexpected(ids.error());
+  return std::move(**ids);  // no share bound: never nullopt
 }
 
 TermLookup::TermLookup(sqlite3* db, std::string table, std::string column, std::string range_sql)
@@ -197,13 +210,15 @@ TermLookup::TermLookup(sqlite3* db, std::string table, std::string column, std::
   statements_.range_sql = std::move(range_sql);
 }
 
-Result<std::vector<std::int64_t>> TermLookup::Find(const std::string& value) {
+Result<std::optional<std::vector<std::int64_t>>> TermLookup::Find(const std::string& value,
+                                                                  double max_share) {
   const TermQuery query = MakeTermQuery({value}, false);
   PartitionMatcher m = TermMatcher(table_, column_, query);
   if (!filter_stmt_) {
     auto stmt =
         Bound(db_, "SELECT bits FROM term_filters WHERE tbl = ?1 AND col = ?2 AND part = ?3");
-    if (!stmt) return Walk(db_, table_, column_, m, statements_);  // a database without filters
+    if (!stmt)  // a database without filters
+      return Walk(db_, table_, column_, m, statements_, max_share);
     filter_stmt_ = std::move(*stmt);
     sqlite3_bind_text(filter_stmt_.get(), 1, table_.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(filter_stmt_.get(), 2, column_.c_str(), -1, SQLITE_TRANSIENT);
@@ -223,7 +238,7 @@ Result<std::vector<std::int64_t>> TermLookup::Find(const std::string& value) {
     }
     return cached->second.empty() || FilterMayHold(cached->second, term);
   };
-  return Walk(db_, table_, column_, m, statements_);
+  return Walk(db_, table_, column_, m, statements_, max_share);
 }
 
 namespace {
