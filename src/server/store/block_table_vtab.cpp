@@ -347,11 +347,21 @@ bool RowInBounds(sqlite3_vtab_cursor* base, int& rc) {
   // No time bounds, or no block data (a query of ids alone has no timestamp constraint).
   if ((c.ts_lower == kMin && c.ts_upper == kMax) || !c.block) return true;
   const auto column = static_cast<std::size_t>(VtabOf(base).spec->timestamp_column);
-  if (auto loaded = c.block->Load(column); !loaded) {
+  const auto row = static_cast<std::size_t>(c.row);
+  BlockValue ts;
+  if (c.ids && !c.descending) {  // a lookup: that row only (ValueAt reads forward)
+    auto value = c.block->ValueAt(row, column);
+    if (!value) {
+      rc = BlockFail(base, c.first_id, value.error().message);
+      return false;
+    }
+    ts = *value;
+  } else if (auto loaded = c.block->Load(column); !loaded) {
     rc = BlockFail(base, c.first_id, loaded.error().message);
     return false;
+  } else {
+    ts = c.block->Value(row, column);
   }
-  const BlockValue ts = c.block->Value(static_cast<std::size_t>(c.row), column);
   const auto* n = std::get_if<std::int64_t>(&ts);
   return n && *n >= c.ts_lower && *n <= c.ts_upper;
 }
@@ -596,13 +606,24 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
     sqlite3_result_null(context);
     return SQLITE_OK;
   }
-  if (auto loaded = c.block->Load(index); !loaded) {
+  const auto row = static_cast<std::size_t>(c.row);
+  auto fail = [&](const Error& error) {
     const std::string message =
-        spec.table + " block " + std::to_string(c.first_id) + ": " + loaded.error().message;
+        spec.table + " block " + std::to_string(c.first_id) + ": " + error.message;
     sqlite3_result_error(context, message.c_str(), static_cast<int>(message.size()));
     return SQLITE_ERROR;
+  };
+  // Lookups read a few rows of a block: those rows only, not every value of the column (in
+  // ascending order: ValueAt reads forward).
+  const bool sparse = c.ids.has_value() && !c.descending && column != fields + 1;
+  BlockValue v;
+  if (sparse) {
+    auto value = c.block->ValueAt(row, index);
+    if (!value) return fail(value.error());
+    v = *value;
+  } else if (auto loaded = c.block->Load(index); !loaded) {
+    return fail(loaded.error());
   }
-  const auto row = static_cast<std::size_t>(c.row);
   if (column == fields + 1) {  // extra: a JSON object with sorted keys, NULL when empty
     const auto extra = c.block->Extra(row);
     if (extra.empty()) {
@@ -613,7 +634,7 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
     sqlite3_result_text(context, c.text.data(), static_cast<int>(c.text.size()), SQLITE_TRANSIENT);
     return SQLITE_OK;
   }
-  const BlockValue v = c.block->Value(row, index);
+  if (!sparse) v = c.block->Value(row, index);
   if (const auto* s = std::get_if<std::string_view>(&v)) {
     sqlite3_result_text(context, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
   } else if (const auto* n = std::get_if<std::int64_t>(&v)) {

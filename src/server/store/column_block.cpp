@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "common/zstd.hpp"
@@ -67,6 +68,59 @@ std::unexpected<Error> Corrupt(std::string_view what, const schema::FieldDef* co
   std::string where = column ? "column `" + std::string(column->column) + "`" : "extra map";
   return Fail("column block: " + std::string(what) + " (" + where + ", row " + std::to_string(row) +
               ")");
+}
+
+// Decodes the next row of a column (not the extra map) into `out`; `previous` carries the state a
+// row depends on (the column's last integer, the row before's value). An error says what is wrong.
+std::optional<std::string_view> DecodeRow(Cursor& col, const schema::FieldDef& f, bool repeats,
+                                          std::size_t row, std::int64_t& previous_int,
+                                          const BlockValue& previous_value,
+                                          std::vector<std::string_view>& list_items,
+                                          BlockValue& out) {
+  out = BlockValue{};
+  if (f.type == schema::FieldType::Bool) {
+    std::string_view byte;
+    if (!col.Bytes(1, byte) || static_cast<unsigned char>(byte[0]) > 2) return "bad bool";
+    if (byte[0] != 0) out = byte[0] == 2;
+    return std::nullopt;
+  }
+  std::uint64_t tag = 0;
+  if (!col.Varint(tag)) return "value runs past the end of the column";
+  if (tag == 0) return std::nullopt;
+  if (f.IsString()) {
+    if (repeats && tag == 1) {
+      if (row == 0 || !std::holds_alternative<std::string_view>(previous_value))
+        return "repeats a value the row before does not have";
+      out = previous_value;
+      return std::nullopt;
+    }
+    std::string_view s;
+    if (!col.Bytes(tag - (repeats ? 2 : 1), s)) return "string runs past the end of the column";
+    out = s;
+  } else if (f.IsInteger()) {
+    if (tag == 1) {
+      std::string_view bytes8;
+      if (!col.Bytes(8, bytes8)) return "value runs past the end of the column";
+      std::uint64_t u = 0;
+      for (int i = 7; i >= 0; --i) u = u << 8 | static_cast<unsigned char>(bytes8[i]);
+      previous_int = static_cast<std::int64_t>(u);
+    } else {
+      previous_int =
+          static_cast<std::int64_t>(static_cast<std::uint64_t>(previous_int) + UnZigZag(tag - 2));
+    }
+    out = previous_int;
+  } else {  // keywords
+    const std::uint64_t count = tag - 1;
+    if (count > col.data.size()) return "bad list length";
+    ListRef list{static_cast<std::uint32_t>(list_items.size()), static_cast<std::uint32_t>(count)};
+    for (std::uint64_t i = 0; i < count; ++i) {
+      std::string_view item;
+      if (!col.String(item)) return "list item runs past the end of the column";
+      list_items.push_back(item);
+    }
+    out = list;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -245,6 +299,22 @@ Result<void> ColumnBlock::LoadAll() {
   return {};
 }
 
+Result<std::string_view> ColumnBlock::Raw(std::size_t c) {
+  const schema::FieldDef* f = c == d_->columns.size() ? nullptr : d_->columns[c];
+  const Extent& e = d_->extents[c];
+  std::string_view bytes = std::string_view(d_->stored).substr(e.offset, e.stored);
+  if (!e.compressed) {
+    if (bytes.size() != e.raw) return Corrupt("raw column of the wrong size", f, 0);
+    return bytes;
+  }
+  if (d_->raw[c].empty()) {
+    auto raw = ZstdDecompress(bytes, e.raw, kMaxRawBytes);
+    if (!raw) return Corrupt(raw.error().message, f, 0);
+    d_->raw[c] = std::move(*raw);
+  }
+  return std::string_view(d_->raw[c]);
+}
+
 Result<void> ColumnBlock::Load(std::size_t c) {
   const bool extra = c == d_->columns.size();
   if (extra ? !d_->extra_first.empty() : !d_->values[c].empty() || d_->rows == 0) return {};
@@ -254,18 +324,9 @@ Result<void> ColumnBlock::Load(std::size_t c) {
     if (!extra) d_->values[c].assign(d_->rows, BlockValue{});
     return {};
   }
-  std::string_view bytes = std::string_view(d_->stored).substr(e.offset, e.stored);
-  if (e.compressed) {
-    auto raw = ZstdDecompress(bytes, e.raw, kMaxRawBytes);
-    if (!raw) {
-      return Corrupt(raw.error().message, f, 0);
-    }
-    d_->raw[c] = std::move(*raw);
-    bytes = d_->raw[c];
-  } else if (bytes.size() != e.raw) {
-    return Corrupt("raw column of the wrong size", f, 0);
-  }
-  Cursor col{bytes};
+  auto bytes = Raw(c);
+  if (!bytes) return std::unexpected(bytes.error());
+  Cursor col{*bytes};
   auto fail = [&](std::string_view what, std::size_t row) -> Result<void> {
     if (extra) {
       d_->extra_first.clear();
@@ -295,56 +356,40 @@ Result<void> ColumnBlock::Load(std::size_t c) {
   std::vector<BlockValue>& values = d_->values[c];
   values.resize(d_->rows);
   std::int64_t previous = 0;
-  for (std::size_t r = 0; r < d_->rows; ++r) {
-    BlockValue& out = values[r];
-    if (f->type == schema::FieldType::Bool) {
-      std::string_view byte;
-      if (!col.Bytes(1, byte) || static_cast<unsigned char>(byte[0]) > 2)
-        return fail("bad bool", r);
-      if (byte[0] != 0) out = byte[0] == 2;
-      continue;
-    }
-    std::uint64_t tag = 0;
-    if (!col.Varint(tag)) return fail("value runs past the end of the column", r);
-    if (tag == 0) continue;
-    if (f->IsString()) {
-      if (d_->repeats && tag == 1) {
-        if (r == 0 || !std::holds_alternative<std::string_view>(values[r - 1]))
-          return fail("repeats a value the row before does not have", r);
-        out = values[r - 1];
-        continue;
-      }
-      std::string_view s;
-      if (!col.Bytes(tag - (d_->repeats ? 2 : 1), s))
-        return fail("string runs past the end of the column", r);
-      out = s;
-    } else if (f->IsInteger()) {
-      if (tag == 1) {
-        std::string_view bytes8;
-        if (!col.Bytes(8, bytes8)) return fail("value runs past the end of the column", r);
-        std::uint64_t u = 0;
-        for (int i = 7; i >= 0; --i) u = u << 8 | static_cast<unsigned char>(bytes8[i]);
-        previous = static_cast<std::int64_t>(u);
-      } else {
-        previous =
-            static_cast<std::int64_t>(static_cast<std::uint64_t>(previous) + UnZigZag(tag - 2));
-      }
-      out = previous;
-    } else {  // keywords
-      const std::uint64_t count = tag - 1;
-      if (count > col.data.size()) return fail("bad list length", r);
-      ListRef list{static_cast<std::uint32_t>(d_->list_items.size()),
-                   static_cast<std::uint32_t>(count)};
-      for (std::uint64_t i = 0; i < count; ++i) {
-        std::string_view item;
-        if (!col.String(item)) return fail("list item runs past the end of the column", r);
-        d_->list_items.push_back(item);
-      }
-      out = list;
-    }
-  }
+  for (std::size_t r = 0; r < d_->rows; ++r)
+    if (auto error = DecodeRow(col, *f, d_->repeats, r, previous,
+                               r == 0 ? BlockValue{} : values[r - 1], d_->list_items, values[r]))
+      return fail(*error, r);
   if (col.pos != col.data.size()) return fail("bytes after the last row", d_->rows);
   return {};
+}
+
+Result<BlockValue> ColumnBlock::ValueAt(std::size_t row, std::size_t c) {
+  if (row >= d_->rows) return Corrupt("no such row", d_->columns[c], row);
+  if (d_->values[c].empty() && d_->columns[c]->type == schema::FieldType::Keywords)
+    if (auto r = Load(c); !r) return std::unexpected(r.error());  // lists: the whole column
+  if (!d_->values[c].empty()) return d_->values[c][row];
+  if (!d_->extents[c].present) return BlockValue{};
+  if (d_->sparse.empty()) d_->sparse.resize(d_->columns.size());
+  Data::Sparse& at = d_->sparse[c];
+  if (row < at.next_row || at.next_row == 0) {  // from the column's first row
+    auto bytes = Raw(c);
+    if (!bytes) return std::unexpected(bytes.error());
+    at = Data::Sparse{};
+    at.bytes = *bytes;
+  }
+  Cursor col{at.bytes, at.pos};
+  for (; at.next_row <= row; ++at.next_row) {
+    BlockValue value;
+    if (auto error = DecodeRow(col, *d_->columns[c], d_->repeats, at.next_row, at.previous_int,
+                               at.value, d_->list_items, value)) {
+      at = Data::Sparse{};
+      return Corrupt(*error, d_->columns[c], row);
+    }
+    at.value = value;
+  }
+  at.pos = col.pos;
+  return at.value;
 }
 
 std::span<const std::pair<std::string_view, std::string_view>> ColumnBlock::Extra(

@@ -53,6 +53,7 @@ class ColumnBlockWriter {
 // One value of a decoded block; a list is the block's strings [first, first + count).
 struct ListRef {
   std::uint32_t first = 0, count = 0;
+  bool operator==(const ListRef&) const = default;
 };
 using BlockValue = std::variant<std::monostate, std::string_view, std::int64_t, bool, ListRef>;
 
@@ -69,6 +70,11 @@ class ColumnBlock {
   // Decompresses and decodes one column (index columns.size(): the extra map), once.
   Result<void> Load(std::size_t column);
   Result<void> LoadAll();
+  // One row's value of a column (not the extra map) without loading the column: it is decoded up
+  // to that row only, with no value kept per row (lookups read a few rows of a ~730-row block).
+  // Forward-only: rows asked in ascending order cost one pass; an earlier row starts over. (A list
+  // column is loaded whole.)
+  Result<BlockValue> ValueAt(std::size_t row, std::size_t column);
 
   std::size_t rows() const { return d_->rows; }
   // A value of a loaded column.
@@ -95,9 +101,19 @@ class ColumnBlock {
     bool repeats = true;  // strings may repeat the row before (every block since VB 0x04)
     std::vector<std::vector<BlockValue>> values;  // per loaded column, per row
     std::vector<std::string_view> list_items;
+    // Per column, where ValueAt stopped: the next row to decode and the state it depends on.
+    struct Sparse {
+      std::string_view bytes;
+      std::size_t pos = 0, next_row = 0;
+      std::int64_t previous_int = 0;
+      BlockValue value;  // of row next_row - 1
+    };
+    std::vector<Sparse> sparse;
     std::vector<std::pair<std::string_view, std::string_view>> extra_items;
     std::vector<std::uint32_t> extra_first;  // per row + 1: the row's range in extra_items
   };
+  // The column's raw bytes (decompressed once).
+  Result<std::string_view> Raw(std::size_t column);
   std::unique_ptr<Data> d_ = std::make_unique<Data>();
 };
 

@@ -199,6 +199,43 @@ TEST(ColumnBlock, ColumnsAreMatchedByField) {
             "column block: column `process_name` was written as keyword, the schema says long");
 }
 
+// ValueAt (one row, decoding forward only as far as that row) gives what the loaded column gives,
+// for every column type (repeated strings, 8-byte integers, absent values, lists), in ascending
+// order, in random order (each earlier row starts over), and after the column was loaded.
+TEST(ColumnBlock, ValueAtIsTheLoadedValue) {
+  const auto columns = Columns(schema::Category::Process);
+  ColumnBlockWriter writer(columns);
+  auto events = Events();
+  for (std::size_t i = 0; i < events.size(); ++i) writer.Add(events[i], RowStamp{1000 + i, 5});
+  const std::string data = writer.Finish();
+  auto loaded = ColumnBlock::Decode(data, columns);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  auto same = [&](ColumnBlock& block, std::size_t row, std::size_t c) {
+    auto v = block.ValueAt(row, c);
+    ASSERT_TRUE(v) << v.error().message;
+    const BlockValue want = loaded->Value(row, c);
+    if (const auto* list = std::get_if<ListRef>(&want)) {  // items, not positions, compare
+      const auto* got = std::get_if<ListRef>(&*v);
+      ASSERT_TRUE(got) << columns[c]->column << " row " << row;
+      ASSERT_EQ(got->count, list->count);
+      for (std::uint32_t i = 0; i < list->count; ++i)
+        EXPECT_EQ(block.ListItem(got->first + i), loaded->ListItem(list->first + i));
+      return;
+    }
+    EXPECT_EQ(*v, want) << columns[c]->column << " row " << row;
+  };
+  auto ascending = ColumnBlock::Open(data, columns);
+  ASSERT_TRUE(ascending);
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    for (std::size_t r = 0; r < events.size(); r += 1 + r % 3) same(*ascending, r, c);
+  auto shuffled = ColumnBlock::Open(data, columns);
+  ASSERT_TRUE(shuffled);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) same(*shuffled, rng() % events.size(), rng() % columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) same(*loaded, 299, c);
+  EXPECT_FALSE(shuffled->ValueAt(300, 0));  // past the last row
+}
+
 TEST(ColumnBlock, DamageIsAnErrorThatSaysWhere) {
   const auto columns = Columns(schema::Category::Process);
   ColumnBlockWriter writer(columns);
