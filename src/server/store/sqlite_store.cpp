@@ -72,6 +72,29 @@ constexpr std::array<IndexDef, 5> kIndexes{{
 constexpr std::array<std::string_view, 5> kRetiredIndexColumns{
     "process_hash_sha256", "file_hash_sha256", "source_ip", "destination_ip", "dns_question_name"};
 
+// Creates a postings table, or converts one of an older database (a WITHOUT ROWID table, whose
+// seeks read every compared row's overflow pages) to the rowid form: its rows are copied.
+Result<void> CreatePostingsTable(sqlite3* w, const text_index::PostingsTable& table) {
+  const std::string name(table.name);
+  auto stmt = sqlite::Prepare(
+      w, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = '" + name + "'");
+  if (!stmt) return std::unexpected(stmt.error());
+  const bool old =
+      sqlite3_step(stmt->get()) == SQLITE_ROW &&
+      std::string_view(ColumnText(stmt->get(), 0)).find("WITHOUT ROWID") != std::string_view::npos;
+  stmt->reset();
+  if (old) {
+    std::fprintf(stderr, "vigil-server: converting %s to a rowid table (once)\n", name.c_str());
+    if (auto r = Exec(w, "ALTER TABLE " + name + " RENAME TO " + name + "_old"); !r) return r;
+  }
+  if (auto r = Exec(w, std::string(table.create)); !r) return r;
+  if (old) {
+    if (auto r = Exec(w, "INSERT INTO " + name + " SELECT * FROM " + name + "_old"); !r) return r;
+    if (auto r = Exec(w, "DROP TABLE " + name + "_old"); !r) return r;
+  }
+  return {};
+}
+
 // column_blocks: the block layout, whose term postings also hold the keys the row layout keeps
 // in B-tree indexes (blocks::TermKey).
 std::vector<TableDef> BuildTables(bool column_blocks) {
@@ -450,8 +473,11 @@ Result<void> SqliteStore::CreateSchema() {
           return r;
     }
   }
-  if (tuning_.full_text)
+  if (tuning_.full_text) {
     if (auto r = Exec(w, std::string(text_index::kCreateSql)); !r) return r;
+    for (const auto& table : text_index::kPostingsTables)
+      if (auto r = CreatePostingsTable(w, table); !r) return r;
+  }
   if (tuning_.secondary_indexes && !column_blocks_)
     if (auto r = CreateHuntIndexes(w); !r) return r;  // server/store/hunt_indexes.hpp
   if (auto r = Exec(w, "PRAGMA user_version=" + std::to_string(schema::kSchemaVersion)); !r)

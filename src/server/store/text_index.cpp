@@ -291,10 +291,11 @@ void MatchSealedTerms(const TermQuery& query, const TermBlockLookup& lookup,
                       std::vector<std::uint16_t>& offsets) {
   std::size_t before = offsets.size();
   // Walks the blocks from the one that can hold `from`, handing each (term, offsets) to `visit`
-  // until it returns false.
-  auto walk = [&](std::string_view from, const auto& visit) {
+  // until it returns false. `exact`: only `from` itself is wanted, which only the block at or
+  // before it can hold (a block's first term is its smallest): no other block is read.
+  auto walk = [&](std::string_view from, bool exact, const auto& visit) {
     auto block = lookup(from, false);
-    if (!block) block = lookup(from, true);  // every term is past `from`
+    if (!block && !exact) block = lookup(from, true);  // every term is past `from`
     std::string term;
     std::vector<std::uint16_t> rows;
     while (block) {
@@ -315,16 +316,17 @@ void MatchSealedTerms(const TermQuery& query, const TermBlockLookup& lookup,
               offset += static_cast<std::uint32_t>(GetVarint(data, pos))));
         if (!visit(std::string_view(term), rows)) return;
       }
+      if (exact) return;
       block = lookup(block->first_term, true);
     }
   };
   for (const auto& value : query.exact)
-    walk(value, [&](std::string_view term, const std::vector<std::uint16_t>& rows) {
+    walk(value, true, [&](std::string_view term, const std::vector<std::uint16_t>& rows) {
       if (term == value) offsets.insert(offsets.end(), rows.begin(), rows.end());
       return term < value;
     });
   for (const auto& prefix : query.prefixes)
-    walk(prefix, [&](std::string_view term, const std::vector<std::uint16_t>& rows) {
+    walk(prefix, false, [&](std::string_view term, const std::vector<std::uint16_t>& rows) {
       if (term.starts_with(prefix)) offsets.insert(offsets.end(), rows.begin(), rows.end());
       return term < prefix || term.starts_with(prefix);
     });

@@ -372,6 +372,45 @@ TEST_F(BlockStoreTest, PortKeyLookups) {
   EXPECT_NE(plan("destination_port = 443"), plan("process_entity_id = 'x'"));
 }
 
+// A database whose postings tables are WITHOUT ROWID tables (before session 14: every seek read
+// the compared rows' overflow pages) has them converted at open, rows kept: lookups give what a
+// scan gives without a rebuild.
+TEST_F(BlockStoreTest, OldPostingsTablesAreConverted) {
+  const auto batches = Batches(600);  // > 65,536 process rows: partition 0 is sealed
+  {
+    auto blocks = Open("blocks", true);
+    ASSERT_TRUE(blocks);
+    Append(*blocks, batches);
+  }
+  const auto rows_before = Ids("SELECT count(*) FROM term_postings");
+  ASSERT_GT(rows_before[0], 0);
+  {
+    auto db = sqlite::Open((dir_ / "blocks" / "vigil.db").string(), SQLITE_OPEN_READWRITE);
+    ASSERT_TRUE(db.has_value());
+    ASSERT_TRUE(sqlite::Exec(
+        db->get(),
+        "ALTER TABLE term_postings RENAME TO t; CREATE TABLE term_postings (tbl TEXT NOT NULL, col "
+        "TEXT NOT NULL, part INTEGER NOT NULL, first_term BLOB NOT NULL, data BLOB NOT NULL, "
+        "PRIMARY KEY (tbl, col, part, first_term)) WITHOUT ROWID; INSERT INTO term_postings "
+        "SELECT * FROM t; DROP TABLE t; DROP INDEX IF EXISTS term_postings_key;"));
+  }
+  ASSERT_EQ(Ids("SELECT count(*) FROM sqlite_master WHERE name = 'term_postings' AND sql LIKE "
+                "'%WITHOUT ROWID%'"),
+            std::vector<std::int64_t>{1});
+  auto blocks = Open("blocks", true);
+  ASSERT_TRUE(blocks);
+  EXPECT_EQ(Ids("SELECT count(*) FROM sqlite_master WHERE name = 'term_postings' AND sql LIKE "
+                "'%WITHOUT ROWID%'"),
+            std::vector<std::int64_t>{0});
+  EXPECT_EQ(Ids("SELECT count(*) FROM term_postings"), rows_before);
+  EXPECT_EQ(Ids("SELECT count(*) FROM sqlite_master WHERE name = 'term_postings_key'"),
+            std::vector<std::int64_t>{1});
+  const std::string value = "(SELECT process_entity_id FROM process WHERE id = 77)";
+  const auto scanned = Ids("SELECT id FROM process WHERE +process_entity_id = " + value);
+  ASSERT_FALSE(scanned.empty());
+  EXPECT_EQ(Ids("SELECT id FROM process WHERE process_entity_id = " + value), scanned);
+}
+
 // A table's largest id (live detection asks at every pass, the store at every start) reads the
 // last block row by its key: SQLite's VM steps stay flat however many blocks the table has
 // (max(last_id) read every row: 1.5 s per 10 M events).
