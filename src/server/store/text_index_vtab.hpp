@@ -50,8 +50,7 @@ class TermLookup {
   TermLookup(sqlite3* db, std::string table, std::string column, std::string range_sql = "");
   // nullopt when the candidates pass `max_share` of the table's id range (a scan reads each
   // block once, without a list of most of the table's ids).
-  Result<std::optional<std::vector<std::int64_t>>> Find(const std::string& value,
-                                                        double max_share);
+  Result<std::optional<std::vector<std::int64_t>>> Find(const std::string& value, double max_share);
 
  private:
   sqlite3* db_;
