@@ -339,6 +339,15 @@ int TakeCachedBlock(sqlite3_vtab_cursor* base, std::int64_t first_id, std::int64
   return SQLITE_OK;
 }
 
+// The current row's value of a column (not the extra map): a lookup of ids in ascending order
+// decodes that row only (ColumnBlock::ValueAt reads forward), anything else loads the column.
+Result<BlockValue> CurrentValue(Cursor& c, std::size_t column) {
+  const auto row = static_cast<std::size_t>(c.row);
+  if (c.ids && !c.descending) return c.block->ValueAt(row, column);
+  if (auto loaded = c.block->Load(column); !loaded) return std::unexpected(loaded.error());
+  return c.block->Value(row, column);
+}
+
 // Whether the current row passes the cursor's bounds (skipping what SQLite would reject anyway).
 bool RowInBounds(sqlite3_vtab_cursor* base, int& rc) {
   Cursor& c = CursorOf(base);
@@ -346,23 +355,12 @@ bool RowInBounds(sqlite3_vtab_cursor* base, int& rc) {
   if (id < c.id_lower || id > c.id_upper) return false;
   // No time bounds, or no block data (a query of ids alone has no timestamp constraint).
   if ((c.ts_lower == kMin && c.ts_upper == kMax) || !c.block) return true;
-  const auto column = static_cast<std::size_t>(VtabOf(base).spec->timestamp_column);
-  const auto row = static_cast<std::size_t>(c.row);
-  BlockValue ts;
-  if (c.ids && !c.descending) {  // a lookup: that row only (ValueAt reads forward)
-    auto value = c.block->ValueAt(row, column);
-    if (!value) {
-      rc = BlockFail(base, c.first_id, value.error().message);
-      return false;
-    }
-    ts = *value;
-  } else if (auto loaded = c.block->Load(column); !loaded) {
-    rc = BlockFail(base, c.first_id, loaded.error().message);
+  auto ts = CurrentValue(c, static_cast<std::size_t>(VtabOf(base).spec->timestamp_column));
+  if (!ts) {
+    rc = BlockFail(base, c.first_id, ts.error().message);
     return false;
-  } else {
-    ts = c.block->Value(row, column);
   }
-  const auto* n = std::get_if<std::int64_t>(&ts);
+  const auto* n = std::get_if<std::int64_t>(&*ts);
   return n && *n >= c.ts_lower && *n <= c.ts_upper;
 }
 
@@ -613,18 +611,8 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
     sqlite3_result_error(context, message.c_str(), static_cast<int>(message.size()));
     return SQLITE_ERROR;
   };
-  // Lookups read a few rows of a block: those rows only, not every value of the column (in
-  // ascending order: ValueAt reads forward).
-  const bool sparse = c.ids.has_value() && !c.descending && column != fields + 1;
-  BlockValue v;
-  if (sparse) {
-    auto value = c.block->ValueAt(row, index);
-    if (!value) return fail(value.error());
-    v = *value;
-  } else if (auto loaded = c.block->Load(index); !loaded) {
-    return fail(loaded.error());
-  }
   if (column == fields + 1) {  // extra: a JSON object with sorted keys, NULL when empty
+    if (auto loaded = c.block->Load(index); !loaded) return fail(loaded.error());
     const auto extra = c.block->Extra(row);
     if (extra.empty()) {
       sqlite3_result_null(context);
@@ -634,7 +622,9 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* context, int column)
     sqlite3_result_text(context, c.text.data(), static_cast<int>(c.text.size()), SQLITE_TRANSIENT);
     return SQLITE_OK;
   }
-  if (!sparse) v = c.block->Value(row, index);
+  auto value = CurrentValue(c, index);
+  if (!value) return fail(value.error());
+  const BlockValue& v = *value;
   if (const auto* s = std::get_if<std::string_view>(&v)) {
     sqlite3_result_text(context, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
   } else if (const auto* n = std::get_if<std::int64_t>(&v)) {

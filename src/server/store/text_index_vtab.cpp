@@ -54,6 +54,11 @@ Result<std::optional<std::vector<std::int64_t>>> Walk(
   if (!IsIdentifier(table) || !IsIdentifier(column))
     return Fail("table and column must be plain names, got '" + table + "', '" + column + "'");
   std::vector<std::int64_t> ids;
+  std::int64_t min_id = 0, max_id = 0;
+  auto too_many = [&] {
+    return ids.size() > 4096 &&
+           static_cast<double>(ids.size()) > max_share * static_cast<double>(max_id - min_id + 1);
+  };
   if (!st.range) {
     // Two subqueries, each one seek (a lone min() or max() is one too, but not on a virtual
     // table: the column-block tables, block_table_vtab.hpp, take ORDER BY id and read no row
@@ -79,8 +84,8 @@ Result<std::optional<std::vector<std::int64_t>>> Walk(
   sqlite3_stmt* range = st.range.get();
   const int stepped = sqlite3_step(range);
   const bool empty = stepped != SQLITE_ROW || sqlite3_column_type(range, 0) == SQLITE_NULL;
-  const std::int64_t min_id = empty ? 0 : sqlite3_column_int64(range, 0);
-  const std::int64_t max_id = empty ? 0 : sqlite3_column_int64(range, 1);
+  min_id = empty ? 0 : sqlite3_column_int64(range, 0);
+  max_id = empty ? 0 : sqlite3_column_int64(range, 1);
   sqlite3_reset(range);
   if (stepped != SQLITE_ROW && stepped != SQLITE_DONE) return sqlite::DbFail(db, "vigil_text");
   if (empty) return ids;
@@ -99,24 +104,28 @@ Result<std::optional<std::vector<std::int64_t>>> Walk(
   for (std::int64_t part = PartitionOf(min_id); part <= PartitionOf(max_id); ++part) {
     offsets.clear();
     const std::int64_t base = PartitionFirstId(part);
+    // Not indexed in this snapshot nor held in memory: every row is a candidate.
+    bool every_row = false;
     if (sealed.contains(part)) {
       if (!m.may_hold || m.may_hold(part)) m.sealed(block_stmt, part, offsets);
-    } else if (!live || !m.live(*live, part, offsets)) {
-      // Not indexed in this snapshot nor held in memory: every row is a candidate.
+    } else {
+      every_row = !live || !m.live(*live, part, offsets);
+    }
+    if (every_row)
       for (std::int64_t id = std::max(base, min_id); id <= std::min(PartitionLastId(part), max_id);
            ++id)
         ids.push_back(id);
-      if (ids.size() > 4096 &&
-          static_cast<double>(ids.size()) > max_share * static_cast<double>(max_id - min_id + 1))
-        return std::nullopt;
-      continue;
-    }
-    for (std::uint16_t offset : offsets) ids.push_back(base + offset);
-    if (ids.size() > 4096 &&
-        static_cast<double>(ids.size()) > max_share * static_cast<double>(max_id - min_id + 1))
-      return std::nullopt;
+    else
+      for (std::uint16_t offset : offsets) ids.push_back(base + offset);
+    if (too_many()) return std::nullopt;
   }
   return ids;
+}
+
+// A walk without a share bound, which never gives nullopt.
+Result<std::vector<std::int64_t>> Unbounded(Result<std::optional<std::vector<std::int64_t>>> ids) {
+  if (!ids) return std::unexpected(ids.error());
+  return std::move(**ids);
 }
 
 std::string BlobText(sqlite3_stmt* s, int column) {
@@ -154,9 +163,7 @@ Result<std::vector<std::int64_t>> Candidates(sqlite3* db, const std::string& tab
     return live.Match(table, column, part, *sets, offsets);
   };
   WalkStatements statements;
-  auto ids = Walk(db, table, column, m, statements);
-  if (!ids) return std::unexpected(ids.error());
-  return std::move(**ids);  // no share bound: never nullopt
+  return Unbounded(Walk(db, table, column, m, statements));
 }
 
 namespace {
@@ -200,9 +207,7 @@ Result<std::vector<std::int64_t>> TermCandidates(sqlite3* db, const std::string&
                                                  bool prefix) {
   const TermQuery query = MakeTermQuery(values, prefix);
   WalkStatements statements;
-  auto ids = Walk(db, table, column, TermMatcher(table, column, query), statements);
-  if (!ids) return std::unexpected(ids.error());
-  return std::move(**ids);  // no share bound: never nullopt
+  return Unbounded(Walk(db, table, column, TermMatcher(table, column, query), statements));
 }
 
 TermLookup::TermLookup(sqlite3* db, std::string table, std::string column, std::string range_sql)
