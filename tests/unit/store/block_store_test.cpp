@@ -351,6 +351,17 @@ TEST_F(BlockStoreTest, PortKeyLookups) {
     EXPECT_LT(sqlite3_stmt_status(stmt->get(), SQLITE_STMTSTATUS_VM_STEP, 0),
               static_cast<int>(rare.size()) * 20 + 1000);
   }
+  {  // the lookup the table makes: a value on more than an eighth of the table is left to a scan
+    auto db = sqlite::Open((dir_ / "blocks" / "vigil.db").string(), SQLITE_OPEN_READONLY);
+    ASSERT_TRUE(db.has_value());
+    text_index::TermLookup lookup(db->get(), "network", "destination_port");
+    auto common = lookup.Find("443", 1.0 / 8);
+    ASSERT_TRUE(common.has_value()) << common.error().message;
+    EXPECT_FALSE(common->has_value());
+    auto few = lookup.Find("8443", 1.0 / 8);
+    ASSERT_TRUE(few.has_value() && few->has_value());
+    EXPECT_EQ(**few, rare);
+  }
   // The port's postings answer (a lookup), and an entity id, more selective, wins over the port
   // whatever the order of the terms.
   auto plan = [&](const std::string& where) {
