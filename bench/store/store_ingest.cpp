@@ -4,10 +4,12 @@
 // hosts), in batches from a single writer thread. Each batch also goes to a baseline store (rows
 // without secondary or postings indexes), the two in alternating order so that both see the same
 // machine. The full store has the server's default layout, column blocks
-// (SqliteOptions::column_blocks); --layout rows the row layout.
-// Usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] [--no-baseline]
-//                           [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D]
-//                           [--keep]
+// (SqliteOptions::column_blocks); --layout rows the row layout. --group K hands the store K
+// batches (of K different agents) per Append call, one transaction, as the gateway's group commit
+// does when K agents' batches queued up during the commit before (default 1: a commit per batch).
+// Usage: bench_store_ingest [--events N] [--batch B] [--group K] [--sync full|normal]
+//                           [--no-baseline] [--no-indexes] [--no-postings] [--layout rows|blocks]
+//                           [--dir D] [--keep]
 #include <unistd.h>
 
 #include <array>
@@ -35,6 +37,7 @@ using vigil::bench::Generator;
 struct Options {
   std::uint64_t events = 10'000'000;
   std::size_t batch = 1000;
+  std::size_t group = 1;  // batches per Append call: what the group commit takes at once
   bool sync_full = true;
   bool baseline = true;
   bool keep = false;
@@ -76,14 +79,19 @@ Target Open(const Options& opt, const fs::path& dir, bool full, Generator& gen) 
   return Target{dir, std::move(*store)};
 }
 
-void Append(Target& t, const IngestBatch& batch) {
+void Append(Target& t, const std::vector<IngestBatch>& batches) {
   const auto t0 = Clock::now();
-  auto r = t.store->Append(std::span<const IngestBatch>(&batch, 1));
+  auto r = t.store->Append(std::span<const IngestBatch>(batches));
   const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!r || (*r)[0].stored != batch.events.size()) {
-    std::fprintf(stderr, "append failed: %s\n", r ? "not all stored" : r.error().message.c_str());
+  if (!r) {
+    std::fprintf(stderr, "append failed: %s\n", r.error().message.c_str());
     std::exit(1);
   }
+  for (std::size_t i = 0; i < batches.size(); ++i)
+    if ((*r)[i].stored != batches[i].events.size()) {
+      std::fprintf(stderr, "append failed: not all stored\n");
+      std::exit(1);
+    }
   t.seconds += dt;
   t.window += dt;
 }
@@ -97,11 +105,17 @@ void Run(const Options& opt, Target& full, Target* baseline) {
   std::uint64_t done = 0, window_events = 0, round = 0;
   constexpr std::uint64_t kWindow = 1'000'000;
   while (done < opt.events) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(opt.batch, opt.events - done));
-    const IngestBatch batch = gen.Next(n);
-    if (baseline && round % 2 == 1) Append(*baseline, batch);
-    Append(full, batch);
-    if (baseline && round % 2 == 0) Append(*baseline, batch);
+    std::vector<IngestBatch> batches;
+    std::uint64_t n = 0;
+    while (batches.size() < opt.group && done + n < opt.events) {
+      const auto size =
+          static_cast<std::size_t>(std::min<std::uint64_t>(opt.batch, opt.events - done - n));
+      batches.push_back(gen.Next(size));
+      n += size;
+    }
+    if (baseline && round % 2 == 1) Append(*baseline, batches);
+    Append(full, batches);
+    if (baseline && round % 2 == 0) Append(*baseline, batches);
     ++round;
     done += n;
     window_events += n;
@@ -147,6 +161,8 @@ int main(int argc, char** argv) {
       opt.events = std::strtoull(std::string(value()).c_str(), nullptr, 10);
     else if (a == "--batch")
       opt.batch = std::strtoull(std::string(value()).c_str(), nullptr, 10);
+    else if (a == "--group")
+      opt.group = std::strtoull(std::string(value()).c_str(), nullptr, 10);
     else if (a == "--sync")
       opt.sync_full = value() == "full";
     else if (a == "--no-baseline")
@@ -170,21 +186,25 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(
           stderr,
-          "usage: bench_store_ingest [--events N] [--batch B] [--sync full|normal] "
+          "usage: bench_store_ingest [--events N] [--batch B] [--group K] [--sync full|normal] "
           "[--no-baseline] [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D] "
           "[--keep]\n"
+          "--group: batches per transaction, each from another agent (the group commit of K "
+          "agents' queued batches; default 1), for both stores.\n"
           "--layout: how the full run keeps its rows, as column blocks (the server's "
           "default) or as rows with B-tree indexes; the baseline is always rows without "
           "indexes.\n");
       return 2;
     }
   }
-  if (opt.batch == 0 || opt.events == 0) return 2;
+  if (opt.batch == 0 || opt.events == 0 || opt.group == 0) return 2;
   if (opt.dir.empty())
     opt.dir = fs::temp_directory_path() / ("vigil-bench-store-" + std::to_string(::getpid()));
-  std::printf("bench_store_ingest: %llu events, batches of %zu, synchronous=%s, dir %s\n",
-              static_cast<unsigned long long>(opt.events), opt.batch,
-              opt.sync_full ? "FULL" : "NORMAL", opt.dir.c_str());
+  std::printf(
+      "bench_store_ingest: %llu events, batches of %zu, %zu per transaction, synchronous=%s, "
+      "dir %s\n",
+      static_cast<unsigned long long>(opt.events), opt.batch, opt.group,
+      opt.sync_full ? "FULL" : "NORMAL", opt.dir.c_str());
 
   std::printf("full (%s), %s:\n",
               opt.blocks ? "column blocks, every key in the postings indexes"

@@ -41,16 +41,20 @@ bool TermKey(const schema::FieldDef& f);
 std::string CreateSql();
 
 // Appends events to the blocks tables of one writer connection: rows are buffered per table and
-// written as one block per table by Flush, inside the caller's transaction.
+// written as one block per table by Flush, inside the caller's transaction; a table's block is
+// written as soon as it holds `max_block_rows`, so a group commit of many batches makes blocks of
+// the same size as a commit of one (a lookup decompresses the columns of a whole block).
 class BlockTablesWriter {
  public:
+  static constexpr std::size_t kMaxBlockRows = 512;
   struct Row {
     std::size_t table = 0;  // index into schema::Categories()
     std::int64_t id = 0;
   };
 
   // Creates the blocks tables when missing and continues each table's ids after its last block.
-  static Result<BlockTablesWriter> Open(sqlite3* db, int zstd_level = 1);
+  static Result<BlockTablesWriter> Open(sqlite3* db, int zstd_level = 1,
+                                        std::size_t max_block_rows = kMaxBlockRows);
 
   // Buffers the event in its table's open block; nullopt when it has no known category.
   Result<std::optional<Row>> Add(const v1::Event& event, const RowStamp& stamp);
@@ -73,9 +77,11 @@ class BlockTablesWriter {
     sqlite::StmtPtr insert;
   };
   Result<void> ContinueIds(Table& t);
+  Result<void> WriteBlock(Table& t);
 
   sqlite3* db_ = nullptr;
   int zstd_level_ = 1;
+  std::size_t max_block_rows_ = kMaxBlockRows;
   std::vector<Table> tables_;
   std::uint64_t raw_bytes_ = 0, stored_bytes_ = 0;
 };

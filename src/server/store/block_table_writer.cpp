@@ -1,4 +1,6 @@
 // BlockTablesWriter: buffers rows per table, writes one column block per table per transaction.
+#include <algorithm>
+
 #include "server/store/block_table.hpp"
 
 namespace vigil::store::blocks {
@@ -39,11 +41,13 @@ std::string CreateSql() {
   return sql;
 }
 
-Result<BlockTablesWriter> BlockTablesWriter::Open(sqlite3* db, int zstd_level) {
+Result<BlockTablesWriter> BlockTablesWriter::Open(sqlite3* db, int zstd_level,
+                                                  std::size_t max_block_rows) {
   if (auto r = sqlite::Exec(db, CreateSql()); !r) return std::unexpected(r.error());
   BlockTablesWriter w;
   w.db_ = db;
   w.zstd_level_ = zstd_level;
+  w.max_block_rows_ = std::max<std::size_t>(1, max_block_rows);
   for (const auto& c : schema::Categories()) {
     Table t;
     t.name = std::string(c.name);
@@ -67,27 +71,33 @@ Result<std::optional<BlockTablesWriter::Row>> BlockTablesWriter::Add(const v1::E
   const std::int64_t id = t.next_id;
   t.block->Add(event, stamp);
   ++t.next_id;
+  if (t.block->rows() >= max_block_rows_)
+    if (auto r = WriteBlock(t); !r) return std::unexpected(r.error());
   return Row{table, id};
 }
 
 Result<void> BlockTablesWriter::Flush() {
-  for (Table& t : tables_) {
-    if (t.next_id == t.block_first) continue;
-    const std::int64_t min_ts = t.block->min_timestamp(), max_ts = t.block->max_timestamp();
-    const std::string data = t.block->Finish(zstd_level_);
-    sqlite3_stmt* s = t.insert.get();
-    sqlite3_bind_int64(s, 1, t.block_first);
-    sqlite3_bind_int64(s, 2, t.next_id - 1);
-    sqlite3_bind_int64(s, 3, min_ts);
-    sqlite3_bind_int64(s, 4, max_ts);
-    sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-    const int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sqlite::DbFail(db_, "insert into " + BlocksTableName(t.name));
-    raw_bytes_ += t.block->last_raw_bytes();
-    stored_bytes_ += data.size();
-    t.block_first = t.next_id;
-  }
+  for (Table& t : tables_)
+    if (t.next_id != t.block_first)
+      if (auto r = WriteBlock(t); !r) return r;
+  return {};
+}
+
+Result<void> BlockTablesWriter::WriteBlock(Table& t) {
+  const std::int64_t min_ts = t.block->min_timestamp(), max_ts = t.block->max_timestamp();
+  const std::string data = t.block->Finish(zstd_level_);
+  sqlite3_stmt* s = t.insert.get();
+  sqlite3_bind_int64(s, 1, t.block_first);
+  sqlite3_bind_int64(s, 2, t.next_id - 1);
+  sqlite3_bind_int64(s, 3, min_ts);
+  sqlite3_bind_int64(s, 4, max_ts);
+  sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return sqlite::DbFail(db_, "insert into " + BlocksTableName(t.name));
+  raw_bytes_ += t.block->last_raw_bytes();
+  stored_bytes_ += data.size();
+  t.block_first = t.next_id;
   return {};
 }
 

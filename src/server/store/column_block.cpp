@@ -29,6 +29,8 @@
 
 namespace vigil::store {
 namespace {
+// A column that compressed by less than 10 % is stored raw in this many following blocks.
+constexpr std::uint8_t kRawBlocksAfterNoGain = 15;
 
 constexpr std::string_view kMagic = "VB\x04", kMagicWithoutRepeats = "VB\x03";
 constexpr std::size_t kMaxRawBytes = 256u << 20;
@@ -129,7 +131,8 @@ ColumnBlockWriter::ColumnBlockWriter(std::vector<const schema::FieldDef*> column
     : columns_(std::move(columns)),
       data_(columns_.size() + 1),
       previous_(columns_.size(), 0),
-      previous_string_(columns_.size()) {}
+      previous_string_(columns_.size()),
+      raw_for_(columns_.size() + 1, 0) {}
 
 void ColumnBlockWriter::Add(const v1::Event& event, const RowStamp& stamp) {
   for (std::size_t c = 0; c < columns_.size(); ++c) {
@@ -212,7 +215,13 @@ std::string ColumnBlockWriter::Finish(int zstd_level) {
       PutVarint(block, static_cast<std::uint64_t>(columns_[c]->type));
     }
     const std::size_t at = payload_.size();
-    std::size_t stored = column.size() > 64 ? ZstdCompressTo(payload_, column, zstd_level) : 0;
+    std::size_t stored = 0;
+    if (raw_for_[c] > 0) {
+      --raw_for_[c];
+    } else if (column.size() > 64) {
+      stored = ZstdCompressTo(payload_, column, zstd_level);
+      if (stored == 0 || stored * 10 > column.size() * 9) raw_for_[c] = kRawBlocksAfterNoGain;
+    }
     const bool compressed = stored > 0 && stored < column.size();
     if (!compressed) {
       payload_.resize(at);

@@ -10,6 +10,7 @@
 #include "server/store/text_index.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -20,6 +21,36 @@ namespace {
 
 unsigned char Lower(unsigned char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
+}
+
+// Whether `s` holds a byte in 'A'..'Z', eight bytes at a time (term adds check every value).
+bool HasUpper(std::string_view s) {
+  constexpr std::uint64_t kLow7 = 0x7f7f7f7f7f7f7f7full, kHigh = 0x8080808080808080ull;
+  constexpr std::uint64_t kToA = 0x3f3f3f3f3f3f3f3full;    // 0x80 - 'A': high bit once >= 'A'
+  constexpr std::uint64_t kPastZ = 0x2525252525252525ull;  // 0x80 - ('Z' + 1): ... once > 'Z'
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const std::uint64_t low = w & kLow7;  // no byte carries into the next below
+    if ((low + kToA) & ~(low + kPastZ) & ~w & kHigh) return true;
+  }
+  for (; i < s.size(); ++i)
+    if (s[i] >= 'A' && s[i] <= 'Z') return true;
+  return false;
+}
+
+// The first 16 bytes of `s` as two big-endian numbers (zeros past its end): comparing them orders
+// strings as their bytes do, up to ties, which a full comparison settles.
+std::pair<std::uint64_t, std::uint64_t> SortPrefix(std::string_view s) {
+  unsigned char bytes[16] = {};
+  std::memcpy(bytes, s.data(), std::min<std::size_t>(s.size(), 16));
+  std::uint64_t hi = 0, lo = 0;
+  for (int b = 0; b < 8; ++b) {
+    hi = hi << 8 | bytes[b];
+    lo = lo << 8 | bytes[8 + b];
+  }
+  return {hi, lo};
 }
 
 std::uint32_t Trigram(const char* p) {
@@ -149,7 +180,7 @@ void TermBuilder::Add(std::uint16_t offset, std::string_view value) {
   if (value.empty()) return;
   thread_local std::string lowered;
   std::string_view lower = value;  // most keys (ids, hashes, addresses) have no capital
-  if (std::ranges::any_of(value, [](char c) { return c >= 'A' && c <= 'Z'; })) {
+  if (HasUpper(value)) {
     lowered.assign(value);
     for (char& c : lowered) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
     lower = lowered;
@@ -206,10 +237,24 @@ void TermBuilder::Match(const TermQuery& query, std::vector<std::uint16_t>& offs
 }
 
 std::vector<TermBlock> TermBuilder::Seal(std::size_t block_bytes) const {
-  std::vector<std::uint32_t> order(terms_.size());
-  for (std::uint32_t o = 0; o < order.size(); ++o) order[o] = o;
-  std::ranges::sort(order,
-                    [&](std::uint32_t a, std::uint32_t b) { return terms_.At(a) < terms_.At(b); });
+  // Sorted on their first 16 bytes as numbers, in place, then on the whole terms where those tie
+  // (time-prefixed entity ids share their first bytes within a partition).
+  struct Keyed {
+    std::uint64_t hi, lo;
+    std::uint32_t ordinal;
+  };
+  std::vector<Keyed> keyed(terms_.size());
+  for (std::uint32_t o = 0; o < keyed.size(); ++o) {
+    const auto [hi, lo] = SortPrefix(terms_.At(o));
+    keyed[o] = Keyed{hi, lo, o};
+  }
+  std::ranges::sort(keyed, [&](const Keyed& a, const Keyed& b) {
+    if (a.hi != b.hi) return a.hi < b.hi;
+    if (a.lo != b.lo) return a.lo < b.lo;
+    return terms_.At(a.ordinal) < terms_.At(b.ordinal);
+  });
+  std::vector<std::uint32_t> order(keyed.size());
+  for (std::size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].ordinal;
   std::vector<std::uint32_t> start;
   std::vector<std::uint16_t> grouped;
   GroupOffsetsByKey(ordinal_offsets_, terms_.size(), start, grouped);

@@ -162,6 +162,44 @@ TEST_F(BlockStoreTest, ReadsBackLikeTheRowStore) {
   EXPECT_EQ(*blocks->CountEvents(std::nullopt), expected.size());
 }
 
+// A group commit of many batches (the gateway's leader takes every queued batch) writes blocks of
+// at most kMaxBlockRows rows with consecutive ids, which read back like rows stored batch by batch.
+TEST_F(BlockStoreTest, GroupCommitWritesBlocksOfBoundedSize) {
+  const auto batches = Batches(12);
+  auto rows = Open("rows", false);
+  auto blocks = Open("blocks", true);
+  ASSERT_TRUE(rows && blocks);
+  Append(*rows, batches);
+  for (const auto& h : agents_) ASSERT_TRUE(blocks->RegisterAgent(h.agent_id, h.name));
+  auto grouped = blocks->Append(std::span<const IngestBatch>(batches));
+  ASSERT_TRUE(grouped.has_value()) << grouped.error().message;
+  ASSERT_EQ(grouped->size(), batches.size());
+  for (std::size_t b = 0; b < batches.size(); ++b)
+    EXPECT_EQ((*grouped)[b].stored, batches[b].events.size()) << b;
+
+  const auto process_rows = *rows->CountEvents(schema::Category::Process);
+  ASSERT_GT(process_rows, 2 * blocks::BlockTablesWriter::kMaxBlockRows);
+  const auto firsts = Ids("SELECT first_id FROM process_blocks ORDER BY first_id");
+  const auto lasts = Ids("SELECT last_id FROM process_blocks ORDER BY first_id");
+  ASSERT_EQ(firsts.size(), (process_rows + blocks::BlockTablesWriter::kMaxBlockRows - 1) /
+                               blocks::BlockTablesWriter::kMaxBlockRows);
+  for (std::size_t i = 0; i < firsts.size(); ++i) {
+    EXPECT_EQ(firsts[i], i == 0 ? 1 : lasts[i - 1] + 1);
+    EXPECT_EQ(lasts[i] - firsts[i] + 1,
+              i + 1 < firsts.size()
+                  ? static_cast<std::int64_t>(blocks::BlockTablesWriter::kMaxBlockRows)
+                  : static_cast<std::int64_t>(process_rows) - firsts[i] + 1);
+  }
+  EventQuery all;
+  all.limit = 0;
+  ExpectSameEvents(Query(*blocks, all), Query(*rows, all));
+  // Key lookups through the postings still find every row of a host.
+  const std::string host = agents_[2].id;
+  EXPECT_EQ(Ids("SELECT count(*) FROM process WHERE host_id = '" + host + "'"),
+            Ids("SELECT count(*) FROM process WHERE +host_id = '" + host + "'"));
+  EXPECT_GT(Ids("SELECT count(*) FROM process WHERE host_id = '" + host + "'")[0], 0);
+}
+
 TEST_F(BlockStoreTest, ReopenContinuesIdsAndTextIndex) {
   // ~72k process rows: the first partition (65,536 rows) is sealed after the reopen.
   const auto batches = Batches(600);

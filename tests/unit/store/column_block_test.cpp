@@ -103,6 +103,39 @@ TEST(ColumnBlock, WriterStartsOverAfterFinish) {
   EXPECT_EQ(got.destination_port(), 443);
 }
 
+// A column that did not shrink is kept raw for the next blocks without trying, and compressed
+// again once the writer tries again: rows read back the same either way.
+TEST(ColumnBlock, IncompressibleColumnsAreRetriedLater) {
+  const auto columns = Columns(schema::Category::Network);
+  ColumnBlockWriter writer(columns);
+  std::mt19937_64 rng(5);
+  std::vector<std::size_t> sizes;
+  for (int b = 0; b < 24; ++b) {
+    std::vector<v1::Event> rows(200);
+    for (int i = 0; i < 200; ++i) {
+      // Random timestamps in the first block: their deltas do not compress. Then constant ones.
+      rows[i].set_timestamp(b == 0 ? static_cast<std::int64_t>(rng() >> 1) : 1000);
+      rows[i].set_destination_port(443);
+      writer.Add(rows[i], {});
+    }
+    const std::string stored = writer.Finish();
+    sizes.push_back(stored.size());
+    auto block = ColumnBlock::Decode(stored, columns);
+    ASSERT_TRUE(block) << block.error().message;
+    ASSERT_EQ(block->rows(), rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      v1::Event got;
+      block->ToEvent(i, got);
+      ASSERT_EQ(got.timestamp(), rows[i].timestamp()) << b << " " << i;
+    }
+  }
+  // Blocks 1..15 keep the (now compressible) timestamps raw: 200 one-byte deltas; block 16 tries
+  // zstd again and every block after it is smaller by about that column.
+  EXPECT_EQ(sizes[1], sizes[15]);
+  EXPECT_LT(sizes[16] + 150, sizes[15]);
+  EXPECT_EQ(sizes[16], sizes[23]);
+}
+
 // A stored block split into its rows and raw columns, and put together again (columns raw).
 struct Parts {
   std::string magic = "VB\x04";

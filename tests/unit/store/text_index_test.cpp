@@ -175,6 +175,50 @@ TEST(TextIndexBuilder, SealedTermBlocksAnswerLikeAScan) {
 }
 
 }  // namespace
+// Terms with capitals at any position (the case check reads eight bytes at a time) and long shared
+// prefixes (the seal sorts on 16-byte prefixes first): every term is found by its lowercase and
+// its uppercase form, exactly where a scan finds it, and the sealed blocks are in term order.
+TEST(TextIndexBuilder, TermsFoldAndSortAtEveryPosition) {
+  std::mt19937 rng(11);
+  const std::string alphabet = std::string("aZAz@[`{09-_") + "\xc1\xdb\x80\xff";
+  std::vector<std::pair<std::uint16_t, std::string>> rows;
+  for (std::uint16_t offset = 0; offset < 6000; ++offset) {
+    std::string term = offset % 3 == 0 ? "0011223344556677" : offset % 3 == 1 ? "00112233" : "";
+    const std::size_t extra = rng() % 30;
+    for (std::size_t i = 0; i < extra; ++i) term += alphabet[rng() % alphabet.size()];
+    if (term.empty()) term = "x";
+    rows.emplace_back(offset, term);
+  }
+  TermBuilder builder;
+  for (const auto& [offset, term] : rows) builder.Add(offset, term);
+  const std::vector<TermBlock> blocks = builder.Seal(64);
+  ASSERT_GT(blocks.size(), 50u);
+  for (std::size_t i = 1; i < blocks.size(); ++i)
+    ASSERT_LT(blocks[i - 1].first_term, blocks[i].first_term) << i;
+  TermBlockLookup lookup = [&](std::string_view term, bool after) -> std::optional<TermBlock> {
+    const TermBlock* best = nullptr;
+    for (const TermBlock& b : blocks)
+      if (after ? b.first_term > term && (!best || b.first_term < best->first_term)
+                : b.first_term <= term && (!best || b.first_term > best->first_term))
+        best = &b;
+    return best ? std::optional<TermBlock>(*best) : std::nullopt;
+  };
+  auto upper = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  };
+  for (std::size_t i = 0; i < rows.size(); i += 7) {
+    const std::string& term = rows[i].second;
+    const auto expected =
+        Scan(rows, [&](const std::string& text) { return Lower(text) == Lower(term); });
+    for (const std::string& asked : {Lower(term), upper(term)}) {
+      std::vector<std::uint16_t> sealed;
+      MatchSealedTerms(MakeTermQuery({asked}, false), lookup, sealed);
+      ASSERT_EQ(sealed, expected) << asked;
+    }
+  }
+}
+
 // A partition's filter never misses one of its terms and rarely claims one it does not have.
 TEST(TextIndexBuilder, TermFiltersHaveNoFalseNegatives) {
   TermBuilder builder;
