@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
@@ -248,6 +249,9 @@ class SqliteStore final : public Store {
                                const std::function<bool(std::int64_t, v1::Event&&)>& sink) override;
   Result<std::int64_t> LastEventId(schema::Category category) override;
   DiskStatus Disk() const override { return free_space_.Status(); }
+  CommitStats Commits() const override {
+    return {committed_transactions_.load(), committed_batches_.load()};
+  }
 
   Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) override;
   Result<bool> AgentExists(const std::string& agent_id) override;
@@ -326,6 +330,7 @@ class SqliteStore final : public Store {
   std::condition_variable queue_cv_;
   std::vector<PendingAppend*> queue_;
   bool leader_active_ = false;
+  std::atomic<std::uint64_t> committed_transactions_{0}, committed_batches_{0};
 
   std::mutex readers_mu_;
   std::vector<DbPtr> readers_;
@@ -644,6 +649,8 @@ Result<void> SqliteStore::CommitGroup(std::vector<PendingAppend*>& group) {
     sealed = std::move(*s);
   }
   if (auto r = tx->Commit(); !r) return rolled_back(r.error());
+  committed_transactions_++;
+  for (const PendingAppend* p : group) committed_batches_ += p->batches.size();
   // The partition sealed last stays in memory for readers whose snapshot predates this commit.
   for (auto [table, part] : sealed) {
     table_writers_[table].next_seal = part + 1;

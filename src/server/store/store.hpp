@@ -103,6 +103,12 @@ struct DiskStatus {
   bool ingest_paused = false;  // free_bytes < min_free_bytes: Append refuses batches
 };
 
+// Group commit at work: how many transactions stored how many batches since the store opened.
+struct CommitStats {
+  std::uint64_t transactions = 0;
+  std::uint64_t batches = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -127,6 +133,7 @@ class Store {
   virtual Result<std::uint64_t> CountEvents(std::optional<schema::Category> category) = 0;
   // Free space where the store lives, and whether ingest is paused for lack of it.
   virtual DiskStatus Disk() const = 0;
+  virtual CommitStats Commits() const = 0;
 
   // ---- agents
   virtual Result<void> RegisterAgent(const std::string& agent_id, const std::string& hostname) = 0;

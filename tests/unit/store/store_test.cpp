@@ -342,6 +342,12 @@ TEST_F(StoreTest, ConcurrentAppendsAreExactlyOnce) {
   for (int t = 0; t < kThreads; ++t)
     EXPECT_EQ(*store->CommittedSequence("agent-" + std::to_string(t), 1),
               static_cast<std::uint64_t>(kBatches * kPerBatch));
+  // Callers that arrived while a commit ran were committed together (what bench_store_ingest
+  // --group measures): fewer transactions than batches.
+  const CommitStats commits = store->Commits();
+  EXPECT_EQ(commits.batches, static_cast<std::uint64_t>(kThreads * (kBatches + kBatches / 2)));
+  EXPECT_LT(commits.transactions, commits.batches);
+  EXPECT_GT(commits.transactions, 0u);
 }
 
 TEST_F(StoreTest, DataSurvivesReopen) {
