@@ -58,6 +58,19 @@ BlockLookup LookupIn(const std::vector<Block>& blocks) {
   };
 }
 
+// Sealed term blocks looked up as the store does: the block whose first term is the largest at or
+// below the term, or (after) the first one past it.
+TermBlockLookup TermLookupIn(const std::vector<TermBlock>& blocks) {
+  return [&blocks](std::string_view term, bool after) -> std::optional<TermBlock> {
+    const TermBlock* best = nullptr;
+    for (const TermBlock& b : blocks)
+      if (after ? b.first_term > term && (!best || b.first_term < best->first_term)
+                : b.first_term <= term && (!best || b.first_term > best->first_term))
+        best = &b;
+    return best ? std::optional<TermBlock>(*best) : std::nullopt;
+  };
+}
+
 TEST(TextIndexBuilder, SealedTrigramBlocksAnswerLikeAScan) {
   const auto rows = Rows();
   PartitionBuilder builder;
@@ -152,15 +165,7 @@ TEST(TextIndexBuilder, SealedTermBlocksAnswerLikeAScan) {
   for (const auto& [offset, text] : rows) builder.Add(offset, text);
   const std::vector<TermBlock> blocks = builder.Seal();
   ASSERT_GT(blocks.size(), 2u);
-  TermBlockLookup lookup = [&](std::string_view term, bool after) -> std::optional<TermBlock> {
-    const TermBlock* best = nullptr;
-    for (const TermBlock& b : blocks) {
-      if (after ? b.first_term > term && (!best || b.first_term < best->first_term)
-                : b.first_term <= term && (!best || b.first_term > best->first_term))
-        best = &b;
-    }
-    return best ? std::optional<TermBlock>(*best) : std::nullopt;
-  };
+  const TermBlockLookup lookup = TermLookupIn(blocks);
   const std::string some = rows[12345].second;
   for (const auto& [value, prefix] : std::vector<std::pair<std::string, bool>>{
            {some, false}, {"re-added 3", false}, {"curl", true}, {"SSHD cron", true}}) {
@@ -195,14 +200,7 @@ TEST(TextIndexBuilder, TermsFoldAndSortAtEveryPosition) {
   ASSERT_GT(blocks.size(), 50u);
   for (std::size_t i = 1; i < blocks.size(); ++i)
     ASSERT_LT(blocks[i - 1].first_term, blocks[i].first_term) << i;
-  TermBlockLookup lookup = [&](std::string_view term, bool after) -> std::optional<TermBlock> {
-    const TermBlock* best = nullptr;
-    for (const TermBlock& b : blocks)
-      if (after ? b.first_term > term && (!best || b.first_term < best->first_term)
-                : b.first_term <= term && (!best || b.first_term > best->first_term))
-        best = &b;
-    return best ? std::optional<TermBlock>(*best) : std::nullopt;
-  };
+  const TermBlockLookup lookup = TermLookupIn(blocks);
   auto upper = [](std::string s) {
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return s;
@@ -248,14 +246,7 @@ TEST(TextIndexBuilder, MoreValuesThanOffsets) {
     texts.Add(offset, "text-" + std::to_string(i));
   }
   const std::vector<TermBlock> blocks = terms.Seal();
-  TermBlockLookup lookup = [&](std::string_view term, bool after) -> std::optional<TermBlock> {
-    const TermBlock* best = nullptr;
-    for (const TermBlock& b : blocks)
-      if (after ? b.first_term > term && (!best || b.first_term < best->first_term)
-                : b.first_term <= term && (!best || b.first_term > best->first_term))
-        best = &b;
-    return best ? std::optional<TermBlock>(*best) : std::nullopt;
-  };
+  const TermBlockLookup lookup = TermLookupIn(blocks);
   for (std::uint32_t i : {3u, 65535u, 65536u, 69999u}) {
     std::vector<std::uint16_t> sealed;
     MatchSealedTerms(MakeTermQuery({"id-" + std::to_string(i)}, false), lookup, sealed);
