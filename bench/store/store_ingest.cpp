@@ -8,9 +8,10 @@
 // batches (of K different agents) per Append call, one transaction, as the gateway's group commit
 // does when K agents' batches queued up during the commit before (default 1: a commit per batch);
 // the baseline always commits each batch on its own, the same reference workload for every K.
+// --baseline full makes the baseline the full store itself, a commit per batch: what --group gains.
 // Usage: bench_store_ingest [--events N] [--batch B] [--group K] [--sync full|normal]
-//                           [--no-baseline] [--no-indexes] [--no-postings] [--layout rows|blocks]
-//                           [--dir D] [--keep]
+//                           [--no-baseline] [--baseline rows|full] [--no-indexes] [--no-postings]
+//                           [--layout rows|blocks] [--dir D] [--keep]
 #include <unistd.h>
 
 #include <array>
@@ -41,6 +42,7 @@ struct Options {
   std::size_t group = 1;  // batches per Append call: what the group commit takes at once
   bool sync_full = true;
   bool baseline = true;
+  bool baseline_full = false;  // --baseline full: the full store, a commit per batch (vs --group)
   bool keep = false;
   bool indexes = true;  // of the "full" run: for finding what costs
   bool fts = true;  // the postings (text and term) indexes; --no-postings (or --no-fts) drops them
@@ -172,7 +174,15 @@ int main(int argc, char** argv) {
       opt.sync_full = value() == "full";
     else if (a == "--no-baseline")
       opt.baseline = false;
-    else if (a == "--dir")
+    else if (a == "--baseline") {
+      const std::string_view kind = value();
+      if (kind != "rows" && kind != "full") {
+        std::fprintf(stderr, "--baseline is rows or full, not %.*s\n",
+                     static_cast<int>(kind.size()), kind.data());
+        return 2;
+      }
+      opt.baseline_full = kind == "full";
+    } else if (a == "--dir")
       opt.dir = value();
     else if (a == "--keep")
       opt.keep = true;
@@ -192,14 +202,15 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: bench_store_ingest [--events N] [--batch B] [--group K] [--sync full|normal] "
-          "[--no-baseline] [--no-indexes] [--no-postings] [--layout rows|blocks] [--dir D] "
-          "[--keep]\n"
+          "[--no-baseline] [--baseline rows|full] [--no-indexes] [--no-postings] "
+          "[--layout rows|blocks] [--dir D] [--keep]\n"
+          "--baseline full: the baseline is the full store itself with a commit per batch "
+          "(measures --group); default rows: rows without any index.\n"
           "--group: batches per transaction of the full store, each from another agent (the "
           "group commit of K agents' queued batches; default 1); the baseline commits each "
           "batch on its own.\n"
           "--layout: how the full run keeps its rows, as column blocks (the server's "
-          "default) or as rows with B-tree indexes; the baseline is always rows without "
-          "indexes.\n");
+          "default) or as rows with B-tree indexes.\n");
       return 2;
     }
   }
@@ -215,13 +226,15 @@ int main(int argc, char** argv) {
   std::printf("full (%s), %s:\n",
               opt.blocks ? "column blocks, every key in the postings indexes"
                          : "rows, all B-tree and postings indexes",
-              opt.baseline ? "each batch also into the baseline (rows without secondary indexes or "
-                             "postings), in alternating order"
-                           : "no baseline");
+              !opt.baseline       ? "no baseline"
+              : opt.baseline_full ? "each batch also into the baseline (the same full store, a "
+                                    "commit per batch), in alternating order"
+                                  : "each batch also into the baseline (rows without secondary "
+                                    "indexes or postings), in alternating order");
   Generator hosts(42);
   Target full = Open(opt, opt.dir / "full", true, hosts);
   std::optional<Target> base;
-  if (opt.baseline) base = Open(opt, opt.dir / "baseline", false, hosts);
+  if (opt.baseline) base = Open(opt, opt.dir / "baseline", opt.baseline_full, hosts);
   Run(opt, full, base ? &*base : nullptr);
   const auto events = static_cast<double>(opt.events);
   std::printf("  overall %.0f ev/s (store time), db %.1f MiB (%.0f bytes/event)\n",

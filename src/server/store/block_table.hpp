@@ -1,5 +1,5 @@
 // Event tables as column blocks (docs/store.md, *Rows as column blocks*): a category's rows live
-// in `<table>_blocks (first_id, last_id, min_ts, max_ts, data)`, one row per table per
+// in `<table>_blocks (first_id, last_id, min_ts, max_ts, data)`, a row per at most 512 rows of one
 // transaction, `data` a ColumnBlock (column_block.hpp) of the rows first_id..last_id.
 // BlockTablesWriter appends them; RegisterBlockTables (block_table_vtab.hpp) makes each readable in
 // SQL with the row table's name and columns (id, the schema's fields, extra), so the same queries
@@ -41,9 +41,10 @@ bool TermKey(const schema::FieldDef& f);
 std::string CreateSql();
 
 // Appends events to the blocks tables of one writer connection: rows are buffered per table and
-// written as one block per table by Flush, inside the caller's transaction; a table's block is
-// written as soon as it holds `max_block_rows`, so a group commit of many batches makes blocks of
-// the same size as a commit of one (a lookup decompresses the columns of a whole block).
+// written as blocks by Flush, inside the caller's transaction. A table's block is closed when it
+// holds `max_block_rows` (set aside uncompressed, so Add stays cheap while the store holds the
+// live postings' lock), so a group commit of many batches makes blocks of bounded size (a lookup
+// decompresses the columns it reads of a whole block).
 class BlockTablesWriter {
  public:
   static constexpr std::size_t kMaxBlockRows = 512;
@@ -70,14 +71,22 @@ class BlockTablesWriter {
   std::uint64_t stored_bytes() const { return stored_bytes_; }
 
  private:
+  struct ClosedBlock {
+    std::unique_ptr<ColumnBlockWriter> rows;
+    std::int64_t first_id = 0, last_id = 0;
+  };
   struct Table {
     std::string name;
-    std::unique_ptr<ColumnBlockWriter> block;  // this transaction's rows
+    std::vector<const schema::FieldDef*> columns;
+    std::unique_ptr<ColumnBlockWriter> block;  // the open block's rows (ids block_first..)
+    std::vector<ClosedBlock> closed;           // full blocks of this transaction, to write
+    std::vector<std::unique_ptr<ColumnBlockWriter>> spare;  // written ones, kept for reuse
     std::int64_t next_id = 1, block_first = 1;
     sqlite::StmtPtr insert;
   };
   Result<void> ContinueIds(Table& t);
-  Result<void> WriteBlock(Table& t);
+  Result<void> WriteBlock(Table& t, ColumnBlockWriter& rows, std::int64_t first_id,
+                          std::int64_t last_id);
 
   sqlite3* db_ = nullptr;
   int zstd_level_ = 1;

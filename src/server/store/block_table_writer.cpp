@@ -1,5 +1,7 @@
-// BlockTablesWriter: buffers rows per table, writes one column block per table per transaction.
+// BlockTablesWriter: buffers rows per table, writes them as column blocks of at most
+// max_block_rows rows when the transaction flushes.
 #include <algorithm>
+#include <utility>
 
 #include "server/store/block_table.hpp"
 
@@ -51,7 +53,8 @@ Result<BlockTablesWriter> BlockTablesWriter::Open(sqlite3* db, int zstd_level,
   for (const auto& c : schema::Categories()) {
     Table t;
     t.name = std::string(c.name);
-    t.block = std::make_unique<ColumnBlockWriter>(TableColumns(c.category));
+    t.columns = TableColumns(c.category);
+    t.block = std::make_unique<ColumnBlockWriter>(t.columns);
     if (auto r = w.ContinueIds(t); !r) return std::unexpected(r.error());
     const std::string blocks = sqlite::Quote(BlocksTableName(c.name));
     auto insert = sqlite::Prepare(db, "INSERT INTO " + blocks + " VALUES (?, ?, ?, ?, ?)");
@@ -71,39 +74,61 @@ Result<std::optional<BlockTablesWriter::Row>> BlockTablesWriter::Add(const v1::E
   const std::int64_t id = t.next_id;
   t.block->Add(event, stamp);
   ++t.next_id;
-  if (t.block->rows() >= max_block_rows_)
-    if (auto r = WriteBlock(t); !r) return std::unexpected(r.error());
+  if (t.block->rows() >= max_block_rows_) {
+    std::unique_ptr<ColumnBlockWriter> next;
+    if (t.spare.empty()) {
+      next = std::make_unique<ColumnBlockWriter>(t.columns);
+    } else {
+      next = std::move(t.spare.back());
+      t.spare.pop_back();
+    }
+    t.closed.push_back(
+        ClosedBlock{std::exchange(t.block, std::move(next)), t.block_first, t.next_id - 1});
+    t.block_first = t.next_id;
+  }
   return Row{table, id};
 }
 
 Result<void> BlockTablesWriter::Flush() {
-  for (Table& t : tables_)
-    if (t.next_id != t.block_first)
-      if (auto r = WriteBlock(t); !r) return r;
+  for (Table& t : tables_) {
+    for (ClosedBlock& c : t.closed)  // on error Discard() still finds every one of them
+      if (auto r = WriteBlock(t, *c.rows, c.first_id, c.last_id); !r) return r;
+    for (ClosedBlock& c : t.closed) t.spare.push_back(std::move(c.rows));
+    t.closed.clear();
+    if (t.next_id != t.block_first) {
+      if (auto r = WriteBlock(t, *t.block, t.block_first, t.next_id - 1); !r) return r;
+      t.block_first = t.next_id;
+    }
+  }
   return {};
 }
 
-Result<void> BlockTablesWriter::WriteBlock(Table& t) {
-  const std::int64_t min_ts = t.block->min_timestamp(), max_ts = t.block->max_timestamp();
-  const std::string data = t.block->Finish(zstd_level_);
+Result<void> BlockTablesWriter::WriteBlock(Table& t, ColumnBlockWriter& rows, std::int64_t first_id,
+                                           std::int64_t last_id) {
+  const std::int64_t min_ts = rows.min_timestamp(), max_ts = rows.max_timestamp();
+  const std::string data = rows.Finish(zstd_level_);
   sqlite3_stmt* s = t.insert.get();
-  sqlite3_bind_int64(s, 1, t.block_first);
-  sqlite3_bind_int64(s, 2, t.next_id - 1);
+  sqlite3_bind_int64(s, 1, first_id);
+  sqlite3_bind_int64(s, 2, last_id);
   sqlite3_bind_int64(s, 3, min_ts);
   sqlite3_bind_int64(s, 4, max_ts);
   sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
   const int rc = sqlite3_step(s);
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return sqlite::DbFail(db_, "insert into " + BlocksTableName(t.name));
-  raw_bytes_ += t.block->last_raw_bytes();
+  raw_bytes_ += rows.last_raw_bytes();
   stored_bytes_ += data.size();
-  t.block_first = t.next_id;
   return {};
 }
 
 Result<void> BlockTablesWriter::Discard() {
   for (Table& t : tables_) {
-    if (t.block->rows() > 0) t.block->Finish(zstd_level_);
+    t.block->Clear();
+    for (ClosedBlock& c : t.closed) {
+      c.rows->Clear();
+      t.spare.push_back(std::move(c.rows));
+    }
+    t.closed.clear();
     if (auto r = ContinueIds(t); !r) return r;
   }
   return {};

@@ -15,7 +15,8 @@
 //   the extra map; then the columns' stored bytes, in order. Columns are matched to the reader's
 //   table by field id: a field the table gained since reads as absent, a field it lost is not read.
 //   A column is compressed on its own (a reader decompresses only the columns it reads) and kept
-//   raw when compression does not shrink it.
+//   raw when compression does not shrink it (or, as the writer chooses, without trying: see
+//   raw_for_ in column_block.hpp).
 // Column bytes (raw), one entry per row:
 //   string (keyword, text, ip): 0 = none, 1 = the previous row's value (host, agent, event kind,
 //                               parent: runs of rows share them), else varint(length + 2) and
@@ -29,8 +30,10 @@
 
 namespace vigil::store {
 namespace {
-// A column that compressed by less than 10 % is stored raw in this many following blocks.
+// A column that compressed by less than 10 % in a block of kMinRowsToJudge rows or more is stored
+// raw in this many following blocks.
 constexpr std::uint8_t kRawBlocksAfterNoGain = 15;
+constexpr std::size_t kMinRowsToJudge = 128;
 
 constexpr std::string_view kMagic = "VB\x04", kMagicWithoutRepeats = "VB\x03";
 constexpr std::size_t kMaxRawBytes = 256u << 20;
@@ -220,7 +223,8 @@ std::string ColumnBlockWriter::Finish(int zstd_level) {
       --raw_for_[c];
     } else if (column.size() > 64) {
       stored = ZstdCompressTo(payload_, column, zstd_level);
-      if (stored == 0 || stored * 10 > column.size() * 9) raw_for_[c] = kRawBlocksAfterNoGain;
+      if (rows_ >= kMinRowsToJudge && (stored == 0 || stored * 10 > column.size() * 9))
+        raw_for_[c] = kRawBlocksAfterNoGain;
     }
     const bool compressed = stored > 0 && stored < column.size();
     if (!compressed) {
@@ -231,14 +235,18 @@ std::string ColumnBlockWriter::Finish(int zstd_level) {
     PutVarint(block, column.size());
     PutVarint(block, stored << 1 | (compressed ? 1 : 0));
     last_raw_ += column.size();
-    column.clear();
   }
+  block += payload_;
+  Clear();
+  return block;
+}
+
+void ColumnBlockWriter::Clear() {
+  for (std::string& column : data_) column.clear();
   std::ranges::fill(previous_, 0);
   std::ranges::fill(previous_string_, std::pair<std::size_t, std::size_t>{});
   rows_ = 0;
   min_ts_ = max_ts_ = 0;
-  block += payload_;
-  return block;
 }
 
 Result<ColumnBlock> ColumnBlock::Open(std::string_view stored,

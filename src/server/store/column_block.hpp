@@ -34,6 +34,8 @@ class ColumnBlockWriter {
   std::int64_t max_timestamp() const { return max_ts_; }
   // The compressed block of the rows added since the last Finish; the writer is empty after.
   std::string Finish(int zstd_level = 1);
+  // Forgets the rows added since the last Finish (a rolled-back transaction's).
+  void Clear();
   // Bytes of the last finished block before compression.
   std::size_t last_raw_bytes() const { return last_raw_; }
 
@@ -48,7 +50,8 @@ class ColumnBlockWriter {
   std::string payload_;  // Finish's columns, reused
   // Per column (the extra map last): blocks to keep it raw before trying zstd again. Columns of
   // varint deltas (timestamps, ports, sizes) do not shrink; compressing them only to throw the
-  // result away was ~10 % of the blocks' compression time.
+  // result away was ~10 % of the blocks' compression time. Judged on blocks of 128 rows or more
+  // only: zstd gains nothing on a few rows of any column.
   std::vector<std::uint8_t> raw_for_;
   std::size_t rows_ = 0, last_raw_ = 0;
   std::int64_t min_ts_ = 0, max_ts_ = 0;

@@ -345,5 +345,44 @@ TEST_F(BlockTableTest, RolledBackIdsAreReused) {
   EXPECT_EQ(Added(*reopened, e), 4);
 }
 
+// Blocks closed at max_block_rows in a transaction that is rolled back, whether written by Flush
+// or not yet, are forgotten: the ids are taken again and only the committed rows read back.
+TEST_F(BlockTableTest, RolledBackFullBlocksAreForgotten) {
+  auto db = sqlite::Open(path_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  ASSERT_TRUE(db.has_value());
+  db_ = std::move(*db);
+  auto writer = BlockTablesWriter::Open(db_.get(), 1, /*max_block_rows=*/4);
+  ASSERT_TRUE(writer.has_value()) << writer.error().message;
+  v1::Event e;
+  e.set_event_category("process");
+  e.set_timestamp(100);
+  for (const bool flushed : {true, false}) {
+    e.set_process_name(flushed ? "flushed then rolled back" : "rolled back");
+    ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
+    for (int i = 1; i <= 10; ++i) {
+      EXPECT_EQ(Added(*writer, e), i);
+    }
+    if (flushed) {
+      ASSERT_TRUE(writer->Flush());
+    }
+    ASSERT_TRUE(sqlite::Exec(db_.get(), "ROLLBACK"));
+    ASSERT_TRUE(writer->Discard());
+  }
+  e.set_process_name("kept");
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "BEGIN"));
+  for (int i = 1; i <= 5; ++i) {
+    e.set_timestamp(200 + i);
+    EXPECT_EQ(Added(*writer, e), i);
+  }
+  ASSERT_TRUE(writer->Flush());
+  ASSERT_TRUE(sqlite::Exec(db_.get(), "COMMIT"));
+  EXPECT_EQ(Rows("SELECT first_id, last_id, min_ts, max_ts FROM process_blocks ORDER BY first_id"),
+            (std::vector<std::string>{"1:1|1:4|1:201|1:204|", "1:5|1:5|1:205|1:205|"}));
+  ASSERT_TRUE(RegisterBlockTables(db_.get()));
+  EXPECT_EQ(Rows("SELECT count(*), min(id), max(id), min(process_name), max(process_name) FROM "
+                 "process"),
+            (std::vector<std::string>{"1:5|1:1|1:5|3:kept|3:kept|"}));
+}
+
 }  // namespace
 }  // namespace vigil::store::blocks
