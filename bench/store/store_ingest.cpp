@@ -164,6 +164,16 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
+    // An option with two values: whether `v` is the second; anything else ends the run.
+    auto is_second = [&](std::string_view v, std::string_view first, std::string_view second) {
+      if (v != first && v != second) {
+        std::fprintf(stderr, "%s is %.*s or %.*s, not %.*s\n", argv[i - 1],
+                     static_cast<int>(first.size()), first.data(), static_cast<int>(second.size()),
+                     second.data(), static_cast<int>(v.size()), v.data());
+        std::exit(2);
+      }
+      return v == second;
+    };
     if (a == "--events")
       opt.events = std::strtoull(std::string(value()).c_str(), nullptr, 10);
     else if (a == "--batch")
@@ -174,15 +184,9 @@ int main(int argc, char** argv) {
       opt.sync_full = value() == "full";
     else if (a == "--no-baseline")
       opt.baseline = false;
-    else if (a == "--baseline") {
-      const std::string_view kind = value();
-      if (kind != "rows" && kind != "full") {
-        std::fprintf(stderr, "--baseline is rows or full, not %.*s\n",
-                     static_cast<int>(kind.size()), kind.data());
-        return 2;
-      }
-      opt.baseline_full = kind == "full";
-    } else if (a == "--dir")
+    else if (a == "--baseline")
+      opt.baseline_full = is_second(value(), "rows", "full");
+    else if (a == "--dir")
       opt.dir = value();
     else if (a == "--keep")
       opt.keep = true;
@@ -190,15 +194,9 @@ int main(int argc, char** argv) {
       opt.indexes = false;
     else if (a == "--no-postings" || a == "--no-fts")
       opt.fts = false;
-    else if (a == "--layout") {
-      const std::string_view layout = value();
-      if (layout != "rows" && layout != "blocks") {
-        std::fprintf(stderr, "--layout is rows or blocks, not %.*s\n",
-                     static_cast<int>(layout.size()), layout.data());
-        return 2;
-      }
-      opt.blocks = layout == "blocks";
-    } else {
+    else if (a == "--layout")
+      opt.blocks = is_second(value(), "rows", "blocks");
+    else {
       std::fprintf(
           stderr,
           "usage: bench_store_ingest [--events N] [--batch B] [--group K] [--sync full|normal] "
