@@ -33,9 +33,20 @@ alike, and continued between blocks: the agent's cost alone, as on a fleet host 
 elsewhere. The agent spools what it cannot send meanwhile and uploads it between blocks, so the
 end-to-end loss count still holds.
 
+With --toggle, the agent runs once, started with --pause-signals, and "off" is that agent with its
+sensor paused (SIGUSR1: every BPF program detached, confirmed by its BPF link fds going to 0) and
+the process stopped (SIGSTOP: it runs no instruction); "on" is it continued and resumed (SIGUSR2,
+links back). A switch takes milliseconds instead of an agent start, so phases can be short and
+close together: the storm's CPU per exec of two phases 1-2 s apart differs by ~4-5 % (SD) on these
+VMs, of phases 10-20 s apart (the restart's blocks) by ~10-12 %. The rates then run one after
+another, each in its own ABBA sequence of single-rate phases, with --gap-seconds between phases
+(the server, when paused, runs there; after a switch). What this leaves out of "off" against no agent at all: the
+stopped agent's memory (it runs nothing).
+
 usage: bench/sensor/storm_slowdown.py [--pairs 30] [--phase-seconds 4] [--rates 100,200,0]
                                       [--agent-args "--send-interval-ms 500"] [--bpf-stats]
-                                      [--pause-server]   (rate 0 = max rate)
+                                      [--pause-server] [--toggle [--gap-seconds 0.5]]
+                                      (rate 0 = max rate)
        bench/sensor/storm_slowdown.py --pool RUN1.err RUN2.err ...
          (the storm-CPU slowdown over the pairs of several runs, from the per-pair lines each run
           writes to stderr)
@@ -55,7 +66,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
 from exec_storm import cpu_seconds, settle, storm, stored_execs  # noqa: E402
-from vigil_e2e import Vigil, wait_for  # noqa: E402
+from vigil_e2e import Vigil, bpf_links, wait_for  # noqa: E402
 
 # Student's t, two-sided 95 %, by degrees of freedom (beyond 30: 1.96 + 2.4 / df is within 0.2 %).
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
@@ -107,29 +118,60 @@ def rate_name(rate):
 
 
 class Agent:
-    """One enrolled agent, started and stopped between blocks; its state dir stays."""
+    """One enrolled agent, started and stopped between blocks; its state dir stays. With toggle, it
+    runs with --pause-signals and is switched off and on in place instead (see --toggle)."""
 
-    def __init__(self, v, args):
-        self.v, self.args, self.proc = v, args, None
+    def __init__(self, v, args, toggle=False):
+        self.v, self.args, self.proc, self.toggle = v, args, None, toggle
         self.state = os.path.join(v.dir, "agent")
+        self.links = 0  # BPF links of the running sensor
+        self.sensing = False
         r = v.enroll(self.state)
         if r.returncode != 0:
             raise SystemExit(f"enroll failed: {r.stderr}")
 
     def start(self):
+        if self.toggle and self.proc:
+            if not self.sensing:
+                self.proc.send_signal(signal.SIGCONT)
+                self.proc.send_signal(signal.SIGUSR2)
+                wait_for(lambda: bpf_links(self.proc.pid) == self.links, 10, "the sensor to resume", 0.002)
+                self.sensing = True
+            return
         if self.proc:
             return
-        self.proc = self.v.start_agent(self.state, "--sensor", "ebpf", *self.args)
+        extra = ["--pause-signals"] if self.toggle else []
+        self.proc = self.v.start_agent(self.state, "--sensor", "ebpf", *extra, *self.args)
         wait_for(lambda: any(h["online"] for h in self.v.hosts()), 30, "agent online")
         settle(self.proc.pid)
+        self.links, self.sensing = bpf_links(self.proc.pid), True
+        if self.toggle and self.links == 0:
+            raise SystemExit("--toggle: the agent holds no BPF links (is the eBPF sensor running?)")
 
     def stop(self):
+        if self.toggle and self.proc:
+            if self.sensing:
+                self.proc.send_signal(signal.SIGUSR1)
+                wait_for(lambda: bpf_links(self.proc.pid) == 0, 10, "the sensor to pause", 0.002)
+                self.proc.send_signal(signal.SIGSTOP)
+                self.sensing = False
+            return
         if not self.proc:
             return
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait()
         self.v.agents.remove(self.proc)
         self.proc = None
+
+    def sensing_pid(self):
+        """The agent's pid while its sensor runs, else None."""
+        return self.proc.pid if self.proc and self.sensing else None
+
+    def quit(self):
+        if self.toggle and self.proc:
+            self.start()
+        self.toggle = False
+        self.stop()
 
 
 def pool(logs):
@@ -174,6 +216,12 @@ def main():
                     help="also time the agent's BPF programs in the agent-on phases (sets "
                          "kernel.bpf_stats_enabled=1 for the run: a clock read per program run, "
                          "charged to the 'on' phases)")
+    ap.add_argument("--toggle", action="store_true",
+                    help="one agent run, switched off (sensor paused, process stopped) and on in "
+                         "place: short phases close together, one rate after another")
+    ap.add_argument("--gap-seconds", type=float, default=0.5,
+                    help="with --toggle: the wait between a switch and the next phase (the paused "
+                         "server runs there)")
     ap.add_argument("--pause-server", action="store_true",
                     help="SIGSTOP the local server during the measured blocks (agent cost alone, as "
                          "with a remote server); it drains the agent's spool between blocks")
@@ -204,47 +252,67 @@ def main():
     try:
         with Vigil() as v:
             v.start_server()
-            agent = Agent(v, args.agent_args.split())
-            for block in range(2 * args.pairs):
-                pair = block // 2
-                mode = "on" if block % 4 in (0, 3) else "off"
-                if mode == "on":
+            agent = Agent(v, args.agent_args.split(), toggle=args.toggle)
+            # Blocks in ABBA order (on, off, off, on, ...): pair i is blocks 2i and 2i+1. Without
+            # --toggle a block runs every rate; with it, each rate has its own sequence of blocks.
+            sequences = [rates] if not args.toggle else [[rate] for rate in rates]
+            if args.toggle:
+                agent.start()
+            for block_rates in sequences:
+                agent_before = {r: cpu_seconds(agent.proc.pid) if agent.proc else 0 for r in block_rates}
+                for block in range(2 * args.pairs):
+                    pair = block // 2
+                    mode = "on" if block % 4 in (0, 3) else "off"
+                    if mode == "on":
+                        agent.start()
+                    else:
+                        agent.stop()
+                    if args.toggle:  # the switch's after-effects (a resumed agent's overdue ticks) settle here
+                        time.sleep(args.gap_seconds)
+                    if args.pause_server:
+                        v.server.send_signal(signal.SIGSTOP)
+                    for rate in block_rates:
+                        pid = agent.sensing_pid()
+                        before = cpu_seconds(pid) if pid else 0
+                        server_before = cpu_seconds(v.server.pid)
+                        bpf_before = bpf_run_ns(pid) if pid and args.bpf_stats else None
+                        result = storm(binaries[(mode, rate)], rate, args.phase_seconds)
+                        phases[(mode, rate)][pair] = result
+                        if pid:
+                            execs = max(result["execs"], 1)
+                            if not args.toggle:
+                                agent_cpu[rate].append((cpu_seconds(pid) - before) / execs * 1e6)
+                            server_cpu[rate].append((cpu_seconds(v.server.pid) - server_before) / execs * 1e6)
+                            if bpf_before:
+                                bpf_after = bpf_run_ns(pid)
+                                bpf_us[rate].append(tuple((a - b) / execs / 1e3
+                                                          for a, b in zip(bpf_after, bpf_before)))
+                    if args.pause_server:
+                        v.server.send_signal(signal.SIGCONT)
+                        if not args.toggle:
+                            if agent.proc:  # the spooled block is uploaded and stored before the next one
+                                settle(agent.proc.pid)
+                            settle(v.server.pid)
+                    print(f"pair {pair + 1} {mode}: " + ", ".join(
+                        f"{rate_name(r)} {phases[(mode, r)][pair]['execs']} execs "
+                        f"{phases[(mode, r)][pair]['cpu_us_per_exec']:.0f} µs CPU/exec" for r in block_rates),
+                        file=sys.stderr, flush=True)
+                if args.toggle:
+                    # The agent's CPU over the whole sequence (its work on a phase's events can fall
+                    # in the gap after it) per exec of the "on" phases; it is stopped in "off" ones.
                     agent.start()
-                else:
-                    agent.stop()
-                if args.pause_server:
-                    v.server.send_signal(signal.SIGSTOP)
-                for rate in rates:
-                    before = cpu_seconds(agent.proc.pid) if agent.proc else 0
-                    server_before = cpu_seconds(v.server.pid)
-                    bpf_before = bpf_run_ns(agent.proc.pid) if agent.proc and args.bpf_stats else None
-                    result = storm(binaries[(mode, rate)], rate, args.phase_seconds)
-                    phases[(mode, rate)][pair] = result
-                    if agent.proc:
-                        execs = max(result["execs"], 1)
-                        agent_cpu[rate].append((cpu_seconds(agent.proc.pid) - before) / execs * 1e6)
-                        server_cpu[rate].append((cpu_seconds(v.server.pid) - server_before) / execs * 1e6)
-                        if bpf_before:
-                            bpf_after = bpf_run_ns(agent.proc.pid)
-                            bpf_us[rate].append(tuple((a - b) / execs / 1e3
-                                                      for a, b in zip(bpf_after, bpf_before)))
-                if args.pause_server:
-                    v.server.send_signal(signal.SIGCONT)
-                    if agent.proc:  # the spooled block is uploaded and stored before the next one
-                        settle(agent.proc.pid)
-                    settle(v.server.pid)
-                print(f"pair {pair + 1} {mode}: " + ", ".join(
-                    f"{rate_name(r)} {phases[(mode, r)][pair]['execs']} execs "
-                    f"{phases[(mode, r)][pair]['cpu_us_per_exec']:.0f} µs CPU/exec" for r in rates),
-                    file=sys.stderr, flush=True)
+                    for rate in block_rates:
+                        on_execs = max(sum(p["execs"] for p in phases[("on", rate)]), 1)
+                        agent_cpu[rate].append((cpu_seconds(agent.proc.pid) - agent_before[rate])
+                                               / on_execs * 1e6)
             # The agent runs while the stored events are counted: what the last "on" block left in its
             # spool (a stop does not wait for the server's acks) is sent first.
             agent.start()
             stored = {}
             for rate in rates:
                 execs = sum(p["execs"] for p in phases[("on", rate)])
-                stored[rate] = (stored_execs(v, binaries[("on", rate)], execs, 60), execs)
-            agent.stop()
+                stored[rate] = (stored_execs(v, binaries[("on", rate)], execs, 300), execs)
+            agent.quit()
     finally:
         for path in binaries.values():
             os.unlink(path)
@@ -252,8 +320,10 @@ def main():
             open("/proc/sys/kernel/bpf_stats_enabled", "w").write(stats_before)
 
     minutes = (time.monotonic() - started) / 60
+    how = ("sensor paused + agent stopped / resumed in place, one rate after another, "
+           f"{args.gap_seconds:g} s between phases" if args.toggle else "agent started / exited")
     print(f"{args.pairs} pairs of {args.phase_seconds:g} s phases per rate, agent on/off in ABBA blocks "
-          f"({minutes:.1f} min" + ("; local server stopped during the blocks" if args.pause_server else "")
+          f"({how}; {minutes:.1f} min" + ("; local server stopped during the blocks" if args.pause_server else "")
           + "); paired difference on − off relative to off, mean ± 95 % CI\n")
     print("| rate | execs on / off | storm CPU per exec off (µs, mean) | slowdown, storm CPU per exec | "
           "slowdown, median child CPU | slowdown, spawn-to-reap latency | slowdown, median latency | "

@@ -7,8 +7,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
@@ -112,10 +114,24 @@ int Enroll(const fs::path& state_dir, const std::string& server, const std::stri
 
 std::atomic<bool> g_stop{false};
 
-int Run(const fs::path& state_dir, std::string sensor, const std::string& replay_file,
-        double replay_rate, std::uint64_t spool_max_bytes, bool simulate_no_ebpf,
-        const std::string& syscall_hooks, std::size_t batch_events, int window,
-        int send_interval_ms) {
+struct RunOptions {
+  std::string state_dir = "/var/lib/vigil-agent";
+  std::string sensor = "auto";
+  std::string replay_file;
+  double replay_rate = 0;
+  std::uint64_t spool_max_mib = 1024;
+  bool simulate_no_ebpf = false;
+  std::string syscall_hooks = "auto";
+  std::size_t batch_events = 1000;
+  int window = 8;
+  int send_interval_ms = 500;
+  bool pause_signals = false;  // SIGUSR1 pauses the sensor, SIGUSR2 resumes it
+};
+
+int Run(const RunOptions& options) {
+  const fs::path state_dir = options.state_dir;
+  const std::string& sensor = options.sensor;
+  const int send_interval_ms = options.send_interval_ms;
   auto state = LoadState(state_dir);
   if (!state) return Die(state.error().message);
   auto ca = pki::ReadFile(state_dir / "ca.crt");
@@ -128,9 +144,14 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  if (options.pause_signals) {
+    sigaddset(&stop_signals, SIGUSR1);
+    sigaddset(&stop_signals, SIGUSR2);
+  }
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto spool = agent::Spool::Open({.dir = state_dir / "spool", .max_bytes = spool_max_bytes});
+  auto spool =
+      agent::Spool::Open({.dir = state_dir / "spool", .max_bytes = options.spool_max_mib << 20});
   if (!spool) return Die("spool: " + spool.error().message);
   auto spool_stats = (*spool)->Stats();
   if (spool_stats.discarded_bytes)
@@ -141,16 +162,17 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   const HostInfo host = ReadHostInfo();
   std::unique_ptr<agent::EventSource> source;
   if (sensor == "replay") {
-    if (replay_file.empty()) return Die("--sensor replay needs --replay FILE", 2);
-    auto s = agent::MakeReplaySource({.file = replay_file, .events_per_second = replay_rate});
+    if (options.replay_file.empty()) return Die("--sensor replay needs --replay FILE", 2);
+    auto s = agent::MakeReplaySource(
+        {.file = options.replay_file, .events_per_second = options.replay_rate});
     if (!s) return Die("replay: " + s.error().message);
     source = std::move(*s);
   } else if (sensor != "none") {
-    auto hooks = agent::ParseSyscallHooks(syscall_hooks);
+    auto hooks = agent::ParseSyscallHooks(options.syscall_hooks);
     if (!hooks) return Die(hooks.error().message, 2);
     // The ring is read on the uplink's tick (common/tick.hpp), at most a second apart.
     auto choice =
-        agent::MakeSensor(sensor, simulate_no_ebpf,
+        agent::MakeSensor(sensor, options.simulate_no_ebpf,
                           {.poll_interval = std::min(std::chrono::milliseconds(send_interval_ms),
                                                      std::chrono::milliseconds(1000)),
                            .syscall_hooks = *hooks});
@@ -159,6 +181,10 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     source = std::move(choice->source);
   }
   const std::string sensor_kind = source ? std::string(source->Kind()) : "none";
+  std::atomic<bool> sensor_paused{false};  // --pause-signals
+  auto reported_sensor_kind = [&] {
+    return sensor_paused ? sensor_kind + " (paused)" : sensor_kind;
+  };
 
   agent::Enricher enricher({.host = host, .agent_id = state->agent_id});
   std::mutex pipeline_mutex;
@@ -204,8 +230,8 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
   uplink_options.ca_pem = *ca;
   uplink_options.cert_pem = *cert;
   uplink_options.key_pem = *key;
-  uplink_options.max_batch_events = batch_events;
-  uplink_options.window = window;
+  uplink_options.max_batch_events = options.batch_events;
+  uplink_options.window = options.window;
   uplink_options.linger = std::chrono::milliseconds(send_interval_ms);
   // Power loss: a record is safe once it is synced (fdatasync) or acknowledged by the server (which
   // commits before it acks). While the uplink is connected it syncs the spool when a batch's ack is
@@ -243,7 +269,7 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     hello.set_hostname(host.hostname);
     hello.set_os(host.os);
     hello.set_agent_version(VIGIL_VERSION);
-    hello.set_sensor_kind(sensor_kind);
+    hello.set_sensor_kind(reported_sensor_kind());
     hello.set_spool_epoch(spool_ref.Stats().epoch);
     return hello;
   };
@@ -257,7 +283,7 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     }
     status.set_spool_dropped(s.dropped_records);
     status.set_spool_discarded_bytes(s.discarded_bytes);
-    status.set_sensor_kind(sensor_kind);
+    status.set_sensor_kind(reported_sensor_kind());
     return status;
   };
   if (spool_stats.discarded_bytes) {
@@ -385,7 +411,36 @@ int Run(const fs::path& state_dir, std::string sensor, const std::string& replay
     }
   });
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  for (;;) {
+    siginfo_t info{};
+    signal = sigwaitinfo(&stop_signals, &info);
+    if (signal < 0) {
+      if (errno == EINTR) continue;
+      VLOG_ERROR("sigwaitinfo: {}", std::strerror(errno));
+      break;
+    }
+    if (signal != SIGUSR1 && signal != SIGUSR2) break;
+    const bool pause = signal == SIGUSR1;
+    if (!source) {
+      VLOG_WARN("signal {} from pid {}: no sensor to pause or resume", signal, info.si_pid);
+      continue;
+    }
+    if (auto r = source->SetPaused(pause); !r) {
+      VLOG_ERROR("signal {} from pid {}: {}", signal, info.si_pid, r.error().message);
+      continue;
+    }
+    if (sensor_paused.exchange(pause) == pause) continue;
+    VLOG_WARN("sensor {} (signal {} from pid {})", pause ? "paused" : "resumed", signal,
+              info.si_pid);
+    v1::Event change;
+    change.set_timestamp(NowNs());
+    change.set_event_category("host");
+    change.set_event_type("change");
+    change.set_event_action(pause ? "sensor_paused" : "sensor_resumed");
+    change.set_event_dataset("vigil.agent");
+    change.set_vigil_sensor_kind(sensor_kind);
+    sink(std::move(change));
+  }
   VLOG_INFO("stopping (signal {})", signal);
   {
     std::lock_guard lock(sync_mutex);
@@ -429,41 +484,39 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   auto* run = app.add_subcommand("run", "Run the agent until SIGINT/SIGTERM");
-  std::string sensor = "auto", replay_file;
-  double replay_rate = 0;
-  std::uint64_t spool_max_mib = 1024;
-  bool simulate_no_ebpf = false;
-  std::string syscall_hooks = "auto";
-  std::size_t batch_events = 1000;
-  int window = 8;
-  int send_interval_ms = 500;
-  run->add_option("--state-dir", state_dir, "Where the agent keeps its identity and spool")
+  RunOptions o;
+  run->add_option("--state-dir", o.state_dir, "Where the agent keeps its identity and spool")
       ->capture_default_str();
-  run->add_option("--sensor", sensor,
+  run->add_option("--sensor", o.sensor,
                   "Event source: auto (eBPF, else /proc), ebpf, proc, replay or none")
       ->capture_default_str();
-  run->add_option("--replay", replay_file, "JSON Lines file of events for --sensor replay");
-  run->add_option("--replay-rate", replay_rate,
+  run->add_option("--replay", o.replay_file, "JSON Lines file of events for --sensor replay");
+  run->add_option("--replay-rate", o.replay_rate,
                   "Replay at most this many events/s (0: as fast as possible)");
-  run->add_option("--spool-max-mib", spool_max_mib, "Bound of the on-disk spool in MiB")
+  run->add_option("--spool-max-mib", o.spool_max_mib, "Bound of the on-disk spool in MiB")
       ->capture_default_str();
-  run->add_option("--batch-events", batch_events, "Events per batch sent to the server")
+  run->add_option("--batch-events", o.batch_events, "Events per batch sent to the server")
       ->capture_default_str();
-  run->add_option("--window", window, "Batches in flight before waiting for acks")
+  run->add_option("--window", o.window, "Batches in flight before waiting for acks")
       ->capture_default_str();
-  run->add_option("--send-interval-ms", send_interval_ms,
+  run->add_option("--send-interval-ms", o.send_interval_ms,
                   "How often the uplink looks at the spool while events come: a partial batch "
                   "waits up to this long (fewer, larger batches: fewer wake-ups, more latency)")
       ->capture_default_str()
       ->check(CLI::Range(1, 60000));
-  run->add_option("--syscall-hooks", syscall_hooks,
+  run->add_option("--syscall-hooks", o.syscall_hooks,
                   "How the eBPF sensor hooks file/DNS/UDP/accept/module syscalls: tracepoint (only "
                   "those syscalls run a program; mounts tracefs when absent), raw (sys_enter/"
                   "sys_exit: every syscall runs one; sees syscalls this kernel lacks, e.g. "
                   "finit_module without module support) or auto (tracepoint, else raw)")
       ->capture_default_str();
-  run->add_flag("--simulate-no-ebpf", simulate_no_ebpf,
+  run->add_flag("--simulate-no-ebpf", o.simulate_no_ebpf,
                 "Behave as if the kernel had no eBPF (tests)");
+  run->add_flag("--pause-signals", o.pause_signals,
+                "Let root pause the eBPF sensor with SIGUSR1 (its programs are detached: nothing "
+                "is seen meanwhile) and resume it with SIGUSR2; each is logged, stored as a host "
+                "event and shown as the sensor kind \"ebpf (paused)\". For measuring what the "
+                "sensor costs (bench/sensor/storm_slowdown.py --toggle); off by default");
 
   app.add_subcommand("scan",
                      "Scan files or process memory with YARA rules, locally, no server needed "
@@ -476,8 +529,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (*enroll) return Enroll(state_dir, server, token);
-  if (*run)
-    return Run(state_dir, sensor, replay_file, replay_rate, spool_max_mib << 20, simulate_no_ebpf,
-               syscall_hooks, batch_events, window, send_interval_ms);
+  if (*run) return Run(o);
   return 0;
 }

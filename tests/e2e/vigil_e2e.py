@@ -162,6 +162,18 @@ class Vigil:
         return [json.loads(line) for line in self.cli("hosts", "--format", "json").splitlines() if line.strip()]
 
 
+def bpf_links(pid):
+    """pid's open BPF link fds: the agent holds one per attached sensor program."""
+    links = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:bpf_link":
+                links += 1
+        except OSError:
+            pass
+    return links
+
+
 def temp_dir(prefix):
     """A new directory under /tmp, removed when the test exits (also after a failed check)."""
     import atexit

@@ -276,6 +276,22 @@ class EbpfSource final : public EventSource {
     return true;
   }
 
+  // Detaching destroys every program's link (the programs stay loaded, the maps and the ring keep
+  // their contents); attaching again makes new links. Records already in the ring are read as
+  // usual.
+  Result<void> SetPaused(bool paused) override {
+    std::lock_guard lock(pause_mu_);
+    if (paused == paused_) return {};
+    if (paused) {
+      vigil_sensor__detach(skel_.get());
+    } else if (int err = vigil_sensor__attach(skel_.get())) {
+      vigil_sensor__detach(skel_.get());  // all or nothing: stay paused
+      return LibbpfFail("eBPF: attach again", err);
+    }
+    paused_ = paused;
+    return {};
+  }
+
   SourceCounters Counters() const override {
     return {events_.load(std::memory_order_relaxed), KernelDrops(),
             parse_errors_.load(std::memory_order_relaxed)};
@@ -664,6 +680,8 @@ class EbpfSource final : public EventSource {
   std::function<void()> batch_end_;
   std::mutex mu_;
   bool started_ = false;
+  std::mutex pause_mu_;
+  bool paused_ = false;  // guarded by pause_mu_
   std::thread thread_;
   std::atomic<std::uint64_t> events_{0}, parse_errors_{0};
 };

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -39,6 +40,14 @@ class EventSource {
   }
   // True once a finite source (replay) has delivered everything it will; live sources never finish.
   virtual bool Done() const { return false; }
+  // Stops (true) or restarts (false) collection where it starts, in the kernel: while paused, the
+  // host runs as if there were no sensor, and what happens meanwhile is not seen. For measuring
+  // what the sensor costs other programs (vigil-agent run --pause-signals, bench/sensor/). Sources
+  // that cannot pause say so.
+  virtual Result<void> SetPaused(bool paused) {
+    (void)paused;
+    return Fail(std::string(Kind()) + " sensor: cannot pause");
+  }
 };
 
 }  // namespace vigil::agent
