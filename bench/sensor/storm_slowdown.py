@@ -41,11 +41,13 @@ close together: the storm's CPU per exec of two phases 1-2 s apart differs by ~4
 VMs, of phases 10-20 s apart (the restart's blocks) by ~10-12 %. The rates then run one after
 another, each in its own ABBA sequence of single-rate phases, with --gap-seconds between phases
 (the server, when paused, runs there; after a switch). What this leaves out of "off" against no agent at all: the
-stopped agent's memory (it runs nothing).
+stopped agent's memory (it runs nothing). With --bpf-only the agent is stopped in the "on" phases
+too (it runs in the gaps, where it reads the ring): the cost of the sensor's programs in the kernel
+alone, so that a slowdown can be split into that and the agent's own work.
 
 usage: bench/sensor/storm_slowdown.py [--pairs 30] [--phase-seconds 4] [--rates 100,200,0]
                                       [--agent-args "--send-interval-ms 500"] [--bpf-stats]
-                                      [--pause-server] [--toggle [--gap-seconds 0.5]]
+                                      [--pause-server] [--toggle [--gap-seconds 0.5] [--bpf-only]]
                                       (rate 0 = max rate)
        bench/sensor/storm_slowdown.py --pool RUN1.err RUN2.err ...
          (the storm-CPU slowdown over the pairs of several runs, from the per-pair lines each run
@@ -119,10 +121,11 @@ def rate_name(rate):
 
 class Agent:
     """One enrolled agent, started and stopped between blocks; its state dir stays. With toggle, it
-    runs with --pause-signals and is switched off and on in place instead (see --toggle)."""
+    runs with --pause-signals and is switched off and on in place instead (see --toggle); with
+    bpf_only, it is also stopped during the "on" phases (its programs run, it does not)."""
 
-    def __init__(self, v, args, toggle=False):
-        self.v, self.args, self.proc, self.toggle = v, args, None, toggle
+    def __init__(self, v, args, toggle=False, bpf_only=False):
+        self.v, self.args, self.proc, self.toggle, self.bpf_only = v, args, None, toggle, bpf_only
         self.state = os.path.join(v.dir, "agent")
         self.links = 0  # BPF links of the running sensor
         self.sensing = False
@@ -130,14 +133,24 @@ class Agent:
         if r.returncode != 0:
             raise SystemExit(f"enroll failed: {r.stderr}")
 
+    def _switch(self, on):
+        """Toggle mode: the agent continued, its sensor resumed (on) or paused."""
+        self.proc.send_signal(signal.SIGCONT)
+        if self.sensing != on:
+            self.proc.send_signal(signal.SIGUSR2 if on else signal.SIGUSR1)
+            want = self.links if on else 0
+            wait_for(lambda: bpf_links(self.proc.pid) == want, 10,
+                     "the sensor to " + ("resume" if on else "pause"), 0.002)
+            self.sensing = on
+
+    def hold(self):
+        """Toggle mode, just before a phase: the agent stopped unless it is to run in it."""
+        if self.toggle and self.proc and (not self.sensing or self.bpf_only):
+            self.proc.send_signal(signal.SIGSTOP)
+
     def start(self):
         if self.toggle and self.proc:
-            if not self.sensing:
-                self.proc.send_signal(signal.SIGCONT)
-                self.proc.send_signal(signal.SIGUSR2)
-                wait_for(lambda: bpf_links(self.proc.pid) == self.links, 10, "the sensor to resume", 0.002)
-                self.sensing = True
-            return
+            return self._switch(True)
         if self.proc:
             return
         extra = ["--pause-signals"] if self.toggle else []
@@ -150,12 +163,7 @@ class Agent:
 
     def stop(self):
         if self.toggle and self.proc:
-            if self.sensing:
-                self.proc.send_signal(signal.SIGUSR1)
-                wait_for(lambda: bpf_links(self.proc.pid) == 0, 10, "the sensor to pause", 0.002)
-                self.proc.send_signal(signal.SIGSTOP)
-                self.sensing = False
-            return
+            return self._switch(False)
         if not self.proc:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -219,6 +227,9 @@ def main():
     ap.add_argument("--toggle", action="store_true",
                     help="one agent run, switched off (sensor paused, process stopped) and on in "
                          "place: short phases close together, one rate after another")
+    ap.add_argument("--bpf-only", action="store_true",
+                    help="with --toggle: keep the agent stopped in the 'on' phases too (it runs in "
+                         "the gaps): the cost of the sensor's programs in the kernel alone")
     ap.add_argument("--gap-seconds", type=float, default=0.5,
                     help="with --toggle: the wait between a switch and the next phase (the paused "
                          "server runs there)")
@@ -226,6 +237,8 @@ def main():
                     help="SIGSTOP the local server during the measured blocks (agent cost alone, as "
                          "with a remote server); it drains the agent's spool between blocks")
     args = ap.parse_args()
+    if args.bpf_only and not args.toggle:
+        ap.error("--bpf-only needs --toggle")
     if args.pool:
         return pool(args.pool)
     # Stopped with SIGTERM too, the run still restores bpf_stats_enabled, removes its storm
@@ -252,7 +265,7 @@ def main():
     try:
         with Vigil() as v:
             v.start_server()
-            agent = Agent(v, args.agent_args.split(), toggle=args.toggle)
+            agent = Agent(v, args.agent_args.split(), toggle=args.toggle, bpf_only=args.bpf_only)
             # Blocks in ABBA order (on, off, off, on, ...): pair i is blocks 2i and 2i+1. Without
             # --toggle a block runs every rate; with it, each rate has its own sequence of blocks.
             sequences = [rates] if not args.toggle else [[rate] for rate in rates]
@@ -269,6 +282,7 @@ def main():
                         agent.stop()
                     if args.toggle:  # the switch's after-effects (a resumed agent's overdue ticks) settle here
                         time.sleep(args.gap_seconds)
+                        agent.hold()
                     if args.pause_server:
                         v.server.send_signal(signal.SIGSTOP)
                     for rate in block_rates:
@@ -299,7 +313,7 @@ def main():
                         file=sys.stderr, flush=True)
                 if args.toggle:
                     # The agent's CPU over the whole sequence (its work on a phase's events can fall
-                    # in the gap after it) per exec of the "on" phases; it is stopped in "off" ones.
+                    # in the gap after it) per exec of the "on" phases; it is stopped during "off" phases.
                     agent.start()
                     for rate in block_rates:
                         on_execs = max(sum(p["execs"] for p in phases[("on", rate)]), 1)
@@ -320,7 +334,8 @@ def main():
             open("/proc/sys/kernel/bpf_stats_enabled", "w").write(stats_before)
 
     minutes = (time.monotonic() - started) / 60
-    how = ("sensor paused + agent stopped / resumed in place, one rate after another, "
+    how = ("sensor paused + agent stopped / resumed in place" + (" (agent stopped in the 'on' phases too: "
+           "the BPF programs alone)" if args.bpf_only else "") + ", one rate after another, "
            f"{args.gap_seconds:g} s between phases" if args.toggle else "agent started / exited")
     print(f"{args.pairs} pairs of {args.phase_seconds:g} s phases per rate, agent on/off in ABBA blocks "
           f"({how}; {minutes:.1f} min" + ("; local server stopped during the blocks" if args.pause_server else "")

@@ -293,18 +293,19 @@ class EbpfSource final : public EventSource {
   }
 
   SourceCounters Counters() const override {
-    return {events_.load(std::memory_order_relaxed), KernelDrops(),
-            parse_errors_.load(std::memory_order_relaxed)};
+    return {.events = events_.load(std::memory_order_relaxed),
+            .dropped = KernelCounter(VG_COUNT_DROPS),
+            .parse_errors = parse_errors_.load(std::memory_order_relaxed),
+            .wakeups = KernelCounter(VG_COUNT_WAKEUPS)};
   }
 
  private:
-  // Sum of the per-CPU ring-buffer failure counters.
-  std::uint64_t KernelDrops() const {
+  // Sum over the CPUs of one of the programs' counters (records.h, vg_counter).
+  std::uint64_t KernelCounter(std::uint32_t index) const {
     int cpus = libbpf_num_possible_cpus();
     if (cpus <= 0) return 0;
     std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
-    std::uint32_t zero = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &zero, values.data()) != 0) return 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &index, values.data()) != 0) return 0;
     std::uint64_t sum = 0;
     for (auto v : values) sum += v;
     return sum;

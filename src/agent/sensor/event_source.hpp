@@ -19,6 +19,7 @@ struct SourceCounters {
   std::uint64_t events = 0;
   std::uint64_t dropped = 0;       // lost before decoding (kernel buffer overruns)
   std::uint64_t parse_errors = 0;  // records that could not be decoded
+  std::uint64_t wakeups = 0;       // times the kernel side woke the reader (ebpf)
 };
 
 class EventSource {

@@ -117,8 +117,9 @@ class ProcSource final : public EventSource {
   }
 
   SourceCounters Counters() const override {
-    return {events_.load(std::memory_order_relaxed), dropped_.load(std::memory_order_relaxed),
-            parse_errors_.load(std::memory_order_relaxed)};
+    return {.events = events_.load(std::memory_order_relaxed),
+            .dropped = dropped_.load(std::memory_order_relaxed),
+            .parse_errors = parse_errors_.load(std::memory_order_relaxed)};
   }
 
  private:

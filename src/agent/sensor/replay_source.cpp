@@ -46,8 +46,8 @@ class ReplaySource final : public EventSource {
   }
 
   SourceCounters Counters() const override {
-    return {events_.load(std::memory_order_relaxed), 0,
-            parse_errors_.load(std::memory_order_relaxed)};
+    return {.events = events_.load(std::memory_order_relaxed),
+            .parse_errors = parse_errors_.load(std::memory_order_relaxed)};
   }
 
   bool Done() const override { return done_.load(std::memory_order_acquire); }

@@ -27,6 +27,13 @@ enum vg_record_type {
   VG_MODULE = 9,
 };
 
+/* Indexes of the per-CPU counters map `drops`. */
+enum vg_counter {
+  VG_COUNT_DROPS = 0,   /* records the ring buffer had no room for */
+  VG_COUNT_WAKEUPS = 1, /* records that woke the reader (one per wakeup_bytes waiting) */
+  VG_COUNTERS = 2,
+};
+
 /* The process a record is about (exec, fork child, exit) or that caused it (everything else). */
 struct vg_proc {
   __u64 start_ticks;        /* task start_boottime as /proc/PID/stat field 22 (USER_HZ ticks) */

@@ -27,7 +27,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid = 0;
 const volatile __u8 file_filter = 1; /* 0: report every path */
 const volatile __u64 udp_window_ns = 60000000000ull;
-const volatile __u64 wakeup_bytes = 0; /* 0: wake the reader on every record */
+const volatile __u64 wakeup_bytes = 0; /* 0: the ring's own rule (wake a reader that caught up) */
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -79,9 +79,11 @@ struct {
   __uint(max_entries, 16 << 20); /* resized by user space */
 } events SEC(".maps");
 
+/* Per-CPU counters, by index: VG_COUNT_DROPS (records the ring had no room for) and
+ * VG_COUNT_WAKEUPS (records that woke the reader). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
+  __uint(max_entries, VG_COUNTERS);
   __type(key, __u32);
   __type(value, __u64);
 } drops SEC(".maps");
@@ -165,20 +167,26 @@ struct {
 
 /* ------------------------------------------------------------------ helpers */
 
-static __always_inline void count_drop(void) {
-  __u32 zero = 0;
-  __u64* n = bpf_map_lookup_elem(&drops, &zero);
+static __always_inline void count(__u32 index) {
+  __u64* n = bpf_map_lookup_elem(&drops, &index);
   if (n) __sync_fetch_and_add(n, 1);
 }
 
-static __always_inline __u64 wake_flags(void) {
+/* The reader is woken once per wakeup_bytes of waiting data: by the record that takes the waiting
+ * amount past a multiple of it (+ 8: the ring's record header). Not by every record past the first
+ * multiple: while the reader is busy or not scheduled, that was an interrupt (irq_work) per record
+ * in the traced program. Two CPUs crossing a multiple together can both miss it; the next multiple
+ * (or the reader's timed read) wakes it then. */
+static __always_inline __u64 wake_flags(__u64 size) {
   if (wakeup_bytes == 0) return 0;
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                       : BPF_RB_NO_WAKEUP;
+  __u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+  if (waiting / wakeup_bytes == (waiting + size + 8) / wakeup_bytes) return BPF_RB_NO_WAKEUP;
+  count(VG_COUNT_WAKEUPS);
+  return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline void output(void* rec, __u64 size) {
-  if (bpf_ringbuf_output(&events, rec, size, wake_flags()) != 0) count_drop();
+  if (bpf_ringbuf_output(&events, rec, size, wake_flags(size)) != 0) count(VG_COUNT_DROPS);
 }
 
 /* off & mask, done in a way clang cannot drop: the verifier needs to see the bound. */
