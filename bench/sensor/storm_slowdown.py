@@ -39,9 +39,9 @@ the process stopped (SIGSTOP: it runs no instruction); "on" is it continued and 
 links back). A switch takes milliseconds instead of an agent start, so phases can be short and
 close together: the storm's CPU per exec of two phases 1-2 s apart differs by ~4-5 % (SD) on these
 VMs, of phases 10-20 s apart (the restart's blocks) by ~10-12 %. The rates then run one after
-another, each in its own ABBA sequence of single-rate phases, with --gap-seconds between phases
-(the server, when paused, runs there; after a switch). What this leaves out of "off" against no agent at all: the
-stopped agent's memory (it runs nothing). With --bpf-only the agent is stopped in the "on" phases
+another, each in its own ABBA sequence of single-rate phases, with --gap-seconds after each switch,
+before the phase (a resumed agent's overdue ticks settle there; a paused server runs there). What
+"off" keeps against no agent at all is the stopped agent's memory (it runs nothing). With --bpf-only the agent is stopped in the "on" phases
 too (it runs in the gaps, where it reads the ring): the cost of the sensor's programs in the kernel
 alone, so that a slowdown can be split into that and the agent's own work.
 
