@@ -305,7 +305,8 @@ class EbpfSource final : public EventSource {
     int cpus = libbpf_num_possible_cpus();
     if (cpus <= 0) return 0;
     std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &index, values.data()) != 0) return 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &index, values.data()) != 0)
+      return 0;
     std::uint64_t sum = 0;
     for (auto v : values) sum += v;
     return sum;

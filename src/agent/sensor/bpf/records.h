@@ -27,7 +27,7 @@ enum vg_record_type {
   VG_MODULE = 9,
 };
 
-/* Indexes of the per-CPU counters map `drops`. */
+/* Indexes of the per-CPU counters map `counters`. */
 enum vg_counter {
   VG_COUNT_DROPS = 0,   /* records the ring buffer had no room for */
   VG_COUNT_WAKEUPS = 1, /* records that woke the reader (one per wakeup_bytes waiting) */

@@ -11,7 +11,7 @@
  *            (f)chmod(at)(2)
  *   module   sys_enter+sys_exit init_module/finit_module (failed attempts too)
  * The agent's own process is skipped everywhere (self_tgid). Ring-buffer failures are counted per
- * CPU in `drops`. See docs/sensor.md. */
+ * CPU in `counters` (with the wake-ups the programs forced). See docs/sensor.md. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -86,7 +86,7 @@ struct {
   __uint(max_entries, VG_COUNTERS);
   __type(key, __u32);
   __type(value, __u64);
-} drops SEC(".maps");
+} counters SEC(".maps");
 
 /* Scratch space, per CPU: process-context programs only (they do not nest on a CPU). */
 struct pathbuf {
@@ -168,7 +168,7 @@ struct {
 /* ------------------------------------------------------------------ helpers */
 
 static __always_inline void count(__u32 index) {
-  __u64* n = bpf_map_lookup_elem(&drops, &index);
+  __u64* n = bpf_map_lookup_elem(&counters, &index);
   if (n) __sync_fetch_and_add(n, 1);
 }
 
