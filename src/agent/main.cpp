@@ -1,5 +1,6 @@
 // vigil-agent: enrolls with a server once, then runs the sensor -> enrich -> spool -> uplink
 // pipeline until stopped.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -128,7 +129,23 @@ struct RunOptions {
   bool pause_signals = false;  // SIGUSR1 pauses the sensor, SIGUSR2 resumes it
 };
 
+// The event path allocates and frees in waves (a ring read's events, a batch's records). With
+// glibc's defaults every wave gave its thread arena's top back to the kernel (madvise) and took it
+// again (mprotect, then a page fault per page), in the traced processes' time slices on a small
+// VM. Freed memory up to kTrimThreshold stays in the process instead. Setting it turns off glibc's
+// dynamic mmap threshold, so that is set too: batches and compression buffers (up to a few MiB)
+// come from the heap instead of an mmap and munmap each. What stays is bounded like the rest.
+void KeepFreedHeap() {
+  constexpr int kTrimThreshold = 32 << 20;
+  constexpr int kMmapThreshold = 8 << 20;
+  constexpr int kTopPad = 1 << 20;  // grow a heap in steps of at least this much
+  ::mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+  ::mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  ::mallopt(M_TOP_PAD, kTopPad);
+}
+
 int Run(const RunOptions& options) {
+  KeepFreedHeap();
   const fs::path state_dir = options.state_dir;
   const std::string& sensor = options.sensor;
   const int send_interval_ms = options.send_interval_ms;

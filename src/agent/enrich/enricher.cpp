@@ -108,6 +108,7 @@ struct Enricher::Impl {
   ProcessTable table;
   HashCache hashes;
   NameCache names;
+  ProcessInfo gone_parent;  // Parent()'s answer for a parent known only by its identity
   std::uint64_t proc_lookups = 0;
 
   // Published after every event for Stats() from other threads.
@@ -118,13 +119,14 @@ struct Enricher::Impl {
     return ProcessEntityId(options.host.host_id, options.host.boot_id, pid, ticks);
   }
 
-  // A process missing from the table, read from /proc/PID and remembered. nullopt when it is gone.
-  std::optional<ProcessInfo> LoadFromProc(std::int64_t pid) {
-    if (pid <= 0 || pid > INT32_MAX) return std::nullopt;
+  // A process missing from the table, read from /proc/PID and remembered: its table entry, or
+  // nullptr when it is gone.
+  ProcessInfo* LoadFromProc(std::int64_t pid) {
+    if (pid <= 0 || pid > INT32_MAX) return nullptr;
     ++proc_lookups;
     auto p = static_cast<pid_t>(pid);
     auto stat = procfs::ReadStat(p);
-    if (!stat) return std::nullopt;
+    if (!stat) return nullptr;
     ProcessInfo info;
     info.start_ticks = stat->start_ticks;
     info.entity_id = EntityId(pid, stat->start_ticks);
@@ -136,28 +138,29 @@ struct Enricher::Impl {
       info.name = std::string(procfs::BaseName(*exe));
     }
     if (auto cmd = procfs::ReadCmdline(p)) info.command_line = cmd->Joined();
-    table.Upsert(pid) = info;
-    return info;
+    ProcessInfo& entry = table.Upsert(pid);
+    entry = std::move(info);
+    return &entry;
   }
 
   // The parent: from the table when its start ticks agree, else from /proc, else only its entity
-  // id.
-  std::optional<ProcessInfo> Parent(std::int64_t ppid, std::optional<std::uint64_t> pticks) {
-    if (ppid <= 0) return std::nullopt;
+  // id (in gone_parent). The pointer is good until the table next changes.
+  const ProcessInfo* Parent(std::int64_t ppid, std::optional<std::uint64_t> pticks) {
+    if (ppid <= 0) return nullptr;
     if (ProcessInfo* p = table.Find(ppid)) {
-      if (!pticks || !p->start_ticks || *p->start_ticks == *pticks) return *p;
+      if (!pticks || !p->start_ticks || *p->start_ticks == *pticks) return p;
     }
-    auto loaded = LoadFromProc(ppid);
+    const ProcessInfo* loaded = LoadFromProc(ppid);
     if (loaded && (!pticks || loaded->start_ticks == pticks)) return loaded;
     if (pticks) {
       // The parent is gone and its pid reused (or unreadable): its identity is all we know.
-      ProcessInfo info;
-      info.start_ticks = pticks;
-      info.entity_id = EntityId(ppid, *pticks);
-      info.start_ns = procfs::StartTicksToNs(*pticks);
-      return info;
+      gone_parent = ProcessInfo{};
+      gone_parent.start_ticks = pticks;
+      gone_parent.entity_id = EntityId(ppid, *pticks);
+      gone_parent.start_ns = procfs::StartTicksToNs(*pticks);
+      return &gone_parent;
     }
-    return std::nullopt;
+    return nullptr;
   }
 
   static void FillParent(v1::Event& e, const ProcessInfo& parent) {
@@ -216,25 +219,26 @@ struct Enricher::Impl {
     ProcessInfo* known = table.Find(pid);
     // An entry with other start ticks belongs to an earlier process that had this pid.
     if (known && ticks && known->start_ticks && *known->start_ticks != *ticks) known = nullptr;
-    std::optional<ProcessInfo> prev;
-    if (known) prev = *known;
+    const bool had_entry = known != nullptr;
 
     if (!e.has_process_entity_id()) {
       // An exec follows its fork: the table has the id of this very process (same start ticks).
-      if (prev && !prev->entity_id.empty() && (!ticks || prev->start_ticks == ticks))
-        e.set_process_entity_id(prev->entity_id);
+      if (known && !known->entity_id.empty() && (!ticks || known->start_ticks == ticks))
+        e.set_process_entity_id(known->entity_id);
       else if (ticks)
         e.set_process_entity_id(EntityId(pid, *ticks));
     }
     if (!e.has_process_start()) {
       if (ticks)
         e.set_process_start(procfs::StartTicksToNs(*ticks));
-      else if (prev && prev->start_ns)
-        e.set_process_start(prev->start_ns);
+      else if (known && known->start_ns)
+        e.set_process_start(known->start_ns);
     }
-    if (!e.has_process_parent_pid() && prev && prev->ppid > 0) e.set_process_parent_pid(prev->ppid);
+    if (!e.has_process_parent_pid() && known && known->ppid > 0)
+      e.set_process_parent_pid(known->ppid);
+    known = nullptr;  // Parent() may change the table
 
-    std::optional<ProcessInfo> parent;
+    const ProcessInfo* parent = nullptr;
     if (e.has_process_parent_pid()) parent = Parent(e.process_parent_pid(), pticks);
     if (parent) FillParent(e, *parent);
     if (action == "fork" && parent && !e.has_process_command_line() &&
@@ -244,7 +248,7 @@ struct Enricher::Impl {
     if (action != "fork") FillHash(e, pid, exe_id);
 
     ProcessInfo& entry = table.Upsert(pid);
-    if (!prev) entry = ProcessInfo{};
+    if (!had_entry) entry = ProcessInfo{};
     if (e.has_process_entity_id()) entry.entity_id = e.process_entity_id();
     if (ticks) entry.start_ticks = ticks;
     if (e.has_process_parent_pid()) entry.ppid = e.process_parent_pid();
@@ -286,11 +290,8 @@ struct Enricher::Impl {
   // Any other event that names a pid: attribute it to the process it came from.
   void OnOther(v1::Event& e, std::int64_t pid) {
     if (e.has_process_entity_id()) return;
-    std::optional<ProcessInfo> info;
-    if (ProcessInfo* p = table.Find(pid))
-      info = *p;
-    else
-      info = LoadFromProc(pid);
+    const ProcessInfo* info = table.Find(pid);
+    if (!info) info = LoadFromProc(pid);
     if (!info) return;
     if (!info->entity_id.empty()) e.set_process_entity_id(info->entity_id);
     if (!e.has_process_name() && !info->name.empty()) e.set_process_name(info->name);

@@ -63,7 +63,7 @@ int RunAndWait(const std::vector<std::string>& argv, pid_t* pid_out = nullptr) {
 
 class EbpfTest : public ::testing::Test {
  protected:
-  void StartSource(EbpfSourceOptions options = {}) {
+  void StartSource(EbpfSourceOptions options = {}, bool copying_sink = false) {
     options.snapshot_at_start = false;
     options.persistence_inventory = false;
     options.exclude_pid = -1;  // the test's own sockets and files are the activity under test
@@ -72,7 +72,7 @@ class EbpfTest : public ::testing::Test {
     ASSERT_TRUE(src) << src.error().message;
     source_ = std::move(*src);
     EXPECT_EQ(source_->Kind(), "ebpf");
-    auto started = source_->Start(collector_.Sink());
+    auto started = source_->Start(copying_sink ? collector_.CopyingSink() : collector_.Sink());
     ASSERT_TRUE(started) << started.error().message;
   }
   void TearDown() override {
@@ -153,6 +153,45 @@ TEST_F(EbpfTest, TenKiBArgvIsTruncatedAndFlagged) {
   ASSERT_EQ(exec->process_args_size(), 9);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(exec->process_args(i), argv[static_cast<std::size_t>(i)]);
   EXPECT_EQ(exec->process_args(8), argv[8].substr(0, 8192 - 10 - 7 * 1024));
+}
+
+// The source fills one message for every record; a sink that leaves it in place (as the agent's
+// does) must still get each record's fields alone: a truncated exec's argv, flag and executable
+// identity are not carried into the fork and exits after it.
+TEST_F(EbpfTest, AnEventLeftInPlaceByTheSinkCarriesNothingIntoTheNextRecord) {
+  StartSource({}, /*copying_sink=*/true);
+  std::vector<std::string> argv = {"/bin/sh", "-c", "(exit 3); exit 7", "sh"};
+  for (int i = 0; i < 10; ++i) argv.push_back(std::string(1023, static_cast<char>('a' + i)));
+  pid_t pid = 0;
+  EXPECT_EQ(WEXITSTATUS(RunAndWait(argv, &pid)), 7);
+  auto exec = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid; });
+  ASSERT_TRUE(exec);
+  EXPECT_TRUE(exec->vigil_process_args_truncated());
+  ASSERT_GT(exec->process_args_size(), 4);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(exec->process_args(i), argv[static_cast<std::size_t>(i)]);
+  EXPECT_FALSE(Extra(*exec, kExeIdKey).empty());
+  auto fork = Wait([&](const v1::Event& e) {
+    return e.event_action() == "fork" && e.process_parent_pid() == pid;
+  });
+  ASSERT_TRUE(fork);
+  EXPECT_EQ(fork->process_args_size(), 0);
+  EXPECT_FALSE(fork->has_process_args_count());
+  EXPECT_FALSE(fork->has_process_command_line());
+  EXPECT_FALSE(fork->has_vigil_process_args_truncated());
+  EXPECT_EQ(Extra(*fork, kExeIdKey), "");
+  for (pid_t who : {static_cast<pid_t>(fork->process_pid()), pid}) {
+    auto exit = Wait(
+        [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == who; });
+    ASSERT_TRUE(exit) << who;
+    EXPECT_EQ(exit->process_exit_code(), who == pid ? 7 : 3);
+    EXPECT_EQ(exit->process_args_size(), 0);
+    EXPECT_FALSE(exit->has_process_executable());
+    EXPECT_FALSE(exit->has_process_working_directory());
+    EXPECT_FALSE(exit->has_process_command_line());
+    EXPECT_FALSE(exit->has_vigil_process_args_truncated());
+    EXPECT_EQ(Extra(*exit, kExeIdKey), "");
+  }
 }
 
 TEST_F(EbpfTest, TwoHundredShortLivedShellsAreAllCapturedWithArgvAndExe) {

@@ -31,6 +31,14 @@ class Collector {
       events_.push_back(std::move(e));
     };
   }
+  // Keeps a copy and leaves the event in place, as the agent's pipeline does (it enriches and
+  // serializes the source's message without taking it).
+  std::function<void(v1::Event&&)> CopyingSink() {
+    return [this](v1::Event&& e) {
+      std::lock_guard lock(mu_);
+      events_.push_back(e);
+    };
+  }
   std::vector<v1::Event> Snapshot() const {
     std::lock_guard lock(mu_);
     return events_;
