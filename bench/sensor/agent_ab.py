@@ -72,13 +72,10 @@ def thread_switches(pid):
 def run_agent(v, n, command, rate, seconds, calls):
     binary, *args = shlex.split(command)
     state = os.path.join(v.dir, f"agent{n}")
-    r = subprocess.run([binary, "enroll", "--server", f"127.0.0.1:{v.agent_port}", "--token", v.token(),
-                        "--state-dir", state], capture_output=True, text=True)
+    r = v.enroll(state, binary=binary)
     if r.returncode != 0:
         raise SystemExit(f"enroll failed: {r.stderr}")
-    agent = subprocess.Popen([binary, "run", "--state-dir", state, "--sensor", "ebpf", *args],
-                             stdout=v._log(f"agent{n}"), stderr=subprocess.STDOUT)
-    v.agents.append(agent)
+    agent = v.start_agent(state, "--sensor", "ebpf", *args, binary=binary)
     try:
         wait_for(lambda: sum(h["online"] for h in v.hosts()) >= 1, 30, "agent online")
         settle(agent.pid)

@@ -103,13 +103,14 @@ class Vigil:
                            capture_output=True, text=True, check=True)
         return r.stdout.strip()
 
-    def enroll(self, state_dir, token=None):
-        return subprocess.run([f"{BIN}/vigil-agent", "enroll", "--server", f"127.0.0.1:{self.agent_port}",
+    def enroll(self, state_dir, token=None, binary=None):
+        return subprocess.run([binary or f"{BIN}/vigil-agent", "enroll", "--server", f"127.0.0.1:{self.agent_port}",
                                "--token", token or self.token(), "--state-dir", state_dir],
                               capture_output=True, text=True)
 
-    def start_agent(self, state_dir, *args):
-        p = subprocess.Popen([f"{BIN}/vigil-agent", "run", "--state-dir", state_dir, *args],
+    def start_agent(self, state_dir, *args, binary=None):
+        """An agent run from state_dir (BIN's vigil-agent unless `binary` names another build)."""
+        p = subprocess.Popen([binary or f"{BIN}/vigil-agent", "run", "--state-dir", state_dir, *args],
                              stdout=self._log("agent-" + os.path.basename(state_dir)), stderr=subprocess.STDOUT)
         self.agents.append(p)
         return p
