@@ -1,7 +1,8 @@
 // Tests of the eBPF sensor against the real kernel (root): exec with exact argv, 10 KiB argv
-// truncation, 200 short-lived `sh -c` runs with no miss, sh -> sh -> sleep lineage with /proc's
-// start ticks, fork/exit codes, TCP connect/accept over IPv4 and IPv6, file events in a /tmp dir,
-// DNS through a loopback responder, persistence events, counters, and the sensor factory.
+// truncation, no field carried from one record into the next, 200 short-lived `sh -c` runs with
+// no miss, sh -> sh -> sleep lineage with /proc's start ticks, fork/exit codes, TCP connect/accept
+// over IPv4 and IPv6, file events in a /tmp dir, DNS through a loopback responder, persistence
+// events, counters, and the sensor factory.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
