@@ -132,16 +132,15 @@ struct RunOptions {
 // The event path allocates and frees in waves (a ring read's events, a batch's records). With
 // glibc's defaults every wave gave its thread arena's top back to the kernel (madvise) and took it
 // again (mprotect, then a page fault per page), in the traced processes' time slices on a small
-// VM. Freed memory up to kTrimThreshold stays in the process instead. Setting it turns off glibc's
-// dynamic mmap threshold, so that is set too: batches and compression buffers (up to a few MiB)
-// come from the heap instead of an mmap and munmap each. What stays is bounded like the rest.
+// VM. Freed memory up to kTrimThreshold stays in the process instead (a wave is a few hundred
+// KiB). Setting it turns off glibc's dynamic mmap threshold, so that is set too: the uplink's
+// batch and compression buffers come from the heap instead of an mmap and munmap each. Both are
+// small next to the agent's memory bound (bench/BENCHMARKS.md, *Agent resources*).
 void KeepFreedHeap() {
-  constexpr int kTrimThreshold = 32 << 20;
-  constexpr int kMmapThreshold = 8 << 20;
-  constexpr int kTopPad = 1 << 20;  // grow a heap in steps of at least this much
+  constexpr int kTrimThreshold = 4 << 20;
+  constexpr int kMmapThreshold = 1 << 20;
   ::mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
   ::mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
-  ::mallopt(M_TOP_PAD, kTopPad);
 }
 
 int Run(const RunOptions& options) {
