@@ -64,7 +64,7 @@ int RunAndWait(const std::vector<std::string>& argv, pid_t* pid_out = nullptr) {
 
 class EbpfTest : public ::testing::Test {
  protected:
-  void StartSource(EbpfSourceOptions options = {}, bool copying_sink = false) {
+  void StartSource(EbpfSourceOptions options = {}) {
     options.snapshot_at_start = false;
     options.persistence_inventory = false;
     options.exclude_pid = -1;  // the test's own sockets and files are the activity under test
@@ -73,7 +73,7 @@ class EbpfTest : public ::testing::Test {
     ASSERT_TRUE(src) << src.error().message;
     source_ = std::move(*src);
     EXPECT_EQ(source_->Kind(), "ebpf");
-    auto started = source_->Start(copying_sink ? collector_.CopyingSink() : collector_.Sink());
+    auto started = source_->Start(collector_.Sink());
     ASSERT_TRUE(started) << started.error().message;
   }
   void TearDown() override {
@@ -156,11 +156,11 @@ TEST_F(EbpfTest, TenKiBArgvIsTruncatedAndFlagged) {
   EXPECT_EQ(exec->process_args(8), argv[8].substr(0, 8192 - 10 - 7 * 1024));
 }
 
-// The source fills one message for every record; a sink that leaves it in place (as the agent's
-// does) must still get each record's fields alone: a truncated exec's argv, flag and executable
-// identity are not carried into the fork and exits after it.
+// The source refills one message for every record; the collector's sink leaves it in place (as
+// the agent's does), and each record must still get its own fields alone: a truncated exec's argv,
+// flag and executable identity are not carried into the fork and exits after it.
 TEST_F(EbpfTest, AnEventLeftInPlaceByTheSinkCarriesNothingIntoTheNextRecord) {
-  StartSource({}, /*copying_sink=*/true);
+  StartSource();
   std::vector<std::string> argv = {"/bin/sh", "-c", "(exit 3); exit 7", "sh"};
   for (int i = 0; i < 10; ++i) argv.push_back(std::string(1023, static_cast<char>('a' + i)));
   pid_t pid = 0;

@@ -25,15 +25,10 @@ namespace vigil::agent::test {
 
 class Collector {
  public:
-  std::function<void(v1::Event&&)> Sink() {
-    return [this](v1::Event&& e) {
-      std::lock_guard lock(mu_);
-      events_.push_back(std::move(e));
-    };
-  }
   // Keeps a copy and leaves the event in place, as the agent's pipeline does (it enriches and
-  // serializes the source's message without taking it).
-  std::function<void(v1::Event&&)> CopyingSink() {
+  // serializes the source's message without taking it; a source may refill that message for its
+  // next record).
+  std::function<void(v1::Event&&)> Sink() {
     return [this](v1::Event&& e) {
       std::lock_guard lock(mu_);
       events_.push_back(e);
