@@ -24,6 +24,7 @@
 
 #include "agent/spool/files.hpp"
 #include "agent/spool/record.hpp"
+#include "agent/spool/tail_ring.hpp"
 #include "common/fd.hpp"
 #include "common/log.hpp"
 
@@ -201,10 +202,6 @@ class SpoolImpl final : public Spool {
                             std::size_t max_records, std::size_t max_bytes, Cursor& cursor,
                             std::vector<SpoolRecord>& out) const;
 
-  // Serves Read from tail_ when it holds the first record wanted; false when it does not.
-  bool ReadTail(std::uint64_t from, std::size_t max_records, std::size_t max_bytes,
-                std::vector<SpoolRecord>& out) const;
-
   const SpoolOptions options_;
   UniqueFd lock_;
   std::mutex ack_mu_;                // serialises Ack (its file write happens outside mu_)
@@ -228,10 +225,9 @@ class SpoolImpl final : public Spool {
   std::uint64_t sent_bound_ = 0;  // on disk in `sent`: no sequence above it was ever returned
   std::vector<char> headers_;     // AppendBatch's scratch (guarded by mu_)
   std::vector<iovec> iov_;
-  // The newest records written, consecutive sequences, at most about kTailBytes (guarded by mu_).
-  // Records leave it from the front only, and with their segment when the size bound drops one.
-  std::deque<SpoolRecord> tail_;
-  std::size_t tail_bytes_ = 0;
+  // The newest records written, in kTailBytes (guarded by mu_). Records leave it from the front
+  // only, and with their segment when the size bound drops one.
+  TailRing tail_{kTailBytes};
 };
 
 Result<void> SpoolImpl::ScanSegment(std::uint64_t name, std::uint64_t prev_seq,
@@ -452,10 +448,7 @@ Result<void> SpoolImpl::RemoveFront() {
   segments_.pop_front();
   bytes_ -= seg.bytes;
   dir_dirty_ = true;
-  while (!tail_.empty() && tail_.front().sequence <= seg.last_seq) {
-    tail_bytes_ -= tail_.front().payload.size();
-    tail_.pop_front();
-  }
+  tail_.DropThrough(seg.last_seq);
   std::erase(unsynced_, seg.name);
   if (cursor_.valid && cursor_.segment == seg.name) cursor_.valid = false;
   return {};
@@ -544,14 +537,7 @@ Result<void> SpoolImpl::AppendToSegment(std::span<const std::string_view> payloa
     return w;
   }
   if (seg.records == 0) seg.first_seq = next_seq_;
-  for (std::size_t i = 0; i < payloads.size(); ++i) {
-    tail_.push_back(SpoolRecord{next_seq_ + i, std::string(payloads[i])});
-    tail_bytes_ += payloads[i].size();
-  }
-  while (tail_bytes_ > kTailBytes && tail_.size() > 1) {
-    tail_bytes_ -= tail_.front().payload.size();
-    tail_.pop_front();
-  }
+  for (std::size_t i = 0; i < payloads.size(); ++i) tail_.Push(next_seq_ + i, payloads[i]);
   next_seq_ += payloads.size();
   seg.last_seq = next_seq_ - 1;
   seg.records += payloads.size();
@@ -598,22 +584,6 @@ Result<void> SpoolImpl::ReadSegments(const std::vector<Segment>& segments, std::
   return {};
 }
 
-bool SpoolImpl::ReadTail(std::uint64_t from, std::size_t max_records, std::size_t max_bytes,
-                         std::vector<SpoolRecord>& out) const {
-  if (tail_.empty() || tail_.front().sequence > from + 1 || tail_.back().sequence <= from) {
-    return false;
-  }
-  std::size_t bytes = 0;
-  for (auto it = tail_.begin() + static_cast<std::ptrdiff_t>(from + 1 - tail_.front().sequence);
-       it != tail_.end(); ++it) {
-    if (!out.empty() && bytes + it->payload.size() > max_bytes) break;
-    out.push_back(*it);
-    bytes += it->payload.size();
-    if (out.size() >= max_records || bytes >= max_bytes) break;
-  }
-  return true;
-}
-
 Result<std::vector<SpoolRecord>> SpoolImpl::Read(std::uint64_t after, std::size_t max_records,
                                                  std::size_t max_bytes,
                                                  std::chrono::milliseconds wait) {
@@ -624,7 +594,7 @@ Result<std::vector<SpoolRecord>> SpoolImpl::Read(std::uint64_t after, std::size_
   std::uint64_t tried_at = 0;  // next_seq_ of the last attempt that found nothing
   for (;;) {
     const std::uint64_t from = std::max(after, acked_);
-    if (next_seq_ - 1 > from && ReadTail(from, max_records, max_bytes, out)) {
+    if (next_seq_ - 1 > from && tail_.Read(from, max_records, max_bytes, out)) {
       if (auto bound = RaiseSentBound(out.back().sequence); !bound) {
         return std::unexpected(bound.error());
       }
