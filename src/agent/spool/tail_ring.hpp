@@ -1,9 +1,9 @@
 // The spool's memory tail: the newest records written, consecutive sequences, in one buffer of a
 // fixed size used as a ring. The uplink reads what was just appended from here instead of the
 // segment files. One buffer instead of one heap string per record: an exec storm appends ~1,000
-// records a second, and allocating and freeing each (in FIFO order, so glibc's heap top kept
-// growing and shrinking) was a tenth of the agent's event thread. Not thread-safe (the spool
-// guards it with its mutex).
+// records a second, and allocating each (freed in FIFO order) was ~9 % of the event thread's
+// profile; side by side the agent spends 4 % less CPU per exec (bench/BENCHMARKS.md, session 18).
+// Not thread-safe (the spool guards it with its mutex).
 #pragma once
 
 #include <cstddef>
