@@ -27,7 +27,6 @@ class TailRing {
   void Push(std::uint64_t sequence, std::string_view payload);
   // Drops every record with a sequence <= `sequence`.
   void DropThrough(std::uint64_t sequence);
-  void Clear();
 
   // Appends copies of the records after `from` to `out` (at least one, then while within
   // max_records and about max_bytes), when the ring holds the record from + 1; false when it
@@ -48,6 +47,7 @@ class TailRing {
   // whether it goes back to the buffer's start for that.
   bool FindRoom(std::size_t size, std::size_t& offset, bool& wraps) const;
   void DropFront();
+  void Clear();
 
   const std::size_t capacity_;
   std::unique_ptr<char[]> bytes_;    // allocated at the first Push
