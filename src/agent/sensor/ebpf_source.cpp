@@ -43,6 +43,7 @@
 #include "agent/sensor/proc_snapshot.hpp"
 #include "agent/sensor/proc_source.hpp"
 #include "agent/sensor/procfs.hpp"
+#include "agent/sensor/reported_images.hpp"
 #include "common/fd.hpp"
 #include "common/log.hpp"
 #include "common/tick.hpp"
@@ -498,6 +499,31 @@ class EbpfSource final : public EventSource {
     std::string_view exe(r.data, r.exe_len);
     std::string_view cwd(r.data + r.exe_len, r.cwd_len);
     std::string_view args(r.data + r.exe_len + r.cwd_len, r.args_len);
+    // Paths the kernel left out are those of the parent's last record (fork) or of this process's
+    // (exec). This process's entry then holds what its record reports.
+    const vg_proc& p = r.hdr.proc;
+    const bool fork_of_parent = !exec && (r.flags & VG_FORK_IMAGE_OF_PARENT);
+    const bool exec_same_cwd = exec && (r.flags & VG_EXEC_CWD_AS_REPORTED);
+    const ReportedImages::Image* from = fork_of_parent  ? images_.Find(p.ppid, p.parent_start_ticks)
+                                        : exec_same_cwd ? images_.Find(p.tgid, p.start_ticks)
+                                                        : nullptr;
+    if (from) {
+      if (fork_of_parent) exe = from->executable;
+      cwd = from->working_directory;
+    }
+    if ((fork_of_parent || exec_same_cwd) && !from) {
+      // Its record was lost or this memory started over (ReportedImages): the event goes without
+      // the paths (for a fork the enricher still has them from the parent's entry), and nothing
+      // older of this process may stand in for them later.
+      images_.Exited(p.tgid, p.start_ticks);
+      if (images_missed_++ % 1000 == 0)
+        VLOG_WARN("ebpf source: {} process records without the paths of an earlier record",
+                  images_missed_);
+    } else {
+      const auto& image = images_.Reported(p.tgid, p.start_ticks, exe, cwd);
+      exe = image.executable;
+      cwd = image.working_directory;
+    }
     if (!exe.empty()) {
       e.set_process_executable(std::string(exe));
       e.set_process_name(std::string(procfs::BaseName(exe)));
@@ -529,6 +555,7 @@ class EbpfSource final : public EventSource {
   void HandleExit(const char* data, std::size_t size) {
     vg_exit r;
     if (!Load(data, size, sizeof r, r)) return ParseError();
+    images_.Exited(r.hdr.proc.tgid, r.hdr.proc.start_ticks);
     v1::Event& e = Fresh();
     Common(e, r.hdr, "process", "end", "exit");
     e.set_process_name(Comm(r.hdr.proc));
@@ -689,6 +716,8 @@ class EbpfSource final : public EventSource {
   const std::int64_t boot_to_real_;
   CgroupPaths cgroups_;
   DomainCache domains_{16384};
+  ReportedImages images_{65536};
+  std::uint64_t images_missed_ = 0;  // paths left out that images_ did not have
   v1::Event scratch_;
   EventSink sink_;
   std::function<void()> batch_end_;

@@ -268,6 +268,51 @@ TEST_F(EbpfTest, ShShSleepChainHasParentsAndProcStartTicks) {
   outer->Finish();
 }
 
+// The kernel leaves a fork's paths out when the child runs what the parent's last record reported
+// (VG_FORK_IMAGE_OF_PARENT), and an exec's working directory when it is the one its process's last
+// record reported (VG_EXEC_CWD_AS_REPORTED); the source fills them in. A cd since that record makes
+// the kernel walk again. Every fork and exec must carry the paths of its moment.
+TEST_F(EbpfTest, ForksAndExecsCarryTheImageAndWorkingDirectoryOfTheirMomentAcrossACd) {
+  StartSource();
+  fs::path dir = fs::temp_directory_path() / Marker();
+  fs::create_directories(dir);
+  pid_t pid = 0;
+  const std::string script =
+      "/bin/true; (exit 3); cd " + dir.string() + " && (exit 4); /bin/true; exit 0";
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c", script}, &pid), 0);
+  auto exec = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid; });
+  ASSERT_TRUE(exec);
+  const std::string cwd = fs::current_path().string();
+  EXPECT_EQ(exec->process_working_directory(), cwd);
+  std::vector<v1::Event> forks;
+  for (int i = 0; i < 250 && forks.size() < 4; ++i) {
+    forks.clear();
+    for (const auto& e : collector_.Snapshot())
+      if (e.event_action() == "fork" && e.process_parent_pid() == pid) forks.push_back(e);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(forks.size(), 4u);
+  std::sort(forks.begin(), forks.end(),
+            [](const v1::Event& a, const v1::Event& b) { return a.timestamp() < b.timestamp(); });
+  const std::vector<std::string> dirs = {cwd, cwd, dir.string(), dir.string()};
+  for (std::size_t i = 0; i < forks.size(); ++i) {
+    EXPECT_EQ(forks[i].process_executable(), RealPath("/bin/sh")) << i;
+    EXPECT_EQ(forks[i].process_name(), fs::path(RealPath("/bin/sh")).filename().string()) << i;
+    EXPECT_EQ(forks[i].process_working_directory(), dirs[i]) << i;
+  }
+  // The two /bin/true: forks 0 and 3, each exec'd in the directory of its fork.
+  for (std::size_t i : {0u, 3u}) {
+    auto pid_i = forks[i].process_pid();
+    auto true_exec = Wait(
+        [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid_i; });
+    ASSERT_TRUE(true_exec) << i;
+    EXPECT_EQ(true_exec->process_executable(), RealPath("/bin/true")) << i;
+    EXPECT_EQ(true_exec->process_working_directory(), dirs[i]) << i;
+  }
+  fs::remove_all(dir);
+}
+
 TEST_F(EbpfTest, ForkAndExitWithExitCodes) {
   StartSource();
   pid_t pid = 0;

@@ -172,6 +172,41 @@ TEST(Enricher, ParentFieldsComeFromTheTable) {
   EXPECT_EQ(net.process_executable(), "/usr/bin/bash");
 }
 
+// A source may leave a fork's image out (the eBPF source when its own memory of the parent was
+// full): the executable, name and working directory come from the parent's entry; what the
+// fork carries itself stays.
+TEST(Enricher, AForkWithoutItsImageGetsItsParents) {
+  auto enricher = MakeEnricher();
+  auto parent = ProcessEvent("exec", kFakePid, 50);
+  parent.set_process_name("python3.11");
+  parent.set_process_executable("/usr/bin/python3.11");
+  parent.set_process_working_directory("/srv/app");
+  enricher.Enrich(parent);
+
+  auto fork = ProcessEvent("fork", kFakePid + 1, 60);
+  fork.set_process_parent_pid(kFakePid);
+  fork.set_process_name("python3");  // the source's 15-byte comm
+  enricher.Enrich(fork);
+  EXPECT_EQ(fork.process_executable(), "/usr/bin/python3.11");
+  EXPECT_EQ(fork.process_name(), "python3.11");
+  EXPECT_EQ(fork.process_working_directory(), "/srv/app");
+
+  auto walked = ProcessEvent("fork", kFakePid + 2, 61);
+  walked.set_process_parent_pid(kFakePid);
+  walked.set_process_name("python3.11");
+  walked.set_process_executable("/usr/bin/python3.11");
+  walked.set_process_working_directory("/tmp");  // the parent changed directory since its exec
+  enricher.Enrich(walked);
+  EXPECT_EQ(walked.process_working_directory(), "/tmp");
+
+  // The fork's own entry has the image too, for its children.
+  auto grandchild = ProcessEvent("fork", kFakePid + 3, 62);
+  grandchild.set_process_parent_pid(kFakePid + 2);
+  enricher.Enrich(grandchild);
+  EXPECT_EQ(grandchild.process_executable(), "/usr/bin/python3.11");
+  EXPECT_EQ(grandchild.process_working_directory(), "/tmp");
+}
+
 TEST(Enricher, ParentMissingFromTheTableIsReadFromProc) {
   auto enricher = MakeEnricher();
   auto self = procfs::ReadStat(::getpid());

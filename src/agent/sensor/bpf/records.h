@@ -56,6 +56,13 @@ struct vg_hdr {
 #define VG_EXEC_CWD_TRUNCATED 4
 
 #define VG_EXEC_EXE_ID 8 /* exe_id is set */
+/* fork only: the child's executable and working directory are those the parent's last exec or
+ * fork record reported (same file and dentry), so the record leaves them out (exe_len = cwd_len =
+ * 0) and the agent takes them from the parent's process entry. */
+#define VG_FORK_IMAGE_OF_PARENT 16
+/* exec only: the working directory is the one this process's last record reported (same dentry);
+ * cwd_len = 0 and the agent keeps what it has. */
+#define VG_EXEC_CWD_AS_REPORTED 32
 
 /* The executable file's identity as stat(2) would report it (dev in the kernel's encoding:
  * major << 20 | minor): the agent keys its hash cache with it without a syscall. */

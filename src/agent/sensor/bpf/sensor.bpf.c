@@ -165,6 +165,24 @@ struct {
   __type(value, struct pending);
 } pending_map SEC(".maps");
 
+/* Per task: the executable and working directory the last exec or fork record of that task
+ * reported, as kernel pointers. A fork whose child has the same ones leaves its paths out
+ * (VG_FORK_IMAGE_OF_PARENT), an exec in the same working directory leaves that out
+ * (VG_EXEC_CWD_AS_REPORTED), instead of walking them again: a fork was ~3.5 us, mostly the two
+ * walks. The agent keeps the paths of each process's last record. Task storage goes with its
+ * task. */
+struct image_seen {
+  __u64 exe;     /* struct file* */
+  __u64 cwd;     /* struct dentry* */
+  __u64 cwd_mnt; /* struct vfsmount* */
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct image_seen);
+} images SEC(".maps");
+
 /* ------------------------------------------------------------------ helpers */
 
 static __always_inline void count(__u32 index) {
@@ -185,8 +203,11 @@ static __always_inline __u64 wake_flags(__u64 size) {
   return BPF_RB_FORCE_WAKEUP;
 }
 
-static __always_inline void output(void* rec, __u64 size) {
-  if (bpf_ringbuf_output(&events, rec, size, wake_flags(size)) != 0) count(VG_COUNT_DROPS);
+/* Returns 0 when the record is in the ring. */
+static __always_inline long output(void* rec, __u64 size) {
+  long err = bpf_ringbuf_output(&events, rec, size, wake_flags(size));
+  if (err) count(VG_COUNT_DROPS);
+  return err;
 }
 
 /* off & mask, done in a way clang cannot drop: the verifier needs to see the bound. */
@@ -199,20 +220,22 @@ static __always_inline void output(void* rec, __u64 size) {
 
 static __always_inline __u64 ticks(__u64 ns) { return ns / USER_HZ_DIV; }
 
+/* Direct loads through the task's BTF-typed pointers (CO-RE relocated, a faulting load reads 0):
+ * a helper call per field (BPF_CORE_READ) made this a third of the exit program's time. */
 static __always_inline void fill_proc(struct vg_proc* p, struct task_struct* t) {
-  struct task_struct* leader = BPF_CORE_READ(t, group_leader);
-  struct task_struct* parent = BPF_CORE_READ(t, real_parent);
-  struct task_struct* pleader = BPF_CORE_READ(parent, group_leader);
-  p->tgid = BPF_CORE_READ(t, tgid);
-  p->tid = BPF_CORE_READ(t, pid);
-  p->ppid = BPF_CORE_READ(parent, tgid);
-  p->start_ticks = ticks(BPF_CORE_READ(leader, start_boottime));
-  p->parent_start_ticks = ticks(BPF_CORE_READ(pleader, start_boottime));
-  p->uid = BPF_CORE_READ(t, real_cred, uid.val);
-  p->gid = BPF_CORE_READ(t, real_cred, gid.val);
-  p->euid = BPF_CORE_READ(t, real_cred, euid.val);
-  p->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
-  BPF_CORE_READ_STR_INTO(&p->comm, leader, comm);
+  struct task_struct* leader = t->group_leader;
+  struct task_struct* parent = t->real_parent;
+  const struct cred* cred = t->real_cred;
+  p->tgid = t->tgid;
+  p->tid = t->pid;
+  p->ppid = parent->tgid;
+  p->start_ticks = ticks(leader->start_boottime);
+  p->parent_start_ticks = ticks(parent->group_leader->start_boottime);
+  p->uid = cred->uid.val;
+  p->gid = cred->gid.val;
+  p->euid = cred->euid.val;
+  p->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+  bpf_probe_read_kernel_str(&p->comm, sizeof p->comm, leader->comm);
 }
 
 static __always_inline void fill_hdr(struct vg_hdr* h, __u32 type, struct task_struct* t) {
@@ -227,7 +250,7 @@ static __always_inline struct pathbuf* pathbuf(__u32 slot) {
 
 struct walk_ctx {
   struct dentry* d;
-  struct vfsmount* vm;
+  struct dentry* root; /* of the mount the walk is in */
   struct mount* m;
   __u32 slot;
 };
@@ -239,18 +262,16 @@ static long walk_step(__u32 i, void* arg) {
   if (!pb) return 1;
   /* Locals, not c->x inside BPF_CORE_READ: walk_ctx is not a kernel type. */
   struct dentry* d = c->d;
-  struct vfsmount* vm = c->vm;
   struct mount* m = c->m;
-  struct dentry* root = BPF_CORE_READ(vm, mnt_root);
-  struct dentry* parent = BPF_CORE_READ(d, d_parent);
-  if (d == root) {
+  if (d == c->root) {
     struct mount* mp = BPF_CORE_READ(m, mnt_parent);
     if (mp == m) return 1; /* the namespace's root mount */
     c->d = BPF_CORE_READ(m, mnt_mountpoint);
     c->m = mp;
-    c->vm = &mp->mnt;
+    c->root = BPF_CORE_READ(mp, mnt.mnt_root);
     return 0;
   }
+  struct dentry* parent = BPF_CORE_READ(d, d_parent);
   __u64 n = pb->n;
   if (d == parent || n >= PATH_DEPTH) return 1;
   pb->names[n & (PATH_DEPTH - 1)] = BPF_CORE_READ(d, d_name.name);
@@ -284,9 +305,10 @@ static __always_inline __u64 path_of_slot(const struct path* path, __u32 slot) {
   if (!pb) return 0;
   struct walk_ctx c = {};
   c.d = BPF_CORE_READ(path, dentry);
-  c.vm = BPF_CORE_READ(path, mnt);
-  if (!c.d || !c.vm) return 0;
-  c.m = container_of(c.vm, struct mount, mnt);
+  struct vfsmount* vm = BPF_CORE_READ(path, mnt);
+  if (!c.d || !vm) return 0;
+  c.root = BPF_CORE_READ(vm, mnt_root);
+  c.m = container_of(vm, struct mount, mnt);
   c.slot = slot;
   pb->n = 0;
   pb->off = 0;
@@ -301,10 +323,10 @@ static __always_inline __u64 path_of_slot(const struct path* path, __u32 slot) {
 }
 
 static __always_inline struct file* fd_file(struct task_struct* t, int fd) {
-  struct fdtable* fdt = BPF_CORE_READ(t, files, fdt);
-  unsigned int max = BPF_CORE_READ(fdt, max_fds);
+  struct fdtable* fdt = t->files->fdt;
+  unsigned int max = fdt->max_fds;
   if (fd < 0 || fd >= max) return 0;
-  struct file** arr = BPF_CORE_READ(fdt, fd);
+  struct file** arr = fdt->fd;
   struct file* f = 0;
   bpf_probe_read_kernel(&f, sizeof f, &arr[fd]);
   return f;
@@ -331,7 +353,7 @@ static __always_inline __u32 user_path(struct task_struct* t, int dfd, const cha
   __u64 len = 0;
   if (first != '/') {
     if (dfd == AT_FDCWD) {
-      struct path pwd = BPF_CORE_READ(t, fs, pwd);
+      struct path pwd = t->fs->pwd;
       len = path_of_slot(&pwd, slot);
     } else {
       struct file* f = fd_file(t, dfd);
@@ -375,30 +397,35 @@ static __always_inline int is_self(void) {
 
 /* ------------------------------------------------------------------ process */
 
-/* exe, cwd and (for exec) argv of task `t` into rec; returns the record size. */
-static __always_inline __u64 fill_image(struct vg_exec* rec, struct task_struct* t, int args) {
+/* exe, cwd (unless !cwd) and (for exec) argv of task `t` into rec; returns the record size. */
+static __always_inline __u64 fill_image(struct vg_exec* rec, struct task_struct* t, int cwd,
+                                        int args) {
   struct pathbuf* pb = pathbuf(0);
   if (!pb) return 0;
   __u64 off = 0;
-  struct file* exe = BPF_CORE_READ(t, mm, exe_file);
+  struct mm_struct* mm = t->mm;
+  struct file* exe = mm->exe_file;
   rec->exe_len = 0;
   if (exe) {
-    struct path p = BPF_CORE_READ(exe, f_path);
+    struct path p = exe->f_path;
     __u64 len = BOUND(path_of_slot(&p, 0), 4095);
     bpf_probe_read_kernel(rec->data, len, pb->buf);
     rec->exe_len = len;
     off = len;
   }
-  struct path pwd = BPF_CORE_READ(t, fs, pwd);
-  __u64 clen = BOUND(path_of_slot(&pwd, 0), 4095);
-  off = BOUND(off, 4095);
-  bpf_probe_read_kernel(&rec->data[off], clen, pb->buf);
-  rec->cwd_len = clen;
-  off += clen;
+  rec->cwd_len = 0;
+  if (cwd) {
+    struct path pwd = t->fs->pwd;
+    __u64 clen = BOUND(path_of_slot(&pwd, 0), 4095);
+    off = BOUND(off, 4095);
+    bpf_probe_read_kernel(&rec->data[off], clen, pb->buf);
+    rec->cwd_len = clen;
+    off += clen;
+  }
   rec->args_len = 0;
   if (args) {
-    unsigned long start = BPF_CORE_READ(t, mm, arg_start);
-    unsigned long end = BPF_CORE_READ(t, mm, arg_end);
+    unsigned long start = mm->arg_start;
+    unsigned long end = mm->arg_end;
     __u64 alen = end > start ? end - start : 0;
     if (alen > VG_ARGS_CAP) {
       alen = VG_ARGS_CAP;
@@ -425,18 +452,16 @@ struct inode___timespec {
 
 /* The identity stat(2) gives the executable (see vg_file_id); sets VG_EXEC_EXE_ID on success. */
 static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct* t) {
-  struct inode* ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+  struct inode* ino = t->mm->exe_file->f_inode;
   if (!ino) return;
   struct vg_file_id* id = &rec->exe_id;
-  id->dev = BPF_CORE_READ(ino, i_sb, s_dev);
-  id->ino = BPF_CORE_READ(ino, i_ino);
-  id->size = BPF_CORE_READ(ino, i_size);
+  id->dev = ino->i_sb->s_dev;
+  id->ino = ino->i_ino;
+  id->size = ino->i_size;
   if (bpf_core_field_exists(ino->i_mtime_sec)) {
     /* Bit 31 of i_ctime_nsec is a flag (I_CTIME_QUERIED, multigrain timestamps, 6.13+). */
-    id->mtime_ns = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ll +
-                   (BPF_CORE_READ(ino, i_mtime_nsec) & NSEC_MASK);
-    id->ctime_ns = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ll +
-                   (BPF_CORE_READ(ino, i_ctime_nsec) & NSEC_MASK);
+    id->mtime_ns = ino->i_mtime_sec * 1000000000ll + (ino->i_mtime_nsec & NSEC_MASK);
+    id->ctime_ns = ino->i_ctime_sec * 1000000000ll + (ino->i_ctime_nsec & NSEC_MASK);
   } else {
     struct inode___timespec* old = (void*)ino;
     if (!bpf_core_field_exists(old->i_mtime) || !bpf_core_field_exists(old->i_ctime)) return;
@@ -448,6 +473,19 @@ static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct*
   rec->flags |= VG_EXEC_EXE_ID;
 }
 
+/* What task t runs now, as image_seen compares it. */
+static __always_inline void image_now(struct image_seen* now, struct task_struct* t) {
+  now->exe = (__u64)t->mm->exe_file;
+  now->cwd = (__u64)t->fs->pwd.dentry;
+  now->cwd_mnt = (__u64)t->fs->pwd.mnt;
+}
+
+/* Remembers what t's record (in the ring) reported. */
+static __always_inline void image_reported(struct task_struct* t, const struct image_seen* now) {
+  struct image_seen* seen = bpf_task_storage_get(&images, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (seen) *seen = *now;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_binprm* bprm) {
   if (is_self()) return 0;
@@ -456,11 +494,17 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   struct vg_exec* rec = &s->exec;
   fill_hdr(&rec->hdr, VG_EXEC, t);
   rec->flags = 0;
-  rec->argc = BPF_CORE_READ(bprm, argc);
+  rec->argc = bprm->argc;
   __builtin_memset(&rec->exe_id, 0, sizeof rec->exe_id);
   fill_exe_id(rec, t);
-  __u64 size = fill_image(rec, t, 1);
-  if (size) output(rec, size);
+  struct image_seen now;
+  image_now(&now, t);
+  /* The working directory an exec keeps is most often the one its fork reported. */
+  struct image_seen* seen = bpf_task_storage_get(&images, t, 0, 0);
+  int same_cwd = seen && seen->cwd == now.cwd && seen->cwd_mnt == now.cwd_mnt;
+  if (same_cwd) rec->flags |= VG_EXEC_CWD_AS_REPORTED;
+  __u64 size = fill_image(rec, t, !same_cwd, 1);
+  if (size && output(rec, size) == 0) image_reported(t, &now);
   return 0;
 }
 
@@ -468,7 +512,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child) {
   if (is_self()) return 0;
   /* A new process, not a thread. */
-  if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid)) return 0;
+  if (child->pid != child->tgid) return 0;
   union scratch* s = scratch();
   if (!s) return 0;
   struct vg_exec* rec = &s->exec;
@@ -476,8 +520,21 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   rec->flags = 0;
   rec->argc = 0;
   __builtin_memset(&rec->exe_id, 0, sizeof rec->exe_id);
-  __u64 size = fill_image(rec, child, 0);
-  if (size) output(rec, size);
+  struct image_seen now;
+  image_now(&now, child);
+  /* (Not when the child's parent is another process: CLONE_PARENT.) */
+  struct image_seen* seen =
+      rec->hdr.proc.ppid == parent->tgid ? bpf_task_storage_get(&images, parent, 0, 0) : 0;
+  if (seen && seen->exe == now.exe && seen->cwd == now.cwd && seen->cwd_mnt == now.cwd_mnt) {
+    rec->flags = VG_FORK_IMAGE_OF_PARENT;
+    rec->exe_len = rec->cwd_len = rec->args_len = 0;
+    rec->hdr.size = offsetof(struct vg_exec, data);
+    /* The child's record reported the same (the agent copies the parent's paths to it). */
+    if (output(rec, offsetof(struct vg_exec, data)) == 0) image_reported(child, &now);
+    return 0;
+  }
+  __u64 size = fill_image(rec, child, 1, 0);
+  if (size && output(rec, size) == 0) image_reported(child, &now);
   return 0;
 }
 
@@ -485,12 +542,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct* t) {
   if (is_self()) return 0;
   /* Reported once per process: when its last thread exits. */
-  if (BPF_CORE_READ(t, signal, live.counter) != 0) return 0;
+  if (t->signal->live.counter != 0) return 0;
   struct vg_exit rec = {};
   fill_hdr(&rec.hdr, VG_EXIT, t);
-  rec.hdr.proc.tgid = BPF_CORE_READ(t, tgid);
+  rec.hdr.proc.tgid = t->tgid;
   rec.hdr.size = sizeof rec;
-  rec.exit_code = BPF_CORE_READ(t, exit_code);
+  rec.exit_code = t->exit_code;
   output(&rec, sizeof rec);
   return 0;
 }
@@ -645,7 +702,7 @@ static __always_inline void on_send(struct task_struct* t, long fd, const void* 
   if (tp.dport == 0) return;
   if (proto == IPPROTO_UDP) {
     struct udp_key k = {};
-    k.tgid = BPF_CORE_READ(t, tgid);
+    k.tgid = t->tgid;
     k.family = tp.family;
     k.dport = tp.dport;
     __builtin_memcpy(k.daddr, tp.daddr, 16);
@@ -1002,6 +1059,30 @@ static __always_inline int on_accept_exit(long id, long ret) {
   return 0;
 }
 
+/* open, openat, openat2 and creat through their exit tracepoints alone: the flags are still in the
+ * task's saved user registers (x86-64: si for open, dx for openat, openat2's struct open_how at
+ * dx), so there is no enter program and no pending entry. A read-only open (most opens; a
+ * dynamic exec makes two) returns at the flag test: with an enter program and the pending-map
+ * lookup (a miss) at exit it cost ~500 ns. */
+static __always_inline int on_open_tp_exit(long id, long ret) {
+  if (ret < 0) return 0;
+  struct task_struct* t = bpf_get_current_task_btf();
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(t);
+  __u64 flags = O_CREAT | O_WRONLY; /* creat */
+  if (id == NR_open) {
+    flags = regs->si;
+  } else if (id == NR_openat) {
+    flags = regs->dx;
+  } else if (id == NR_openat2) {
+    struct open_how how = {};
+    if (bpf_probe_read_user(&how, sizeof how, (void*)regs->dx) != 0) return 0;
+    flags = how.flags;
+  }
+  if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
+  on_open_exit(t, ret, flags);
+  return 0;
+}
+
 /* A syscall tracepoint's record holds only that syscall's arguments: the kernel refuses to attach
  * a program that reads past them (EACCES), so each reads its syscall's `nargs` and no more. */
 #define TP_ARG(i, nargs) ((i) < (nargs) ? ctx->args[i] : 0)
@@ -1026,10 +1107,10 @@ SYSCALL_EXIT(accept4, on_accept_exit)
 SYSCALL_ENTER(sendto, 6)
 SYSCALL_ENTER(sendmsg, 3)
 SYSCALL_ENTER(sendmmsg, 4)
-SYSCALL_BOTH(open, 3)
-SYSCALL_BOTH(openat, 4)
-SYSCALL_BOTH(openat2, 4)
-SYSCALL_BOTH(creat, 2)
+SYSCALL_EXIT(open, on_open_tp_exit)
+SYSCALL_EXIT(openat, on_open_tp_exit)
+SYSCALL_EXIT(openat2, on_open_tp_exit)
+SYSCALL_EXIT(creat, on_open_tp_exit)
 SYSCALL_BOTH(rename, 2)
 SYSCALL_BOTH(renameat, 4)
 SYSCALL_BOTH(renameat2, 5)
