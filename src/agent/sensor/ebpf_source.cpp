@@ -716,7 +716,7 @@ class EbpfSource final : public EventSource {
   const std::int64_t boot_to_real_;
   CgroupPaths cgroups_;
   DomainCache domains_{16384};
-  ReportedImages images_{65536};
+  ReportedImages images_{32768};     // as many processes as the enricher's table
   std::uint64_t images_missed_ = 0;  // paths left out that images_ did not have
   v1::Event scratch_;
   EventSink sink_;
