@@ -138,7 +138,6 @@ struct Enricher::Impl {
       info.name = std::string(procfs::BaseName(*exe));
     }
     if (auto cmd = procfs::ReadCmdline(p)) info.command_line = cmd->Joined();
-    if (auto cwd = procfs::ReadCwd(p)) info.working_directory = *cwd;
     ProcessInfo& entry = table.Upsert(pid);
     entry = std::move(info);
     return &entry;
@@ -253,19 +252,17 @@ struct Enricher::Impl {
     if (e.has_process_name()) entry.name = e.process_name();
     if (e.has_process_executable()) entry.executable = e.process_executable();
     if (e.has_process_command_line()) entry.command_line = e.process_command_line();
-    if (e.has_process_working_directory()) entry.working_directory = e.process_working_directory();
     if (e.has_process_start()) entry.start_ns = e.process_start();
   }
 
-  // A fork child runs its parent's image: what the source left out (the eBPF sensor leaves out the
-  // paths its last record of the parent reported, VG_FORK_IMAGE_OF_PARENT) comes from the parent.
+  // A fork child runs its parent's image: what the source left out comes from the parent's entry
+  // (the eBPF source fills a fork's paths itself from ReportedImages; this covers its misses for
+  // the executable; the working directory is not kept here, to keep the table small).
   static void FillImageOfParent(v1::Event& e, const ProcessInfo& parent) {
     if (!e.has_process_executable() && !parent.executable.empty()) {
       e.set_process_executable(parent.executable);
       if (!parent.name.empty()) e.set_process_name(parent.name);  // over the source's comm
     }
-    if (!e.has_process_working_directory() && !parent.working_directory.empty())
-      e.set_process_working_directory(parent.working_directory);
     if (!e.has_process_command_line() && !parent.command_line.empty())
       e.set_process_command_line(parent.command_line);
   }

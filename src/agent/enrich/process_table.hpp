@@ -21,7 +21,6 @@ struct ProcessInfo {
   std::string name;
   std::string executable;
   std::string command_line;
-  std::string working_directory;  // as last reported (exec, fork, snapshot); chdir is not seen
   std::int64_t start_ns = 0;
 };
 

@@ -3,8 +3,8 @@
 // VG_FORK_IMAGE_OF_PARENT leaves its paths out because the kernel saw the child run what the
 // parent's last record reported; this says what that was. Bounded: past `capacity` processes it
 // starts over, and such forks go without paths until their parent's next record (the enricher then
-// fills them from its process table). Also an exec's working directory when the kernel saw it
-// unchanged since the process's last record (VG_EXEC_CWD_AS_REPORTED).
+// fills in the executable from its process table). Also an exec's working directory when the
+// kernel saw it unchanged since the process's last record (VG_EXEC_CWD_AS_REPORTED).
 #pragma once
 
 #include <cstddef>
