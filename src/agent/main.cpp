@@ -522,8 +522,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 60000));
   run->add_option("--syscall-hooks", o.syscall_hooks,
                   "How the eBPF sensor hooks file/DNS/UDP/accept/module syscalls: tracepoint (only "
-                  "those syscalls run a program; mounts tracefs when absent), raw (sys_enter/"
-                  "sys_exit: every syscall runs one; sees syscalls this kernel lacks, e.g. "
+                  "those syscalls run a program; mounts tracefs when absent), raw (sys_exit: "
+                  "every syscall runs one; sees syscalls this kernel lacks, e.g. "
                   "finit_module without module support) or auto (tracepoint, else raw)")
       ->capture_default_str();
   run->add_flag("--simulate-no-ebpf", o.simulate_no_ebpf,

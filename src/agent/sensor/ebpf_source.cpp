@@ -761,7 +761,7 @@ Result<std::string> TracingDir() {
 }
 
 // Opens, loads and attaches the programs: with `tracing`, the per-syscall tracepoint programs
-// (those whose tracepoint this kernel has); without, the raw sys_enter/sys_exit ones.
+// (those whose tracepoint this kernel has); without, the raw sys_exit one.
 Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
                              const std::optional<std::string>& tracing) {
   TakeLibbpfLog();
@@ -786,7 +786,7 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
           tracing ? *tracing + "/events/syscalls/" + std::string(section.substr(kSyscallTp.size()))
                   : std::string();
       load = tracing && ::access(event.c_str(), F_OK) == 0;
-    } else if (section == "tp_btf/sys_enter" || section == "tp_btf/sys_exit") {
+    } else if (section == "tp_btf/sys_exit") {
       load = !tracing;
     }
     bpf_program__set_autoload(prog, load);
@@ -818,7 +818,7 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
     if (!skel && options.syscall_hooks == Hooks::kTracepoints)
       return Fail("eBPF with per-syscall tracepoints: " + skel.error().message);
     if (!skel) {
-      VLOG_WARN("eBPF: per-syscall tracepoints unavailable ({}); using raw sys_enter/sys_exit",
+      VLOG_WARN("eBPF: per-syscall tracepoints unavailable ({}); using raw sys_exit",
                 skel.error().message);
     } else {
       VLOG_INFO("eBPF: syscalls hooked through per-syscall tracepoints ({}/events/syscalls)",
@@ -828,7 +828,7 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
   if (!skel) {
     skel = LoadSkeleton(options, std::nullopt);
     if (!skel) return std::unexpected(skel.error());
-    VLOG_INFO("eBPF: syscalls hooked through raw sys_enter/sys_exit");
+    VLOG_INFO("eBPF: syscalls hooked through raw sys_exit");
   }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));

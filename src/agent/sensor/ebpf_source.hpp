@@ -38,9 +38,10 @@ struct EbpfSourceOptions {
   // The process whose activity is not reported; 0 means this process (the agent).
   pid_t exclude_pid = 0;
   // How the syscalls behind file, DNS, UDP, accept and module events are hooked. kTracepoints:
-  // per-syscall tracepoints (syscalls/sys_enter_X, sys_exit_X), so only those syscalls run a
-  // program; libbpf attaches them through tracefs, which is mounted at /sys/kernel/tracing when
-  // absent. kRaw: the raw sys_enter/sys_exit tracepoints, a program on every syscall of the host.
+  // per-syscall exit tracepoints (syscalls/sys_exit_X), so only those syscalls run a program;
+  // libbpf attaches them through tracefs, which is mounted at /sys/kernel/tracing when absent.
+  // kRaw: the raw sys_exit tracepoint, a program on every syscall of the host. Either way the
+  // arguments come from the task's saved registers at exit: nothing runs at a syscall's enter.
   // kAuto (the default): tracepoints, else (no tracefs, attach refused) raw. An exec storm pays
   // 23-25 us per exec for the raw programs, 2-3 us for the tracepoints (bench/BENCHMARKS.md,
   // quiet runs of session 8); but a syscall this kernel does not implement has no tracepoint (here

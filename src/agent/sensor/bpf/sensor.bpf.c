@@ -153,17 +153,23 @@ struct {
   __type(value, struct vg_net_tuple);
 } dns_socks SEC(".maps");
 
-/* Syscalls in flight whose result decides the record: tid -> arguments. */
-struct pending {
+/* A syscall's number and first five arguments, read at its exit from the task's saved user
+ * registers (x86-64: di, si, dx, r10, r8): they still hold what the task passed, so no program runs
+ * at any syscall's enter. With no sys_enter program attached the kernel leaves the sys_enter
+ * tracepoint off, and every syscall of the host skips its perf plumbing (docs/sensor.md). */
+struct sys_call {
   __u64 nr;
   __u64 args[5];
 };
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
-  __type(value, struct pending);
-} pending_map SEC(".maps");
+
+static __always_inline void read_call(struct sys_call* c, __u64 nr, struct pt_regs* regs) {
+  c->nr = nr;
+  c->args[0] = regs->di;
+  c->args[1] = regs->si;
+  c->args[2] = regs->dx;
+  c->args[3] = regs->r10;
+  c->args[4] = regs->r8;
+}
 
 /* Per task: the executable and working directory the last exec or fork record of that task
  * reported, as kernel pointers. A fork whose child has the same ones leaves its paths out
@@ -767,7 +773,7 @@ static __always_inline void on_open_exit(struct task_struct* t, long fd, __u64 f
   emit_file(t, (fmode & FMODE_CREATED) ? VG_FILE_CREATE : VG_FILE_WRITE, flags, pb, len, 0, 0);
 }
 
-static __always_inline void on_path_exit(struct task_struct* t, struct pending* p) {
+static __always_inline void on_path_exit(struct task_struct* t, const struct sys_call* p) {
   struct pathbuf* pb = pathbuf(0);
   if (!pb) return;
   __u32 len = 0;
@@ -808,7 +814,7 @@ static __always_inline void on_path_exit(struct task_struct* t, struct pending* 
   emit_file(t, op, mode, pb, len, 0, 0);
 }
 
-static __always_inline void on_rename_exit(struct task_struct* t, struct pending* p) {
+static __always_inline void on_rename_exit(struct task_struct* t, const struct sys_call* p) {
   struct pathbuf* pb = pathbuf(0);
   struct pathbuf* pb2 = pathbuf(1);
   if (!pb || !pb2) return;
@@ -825,7 +831,7 @@ static __always_inline void on_rename_exit(struct task_struct* t, struct pending
   emit_file(t, VG_FILE_RENAME, 0, pb, len, pb2, len2);
 }
 
-static __always_inline void on_module(struct task_struct* t, struct pending* p, long ret) {
+static __always_inline void on_module(struct task_struct* t, const struct sys_call* p, long ret) {
   union scratch* s = scratch();
   if (!s) return;
   struct vg_module* rec = &s->module;
@@ -851,29 +857,13 @@ static __always_inline void on_module(struct task_struct* t, struct pending* p, 
 
 /* ------------------------------------------------------------------ syscalls */
 
-/* Two ways in, the same handlers: per-syscall tracepoints (tracepoint/syscalls/sys_enter_X and
- * sys_exit_X: only the syscalls below run a program; needs tracefs, which the agent mounts when
- * absent) or, as the fallback, the raw sys_enter/sys_exit tracepoints, which run a program on every
- * syscall of the host and switch on its number. User space loads one set (docs/sensor.md). */
+/* Two ways in, the same handler, at syscall exit only: per-syscall tracepoints
+ * (tracepoint/syscalls/sys_exit_X: only the syscalls below run a program; needs tracefs, which the
+ * agent mounts when absent) or, as the fallback, the raw sys_exit tracepoint, which runs a program
+ * on every syscall of the host and switches on its number. User space loads one set
+ * (docs/sensor.md). */
 
-/* The first five arguments of a syscall. */
-struct sys_args {
-  __u64 a[5];
-};
-
-static __always_inline void remember(__u64 nr, const struct sys_args* a) {
-  struct pending p = {};
-  p.nr = nr;
-  p.args[0] = a->a[0];
-  p.args[1] = a->a[1];
-  p.args[2] = a->a[2];
-  p.args[3] = a->a[3];
-  p.args[4] = a->a[4];
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  bpf_map_update_elem(&pending_map, &tid, &p, BPF_ANY);
-}
-
-/* The syscalls whose enter is remembered for their exit (the raw programs' first test). */
+/* The syscalls with a handler below (the raw program's first test). */
 static __always_inline int followed(long id) {
   switch (id) {
     case NR_open:
@@ -891,6 +881,11 @@ static __always_inline int followed(long id) {
     case NR_fchmodat2:
     case NR_recvfrom:
     case NR_recvmsg:
+    case NR_sendto:
+    case NR_sendmsg:
+    case NR_sendmmsg:
+    case NR_accept:
+    case NR_accept4:
     case NR_init_module:
     case NR_finit_module:
       return 1;
@@ -899,41 +894,8 @@ static __always_inline int followed(long id) {
   }
 }
 
-static __always_inline int on_sys_enter(long id, const struct sys_args* a) {
-  switch (id) {
-    case NR_open:
-    case NR_openat: {
-      /* Only opens that may write are followed to their exit. */
-      __u64 flags = a->a[id == NR_open ? 1 : 2];
-      if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
-      remember(id, a);
-      return 0;
-    }
-    case NR_sendto: {
-      if (is_self()) return 0;
-      on_send(bpf_get_current_task_btf(), a->a[0], (const void*)a->a[4], (const void*)a->a[1],
-              a->a[2]);
-      return 0;
-    }
-    case NR_sendmsg:
-    case NR_sendmmsg: {
-      if (is_self()) return 0;
-      void *base = 0, *name = 0;
-      __u64 len = 0;
-      if (msg_iov0((const struct user_msghdr*)a->a[1], &base, &len, &name) != 0) return 0;
-      on_send(bpf_get_current_task_btf(), a->a[0], name, base, len);
-      return 0;
-    }
-    default:
-      /* accept: per-syscall tracepoints only (their exit has no registers: the listener fd). */
-      if (!followed(id) && id != NR_accept && id != NR_accept4) return 0;
-      if (is_self()) return 0;
-      remember(id, a);
-      return 0;
-  }
-}
-
-static __always_inline void on_recv_exit(struct task_struct* t, struct pending* p, long ret) {
+static __always_inline void on_recv_exit(struct task_struct* t, const struct sys_call* p,
+                                         long ret) {
   struct sock* sk = fd_sock(t, p->args[0]);
   if (!sk) return;
   __u16 proto = BPF_CORE_READ(sk, sk_protocol);
@@ -974,153 +936,131 @@ static __always_inline void on_recv_exit(struct task_struct* t, struct pending* 
   dns_payload(t, &tp, VG_DNS_RECEIVED, buf, len);
 }
 
-/* The exit of a syscall on_sys_enter remembered (not accept: see on_accept_exit). */
-static __always_inline int on_sys_exit(long id, long ret) {
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct pending* pp = bpf_map_lookup_elem(&pending_map, &tid);
-  if (!pp) return 0;
-  struct pending p = *pp;
-  bpf_map_delete_elem(&pending_map, &tid);
-  if (p.nr != id) return 0;
-  struct task_struct* t = bpf_get_current_task_btf();
-  /* A failed module load is still an attempt worth reporting; other failures changed nothing. */
-  if (id == NR_init_module || id == NR_finit_module) {
-    on_module(t, &p, ret);
-    return 0;
+/* The flags an open was called with (creat: create for writing). */
+static __always_inline __u64 open_flags(const struct sys_call* c) {
+  switch (c->nr) {
+    case NR_open:
+      return c->args[1];
+    case NR_openat:
+      return c->args[2];
+    case NR_openat2: {
+      struct open_how how = {};
+      if (bpf_probe_read_user(&how, sizeof how, (void*)c->args[2]) != 0) return 0;
+      return how.flags;
+    }
+    default:
+      return O_CREAT | O_WRONLY;
   }
-  if (ret < 0) return 0;
+}
+
+/* A followed syscall returned `ret`. Each per-syscall program inlines this with its own `id`, so
+ * the switch folds to that syscall's case; the raw program switches at run time. */
+static __always_inline int on_sys_exit(long id, long ret, struct pt_regs* regs) {
+  struct sys_call c;
+  read_call(&c, id, regs);
   switch (id) {
     case NR_open:
     case NR_openat:
+    case NR_openat2:
     case NR_creat: {
-      __u64 flags = id == NR_open ? p.args[1] : id == NR_openat ? p.args[2] : (O_CREAT | O_WRONLY);
-      if (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) on_open_exit(t, ret, flags);
+      /* A read-only open (most opens; a dynamic exec makes two) returns here. */
+      if (ret < 0) return 0;
+      __u64 flags = open_flags(&c);
+      if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
+      on_open_exit(bpf_get_current_task_btf(), ret, flags);
       return 0;
     }
-    case NR_openat2: {
-      struct open_how how = {};
-      if (bpf_probe_read_user(&how, sizeof how, (void*)p.args[2]) != 0) return 0;
-      if (how.flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) on_open_exit(t, ret, how.flags);
+    case NR_sendto:
+      /* A query or flow is reported whether or not the send succeeded, as at its enter before. */
+      if (is_self()) return 0;
+      on_send(bpf_get_current_task_btf(), c.args[0], (const void*)c.args[4], (const void*)c.args[1],
+              c.args[2]);
+      return 0;
+    case NR_sendmsg:
+    case NR_sendmmsg: {
+      if (is_self()) return 0;
+      void *base = 0, *name = 0;
+      __u64 len = 0;
+      if (msg_iov0((const struct user_msghdr*)c.args[1], &base, &len, &name) != 0) return 0;
+      on_send(bpf_get_current_task_btf(), c.args[0], name, base, len);
       return 0;
     }
+    case NR_accept:
+    case NR_accept4:
+      if (ret < 0 || is_self()) return 0;
+      on_accept(bpf_get_current_task_btf(), ret, c.args[0]); /* args[0]: the listener's fd */
+      return 0;
+    case NR_init_module:
+    case NR_finit_module:
+      /* A failed module load is still an attempt worth reporting. */
+      if (is_self()) return 0;
+      on_module(bpf_get_current_task_btf(), &c, ret);
+      return 0;
+    default:
+      break;
+  }
+  /* Other failures changed nothing. */
+  if (ret < 0 || is_self()) return 0;
+  struct task_struct* t = bpf_get_current_task_btf();
+  switch (id) {
     case NR_rename:
     case NR_renameat:
     case NR_renameat2:
-      on_rename_exit(t, &p);
+      on_rename_exit(t, &c);
       return 0;
     case NR_recvfrom:
     case NR_recvmsg:
-      if (ret > 0) on_recv_exit(t, &p, ret);
+      if (ret > 0) on_recv_exit(t, &c, ret);
       return 0;
     default:
       if (id == NR_chmod || id == NR_fchmodat || id == NR_fchmodat2 || id == NR_fchmod) {
         /* only chmods that make a file executable */
-        __u64 mode = (id == NR_fchmodat || id == NR_fchmodat2) ? p.args[2] : p.args[1];
+        __u64 mode = (id == NR_fchmodat || id == NR_fchmodat2) ? c.args[2] : c.args[1];
         if (!(mode & 0111)) return 0;
       }
-      on_path_exit(t, &p);
+      on_path_exit(t, &c);
       return 0;
   }
 }
 
-/* --- the fallback: raw sys_enter/sys_exit, every syscall of the host. */
+/* --- the fallback: raw sys_exit, every syscall of the host. */
 
 /* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(handle_sys_enter, struct pt_regs* regs, long id) {
-  if (!followed(id) && id != NR_sendto && id != NR_sendmsg && id != NR_sendmmsg) return 0;
-  struct sys_args a = {{regs->di, regs->si, regs->dx, regs->r10, regs->r8}};
-  return on_sys_enter(id, &a);
-}
-
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
   __u64 id = regs->orig_ax; /* a direct load: this runs on every syscall of the host */
-  if (id == NR_accept || id == NR_accept4) {
-    if (ret < 0 || is_self()) return 0;
-    on_accept(bpf_get_current_task_btf(), ret, regs->di); /* di: the listener's fd */
-    return 0;
-  }
   if (!followed(id)) return 0;
-  return on_sys_exit(id, ret);
+  return on_sys_exit(id, ret, regs);
 }
 
-/* --- per-syscall tracepoints: a program only for the syscalls above. */
+/* --- per-syscall exit tracepoints: a program only for the syscalls above. */
 
-/* accept's exit: the listener's fd comes from what its enter remembered. */
-static __always_inline int on_accept_exit(long id, long ret) {
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct pending* pp = bpf_map_lookup_elem(&pending_map, &tid);
-  if (!pp) return 0;
-  __u64 nr = pp->nr, listen_fd = pp->args[0];
-  bpf_map_delete_elem(&pending_map, &tid);
-  if (nr != id || ret < 0) return 0;
-  on_accept(bpf_get_current_task_btf(), ret, listen_fd);
-  return 0;
-}
-
-/* open, openat, openat2 and creat through their exit tracepoints alone: the flags are still in the
- * task's saved user registers (x86-64: si for open, dx for openat, openat2's struct open_how at
- * dx), so there is no enter program and no pending entry. A read-only open (most opens; a
- * dynamic exec makes two) returns at the flag test: with an enter program and the pending-map
- * lookup (a miss) at exit it cost ~500 ns. */
-static __always_inline int on_open_tp_exit(long id, long ret) {
-  if (ret < 0) return 0;
-  struct task_struct* t = bpf_get_current_task_btf();
-  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(t);
-  __u64 flags = O_CREAT | O_WRONLY; /* creat */
-  if (id == NR_open) {
-    flags = regs->si;
-  } else if (id == NR_openat) {
-    flags = regs->dx;
-  } else if (id == NR_openat2) {
-    struct open_how how = {};
-    if (bpf_probe_read_user(&how, sizeof how, (void*)regs->dx) != 0) return 0;
-    flags = how.flags;
+#define SYSCALL_EXIT(name)                                                                \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                              \
+  int tp_exit_##name(struct trace_event_raw_sys_exit* ctx) {                              \
+    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf()); \
+    return on_sys_exit(NR_##name, ctx->ret, regs);                                        \
   }
-  if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) || is_self()) return 0;
-  on_open_exit(t, ret, flags);
-  return 0;
-}
 
-/* A syscall tracepoint's record holds only that syscall's arguments: the kernel refuses to attach
- * a program that reads past them (EACCES), so each reads its syscall's `nargs` and no more. */
-#define TP_ARG(i, nargs) ((i) < (nargs) ? ctx->args[i] : 0)
-#define SYSCALL_ENTER(name, nargs)                                                                \
-  SEC("tracepoint/syscalls/sys_enter_" #name)                                                     \
-  int tp_enter_##name(struct trace_event_raw_sys_enter* ctx) {                                    \
-    struct sys_args a = {{TP_ARG(0, nargs), TP_ARG(1, nargs), TP_ARG(2, nargs), TP_ARG(3, nargs), \
-                          TP_ARG(4, nargs)}};                                                     \
-    return on_sys_enter(NR_##name, &a);                                                           \
-  }
-#define SYSCALL_EXIT(name, handler)          \
-  SEC("tracepoint/syscalls/sys_exit_" #name) \
-  int tp_exit_##name(struct trace_event_raw_sys_exit* ctx) { return handler(NR_##name, ctx->ret); }
-#define SYSCALL_BOTH(name, nargs) \
-  SYSCALL_ENTER(name, nargs)      \
-  SYSCALL_EXIT(name, on_sys_exit)
-
-SYSCALL_ENTER(accept, 3)
-SYSCALL_EXIT(accept, on_accept_exit)
-SYSCALL_ENTER(accept4, 4)
-SYSCALL_EXIT(accept4, on_accept_exit)
-SYSCALL_ENTER(sendto, 6)
-SYSCALL_ENTER(sendmsg, 3)
-SYSCALL_ENTER(sendmmsg, 4)
-SYSCALL_EXIT(open, on_open_tp_exit)
-SYSCALL_EXIT(openat, on_open_tp_exit)
-SYSCALL_EXIT(openat2, on_open_tp_exit)
-SYSCALL_EXIT(creat, on_open_tp_exit)
-SYSCALL_BOTH(rename, 2)
-SYSCALL_BOTH(renameat, 4)
-SYSCALL_BOTH(renameat2, 5)
-SYSCALL_BOTH(unlink, 1)
-SYSCALL_BOTH(unlinkat, 3)
-SYSCALL_BOTH(chmod, 2)
-SYSCALL_BOTH(fchmod, 2)
-SYSCALL_BOTH(fchmodat, 3)
-SYSCALL_BOTH(fchmodat2, 4)
-SYSCALL_BOTH(recvfrom, 6)
-SYSCALL_BOTH(recvmsg, 3)
-SYSCALL_BOTH(init_module, 3)
-SYSCALL_BOTH(finit_module, 3)
+SYSCALL_EXIT(accept)
+SYSCALL_EXIT(accept4)
+SYSCALL_EXIT(sendto)
+SYSCALL_EXIT(sendmsg)
+SYSCALL_EXIT(sendmmsg)
+SYSCALL_EXIT(open)
+SYSCALL_EXIT(openat)
+SYSCALL_EXIT(openat2)
+SYSCALL_EXIT(creat)
+SYSCALL_EXIT(rename)
+SYSCALL_EXIT(renameat)
+SYSCALL_EXIT(renameat2)
+SYSCALL_EXIT(unlink)
+SYSCALL_EXIT(unlinkat)
+SYSCALL_EXIT(chmod)
+SYSCALL_EXIT(fchmod)
+SYSCALL_EXIT(fchmodat)
+SYSCALL_EXIT(fchmodat2)
+SYSCALL_EXIT(recvfrom)
+SYSCALL_EXIT(recvmsg)
+SYSCALL_EXIT(init_module)
+SYSCALL_EXIT(finit_module)
