@@ -524,7 +524,8 @@ int main(int argc, char** argv) {
                   "How the eBPF sensor hooks file/DNS/UDP/accept/module syscalls: tracepoint (only "
                   "those syscalls run a program; mounts tracefs when absent), raw (sys_exit: "
                   "every syscall runs one; sees syscalls this kernel lacks, e.g. "
-                  "finit_module without module support) or auto (tracepoint, else raw)")
+                  "finit_module without module support), auto (tracepoint, else raw) or none (no "
+                  "file, DNS, UDP, accept or module events: processes and TCP connects only)")
       ->capture_default_str();
   run->add_flag("--simulate-no-ebpf", o.simulate_no_ebpf,
                 "Behave as if the kernel had no eBPF (tests)");

@@ -760,10 +760,13 @@ Result<std::string> TracingDir() {
   return std::string(kTracefs);
 }
 
-// Opens, loads and attaches the programs: with `tracing`, the per-syscall tracepoint programs
-// (those whose tracepoint this kernel has); without, the raw sys_exit one.
+// Opens, loads and attaches the programs: the process and TCP ones always; of the syscall ones,
+// with `hooks` kTracepoints the per-syscall tracepoint programs whose tracepoint exists under
+// `tracing`, with kRaw the raw sys_exit one, with kNone none.
 Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
-                             const std::optional<std::string>& tracing) {
+                             EbpfSourceOptions::SyscallHooks hooks,
+                             const std::string& tracing = {}) {
+  using Hooks = EbpfSourceOptions::SyscallHooks;
   TakeLibbpfLog();
   SkelPtr skel(vigil_sensor__open());
   if (!skel) return std::unexpected(LibbpfFail("eBPF: open", errno).error());
@@ -783,11 +786,10 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
     bool load = true;
     if (section.starts_with(kSyscallTp)) {
       const std::string event =
-          tracing ? *tracing + "/events/syscalls/" + std::string(section.substr(kSyscallTp.size()))
-                  : std::string();
-      load = tracing && ::access(event.c_str(), F_OK) == 0;
+          tracing + "/events/syscalls/" + std::string(section.substr(kSyscallTp.size()));
+      load = hooks == Hooks::kTracepoints && ::access(event.c_str(), F_OK) == 0;
     } else if (section == "tp_btf/sys_exit") {
-      load = !tracing;
+      load = hooks == Hooks::kRaw;
     }
     bpf_program__set_autoload(prog, load);
   }
@@ -812,9 +814,16 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
 
   using Hooks = EbpfSourceOptions::SyscallHooks;
   Result<SkelPtr> skel = Fail("not tried");
-  if (options.syscall_hooks != Hooks::kRaw) {
+  if (options.syscall_hooks == Hooks::kNone) {
+    skel = LoadSkeleton(options, Hooks::kNone);
+    if (!skel) return std::unexpected(skel.error());
+    VLOG_INFO(
+        "eBPF: syscalls not hooked (--syscall-hooks none): no file, DNS, UDP, accept or "
+        "module events");
+  } else if (options.syscall_hooks != Hooks::kRaw) {
     auto tracing = TracingDir();
-    skel = tracing ? LoadSkeleton(options, *tracing) : std::unexpected(tracing.error());
+    skel = tracing ? LoadSkeleton(options, Hooks::kTracepoints, *tracing)
+                   : std::unexpected(tracing.error());
     if (!skel && options.syscall_hooks == Hooks::kTracepoints)
       return Fail("eBPF with per-syscall tracepoints: " + skel.error().message);
     if (!skel) {
@@ -826,7 +835,7 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
     }
   }
   if (!skel) {
-    skel = LoadSkeleton(options, std::nullopt);
+    skel = LoadSkeleton(options, Hooks::kRaw);
     if (!skel) return std::unexpected(skel.error());
     VLOG_INFO("eBPF: syscalls hooked through raw sys_exit");
   }
@@ -843,7 +852,8 @@ Result<EbpfSourceOptions::SyscallHooks> ParseSyscallHooks(std::string_view text)
   if (text == "auto") return Hooks::kAuto;
   if (text == "tracepoint") return Hooks::kTracepoints;
   if (text == "raw") return Hooks::kRaw;
-  return Fail("unknown syscall hooks '" + std::string(text) + "' (auto, tracepoint or raw)");
+  if (text == "none") return Hooks::kNone;
+  return Fail("unknown syscall hooks '" + std::string(text) + "' (auto, tracepoint, raw or none)");
 }
 
 }  // namespace vigil::agent

@@ -45,8 +45,10 @@ struct EbpfSourceOptions {
   // kAuto (the default): tracepoints, else (no tracefs, attach refused) raw. An exec storm pays
   // 23-25 us per exec for the raw programs, 2-3 us for the tracepoints (bench/BENCHMARKS.md,
   // quiet runs of session 8); but a syscall this kernel does not implement has no tracepoint (here
-  // init_module/finit_module: no module support), so its attempts are seen only by kRaw.
-  enum class SyscallHooks { kAuto, kTracepoints, kRaw };
+  // init_module/finit_module: no module support), so its attempts are seen only by kRaw. kNone:
+  // no syscall is hooked (processes and TCP connects only; no file, DNS, UDP, accept or module
+  // events), for hosts where no syscall may take the traced slow path.
+  enum class SyscallHooks { kAuto, kTracepoints, kRaw, kNone };
   SyscallHooks syscall_hooks = SyscallHooks::kAuto;
 
   static std::vector<std::string> DefaultFilePrefixes();

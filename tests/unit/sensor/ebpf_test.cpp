@@ -389,7 +389,9 @@ sockaddr_storage Addr(int family, const char* ip, int port, socklen_t& len) {
   return ss;
 }
 
-void CheckTcp(EbpfTest* t, Collector& collector, int family, const char* ip) {
+// A loopback connect and its accept; the accept event is checked unless !with_accept.
+void CheckTcp(EbpfTest* t, Collector& collector, int family, const char* ip,
+              bool with_accept = true) {
   UniqueFd listener(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len;
   auto addr = Addr(family, ip, 0, len);
@@ -420,6 +422,7 @@ void CheckTcp(EbpfTest* t, Collector& collector, int family, const char* ip) {
   EXPECT_EQ(connect->network_type(), type);
   EXPECT_EQ(connect->event_outcome(), "success");
   EXPECT_FALSE(connect->vigil_destination_external());
+  if (!with_accept) return;
   auto accept = collector.WaitFor(
       [&](const v1::Event& e) {
         return e.event_action() == "accept" && e.source_port() == cl.port &&
@@ -899,9 +902,9 @@ TEST_F(EbpfTest, FailedFinitModuleIsAFailedAttemptWithItsPathAndReason) {
   CheckFailedModuleLoad();
 }
 
-// Both ways of hooking the syscalls (the tests above use the default, raw): enter + exit (files,
-// modules) and accept (whose listener fd the tracepoint path remembers at enter) must report the
-// same. A kernel without module support has no module syscall tracepoints: nothing to check then.
+// Both ways of hooking the syscalls (the tests above use the default, tracepoints): files, modules
+// and accept (the listener's fd from the saved registers at exit) must report the same. A kernel
+// without module support has no module syscall tracepoints: nothing to check then.
 void EbpfTest::CheckSyscallHooks(EbpfSourceOptions::SyscallHooks hooks, bool modules) {
   EbpfSourceOptions o;
   o.syscall_hooks = hooks;
@@ -913,8 +916,8 @@ void EbpfTest::CheckSyscallHooks(EbpfSourceOptions::SyscallHooks hooks, bool mod
 
 TEST_F(EbpfTest, PerSyscallTracepointsReportFilesAcceptsAndModules) {
   const bool modules =
-      ::access("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0 ||
-      ::access("/sys/kernel/debug/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0;
+      ::access("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module", F_OK) == 0 ||
+      ::access("/sys/kernel/debug/tracing/events/syscalls/sys_exit_finit_module", F_OK) == 0;
   CheckSyscallHooks(EbpfSourceOptions::SyscallHooks::kTracepoints, modules);
 }
 
@@ -922,11 +925,43 @@ TEST_F(EbpfTest, RawSyscallHooksReportFilesAcceptsAndModules) {
   CheckSyscallHooks(EbpfSourceOptions::SyscallHooks::kRaw, true);
 }
 
+// --syscall-hooks none: processes and TCP connects are reported, the syscall events are not (a
+// file or accept event would have come before the exec that follows it: one ring, in order).
+TEST_F(EbpfTest, WithoutSyscallHooksOnlyProcessesAndConnectsAreReported) {
+  EbpfSourceOptions o;
+  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kNone;
+  StartSource(o);
+  fs::path dir = fs::path("/tmp") / Marker();
+  fs::create_directories(dir);
+  const std::string f = (dir / "f").string();
+  pid_t pid = 0;
+  ASSERT_EQ(
+      RunAndWait({"/bin/sh", "-c", "echo x > " + f + " && chmod 755 " + f + " && rm " + f}, &pid),
+      0);
+  CheckTcp(this, collector_, AF_INET, "127.0.0.1", /*with_accept=*/false);
+  const std::string after = Marker();
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c", "exit 0", after}), 0);
+  auto exec = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && !e.process_args().empty() &&
+           e.process_args(e.process_args_size() - 1) == after;
+  });
+  ASSERT_TRUE(exec);
+  auto shell = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid; });
+  ASSERT_TRUE(shell);
+  for (const auto& e : collector_.Snapshot()) {
+    EXPECT_NE(e.event_category(), "file") << e.event_action() << " " << e.file_path();
+    EXPECT_NE(e.event_action(), "accept");
+  }
+  fs::remove_all(dir);
+}
+
 TEST(EbpfSyscallHooksTest, ParsesTheAgentsOption) {
   using Hooks = EbpfSourceOptions::SyscallHooks;
   EXPECT_EQ(ParseSyscallHooks("auto").value(), Hooks::kAuto);
   EXPECT_EQ(ParseSyscallHooks("tracepoint").value(), Hooks::kTracepoints);
   EXPECT_EQ(ParseSyscallHooks("raw").value(), Hooks::kRaw);
+  EXPECT_EQ(ParseSyscallHooks("none").value(), Hooks::kNone);
   auto bad = ParseSyscallHooks("kprobe");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("'kprobe'"), std::string::npos);
