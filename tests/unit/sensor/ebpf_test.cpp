@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -923,6 +924,57 @@ TEST_F(EbpfTest, PerSyscallTracepointsReportFilesAcceptsAndModules) {
 
 TEST_F(EbpfTest, RawSyscallHooksReportFilesAcceptsAndModules) {
   CheckSyscallHooks(EbpfSourceOptions::SyscallHooks::kRaw, true);
+}
+
+// A 32-bit syscall (int 0x80, ia32 emulation) has its own numbers and registers: ia32 readlink is
+// 85, x86-64's creat. Read as the latter, the raw hook took readlink's result (the target's length)
+// for a new fd and reported whatever file that fd held. It must report nothing (the per-syscall
+// tracepoints never see 32-bit syscalls; docs/sensor.md, "Not seen").
+TEST_F(EbpfTest, RawHooksDoNotMistakeA32BitSyscallForA64BitOne) {
+#if defined(__x86_64__)
+  // The file and the link exist before the sensor starts: their creation is not under test.
+  fs::path dir = fs::path("/tmp") / Marker();
+  fs::create_directories(dir);
+  const std::string victim = (dir / "victim").string();
+  { std::ofstream(victim) << "x"; }
+  constexpr int kFd = 40;
+  UniqueFd opened(::open(victim.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(::dup2(opened.get(), kFd), kFd);
+  const std::string link = (dir / "link").string();
+  ASSERT_EQ(::symlink(std::string(kFd, 'a').c_str(), link.c_str()), 0);
+  StartSource([] {
+    EbpfSourceOptions o;
+    o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kRaw;
+    return o;
+  }());
+  // int 0x80 takes 32-bit pointers: the path and the buffer below 4 GiB.
+  void* low =
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  ASSERT_NE(low, MAP_FAILED);
+  char* path = static_cast<char*>(low);
+  std::memcpy(path, link.c_str(), link.size() + 1);
+  char* buffer = path + 2048;
+  long ret = 0;
+  asm volatile("int $0x80"
+               : "=a"(ret)
+               : "a"(85L), "b"(path), "c"(buffer), "d"(1024L)
+               : "memory", "cc", "r8", "r9", "r10", "r11");  // int 0x80 clears r8-r11
+  ::munmap(low, 4096);
+  ::close(kFd);
+  if (ret == -ENOSYS) GTEST_SKIP() << "no ia32 emulation";
+  ASSERT_EQ(ret, kFd) << "ia32 readlink";
+  const std::string after = Marker();
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c", "exit 0", after}), 0);
+  ASSERT_TRUE(Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && !e.process_args().empty() &&
+           e.process_args(e.process_args_size() - 1) == after;
+  }));
+  for (const auto& e : collector_.Snapshot()) EXPECT_NE(e.file_path(), victim) << e.event_action();
+  fs::remove_all(dir);
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
 }
 
 // --syscall-hooks none: processes and TCP connects are reported, the syscall events are not (a

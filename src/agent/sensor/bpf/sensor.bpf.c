@@ -1026,10 +1026,17 @@ static __always_inline int on_sys_exit(long id, long ret, struct pt_regs* regs) 
 /* --- the fallback: raw sys_exit, every syscall of the host. */
 
 /* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
+/* x86-64's TS_COMPAT in thread_info.status: the syscall in progress is a 32-bit one (ia32
+ * emulation: a 32-bit program, or int 0x80), whose numbers and registers mean something else (ia32
+ * readlink is 85, x86-64's creat). Not followed: the per-syscall tracepoints never see them either
+ * (docs/sensor.md, "Not seen"). */
+#define TS_COMPAT 0x0002
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
   __u64 id = regs->orig_ax; /* a direct load: this runs on every syscall of the host */
   if (!followed(id)) return 0;
+  if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT) return 0;
   return on_sys_exit(id, ret, regs);
 }
 
