@@ -196,7 +196,10 @@ int Run(const RunOptions& options) {
     VLOG_INFO("sensor: {}", choice->note);
     source = std::move(choice->source);
   }
-  const std::string sensor_kind = source ? std::string(source->Kind()) : "none";
+  std::string sensor_kind = source ? std::string(source->Kind()) : "none";
+  // The hosts list says when a host sends no file, DNS, UDP, accept or module events.
+  if (sensor_kind == "ebpf" && options.syscall_hooks == "none")
+    sensor_kind += " (no syscall hooks)";
   std::atomic<bool> sensor_paused{false};  // --pause-signals
   auto reported_sensor_kind = [&] {
     return sensor_paused ? sensor_kind + " (paused)" : sensor_kind;

@@ -1,8 +1,9 @@
 """A process started on the host is visible to `vigil events` within 2 s, with its parent, its
 executable and the executable's SHA-256.
 
-usage: test_process_exec.py ebpf|proc|fallback
+usage: test_process_exec.py ebpf|nosyscalls|proc|fallback
   ebpf      the default sensor; the process is `sh -c 'echo MARKER'`, which lives well under 1 ms
+  nosyscalls  the eBPF sensor with `--syscall-hooks none`; the hosts list says so
   proc      the /proc connector; it reads argv and exe from /proc after the exec event, so it cannot
             see a process that is gone by then: here the shell lives 0.5 s longer
   fallback  `--sensor auto --simulate-no-ebpf`: the agent falls back to /proc and says why
@@ -23,8 +24,9 @@ with Vigil() as v:
     check(r.returncode == 0, f"agent enrolls ({r.stderr.strip()})")
     mode = sys.argv[1] if len(sys.argv) > 1 else "ebpf"
     args = {"ebpf": ["--sensor", "ebpf"], "proc": ["--sensor", "proc"],
+            "nosyscalls": ["--sensor", "ebpf", "--syscall-hooks", "none"],
             "fallback": ["--sensor", "auto", "--simulate-no-ebpf"]}[mode]
-    expected_sensor = "ebpf" if mode == "ebpf" else "proc"
+    expected_sensor = {"ebpf": "ebpf", "nosyscalls": "ebpf (no syscall hooks)"}.get(mode, "proc")
     v.start_agent(state, *args)
     wait_for(lambda: any(h["online"] for h in v.hosts()), 20, "the agent to come online")
     # The 2 s are for a running agent: its start-up snapshot (which hashes every running
@@ -33,7 +35,7 @@ with Vigil() as v:
 
     marker = f"vigil-e2e-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
-    script = f"echo {marker}" if mode == "ebpf" else f"echo {marker}; sleep 0.5"
+    script = f"echo {marker}; sleep 0.5" if mode in ("proc", "fallback") else f"echo {marker}"
     child = subprocess.Popen(["/bin/sh", "-c", script], stdout=subprocess.DEVNULL)
     child.wait()
 

@@ -971,7 +971,7 @@ static __always_inline int on_sys_exit(long id, long ret, struct pt_regs* regs) 
       return 0;
     }
     case NR_sendto:
-      /* A query or flow is reported whether or not the send succeeded, as at its enter before. */
+      /* Reported whether or not the send succeeded: a refused query or flow is still an attempt. */
       if (is_self()) return 0;
       on_send(bpf_get_current_task_btf(), c.args[0], (const void*)c.args[4], (const void*)c.args[1],
               c.args[2]);
