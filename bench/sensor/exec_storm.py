@@ -22,7 +22,9 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -137,6 +139,23 @@ def run_vigil(v, rates, seconds, round_no, agent_args=()):
         agent.wait()
         v.agents.remove(agent)
         wait_for(lambda: not any(h["online"] for h in v.hosts()), 30, "agent offline")
+
+
+def kernel_audit():
+    """'on', 'off' or 'unknown': the kernel's audit switch (AUDIT_GET over netlink; no auditctl
+    needed). With it on every syscall takes the kernel's audit path, which changes what a syscall
+    and a syscall tracepoint cost: benches print it (bench/BENCHMARKS.md, session 20)."""
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9) as s:  # NETLINK_AUDIT
+            s.settimeout(1)
+            s.sendto(struct.pack("=IHHII", 16, 1000, 1, 1, 0), (0, 0))  # AUDIT_GET, NLM_F_REQUEST
+            reply = s.recv(4096)
+    except OSError:
+        return "unknown"
+    length, kind = struct.unpack_from("=IH", reply)
+    if kind != 1000 or length < 24:
+        return "unknown"
+    return "on" if struct.unpack_from("=I", reply, 20)[0] else "off"  # audit_status.enabled
 
 
 def audit_enabled():

@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import settle, storm  # noqa: E402
+from exec_storm import kernel_audit, settle, storm  # noqa: E402
 from storm_slowdown import t975  # noqa: E402
 from vigil_e2e import BIN, Vigil, bpf_links, wait_for  # noqa: E402
 
@@ -135,8 +135,8 @@ def main():
                 agents.quit()
     finally:
         os.unlink(binary)
-    print(f"A: {args.a}\nB: {args.b}\n{args.rounds} rounds, {(time.monotonic() - started) / 60:.1f} min; "
-          "paired per round, mean ± 95 % CI (median)\n")
+    print(f"A: {args.a}\nB: {args.b}\n{args.rounds} rounds, {(time.monotonic() - started) / 60:.1f} min, "
+          f"kernel audit {kernel_audit()}; paired per round, mean ± 95 % CI (median)\n")
     print("| measure | none | A − none | B − none | B − A |\n|---|---|---|---|---|")
     for key, unit, label in MEASURES:
         if key == "storm" and args.storm_seconds <= 0:

@@ -67,7 +67,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import cpu_seconds, settle, storm, stored_execs  # noqa: E402
+from exec_storm import cpu_seconds, kernel_audit, settle, storm, stored_execs  # noqa: E402
 from vigil_e2e import Vigil, bpf_links, wait_for  # noqa: E402
 
 # Student's t, two-sided 95 %, by degrees of freedom (beyond 30: 1.96 + 2.4 / df is within 0.2 %).
@@ -339,7 +339,7 @@ def main():
            f"{args.gap_seconds:g} s between phases" if args.toggle else "agent started / exited")
     print(f"{args.pairs} pairs of {args.phase_seconds:g} s phases per rate, agent on/off in ABBA blocks "
           f"({how}; {minutes:.1f} min" + ("; local server stopped during the blocks" if args.pause_server else "")
-          + "); paired difference on − off relative to off, mean ± 95 % CI\n")
+          + f"; kernel audit {kernel_audit()}); paired difference on − off relative to off, mean ± 95 % CI\n")
     print("| rate | execs on / off | storm CPU per exec off (µs, mean) | slowdown, storm CPU per exec | "
           "slowdown, median child CPU | slowdown, spawn-to-reap latency | slowdown, median latency | "
           "execs/s on vs off | agent CPU per exec (µs, median) | "
