@@ -193,8 +193,7 @@ TEST(Enricher, AForkWithoutItsImageGetsItsParents) {
 
   auto walked = ProcessEvent("fork", kFakePid + 2, 61);
   walked.set_process_parent_pid(kFakePid);
-  walked.set_process_name("python3.11");
-  walked.set_process_executable("/usr/bin/python3.11");
+  walked.set_process_name("python3.12");
   walked.set_process_executable("/usr/bin/python3.12");  // what the fork carries stays
   walked.set_process_working_directory("/tmp");
   enricher.Enrich(walked);
