@@ -499,12 +499,15 @@ class EbpfSource final : public EventSource {
     std::string_view exe(r.data, r.exe_len);
     std::string_view cwd(r.data + r.exe_len, r.cwd_len);
     std::string_view args(r.data + r.exe_len + r.cwd_len, r.args_len);
-    // Paths the kernel left out are those of the parent's last record (fork) or of this process's
-    // (exec). This process's entry then holds what its record reports.
+    // Paths the kernel left out are those of the parent's last record (fork, or an exec its fork
+    // was folded into) or of this process's (exec). This process's entry then holds what its
+    // record reports.
     const vg_proc& p = r.hdr.proc;
     const bool fork_of_parent = !exec && (r.flags & VG_FORK_IMAGE_OF_PARENT);
     const bool exec_same_cwd = exec && (r.flags & VG_EXEC_CWD_AS_REPORTED);
-    const ReportedImages::Image* from = fork_of_parent  ? images_.Find(p.ppid, p.parent_start_ticks)
+    const bool cwd_of_parent = exec_same_cwd && (r.flags & VG_EXEC_FORK_FOLDED);
+    const ReportedImages::Image* from = fork_of_parent || cwd_of_parent
+                                            ? images_.Find(p.ppid, p.parent_start_ticks)
                                         : exec_same_cwd ? images_.Find(p.tgid, p.start_ticks)
                                                         : nullptr;
     if (from) {
@@ -549,6 +552,10 @@ class EbpfSource final : public EventSource {
       if (r.flags & VG_EXEC_ARGS_TRUNCATED) e.set_vigil_process_args_truncated(true);
       if (r.flags & VG_EXEC_EXE_ID) (*e.mutable_extra())[kExeIdKey] = ExeId(r.exe_id);
     }
+    // A fork's paths are its parent's too: the kernel now takes them as reported for the parent
+    // (bpf/sensor.bpf.c, handle_fork). Last: this may start images_ over (exe, cwd view it).
+    if (!exec && (r.flags & VG_FORK_PATHS_ALSO_PARENTS))
+      images_.Reported(p.ppid, p.parent_start_ticks, exe, cwd);
     Emit(std::move(e));
   }
 

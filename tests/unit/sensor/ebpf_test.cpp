@@ -259,20 +259,25 @@ TEST_F(EbpfTest, ShShSleepChainHasParentsAndProcStartTicks) {
   EXPECT_EQ(Extra(*inner, kParentStartTicksKey), std::to_string(sa->start_ticks));
   EXPECT_EQ(Extra(*sleep, kStartTicksKey), std::to_string(sc->start_ticks));
   EXPECT_EQ(Extra(*sleep, kParentStartTicksKey), std::to_string(sb->start_ticks));
-  // The fork that made B: a child of A with A's image.
-  auto fork =
-      Wait([&](const v1::Event& e) { return e.event_action() == "fork" && e.process_pid() == b; });
-  ASSERT_TRUE(fork);
-  EXPECT_EQ(fork->process_parent_pid(), a);
-  EXPECT_EQ(Extra(*fork, kStartTicksKey), std::to_string(sb->start_ticks));
+  // dash runs a command with vfork: B's fork was folded into its exec (above, with B's start
+  // ticks and A as the parent), and no fork event was sent for B, nor for C.
   ::kill(c, SIGKILL);
   outer->Finish();
+  ASSERT_TRUE(
+      Wait([&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == a; }));
+  for (const auto& e : collector_.Snapshot()) {
+    EXPECT_FALSE(e.event_action() == "fork" && (e.process_pid() == b || e.process_pid() == c))
+        << e.process_pid();
+  }
 }
 
 // The kernel leaves a fork's paths out when the child runs what the parent's last record reported
 // (VG_FORK_IMAGE_OF_PARENT), and an exec's working directory when it is the one its process's last
 // record reported (VG_EXEC_CWD_AS_REPORTED); the source fills them in. A cd since that record makes
-// the kernel walk again. Every fork and exec must carry the paths of its moment.
+// the kernel walk again. Every fork and exec must carry the paths of its moment. dash forks its
+// subshells and vforks its commands: the two subshells are fork events, each /bin/true an exec
+// whose fork was folded into it (VG_EXEC_FORK_FOLDED), whose working directory is then its
+// parent's last reported one — after the cd, the one the second subshell's fork reported.
 TEST_F(EbpfTest, ForksAndExecsCarryTheImageAndWorkingDirectoryOfTheirMomentAcrossACd) {
   StartSource();
   fs::path dir = fs::temp_directory_path() / Marker();
@@ -286,32 +291,136 @@ TEST_F(EbpfTest, ForksAndExecsCarryTheImageAndWorkingDirectoryOfTheirMomentAcros
   ASSERT_TRUE(exec);
   const std::string cwd = fs::current_path().string();
   EXPECT_EQ(exec->process_working_directory(), cwd);
-  std::vector<v1::Event> forks;
-  for (int i = 0; i < 250 && forks.size() < 4; ++i) {
-    forks.clear();
-    for (const auto& e : collector_.Snapshot())
-      if (e.event_action() == "fork" && e.process_parent_pid() == pid) forks.push_back(e);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; }));
+  std::vector<v1::Event> forks, trues;
+  for (const auto& e : collector_.Snapshot()) {
+    if (e.process_parent_pid() != pid) continue;
+    if (e.event_action() == "fork") forks.push_back(e);
+    if (e.event_action() == "exec") trues.push_back(e);
   }
-  ASSERT_EQ(forks.size(), 4u);
-  std::sort(forks.begin(), forks.end(),
-            [](const v1::Event& a, const v1::Event& b) { return a.timestamp() < b.timestamp(); });
-  const std::vector<std::string> dirs = {cwd, cwd, dir.string(), dir.string()};
-  for (std::size_t i = 0; i < forks.size(); ++i) {
+  auto by_time = [](const v1::Event& a, const v1::Event& b) {
+    return a.timestamp() < b.timestamp();
+  };
+  std::sort(forks.begin(), forks.end(), by_time);
+  std::sort(trues.begin(), trues.end(), by_time);
+  const std::vector<std::string> dirs = {cwd, dir.string()};
+  ASSERT_EQ(forks.size(), 2u);
+  ASSERT_EQ(trues.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(forks[i].process_executable(), RealPath("/bin/sh")) << i;
     EXPECT_EQ(forks[i].process_name(), fs::path(RealPath("/bin/sh")).filename().string()) << i;
     EXPECT_EQ(forks[i].process_working_directory(), dirs[i]) << i;
+    EXPECT_EQ(trues[i].process_executable(), RealPath("/bin/true")) << i;
+    EXPECT_EQ(trues[i].process_working_directory(), dirs[i]) << i;
   }
-  // The two /bin/true: forks 0 and 3, each exec'd in the directory of its fork.
-  for (std::size_t i : {0u, 3u}) {
-    auto pid_i = forks[i].process_pid();
-    auto true_exec = Wait(
-        [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == pid_i; });
-    ASSERT_TRUE(true_exec) << i;
-    EXPECT_EQ(true_exec->process_executable(), RealPath("/bin/true")) << i;
-    EXPECT_EQ(true_exec->process_working_directory(), dirs[i]) << i;
-  }
+  // In order: true, (exit 3), cd, (exit 4), true.
+  EXPECT_LT(trues[0].timestamp(), forks[0].timestamp());
+  EXPECT_LT(forks[1].timestamp(), trues[1].timestamp());
   fs::remove_all(dir);
+}
+
+// A vfork-style child (posix_spawn) of a parent whose image was reported: its fork is held in the
+// kernel and folded into its exec; when it reports something else first (a file a spawn file
+// action creates), or exits without an exec, the fork event is sent before that, as usual.
+TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) {
+  StartSource();
+  const pid_t self = ::getpid();
+  const std::string cwd = fs::current_path().string();
+  const std::string self_exe = test::ReadLink("/proc/self/exe");
+  // A plain fork's record carries this process's paths, which the sensor then takes as reported
+  // for it too (VG_FORK_PATHS_ALSO_PARENTS): its spawns' forks can be held from now on.
+  pid_t forked = ::fork();
+  if (forked == 0) ::_exit(0);
+  ASSERT_GT(forked, 0);
+  ::waitpid(forked, nullptr, 0);
+  auto plain = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "fork" && e.process_pid() == forked; });
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->process_executable(), self_exe);
+
+  auto spawn = [&](const char* path, posix_spawn_file_actions_t* actions) {
+    pid_t pid = -1;
+    char* argv[] = {const_cast<char*>(path), nullptr};
+    int rc = ::posix_spawn(&pid, path, actions, nullptr, argv, environ);
+    int status = -1;
+    if (pid > 0) ::waitpid(pid, &status, 0);
+    return std::pair{rc, pid > 0 ? WEXITSTATUS(status) : -1};
+  };
+  auto exits = [&](pid_t pid) {
+    return Wait(
+        [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; });
+  };
+  auto index_of = [&](pid_t pid, const char* action) {
+    auto events = collector_.Snapshot();
+    for (std::size_t i = 0; i < events.size(); ++i)
+      if (events[i].process_pid() == pid && events[i].event_action() == action)
+        return static_cast<int>(i);
+    return -1;
+  };
+
+  // 1. Spawned and exec'd: one exec event stands for the fork.
+  pid_t folded = -1;
+  {
+    char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+    ASSERT_EQ(::posix_spawn(&folded, "/bin/true", nullptr, nullptr, argv, environ), 0);
+    ::waitpid(folded, nullptr, 0);
+  }
+  auto exec = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == folded; });
+  ASSERT_TRUE(exec);
+  EXPECT_EQ(exec->process_executable(), RealPath("/bin/true"));
+  EXPECT_EQ(exec->process_parent_pid(), self);
+  EXPECT_EQ(exec->process_working_directory(), cwd);  // the parent's, as reported
+  EXPECT_EQ(Extra(*exec, kParentStartTicksKey),
+            std::to_string(procfs::ReadStat(self)->start_ticks));
+  auto folded_exit = exits(folded);
+  ASSERT_TRUE(folded_exit);
+  EXPECT_EQ(Extra(*folded_exit, kStartTicksKey), Extra(*exec, kStartTicksKey));
+  EXPECT_EQ(index_of(folded, "fork"), -1);
+
+  // 2. An exec that fails: the child exits 127, its fork goes out before its exit.
+  EXPECT_EQ(spawn("/nonexistent/vigil-no-such-binary", nullptr).first, ENOENT);
+  // posix_spawn reaps such a child itself and returns no pid: find it by its parent and status.
+  auto failed_exit = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exit" && e.process_parent_pid() == self &&
+           e.process_exit_code() == 127;
+  });
+  ASSERT_TRUE(failed_exit);
+  const auto failed = static_cast<pid_t>(failed_exit->process_pid());
+  auto failed_fork = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "fork" && e.process_pid() == failed; });
+  ASSERT_TRUE(failed_fork);
+  EXPECT_EQ(failed_fork->process_parent_pid(), self);
+  EXPECT_EQ(failed_fork->process_executable(), self_exe);
+  EXPECT_EQ(failed_fork->process_working_directory(), cwd);
+  EXPECT_EQ(Extra(*failed_fork, kStartTicksKey), Extra(*failed_exit, kStartTicksKey));
+  EXPECT_LT(index_of(failed, "fork"), index_of(failed, "exit"));
+  EXPECT_EQ(index_of(failed, "exec"), -1);
+
+  // 3. A spawn file action creates a file under /tmp before the exec: fork, file, exec in order.
+  fs::path dir = fs::temp_directory_path() / Marker();
+  fs::create_directories(dir);
+  const std::string out = (dir / "out").string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_CREAT | O_WRONLY, 0644);
+  const auto [rc3, code3] = spawn("/bin/true", &actions);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc3, 0);
+  EXPECT_EQ(code3, 0);
+  auto created = Wait([&](const v1::Event& e) {
+    return e.event_category() == "file" && e.event_action() == "create" && e.file_path() == out;
+  });
+  fs::remove_all(dir);
+  ASSERT_TRUE(created);
+  const auto spawned = static_cast<pid_t>(created->process_pid());
+  ASSERT_TRUE(exits(spawned));
+  const int fork_at = index_of(spawned, "fork"), file_at = index_of(spawned, "create"),
+            exec_at = index_of(spawned, "exec");
+  EXPECT_GE(fork_at, 0);
+  EXPECT_LT(fork_at, file_at);
+  EXPECT_LT(file_at, exec_at);
 }
 
 TEST_F(EbpfTest, ForkAndExitWithExitCodes) {

@@ -63,6 +63,15 @@ struct vg_hdr {
 /* exec only: the working directory is the one this process's last record reported (same dentry);
  * cwd_len = 0 and the agent keeps what it has. */
 #define VG_EXEC_CWD_AS_REPORTED 32
+/* exec only: this process was made by a vfork-style clone (CLONE_VFORK: vfork, posix_spawn) of a
+ * parent whose image the agent has, and its fork record was held back and folded into this exec:
+ * the exec stands for both. VG_EXEC_CWD_AS_REPORTED then means "the parent's last reported working
+ * directory". A held fork whose child does anything else reported first (or exits without an
+ * exec) goes out before that record, as usual. */
+#define VG_EXEC_FORK_FOLDED 64
+/* fork only, with paths: they are the parent's image too (a fork copies it), and the kernel now
+ * takes them as what the parent's last record reported (its next children may be compact). */
+#define VG_FORK_PATHS_ALSO_PARENTS 128
 
 /* The executable file's identity as stat(2) would report it (dev in the kernel's encoding:
  * major << 20 | minor): the agent keys its hash cache with it without a syscall. */

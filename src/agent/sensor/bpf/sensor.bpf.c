@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Vigil's kernel sensor: CO-RE programs, one per event, that write the records of records.h into
- * one BPF ring buffer. tp_btf programs (BTF-typed raw tracepoints) and per-syscall tracepoints
- * (tracepoint/syscalls/sys_{enter,exit}_X, or raw sys_enter/sys_exit as their fallback): no
- * kprobes, fentry or LSM.
- *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit
+ * one BPF ring buffer. tp_btf programs (BTF-typed raw tracepoints) and per-syscall exit
+ * tracepoints (tracepoint/syscalls/sys_exit_X, or raw sys_exit as their fallback; the arguments
+ * come from the task's saved registers): no kprobes, fentry or LSM.
+ *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit (a vfork-style
+ *            child's fork is held and folded into its exec: image_seen)
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
- *            sys_enter sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
- *   dns      sys_enter send*, sys_enter+sys_exit recvfrom/recvmsg on port 53 (payload)
- *   file     sys_enter+sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at),
- *            (f)chmod(at)(2)
- *   module   sys_enter+sys_exit init_module/finit_module (failed attempts too)
+ *            sys_exit sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
+ *   dns      sys_exit send*, recvfrom/recvmsg on port 53 (payload)
+ *   file     sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at), (f)chmod(at)(2)
+ *   module   sys_exit init_module/finit_module (failed attempts too)
  * The agent's own process is skipped everywhere (self_tgid). Ring-buffer failures are counted per
  * CPU in `counters` (with the wake-ups the programs forced). See docs/sensor.md. */
 #include "vmlinux.h"
@@ -39,6 +39,7 @@ const volatile __u64 wakeup_bytes = 0; /* 0: the ring's own rule (wake a reader 
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define FMODE_CREATED (1u << 20)
+#define CLONE_VFORK 0x00004000
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define TCP_ESTABLISHED 1
@@ -48,6 +49,8 @@ const volatile __u64 wakeup_bytes = 0; /* 0: the ring's own rule (wake a reader 
 
 /* x86_64 syscall numbers. */
 #define NR_open 2
+#define NR_clone 56
+#define NR_vfork 58
 #define NR_connect 42
 #define NR_accept 43
 #define NR_sendto 44
@@ -68,6 +71,7 @@ const volatile __u64 wakeup_bytes = 0; /* 0: the ring's own rule (wake a reader 
 #define NR_sendmmsg 307
 #define NR_finit_module 313
 #define NR_renameat2 316
+#define NR_clone3 435
 #define NR_openat2 437
 #define NR_fchmodat2 452
 
@@ -176,12 +180,23 @@ static __always_inline void read_call(struct sys_call* c, __u64 nr, struct pt_re
  * (VG_FORK_IMAGE_OF_PARENT), an exec in the same working directory leaves that out
  * (VG_EXEC_CWD_AS_REPORTED), instead of walking them again: a fork was ~3.5 us, mostly the two
  * walks. The agent keeps the paths of each process's last record. Task storage goes with its
- * task. */
-struct image_seen {
+ * task.
+ * A vfork-style child (posix_spawn, vfork) of a parent whose image was reported has its fork
+ * record held here instead of sent: its exec folds it (VG_EXEC_FORK_FOLDED), anything else
+ * reported about it first (or its exit) sends it (report_held_fork). */
+struct image {
   __u64 exe;     /* struct file* */
   __u64 cwd;     /* struct dentry* */
   __u64 cwd_mnt; /* struct vfsmount* */
 };
+struct image_seen {
+  struct image reported;
+  __u64 fork_held;       /* 1: fork_record is this task's fork, not sent yet */
+  char fork_record[136]; /* compact (VG_FORK_IMAGE_OF_PARENT): vg_exec without data */
+};
+_Static_assert(sizeof(((struct image_seen*)0)->fork_record) ==
+                   __builtin_offsetof(struct vg_exec, data),
+               "fork_record holds a vg_exec's fixed part");
 struct {
   __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -214,6 +229,21 @@ static __always_inline long output(void* rec, __u64 size) {
   long err = bpf_ringbuf_output(&events, rec, size, wake_flags(size));
   if (err) count(VG_COUNT_DROPS);
   return err;
+}
+
+/* Sends t's held-back fork record (struct image_seen), if it has one: it must precede any other
+ * record about t. */
+static __always_inline void report_held_fork(struct task_struct* t) {
+  struct image_seen* seen = bpf_task_storage_get(&images, t, 0, 0);
+  if (!seen || !seen->fork_held) return;
+  seen->fork_held = 0;
+  output(seen->fork_record, sizeof seen->fork_record);
+}
+
+/* A record about the current task, from its own context (a syscall's exit, its exit). */
+static __always_inline long output_own(void* rec, __u64 size) {
+  report_held_fork(bpf_get_current_task_btf());
+  return output(rec, size);
 }
 
 /* off & mask, done in a way clang cannot drop: the verifier needs to see the bound. */
@@ -480,16 +510,16 @@ static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct*
 }
 
 /* What task t runs now, as image_seen compares it. */
-static __always_inline void image_now(struct image_seen* now, struct task_struct* t) {
+static __always_inline void image_now(struct image* now, struct task_struct* t) {
   now->exe = (__u64)t->mm->exe_file;
   now->cwd = (__u64)t->fs->pwd.dentry;
   now->cwd_mnt = (__u64)t->fs->pwd.mnt;
 }
 
 /* Remembers what t's record (in the ring) reported. */
-static __always_inline void image_reported(struct task_struct* t, const struct image_seen* now) {
+static __always_inline void image_reported(struct task_struct* t, const struct image* now) {
   struct image_seen* seen = bpf_task_storage_get(&images, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (seen) *seen = *now;
+  if (seen) seen->reported = *now;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -503,15 +533,33 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   rec->argc = bprm->argc;
   __builtin_memset(&rec->exe_id, 0, sizeof rec->exe_id);
   fill_exe_id(rec, t);
-  struct image_seen now;
+  struct image now;
   image_now(&now, t);
   /* The working directory an exec keeps is most often the one its fork reported. */
   struct image_seen* seen = bpf_task_storage_get(&images, t, 0, 0);
-  int same_cwd = seen && seen->cwd == now.cwd && seen->cwd_mnt == now.cwd_mnt;
+  if (seen && seen->fork_held) {
+    seen->fork_held = 0;
+    rec->flags |= VG_EXEC_FORK_FOLDED;
+  }
+  int same_cwd = seen && seen->reported.cwd == now.cwd && seen->reported.cwd_mnt == now.cwd_mnt;
   if (same_cwd) rec->flags |= VG_EXEC_CWD_AS_REPORTED;
   __u64 size = fill_image(rec, t, !same_cwd, 1);
   if (size && output(rec, size) == 0) image_reported(t, &now);
   return 0;
+}
+
+/* Whether the fork in progress in `parent` (the current task) is vfork-style: the parent waits
+ * until the child execs or exits (CLONE_VFORK; glibc's posix_spawn, vfork). From the forking
+ * syscall's number and flags in the parent's saved registers. */
+static __always_inline int vfork_style(struct task_struct* parent) {
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(parent);
+  __u64 nr = regs->orig_ax;
+  if (nr == NR_vfork) return 1;
+  if (nr == NR_clone) return (regs->di & CLONE_VFORK) != 0;
+  if (nr != NR_clone3) return 0;
+  __u64 flags = 0; /* struct clone_args starts with the flags */
+  if (bpf_probe_read_user(&flags, sizeof flags, (const void*)regs->di) != 0) return 0;
+  return (flags & CLONE_VFORK) != 0;
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -519,6 +567,8 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   if (is_self()) return 0;
   /* A new process, not a thread. */
   if (child->pid != child->tgid) return 0;
+  /* The parent may be a vfork child whose own fork is held: that goes first. */
+  report_held_fork(parent);
   union scratch* s = scratch();
   if (!s) return 0;
   struct vg_exec* rec = &s->exec;
@@ -526,21 +576,41 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   rec->flags = 0;
   rec->argc = 0;
   __builtin_memset(&rec->exe_id, 0, sizeof rec->exe_id);
-  struct image_seen now;
+  struct image now;
   image_now(&now, child);
   /* (Not when the child's parent is another process: CLONE_PARENT.) */
   struct image_seen* seen =
       rec->hdr.proc.ppid == parent->tgid ? bpf_task_storage_get(&images, parent, 0, 0) : 0;
-  if (seen && seen->exe == now.exe && seen->cwd == now.cwd && seen->cwd_mnt == now.cwd_mnt) {
+  if (seen && seen->reported.exe == now.exe && seen->reported.cwd == now.cwd &&
+      seen->reported.cwd_mnt == now.cwd_mnt) {
     rec->flags = VG_FORK_IMAGE_OF_PARENT;
     rec->exe_len = rec->cwd_len = rec->args_len = 0;
     rec->hdr.size = offsetof(struct vg_exec, data);
+    if (vfork_style(parent)) {
+      /* Held: most such children exec at once, and their exec stands for the fork. */
+      struct image_seen* held =
+          bpf_task_storage_get(&images, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+      if (held) {
+        held->reported = now;
+        __builtin_memcpy(held->fork_record, rec, sizeof held->fork_record);
+        held->fork_held = 1;
+        return 0;
+      }
+    }
     /* The child's record reported the same (the agent copies the parent's paths to it). */
     if (output(rec, offsetof(struct vg_exec, data)) == 0) image_reported(child, &now);
     return 0;
   }
+  /* The parent runs the same image (a fork copies it): the agent keeps these paths for the parent
+   * too, so that its next children's records can be compact (a process started before the sensor
+   * is otherwise never reported). Not under CLONE_PARENT: the child's parent is another process. */
+  const int also_parents = rec->hdr.proc.ppid == parent->tgid;
+  if (also_parents) rec->flags |= VG_FORK_PATHS_ALSO_PARENTS;
   __u64 size = fill_image(rec, child, 1, 0);
-  if (size && output(rec, size) == 0) image_reported(child, &now);
+  if (size && output(rec, size) == 0) {
+    image_reported(child, &now);
+    if (also_parents) image_reported(parent, &now);
+  }
   return 0;
 }
 
@@ -554,7 +624,7 @@ int BPF_PROG(handle_exit, struct task_struct* t) {
   rec.hdr.proc.tgid = t->tgid;
   rec.hdr.size = sizeof rec;
   rec.exit_code = t->exit_code;
-  output(&rec, sizeof rec);
+  output_own(&rec, sizeof rec);
   return 0;
 }
 
@@ -587,8 +657,10 @@ int BPF_PROG(handle_tcp_state, const struct sock* csk, const int oldstate, const
   if (newstate == TCP_SYN_SENT) {
     /* connect(): process context, before the source port is chosen. */
     if (is_self()) return 0;
+    struct task_struct* t = bpf_get_current_task_btf();
+    report_held_fork(t); /* the connect's record goes out later, from softirq */
     struct vg_hdr h = {};
-    fill_hdr(&h, VG_TCP_CONNECT, bpf_get_current_task_btf());
+    fill_hdr(&h, VG_TCP_CONNECT, t);
     bpf_map_update_elem(&connecting, &key, &h, BPF_ANY);
     return 0;
   }
@@ -621,7 +693,7 @@ static __always_inline void on_accept(struct task_struct* t, long fd, long liste
     struct sock* lsk = fd_sock(t, listen_fd);
     if (lsk) rec.dport = BPF_CORE_READ(lsk, __sk_common.skc_num);
   }
-  output(&rec, sizeof rec);
+  output_own(&rec, sizeof rec);
 }
 
 /* Reads a user sockaddr (IPv4/IPv6) into family/addr/port; 0 on success. */
@@ -665,7 +737,7 @@ static __always_inline void dns_payload(struct task_struct* t, struct vg_net_tup
   __u64 size = offsetof(struct vg_dns, data) + keep;
   if (size > sizeof(*rec)) size = sizeof(*rec);
   rec->hdr.size = size;
-  output(rec, size);
+  output_own(rec, size);
 }
 
 /* First iovec of a user msghdr. */
@@ -725,7 +797,7 @@ static __always_inline void on_send(struct task_struct* t, long fd, const void* 
       rec.dport = tp.dport;
       __builtin_memcpy(rec.saddr, tp.saddr, 16);
       __builtin_memcpy(rec.daddr, tp.daddr, 16);
-      output(&rec, sizeof rec);
+      output_own(&rec, sizeof rec);
     }
   }
   if (tp.dport == 53) {
@@ -758,7 +830,7 @@ static __always_inline void emit_file(struct task_struct* t, __u32 op, __u32 mod
   __u64 size = offsetof(struct vg_file, data) + rec->path_len + rec->path2_len;
   if (size > sizeof(*rec)) size = sizeof(*rec);
   rec->hdr.size = size;
-  output(rec, size);
+  output_own(rec, size);
 }
 
 /* open* that succeeded with fd: creation or open for writing. */
@@ -852,7 +924,7 @@ static __always_inline void on_module(struct task_struct* t, const struct sys_ca
   __u64 size = offsetof(struct vg_module, data) + rec->path_len;
   if (size > sizeof(*rec)) size = sizeof(*rec);
   rec->hdr.size = size;
-  output(rec, size);
+  output_own(rec, size);
 }
 
 /* ------------------------------------------------------------------ syscalls */
