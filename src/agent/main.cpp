@@ -196,10 +196,8 @@ int Run(const RunOptions& options) {
     VLOG_INFO("sensor: {}", choice->note);
     source = std::move(choice->source);
   }
-  std::string sensor_kind = source ? std::string(source->Kind()) : "none";
-  // The hosts list says when a host sends no file, DNS, UDP, accept or module events.
-  if (sensor_kind == "ebpf" && options.syscall_hooks == "none")
-    sensor_kind += " (no syscall hooks)";
+  // The hosts list says which sensor runs, and when it runs reduced.
+  const std::string sensor_kind = source ? source->Description() : "none";
   std::atomic<bool> sensor_paused{false};  // --pause-signals
   auto reported_sensor_kind = [&] {
     return sensor_paused ? sensor_kind + " (paused)" : sensor_kind;

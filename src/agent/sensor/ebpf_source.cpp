@@ -236,8 +236,10 @@ class DomainCache {
 
 class EbpfSource final : public EventSource {
  public:
-  EbpfSource(EbpfSourceOptions options, SkelPtr skel, IpRanges internal, UniqueFd wake)
+  EbpfSource(EbpfSourceOptions options, EbpfSourceOptions::SyscallHooks hooks, SkelPtr skel,
+             IpRanges internal, UniqueFd wake)
       : options_(std::move(options)),
+        hooks_(hooks),
         skel_(std::move(skel)),
         internal_(std::move(internal)),
         wake_(std::move(wake)),
@@ -254,6 +256,17 @@ class EbpfSource final : public EventSource {
   }
 
   std::string_view Kind() const override { return "ebpf"; }
+
+  std::string Description() const override {
+    switch (hooks_) {
+      case EbpfSourceOptions::SyscallHooks::kNone:
+        return "ebpf (no syscall hooks)";  // no file, DNS, UDP, accept or module events
+      case EbpfSourceOptions::SyscallHooks::kRaw:
+        return "ebpf (raw syscall hooks)";  // every syscall of the host runs a program
+      default:
+        return "ebpf";
+    }
+  }
 
   Result<void> Start(EventSink sink) override {
     std::lock_guard lock(mu_);
@@ -716,6 +729,7 @@ class EbpfSource final : public EventSource {
   }
 
   EbpfSourceOptions options_;
+  const EbpfSourceOptions::SyscallHooks hooks_;  // as attached: kTracepoints, kRaw or kNone
   SkelPtr skel_;
   RingPtr ring_;
   IpRanges internal_;
@@ -787,14 +801,15 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
                                          static_cast<std::uint32_t>(options.ring_bytes)))
     return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
   constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
+  auto tracepoint_exists = [&](std::string_view event) {
+    return ::access((tracing + "/events/syscalls/" + std::string(event)).c_str(), F_OK) == 0;
+  };
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view section = bpf_program__section_name(prog);
     bool load = true;
     if (section.starts_with(kSyscallTp)) {
-      const std::string event =
-          tracing + "/events/syscalls/" + std::string(section.substr(kSyscallTp.size()));
-      load = hooks == Hooks::kTracepoints && ::access(event.c_str(), F_OK) == 0;
+      load = hooks == Hooks::kTracepoints && tracepoint_exists(section.substr(kSyscallTp.size()));
     } else if (section == "tp_btf/sys_exit") {
       load = hooks == Hooks::kRaw;
     }
@@ -821,22 +836,24 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
 
   using Hooks = EbpfSourceOptions::SyscallHooks;
   Result<SkelPtr> skel = Fail("not tried");
-  if (options.syscall_hooks == Hooks::kNone) {
+  Hooks hooks = options.syscall_hooks;
+  if (hooks == Hooks::kNone) {
     skel = LoadSkeleton(options, Hooks::kNone);
     if (!skel) return std::unexpected(skel.error());
     VLOG_INFO(
         "eBPF: syscalls not hooked (--syscall-hooks none): no file, DNS, UDP, accept or "
         "module events");
-  } else if (options.syscall_hooks != Hooks::kRaw) {
+  } else if (hooks != Hooks::kRaw) {
     auto tracing = TracingDir();
     skel = tracing ? LoadSkeleton(options, Hooks::kTracepoints, *tracing)
                    : std::unexpected(tracing.error());
-    if (!skel && options.syscall_hooks == Hooks::kTracepoints)
+    if (!skel && hooks == Hooks::kTracepoints)
       return Fail("eBPF with per-syscall tracepoints: " + skel.error().message);
     if (!skel) {
       VLOG_WARN("eBPF: per-syscall tracepoints unavailable ({}); using raw sys_exit",
                 skel.error().message);
     } else {
+      hooks = Hooks::kTracepoints;
       VLOG_INFO("eBPF: syscalls hooked through per-syscall tracepoints ({}/events/syscalls)",
                 *tracing);
     }
@@ -844,11 +861,12 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
   if (!skel) {
     skel = LoadSkeleton(options, Hooks::kRaw);
     if (!skel) return std::unexpected(skel.error());
+    hooks = Hooks::kRaw;
     VLOG_INFO("eBPF: syscalls hooked through raw sys_exit");
   }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));
-  auto src = std::make_unique<EbpfSource>(options, std::move(*skel), std::move(*internal),
+  auto src = std::make_unique<EbpfSource>(options, hooks, std::move(*skel), std::move(*internal),
                                           std::move(wake));
   if (auto r = src->Init(); !r) return std::unexpected(r.error());
   return src;

@@ -26,6 +26,8 @@ class EventSource {
  public:
   virtual ~EventSource() = default;
   virtual std::string_view Kind() const = 0;  // "ebpf", "proc", "replay"
+  // What the hosts list shows: the kind, with what this source leaves out when it runs reduced.
+  virtual std::string Description() const { return std::string(Kind()); }
   // Starts delivering events to sink from the source's own thread. sink must be thread-safe.
   virtual Result<void> Start(EventSink sink) = 0;
   // Stops and joins the source's thread; no sink call happens after it returns.

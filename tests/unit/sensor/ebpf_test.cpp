@@ -1019,6 +1019,9 @@ void EbpfTest::CheckSyscallHooks(EbpfSourceOptions::SyscallHooks hooks, bool mod
   EbpfSourceOptions o;
   o.syscall_hooks = hooks;
   StartSource(o);
+  // What the hosts list shows.
+  EXPECT_EQ(source_->Description(),
+            hooks == EbpfSourceOptions::SyscallHooks::kRaw ? "ebpf (raw syscall hooks)" : "ebpf");
   CheckFileEvents();
   CheckTcp(this, collector_, AF_INET, "127.0.0.1");
   if (modules) CheckFailedModuleLoad();
@@ -1092,6 +1095,7 @@ TEST_F(EbpfTest, WithoutSyscallHooksOnlyProcessesAndConnectsAreReported) {
   EbpfSourceOptions o;
   o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kNone;
   StartSource(o);
+  EXPECT_EQ(source_->Description(), "ebpf (no syscall hooks)");
   fs::path dir = fs::path("/tmp") / Marker();
   fs::create_directories(dir);
   const std::string f = (dir / "f").string();
