@@ -154,11 +154,12 @@ try {
   await page.getByTestId("process-details").getByText(`/bin/echo ${marker} child`).first().waitFor();
   await shot("process");
 
-  // ---- a sequence hunt: each of the shell's children forked, then exec'd: three grouped results
+  // ---- a sequence hunt: each of the shell's children exec'd, then exited (dash spawns them with
+  // vfork, so their exec stands for their fork): one group per child
   await page.getByRole("link", { name: "Hunt" }).click();
   await page
     .getByLabel("EQL query (Ctrl+Enter runs)")
-    .fill(`sequence by process.entity_id\n  [process where event.action == "fork" and process.command_line : "*${marker}*"]\n  [process where event.action == "exec"]`);
+    .fill(`sequence by process.entity_id\n  [process where event.action == "exec" and process.parent.command_line : "*${marker}*"]\n  [process where event.action == "exit"]`);
   await page.getByLabel("since").fill("10m");
   await page.getByRole("button", { name: /^Run/ }).click();
   await page.getByTestId("hunt-info").filter({ hasText: "groups in" }).waitFor();

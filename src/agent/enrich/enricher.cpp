@@ -10,9 +10,11 @@
 
 #include <array>
 #include <charconv>
+#include <deque>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "agent/enrich/hash_cache.hpp"
@@ -109,6 +111,11 @@ struct Enricher::Impl {
   HashCache hashes;
   NameCache names;
   ProcessInfo gone_parent;  // Parent()'s answer for a parent known only by its identity
+  // The last kRecentExits processes whose exit was enriched, oldest first: a child's event can
+  // come after its parent's exit (a vfork parent resumes when the child's exec switches memory,
+  // before the exec's record is written; a daemon's double fork), and still names the parent.
+  static constexpr std::size_t kRecentExits = 256;
+  std::deque<std::pair<std::int64_t, ProcessInfo>> recent_exits;
   std::uint64_t proc_lookups = 0;
 
   // Published after every event for Stats() from other threads.
@@ -149,6 +156,10 @@ struct Enricher::Impl {
     if (ppid <= 0) return nullptr;
     if (ProcessInfo* p = table.Find(ppid)) {
       if (!pticks || !p->start_ticks || *p->start_ticks == *pticks) return p;
+    }
+    if (pticks) {
+      for (auto r = recent_exits.rbegin(); r != recent_exits.rend(); ++r)
+        if (r->first == ppid && r->second.start_ticks == pticks) return &r->second;
     }
     const ProcessInfo* loaded = LoadFromProc(ppid);
     if (loaded && (!pticks || loaded->start_ticks == pticks)) return loaded;
@@ -271,7 +282,9 @@ struct Enricher::Impl {
     ProcessInfo* known = table.Find(pid);
     if (known && ticks && known->start_ticks && *known->start_ticks != *ticks) known = nullptr;
     if (known) {
-      ProcessInfo info = std::move(*known);
+      recent_exits.emplace_back(pid, std::move(*known));
+      if (recent_exits.size() > kRecentExits) recent_exits.pop_front();
+      const ProcessInfo& info = recent_exits.back().second;
       table.Erase(pid);
       if (!e.has_process_entity_id() && !info.entity_id.empty()) {
         e.set_process_entity_id(info.entity_id);

@@ -531,7 +531,7 @@ class EbpfSource final : public EventSource {
       // Its record was lost or this memory started over (ReportedImages): the event goes without
       // the paths (for a fork the enricher still has them from the parent's entry), and nothing
       // older of this process may stand in for them later.
-      images_.Exited(p.tgid, p.start_ticks);
+      images_.Forget(p.tgid, p.start_ticks);
       if (images_missed_++ % 1000 == 0)
         VLOG_WARN("ebpf source: {} process records without the paths of an earlier record",
                   images_missed_);

@@ -5,13 +5,19 @@
 // starts over, and such forks go without paths until their parent's next record (the enricher then
 // fills in the executable from its process table). Also an exec's working directory when the
 // kernel saw it unchanged since the process's last record (VG_EXEC_CWD_AS_REPORTED).
+// An exited process is remembered a little longer (the last kRecentExits): a vfork parent is woken
+// when its child's exec switches memory, before the exec's record is written, and may exit first —
+// the child's exec, folded with its fork, then takes the working directory of a process whose exit
+// was already read.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 namespace vigil::agent {
 
@@ -42,16 +48,33 @@ class ReportedImages {
     return image;
   }
 
-  // What process tgid (started at start_ticks) last reported, or nullptr.
+  // What process tgid (started at start_ticks) last reported, or nullptr; also for a process that
+  // exited among the last kRecentExits.
   const Image* Find(std::uint32_t tgid, std::uint64_t start_ticks) const {
     auto it = images_.find(tgid);
-    return it == images_.end() || it->second.start_ticks != start_ticks ? nullptr : &it->second;
+    if (it != images_.end() && it->second.start_ticks == start_ticks) return &it->second;
+    for (auto r = recent_exits_.rbegin(); r != recent_exits_.rend(); ++r)
+      if (r->first == tgid && r->second.start_ticks == start_ticks) return &r->second;
+    return nullptr;
   }
 
+  // The process ended: found a little longer (the newest kRecentExits), then forgotten.
   void Exited(std::uint32_t tgid, std::uint64_t start_ticks) {
+    auto it = images_.find(tgid);
+    if (it == images_.end() || it->second.start_ticks != start_ticks) return;
+    recent_exits_.emplace_back(tgid, std::move(it->second));
+    images_.erase(it);
+    if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
+  }
+
+  // What the process reported can no longer be trusted (one of its records was lost): forgotten
+  // at once.
+  void Forget(std::uint32_t tgid, std::uint64_t start_ticks) {
     auto it = images_.find(tgid);
     if (it != images_.end() && it->second.start_ticks == start_ticks) images_.erase(it);
   }
+
+  static constexpr std::size_t kRecentExits = 256;
 
   std::size_t size() const { return images_.size(); }
   std::uint64_t restarts() const { return restarts_; }
@@ -59,6 +82,7 @@ class ReportedImages {
  private:
   std::size_t capacity_;
   std::unordered_map<std::uint32_t, Image> images_;
+  std::deque<std::pair<std::uint32_t, Image>> recent_exits_;  // oldest first
   std::uint64_t restarts_ = 0;
 };
 

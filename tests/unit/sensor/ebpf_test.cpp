@@ -423,6 +423,37 @@ TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) 
   EXPECT_LT(file_at, exec_at);
 }
 
+// A vfork parent resumes when its child's exec switches memory, before the exec's record is
+// written, and may exit first (a daemon's double fork does): the child's exec, folded with its
+// fork, still gets the working directory its parent last reported, though the parent's exit was
+// read first.
+TEST_F(EbpfTest, AVforkChildWhoseParentExitsAtOnceKeepsItsWorkingDirectory) {
+  StartSource();
+  const std::string cwd = fs::current_path().string();
+  std::vector<pid_t> parents;
+  for (int i = 0; i < 5; ++i) {
+    pid_t parent = ::fork();
+    if (parent == 0) {
+      if (::vfork() == 0) {
+        ::execl("/bin/true", "/bin/true", static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      ::_exit(0);
+    }
+    ASSERT_GT(parent, 0);
+    ::waitpid(parent, nullptr, 0);
+    parents.push_back(parent);
+  }
+  for (pid_t parent : parents) {
+    auto exec = Wait([&](const v1::Event& e) {
+      return e.event_action() == "exec" && e.process_parent_pid() == parent;
+    });
+    ASSERT_TRUE(exec) << parent;
+    EXPECT_EQ(exec->process_executable(), RealPath("/bin/true"));
+    EXPECT_EQ(exec->process_working_directory(), cwd) << parent;
+  }
+}
+
 TEST_F(EbpfTest, ForkAndExitWithExitCodes) {
   StartSource();
   pid_t pid = 0;

@@ -207,6 +207,37 @@ TEST(Enricher, AForkWithoutItsImageGetsItsParents) {
   EXPECT_EQ(grandchild.process_executable(), "/usr/bin/python3.11");
 }
 
+// A child's exec can be read after its parent's exit (a vfork parent resumes when the child's exec
+// switches memory, before the exec's record is written; a daemon's double fork): the parent is
+// still named from the recently exited processes, by pid and start ticks, not a later process
+// with its pid.
+TEST(Enricher, AParentThatJustExitedIsStillNamed) {
+  auto enricher = MakeEnricher();
+  auto parent = ProcessEvent("exec", kFakePid, 50);
+  parent.set_process_name("crashpad");
+  parent.set_process_executable("/usr/lib/chromium/crashpad");
+  parent.set_process_command_line("crashpad --daemonize");
+  enricher.Enrich(parent);
+  auto parent_exit = ProcessEvent("exit", kFakePid, 50);
+  enricher.Enrich(parent_exit);
+
+  auto child = ProcessEvent("exec", kFakePid + 1, 60);
+  child.set_process_parent_pid(kFakePid);
+  (*child.mutable_extra())[kParentStartTicksKey] = "50";
+  enricher.Enrich(child);
+  EXPECT_EQ(child.process_parent_entity_id(), parent.process_entity_id());
+  EXPECT_EQ(child.process_parent_executable(), "/usr/lib/chromium/crashpad");
+  EXPECT_EQ(child.process_parent_command_line(), "crashpad --daemonize");
+
+  // Another process that had the pid (other start ticks) is not that parent.
+  auto other = ProcessEvent("exec", kFakePid + 2, 70);
+  other.set_process_parent_pid(kFakePid);
+  (*other.mutable_extra())[kParentStartTicksKey] = "51";
+  enricher.Enrich(other);
+  EXPECT_FALSE(other.has_process_parent_executable());
+  EXPECT_NE(other.process_parent_entity_id(), parent.process_entity_id());
+}
+
 TEST(Enricher, ParentMissingFromTheTableIsReadFromProc) {
   auto enricher = MakeEnricher();
   auto self = procfs::ReadStat(::getpid());
