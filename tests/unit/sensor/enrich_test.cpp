@@ -47,6 +47,15 @@ v1::Event ProcessEvent(std::string_view action, std::int64_t pid,
   return e;
 }
 
+// An exec of pid (started at `ticks`) whose parent is ppid, started at `parent_ticks`.
+v1::Event ChildExec(std::int64_t pid, std::uint64_t ticks, std::int64_t ppid,
+                    std::uint64_t parent_ticks) {
+  auto e = ProcessEvent("exec", pid, ticks);
+  e.set_process_parent_pid(ppid);
+  (*e.mutable_extra())[kParentStartTicksKey] = std::to_string(parent_ticks);
+  return e;
+}
+
 // SHA-256 of a file's bytes, read here and digested with OpenSSL EVP directly.
 std::string IndependentSha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -136,9 +145,7 @@ TEST(Enricher, ParentFieldsComeFromTheTable) {
   parent.set_process_start(123456789);
   enricher.Enrich(parent);
 
-  auto child = ProcessEvent("exec", kFakePid + 1, 60);
-  child.set_process_parent_pid(kFakePid);
-  (*child.mutable_extra())[kParentStartTicksKey] = "50";
+  auto child = ChildExec(kFakePid + 1, 60, kFakePid, 50);
   enricher.Enrich(child);
   EXPECT_EQ(child.process_parent_entity_id(), parent.process_entity_id());
   EXPECT_EQ(child.process_parent_name(), "bash");
@@ -221,18 +228,14 @@ TEST(Enricher, AParentThatJustExitedIsStillNamed) {
   auto parent_exit = ProcessEvent("exit", kFakePid, 50);
   enricher.Enrich(parent_exit);
 
-  auto child = ProcessEvent("exec", kFakePid + 1, 60);
-  child.set_process_parent_pid(kFakePid);
-  (*child.mutable_extra())[kParentStartTicksKey] = "50";
+  auto child = ChildExec(kFakePid + 1, 60, kFakePid, 50);
   enricher.Enrich(child);
   EXPECT_EQ(child.process_parent_entity_id(), parent.process_entity_id());
   EXPECT_EQ(child.process_parent_executable(), "/usr/lib/chromium/crashpad");
   EXPECT_EQ(child.process_parent_command_line(), "crashpad --daemonize");
 
   // Another process that had the pid (other start ticks) is not that parent.
-  auto other = ProcessEvent("exec", kFakePid + 2, 70);
-  other.set_process_parent_pid(kFakePid);
-  (*other.mutable_extra())[kParentStartTicksKey] = "51";
+  auto other = ChildExec(kFakePid + 2, 70, kFakePid, 51);
   enricher.Enrich(other);
   EXPECT_FALSE(other.has_process_parent_executable());
   EXPECT_NE(other.process_parent_entity_id(), parent.process_entity_id());
