@@ -540,6 +540,11 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   if (seen && seen->fork_held) {
     seen->fork_held = 0;
     rec->flags |= VG_EXEC_FORK_FOLDED;
+    /* The parent that made it, as the fork would have said: a vfork parent may have exited (and
+     * the child been reparented) between the exec's switch of memory and this program. */
+    const struct vg_hdr* fork_hdr = (const struct vg_hdr*)seen->fork_record;
+    rec->hdr.proc.ppid = fork_hdr->proc.ppid;
+    rec->hdr.proc.parent_start_ticks = fork_hdr->proc.parent_start_ticks;
   }
   int same_cwd = seen && seen->reported.cwd == now.cwd && seen->reported.cwd_mnt == now.cwd_mnt;
   if (same_cwd) rec->flags |= VG_EXEC_CWD_AS_REPORTED;
