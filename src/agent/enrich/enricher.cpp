@@ -10,7 +10,6 @@
 
 #include <array>
 #include <charconv>
-#include <deque>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 #include "common/fd.hpp"
 #include "common/log.hpp"
 #include "common/number.hpp"
+#include "common/recent_exits.hpp"
 
 namespace vigil::agent {
 namespace {
@@ -111,11 +111,11 @@ struct Enricher::Impl {
   HashCache hashes;
   NameCache names;
   ProcessInfo gone_parent;  // Parent()'s answer for a parent known only by its identity
-  // The last kRecentExits processes whose exit was enriched, oldest first: a child's event can
+  // The last kRecentExits processes whose exit was enriched: a child's event can
   // come after its parent's exit (a vfork parent resumes when the child's exec switches memory,
   // before the exec's record is written; a daemon's double fork), and still names the parent.
   static constexpr std::size_t kRecentExits = 256;
-  std::deque<std::pair<std::int64_t, ProcessInfo>> recent_exits;
+  RecentExits<ProcessInfo> recent_exits{kRecentExits};
   std::uint64_t proc_lookups = 0;
 
   // Published after every event for Stats() from other threads.
@@ -158,8 +158,7 @@ struct Enricher::Impl {
       if (!pticks || !p->start_ticks || *p->start_ticks == *pticks) return p;
     }
     if (pticks) {
-      for (auto r = recent_exits.rbegin(); r != recent_exits.rend(); ++r)
-        if (r->first == ppid && r->second.start_ticks == pticks) return &r->second;
+      if (const ProcessInfo* exited = recent_exits.Find(ppid, pticks)) return exited;
     }
     const ProcessInfo* loaded = LoadFromProc(ppid);
     if (loaded && (!pticks || loaded->start_ticks == pticks)) return loaded;
@@ -282,9 +281,7 @@ struct Enricher::Impl {
     ProcessInfo* known = table.Find(pid);
     if (known && ticks && known->start_ticks && *known->start_ticks != *ticks) known = nullptr;
     if (known) {
-      recent_exits.emplace_back(pid, std::move(*known));
-      if (recent_exits.size() > kRecentExits) recent_exits.pop_front();
-      const ProcessInfo& info = recent_exits.back().second;
+      const ProcessInfo& info = recent_exits.Add(pid, std::move(*known));
       table.Erase(pid);
       if (!e.has_process_entity_id() && !info.entity_id.empty()) {
         e.set_process_entity_id(info.entity_id);

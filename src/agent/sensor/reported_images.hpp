@@ -13,11 +13,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+
+#include "common/recent_exits.hpp"
 
 namespace vigil::agent {
 
@@ -53,18 +54,15 @@ class ReportedImages {
   const Image* Find(std::uint32_t tgid, std::uint64_t start_ticks) const {
     auto it = images_.find(tgid);
     if (it != images_.end() && it->second.start_ticks == start_ticks) return &it->second;
-    for (auto r = recent_exits_.rbegin(); r != recent_exits_.rend(); ++r)
-      if (r->first == tgid && r->second.start_ticks == start_ticks) return &r->second;
-    return nullptr;
+    return recent_exits_.Find(tgid, start_ticks);
   }
 
   // The process ended: found a little longer (the newest kRecentExits), then forgotten.
   void Exited(std::uint32_t tgid, std::uint64_t start_ticks) {
     auto it = images_.find(tgid);
     if (it == images_.end() || it->second.start_ticks != start_ticks) return;
-    recent_exits_.emplace_back(tgid, std::move(it->second));
+    recent_exits_.Add(tgid, std::move(it->second));
     images_.erase(it);
-    if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
   }
 
   // What the process reported can no longer be trusted (one of its records was lost): forgotten
@@ -82,7 +80,7 @@ class ReportedImages {
  private:
   std::size_t capacity_;
   std::unordered_map<std::uint32_t, Image> images_;
-  std::deque<std::pair<std::uint32_t, Image>> recent_exits_;  // oldest first
+  RecentExits<Image> recent_exits_{kRecentExits};
   std::uint64_t restarts_ = 0;
 };
 

@@ -1,9 +1,11 @@
-// Units of src/common: the schema table, event JSON, durations, hashing, zstd bounds, entity ids.
+// Units of src/common: the schema table, event JSON, durations, hashing, zstd bounds, entity ids,
+// recent exits.
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include "common/entity_id.hpp"
 #include "common/event_json.hpp"
+#include "common/recent_exits.hpp"
 #include "common/schema.hpp"
 #include "common/sha256.hpp"
 #include "common/tick.hpp"
@@ -179,3 +181,21 @@ TEST(NextTick, IsTheNextPointAtTheOffsetModuloThePeriod) {
 
 }  // namespace
 }  // namespace vigil
+
+TEST(RecentExits, FindsTheNewestOfAPidAndStartAndDropsTheOldestPastItsCapacity) {
+  struct Exited {
+    std::uint64_t start_ticks;
+    int generation;
+  };
+  vigil::RecentExits<Exited> exits(3);
+  exits.Add(10, {5, 1});
+  exits.Add(10, {5, 2});  // the same process remembered again: the newest answers
+  exits.Add(11, {6, 3});
+  EXPECT_EQ(exits.Find(10, std::uint64_t{5})->generation, 2);
+  EXPECT_EQ(exits.Find(10, std::uint64_t{6}), nullptr);  // the pid, but another start
+  exits.Add(12, {7, 4});
+  exits.Add(13, {8, 5});
+  EXPECT_EQ(exits.size(), 3u);
+  EXPECT_EQ(exits.Find(10, std::uint64_t{5}), nullptr);
+  EXPECT_EQ(exits.Find(13, std::uint64_t{8})->generation, 5);
+}
