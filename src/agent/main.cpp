@@ -522,11 +522,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 60000));
   run->add_option("--syscall-hooks", o.syscall_hooks,
-                  "How the eBPF sensor hooks file/DNS/UDP/accept/module syscalls: tracepoint (only "
+                  "How the eBPF sensor hooks file/accept/module syscalls (and DNS/UDP ones on "
+                  "kernels before 6.3): tracepoint (only "
                   "those syscalls run a program; mounts tracefs when absent), raw (sys_exit: "
                   "every syscall runs one; sees syscalls this kernel lacks, e.g. "
                   "finit_module without module support), auto (tracepoint, else raw) or none (no "
-                  "file, DNS, UDP, accept or module events: processes and TCP connects only)")
+                  "file, accept or module events)")
       ->capture_default_str();
   run->add_flag("--simulate-no-ebpf", o.simulate_no_ebpf,
                 "Behave as if the kernel had no eBPF (tests)");

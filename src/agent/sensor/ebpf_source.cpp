@@ -260,7 +260,7 @@ class EbpfSource final : public EventSource {
   std::string Description() const override {
     switch (hooks_) {
       case EbpfSourceOptions::SyscallHooks::kNone:
-        return "ebpf (no syscall hooks)";  // no file, DNS, UDP, accept or module events
+        return "ebpf (no syscall hooks)";  // no file, accept or module events
       case EbpfSourceOptions::SyscallHooks::kRaw:
         return "ebpf (raw syscall hooks)";  // every syscall of the host runs a program
       default:
@@ -800,18 +800,27 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
   if (int err = bpf_map__set_max_entries(skel->maps.events,
                                          static_cast<std::uint32_t>(options.ring_bytes)))
     return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
+  const bool socket_layer = options.socket_tracepoints && KernelHasSocketLayerTracepoints();
+  skel->rodata->socket_layer = socket_layer ? 1 : 0;
   constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
   auto tracepoint_exists = [&](std::string_view event) {
     return ::access((tracing + "/events/syscalls/" + std::string(event)).c_str(), F_OK) == 0;
+  };
+  auto send_or_receive = [](std::string_view event) {
+    return event.starts_with("sys_exit_send") || event.starts_with("sys_exit_recv");
   };
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view section = bpf_program__section_name(prog);
     bool load = true;
     if (section.starts_with(kSyscallTp)) {
-      load = hooks == Hooks::kTracepoints && tracepoint_exists(section.substr(kSyscallTp.size()));
+      std::string_view event = section.substr(kSyscallTp.size());
+      load = hooks == Hooks::kTracepoints && !(socket_layer && send_or_receive(event)) &&
+             tracepoint_exists(event);
     } else if (section == "tp_btf/sys_exit") {
       load = hooks == Hooks::kRaw;
+    } else if (section.starts_with("tp_btf/sock_")) {
+      load = socket_layer;
     }
     bpf_program__set_autoload(prog, load);
   }
@@ -840,9 +849,7 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
   if (hooks == Hooks::kNone) {
     skel = LoadSkeleton(options, Hooks::kNone);
     if (!skel) return std::unexpected(skel.error());
-    VLOG_INFO(
-        "eBPF: syscalls not hooked (--syscall-hooks none): no file, DNS, UDP, accept or "
-        "module events");
+    VLOG_INFO("eBPF: syscalls not hooked (--syscall-hooks none): no file, accept or module events");
   } else if (hooks != Hooks::kRaw) {
     auto tracing = TracingDir();
     skel = tracing ? LoadSkeleton(options, Hooks::kTracepoints, *tracing)
@@ -864,12 +871,22 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
     hooks = Hooks::kRaw;
     VLOG_INFO("eBPF: syscalls hooked through raw sys_exit");
   }
+  if (options.socket_tracepoints && KernelHasSocketLayerTracepoints()) {
+    VLOG_INFO("eBPF: DNS and UDP from the socket layer (sock_send_length, sock_recv_length)");
+  } else if (hooks == Hooks::kNone) {
+    VLOG_INFO("eBPF: no DNS or UDP events (the kernel has no sock_send_length tracepoint)");
+  }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));
   auto src = std::make_unique<EbpfSource>(options, hooks, std::move(*skel), std::move(*internal),
                                           std::move(wake));
   if (auto r = src->Init(); !r) return std::unexpected(r.error());
   return src;
+}
+
+bool KernelHasSocketLayerTracepoints() {
+  return libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0 &&
+         libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
 }
 
 Result<EbpfSourceOptions::SyscallHooks> ParseSyscallHooks(std::string_view text) {

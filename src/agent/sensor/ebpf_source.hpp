@@ -37,7 +37,13 @@ struct EbpfSourceOptions {
   std::chrono::seconds udp_window{60};
   // The process whose activity is not reported; 0 means this process (the agent).
   pid_t exclude_pid = 0;
-  // How the syscalls behind file, DNS, UDP, accept and module events are hooked. kTracepoints:
+  // DNS and UDP events from the socket layer's tracepoints (sock:sock_send_length and
+  // sock_recv_length, kernels 6.3+: every send and receive whatever the syscall, and no syscall
+  // hook) where the kernel has them; false, or an older kernel: from the send and receive syscalls,
+  // hooked as syscall_hooks says.
+  bool socket_tracepoints = true;
+  // How the syscalls behind file, accept and module events (and DNS and UDP without the socket
+  // layer's tracepoints) are hooked. kTracepoints:
   // per-syscall exit tracepoints (syscalls/sys_exit_X), so only those syscalls run a program;
   // libbpf attaches them through tracefs, which is mounted at /sys/kernel/tracing when absent.
   // kRaw: the raw sys_exit tracepoint, a program on every syscall of the host. Either way the
@@ -46,8 +52,8 @@ struct EbpfSourceOptions {
   // 23-25 us per exec for the raw programs, 2-3 us for the tracepoints (bench/BENCHMARKS.md,
   // quiet runs of session 8); but a syscall this kernel does not implement has no tracepoint (here
   // init_module/finit_module: no module support), so its attempts are seen only by kRaw. kNone:
-  // no syscall is hooked (processes and TCP connects only; no file, DNS, UDP, accept or module
-  // events), for hosts where no syscall may take the traced slow path.
+  // no syscall is hooked (no file, accept or module events; DNS and UDP only from the socket
+  // layer), for hosts where no syscall may take the traced slow path.
   enum class SyscallHooks { kAuto, kTracepoints, kRaw, kNone };
   SyscallHooks syscall_hooks = SyscallHooks::kAuto;
 
@@ -58,6 +64,10 @@ struct EbpfSourceOptions {
 // Kind() == "ebpf". Loads, verifies and attaches the programs; fails (with the libbpf reason)
 // when the kernel or the process cannot run them.
 Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& options);
+
+// Whether this kernel has sock:sock_send_length and sock_recv_length (6.3+), the source of DNS and
+// UDP events when EbpfSourceOptions::socket_tracepoints.
+bool KernelHasSocketLayerTracepoints();
 
 // "auto", "tracepoint" or "raw" (the agent's --syscall-hooks).
 Result<EbpfSourceOptions::SyscallHooks> ParseSyscallHooks(std::string_view text);

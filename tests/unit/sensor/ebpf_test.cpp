@@ -1,8 +1,8 @@
 // Tests of the eBPF sensor against the real kernel (root): exec with exact argv, 10 KiB argv
 // truncation, no field carried from one record into the next, 200 short-lived `sh -c` runs with
 // no miss, sh -> sh -> sleep lineage with /proc's start ticks, fork/exit codes, TCP connect/accept
-// over IPv4 and IPv6, file events in a /tmp dir, DNS through a loopback responder, persistence
-// events, counters, and the sensor factory.
+// over IPv4 and IPv6, file events in a /tmp dir, DNS and UDP (socket layer and syscalls) through a
+// loopback responder, persistence events, counters, and the sensor factory.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -94,6 +94,13 @@ class EbpfTest : public ::testing::Test {
   void CheckFailedModuleLoad();
   // A source with these syscall hooks reports files, an accept and (with `modules`) module loads.
   void CheckSyscallHooks(EbpfSourceOptions::SyscallHooks hooks, bool modules);
+  // Twenty sends to one UDP destination: one flow event.
+  void CheckUdpFlows();
+  // A query to a resolver on 127.0.0.53 (sendto) and its answer (recvfrom): both, with the answer's
+  // records, and the domain on a later connect to the answer's address.
+  void CheckDnsOverUdp();
+  // DNS over TCP (send, recv in pieces) to a resolver on 127.0.0.53.
+  void CheckDnsOverTcp();
 
   Collector collector_;
   std::unique_ptr<EventSource> source_;
@@ -607,6 +614,10 @@ TEST_F(EbpfTest, FailedConnectAndExternalPeer) {
 
 TEST_F(EbpfTest, UdpFlowsAreRateLimitedPerDestination) {
   StartSource();
+  CheckUdpFlows();
+}
+
+void EbpfTest::CheckUdpFlows() {
   UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   UniqueFd r(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   socklen_t len;
@@ -770,7 +781,8 @@ TEST_F(EbpfTest, PathsOutsideThePrefixesAreFilteredInTheKernel) {
 
 // ---------------------------------------------------------------- dns
 
-std::vector<std::uint8_t> DnsQuery(std::uint16_t id, const std::string& name) {
+std::vector<std::uint8_t> DnsQuery(std::uint16_t id, const std::string& name,
+                                   std::uint8_t type = 1 /* A */) {
   std::vector<std::uint8_t> q = {static_cast<std::uint8_t>(id >> 8),
                                  static_cast<std::uint8_t>(id),
                                  1,
@@ -793,12 +805,16 @@ std::vector<std::uint8_t> DnsQuery(std::uint16_t id, const std::string& name) {
     start = dot + 1;
   }
   q.push_back(0);
-  q.insert(q.end(), {0, 1, 0, 1});  // A, IN
+  q.insert(q.end(), {0, type, 0, 1});  // type, IN
   return q;
 }
 
 TEST_F(EbpfTest, DnsQueryAndAnswerThroughALoopbackResolver) {
   StartSource();
+  CheckDnsOverUdp();
+}
+
+void EbpfTest::CheckDnsOverUdp() {
   // A tiny resolver on 127.0.0.53:53 that answers every A query with 127.0.0.1.
   UniqueFd server(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   socklen_t len;
@@ -874,6 +890,10 @@ TEST_F(EbpfTest, DnsQueryAndAnswerThroughALoopbackResolver) {
 // Python's socket module does.
 TEST_F(EbpfTest, DnsOverTcpThroughALoopbackResolver) {
   StartSource();
+  CheckDnsOverTcp();
+}
+
+void EbpfTest::CheckDnsOverTcp() {
   UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len;
   auto saddr = Addr(AF_INET, "127.0.0.53", 53, len);
@@ -943,6 +963,110 @@ TEST_F(EbpfTest, DnsOverTcpThroughALoopbackResolver) {
             std::vector<std::string>{"A 127.0.0.2 60"});
   EXPECT_EQ(ans->destination_ip(), "127.0.0.53");
   EXPECT_EQ(ans->destination_port(), 53);
+}
+
+TEST_F(EbpfTest, DnsAndUdpThroughTheSendAndReceiveSyscalls) {
+  EbpfSourceOptions o;
+  o.socket_tracepoints = false;
+  StartSource(o);
+  CheckUdpFlows();
+  CheckDnsOverUdp();
+  CheckDnsOverTcp();
+}
+
+TEST_F(EbpfTest, WithoutSyscallHooksDnsAndUdpComeFromTheSocketLayer) {
+  if (!KernelHasSocketLayerTracepoints()) GTEST_SKIP() << "no sock_send_length tracepoint";
+  EbpfSourceOptions o;
+  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kNone;
+  StartSource(o);
+  CheckUdpFlows();
+  CheckDnsOverUdp();
+  CheckDnsOverTcp();
+}
+
+// glibc's resolver sends a name's A and AAAA queries with one sendmmsg; the socket layer's
+// tracepoint runs once per message without saying which: each query is reported once, with its
+// own type. An answer peeked at (MSG_PEEK) and then read is one answer. A write() on a connected
+// socket is a send too (the send syscall programs never saw it).
+TEST_F(EbpfTest, EachQueryOfASendmmsgIsReportedOnceAndAWriteIsASend) {
+  if (!KernelHasSocketLayerTracepoints()) GTEST_SKIP() << "no sock_send_length tracepoint";
+  StartSource();
+  UniqueFd server(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto saddr = Addr(AF_INET, "127.0.0.53", 53, len);
+  int one = 1;
+  ::setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  timeval timeout{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(server.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0)
+      << std::strerror(errno);
+  const std::string name = "mmsg-" + std::to_string(::getpid()) + ".vigil.test";
+  const std::string written = "write-" + std::to_string(::getpid()) + ".vigil.test";
+  std::thread responder([&] {
+    // The A query is answered (127.0.0.3); the AAAA query and the written one are not.
+    for (int i = 0; i < 3; ++i) {
+      std::uint8_t buf[512];
+      sockaddr_storage from{};
+      socklen_t flen = sizeof from;
+      ssize_t n =
+          ::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+      if (n < 12) return;
+      if (buf[n - 3] != 1) continue;  // the question's type (low byte) is not A
+      std::vector<std::uint8_t> resp(buf, buf + n);
+      resp[2] = 0x81;
+      resp[3] = 0x80;
+      resp[7] = 1;
+      resp.insert(resp.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 3});
+      ::sendto(server.get(), resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+    }
+  });
+  UniqueFd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  auto qa = DnsQuery(0x1111, name, 1);
+  auto qaaaa = DnsQuery(0x2222, name, 28);
+  iovec iov[2] = {{qa.data(), qa.size()}, {qaaaa.data(), qaaaa.size()}};
+  mmsghdr msgs[2]{};
+  for (int i = 0; i < 2; ++i) {
+    msgs[i].msg_hdr.msg_name = &saddr;
+    msgs[i].msg_hdr.msg_namelen = len;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  ASSERT_EQ(::sendmmsg(client.get(), msgs, 2, 0), 2);
+  std::uint8_t answer[512];
+  ASSERT_GT(::recv(client.get(), answer, sizeof answer, MSG_PEEK), 12);
+  ASSERT_GT(::recv(client.get(), answer, sizeof answer, 0), 12);
+  UniqueFd connected(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(connected.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0);
+  auto qw = DnsQuery(0x3333, written, 1);
+  ASSERT_EQ(::write(connected.get(), qw.data(), qw.size()), static_cast<ssize_t>(qw.size()));
+  responder.join();
+
+  auto dns = [&](const char* action, const std::string& qname, const char* type) {
+    return [=](const v1::Event& e) {
+      return e.event_category() == "dns" && e.event_action() == action &&
+             e.dns_question_name() == qname && (!type || e.dns_question_type() == type);
+    };
+  };
+  ASSERT_TRUE(Wait(dns("query", name, "A")));
+  ASSERT_TRUE(Wait(dns("query", name, "AAAA")));
+  auto ans = Wait(dns("answer", name, "A"));
+  ASSERT_TRUE(ans);
+  EXPECT_EQ(std::vector<std::string>(ans->dns_resolved_ip().begin(), ans->dns_resolved_ip().end()),
+            std::vector<std::string>{"127.0.0.3"});
+  auto write = Wait(dns("query", written, "A"));
+  ASSERT_TRUE(write);
+  EXPECT_EQ(write->destination_ip(), "127.0.0.53");
+  EXPECT_EQ(write->process_pid(), ::getpid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int a = 0, aaaa = 0, answers = 0;
+  for (const auto& e : collector_.Snapshot()) {
+    if (dns("query", name, "A")(e)) ++a;
+    if (dns("query", name, "AAAA")(e)) ++aaaa;
+    if (dns("answer", name, nullptr)(e)) ++answers;
+  }
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(aaaa, 1);
+  EXPECT_EQ(answers, 1);
 }
 
 // A connection the client resets (SO_LINGER 0) before the server accepts it: accept() still

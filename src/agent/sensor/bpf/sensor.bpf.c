@@ -6,8 +6,10 @@
  *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit (a vfork-style
  *            child's fork is held and folded into its exec: image_seen)
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
- *            sys_exit sendto/sendmsg/sendmmsg (UDP flows, DNS queries)
- *   dns      sys_exit send*, recvfrom/recvmsg on port 53 (payload)
+ *            tp_btf/sock_send_length (UDP flows, DNS queries; kernels before 6.3: sys_exit
+ *            sendto/sendmsg/sendmmsg)
+ *   dns      tp_btf/sock_send_length, sock_recv_length on port 53 (payload; before 6.3: sys_exit
+ *            send*, recvfrom/recvmsg)
  *   file     sys_exit open, openat, openat2, creat, rename(at)(2), unlink(at), (f)chmod(at)(2)
  *   module   sys_exit init_module/finit_module (failed attempts too)
  * The agent's own process is skipped everywhere (self_tgid). Ring-buffer failures are counted per
@@ -28,12 +30,21 @@ const volatile __u32 self_tgid = 0;
 const volatile __u8 file_filter = 1; /* 0: report every path */
 const volatile __u64 udp_window_ns = 60000000000ull;
 const volatile __u64 wakeup_bytes = 0; /* 0: the ring's own rule (wake a reader that caught up) */
+const volatile __u8 socket_layer = 0;  /* 1: sends and receives from sock_*_length, not syscalls */
 
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define AT_FDCWD -100
+#define MSG_PEEK 2
+/* x86-64's TS_COMPAT in thread_info.status: the syscall in progress is a 32-bit one (ia32
+ * emulation: a 32-bit program, or int 0x80), whose numbers and registers mean something else (ia32
+ * readlink is 85, x86-64's creat). Not followed: the per-syscall tracepoints never see them either
+ * (docs/sensor.md, "Not seen"). */
+#define TS_COMPAT 0x0002
+#define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD 0x00200000
 #define O_WRONLY 01
 #define O_RDWR 02
 #define O_CREAT 0100
@@ -48,7 +59,11 @@ const volatile __u64 wakeup_bytes = 0; /* 0: the ring's own rule (wake a reader 
 #define USER_HZ_DIV 10000000ull /* NSEC_PER_SEC / USER_HZ (100) */
 
 /* x86_64 syscall numbers. */
+#define NR_read 0
+#define NR_write 1
 #define NR_open 2
+#define NR_readv 19
+#define NR_writev 20
 #define NR_clone 56
 #define NR_vfork 58
 #define NR_connect 42
@@ -763,10 +778,10 @@ static __always_inline int msg_iov0(const struct user_msghdr* umsg, void** base,
   return 0;
 }
 
-/* send to a UDP or TCP socket: UDP flow (rate limited) and DNS query capture. */
-static __always_inline void on_send(struct task_struct* t, long fd, const void* uaddr,
+/* A send on a UDP or TCP socket: UDP flow (rate limited) and DNS query capture. uaddr: the
+ * destination the call named (user memory), or 0; buf/len: the payload (user memory), or 0. */
+static __always_inline void on_send(struct task_struct* t, struct sock* sk, const void* uaddr,
                                     const void* buf, __u64 len) {
-  struct sock* sk = fd_sock(t, fd);
   if (!sk) return;
   __u16 proto = BPF_CORE_READ(sk, sk_protocol);
   if (proto != IPPROTO_UDP && proto != IPPROTO_TCP) return;
@@ -956,24 +971,27 @@ static __always_inline int followed(long id) {
     case NR_fchmod:
     case NR_fchmodat:
     case NR_fchmodat2:
-    case NR_recvfrom:
-    case NR_recvmsg:
-    case NR_sendto:
-    case NR_sendmsg:
-    case NR_sendmmsg:
     case NR_accept:
     case NR_accept4:
     case NR_init_module:
     case NR_finit_module:
       return 1;
+    case NR_recvfrom:
+    case NR_recvmsg:
+    case NR_sendto:
+    case NR_sendmsg:
+    case NR_sendmmsg:
+      return !socket_layer;
     default:
       return 0;
   }
 }
 
-static __always_inline void on_recv_exit(struct task_struct* t, const struct sys_call* p,
-                                         long ret) {
-  struct sock* sk = fd_sock(t, p->args[0]);
+/* A receive of len bytes into buf (user memory) on sk: a DNS answer when it comes from port 53.
+ * name: the source address the call asked for (user memory, filled in by the time the syscall
+ * returns), or 0. */
+static __always_inline void on_recv(struct task_struct* t, struct sock* sk, const void* buf,
+                                    __u64 len, const void* name) {
   if (!sk) return;
   __u16 proto = BPF_CORE_READ(sk, sk_protocol);
   if (proto != IPPROTO_UDP && proto != IPPROTO_TCP) return;
@@ -981,20 +999,6 @@ static __always_inline void on_recv_exit(struct task_struct* t, const struct sys
   tp.protocol = proto;
   /* The server is the source of an answer. */
   if (sock_tuple(sk, &tp.family, tp.daddr, &tp.dport, tp.saddr, &tp.sport) != 0) return;
-  const void* buf = 0;
-  const void* name = 0;
-  __u64 len = ret;
-  if (p->nr == NR_recvfrom) {
-    buf = (const void*)p->args[1];
-    name = (const void*)p->args[4];
-  } else {
-    void *base = 0, *uname = 0;
-    __u64 blen = 0;
-    if (msg_iov0((const struct user_msghdr*)p->args[1], &base, &blen, &uname) != 0) return;
-    buf = base;
-    name = uname;
-    if (blen < len) len = blen;
-  }
   if (proto == IPPROTO_UDP && name) {
     __u16 fam = 0;
     if (user_sockaddr(name, &fam, tp.saddr, &tp.sport) == 0) tp.family = fam;
@@ -1011,6 +1015,20 @@ static __always_inline void on_recv_exit(struct task_struct* t, const struct sys
     tp.dport = q->sport;
   }
   dns_payload(t, &tp, VG_DNS_RECEIVED, buf, len);
+}
+
+static __always_inline void on_recv_exit(struct task_struct* t, const struct sys_call* p,
+                                         long ret) {
+  __u64 len = ret;
+  if (p->nr == NR_recvfrom) {
+    on_recv(t, fd_sock(t, p->args[0]), (const void*)p->args[1], len, (const void*)p->args[4]);
+    return;
+  }
+  void *base = 0, *name = 0;
+  __u64 blen = 0;
+  if (msg_iov0((const struct user_msghdr*)p->args[1], &base, &blen, &name) != 0) return;
+  if (blen < len) len = blen;
+  on_recv(t, fd_sock(t, p->args[0]), base, len, name);
 }
 
 /* The flags an open was called with (creat: create for writing). */
@@ -1047,19 +1065,21 @@ static __always_inline int on_sys_exit(long id, long ret, struct pt_regs* regs) 
       on_open_exit(bpf_get_current_task_btf(), ret, flags);
       return 0;
     }
-    case NR_sendto:
+    case NR_sendto: {
       /* Reported whether or not the send succeeded: a refused query or flow is still an attempt. */
       if (is_self()) return 0;
-      on_send(bpf_get_current_task_btf(), c.args[0], (const void*)c.args[4], (const void*)c.args[1],
-              c.args[2]);
+      struct task_struct* t = bpf_get_current_task_btf();
+      on_send(t, fd_sock(t, c.args[0]), (const void*)c.args[4], (const void*)c.args[1], c.args[2]);
       return 0;
+    }
     case NR_sendmsg:
     case NR_sendmmsg: {
       if (is_self()) return 0;
+      struct task_struct* t = bpf_get_current_task_btf();
       void *base = 0, *name = 0;
       __u64 len = 0;
       if (msg_iov0((const struct user_msghdr*)c.args[1], &base, &len, &name) != 0) return 0;
-      on_send(bpf_get_current_task_btf(), c.args[0], name, base, len);
+      on_send(t, fd_sock(t, c.args[0]), name, base, len);
       return 0;
     }
     case NR_accept:
@@ -1103,11 +1123,7 @@ static __always_inline int on_sys_exit(long id, long ret, struct pt_regs* regs) 
 /* --- the fallback: raw sys_exit, every syscall of the host. */
 
 /* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
-/* x86-64's TS_COMPAT in thread_info.status: the syscall in progress is a 32-bit one (ia32
- * emulation: a 32-bit program, or int 0x80), whose numbers and registers mean something else (ia32
- * readlink is 85, x86-64's creat). Not followed: the per-syscall tracepoints never see them either
- * (docs/sensor.md, "Not seen"). */
-#define TS_COMPAT 0x0002
+/* (TS_COMPAT: a 32-bit syscall in progress, see its definition.) */
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
@@ -1148,3 +1164,129 @@ SYSCALL_EXIT(recvfrom)
 SYSCALL_EXIT(recvmsg)
 SYSCALL_EXIT(init_module)
 SYSCALL_EXIT(finit_module)
+
+/* --- the socket layer (6.3+): sock:sock_send_length and sock_recv_length run after every send and
+ * receive on a socket, in the caller's context, whatever the syscall (send, sendto, sendmsg,
+ * sendmmsg, write, writev; recv*, read, readv). They replace the send and receive syscall
+ * programs where the kernel has them: no syscall tracepoint for DNS and UDP, and more of the ways
+ * to send. The payload (user memory) is found through the syscall's saved registers. */
+
+/* Per thread: which message of a sendmmsg call the next send is (the tracepoint runs once per
+ * message and does not say which). */
+struct mmsg_cursor {
+  __u64 vec;  /* the call's struct mmsghdr array (user memory) */
+  __u64 next; /* the index of the next message */
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, struct mmsg_cursor);
+} mmsg_cursors SEC(".maps");
+
+/* The message of the sendmmsg call (vec, vlen) that sent `sent` bytes: the next one after the
+ * thread's last, when that one's first iovec is that long, else the first. */
+static __always_inline const struct user_msghdr* mmsg_current(struct task_struct* t, __u64 vec,
+                                                              __u64 vlen, long sent) {
+  __u32 tid = t->pid;
+  struct mmsg_cursor* c = bpf_map_lookup_elem(&mmsg_cursors, &tid);
+  __u64 index = 0;
+  if (c && c->vec == vec && c->next < vlen && c->next < 1024) {
+    const struct mmsghdr* m = (const struct mmsghdr*)vec + c->next;
+    void *base = 0, *name = 0;
+    __u64 len = 0;
+    if (msg_iov0(&m->msg_hdr, &base, &len, &name) == 0 && (sent < 0 || len == (__u64)sent))
+      index = c->next;
+  }
+  struct mmsg_cursor next = {.vec = vec, .next = index + 1};
+  bpf_map_update_elem(&mmsg_cursors, &tid, &next, BPF_ANY);
+  return &((const struct mmsghdr*)vec + index)->msg_hdr;
+}
+
+/* The user buffer of the send or receive in progress in t (and for a send the destination it
+ * named, or 0), from the syscall t is in. Returns -1 when that is not a syscall of these (io_uring,
+ * a kernel thread, a 32-bit syscall): a connected socket's flow is still known then, a payload is
+ * not. */
+static __always_inline int socket_call(struct task_struct* t, long ret, const void** buf,
+                                       __u64* len, const void** uaddr) {
+  if (t->flags & (PF_KTHREAD | PF_IO_WORKER)) return -1;
+  if (t->thread_info.status & TS_COMPAT) return -1;
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(t);
+  __u64 nr = regs->orig_ax;
+  const struct user_msghdr* msg = 0;
+  switch (nr) {
+    case NR_sendto:
+      *uaddr = (const void*)regs->r8;
+      /* fallthrough */
+    case NR_recvfrom:
+    case NR_read:
+    case NR_write:
+      *buf = (const void*)regs->si;
+      *len = regs->dx;
+      return 0;
+    case NR_readv:
+    case NR_writev: {
+      struct iovec iov = {};
+      if (bpf_probe_read_user(&iov, sizeof iov, (const void*)regs->si) != 0) return -1;
+      *buf = iov.iov_base;
+      *len = iov.iov_len;
+      return 0;
+    }
+    case NR_sendmsg:
+    case NR_recvmsg:
+      msg = (const struct user_msghdr*)regs->si;
+      break;
+    case NR_sendmmsg:
+      msg = mmsg_current(t, regs->si, regs->dx, ret);
+      break;
+    default:
+      return -1;
+  }
+  void *base = 0, *name = 0;
+  if (msg_iov0(msg, &base, len, &name) != 0) return -1;
+  *buf = base;
+  if (nr != NR_recvmsg) *uaddr = name; /* a receive's is filled in after this tracepoint */
+  return 0;
+}
+
+/* An IPv4/IPv6 UDP or TCP socket, else 0. */
+static __always_inline __u16 inet_protocol(struct sock* sk) {
+  __u16 family = sk->__sk_common.skc_family;
+  if (family != AF_INET && family != AF_INET6) return 0;
+  __u16 proto = sk->sk_protocol;
+  return proto == IPPROTO_UDP || proto == IPPROTO_TCP ? proto : 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(handle_sock_send, struct sock* sk, int ret, int flags) {
+  /* Every send of the host comes here: TCP only to port 53 (DNS over TCP). */
+  __u16 proto = inet_protocol(sk);
+  if (!proto || (proto == IPPROTO_TCP && sk->__sk_common.skc_dport != bpf_htons(53))) return 0;
+  if (is_self()) return 0;
+  struct task_struct* t = bpf_get_current_task_btf();
+  if (t->flags & PF_KTHREAD) return 0; /* the kernel's own sockets (NFS, ...) */
+  const void *buf = 0, *uaddr = 0;
+  __u64 len = 0;
+  socket_call(t, ret, &buf, &len, &uaddr);
+  /* Reported whether or not the send succeeded: a refused query or flow is still an attempt. */
+  on_send(t, sk, uaddr, buf, len);
+  return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(handle_sock_recv, struct sock* sk, int ret, int flags) {
+  /* A peek is read again. Only answers: from port 53, or to a socket that sent a query. */
+  if (ret <= 0 || (flags & MSG_PEEK)) return 0;
+  __u16 proto = inet_protocol(sk);
+  if (!proto) return 0;
+  __u16 peer_port = sk->__sk_common.skc_dport;
+  if (peer_port != bpf_htons(53) && (proto == IPPROTO_TCP || peer_port != 0)) return 0;
+  if (is_self()) return 0;
+  struct task_struct* t = bpf_get_current_task_btf();
+  const void *buf = 0, *uaddr = 0;
+  __u64 len = 0;
+  if (socket_call(t, ret, &buf, &len, &uaddr) != 0) return 0;
+  if (len > (__u64)ret) len = ret;
+  on_recv(t, sk, buf, len, 0);
+  return 0;
+}
