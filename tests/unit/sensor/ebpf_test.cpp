@@ -809,6 +809,24 @@ std::vector<std::uint8_t> DnsQuery(std::uint16_t id, const std::string& name,
   return q;
 }
 
+// Receives one query on a UDP resolver socket and, when it asks for an A record, answers it with
+// 127.0.0.<last_octet> (TTL 60). False when nothing could be received.
+bool AnswerOneQuery(int server, std::uint8_t last_octet) {
+  std::uint8_t buf[512];
+  sockaddr_storage from{};
+  socklen_t flen = sizeof from;
+  ssize_t n = ::recvfrom(server, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+  if (n < 12) return false;
+  if (buf[n - 3] != 1) return true;  // the question's type (its low byte) is not A
+  std::vector<std::uint8_t> resp(buf, buf + n);
+  resp[2] = 0x81;
+  resp[3] = 0x80;
+  resp[7] = 1;  // one answer
+  resp.insert(resp.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, last_octet});
+  ::sendto(server, resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+  return true;
+}
+
 TEST_F(EbpfTest, DnsQueryAndAnswerThroughALoopbackResolver) {
   StartSource();
   CheckDnsOverUdp();
@@ -823,20 +841,7 @@ void EbpfTest::CheckDnsOverUdp() {
   ::setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0)
       << std::strerror(errno);
-  std::thread responder([&] {
-    std::uint8_t buf[512];
-    sockaddr_storage from{};
-    socklen_t flen = sizeof from;
-    ssize_t n =
-        ::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
-    if (n < 12) return;
-    std::vector<std::uint8_t> resp(buf, buf + n);
-    resp[2] = 0x81;
-    resp[3] = 0x80;
-    resp[7] = 1;  // one answer
-    resp.insert(resp.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1});
-    ::sendto(server.get(), resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
-  });
+  std::thread responder([&] { AnswerOneQuery(server.get(), 1); });
   const std::string name = "host-" + std::to_string(::getpid()) + ".vigil.test";
   UniqueFd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   auto q = DnsQuery(0x1234, name);
@@ -1003,21 +1008,8 @@ TEST_F(EbpfTest, EachQueryOfASendmmsgIsReportedOnceAndAWriteIsASend) {
   const std::string name = "mmsg-" + std::to_string(::getpid()) + ".vigil.test";
   const std::string written = "write-" + std::to_string(::getpid()) + ".vigil.test";
   std::thread responder([&] {
-    // The A query is answered (127.0.0.3); the AAAA query and the written one are not.
-    for (int i = 0; i < 3; ++i) {
-      std::uint8_t buf[512];
-      sockaddr_storage from{};
-      socklen_t flen = sizeof from;
-      ssize_t n =
-          ::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
-      if (n < 12) return;
-      if (buf[n - 3] != 1) continue;  // the question's type (low byte) is not A
-      std::vector<std::uint8_t> resp(buf, buf + n);
-      resp[2] = 0x81;
-      resp[3] = 0x80;
-      resp[7] = 1;
-      resp.insert(resp.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 3});
-      ::sendto(server.get(), resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+    // The A queries are answered (127.0.0.3), the AAAA query is not.
+    for (int i = 0; i < 3 && AnswerOneQuery(server.get(), 3); ++i) {
     }
   });
   UniqueFd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
