@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,8 +100,9 @@ class EbpfTest : public ::testing::Test {
   // A query to a resolver on 127.0.0.53 (sendto) and its answer (recvfrom): both, with the answer's
   // records, and the domain on a later connect to the answer's address.
   void CheckDnsOverUdp();
-  // DNS over TCP (send, recv in pieces) to a resolver on 127.0.0.53.
-  void CheckDnsOverTcp();
+  // DNS over TCP (recv in pieces) to a resolver on 127.0.0.53; the query with one send, or (with
+  // `writev_split`) as glibc's resolver sends it: writev of the length prefix and the message.
+  void CheckDnsOverTcp(bool writev_split = false);
 
   Collector collector_;
   std::unique_ptr<EventSource> source_;
@@ -898,7 +900,7 @@ TEST_F(EbpfTest, DnsOverTcpThroughALoopbackResolver) {
   CheckDnsOverTcp();
 }
 
-void EbpfTest::CheckDnsOverTcp() {
+void EbpfTest::CheckDnsOverTcp(bool writev_split) {
   UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len;
   auto saddr = Addr(AF_INET, "127.0.0.53", 53, len);
@@ -937,9 +939,16 @@ void EbpfTest::CheckDnsOverTcp() {
   UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&saddr), len), 0);
   auto q = DnsQuery(0x4321, name);
-  q.insert(q.begin(),
-           {static_cast<std::uint8_t>(q.size() >> 8), static_cast<std::uint8_t>(q.size() & 0xFF)});
-  ASSERT_EQ(::send(client.get(), q.data(), q.size(), MSG_NOSIGNAL), static_cast<ssize_t>(q.size()));
+  std::uint8_t prefix[2] = {static_cast<std::uint8_t>(q.size() >> 8),
+                            static_cast<std::uint8_t>(q.size() & 0xFF)};
+  if (writev_split) {
+    iovec parts[2] = {{prefix, 2}, {q.data(), q.size()}};
+    ASSERT_EQ(::writev(client.get(), parts, 2), static_cast<ssize_t>(q.size() + 2));
+  } else {
+    q.insert(q.begin(), prefix, prefix + 2);
+    ASSERT_EQ(::send(client.get(), q.data(), q.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(q.size()));
+  }
   std::uint8_t answer[600];
   ASSERT_TRUE(read_n(client.get(), answer, 2));
   std::size_t alen = static_cast<std::size_t>(answer[0] << 8 | answer[1]);
@@ -986,7 +995,7 @@ TEST_F(EbpfTest, WithoutSyscallHooksDnsAndUdpComeFromTheSocketLayer) {
   StartSource(o);
   CheckUdpFlows();
   CheckDnsOverUdp();
-  CheckDnsOverTcp();
+  CheckDnsOverTcp(/*writev_split=*/true);
 }
 
 // glibc's resolver sends a name's A and AAAA queries with one sendmmsg; the socket layer's

@@ -760,7 +760,21 @@ static __always_inline void dns_payload(struct task_struct* t, struct vg_net_tup
   output_own(rec, size);
 }
 
-/* First iovec of a user msghdr. */
+/* The payload of a user iovec array of `count` entries: the first entry, or the second when the
+ * first is 2 bytes long — DNS over TCP's length prefix, which glibc's resolver sends as its own
+ * iovec (writev) before the message. 0 on success. */
+static __always_inline int iov_payload(const struct iovec* uiov, __u64 count, void** base,
+                                       __u64* len) {
+  struct iovec iov[2] = {};
+  if (!uiov || count == 0) return -1;
+  if (bpf_probe_read_user(iov, (count > 1 ? 2 : 1) * sizeof(struct iovec), uiov) != 0) return -1;
+  int i = count > 1 && iov[0].iov_len == 2 ? 1 : 0;
+  *base = iov[i].iov_base;
+  *len = iov[i].iov_len;
+  return 0;
+}
+
+/* The payload (iov_payload) and name of a user msghdr. */
 static __always_inline int msg_iov0(const struct user_msghdr* umsg, void** base, __u64* len,
                                     void** name) {
   struct user_msghdr m = {};
@@ -768,13 +782,7 @@ static __always_inline int msg_iov0(const struct user_msghdr* umsg, void** base,
   *name = m.msg_name;
   *base = 0;
   *len = 0;
-  if (m.msg_iov && m.msg_iovlen > 0) {
-    struct iovec iov = {};
-    if (bpf_probe_read_user(&iov, sizeof iov, m.msg_iov) == 0) {
-      *base = iov.iov_base;
-      *len = iov.iov_len;
-    }
-  }
+  iov_payload(m.msg_iov, m.msg_iovlen, base, len);
   return 0;
 }
 
@@ -1226,10 +1234,9 @@ static __always_inline int socket_call(struct task_struct* t, long ret, const vo
       return 0;
     case NR_readv:
     case NR_writev: {
-      struct iovec iov = {};
-      if (bpf_probe_read_user(&iov, sizeof iov, (const void*)regs->si) != 0) return -1;
-      *buf = iov.iov_base;
-      *len = iov.iov_len;
+      void* base = 0;
+      if (iov_payload((const struct iovec*)regs->si, regs->dx, &base, len) != 0) return -1;
+      *buf = base;
       return 0;
     }
     case NR_sendmsg:
