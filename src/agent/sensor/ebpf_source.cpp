@@ -783,9 +783,10 @@ Result<std::string> TracingDir() {
 
 // Opens, loads and attaches the programs: the process and TCP ones always; of the syscall ones,
 // with `hooks` kTracepoints the per-syscall tracepoint programs whose tracepoint exists under
-// `tracing`, with kRaw the raw sys_exit one, with kNone none.
+// `tracing`, with kRaw the raw sys_exit one, with kNone none; with `socket_layer` the socket-layer
+// programs instead of the send and receive syscall ones.
 Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
-                             EbpfSourceOptions::SyscallHooks hooks,
+                             EbpfSourceOptions::SyscallHooks hooks, bool socket_layer,
                              const std::string& tracing = {}) {
   using Hooks = EbpfSourceOptions::SyscallHooks;
   TakeLibbpfLog();
@@ -800,7 +801,6 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
   if (int err = bpf_map__set_max_entries(skel->maps.events,
                                          static_cast<std::uint32_t>(options.ring_bytes)))
     return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
-  const bool socket_layer = options.socket_tracepoints && KernelHasSocketLayerTracepoints();
   skel->rodata->socket_layer = socket_layer ? 1 : 0;
   constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
   auto tracepoint_exists = [&](std::string_view event) {
@@ -846,13 +846,15 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
   using Hooks = EbpfSourceOptions::SyscallHooks;
   Result<SkelPtr> skel = Fail("not tried");
   Hooks hooks = options.syscall_hooks;
+  // DNS and UDP from the socket layer (then the send/receive syscall programs are not loaded).
+  const bool socket_layer = options.socket_tracepoints && KernelHasSocketLayerTracepoints();
   if (hooks == Hooks::kNone) {
-    skel = LoadSkeleton(options, Hooks::kNone);
+    skel = LoadSkeleton(options, Hooks::kNone, socket_layer);
     if (!skel) return std::unexpected(skel.error());
     VLOG_INFO("eBPF: syscalls not hooked (--syscall-hooks none): no file, accept or module events");
   } else if (hooks != Hooks::kRaw) {
     auto tracing = TracingDir();
-    skel = tracing ? LoadSkeleton(options, Hooks::kTracepoints, *tracing)
+    skel = tracing ? LoadSkeleton(options, Hooks::kTracepoints, socket_layer, *tracing)
                    : std::unexpected(tracing.error());
     if (!skel && hooks == Hooks::kTracepoints)
       return Fail("eBPF with per-syscall tracepoints: " + skel.error().message);
@@ -866,12 +868,12 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
     }
   }
   if (!skel) {
-    skel = LoadSkeleton(options, Hooks::kRaw);
+    skel = LoadSkeleton(options, Hooks::kRaw, socket_layer);
     if (!skel) return std::unexpected(skel.error());
     hooks = Hooks::kRaw;
     VLOG_INFO("eBPF: syscalls hooked through raw sys_exit");
   }
-  if (options.socket_tracepoints && KernelHasSocketLayerTracepoints()) {
+  if (socket_layer) {
     VLOG_INFO("eBPF: DNS and UDP from the socket layer (sock_send_length, sock_recv_length)");
   } else if (hooks == Hooks::kNone) {
     VLOG_INFO("eBPF: no DNS or UDP events (the kernel has no sock_send_length tracepoint)");

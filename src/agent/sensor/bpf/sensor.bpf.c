@@ -1131,8 +1131,6 @@ static __always_inline int on_sys_exit(long id, long ret, struct pt_regs* regs) 
 /* --- the fallback: raw sys_exit, every syscall of the host. */
 
 /* tp_btf gives regs as a typed kernel pointer: direct (CO-RE relocated) loads, no helper call. */
-/* (TS_COMPAT: a 32-bit syscall in progress, see its definition.) */
-
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs* regs, long ret) {
   __u64 id = regs->orig_ax; /* a direct load: this runs on every syscall of the host */
