@@ -26,7 +26,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import settle, storm, storm_binary, stored_execs  # noqa: E402
+from exec_storm import (add_spawn_argument, settle, stored_execs, storm, storm_binary,  # noqa: E402
+                        use_spawn)
 from vigil_e2e import Vigil, wait_for  # noqa: E402
 
 
@@ -61,7 +62,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--rate", type=float, default=0, help="execs per second (0: as fast as possible)")
     ap.add_argument("--seconds", type=float, default=15)
+    add_spawn_argument(ap)
     args = ap.parse_args()
+    use_spawn(args)
     ratios = []
     with Vigil() as va, Vigil() as vb:
         agents = {"A": (va, start_agent(va, args.a)), "B": (vb, start_agent(vb, args.b))}

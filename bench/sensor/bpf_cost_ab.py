@@ -25,7 +25,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
 from agent_side_by_side import start_agent  # noqa: E402
-from exec_storm import settle, storm, storm_binary  # noqa: E402
+from exec_storm import add_spawn_argument, settle, storm, storm_binary, use_spawn  # noqa: E402
 from vigil_e2e import Vigil  # noqa: E402
 
 STATS = "/proc/sys/kernel/bpf_stats_enabled"
@@ -86,7 +86,9 @@ def main():
     ap.add_argument("--b", required=True, help="agent binary B (after)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10)
+    add_spawn_argument(ap)
     args = ap.parse_args()
+    use_spawn(args)
     with open(STATS, "w") as f:
         f.write("1")
     try:

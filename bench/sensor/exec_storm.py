@@ -56,8 +56,28 @@ def wakeups(pid):
     return total
 
 
+# How the storm makes each process (bench_exec_storm's last argument): posix_spawn, or fork + execve
+# as the issue words it. Set once by a script's --spawn (add_spawn_argument, use_spawn).
+_spawn = "posix_spawn"
+
+
+def add_spawn_argument(ap):
+    ap.add_argument("--spawn", choices=("posix_spawn", "fork"), default="posix_spawn",
+                    help="how the storm makes each process: glibc's posix_spawn (a vfork-style child "
+                         "that resets every signal, ~160 syscalls per spawn) or fork + execve (~32)")
+
+
+def use_spawn(args):
+    global _spawn
+    _spawn = args.spawn
+
+
+def spawn_method():
+    return _spawn
+
+
 def storm(binary, rate, seconds):
-    out = subprocess.run([f"{BIN}/bench_exec_storm", binary, str(rate), str(seconds)],
+    out = subprocess.run([f"{BIN}/bench_exec_storm", binary, str(rate), str(seconds), _spawn],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
@@ -195,7 +215,9 @@ def main():
     ap.add_argument("--rates", default="100,200,0")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the three configurations")
     ap.add_argument("--agent-args", default="", help="extra `vigil-agent run` arguments, e.g. '--send-interval-ms 500'")
+    add_spawn_argument(ap)
     args = ap.parse_args()
+    use_spawn(args)
     rates = [float(r) for r in args.rates.split(",")]
     names = ["none", "vigil", "auditd"]
     # results[name][rate] = list of rows, one per round

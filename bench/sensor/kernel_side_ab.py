@@ -36,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import kernel_audit, settle, storm  # noqa: E402
+from exec_storm import add_spawn_argument, kernel_audit, settle, storm, use_spawn  # noqa: E402
 from storm_slowdown import t975  # noqa: E402
 from vigil_e2e import BIN, Vigil, bpf_links, wait_for  # noqa: E402
 
@@ -111,7 +111,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=24)
     ap.add_argument("--storm-seconds", type=float, default=2, help="0: no storm, syscalls only")
     ap.add_argument("--calls", type=int, default=300000, help="getppid calls per measure (openat: 1/10)")
+    add_spawn_argument(ap)
     args = ap.parse_args()
+    use_spawn(args)
     if args.rounds < 2:
         ap.error("--rounds must be at least 2")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -67,7 +67,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
-from exec_storm import cpu_seconds, kernel_audit, settle, storm, stored_execs  # noqa: E402
+from exec_storm import (add_spawn_argument, cpu_seconds, kernel_audit, settle, stored_execs,  # noqa: E402
+                        spawn_method, storm, use_spawn)
 from vigil_e2e import Vigil, bpf_links, wait_for  # noqa: E402
 
 # Student's t, two-sided 95 %, by degrees of freedom (beyond 30: 1.96 + 2.4 / df is within 0.2 %).
@@ -236,7 +237,9 @@ def main():
     ap.add_argument("--pause-server", action="store_true",
                     help="SIGSTOP the local server during the measured blocks (agent cost alone, as "
                          "with a remote server); it drains the agent's spool between blocks")
+    add_spawn_argument(ap)
     args = ap.parse_args()
+    use_spawn(args)
     if args.bpf_only and not args.toggle:
         ap.error("--bpf-only needs --toggle")
     if args.pool:
@@ -339,7 +342,7 @@ def main():
            f"{args.gap_seconds:g} s between phases" if args.toggle else "agent started / exited")
     print(f"{args.pairs} pairs of {args.phase_seconds:g} s phases per rate, agent on/off in ABBA blocks "
           f"({how}; {minutes:.1f} min" + ("; local server stopped during the blocks" if args.pause_server else "")
-          + f"; kernel audit {kernel_audit()}); paired difference on − off relative to off, mean ± 95 % CI\n")
+          + f"; kernel audit {kernel_audit()}; spawn by {spawn_method()}); paired difference on − off relative to off, mean ± 95 % CI\n")
     print("| rate | execs on / off | storm CPU per exec off (µs, mean) | slowdown, storm CPU per exec | "
           "slowdown, median child CPU | slowdown, spawn-to-reap latency | slowdown, median latency | "
           "execs/s on vs off | agent CPU per exec (µs, median) | "

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The exec storm's slowdown split into the kernel side and the agent's own work, in one run.
+
+storm_slowdown.py --toggle measures "agent on" against "off", and with --bpf-only "programs only"
+against "off", but in separate runs, which on these VMs move by ±2 % from one 6-minute slot to the
+next: too much to subtract one from the other. This bench rotates three modes within each round,
+at the maximum rate, with one agent switched in place (storm_slowdown.py's Agent):
+
+- off: the sensor paused (every BPF program detached) and the agent stopped;
+- bpf: the sensor's programs attached, the agent stopped (it reads the ring between phases);
+- on:  the whole agent running, as deployed.
+
+Each round runs the three in a rotating order (and reversed every other round), so drift hits all
+three alike. It reports the paired differences of the storm's CPU per exec (getrusage of the storm
+and its children): bpf − off (what the programs cost the storm's tasks), on − off (the whole
+slowdown), on − bpf (what the agent running beside the storm adds), each mean ± 95 % CI over the
+rounds, with the median. The local server is stopped during the phases (as with
+storm_slowdown.py --pause-server).
+
+usage: bench/sensor/storm_split.py [--rounds 100] [--phase-seconds 1] [--spawn posix_spawn|fork]
+                                   [--agent-args "..."]
+Needs root and a built tree (VIGIL_BIN=build/bin).
+"""
+import argparse
+import os
+import signal
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
+from exec_storm import (add_spawn_argument, kernel_audit, spawn_method, storm, storm_binary,  # noqa: E402
+                        use_spawn)
+from storm_slowdown import Agent, mean_ci  # noqa: E402
+from vigil_e2e import Vigil  # noqa: E402
+
+MODES = ("off", "bpf", "on")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--phase-seconds", type=float, default=1)
+    ap.add_argument("--agent-args", default="", help="extra `vigil-agent run` arguments")
+    add_spawn_argument(ap)
+    args = ap.parse_args()
+    use_spawn(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    cpu = {mode: [] for mode in MODES}  # storm CPU per exec, one per round
+    binaries = {mode: storm_binary(f"split-{mode}") for mode in MODES}
+    started = time.monotonic()
+    try:
+        with Vigil() as v:
+            v.start_server()
+            agent = Agent(v, args.agent_args.split(), toggle=True)
+            agent.start()
+            for round_no in range(args.rounds):
+                order = MODES[round_no % 3:] + MODES[:round_no % 3]
+                if round_no % 2:
+                    order = order[::-1]
+                for mode in order:
+                    agent.bpf_only = mode == "bpf"
+                    agent.start() if mode != "off" else agent.stop()
+                    time.sleep(0.5)  # a switch's after-effects settle
+                    agent.hold()
+                    v.server.send_signal(signal.SIGSTOP)
+                    result = storm(binaries[mode], 0, args.phase_seconds)
+                    v.server.send_signal(signal.SIGCONT)
+                    cpu[mode].append(result["cpu_us_per_exec"])
+                print(f"round {round_no + 1}: " + ", ".join(f"{m} {cpu[m][-1]:.0f} µs CPU/exec" for m in MODES),
+                      file=sys.stderr, flush=True)
+            agent.quit()
+    finally:
+        for path in binaries.values():
+            os.unlink(path)
+    print(f"{args.rounds} rounds of off / bpf / on phases ({args.phase_seconds:g} s each, maximum rate, "
+          f"rotating order; spawn by {spawn_method()}; kernel audit {kernel_audit()}; local server stopped "
+          f"during the phases; {(time.monotonic() - started) / 60:.1f} min); storm CPU per exec off: "
+          f"{statistics.mean(cpu['off']):.0f} µs (mean)\n")
+    print("| difference | storm CPU per exec, mean ± 95 % CI | median |")
+    print("|---|---|---|")
+    for a, b, what in (("bpf", "off", "the programs alone"), ("on", "off", "the whole agent"),
+                       ("on", "bpf", "the agent running beside the storm")):
+        diffs = [(x / y - 1) * 100 for x, y in zip(cpu[a], cpu[b])]
+        mean, ci = mean_ci(diffs)
+        print(f"| {a} − {b} ({what}) | **{mean:+.2f} % ± {ci:.2f}** | {statistics.median(diffs):+.2f} % |")
+
+
+if __name__ == "__main__":
+    main()
