@@ -4,7 +4,7 @@
  * tracepoints (tracepoint/syscalls/sys_exit_X, or raw sys_exit as their fallback; the arguments
  * come from the task's saved registers): no kprobes, fentry or LSM.
  *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit (a vfork-style
- *            child's fork is held and folded into its exec: image_seen)
+ *            child's fork is held and folded into its exec: tasks)
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
  *            tp_btf/sock_send_length (UDP flows, DNS queries; kernels before 6.3: sys_exit
  *            sendto/sendmsg/sendmmsg)
@@ -190,34 +190,47 @@ static __always_inline void read_call(struct sys_call* c, __u64 nr, struct pt_re
   c->args[4] = regs->r8;
 }
 
-/* Per task: the executable and working directory the last exec or fork record of that task
- * reported, as kernel pointers. A fork whose child has the same ones leaves its paths out
- * (VG_FORK_IMAGE_OF_PARENT), an exec in the same working directory leaves that out
- * (VG_EXEC_CWD_AS_REPORTED), instead of walking them again: a fork was ~3.5 us, mostly the two
- * walks. The agent keeps the paths of each process's last record. Task storage goes with its
- * task.
- * A vfork-style child (posix_spawn, vfork) of a parent whose image was reported has its fork
- * record held here instead of sent: its exec folds it (VG_EXEC_FORK_FOLDED), anything else
- * reported about it first (or its exit) sends it (report_held_fork). */
+/* A task, for the maps below: its thread id and start time, so that an entry left behind (a task
+ * whose exit the sensor did not see, paused) never stands for a later task with the same id. */
+struct task_key {
+  __u32 tid;
+  __u32 pad;
+  __u64 start_ns;
+};
+
+/* Per task that a record reported:
+ * - the executable and working directory its last exec or fork record reported, as kernel
+ *   pointers. A fork whose child has the same ones leaves its paths out (VG_FORK_IMAGE_OF_PARENT),
+ *   an exec in the same working directory leaves that out (VG_EXEC_CWD_AS_REPORTED), instead of
+ *   walking them again: a fork was ~3.5 us, mostly the two walks. The agent keeps the paths of
+ *   each process's last record.
+ * - for a vfork-style child (posix_spawn, vfork) of a parent whose image was reported, its
+ *   (compact) fork record, held instead of sent: its exec folds it (VG_EXEC_FORK_FOLDED), anything
+ *   else reported about it first (or its exit) sends it (report_held_fork).
+ * An entry goes with its task's exit. A preallocated LRU hash, not task storage: making and freeing
+ * the task storage of every new process (allocation, memory-cgroup charge, RCU) cost each spawn
+ * more than a few lookups. A full map forgets the least recently used task: its next record
+ * carries its paths again (a held fork forgotten so, the exec comes without it). */
 struct image {
   __u64 exe;     /* struct file* */
   __u64 cwd;     /* struct dentry* */
   __u64 cwd_mnt; /* struct vfsmount* */
 };
-struct image_seen {
+struct task_state {
   struct image reported;
-  __u64 fork_held;       /* 1: fork_record is this task's fork, not sent yet */
+  __u32 fork_held; /* 1: fork_record is this task's fork, not sent yet */
+  __u32 pad;
   char fork_record[136]; /* compact (VG_FORK_IMAGE_OF_PARENT): vg_exec without data */
 };
-_Static_assert(sizeof(((struct image_seen*)0)->fork_record) ==
+_Static_assert(sizeof(((struct task_state*)0)->fork_record) ==
                    __builtin_offsetof(struct vg_exec, data),
                "fork_record holds a vg_exec's fixed part");
 struct {
-  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct image_seen);
-} images SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct task_key);
+  __type(value, struct task_state);
+} tasks SEC(".maps");
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -246,13 +259,26 @@ static __always_inline long output(void* rec, __u64 size) {
   return err;
 }
 
-/* Sends t's held-back fork record (struct image_seen), if it has one: it must precede any other
- * record about t. */
+static __always_inline struct task_key task_key(struct task_struct* t) {
+  struct task_key key = {.tid = t->pid, .start_ns = t->start_time};
+  return key;
+}
+
+/* Sends the held-back fork record of the task whose state `st` is (0: none), if it has one: it
+ * must precede any other record about that task. */
+static __always_inline void send_held_fork(struct task_state* st) {
+  if (!st || !st->fork_held) return;
+  st->fork_held = 0;
+  output(st->fork_record, sizeof st->fork_record);
+}
+
+static __always_inline struct task_state* task_state(struct task_struct* t) {
+  struct task_key key = task_key(t);
+  return bpf_map_lookup_elem(&tasks, &key);
+}
+
 static __always_inline void report_held_fork(struct task_struct* t) {
-  struct image_seen* seen = bpf_task_storage_get(&images, t, 0, 0);
-  if (!seen || !seen->fork_held) return;
-  seen->fork_held = 0;
-  output(seen->fork_record, sizeof seen->fork_record);
+  send_held_fork(task_state(t));
 }
 
 /* A record about the current task, from its own context (a syscall's exit, its exit). */
@@ -524,17 +550,24 @@ static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct*
   rec->flags |= VG_EXEC_EXE_ID;
 }
 
-/* What task t runs now, as image_seen compares it. */
+/* What task t runs now, as `images` keeps it. */
 static __always_inline void image_now(struct image* now, struct task_struct* t) {
   now->exe = (__u64)t->mm->exe_file;
   now->cwd = (__u64)t->fs->pwd.dentry;
   now->cwd_mnt = (__u64)t->fs->pwd.mnt;
 }
 
-/* Remembers what t's record (in the ring) reported. */
-static __always_inline void image_reported(struct task_struct* t, const struct image* now) {
-  struct image_seen* seen = bpf_task_storage_get(&images, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (seen) seen->reported = *now;
+/* Remembers what the record (in the ring) of the task with `key` reported; `st` is its state if
+ * the caller has it. */
+static __always_inline void image_reported(const struct task_key* key, struct task_state* st,
+                                           const struct image* now) {
+  if (st) {
+    st->reported = *now;
+    return;
+  }
+  struct task_state fresh = {};
+  fresh.reported = *now;
+  bpf_map_update_elem(&tasks, key, &fresh, BPF_ANY);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -551,20 +584,21 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   struct image now;
   image_now(&now, t);
   /* The working directory an exec keeps is most often the one its fork reported. */
-  struct image_seen* seen = bpf_task_storage_get(&images, t, 0, 0);
-  if (seen && seen->fork_held) {
-    seen->fork_held = 0;
+  struct task_key key = task_key(t);
+  struct task_state* st = bpf_map_lookup_elem(&tasks, &key);
+  if (st && st->fork_held) {
+    st->fork_held = 0;
     rec->flags |= VG_EXEC_FORK_FOLDED;
     /* The parent that made it, as the fork would have said: a vfork parent may have exited (and
      * the child been reparented) between the exec's switch of memory and this program. */
-    const struct vg_hdr* fork_hdr = (const struct vg_hdr*)seen->fork_record;
+    const struct vg_hdr* fork_hdr = (const struct vg_hdr*)st->fork_record;
     rec->hdr.proc.ppid = fork_hdr->proc.ppid;
     rec->hdr.proc.parent_start_ticks = fork_hdr->proc.parent_start_ticks;
   }
-  int same_cwd = seen && seen->reported.cwd == now.cwd && seen->reported.cwd_mnt == now.cwd_mnt;
+  int same_cwd = st && st->reported.cwd == now.cwd && st->reported.cwd_mnt == now.cwd_mnt;
   if (same_cwd) rec->flags |= VG_EXEC_CWD_AS_REPORTED;
   __u64 size = fill_image(rec, t, !same_cwd, 1);
-  if (size && output(rec, size) == 0) image_reported(t, &now);
+  if (size && output(rec, size) == 0) image_reported(&key, st, &now);
   return 0;
 }
 
@@ -587,8 +621,10 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   if (is_self()) return 0;
   /* A new process, not a thread. */
   if (child->pid != child->tgid) return 0;
+  struct task_key parent_key = task_key(parent);
+  struct task_state* parent_st = bpf_map_lookup_elem(&tasks, &parent_key);
   /* The parent may be a vfork child whose own fork is held: that goes first. */
-  report_held_fork(parent);
+  send_held_fork(parent_st);
   union scratch* s = scratch();
   if (!s) return 0;
   struct vg_exec* rec = &s->exec;
@@ -599,26 +635,23 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   struct image now;
   image_now(&now, child);
   /* (Not when the child's parent is another process: CLONE_PARENT.) */
-  struct image_seen* seen =
-      rec->hdr.proc.ppid == parent->tgid ? bpf_task_storage_get(&images, parent, 0, 0) : 0;
-  if (seen && seen->reported.exe == now.exe && seen->reported.cwd == now.cwd &&
-      seen->reported.cwd_mnt == now.cwd_mnt) {
+  struct task_key key = task_key(child);
+  const struct image* seen =
+      rec->hdr.proc.ppid == parent->tgid && parent_st ? &parent_st->reported : 0;
+  if (seen && seen->exe == now.exe && seen->cwd == now.cwd && seen->cwd_mnt == now.cwd_mnt) {
     rec->flags = VG_FORK_IMAGE_OF_PARENT;
     rec->exe_len = rec->cwd_len = rec->args_len = 0;
     rec->hdr.size = offsetof(struct vg_exec, data);
     if (vfork_style(parent)) {
       /* Held: most such children exec at once, and their exec stands for the fork. */
-      struct image_seen* held =
-          bpf_task_storage_get(&images, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-      if (held) {
-        held->reported = now;
-        __builtin_memcpy(held->fork_record, rec, sizeof held->fork_record);
-        held->fork_held = 1;
-        return 0;
-      }
+      struct task_state held = {};
+      held.reported = now;
+      held.fork_held = 1;
+      __builtin_memcpy(held.fork_record, rec, sizeof held.fork_record);
+      if (bpf_map_update_elem(&tasks, &key, &held, BPF_NOEXIST) == 0) return 0;
     }
     /* The child's record reported the same (the agent copies the parent's paths to it). */
-    if (output(rec, offsetof(struct vg_exec, data)) == 0) image_reported(child, &now);
+    if (output(rec, offsetof(struct vg_exec, data)) == 0) image_reported(&key, 0, &now);
     return 0;
   }
   /* The parent runs the same image (a fork copies it): the agent keeps these paths for the parent
@@ -628,8 +661,8 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   if (also_parents) rec->flags |= VG_FORK_PATHS_ALSO_PARENTS;
   __u64 size = fill_image(rec, child, 1, 0);
   if (size && output(rec, size) == 0) {
-    image_reported(child, &now);
-    if (also_parents) image_reported(parent, &now);
+    image_reported(&key, 0, &now);
+    if (also_parents) image_reported(&parent_key, parent_st, &now);
   }
   return 0;
 }
@@ -637,14 +670,19 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct* t) {
   if (is_self()) return 0;
+  struct task_key key = task_key(t);
+  struct task_state* st = bpf_map_lookup_elem(&tasks, &key);
+  send_held_fork(st); /* before anything else about the task, its exit too */
   /* Reported once per process: when its last thread exits. */
-  if (t->signal->live.counter != 0) return 0;
-  struct vg_exit rec = {};
-  fill_hdr(&rec.hdr, VG_EXIT, t);
-  rec.hdr.proc.tgid = t->tgid;
-  rec.hdr.size = sizeof rec;
-  rec.exit_code = t->exit_code;
-  output_own(&rec, sizeof rec);
+  if (t->signal->live.counter == 0) {
+    struct vg_exit rec = {};
+    fill_hdr(&rec.hdr, VG_EXIT, t);
+    rec.hdr.proc.tgid = t->tgid;
+    rec.hdr.size = sizeof rec;
+    rec.exit_code = t->exit_code;
+    output(&rec, sizeof rec);
+  }
+  if (st) bpf_map_delete_elem(&tasks, &key);
   return 0;
 }
 
