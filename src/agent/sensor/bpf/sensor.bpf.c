@@ -550,7 +550,7 @@ static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct*
   rec->flags |= VG_EXEC_EXE_ID;
 }
 
-/* What task t runs now, as `images` keeps it. */
+/* What task t runs now, as `tasks` keeps it. */
 static __always_inline void image_now(struct image* now, struct task_struct* t) {
   now->exe = (__u64)t->mm->exe_file;
   now->cwd = (__u64)t->fs->pwd.dentry;
