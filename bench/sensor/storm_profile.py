@@ -104,17 +104,13 @@ def main():
     try:
         with Vigil() as v, tempfile.TemporaryDirectory() as scratch:
             v.start_server()
-            agent = Agent(v, args.agent_args.split(), toggle=True, bpf_only=args.bpf_only)
+            agent = Agent(v, args.agent_args.split(), toggle=True)
             agent.start()
             for block in range(2 * args.pairs):
                 mode = "on" if block % 4 in (0, 3) else "off"
-                agent.start() if mode == "on" else agent.stop()
-                time.sleep(0.5)
-                agent.hold()
-                v.server.send_signal(signal.SIGSTOP)
                 data = os.path.join(scratch, "perf.data")
-                result = sampled_storm(binaries[mode], args.phase_seconds, args.frequency, data)
-                v.server.send_signal(signal.SIGCONT)
+                with agent.toggled_phase("bpf" if mode == "on" and args.bpf_only else mode, v.server):
+                    result = sampled_storm(binaries[mode], args.phase_seconds, args.frequency, data)
                 execs[mode] += result["execs"]
                 charge(data, storm_tasks[mode], other_tasks[mode])
                 print(f"block {block + 1} {mode}: {result['execs']} execs, "

@@ -55,6 +55,7 @@ usage: bench/sensor/storm_slowdown.py [--pairs 30] [--phase-seconds 4] [--rates 
 Needs root and a built tree (VIGIL_BIN=build/bin).
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -171,6 +172,21 @@ class Agent:
         self.proc.wait()
         self.v.agents.remove(self.proc)
         self.proc = None
+
+    @contextlib.contextmanager
+    def toggled_phase(self, mode, server, gap_seconds=0.5):
+        """Toggle mode, one measured phase of a bench that stops the local server: the sensor
+        switched on ("on": the agent runs in the phase; "bpf": its programs only, the agent stopped)
+        or off ("off"), the switch settled for gap_seconds, the server stopped until the phase ends."""
+        self.bpf_only = mode == "bpf"
+        self.start() if mode != "off" else self.stop()
+        time.sleep(gap_seconds)
+        self.hold()
+        server.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            server.send_signal(signal.SIGCONT)
 
     def sensing_pid(self):
         """The agent's pid while its sensor runs, else None."""

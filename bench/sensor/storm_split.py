@@ -60,13 +60,8 @@ def main():
                 if round_no % 2:
                     order = order[::-1]
                 for mode in order:
-                    agent.bpf_only = mode == "bpf"
-                    agent.start() if mode != "off" else agent.stop()
-                    time.sleep(0.5)  # a switch's after-effects settle
-                    agent.hold()
-                    v.server.send_signal(signal.SIGSTOP)
-                    result = storm(binaries[mode], 0, args.phase_seconds)
-                    v.server.send_signal(signal.SIGCONT)
+                    with agent.toggled_phase(mode, v.server):
+                        result = storm(binaries[mode], 0, args.phase_seconds)
                     cpu[mode].append(result["cpu_us_per_exec"])
                 print(f"round {round_no + 1}: " + ", ".join(f"{m} {cpu[m][-1]:.0f} µs CPU/exec" for m in MODES),
                       file=sys.stderr, flush=True)
