@@ -801,6 +801,9 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
   if (int err = bpf_map__set_max_entries(skel->maps.events,
                                          static_cast<std::uint32_t>(options.ring_bytes)))
     return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
+  if (options.task_entries == 0) return Fail("eBPF: task_entries must be at least 1");
+  if (int err = bpf_map__set_max_entries(skel->maps.tasks, options.task_entries))
+    return std::unexpected(LibbpfFail("eBPF: tasks map size", err).error());
   skel->rodata->socket_layer = socket_layer ? 1 : 0;
   constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
   auto tracepoint_exists = [&](std::string_view event) {

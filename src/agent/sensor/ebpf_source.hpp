@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ struct EbpfSourceOptions {
   std::chrono::seconds udp_window{60};
   // The process whose activity is not reported; 0 means this process (the agent).
   pid_t exclude_pid = 0;
+  // Tasks the kernel side keeps state for (what each one's last record reported, a held fork):
+  // ~250 bytes of kernel memory each. A full map forgets the least recently used task, whose next
+  // record then carries its paths again. Tests shrink it to exercise that.
+  std::uint32_t task_entries = 8192;
   // DNS and UDP events from the socket layer's tracepoints (sock:sock_send_length and
   // sock_recv_length, kernels 6.3+: every send and receive whatever the syscall, and no syscall
   // hook) where the kernel has them; false, or an older kernel: from the send and receive syscalls,

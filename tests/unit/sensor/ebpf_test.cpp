@@ -329,6 +329,77 @@ TEST_F(EbpfTest, ForksAndExecsCarryTheImageAndWorkingDirectoryOfTheirMomentAcros
   fs::remove_all(dir);
 }
 
+// With a tasks map far smaller than the live processes, the kernel's per-task state is evicted all
+// the time: each phase keeps 30 sleeps alive, every one of them reported (its fork and exec each
+// store its state), in a map of 16 entries — at least 14 are forgotten while they live. A fork or
+// exec whose state is gone carries its paths again, a held fork that is gone leaves its exec
+// unfolded. The map forgets; no record may say anything untrue. dash forks each `sleep &` (a fork
+// event, then an exec) and vforks each /bin/true (its fork held for its exec); the phase (argument
+// a/b, sleep 3/4) says which working directory each must carry.
+TEST_F(EbpfTest, AFullTasksMapForgetsButNeverMisreports) {
+  EbpfSourceOptions options;
+  options.task_entries = 16;
+  StartSource(options);
+  fs::path dir = fs::temp_directory_path() / Marker();
+  fs::create_directories(dir);
+  pid_t pid = 0;
+  const std::string phase =
+      "for i in 1 2 3 4 5 6 7 8 9 10; do sleep S & sleep S & sleep S & /bin/true P; done; ";
+  auto with = [&](std::string text, const char* s, const char* p) {
+    text.replace(text.find('P'), 1, p);
+    for (std::size_t at; (at = text.find(" S ")) != std::string::npos;) text.replace(at + 1, 1, s);
+    return text;
+  };
+  const std::string script = with(phase, "3", "a") + "(exit 3); cd " + dir.string() + " && " +
+                             with(phase, "4", "b") + "(exit 4); wait";
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c", script}, &pid), 0);
+  ASSERT_TRUE(Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; }));
+  const std::string cwd = fs::current_path().string();
+  const std::string sh = RealPath("/bin/sh"), sleep = RealPath("/bin/sleep"),
+                    truth = RealPath("/bin/true");
+  std::map<pid_t, std::string> dir_of;  // each child's working directory, from its exec's argv
+  std::map<std::string, int> execs;
+  for (const auto& e : collector_.Snapshot()) {
+    if (e.process_parent_pid() != pid || e.event_action() != "exec") continue;
+    const auto args = Args(e);
+    ASSERT_EQ(args.size(), 2u) << e.process_command_line();
+    const bool first = args[1] == "3" || args[1] == "a";
+    const std::string& want = first ? cwd : dir.string();
+    EXPECT_EQ(e.process_executable(), args[0] == "sleep" ? sleep : truth) << args[0];
+    EXPECT_EQ(e.process_working_directory(), want) << e.process_command_line();
+    dir_of[static_cast<pid_t>(e.process_pid())] = want;
+    ++execs[e.process_command_line()];
+  }
+  EXPECT_EQ(execs,
+            (std::map<std::string, int>{
+                {"/bin/true a", 10}, {"/bin/true b", 10}, {"sleep 3", 30}, {"sleep 4", 30}}));
+  int forks = 0;
+  std::vector<v1::Event> subshells;
+  std::set<pid_t> exited;
+  for (const auto& e : collector_.Snapshot()) {
+    if (e.process_parent_pid() != pid) continue;
+    if (e.event_action() == "exit") exited.insert(static_cast<pid_t>(e.process_pid()));
+    if (e.event_action() != "fork") continue;
+    EXPECT_EQ(e.process_executable(), sh);
+    auto it = dir_of.find(static_cast<pid_t>(e.process_pid()));
+    if (it != dir_of.end()) {
+      ++forks;  // a sleep's (or an unfolded /bin/true's) fork: its exec says where it ran
+      EXPECT_EQ(e.process_working_directory(), it->second);
+    } else {
+      subshells.push_back(e);
+    }
+  }
+  EXPECT_GE(forks, 60);  // at least every sleep's
+  // (exit 3) in the first directory, (exit 4) in the second
+  ASSERT_EQ(subshells.size(), 2u);
+  if (subshells[1].timestamp() < subshells[0].timestamp()) std::swap(subshells[0], subshells[1]);
+  EXPECT_EQ(subshells[0].process_working_directory(), cwd);
+  EXPECT_EQ(subshells[1].process_working_directory(), dir.string());
+  EXPECT_EQ(exited.size(), 82u);  // every child's exit, whatever the map forgot
+  fs::remove_all(dir);
+}
+
 // A vfork-style child (posix_spawn) of a parent whose image was reported: its fork is held in the
 // kernel and folded into its exec; when it reports something else first (a file a spawn file
 // action creates), or exits without an exec, the fork event is sent before that, as usual.
