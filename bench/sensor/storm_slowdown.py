@@ -126,9 +126,9 @@ class Agent:
     runs with --pause-signals and is switched off and on in place instead (see --toggle); with
     bpf_only, it is also stopped during the "on" phases (its programs run, it does not)."""
 
-    def __init__(self, v, args, toggle=False, bpf_only=False):
+    def __init__(self, v, args, toggle=False, bpf_only=False, name="agent"):
         self.v, self.args, self.proc, self.toggle, self.bpf_only = v, args, None, toggle, bpf_only
-        self.state = os.path.join(v.dir, "agent")
+        self.state = os.path.join(v.dir, name)
         self.links = 0  # BPF links of the running sensor
         self.sensing = False
         r = v.enroll(self.state)

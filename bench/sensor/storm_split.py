@@ -17,8 +17,13 @@ slowdown), on − bpf (what the agent running beside the storm adds), each mean 
 rounds, with the median. The local server is stopped during the phases (as with
 storm_slowdown.py --pause-server).
 
+With --compare "ARGS", the modes are off, on and alt instead: alt is a second agent, started with
+these extra arguments (e.g. --syscall-hooks none) and switched in place the same way, the first
+one paused and stopped meanwhile (and the other way round). It reports on − off, alt − off and
+on − alt: what the two configurations cost, and what separates them, in the same rounds.
+
 usage: bench/sensor/storm_split.py [--rounds 100] [--phase-seconds 1] [--spawn posix_spawn|fork]
-                                   [--agent-args "..."]
+                                   [--agent-args "..."] [--compare "..."]
 Needs root and a built tree (VIGIL_BIN=build/bin).
 """
 import argparse
@@ -35,7 +40,6 @@ from exec_storm import (add_spawn_argument, kernel_audit, spawn_method, storm, s
 from storm_slowdown import Agent, mean_ci  # noqa: E402
 from vigil_e2e import Vigil  # noqa: E402
 
-MODES = ("off", "bpf", "on")
 
 
 def main():
@@ -43,40 +47,63 @@ def main():
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--phase-seconds", type=float, default=1)
     ap.add_argument("--agent-args", default="", help="extra `vigil-agent run` arguments")
+    ap.add_argument("--compare", metavar="ARGS",
+                    help="a second agent with these extra arguments as the third mode (alt) instead of bpf")
     add_spawn_argument(ap)
     args = ap.parse_args()
     use_spawn(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    cpu = {mode: [] for mode in MODES}  # storm CPU per exec, one per round
-    binaries = {mode: storm_binary(f"split-{mode}") for mode in MODES}
+    modes = ("off", "on", "alt") if args.compare is not None else ("off", "bpf", "on")
+    cpu = {mode: [] for mode in modes}  # storm CPU per exec, one per round
+    binaries = {mode: storm_binary(f"split-{mode}") for mode in modes}
     started = time.monotonic()
     try:
         with Vigil() as v:
             v.start_server()
             agent = Agent(v, args.agent_args.split(), toggle=True)
             agent.start()
+            alt = None
+            if args.compare is not None:
+                alt = Agent(v, args.agent_args.split() + args.compare.split(), toggle=True, name="alt")
+                alt.start()
+
+            def phase(mode):
+                """The agent that runs in this mode switched to it, the other one off and stopped."""
+                if alt is None:
+                    return agent.toggled_phase(mode, v.server)
+                active, idle = (alt, agent) if mode == "alt" else (agent, alt)
+                idle.stop()
+                idle.hold()
+                return active.toggled_phase("off" if mode == "off" else "on", v.server)
+
             for round_no in range(args.rounds):
-                order = MODES[round_no % 3:] + MODES[:round_no % 3]
+                order = modes[round_no % 3:] + modes[:round_no % 3]
                 if round_no % 2:
                     order = order[::-1]
                 for mode in order:
-                    with agent.toggled_phase(mode, v.server):
+                    with phase(mode):
                         result = storm(binaries[mode], 0, args.phase_seconds)
                     cpu[mode].append(result["cpu_us_per_exec"])
-                print(f"round {round_no + 1}: " + ", ".join(f"{m} {cpu[m][-1]:.0f} µs CPU/exec" for m in MODES),
+                print(f"round {round_no + 1}: " + ", ".join(f"{m} {cpu[m][-1]:.0f} µs CPU/exec" for m in modes),
                       file=sys.stderr, flush=True)
             agent.quit()
+            if alt is not None:
+                alt.quit()
     finally:
         for path in binaries.values():
             os.unlink(path)
-    print(f"{args.rounds} rounds of off / bpf / on phases ({args.phase_seconds:g} s each, maximum rate, "
+    compared = f"; alt: the agent with {args.compare}" if alt is not None else ""
+    print(f"{args.rounds} rounds of {' / '.join(modes)} phases ({args.phase_seconds:g} s each, maximum rate, "
           f"rotating order; spawn by {spawn_method()}; kernel audit {kernel_audit()}; local server stopped "
           f"during the phases; {(time.monotonic() - started) / 60:.1f} min); storm CPU per exec off: "
-          f"{statistics.mean(cpu['off']):.0f} µs (mean)\n")
+          f"{statistics.mean(cpu['off']):.0f} µs (mean){compared}\n")
     print("| difference | storm CPU per exec, mean ± 95 % CI | median |")
     print("|---|---|---|")
-    for a, b, what in (("bpf", "off", "the programs alone"), ("on", "off", "the whole agent"),
-                       ("on", "bpf", "the agent running beside the storm")):
+    differences = ((("bpf", "off", "the programs alone"), ("on", "off", "the whole agent"),
+                    ("on", "bpf", "the agent running beside the storm")) if alt is None else
+                   (("on", "off", "the whole agent"), ("alt", "off", f"the agent with {args.compare}"),
+                    ("on", "alt", "what separates them")))
+    for a, b, what in differences:
         diffs = [(x / y - 1) * 100 for x, y in zip(cpu[a], cpu[b])]
         mean, ci = mean_ci(diffs)
         print(f"| {a} − {b} ({what}) | **{mean:+.2f} % ± {ci:.2f}** | {statistics.median(diffs):+.2f} % |")

@@ -260,7 +260,10 @@ class EbpfSource final : public EventSource {
   std::string Description() const override {
     switch (hooks_) {
       case EbpfSourceOptions::SyscallHooks::kNone:
-        return "ebpf (no syscall hooks)";  // no file, accept or module events
+        // No file, accept or module events; without the socket layer's tracepoints (before 6.3,
+        // or turned off) no DNS or UDP either.
+        return skel_->rodata->socket_layer ? "ebpf (no syscall hooks)"
+                                           : "ebpf (no syscall hooks, no DNS or UDP)";
       case EbpfSourceOptions::SyscallHooks::kRaw:
         return "ebpf (raw syscall hooks)";  // every syscall of the host runs a program
       default:
@@ -879,7 +882,9 @@ Result<std::unique_ptr<EventSource>> MakeEbpfSource(const EbpfSourceOptions& opt
   if (socket_layer) {
     VLOG_INFO("eBPF: DNS and UDP from the socket layer (sock_send_length, sock_recv_length)");
   } else if (hooks == Hooks::kNone) {
-    VLOG_INFO("eBPF: no DNS or UDP events (the kernel has no sock_send_length tracepoint)");
+    VLOG_INFO("eBPF: no DNS or UDP events ({})",
+              options.socket_tracepoints ? "the kernel has no sock_send_length tracepoint"
+                                         : "socket-layer tracepoints turned off");
   }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Fail(std::string("eBPF: eventfd: ") + std::strerror(errno));

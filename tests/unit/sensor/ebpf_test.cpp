@@ -1316,6 +1316,34 @@ TEST_F(EbpfTest, RawHooksDoNotMistakeA32BitSyscallForA64BitOne) {
 #endif
 }
 
+// Without syscall hooks and without the socket layer's tracepoints (a kernel before 6.3), DNS and
+// UDP have no source either: the hosts list says so, and a query to a loopback resolver is not
+// reported (it would have come before the exec that follows it: one ring, in order).
+TEST_F(EbpfTest, WithoutSyscallHooksOrTheSocketLayerTheSensorSaysNoDnsOrUdp) {
+  EbpfSourceOptions o;
+  o.syscall_hooks = EbpfSourceOptions::SyscallHooks::kNone;
+  o.socket_tracepoints = false;
+  StartSource(o);
+  EXPECT_EQ(source_->Description(), "ebpf (no syscall hooks, no DNS or UDP)");
+  UniqueFd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  auto to = Addr(AF_INET, "127.0.0.1", 53, len);
+  const char query[] = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01x\x00\x00\x01\x00\x01";
+  ASSERT_EQ(
+      ::sendto(client.get(), query, sizeof query - 1, 0, reinterpret_cast<sockaddr*>(&to), len),
+      static_cast<ssize_t>(sizeof query - 1));
+  const std::string after = Marker();
+  ASSERT_EQ(RunAndWait({"/bin/sh", "-c", "exit 0", after}), 0);
+  ASSERT_TRUE(Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && !e.process_args().empty() &&
+           e.process_args(e.process_args_size() - 1) == after;
+  }));
+  for (const auto& e : collector_.Snapshot()) {
+    EXPECT_FALSE(e.event_category() == "dns" || e.event_action() == "udp_flow")
+        << e.event_action() << " " << e.destination_port();
+  }
+}
+
 // --syscall-hooks none: processes and TCP connects are reported, the syscall events are not (a
 // file or accept event would have come before the exec that follows it: one ring, in order).
 TEST_F(EbpfTest, WithoutSyscallHooksOnlyProcessesAndConnectsAreReported) {
