@@ -9,7 +9,8 @@ their rings). Each round measures three conditions — nothing attached, A's pro
 rotating order (all six orders in turn, so drift hits each alike): per condition
 `bench_syscall_cost` (ns per call of an unfollowed getppid and of a read-only openat + close: what
 every syscall of the host pays for the syscall hooks; and of a loopback UDP sendto and TCP send:
-what the send hooks cost a send; thread CPU time) and, unless
+what the send hooks cost a send; thread CPU time; and of a thread created and joined: what the
+exit program costs a thread's exit; process CPU time) and, unless
 --storm-seconds 0, an exec storm of /bin/true at the maximum rate (the storm's CPU per exec: user +
 system of it and its reaped children, where the programs run). It reports, per measure, A − none,
 B − none and B − A, paired per round: mean ± 95 % CI and the median.
@@ -44,7 +45,7 @@ ORDERS = [("none", "A", "B"), ("B", "none", "A"), ("A", "B", "none"),
           ("none", "B", "A"), ("A", "none", "B"), ("B", "A", "none")]
 MEASURES = [("getppid", "ns", "unfollowed getppid"), ("open_close", "ns", "read-only openat + close"),
             ("udp_send", "ns", "UDP sendto, loopback"), ("tcp_send", "ns", "TCP send, loopback"),
-            ("storm", "µs", "storm CPU per exec, max rate")]
+            ("thread", "ns", "thread created and joined"), ("storm", "µs", "storm CPU per exec, max rate")]
 
 
 class Agents:
@@ -94,7 +95,8 @@ def measure(binary, calls, storm_seconds):
     cost = json.loads(out)
     cpu = storm(binary, 0, storm_seconds)["cpu_us_per_exec"] if storm_seconds > 0 else None
     return {"getppid": cost["getppid_ns"], "open_close": cost["open_close_ns"],
-            "udp_send": cost["udp_send_ns"], "tcp_send": cost["tcp_send_ns"], "storm": cpu}
+            "udp_send": cost["udp_send_ns"], "tcp_send": cost["tcp_send_ns"], "thread": cost["thread_ns"],
+            "storm": cpu}
 
 
 def summary(diffs, base):

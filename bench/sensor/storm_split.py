@@ -41,7 +41,6 @@ from storm_slowdown import Agent, mean_ci  # noqa: E402
 from vigil_e2e import Vigil  # noqa: E402
 
 
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=100)
@@ -57,12 +56,12 @@ def main():
     cpu = {mode: [] for mode in modes}  # storm CPU per exec, one per round
     binaries = {mode: storm_binary(f"split-{mode}") for mode in modes}
     started = time.monotonic()
+    alt = None
     try:
         with Vigil() as v:
             v.start_server()
             agent = Agent(v, args.agent_args.split(), toggle=True)
             agent.start()
-            alt = None
             if args.compare is not None:
                 alt = Agent(v, args.agent_args.split() + args.compare.split(), toggle=True, name="alt")
                 alt.start()

@@ -3,9 +3,11 @@
 // /dev/null, then close), and N/10 sends of 32 bytes on loopback sockets: a UDP sendto to a
 // bound socket nobody reads (a flow the sensor reports once, then rate-limits) and a TCP send()
 // on a connection a second thread drains (not port 53: every send runs the sensor's send program,
-// which returns at once). Prints one JSON object with nanoseconds per call (the calling thread's
-// CPU time, user + kernel, so that waiting for a CPU on a loaded machine does not count), so that
-// runs without an agent and with each of its hook sets can be compared.
+// which returns at once); and N/100 threads created and joined (each thread's exit runs the
+// sensor's exit program, which looks up the thread's state). Prints one JSON object with
+// nanoseconds per call (CPU time, user + kernel: the calling thread's, the whole process's for the
+// threads, so that waiting for a CPU on a loaded machine does not count), so that runs without an
+// agent and with each of its hook sets can be compared.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,11 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static double Now(void) {
+static double CpuNs(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);  // CPU time: a loaded machine preempts
+  clock_gettime(clock, &ts);  // CPU time: a loaded machine preempts
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
+
+static double Now(void) { return CpuNs(CLOCK_THREAD_CPUTIME_ID); }
+
+static void* Nothing(void* arg) { return arg; }
 
 static int Bound(int type, struct sockaddr_in* addr) {
   int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
@@ -83,6 +89,16 @@ int main(int argc, char** argv) {
   double t3 = Now();
   for (long i = 0; i < n / 10; ++i) send(tcp, payload, sizeof payload, MSG_NOSIGNAL);
   double t4 = Now();
+  // The process's CPU time: a thread's exit (and the sensor's program there) runs in that thread.
+  double t5 = CpuNs(CLOCK_PROCESS_CPUTIME_ID);
+  for (long i = 0; i < n / 100; ++i) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, Nothing, NULL) != 0 || pthread_join(thread, NULL) != 0) {
+      perror("pthread_create");
+      return 1;
+    }
+  }
+  double t6 = CpuNs(CLOCK_PROCESS_CPUTIME_ID);
 
   shutdown(tcp, SHUT_WR);
   pthread_join(drain, NULL);
@@ -93,8 +109,8 @@ int main(int argc, char** argv) {
   close(udp_sink);
   printf(
       "{\"calls\": %ld, \"getppid_ns\": %.1f, \"open_close_ns\": %.1f, \"udp_send_ns\": %.1f, "
-      "\"tcp_send_ns\": %.1f}\n",
+      "\"tcp_send_ns\": %.1f, \"thread_ns\": %.1f}\n",
       n, (t1 - t0) / (double)n, (t2 - t1) / (double)(n / 10), (t3 - t2) / (double)(n / 10),
-      (t4 - t3) / (double)(n / 10));
+      (t4 - t3) / (double)(n / 10), (t6 - t5) / (double)(n / 100));
   return 0;
 }

@@ -38,9 +38,9 @@ struct EbpfSourceOptions {
   std::chrono::seconds udp_window{60};
   // The process whose activity is not reported; 0 means this process (the agent).
   pid_t exclude_pid = 0;
-  // Tasks the kernel side keeps state for (what each one's last record reported, a held fork):
-  // ~250 bytes of kernel memory each. A full map forgets the least recently used task, whose next
-  // record then carries its paths again. Tests shrink it to exercise that.
+  // Processes the kernel side keeps state for (what each one's last record reported, a held
+  // fork): ~250 bytes of kernel memory each. A full map forgets the least recently used process,
+  // whose next record then carries its paths again. Tests shrink it to exercise that.
   std::uint32_t task_entries = 8192;
   // DNS and UDP events from the socket layer's tracepoints (sock:sock_send_length and
   // sock_recv_length, kernels 6.3+: every send and receive whatever the syscall, and no syscall

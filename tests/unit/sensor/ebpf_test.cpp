@@ -534,6 +534,60 @@ TEST_F(EbpfTest, AVforkChildWhoseParentExitsAtOnceKeepsItsWorkingDirectory) {
   }
 }
 
+// The kernel keeps one state per process, whichever thread forks, execs or exits: a process whose
+// threads spawn (Python's subprocess: vfork-style children) and change the working directory has
+// every child's exec with the truth, the folds the process's last record allows, and one exit,
+// its last thread's.
+TEST_F(EbpfTest, ThreadsThatSpawnShareTheirProcesssStateAndOnlyTheLastThreadExits) {
+  StartSource();
+  fs::path dir = fs::temp_directory_path() / Marker();
+  fs::create_directories(dir);
+  const std::string program =
+      "import os, subprocess, threading\n"
+      "def run(arg, chdir=None):\n"
+      "    if chdir: os.chdir(chdir)\n"
+      "    subprocess.run(['/bin/true', arg], check=True)\n"
+      "run('a')\n"
+      "t = threading.Thread(target=run, args=('b', '" +
+      dir.string() +
+      "'))\n"
+      "t.start(); t.join()\n"
+      "for arg in ('c', 'd'):\n"
+      "    t = threading.Thread(target=run, args=(arg,)); t.start(); t.join()\n";
+  pid_t pid = 0;
+  ASSERT_EQ(RunAndWait({"/usr/bin/python3", "-c", program}, &pid), 0);
+  ASSERT_TRUE(Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; }));
+  const std::string cwd = fs::current_path().string();
+  std::map<std::string, std::string> dir_of_arg;
+  std::map<pid_t, std::string> arg_of_child;
+  int exits = 0;
+  for (const auto& e : collector_.Snapshot()) {
+    if (e.event_action() == "exit" && e.process_pid() == pid) ++exits;
+    if (e.process_parent_pid() != pid || e.event_action() != "exec") continue;
+    const auto args = Args(e);
+    ASSERT_EQ(args.size(), 2u);
+    EXPECT_EQ(e.process_executable(), RealPath("/bin/true"));
+    dir_of_arg[args[1]] = e.process_working_directory();
+    arg_of_child[static_cast<pid_t>(e.process_pid())] = args[1];
+  }
+  EXPECT_EQ(dir_of_arg,
+            (std::map<std::string, std::string>{
+                {"a", cwd}, {"b", dir.string()}, {"c", dir.string()}, {"d", dir.string()}}));
+  EXPECT_EQ(exits, 1);  // the threads' exits are not the process's
+  // A vfork-style child's fork is folded into its exec when it runs what its process last
+  // reported; b's ran in the directory its thread had just changed to: sent, with it.
+  std::vector<std::string> forks;
+  for (const auto& e : collector_.Snapshot()) {
+    auto it = arg_of_child.find(static_cast<pid_t>(e.process_pid()));
+    if (e.event_action() != "fork" || it == arg_of_child.end()) continue;
+    forks.push_back(it->second);
+    EXPECT_EQ(e.process_working_directory(), dir.string());
+  }
+  EXPECT_EQ(forks, std::vector<std::string>{"b"});
+  fs::remove_all(dir);
+}
+
 TEST_F(EbpfTest, ForkAndExitWithExitCodes) {
   StartSource();
   pid_t pid = 0;

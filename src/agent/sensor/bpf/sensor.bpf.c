@@ -190,15 +190,18 @@ static __always_inline void read_call(struct sys_call* c, __u64 nr, struct pt_re
   c->args[4] = regs->r8;
 }
 
-/* A task, for the maps below: its thread id and start time, so that an entry left behind (a task
- * whose exit the sensor did not see, paused) never stands for a later task with the same id. */
-struct task_key {
-  __u32 tid;
+/* A process, for the map below: its id and its leader's start time, so that an entry left behind (a
+ * process whose exit the sensor did not see, paused) never stands for a later process with the
+ * same id. The same for every thread of the process, and through an exec by a thread that is not
+ * the leader (the exec gives it the leader's id and start time). */
+struct process_key {
+  __u32 tgid;
   __u32 pad;
   __u64 start_ns;
 };
 
-/* Per task that a record reported:
+/* Per process that a record reported (one entry for all its threads, as the agent keeps one
+ * process's last paths):
  * - the executable and working directory its last exec or fork record reported, as kernel
  *   pointers. A fork whose child has the same ones leaves its paths out (VG_FORK_IMAGE_OF_PARENT),
  *   an exec in the same working directory leaves that out (VG_EXEC_CWD_AS_REPORTED), instead of
@@ -207,10 +210,11 @@ struct task_key {
  * - for a vfork-style child (posix_spawn, vfork) of a parent whose image was reported, its
  *   (compact) fork record, held instead of sent: its exec folds it (VG_EXEC_FORK_FOLDED), anything
  *   else reported about it first (or its exit) sends it (report_held_fork).
- * An entry goes with its task's exit. A preallocated LRU hash, not task storage: making and freeing
- * the task storage of every new process (allocation, memory-cgroup charge, RCU) cost each spawn
- * more than a few lookups. A full map forgets the least recently used task: its next record
- * carries its paths again (a held fork forgotten so, the exec comes without it). */
+ * An entry goes with its process's exit (its last thread's). A preallocated LRU hash, not task
+ * storage: making and freeing the task storage of every new process (allocation, memory-cgroup
+ * charge, RCU) cost each spawn more than a few lookups. A full map forgets the least recently used
+ * process: its next record carries its paths again (a held fork forgotten so, the exec comes
+ * without it). */
 struct image {
   __u64 exe;     /* struct file* */
   __u64 cwd;     /* struct dentry* */
@@ -218,7 +222,7 @@ struct image {
 };
 struct task_state {
   struct image reported;
-  __u32 fork_held; /* 1: fork_record is this task's fork, not sent yet */
+  __u32 fork_held; /* 1: fork_record is this process's fork, not sent yet */
   __u32 pad;
   char fork_record[136]; /* compact (VG_FORK_IMAGE_OF_PARENT): vg_exec without data */
 };
@@ -228,7 +232,7 @@ _Static_assert(sizeof(((struct task_state*)0)->fork_record) ==
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 8192);
-  __type(key, struct task_key);
+  __type(key, struct process_key);
   __type(value, struct task_state);
 } tasks SEC(".maps");
 
@@ -259,13 +263,13 @@ static __always_inline long output(void* rec, __u64 size) {
   return err;
 }
 
-static __always_inline struct task_key task_key(struct task_struct* t) {
-  struct task_key key = {.tid = t->pid, .start_ns = t->start_time};
+static __always_inline struct process_key process_key(struct task_struct* t) {
+  struct process_key key = {.tgid = t->tgid, .start_ns = t->group_leader->start_time};
   return key;
 }
 
-/* Sends the held-back fork record of the task whose state `st` is (0: none), if it has one: it
- * must precede any other record about that task. */
+/* Sends the held-back fork record of the process whose state `st` is (0: none), if it has one: it
+ * must precede any other record about that process. */
 static __always_inline void send_held_fork(struct task_state* st) {
   if (!st || !st->fork_held) return;
   st->fork_held = 0;
@@ -273,7 +277,7 @@ static __always_inline void send_held_fork(struct task_state* st) {
 }
 
 static __always_inline struct task_state* task_state(struct task_struct* t) {
-  struct task_key key = task_key(t);
+  struct process_key key = process_key(t);
   return bpf_map_lookup_elem(&tasks, &key);
 }
 
@@ -559,7 +563,7 @@ static __always_inline void image_now(struct image* now, struct task_struct* t) 
 
 /* Remembers what the record (in the ring) of the task with `key` reported; `st` is its state if
  * the caller has it. */
-static __always_inline void image_reported(const struct task_key* key, struct task_state* st,
+static __always_inline void image_reported(const struct process_key* key, struct task_state* st,
                                            const struct image* now) {
   if (st) {
     st->reported = *now;
@@ -584,7 +588,7 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   struct image now;
   image_now(&now, t);
   /* The working directory an exec keeps is most often the one its fork reported. */
-  struct task_key key = task_key(t);
+  struct process_key key = process_key(t);
   struct task_state* st = bpf_map_lookup_elem(&tasks, &key);
   if (st && st->fork_held) {
     st->fork_held = 0;
@@ -621,7 +625,7 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   if (is_self()) return 0;
   /* A new process, not a thread. */
   if (child->pid != child->tgid) return 0;
-  struct task_key parent_key = task_key(parent);
+  struct process_key parent_key = process_key(parent);
   struct task_state* parent_st = bpf_map_lookup_elem(&tasks, &parent_key);
   /* The parent may be a vfork child whose own fork is held: that goes first. */
   send_held_fork(parent_st);
@@ -635,7 +639,7 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   struct image now;
   image_now(&now, child);
   /* (Not when the child's parent is another process: CLONE_PARENT.) */
-  struct task_key key = task_key(child);
+  struct process_key key = process_key(child);
   const struct image* seen =
       rec->hdr.proc.ppid == parent->tgid && parent_st ? &parent_st->reported : 0;
   if (seen && seen->exe == now.exe && seen->cwd == now.cwd && seen->cwd_mnt == now.cwd_mnt) {
@@ -669,19 +673,18 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct* t) {
-  if (is_self()) return 0;
-  struct task_key key = task_key(t);
+  /* Reported once per process: when its last thread exits; a thread's own exit costs nothing more
+   * (a lookup of the process's state for every exiting thread was ~0.3 us each, session 24). */
+  if (t->signal->live.counter != 0 || is_self()) return 0;
+  struct process_key key = process_key(t);
   struct task_state* st = bpf_map_lookup_elem(&tasks, &key);
-  send_held_fork(st); /* before anything else about the task, its exit too */
-  /* Reported once per process: when its last thread exits. */
-  if (t->signal->live.counter == 0) {
-    struct vg_exit rec = {};
-    fill_hdr(&rec.hdr, VG_EXIT, t);
-    rec.hdr.proc.tgid = t->tgid;
-    rec.hdr.size = sizeof rec;
-    rec.exit_code = t->exit_code;
-    output(&rec, sizeof rec);
-  }
+  send_held_fork(st); /* before anything else about the process, its exit too */
+  struct vg_exit rec = {};
+  fill_hdr(&rec.hdr, VG_EXIT, t);
+  rec.hdr.proc.tgid = t->tgid;
+  rec.hdr.size = sizeof rec;
+  rec.exit_code = t->exit_code;
+  output(&rec, sizeof rec);
   if (st) bpf_map_delete_elem(&tasks, &key);
   return 0;
 }
