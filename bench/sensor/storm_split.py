@@ -18,9 +18,10 @@ rounds, with the median. The local server is stopped during the phases (as with
 storm_slowdown.py --pause-server).
 
 With --compare "ARGS", the modes are off, on and alt instead: alt is a second agent, started with
-these extra arguments (e.g. --syscall-hooks none) and switched in place the same way, the first
-one paused and stopped meanwhile (and the other way round). It reports on − off, alt − off and
-on − alt: what the two configurations cost, and what separates them, in the same rounds.
+these arguments instead of --agent-args (e.g. --syscall-hooks none) and switched in place the same
+way, the first one paused and stopped meanwhile (and the other way round). It reports on − off,
+alt − off and on − alt: what the two configurations cost, and what separates them, in the same
+rounds. Swapping the two argument strings measures whether a mode's place matters.
 
 usage: bench/sensor/storm_split.py [--rounds 100] [--phase-seconds 1] [--spawn posix_spawn|fork]
                                    [--agent-args "..."] [--compare "..."]
@@ -47,7 +48,7 @@ def main():
     ap.add_argument("--phase-seconds", type=float, default=1)
     ap.add_argument("--agent-args", default="", help="extra `vigil-agent run` arguments")
     ap.add_argument("--compare", metavar="ARGS",
-                    help="a second agent with these extra arguments as the third mode (alt) instead of bpf")
+                    help="a second agent with these arguments (instead of --agent-args) as the third mode (alt) instead of bpf")
     add_spawn_argument(ap)
     args = ap.parse_args()
     use_spawn(args)
@@ -63,7 +64,7 @@ def main():
             agent = Agent(v, args.agent_args.split(), toggle=True)
             agent.start()
             if args.compare is not None:
-                alt = Agent(v, args.agent_args.split() + args.compare.split(), toggle=True, name="alt")
+                alt = Agent(v, args.compare.split(), toggle=True, name="alt")
                 alt.start()
 
             def phase(mode):

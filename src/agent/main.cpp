@@ -123,6 +123,7 @@ struct RunOptions {
   std::uint64_t spool_max_mib = 1024;
   bool simulate_no_ebpf = false;
   std::string syscall_hooks = "auto";
+  int fork_hold_ms = 1000;
   std::size_t batch_events = 1000;
   int window = 8;
   int send_interval_ms = 500;
@@ -191,6 +192,7 @@ int Run(const RunOptions& options) {
         agent::MakeSensor(sensor, options.simulate_no_ebpf,
                           {.poll_interval = std::min(std::chrono::milliseconds(send_interval_ms),
                                                      std::chrono::milliseconds(1000)),
+                           .fork_hold = std::chrono::milliseconds(options.fork_hold_ms),
                            .syscall_hooks = *hooks});
     if (!choice) return Die("sensor: " + choice.error().message, sensor == "auto" ? 1 : 2);
     VLOG_INFO("sensor: {}", choice->note);
@@ -529,6 +531,13 @@ int main(int argc, char** argv) {
                   "finit_module without module support), auto (tracepoint, else raw) or none (no "
                   "file, accept or module events)")
       ->capture_default_str();
+  run->add_option("--fork-hold-ms", o.fork_hold_ms,
+                  "How long the eBPF sensor waits for a forked child's exec, which then stands "
+                  "for its fork (one event instead of two); a child that does anything else, "
+                  "exits or does not exec by then gets its fork event. 0: every fork is an event "
+                  "at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
   run->add_flag("--simulate-no-ebpf", o.simulate_no_ebpf,
                 "Behave as if the kernel had no eBPF (tests)");
   run->add_flag("--pause-signals", o.pause_signals,

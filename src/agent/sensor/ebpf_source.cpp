@@ -38,6 +38,7 @@
 
 #include "agent/sensor/bpf/records.h"
 #include "agent/sensor/dns_parser.hpp"
+#include "agent/sensor/held_forks.hpp"
 #include "agent/sensor/ip_ranges.hpp"
 #include "agent/sensor/persistence.hpp"
 #include "agent/sensor/proc_snapshot.hpp"
@@ -381,9 +382,11 @@ class EbpfSource final : public EventSource {
       }
       int n = ring_buffer__consume(ring_.get());
       if (n < 0 && n != -EINTR) VLOG_WARN("ebpf source: consume: {}", std::strerror(-n));
-      if (n != 0) EndBatch();
+      const bool released = !held_.empty() && ReleaseDueForks(HeldForks::Clock::now());
+      if (n != 0 || released) EndBatch();
       if (r > 0 && fds[1].revents) {
         ring_buffer__consume(ring_.get());  // what is already there
+        ReleaseDueForks(HeldForks::Clock::time_point::max());
         EndBatch();
         return;
       }
@@ -437,6 +440,7 @@ class EbpfSource final : public EventSource {
     std::memcpy(&h, data, sizeof h);
     if (h.size > size || h.size < sizeof h) return ParseError();
     size = h.size;
+    if (!held_.empty()) ReleaseHeldBefore(h);
     switch (h.type) {
       case VG_EXEC:
       case VG_FORK:
@@ -510,8 +514,6 @@ class EbpfSource final : public EventSource {
     std::size_t need = offsetof(vg_exec, data) + std::size_t{r.exe_len} + r.cwd_len + r.args_len;
     if (need > size) return ParseError();
     const bool exec = r.hdr.type == VG_EXEC;
-    v1::Event& e = Fresh();
-    Common(e, r.hdr, "process", "start", exec ? "exec" : "fork");
     std::string_view exe(r.data, r.exe_len);
     std::string_view cwd(r.data + r.exe_len, r.cwd_len);
     std::string_view args(r.data + r.exe_len + r.cwd_len, r.args_len);
@@ -530,6 +532,11 @@ class EbpfSource final : public EventSource {
       if (fork_of_parent) exe = from->executable;
       cwd = from->working_directory;
     }
+    // A fork's paths are its parent's too: the kernel now takes them as reported for the parent
+    // (bpf/sensor.bpf.c, handle_fork). Such a record has its paths (exe, cwd view it); first,
+    // because this may start images_ over.
+    if (!exec && (r.flags & VG_FORK_PATHS_ALSO_PARENTS))
+      images_.Reported(p.ppid, p.parent_start_ticks, exe, cwd);
     if ((fork_of_parent || exec_same_cwd) && !from) {
       // Its record was lost or this memory started over (ReportedImages): the event goes without
       // the paths (for a fork the enricher still has them from the parent's entry), and nothing
@@ -543,36 +550,97 @@ class EbpfSource final : public EventSource {
       exe = image.executable;
       cwd = image.working_directory;
     }
+    if (!exec) {
+      if (held_.holding()) return HoldFork(r.hdr);
+      return EmitFork(r.hdr, images_.Find(p.tgid, p.start_ticks));
+    }
+    vg_hdr hdr = r.hdr;
+    if (!held_.empty()) {
+      if (auto fork = held_.Take(p.tgid, p.start_ticks)) {
+        // Its exec stands for the fork: the parent that made it, as the fork said (it may have
+        // exited since, and the child been reparented).
+        hdr.proc.ppid = fork->proc.ppid;
+        hdr.proc.parent_start_ticks = fork->proc.parent_start_ticks;
+      }
+    }
+    v1::Event& e = Fresh();
+    Common(e, hdr, "process", "start", "exec");
+    SetImage(e, r.hdr.proc, exe, cwd);
+    std::string joined;
+    std::size_t kept = 0;
+    while (!args.empty()) {
+      auto nul = args.find('\0');
+      std::string_view a = args.substr(0, nul);
+      e.add_process_args(std::string(a));
+      if (kept++) joined.push_back(' ');
+      joined.append(a);
+      if (nul == std::string_view::npos) break;
+      args.remove_prefix(nul + 1);
+    }
+    e.set_process_command_line(std::move(joined));
+    e.set_process_args_count(std::max<std::int64_t>(r.argc, static_cast<std::int64_t>(kept)));
+    if (r.flags & VG_EXEC_ARGS_TRUNCATED) e.set_vigil_process_args_truncated(true);
+    if (r.flags & VG_EXEC_EXE_ID) (*e.mutable_extra())[kExeIdKey] = ExeId(r.exe_id);
+    Emit(std::move(e));
+  }
+
+  // The executable, name, working directory and start of a process event.
+  static void SetImage(v1::Event& e, const vg_proc& p, std::string_view exe, std::string_view cwd) {
     if (!exe.empty()) {
       e.set_process_executable(std::string(exe));
       e.set_process_name(std::string(procfs::BaseName(exe)));
     } else {
-      e.set_process_name(Comm(r.hdr.proc));
+      e.set_process_name(Comm(p));
     }
     if (!cwd.empty()) e.set_process_working_directory(std::string(cwd));
-    e.set_process_start(procfs::StartTicksToNs(r.hdr.proc.start_ticks));
-    if (exec) {
-      std::string joined;
-      std::size_t kept = 0;
-      while (!args.empty()) {
-        auto nul = args.find('\0');
-        std::string_view a = args.substr(0, nul);
-        e.add_process_args(std::string(a));
-        if (kept++) joined.push_back(' ');
-        joined.append(a);
-        if (nul == std::string_view::npos) break;
-        args.remove_prefix(nul + 1);
-      }
-      e.set_process_command_line(std::move(joined));
-      e.set_process_args_count(std::max<std::int64_t>(r.argc, static_cast<std::int64_t>(kept)));
-      if (r.flags & VG_EXEC_ARGS_TRUNCATED) e.set_vigil_process_args_truncated(true);
-      if (r.flags & VG_EXEC_EXE_ID) (*e.mutable_extra())[kExeIdKey] = ExeId(r.exe_id);
-    }
-    // A fork's paths are its parent's too: the kernel now takes them as reported for the parent
-    // (bpf/sensor.bpf.c, handle_fork). Last: this may start images_ over (exe, cwd view it).
-    if (!exec && (r.flags & VG_FORK_PATHS_ALSO_PARENTS))
-      images_.Reported(p.ppid, p.parent_start_ticks, exe, cwd);
+    e.set_process_start(procfs::StartTicksToNs(p.start_ticks));
+  }
+
+  // A fork event; its paths are what the child's record reported (image, nullptr: none).
+  void EmitFork(const vg_hdr& fork, const ReportedImages::Image* image) {
+    v1::Event& e = Fresh();
+    Common(e, fork, "process", "start", "fork");
+    SetImage(e, fork.proc, image ? std::string_view(image->executable) : std::string_view(),
+             image ? std::string_view(image->working_directory) : std::string_view());
     Emit(std::move(e));
+  }
+
+  // ---- held forks (held_forks.hpp)
+
+  void HoldFork(const vg_hdr& fork) {
+    if (auto displaced = held_.Hold(fork, HeldForks::Clock::now())) ReleaseFork(*displaced);
+    if (held_.size() > kHeldForks) ReleaseDueForks(HeldForks::Clock::now());
+  }
+
+  // A held fork goes out: the child's paths are still those its record reported (any record of
+  // the child since would have released it first).
+  void ReleaseFork(const vg_hdr& fork) {
+    EmitFork(fork, images_.Find(fork.proc.tgid, fork.proc.start_ticks));
+  }
+
+  // Before a record about a process (or, for a fork or exec, a child of it), its held fork; before
+  // an exec, those of the process's children.
+  void ReleaseHeldBefore(const vg_hdr& h) {
+    if (h.type == VG_FORK || h.type == VG_EXEC) {
+      if (auto parent = held_.Take(h.proc.ppid, h.proc.parent_start_ticks)) ReleaseFork(*parent);
+    }
+    if (h.type == VG_EXEC) {
+      // Its children's fork events take their parent fields from what it runs: before it changes.
+      for (const vg_hdr& child : held_.TakeChildrenOf(h.proc.tgid, h.proc.start_ticks))
+        ReleaseFork(child);
+      return;  // its exec takes its own held fork (HandleImage)
+    }
+    if (auto own = held_.Take(h.proc.tgid, h.proc.start_ticks)) ReleaseFork(*own);
+  }
+
+  // Held forks due by `now` (Clock::time_point::max(): all) go out; true when any did.
+  bool ReleaseDueForks(HeldForks::Clock::time_point now) {
+    bool any = false;
+    while (auto fork = held_.TakeDue(now)) {
+      ReleaseFork(*fork);
+      any = true;
+    }
+    return any;
   }
 
   void HandleExit(const char* data, std::size_t size) {
@@ -740,7 +808,9 @@ class EbpfSource final : public EventSource {
   const std::int64_t boot_to_real_;
   CgroupPaths cgroups_;
   DomainCache domains_{16384};
-  ReportedImages images_{32768};     // as many processes as the enricher's table
+  ReportedImages images_{32768};  // as many processes as the enricher's table
+  static constexpr std::size_t kHeldForks = 4096;
+  HeldForks held_{options_.fork_hold, kHeldForks};
   std::uint64_t images_missed_ = 0;  // paths left out that images_ did not have
   v1::Event scratch_;
   EventSink sink_;
@@ -804,9 +874,9 @@ Result<SkelPtr> LoadSkeleton(const EbpfSourceOptions& options,
   if (int err = bpf_map__set_max_entries(skel->maps.events,
                                          static_cast<std::uint32_t>(options.ring_bytes)))
     return std::unexpected(LibbpfFail("eBPF: ring size", err).error());
-  if (options.task_entries == 0) return Fail("eBPF: task_entries must be at least 1");
-  if (int err = bpf_map__set_max_entries(skel->maps.tasks, options.task_entries))
-    return std::unexpected(LibbpfFail("eBPF: tasks map size", err).error());
+  if (options.process_entries == 0) return Fail("eBPF: process_entries must be at least 1");
+  if (int err = bpf_map__set_max_entries(skel->maps.processes, options.process_entries))
+    return std::unexpected(LibbpfFail("eBPF: processes map size", err).error());
   skel->rodata->socket_layer = socket_layer ? 1 : 0;
   constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
   auto tracepoint_exists = [&](std::string_view event) {

@@ -41,7 +41,11 @@ struct EbpfSourceOptions {
   // Processes the kernel side keeps state for (what each one's last record reported, a held
   // fork): ~250 bytes of kernel memory each. A full map forgets the least recently used process,
   // whose next record then carries its paths again. Tests shrink it to exercise that.
-  std::uint32_t task_entries = 8192;
+  std::uint32_t process_entries = 8192;
+  // A fork record is held this long for the child's exec, which then stands for both (one event
+  // per fork + exec instead of two); a child that reports anything else, exits, or does not exec
+  // within it has its fork event sent then (held_forks.hpp). 0: every fork is an event at once.
+  std::chrono::milliseconds fork_hold{1000};
   // DNS and UDP events from the socket layer's tracepoints (sock:sock_send_length and
   // sock_recv_length, kernels 6.3+: every send and receive whatever the syscall, and no syscall
   // hook) where the kernel has them; false, or an older kernel: from the send and receive syscalls,

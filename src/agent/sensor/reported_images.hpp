@@ -1,5 +1,5 @@
 // The executable and working directory that each process's last exec or fork record reported: the
-// user-space half of the sensor's `tasks` map (bpf/sensor.bpf.c). A fork record flagged
+// user-space half of the sensor's `processes` map (bpf/sensor.bpf.c). A fork record flagged
 // VG_FORK_IMAGE_OF_PARENT leaves its paths out because the kernel saw the child run what the
 // parent's last record reported; this says what that was. Bounded: past `capacity` processes it
 // starts over, and such forks go without paths until their parent's next record (the enricher then

@@ -329,16 +329,17 @@ TEST_F(EbpfTest, ForksAndExecsCarryTheImageAndWorkingDirectoryOfTheirMomentAcros
   fs::remove_all(dir);
 }
 
-// With a tasks map far smaller than the live processes, the kernel's per-task state is evicted all
-// the time: each phase keeps 30 sleeps alive, every one of them reported (its fork and exec each
-// store its state), in a map of 16 entries — at least 14 are forgotten while they live. A fork or
-// exec whose state is gone carries its paths again, a held fork that is gone leaves its exec
-// unfolded. The map forgets; no record may say anything untrue. dash forks each `sleep &` (a fork
-// event, then an exec) and vforks each /bin/true (its fork held for its exec); the phase (argument
-// a/b, sleep 3/4) says which working directory each must carry.
-TEST_F(EbpfTest, AFullTasksMapForgetsButNeverMisreports) {
+// With a processes map far smaller than the live processes, the kernel's per-process state is
+// evicted all the time: each phase keeps 30 sleeps alive, every one of them reported (its fork and
+// exec each store its state), in a map of 16 entries — at least 14 are forgotten while they live. A
+// fork or exec whose state is gone carries its paths again, a held fork that is gone leaves its
+// exec unfolded. The map forgets; no record may say anything untrue. dash forks each `sleep &` (a
+// fork event, then an exec) and vforks each /bin/true (its fork held for its exec); the phase
+// (argument a/b, sleep 3/4) says which working directory each must carry.
+TEST_F(EbpfTest, AFullProcessesMapForgetsButNeverMisreports) {
   EbpfSourceOptions options;
-  options.task_entries = 16;
+  options.process_entries = 16;
+  options.fork_hold = std::chrono::milliseconds(0);  // every fork record the kernel sends, an event
   StartSource(options);
   fs::path dir = fs::temp_directory_path() / Marker();
   fs::create_directories(dir);
@@ -503,6 +504,148 @@ TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) 
   EXPECT_LT(file_at, exec_at);
 }
 
+// A plain fork's child (fork + execve, as a shell runs its commands) is held by the source for its
+// exec, which stands for both (its parent the fork's, though that exited since); a child that does
+// not exec within the hold, or reports something else first, has its fork event sent before
+// anything else about it.
+TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
+  StartSource();
+  const pid_t self = ::getpid();
+  const std::string cwd = fs::current_path().string();
+  const std::string self_exe = test::ReadLink("/proc/self/exe");
+  auto events_of = [&](pid_t pid) {
+    std::vector<std::string> actions;
+    for (const auto& e : collector_.Snapshot())
+      if (e.process_pid() == pid) actions.push_back(e.event_action());
+    return actions;
+  };
+  auto exit_of = [&](pid_t pid) {
+    return Wait(
+        [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; });
+  };
+
+  // 1. fork + execve: the exec alone.
+  pid_t execed = ::fork();
+  if (execed == 0) {
+    ::execl("/bin/true", "/bin/true", "vigil-fork-exec", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ASSERT_GT(execed, 0);
+  ::waitpid(execed, nullptr, 0);
+  ASSERT_TRUE(exit_of(execed));
+  auto exec = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == execed; });
+  ASSERT_TRUE(exec);
+  EXPECT_EQ(Args(*exec), (std::vector<std::string>{"/bin/true", "vigil-fork-exec"}));
+  EXPECT_EQ(exec->process_parent_pid(), self);
+  EXPECT_EQ(exec->process_working_directory(), cwd);
+  EXPECT_EQ(events_of(execed), (std::vector<std::string>{"exec", "exit"}));
+
+  // 2. A child that does not exec: its fork event comes after the hold, while it still runs.
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  UniqueFd release_pipe[2] = {UniqueFd(pipe_fds[0]), UniqueFd(pipe_fds[1])};
+  pid_t worker = ::fork();
+  if (worker == 0) {
+    char c;
+    (void)!::read(release_pipe[0].get(), &c, 1);  // until the test has seen its fork
+    ::_exit(0);
+  }
+  ASSERT_GT(worker, 0);
+  auto worker_fork = Wait(
+      [&](const v1::Event& e) { return e.event_action() == "fork" && e.process_pid() == worker; });
+  int status = 0;
+  const pid_t still_running = ::waitpid(worker, &status, WNOHANG);
+  ASSERT_EQ(::write(release_pipe[1].get(), "x", 1), 1);
+  ::waitpid(worker, nullptr, 0);
+  ASSERT_TRUE(worker_fork);
+  EXPECT_EQ(still_running, 0);  // the fork event did not wait for the exit
+  EXPECT_EQ(worker_fork->process_parent_pid(), self);
+  EXPECT_EQ(worker_fork->process_executable(), self_exe);
+  EXPECT_EQ(worker_fork->process_working_directory(), cwd);
+  ASSERT_TRUE(exit_of(worker));
+  EXPECT_EQ(events_of(worker), (std::vector<std::string>{"fork", "exit"}));
+
+  // 3. A child that creates a file and then execs: fork, file, exec.
+  fs::path dir = fs::temp_directory_path() / Marker();
+  fs::create_directories(dir);
+  const std::string out = (dir / "out").string();
+  pid_t writer = ::fork();
+  if (writer == 0) {
+    int fd = ::open(out.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    ::execl("/bin/true", "/bin/true", static_cast<char*>(nullptr));
+    ::_exit(fd >= 0 ? 127 : 126);
+  }
+  ASSERT_GT(writer, 0);
+  ::waitpid(writer, nullptr, 0);
+  ASSERT_TRUE(exit_of(writer));
+  fs::remove_all(dir);
+  EXPECT_EQ(events_of(writer), (std::vector<std::string>{"fork", "create", "exec", "exit"}));
+
+  // 4. The parent forks and exits at once; its child execs after being reparented: the exec's
+  // parent is the one that made it. The parent's own fork goes out before its child's record.
+  pid_t parent = ::fork();
+  if (parent == 0) {
+    const pid_t made_by = ::getpid();
+    if (::fork() == 0) {
+      while (::getppid() == made_by) ::usleep(1000);  // until its parent exited
+      ::execl("/bin/true", "/bin/true", "vigil-orphan", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::_exit(0);
+  }
+  ASSERT_GT(parent, 0);
+  ::waitpid(parent, nullptr, 0);
+  auto orphan = Wait([&](const v1::Event& e) {
+    return e.event_action() == "exec" && e.process_args_size() == 2 &&
+           e.process_args(1) == "vigil-orphan";
+  });
+  ASSERT_TRUE(orphan);
+  EXPECT_EQ(orphan->process_parent_pid(), parent);
+  const auto child = static_cast<pid_t>(orphan->process_pid());
+  ASSERT_TRUE(exit_of(child));
+  EXPECT_EQ(events_of(child), (std::vector<std::string>{"exec", "exit"}));
+  EXPECT_EQ(events_of(parent), (std::vector<std::string>{"fork", "exit"}));
+
+  // 5. A process execs while its child's fork is held: the child's fork event goes first (the
+  // enricher gives it the parent's fields as they were, before the exec).
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  pid_t execer = ::fork();
+  if (execer == 0) {
+    if (::fork() == 0) {
+      char c;
+      (void)!::read(gate[0], &c, 1);
+      ::_exit(0);
+    }
+    ::execl("/bin/true", "/bin/true", "vigil-execer", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ASSERT_GT(execer, 0);
+  ::waitpid(execer, nullptr, 0);
+  auto kept = Wait([&](const v1::Event& e) {
+    return e.event_action() == "fork" && e.process_parent_pid() == execer;
+  });
+  ASSERT_EQ(::write(gate[1], "x", 1), 1);
+  ::close(gate[0]);
+  ::close(gate[1]);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->process_executable(), self_exe);
+  auto index_of = [&](pid_t pid, const char* action) {
+    auto events = collector_.Snapshot();
+    for (std::size_t i = 0; i < events.size(); ++i)
+      if (events[i].process_pid() == pid && events[i].event_action() == action)
+        return static_cast<int>(i);
+    return -1;
+  };
+  ASSERT_TRUE(exit_of(execer));
+  const int child_fork_at = index_of(static_cast<pid_t>(kept->process_pid()), "fork");
+  const int exec_at = index_of(execer, "exec");
+  EXPECT_GE(child_fork_at, 0);
+  EXPECT_LT(child_fork_at, exec_at);
+  EXPECT_EQ(events_of(execer), (std::vector<std::string>{"fork", "exec", "exit"}));
+}
+
 // A vfork parent resumes when its child's exec switches memory, before the exec's record is
 // written, and may exit first (a daemon's double fork does): the child's exec, folded with its
 // fork, still gets the working directory its parent last reported, though the parent's exit was
@@ -537,9 +680,11 @@ TEST_F(EbpfTest, AVforkChildWhoseParentExitsAtOnceKeepsItsWorkingDirectory) {
 // The kernel keeps one state per process, whichever thread forks, execs or exits: a process whose
 // threads spawn (Python's subprocess: vfork-style children) and change the working directory has
 // every child's exec with the truth, the folds the process's last record allows, and one exit,
-// its last thread's.
+// its last thread's. (The source's own hold is off: which forks the kernel folds is under test.)
 TEST_F(EbpfTest, ThreadsThatSpawnShareTheirProcesssStateAndOnlyTheLastThreadExits) {
-  StartSource();
+  EbpfSourceOptions options;
+  options.fork_hold = std::chrono::milliseconds(0);
+  StartSource(options);
   fs::path dir = fs::temp_directory_path() / Marker();
   fs::create_directories(dir);
   const std::string program =

@@ -4,7 +4,7 @@
  * tracepoints (tracepoint/syscalls/sys_exit_X, or raw sys_exit as their fallback; the arguments
  * come from the task's saved registers): no kprobes, fentry or LSM.
  *   process  tp_btf/sched_process_exec, sched_process_fork, sched_process_exit (a vfork-style
- *            child's fork is held and folded into its exec: tasks)
+ *            child's fork is held and folded into its exec: processes)
  *   network  tp_btf/inet_sock_set_state (outbound TCP), sys_exit accept/accept4 (inbound TCP),
  *            tp_btf/sock_send_length (UDP flows, DNS queries; kernels before 6.3: sys_exit
  *            sendto/sendmsg/sendmmsg)
@@ -220,21 +220,21 @@ struct image {
   __u64 cwd;     /* struct dentry* */
   __u64 cwd_mnt; /* struct vfsmount* */
 };
-struct task_state {
+struct process_state {
   struct image reported;
   __u32 fork_held; /* 1: fork_record is this process's fork, not sent yet */
   __u32 pad;
   char fork_record[136]; /* compact (VG_FORK_IMAGE_OF_PARENT): vg_exec without data */
 };
-_Static_assert(sizeof(((struct task_state*)0)->fork_record) ==
+_Static_assert(sizeof(((struct process_state*)0)->fork_record) ==
                    __builtin_offsetof(struct vg_exec, data),
                "fork_record holds a vg_exec's fixed part");
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 8192);
   __type(key, struct process_key);
-  __type(value, struct task_state);
-} tasks SEC(".maps");
+  __type(value, struct process_state);
+} processes SEC(".maps");
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -270,19 +270,19 @@ static __always_inline struct process_key process_key(struct task_struct* t) {
 
 /* Sends the held-back fork record of the process whose state `st` is (0: none), if it has one: it
  * must precede any other record about that process. */
-static __always_inline void send_held_fork(struct task_state* st) {
+static __always_inline void send_held_fork(struct process_state* st) {
   if (!st || !st->fork_held) return;
   st->fork_held = 0;
   output(st->fork_record, sizeof st->fork_record);
 }
 
-static __always_inline struct task_state* task_state(struct task_struct* t) {
+static __always_inline struct process_state* process_state_of(struct task_struct* t) {
   struct process_key key = process_key(t);
-  return bpf_map_lookup_elem(&tasks, &key);
+  return bpf_map_lookup_elem(&processes, &key);
 }
 
 static __always_inline void report_held_fork(struct task_struct* t) {
-  send_held_fork(task_state(t));
+  send_held_fork(process_state_of(t));
 }
 
 /* A record about the current task, from its own context (a syscall's exit, its exit). */
@@ -554,7 +554,7 @@ static __always_inline void fill_exe_id(struct vg_exec* rec, struct task_struct*
   rec->flags |= VG_EXEC_EXE_ID;
 }
 
-/* What task t runs now, as `tasks` keeps it. */
+/* What task t runs now, as `processes` keeps it. */
 static __always_inline void image_now(struct image* now, struct task_struct* t) {
   now->exe = (__u64)t->mm->exe_file;
   now->cwd = (__u64)t->fs->pwd.dentry;
@@ -563,15 +563,15 @@ static __always_inline void image_now(struct image* now, struct task_struct* t) 
 
 /* Remembers what the record (in the ring) of the task with `key` reported; `st` is its state if
  * the caller has it. */
-static __always_inline void image_reported(const struct process_key* key, struct task_state* st,
+static __always_inline void image_reported(const struct process_key* key, struct process_state* st,
                                            const struct image* now) {
   if (st) {
     st->reported = *now;
     return;
   }
-  struct task_state fresh = {};
+  struct process_state fresh = {};
   fresh.reported = *now;
-  bpf_map_update_elem(&tasks, key, &fresh, BPF_ANY);
+  bpf_map_update_elem(&processes, key, &fresh, BPF_ANY);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -589,7 +589,7 @@ int BPF_PROG(handle_exec, struct task_struct* t, pid_t old_pid, struct linux_bin
   image_now(&now, t);
   /* The working directory an exec keeps is most often the one its fork reported. */
   struct process_key key = process_key(t);
-  struct task_state* st = bpf_map_lookup_elem(&tasks, &key);
+  struct process_state* st = bpf_map_lookup_elem(&processes, &key);
   if (st && st->fork_held) {
     st->fork_held = 0;
     rec->flags |= VG_EXEC_FORK_FOLDED;
@@ -626,7 +626,7 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
   /* A new process, not a thread. */
   if (child->pid != child->tgid) return 0;
   struct process_key parent_key = process_key(parent);
-  struct task_state* parent_st = bpf_map_lookup_elem(&tasks, &parent_key);
+  struct process_state* parent_st = bpf_map_lookup_elem(&processes, &parent_key);
   /* The parent may be a vfork child whose own fork is held: that goes first. */
   send_held_fork(parent_st);
   union scratch* s = scratch();
@@ -648,11 +648,11 @@ int BPF_PROG(handle_fork, struct task_struct* parent, struct task_struct* child)
     rec->hdr.size = offsetof(struct vg_exec, data);
     if (vfork_style(parent)) {
       /* Held: most such children exec at once, and their exec stands for the fork. */
-      struct task_state held = {};
+      struct process_state held = {};
       held.reported = now;
       held.fork_held = 1;
       __builtin_memcpy(held.fork_record, rec, sizeof held.fork_record);
-      if (bpf_map_update_elem(&tasks, &key, &held, BPF_NOEXIST) == 0) return 0;
+      if (bpf_map_update_elem(&processes, &key, &held, BPF_NOEXIST) == 0) return 0;
     }
     /* The child's record reported the same (the agent copies the parent's paths to it). */
     if (output(rec, offsetof(struct vg_exec, data)) == 0) image_reported(&key, 0, &now);
@@ -677,7 +677,7 @@ int BPF_PROG(handle_exit, struct task_struct* t) {
    * (a lookup of the process's state for every exiting thread was ~0.3 us each, session 24). */
   if (t->signal->live.counter != 0 || is_self()) return 0;
   struct process_key key = process_key(t);
-  struct task_state* st = bpf_map_lookup_elem(&tasks, &key);
+  struct process_state* st = bpf_map_lookup_elem(&processes, &key);
   send_held_fork(st); /* before anything else about the process, its exit too */
   struct vg_exit rec = {};
   fill_hdr(&rec.hdr, VG_EXIT, t);
@@ -685,7 +685,7 @@ int BPF_PROG(handle_exit, struct task_struct* t) {
   rec.hdr.size = sizeof rec;
   rec.exit_code = t->exit_code;
   output(&rec, sizeof rec);
-  if (st) bpf_map_delete_elem(&tasks, &key);
+  if (st) bpf_map_delete_elem(&processes, &key);
   return 0;
 }
 
