@@ -89,6 +89,25 @@ class EbpfTest : public ::testing::Test {
   std::optional<v1::Event> Wait(const std::function<bool(const v1::Event&)>& pred) {
     return collector_.WaitFor(pred, std::chrono::seconds(10));
   }
+  std::optional<v1::Event> WaitForExit(pid_t pid) {
+    return Wait(
+        [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; });
+  }
+  // The actions of the events about process pid so far, in order.
+  std::vector<std::string> ActionsOf(pid_t pid) {
+    std::vector<std::string> actions;
+    for (const auto& e : collector_.Snapshot())
+      if (e.process_pid() == pid) actions.push_back(e.event_action());
+    return actions;
+  }
+  // Where the first event about process pid with this action is among the events so far (-1: none).
+  int IndexOf(pid_t pid, const char* action) {
+    auto events = collector_.Snapshot();
+    for (std::size_t i = 0; i < events.size(); ++i)
+      if (events[i].process_pid() == pid && events[i].event_action() == action)
+        return static_cast<int>(i);
+    return -1;
+  }
   // Create, rename, chmod +x, append, unlink in a /tmp dir: one event each, exact fields.
   void CheckFileEvents();
   // A refused finit_module: a failed attempt with the module file and the errno's text.
@@ -428,17 +447,6 @@ TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) 
     if (pid > 0) ::waitpid(pid, &status, 0);
     return std::pair{rc, pid > 0 ? WEXITSTATUS(status) : -1};
   };
-  auto exits = [&](pid_t pid) {
-    return Wait(
-        [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; });
-  };
-  auto index_of = [&](pid_t pid, const char* action) {
-    auto events = collector_.Snapshot();
-    for (std::size_t i = 0; i < events.size(); ++i)
-      if (events[i].process_pid() == pid && events[i].event_action() == action)
-        return static_cast<int>(i);
-    return -1;
-  };
 
   // 1. Spawned and exec'd: one exec event stands for the fork.
   pid_t folded = -1;
@@ -455,10 +463,10 @@ TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) 
   EXPECT_EQ(exec->process_working_directory(), cwd);  // the parent's, as reported
   EXPECT_EQ(Extra(*exec, kParentStartTicksKey),
             std::to_string(procfs::ReadStat(self)->start_ticks));
-  auto folded_exit = exits(folded);
+  auto folded_exit = WaitForExit(folded);
   ASSERT_TRUE(folded_exit);
   EXPECT_EQ(Extra(*folded_exit, kStartTicksKey), Extra(*exec, kStartTicksKey));
-  EXPECT_EQ(index_of(folded, "fork"), -1);
+  EXPECT_EQ(IndexOf(folded, "fork"), -1);
 
   // 2. An exec that fails: the child exits 127, its fork goes out before its exit.
   EXPECT_EQ(spawn("/nonexistent/vigil-no-such-binary", nullptr).first, ENOENT);
@@ -476,8 +484,8 @@ TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) 
   EXPECT_EQ(failed_fork->process_executable(), self_exe);
   EXPECT_EQ(failed_fork->process_working_directory(), cwd);
   EXPECT_EQ(Extra(*failed_fork, kStartTicksKey), Extra(*failed_exit, kStartTicksKey));
-  EXPECT_LT(index_of(failed, "fork"), index_of(failed, "exit"));
-  EXPECT_EQ(index_of(failed, "exec"), -1);
+  EXPECT_LT(IndexOf(failed, "fork"), IndexOf(failed, "exit"));
+  EXPECT_EQ(IndexOf(failed, "exec"), -1);
 
   // 3. A spawn file action creates a file under /tmp before the exec: fork, file, exec in order.
   fs::path dir = fs::temp_directory_path() / Marker();
@@ -496,9 +504,9 @@ TEST_F(EbpfTest, AVforkChildsForkIsFoldedIntoItsExecOrSentBeforeItsOtherEvents) 
   fs::remove_all(dir);
   ASSERT_TRUE(created);
   const auto spawned = static_cast<pid_t>(created->process_pid());
-  ASSERT_TRUE(exits(spawned));
-  const int fork_at = index_of(spawned, "fork"), file_at = index_of(spawned, "create"),
-            exec_at = index_of(spawned, "exec");
+  ASSERT_TRUE(WaitForExit(spawned));
+  const int fork_at = IndexOf(spawned, "fork"), file_at = IndexOf(spawned, "create"),
+            exec_at = IndexOf(spawned, "exec");
   EXPECT_GE(fork_at, 0);
   EXPECT_LT(fork_at, file_at);
   EXPECT_LT(file_at, exec_at);
@@ -513,16 +521,6 @@ TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
   const pid_t self = ::getpid();
   const std::string cwd = fs::current_path().string();
   const std::string self_exe = test::ReadLink("/proc/self/exe");
-  auto events_of = [&](pid_t pid) {
-    std::vector<std::string> actions;
-    for (const auto& e : collector_.Snapshot())
-      if (e.process_pid() == pid) actions.push_back(e.event_action());
-    return actions;
-  };
-  auto exit_of = [&](pid_t pid) {
-    return Wait(
-        [&](const v1::Event& e) { return e.event_action() == "exit" && e.process_pid() == pid; });
-  };
 
   // 1. fork + execve: the exec alone.
   pid_t execed = ::fork();
@@ -532,14 +530,14 @@ TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
   }
   ASSERT_GT(execed, 0);
   ::waitpid(execed, nullptr, 0);
-  ASSERT_TRUE(exit_of(execed));
+  ASSERT_TRUE(WaitForExit(execed));
   auto exec = Wait(
       [&](const v1::Event& e) { return e.event_action() == "exec" && e.process_pid() == execed; });
   ASSERT_TRUE(exec);
   EXPECT_EQ(Args(*exec), (std::vector<std::string>{"/bin/true", "vigil-fork-exec"}));
   EXPECT_EQ(exec->process_parent_pid(), self);
   EXPECT_EQ(exec->process_working_directory(), cwd);
-  EXPECT_EQ(events_of(execed), (std::vector<std::string>{"exec", "exit"}));
+  EXPECT_EQ(ActionsOf(execed), (std::vector<std::string>{"exec", "exit"}));
 
   // 2. A child that does not exec: its fork event comes after the hold, while it still runs.
   int pipe_fds[2];
@@ -563,8 +561,8 @@ TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
   EXPECT_EQ(worker_fork->process_parent_pid(), self);
   EXPECT_EQ(worker_fork->process_executable(), self_exe);
   EXPECT_EQ(worker_fork->process_working_directory(), cwd);
-  ASSERT_TRUE(exit_of(worker));
-  EXPECT_EQ(events_of(worker), (std::vector<std::string>{"fork", "exit"}));
+  ASSERT_TRUE(WaitForExit(worker));
+  EXPECT_EQ(ActionsOf(worker), (std::vector<std::string>{"fork", "exit"}));
 
   // 3. A child that creates a file and then execs: fork, file, exec.
   fs::path dir = fs::temp_directory_path() / Marker();
@@ -578,9 +576,9 @@ TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
   }
   ASSERT_GT(writer, 0);
   ::waitpid(writer, nullptr, 0);
-  ASSERT_TRUE(exit_of(writer));
+  ASSERT_TRUE(WaitForExit(writer));
   fs::remove_all(dir);
-  EXPECT_EQ(events_of(writer), (std::vector<std::string>{"fork", "create", "exec", "exit"}));
+  EXPECT_EQ(ActionsOf(writer), (std::vector<std::string>{"fork", "create", "exec", "exit"}));
 
   // 4. The parent forks and exits at once; its child execs after being reparented: the exec's
   // parent is the one that made it. The parent's own fork goes out before its child's record.
@@ -603,9 +601,9 @@ TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
   ASSERT_TRUE(orphan);
   EXPECT_EQ(orphan->process_parent_pid(), parent);
   const auto child = static_cast<pid_t>(orphan->process_pid());
-  ASSERT_TRUE(exit_of(child));
-  EXPECT_EQ(events_of(child), (std::vector<std::string>{"exec", "exit"}));
-  EXPECT_EQ(events_of(parent), (std::vector<std::string>{"fork", "exit"}));
+  ASSERT_TRUE(WaitForExit(child));
+  EXPECT_EQ(ActionsOf(child), (std::vector<std::string>{"exec", "exit"}));
+  EXPECT_EQ(ActionsOf(parent), (std::vector<std::string>{"fork", "exit"}));
 
   // 5. A process execs while its child's fork is held: the child's fork event goes first (the
   // enricher gives it the parent's fields as they were, before the exec).
@@ -631,19 +629,12 @@ TEST_F(EbpfTest, AForkedChildIsReportedByItsExecOrByItsForkBeforeAnythingElse) {
   ::close(gate[1]);
   ASSERT_TRUE(kept);
   EXPECT_EQ(kept->process_executable(), self_exe);
-  auto index_of = [&](pid_t pid, const char* action) {
-    auto events = collector_.Snapshot();
-    for (std::size_t i = 0; i < events.size(); ++i)
-      if (events[i].process_pid() == pid && events[i].event_action() == action)
-        return static_cast<int>(i);
-    return -1;
-  };
-  ASSERT_TRUE(exit_of(execer));
-  const int child_fork_at = index_of(static_cast<pid_t>(kept->process_pid()), "fork");
-  const int exec_at = index_of(execer, "exec");
+  ASSERT_TRUE(WaitForExit(execer));
+  const int child_fork_at = IndexOf(static_cast<pid_t>(kept->process_pid()), "fork");
+  const int exec_at = IndexOf(execer, "exec");
   EXPECT_GE(child_fork_at, 0);
   EXPECT_LT(child_fork_at, exec_at);
-  EXPECT_EQ(events_of(execer), (std::vector<std::string>{"fork", "exec", "exit"}));
+  EXPECT_EQ(ActionsOf(execer), (std::vector<std::string>{"fork", "exec", "exit"}));
 }
 
 // A vfork parent resumes when its child's exec switches memory, before the exec's record is
