@@ -378,6 +378,7 @@ class EbpfSource final : public EventSource {
       int r = ::poll(fds, 2, static_cast<int>(timeout.count()));
       if (r < 0 && errno != EINTR) {
         VLOG_ERROR("ebpf source: poll: {}", std::strerror(errno));
+        if (ReleaseDueForks(HeldForks::Clock::time_point::max())) EndBatch();
         return;
       }
       int n = ring_buffer__consume(ring_.get());
