@@ -4,10 +4,10 @@
 // bound socket nobody reads (a flow the sensor reports once, then rate-limits) and a TCP send()
 // on a connection a second thread drains (not port 53: every send runs the sensor's send program,
 // which returns at once); and N/100 threads created and joined (each thread's exit runs the
-// sensor's exit program, which looks up the thread's state). Prints one JSON object with
-// nanoseconds per call (CPU time, user + kernel: the calling thread's, the whole process's for the
-// threads, so that waiting for a CPU on a loaded machine does not count), so that runs without an
-// agent and with each of its hook sets can be compared.
+// sensor's exit program, which returns at once for a thread that is not its process's last). Prints
+// one JSON object with nanoseconds per call (CPU time, user + kernel: the calling thread's, the
+// whole process's for the threads, so that waiting for a CPU on a loaded machine does not count),
+// so that runs without an agent and with each of its hook sets can be compared.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
